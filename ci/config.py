@@ -1,0 +1,91 @@
+"""Settings from the environment, with the host's provisioned defaults underneath."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ci.errors import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+# Written by ci/provision: stand-in base images on hosts that cannot reach Docker Hub.
+HOST_ENV = Path("/etc/mainza/host.env")
+DEFAULT_PROJECT = "mainza"
+# Bake variables a user may set in the environment; bake reads them from there by itself, and we pass
+# the host file's values the same way so that the environment keeps precedence.
+HOST_VARIABLES = ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; comments and blank lines ignored; a missing file is empty."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise UsageError(f"{name}={raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    project: str
+    reports_dir: Path
+    backend_port: int
+    frontend_port: int
+    # Values for bake variables and compose interpolation that do not come from the user's environment.
+    host_defaults: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bake_file(self) -> Path:
+        return self.root / "docker-bake.hcl"
+
+    @property
+    def compose_file(self) -> Path:
+        return self.root / "compose.yaml"
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return ("backend", "frontend")
+
+    def image(self, service: str, tag: str) -> str:
+        return f"{self.project}-{service}:{tag}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOST_ENV, root: Path = ROOT) -> Settings:
+    env = os.environ if environ is None else environ
+    project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
+    # Compose's own rule for project names; image names are derived from it too.
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project):
+        raise UsageError(
+            f"COMPOSE_PROJECT_NAME={project!r} is not a valid project name: "
+            "use lowercase letters, digits, dashes and underscores, starting with a letter or digit"
+        )
+    reports = Path(env.get("REPORTS_DIR", "").strip() or root / "reports")
+    host = read_env_file(host_env)
+    return Settings(
+        root=root,
+        project=project,
+        reports_dir=reports if reports.is_absolute() else root / reports,
+        backend_port=_port(env, "BACKEND_PORT", 8000),
+        frontend_port=_port(env, "FRONTEND_PORT", 80),
+        host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not env.get(k)},
+    )
