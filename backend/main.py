@@ -7,7 +7,7 @@ import logging
 import platform
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 # Written by the Dockerfile's last layer from the build args: the values are the image's, not the host's.
 BUILD_INFO_FILE = Path(__file__).with_name("build-info.json")
-STARTED = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 log = logging.getLogger("mainza.backend")
 
