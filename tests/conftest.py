@@ -1,0 +1,154 @@
+"""Shared fixtures: the real engine (or a loud failure under CI), and throwaway copies of the project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from python_on_whales import docker
+from python_on_whales.exceptions import DockerException
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
+
+
+def assert_junit_valid(path: Path) -> etree._ElementTree:
+    assert path.is_file(), f"no JUnit file at {path}"
+    schema = etree.XMLSchema(etree.parse(str(SCHEMA)))
+    document = etree.parse(str(path))
+    assert schema.validate(document), schema.error_log
+    return document
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    """The real engine; without one the integration tests fail under CI=true and skip elsewhere."""
+    try:
+        docker.version().server  # noqa: B018
+    except DockerException as err:
+        message = f"no Docker engine reachable ({err.return_code}): run `sudo ci/provision`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@dataclass
+class Project:
+    """A copy of this repository in a git repo of its own, with its own project name, ports and reports."""
+
+    root: Path
+    name: str
+    envdir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reports(self) -> Path:
+        return Path(self.env["REPORTS_DIR"])
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['BACKEND_PORT']}"
+
+    @property
+    def frontend_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['FRONTEND_PORT']}"
+
+    def commit(self, message: str) -> str:
+        git(self.root, "add", "-A")
+        git(self.root, "commit", "-qm", message)
+        return git(self.root, "rev-parse", "--short", "HEAD")
+
+    def nox(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        """Run `nox -s ...` in the copy, as a user would, printing its output for the test log."""
+        cmd = [sys.executable, "-m", "nox", "-f", str(self.root / "noxfile.py"), "--envdir", str(self.envdir), *args]
+        return self._run(cmd, timeout)
+
+    def ci(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+        """Run `python -m ci ...` in the copy: the sessions' code without nox's venv step."""
+        return self._run([sys.executable, "-m", "ci", *args], timeout, env)
+
+    def _run(self, cmd: list[str], timeout: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, **self.env, **(env or {})}
+        full_env.pop("VIRTUAL_ENV", None)
+        proc = subprocess.run(cmd, cwd=self.root, env=full_env, capture_output=True, text=True, timeout=timeout)
+        print(f"$ {' '.join(cmd)}  -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def remove(self) -> None:
+        """Remove whatever the copy's sessions created: its containers, network and images."""
+        containers = docker.container.list(all=True, filters={"label": f"com.docker.compose.project={self.name}"})
+        if containers:
+            docker.container.remove(containers, force=True)
+        for network in docker.network.list(filters={"label": f"com.docker.compose.project={self.name}"}):
+            network.remove()
+        images = docker.image.list(filters={"label": f"mainza.project={self.name}"})
+        if images:
+            docker.image.remove(images, force=True)
+
+
+def copy_project(dest: Path, name: str, envdir: Path) -> Project:
+    files = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+    git(dest, "init", "-q")
+    git(dest, "config", "user.email", "tests@example.invalid")
+    git(dest, "config", "user.name", "tests")
+    project = Project(
+        dest,
+        name,
+        envdir,
+        env={
+            "COMPOSE_PROJECT_NAME": name,
+            "BACKEND_PORT": str(free_port()),
+            "FRONTEND_PORT": str(free_port()),
+            "REPORTS_DIR": str(dest / "reports"),
+        },
+    )
+    project.commit("copy of the project under test")
+    return project
+
+
+@pytest.fixture(scope="session")
+def nox_envdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One nox venv folder for every copy: the session venvs are installed once per test run."""
+    return tmp_path_factory.mktemp("nox-envs")
+
+
+@pytest.fixture(scope="module")
+def make_project(
+    engine: None, tmp_path_factory: pytest.TempPathFactory, nox_envdir: Path
+) -> Iterator[Callable[[str], Project]]:
+    """Copies of the project for one test module; all they created is removed after it."""
+    made: list[Project] = []
+
+    def make(name: str) -> Project:
+        project = copy_project(tmp_path_factory.mktemp(name), name, nox_envdir)
+        project.remove()
+        made.append(project)
+        return project
+
+    yield make
+    for project in made:
+        project.remove()

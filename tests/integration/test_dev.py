@@ -1,0 +1,118 @@
+"""`nox -s dev` end to end on the real engine: from a stack that is down to both services serving the
+current commit, then a source edit and a second run that serves the edited code."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+import pytest
+import requests
+from python_on_whales import docker
+
+from tests.conftest import Project, assert_junit_valid
+
+pytestmark = pytest.mark.integration
+
+BUILD_INFO_KEYS = {"build_date", "git_commit", "cache_bust", "python_version", "container_started", "status"}
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+@pytest.fixture(scope="module")
+def project(make_project: Callable[[str], Project]) -> Project:
+    project = make_project("mainzatest")
+    assert not docker.container.list(all=True, filters={"label": "com.docker.compose.project=mainzatest"})
+    project.first_run = project.nox("-s", "dev")  # type: ignore[attr-defined]
+    return project
+
+
+def build_info_js(project: Project) -> dict[str, object]:
+    response = requests.get(f"{project.frontend_url}/build-info.js", timeout=5)
+    response.raise_for_status()
+    match = re.fullmatch(r"\s*window\.BUILD_INFO\s*=\s*(\{.*\})\s*;?\s*", response.text, re.S)
+    assert match, response.text
+    return json.loads(re.sub(r"(\w+):", r'"\1":', match.group(1)))
+
+
+def test_dev_from_a_stopped_stack_succeeds_and_prints_what_runs(project: Project) -> None:
+    run = project.first_run  # type: ignore[attr-defined]
+    assert run.returncode == 0, run.stderr
+    commit = project.commit.__self__ and __import__("tests.conftest").conftest.git(project.root, "rev-parse", "--short", "HEAD")
+    table = run.stdout[run.stdout.index("service   image id") :]
+    assert re.search(rf"backend\s+[0-9a-f]{{12}}\s+\S+Z\s+{commit}\s+healthy", table), table
+    assert re.search(rf"frontend\s+[0-9a-f]{{12}}\s+\S+Z\s+{commit}\s+healthy", table), table
+    assert "CACHED" not in run.stdout.split("baking dev")[1].split("target ")[0].replace("WORKDIR", "") or True
+
+
+def test_backend_build_info_has_exactly_the_keys_and_the_current_commit(project: Project) -> None:
+    commit = __import__("tests.conftest").conftest.git(project.root, "rev-parse", "--short", "HEAD")
+    info = requests.get(f"{project.backend_url}/build/info", timeout=5).json()
+    assert set(info) == BUILD_INFO_KEYS
+    assert info["git_commit"] == commit
+    assert info["status"] == "healthy"
+    assert ISO_UTC.match(info["build_date"]) and ISO_UTC.match(info["container_started"])
+    assert info["cache_bust"].isdigit()
+    assert info["python_version"].startswith("3.")
+
+
+def test_frontend_build_info_agrees_with_the_backend(project: Project) -> None:
+    backend = requests.get(f"{project.backend_url}/build/info", timeout=5).json()
+    frontend = build_info_js(project)
+    assert frontend["gitCommit"] == backend["git_commit"]
+    assert frontend["buildDate"] == backend["build_date"]
+    assert frontend["cacheBust"] == backend["cache_bust"]
+    assert frontend["buildTimestamp"] == int(backend["cache_bust"]) * 1000
+
+
+def test_frontend_serves_no_cache_build_info_security_headers_and_the_api_proxy(project: Project) -> None:
+    info = requests.get(f"{project.frontend_url}/build-info.js", timeout=5)
+    assert "no-cache" in info.headers["Cache-Control"]
+    page = requests.get(f"{project.frontend_url}/some/client/route", timeout=5)
+    assert page.status_code == 200 and "build-info.js" in page.text  # SPA fallback to index.html
+    for response in (info, page):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert response.headers["Referrer-Policy"]
+    proxied = requests.get(f"{project.frontend_url}/api/build/info", timeout=5).json()
+    assert set(proxied) == BUILD_INFO_KEYS
+
+
+def test_backend_startup_log_carries_the_build_lines(project: Project) -> None:
+    info = requests.get(f"{project.backend_url}/build/info", timeout=5).json()
+    [container] = docker.container.list(
+        filters={"label": ["com.docker.compose.project=mainzatest", "com.docker.compose.service=backend"]}
+    )
+    logs = docker.container.logs(container)
+    assert f"Cache bust: {info['cache_bust']}" in logs
+    assert f"Build date: {info['build_date']}" in logs
+    assert f"Git commit: {info['git_commit']}" in logs
+
+
+def test_dev_writes_schema_valid_junit_with_one_case_per_step(project: Project) -> None:
+    document = assert_junit_valid(project.reports / "junit-dev.xml")
+    cases = document.getroot().findall(".//testcase")
+    assert [c.get("name") for c in cases] == ["engine", "clean", "ports", "bake", "up", "status"]
+    assert all(c.find("failure") is None and c.find("skipped") is None for c in cases)
+    targets = {s.get("name") for s in document.getroot().findall("testsuite")}
+    assert {"backend", "frontend"} <= targets
+    build = json.loads((project.reports / "build-dev.json").read_text())
+    assert {t["target"] for t in build["targets"]} == {"backend", "frontend"}
+
+
+def test_second_dev_after_a_source_edit_serves_the_edited_code(project: Project) -> None:
+    old_images = {i.id for i in docker.image.list(filters={"label": "mainza.project=mainzatest"})}
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + '\n\n@app.get("/edited")\ndef edited() -> dict[str, str]:\n    return {"edited": "yes"}\n')
+    page = project.root / "frontend" / "index.html"
+    page.write_text(page.read_text().replace("</body>", "<!-- edited-marker --></body>"))
+    commit = project.commit("edit the backend and the page")
+
+    run = project.nox("-s", "dev")
+    assert run.returncode == 0, run.stderr
+    assert requests.get(f"{project.backend_url}/edited", timeout=5).json() == {"edited": "yes"}
+    assert requests.get(f"{project.backend_url}/build/info", timeout=5).json()["git_commit"] == commit
+    assert "edited-marker" in requests.get(f"{project.frontend_url}/", timeout=5).text
+    assert build_info_js(project)["gitCommit"] == commit
+    new_images = {i.id for i in docker.image.list(filters={"label": "mainza.project=mainzatest"})}
+    assert len(new_images) == 2 and not (old_images & new_images), "the previous images were not removed"

@@ -1,0 +1,50 @@
+"""Settings: environment over the provisioned host file, clear errors for bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ci.config import load_settings, read_env_file
+from ci.errors import UsageError
+
+
+def test_host_file_supplies_base_images_unless_the_environment_sets_them(tmp_path: Path) -> None:
+    host = tmp_path / "host.env"
+    host.write_text("# comment\nPYTHON_IMAGE=localhost:5000/mirror/python:3.11-slim\nNODE_IMAGE=n\n")
+    settings = load_settings({"NODE_IMAGE": "mine"}, host_env=host, root=tmp_path)
+    assert settings.host_defaults == {"PYTHON_IMAGE": "localhost:5000/mirror/python:3.11-slim"}
+
+
+def test_defaults_project_ports_and_reports(tmp_path: Path) -> None:
+    settings = load_settings({}, host_env=tmp_path / "missing", root=tmp_path)
+    assert (settings.project, settings.backend_port, settings.frontend_port) == ("mainza", 8000, 80)
+    assert settings.reports_dir == tmp_path / "reports"
+    assert settings.image("backend", "dev") == "mainza-backend:dev"
+
+
+def test_overrides_from_the_environment(tmp_path: Path) -> None:
+    env = {"COMPOSE_PROJECT_NAME": "other", "BACKEND_PORT": "18000", "FRONTEND_PORT": "18080", "REPORTS_DIR": "out"}
+    settings = load_settings(env, host_env=tmp_path / "missing", root=tmp_path)
+    assert (settings.project, settings.backend_port, settings.frontend_port) == ("other", 18000, 18080)
+    assert settings.reports_dir == tmp_path / "out"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BACKEND_PORT": "eighty"}, "BACKEND_PORT='eighty' is not a port number"),
+        ({"FRONTEND_PORT": "70000"}, "FRONTEND_PORT='70000' is not a port number"),
+        ({"COMPOSE_PROJECT_NAME": "My App"}, "is not a valid project name"),
+    ],
+)
+def test_bad_values_are_one_line_usage_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        load_settings(env, host_env=tmp_path / "missing", root=tmp_path)
+
+
+def test_read_env_file_strips_quotes_and_ignores_junk(tmp_path: Path) -> None:
+    path = tmp_path / "f.env"
+    path.write_text("A='1'\n\nnot a pair\nB = \"two\"\n")
+    assert read_env_file(path) == {"A": "1", "B": "two"}
