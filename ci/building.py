@@ -182,7 +182,10 @@ class BuildTrace:
         return [v for v in self.vertexes.values() if v.is_step and v.target == target]
 
     def failed(self) -> list[Vertex]:
-        return [v for v in self.vertexes.values() if v.error]
+        """Failed vertexes, the cause first: when one target fails, BuildKit cancels the steps still
+        running in the others, and those carry an error too ("context canceled")."""
+        failed = [v for v in self.vertexes.values() if v.error]
+        return sorted(failed, key=lambda v: ("context canceled" in v.error, not v.is_step))
 
     @staticmethod
     def log_tail(vertex: Vertex, lines: int = LOG_TAIL_LINES) -> list[str]:
@@ -297,7 +300,10 @@ def resolve_targets(docker: DockerClient, settings: Settings, group: str, variab
             targets=[group], files=[settings.bake_file], print=True, variables={**settings.host_defaults, **variables}
         )
     except DockerException as err:
-        raise CiError(f"bake definition {settings.bake_file.name}: {bake_error(err)}") from None
+        message = bake_error(err).replace(f"{settings.root}/", "")
+        if not message.startswith(settings.bake_file.name):
+            message = f"{settings.bake_file.name}: {message}"
+        raise CiError(message) from None
     return sorted(cast_dict(definition).get("target", {}))
 
 
@@ -316,7 +322,7 @@ def bake_error(err: DockerException) -> str:
 
 def failure_message(trace: BuildTrace, err: DockerException) -> str:
     """One line naming the failing step, after its log tail was printed to stderr."""
-    failed = [v for v in trace.failed() if v.is_step] or trace.failed()
+    failed = trace.failed()
     if not failed:
         detail = next((t.removeprefix("ERROR:").strip() for t in reversed(trace.text) if t.startswith("ERROR")), "")
         return f"bake failed: {detail or bake_error(err)}"
@@ -331,7 +337,7 @@ def failure_message(trace: BuildTrace, err: DockerException) -> str:
 
 
 def failing_step_output(trace: BuildTrace) -> str:
-    failed = [v for v in trace.failed() if v.is_step] or trace.failed()
+    failed = trace.failed()
     if not failed:
         return "\n".join(trace.text[-LOG_TAIL_LINES:])
     return "\n".join([failed[0].name, failed[0].error, *trace.log_tail(failed[0])])

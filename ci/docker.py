@@ -86,12 +86,12 @@ def bake_stream(
 
 
 def project_images(docker: DockerClient, project: str) -> list[Image]:
-    return docker.image.list(filters={"label": f"{PROJECT_LABEL}={project}"})
+    return docker.image.list(filters=[("label", f"{PROJECT_LABEL}={project}")])
 
 
 def project_containers(docker: DockerClient, project: str) -> list[Container]:
     """Every container of the compose project, running or not."""
-    return docker.container.list(all=True, filters={"label": f"{COMPOSE_PROJECT_LABEL}={project}"})
+    return docker.container.list(all=True, filters=[("label", f"{COMPOSE_PROJECT_LABEL}={project}")])
 
 
 def remove_project(docker: DockerClient, project: str) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from ci.config import Settings, load_settings
 from ci.errors import CiError
 from ci.reporting import Report, Suite, steps_table, table, write_json, write_junit
 
-DEV_STEPS = ("engine", "clean", "bake", "ports", "up", "status")
+DEV_STEPS = ("engine", "clean", "ports", "bake", "up", "status")
 
 
 def dev(argv: list[str]) -> int:
@@ -41,6 +41,8 @@ def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
     with report.step("clean") as check:
         containers, images = dk.remove_project(docker, settings.project)
         check.message = f"removed {containers} containers and {images} images of {settings.project}"
+    with report.step("ports"):
+        running.require_free_ports(settings)
     with report.step("bake") as check:
         commit = building.git_commit(settings.root)
         variables = {
@@ -63,8 +65,6 @@ def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
         figures = [building.image_figures(docker, result, t) for t in result.targets]
         _record_build(report, settings, "dev", variables, figures, result.seconds)
         check.message = f"{len(result.targets)} images in {result.seconds:.1f}s"
-    with report.step("ports"):
-        running.require_free_ports(settings)
     with report.step("up") as check:
         running.up(docker, settings)
         check.message = "all services healthy"

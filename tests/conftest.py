@@ -94,12 +94,12 @@ class Project:
 
     def remove(self) -> None:
         """Remove whatever the copy's sessions created: its containers, network and images."""
-        containers = docker.container.list(all=True, filters={"label": f"com.docker.compose.project={self.name}"})
+        containers = docker.container.list(all=True, filters=[("label", f"com.docker.compose.project={self.name}")])
         if containers:
             docker.container.remove(containers, force=True)
-        for network in docker.network.list(filters={"label": f"com.docker.compose.project={self.name}"}):
+        for network in docker.network.list(filters=[("label", f"com.docker.compose.project={self.name}")]):
             network.remove()
-        images = docker.image.list(filters={"label": f"mainza.project={self.name}"})
+        images = docker.image.list(filters=[("label", f"mainza.project={self.name}")])
         if images:
             docker.image.remove(images, force=True)
 

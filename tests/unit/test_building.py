@@ -80,6 +80,14 @@ def test_failure_message_names_the_failing_step_and_keeps_its_log_tail() -> None
     assert "boom: missing thing" in failing_step_output(trace)
 
 
+def test_failure_message_prefers_the_cause_over_steps_cancelled_in_other_targets() -> None:
+    trace = BuildTrace(["backend", "frontend"])
+    trace.add({"vertexes": [vertex("c", "[frontend deps 4/4] RUN npm ci", error="exit code: 137: context canceled")]})
+    trace.add({"vertexes": [vertex("x", "[backend runtime 1/6] RUN false", error="exit code: 3")]})
+    err = DockerException(["docker"], 1, stderr=b"")
+    assert failure_message(trace, err) == "build failed at backend: [runtime 1/6] RUN false: exit code: 3"
+
+
 def test_failure_message_without_a_failing_step_uses_buildx_error_line() -> None:
     trace = BuildTrace(["backend"])
     trace.text.append("ERROR: target \"nope\" not found")
