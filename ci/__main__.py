@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
 
 from ci.errors import CiError
-from ci.sessions import SESSIONS
+
+# session name -> "module:function"; each function takes the session's arguments and returns the exit code.
+SESSIONS = {
+    "dev": "ci.sessions:dev",
+}
+
+
+def load(name: str) -> Callable[[list[str]], int]:
+    module, _, function = SESSIONS[name].partition(":")
+    entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+    return entry
 
 
 def main(argv: list[str]) -> int:
@@ -13,7 +25,7 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m ci {{{','.join(SESSIONS)}}} [ARGS]", file=sys.stderr)
         return 2
     try:
-        return SESSIONS[argv[0]](argv[1:])
+        return load(argv[0])(argv[1:])
     except CiError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

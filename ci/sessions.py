@@ -124,6 +124,3 @@ def _record_build(
             ],
         )
     )
-
-
-SESSIONS = {"dev": dev}

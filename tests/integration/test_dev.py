@@ -112,7 +112,9 @@ def test_dev_writes_schema_valid_junit_with_one_case_per_step(project: Project) 
 def test_second_dev_after_a_source_edit_serves_the_edited_code(project: Project) -> None:
     old_images = {i.id for i in docker.image.list(filters=[("label", "mainza.project=mainzatest")])}
     main = project.root / "backend" / "main.py"
-    main.write_text(main.read_text() + '\n\n@app.get("/edited")\ndef edited() -> dict[str, str]:\n    return {"edited": "yes"}\n')
+    main.write_text(
+        main.read_text() + '\n\n@app.get("/edited")\ndef edited() -> dict[str, str]:\n    return {"edited": "yes"}\n'
+    )
     page = project.root / "frontend" / "index.html"
     page.write_text(page.read_text().replace("</body>", "<!-- edited-marker --></body>"))
     commit = project.commit("edit the backend and the page")

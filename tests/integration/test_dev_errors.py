@@ -26,7 +26,11 @@ def junit_cases(project: Project) -> dict[str, str]:
     result = {}
     for case in root.findall(".//testcase"):
         result[case.get("name", "")] = (
-            "failed" if case.find("failure") is not None else "skipped" if case.find("skipped") is not None else "passed"
+            "failed"
+            if case.find("failure") is not None
+            else "skipped"
+            if case.find("skipped") is not None
+            else "passed"
         )
     return result
 
@@ -86,7 +90,7 @@ def test_missing_dev_group_is_named(project: Project) -> None:
         bake.write_text(original)
     assert run.returncode == 1
     [line] = error_lines(run)
-    assert line == 'error: docker-bake.hcl: failed to find target dev', line
+    assert line == "error: docker-bake.hcl: failed to find target dev", line
 
 
 def test_failing_dockerfile_step_shows_the_step_and_its_log_tail(project: Project) -> None:

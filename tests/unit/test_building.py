@@ -12,8 +12,8 @@ from ci.building import (
     BuildTrace,
     RawJsonDecoder,
     dev_build_args,
-    failure_message,
     failing_step_output,
+    failure_message,
     progress_line,
     split_step_name,
 )
@@ -56,10 +56,16 @@ def test_trace_merges_vertex_updates_and_counts_cached_steps_per_target() -> Non
     started = "2026-11-23T10:00:00.100000000Z"
     trace.add({"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", started=started)]})
     events = trace.add(
-        {"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", started=started, completed="2026-11-23T10:00:02.600Z")]}
+        {
+            "vertexes": [
+                vertex("1", "[backend deps 1/2] RUN pip install", started=started, completed="2026-11-23T10:00:02.600Z")
+            ]
+        }
     )
     assert [e for e, _ in events] == ["done"]
-    trace.add({"vertexes": [vertex("2", "[backend deps 2/2] COPY . .", cached=True, started=started, completed=started)]})
+    trace.add(
+        {"vertexes": [vertex("2", "[backend deps 2/2] COPY . .", cached=True, started=started, completed=started)]}
+    )
     trace.add({"vertexes": [vertex("3", "[backend internal] load build context", started=started, completed=started)]})
     trace.add({"vertexes": [vertex("4", "[frontend build 1/1] RUN npm ci", started=started)]})
     figures = trace.target_figures("backend")
@@ -90,18 +96,22 @@ def test_failure_message_prefers_the_cause_over_steps_cancelled_in_other_targets
 
 def test_failure_message_without_a_failing_step_uses_buildx_error_line() -> None:
     trace = BuildTrace(["backend"])
-    trace.text.append("ERROR: target \"nope\" not found")
+    trace.text.append('ERROR: target "nope" not found')
     err = DockerException(["docker"], 1, stderr=b"")
     assert failure_message(trace, err) == 'bake failed: target "nope" not found'
 
 
 def test_progress_line_announces_run_steps_and_reports_cached_ones() -> None:
     trace = BuildTrace(["backend", "frontend"])
-    [(event, v)] = trace.add({"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", started="2026-11-23T10:00:00Z")]})
+    [(event, v)] = trace.add(
+        {"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", started="2026-11-23T10:00:00Z")]}
+    )
     assert progress_line(event, v) == "backend    ...    [deps 1/2] RUN pip install"
     [(event, v)] = trace.add({"vertexes": [vertex("2", "[backend deps 2/2] COPY a b", started="2026-11-23T10:00:00Z")]})
     assert progress_line(event, v) is None
-    [(event, v)] = trace.add({"vertexes": [vertex("2", "[backend deps 2/2] COPY a b", cached=True, completed="2026-11-23T10:00:00Z")]})
+    [(event, v)] = trace.add(
+        {"vertexes": [vertex("2", "[backend deps 2/2] COPY a b", cached=True, completed="2026-11-23T10:00:00Z")]}
+    )
     assert progress_line(event, v) == "backend  CACHED   [deps 2/2] COPY a b"
 
 
