@@ -13,6 +13,11 @@ COPY requirements-docker.txt /tmp/requirements-docker.txt
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install -r /tmp/requirements-docker.txt
 
+# Not part of the image: `bake validate` builds it to check that the sources compile.
+FROM deps AS check
+COPY backend/ /tmp/check/backend/
+RUN python -m compileall -q /tmp/check/backend
+
 FROM base AS runtime
 ARG UID=10001
 RUN useradd --uid "${UID}" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group app

@@ -100,3 +100,22 @@ group "dev" {
 group "prod" {
   targets = ["backend", "frontend"]
 }
+
+# Checks that build nothing to keep: backend sources compile, frontend type-checks and bundles.
+target "validate-backend" {
+  inherits = ["backend"]
+  target   = "check"
+  tags     = []
+  output   = ["type=cacheonly"]
+}
+
+target "validate-frontend" {
+  inherits = ["frontend"]
+  target   = "build"
+  tags     = []
+  output   = ["type=cacheonly"]
+}
+
+group "validate" {
+  targets = ["validate-backend", "validate-frontend"]
+}
