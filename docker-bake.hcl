@@ -9,9 +9,17 @@
 variable "PROJECT" {
   default = "mainza"
 }
-# Tag of the images built
+# Tag of the images built (dev: "dev"; prod: the commit)
 variable "TAG" {
   default = "dev"
+}
+# A second tag for the same images, empty for none (prod: "latest")
+variable "EXTRA_TAG" {
+  default = ""
+}
+# Registry to push to (prod --push); empty: local names only
+variable "IMAGE_REGISTRY" {
+  default = ""
 }
 # Commit the images are built from (short hash; -dirty when the tree has edits)
 variable "GIT_COMMIT" {
@@ -24,6 +32,11 @@ variable "BUILD_DATE" {
 # Changes to rebuild the build-info layers: epoch seconds in dev, the commit in prod
 variable "CACHE_BUST" {
   default = "0"
+}
+# Timestamp (epoch seconds) BuildKit writes into the images instead of now: the commit time in prod,
+# which makes image ids reproducible; empty in dev
+variable "SOURCE_DATE_EPOCH" {
+  default = ""
 }
 # org.opencontainers.image.source of the images
 variable "SOURCE_URL" {
@@ -41,9 +54,30 @@ variable "NODE_IMAGE" {
 variable "NGINX_IMAGE" {
   default = "docker.io/library/nginx:1.27"
 }
-# Registry holding the shared build cache
+# Registry holding the shared build cache: <CACHE_REGISTRY>/<PROJECT>/<target>:buildcache
 variable "CACHE_REGISTRY" {
   default = "localhost:5000"
+}
+# Import and export the registry cache (mode=max); dev turns it off
+variable "REGISTRY_CACHE" {
+  default = true
+}
+# With REGISTRY_CACHE, also export (off when the builder cannot export cache)
+variable "CACHE_EXPORT" {
+  default = true
+}
+# A cache export that fails (registry down or refusing) does not fail the build
+variable "CACHE_IGNORE_ERROR" {
+  default = true
+}
+# Provenance and SBOM attestations (prod --push); off for loaded images, whose ids they would make
+# differ from build to build
+variable "ATTEST" {
+  default = false
+}
+# SBOM attestation with ATTEST (its scanner image must be reachable by the builder)
+variable "SBOM" {
+  default = true
 }
 # Backend URL as the browser sees it; relative /api is proxied by the frontend's nginx
 variable "VITE_API_URL" {
@@ -54,17 +88,36 @@ variable "VITE_LIVEKIT_URL" {
   default = ""
 }
 
+function "cache_ref" {
+  params = [target]
+  result = "${CACHE_REGISTRY}/${PROJECT}/${target}:buildcache"
+}
+
+function "image_tags" {
+  params = [service]
+  result = concat(
+    ["${PROJECT}-${service}:${TAG}"],
+    EXTRA_TAG != "" ? ["${PROJECT}-${service}:${EXTRA_TAG}"] : [],
+    IMAGE_REGISTRY != "" ? ["${IMAGE_REGISTRY}/${PROJECT}-${service}:${TAG}"] : [],
+    IMAGE_REGISTRY != "" && EXTRA_TAG != "" ? ["${IMAGE_REGISTRY}/${PROJECT}-${service}:${EXTRA_TAG}"] : [],
+  )
+}
+
 target "_common" {
   context = "."
-  args = {
-    GIT_COMMIT = GIT_COMMIT
-    BUILD_DATE = BUILD_DATE
-    CACHE_BUST = CACHE_BUST
-    SOURCE_URL = SOURCE_URL
-  }
+  args = merge(
+    {
+      GIT_COMMIT = GIT_COMMIT
+      BUILD_DATE = BUILD_DATE
+      CACHE_BUST = CACHE_BUST
+      SOURCE_URL = SOURCE_URL
+    },
+    SOURCE_DATE_EPOCH != "" ? { SOURCE_DATE_EPOCH = SOURCE_DATE_EPOCH } : {},
+  )
   labels = {
     "mainza.project" = PROJECT
   }
+  attest = ATTEST ? concat(["type=provenance,mode=max"], SBOM ? ["type=sbom"] : []) : ["type=provenance,disabled=true"]
 }
 
 target "backend" {
@@ -73,7 +126,9 @@ target "backend" {
   args = {
     PYTHON_IMAGE = PYTHON_IMAGE
   }
-  tags = ["${PROJECT}-backend:${TAG}"]
+  tags       = image_tags("backend")
+  cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("backend")}"] : []
+  cache-to   = REGISTRY_CACHE && CACHE_EXPORT ? ["type=registry,ref=${cache_ref("backend")},mode=max,ignore-error=${CACHE_IGNORE_ERROR}"] : []
 }
 
 target "frontend" {
@@ -85,14 +140,17 @@ target "frontend" {
     VITE_API_URL     = VITE_API_URL
     VITE_LIVEKIT_URL = VITE_LIVEKIT_URL
   }
-  tags = ["${PROJECT}-frontend:${TAG}"]
+  tags       = image_tags("frontend")
+  cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("frontend")}"] : []
+  cache-to   = REGISTRY_CACHE && CACHE_EXPORT ? ["type=registry,ref=${cache_ref("frontend")},mode=max,ignore-error=${CACHE_IGNORE_ERROR}"] : []
 }
 
 group "default" {
   targets = ["backend", "frontend"]
 }
 
-# dev and prod build the same targets; the sessions add --no-cache (dev) or registry cache (prod).
+# dev and prod build the same targets: `nox -s dev` adds --no-cache and REGISTRY_CACHE=false, fresh
+# build args; `nox -s prod` sets TAG=<commit>, EXTRA_TAG=latest and the commit's reproducible build args.
 group "dev" {
   targets = ["backend", "frontend"]
 }
@@ -107,6 +165,7 @@ target "validate-backend" {
   target   = "check"
   tags     = []
   output   = ["type=cacheonly"]
+  cache-to = [] # never overwrite the image's cache manifest with a check stage's
 }
 
 target "validate-frontend" {
@@ -114,6 +173,7 @@ target "validate-frontend" {
   target   = "build"
   tags     = []
   output   = ["type=cacheonly"]
+  cache-to = []
 }
 
 group "validate" {

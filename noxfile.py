@@ -22,6 +22,12 @@ def dev(session: nox.Session) -> None:
     _run_ci(session, "dev")
 
 
+@nox.session(default=False)
+def prod(session: nox.Session) -> None:
+    """Bake with the shared registry cache and reproducible build args; `-- --push` to publish."""
+    _run_ci(session, "prod")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests and integration tests against the real engine (pytest args after --)."""

@@ -11,6 +11,7 @@ from ci.errors import CiError
 # session name -> "module:function"; each function takes the session's arguments and returns the exit code.
 SESSIONS = {
     "dev": "ci.sessions:dev",
+    "prod": "ci.sessions:prod",
 }
 
 

@@ -26,6 +26,8 @@ from ci.errors import CiError
 # import/export, "exporting to image") are not steps.
 STEP_NAME = re.compile(r"^\[(?P<prefix>[^\]]*?)\s*(?P<n>\d+)/(?P<m>\d+)\]\s*(?P<command>.*)$", re.S)
 LOG_TAIL_LINES = 25
+# How a registry says there is no cache manifest yet: an empty cache, not a failing registry.
+CACHE_MISS = re.compile(r"\bnot found\b|manifest unknown|NAME_UNKNOWN", re.I)
 
 
 # --- build args -----------------------------------------------------------------------------------
@@ -35,23 +37,69 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class Commit:
+    short: str
+    full: str
+    epoch: int  # commit time, epoch seconds
+    dirty: bool  # uncommitted changes in the tree
+
+    @property
+    def label(self) -> str:
+        """What the images say they are built from: never the bare commit when the tree differs from it."""
+        return f"{self.short}-dirty" if self.dirty else self.short
+
+
+def read_commit(root: Path) -> Commit | None:
+    """HEAD and whether the tree has uncommitted changes; None outside a git checkout."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        full, epoch = git("log", "-1", "--format=%H %ct").split()
+        return Commit(full[:7], full, int(epoch), bool(git("status", "--porcelain")))
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+
+
 def git_commit(root: Path) -> str:
     """Short HEAD, with `-dirty` when the tree has uncommitted changes; `unknown` outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head}-dirty" if dirty else head
+    commit = read_commit(root)
+    return commit.label if commit else "unknown"
 
 
 def dev_build_args(now: datetime, commit: str) -> dict[str, str]:
     """Fresh values every run: a dev build never reuses the build-info layers."""
     return {"CACHE_BUST": str(int(now.timestamp())), "BUILD_DATE": utc_iso(now), "GIT_COMMIT": commit}
+
+
+def prod_build_args(commit: Commit | None, now: datetime) -> dict[str, str]:
+    """The same values for every build of a clean commit, so that its builds hit the cache all the way
+    and give the same image ids: the commit's time as build date and SOURCE_DATE_EPOCH, its hash as
+    cache bust. A dirty tree gets the time of the build and `-dirty` marks, never the commit's values."""
+    if commit is None:
+        moment = int(now.timestamp())
+        return {
+            "GIT_COMMIT": "unknown",
+            "CACHE_BUST": f"unknown-{moment}",
+            "BUILD_DATE": utc_iso(now),
+            "SOURCE_DATE_EPOCH": str(moment),
+        }
+    if commit.dirty:
+        moment = int(now.timestamp())
+        return {
+            "GIT_COMMIT": commit.label,
+            "CACHE_BUST": f"{commit.full}-dirty-{moment}",
+            "BUILD_DATE": utc_iso(now),
+            "SOURCE_DATE_EPOCH": str(moment),
+        }
+    return {
+        "GIT_COMMIT": commit.short,
+        "CACHE_BUST": commit.full,
+        "BUILD_DATE": utc_iso(datetime.fromtimestamp(commit.epoch, UTC)),
+        "SOURCE_DATE_EPOCH": str(commit.epoch),
+    }
 
 
 # --- rawjson -------------------------------------------------------------------------------------
@@ -121,10 +169,17 @@ class Vertex:
     target: str | None = None
     label: str = ""  # the name without the target prefix
     logs: list[bytes] = field(default_factory=list)
+    transferred: int = 0  # bytes, for "load build context" vertexes
 
     @property
     def is_step(self) -> bool:
         return STEP_NAME.match(self.name) is not None
+
+    @property
+    def is_source(self) -> bool:
+        """A FROM: a base image BuildKit resolves (or never needs), never one it reports as cached."""
+        match = STEP_NAME.match(self.name)
+        return match is not None and match.group("command").startswith("FROM ")
 
     @property
     def seconds(self) -> float:
@@ -141,9 +196,10 @@ def split_step_name(name: str, targets: Iterable[str]) -> tuple[str | None, str]
             rest = " ".join([*words[1:], f"{match.group('n')}/{match.group('m')}"])
             return words[0], f"[{rest}] {match.group('command')}"
         return (targets[0] if len(targets) == 1 else None), name
-    head = re.match(r"^\[(\S+) (.*)", name)
+    head = re.match(r"^\[([^\]\s]+)(?: ([^\]]*))?\]\s*(.*)", name, re.S)  # "[backend internal] x", "[backend] x"
     if head and head.group(1) in targets:
-        return head.group(1), f"[{head.group(2)}"
+        inner = f"[{head.group(2)}] " if head.group(2) else ""
+        return head.group(1), f"{inner}{head.group(3)}"
     return (targets[0] if len(targets) == 1 and not name.startswith("[internal]") else None), name
 
 
@@ -176,10 +232,34 @@ class BuildTrace:
         for log in obj.get("logs") or []:
             vertex = self.vertexes.setdefault(log["vertex"], Vertex(log["vertex"]))
             vertex.logs.append(base64.b64decode(log.get("data") or ""))
+        for status in obj.get("statuses") or []:
+            if str(status.get("id", "")).startswith("transferring context") and status.get("vertex"):
+                vertex = self.vertexes.setdefault(status["vertex"], Vertex(status["vertex"]))
+                vertex.transferred = max(vertex.transferred, int(status.get("current") or 0))
         return events
 
     def steps(self, target: str) -> list[Vertex]:
-        return [v for v in self.vertexes.values() if v.is_step and v.target == target]
+        """The Dockerfile instructions BuildKit ran or took from cache for TARGET (FROMs are not counted)."""
+        return [v for v in self.vertexes.values() if v.is_step and not v.is_source and v.target == target]
+
+    def cache_errors(self) -> list[str]:
+        """Registry cache import or export that failed: BuildKit goes on without it, so the build succeeds.
+        An import that finds no cache yet (the first build to this registry) is a miss, not an error."""
+        return [
+            f"{v.name}: {v.error}"
+            for v in self.vertexes.values()
+            if v.error
+            and (v.label.startswith("importing cache manifest") or v.label.startswith("exporting cache"))
+            and not (v.label.startswith("importing") and CACHE_MISS.search(v.error))
+        ]
+
+    def context_bytes(self, target: str) -> int:
+        """Bytes of build context sent for TARGET (BuildKit sends only what changed since its last build)."""
+        return sum(
+            v.transferred
+            for v in self.vertexes.values()
+            if v.name.endswith("load build context") and (v.target == target or len(self.targets) == 1)
+        )
 
     def failed(self) -> list[Vertex]:
         """Failed vertexes, the cause first: when one target fails, BuildKit cancels the steps still
@@ -203,6 +283,7 @@ class BuildTrace:
             "steps": len(steps),
             "cached_steps": cached,
             "cache_hit_ratio": round(cached / len(steps), 3) if steps else 0.0,
+            "context_transferred_bytes": self.context_bytes(target),
         }
 
 
@@ -218,7 +299,9 @@ def progress_line(event: str, vertex: Vertex) -> str | None:
     if len(label) > 110:
         label = label[:107] + "..."
     if vertex.error:
-        return f"{target}FAILED   {label}"
+        if label.startswith("importing cache manifest") and CACHE_MISS.search(vertex.error):
+            return f"{target}no cache {label}"
+        return f"{target}FAILED   {label}: {vertex.error[:160]}"
     if event == "started":
         # Only RUN steps take long enough to be worth announcing before they finish.
         command = STEP_NAME.match(vertex.label)
@@ -245,6 +328,7 @@ def bake(
     no_cache: bool,
     metadata_file: Path,
     show_logs: bool = False,
+    builder: str | None = None,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] | None = None,
 ) -> BakeResult:
@@ -281,6 +365,7 @@ def bake(
             variables={**settings.host_defaults, **variables},
             no_cache=no_cache,
             metadata_file=metadata_file,
+            builder=builder,
         ):
             consume(decoder.feed(chunk))
     except DockerException as err:
@@ -344,7 +429,8 @@ def failing_step_output(trace: BuildTrace) -> str:
 
 
 def image_figures(docker: DockerClient, result: BakeResult, target: str) -> dict[str, Any]:
-    """Figures of one built target: steps and cache from the trace, image from metadata and the store."""
+    """Figures of one built target: steps and cache from the trace, image from metadata and DOCKER's store
+    (the engine the images were loaded into)."""
     meta = result.metadata.get(target, {})
     name = str(meta.get("image.name", "")).split(",")[0]
     image = dk.inspect_image(docker, name) if name else None

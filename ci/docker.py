@@ -63,6 +63,7 @@ def bake_stream(
     variables: Mapping[str, str],
     no_cache: bool,
     metadata_file: Path,
+    builder: str | None = None,
     overrides: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
     """Run bake with buildx's machine-readable progress and yield its output as it comes.
@@ -80,6 +81,7 @@ def bake_stream(
         set=dict(overrides or {}),
         variables=dict(variables),
         metadata_file=metadata_file,
+        builder=builder,
         stream_logs=True,
     )
     yield from cast(Iterator[str], stream)
@@ -94,22 +96,29 @@ def project_containers(docker: DockerClient, project: str) -> list[Container]:
     return docker.container.list(all=True, filters=[("label", f"{COMPOSE_PROJECT_LABEL}={project}")])
 
 
+# Services that outlive a rebuild: the project's cache registry (compose profile "cache").
+KEEP_SERVICES = frozenset({"registry"})
+
+
 def remove_project(docker: DockerClient, project: str) -> tuple[int, int]:
-    """Remove the project's containers (compose down, no volumes) and its images. Returns the counts."""
-    containers = project_containers(docker, project)
+    """Stop and remove the project's containers (their volumes stay) but the cache registry, then remove
+    the project's images. Returns the counts."""
+    containers = [
+        c
+        for c in project_containers(docker, project)
+        if (c.config.labels or {}).get("com.docker.compose.service") not in KEEP_SERVICES
+    ]
     try:
-        docker.compose.down(remove_orphans=True, volumes=False, quiet=True)
-    except DockerException as err:
-        raise CiError(f"could not stop the {project} stack: {docker_error_line(err)}") from None
-    leftovers = project_containers(docker, project)  # created outside this compose file
-    if leftovers:
-        docker.container.remove(leftovers, force=True, volumes=False)
-    images = project_images(docker, project)
-    if images:
-        try:
+        if containers:
+            docker.container.stop(containers, time=10)
+            docker.container.remove(containers, force=True, volumes=False)
+        images = project_images(docker, project)
+        if images:
             docker.image.remove(images, force=True)
-        except DockerException as err:
-            raise CiError(f"could not remove the previous {project} images: {docker_error_line(err)}") from None
+    except DockerException as err:
+        raise CiError(
+            f"could not remove the previous {project} containers and images: {docker_error_line(err)}"
+        ) from None
     return len(containers), len(images)
 
 
@@ -138,3 +147,67 @@ def inspect_image(docker: DockerClient, ref: str) -> Image | None:
         return docker.image.inspect(ref)
     except DockerException:
         return None
+
+
+# --- builders, cache registry and pushes (prod) ---------------------------------------------------
+
+
+def buildx_version(docker: DockerClient) -> str:
+    """buildx's version ("github.com/docker/buildx 0.13.1+ds1 ..." -> "0.13.1+ds1")."""
+    words = docker.buildx.version().split()
+    return words[1] if len(words) > 1 else "0"
+
+
+def inspect_builder(docker: DockerClient, name: str | None) -> tuple[str, str, list[str]]:
+    """(name, driver, node endpoints) of a buildx builder; the current one when NAME is None."""
+    try:
+        builder = docker.buildx.inspect(name)
+    except (DockerException, ValueError):
+        raise CiError(f"unknown builder {name!r}: `docker buildx ls` lists the builders") from None
+    nodes = [str(node.endpoint) for node in (builder.nodes or [])]
+    return str(builder.name), str(builder.driver), nodes
+
+
+def uses_containerd_store(context: str) -> bool:
+    """Whether the engine behind a docker context (a builder node's endpoint) uses the containerd
+    image store, without which the docker driver cannot export cache."""
+    engine = DockerClient(context=context) if context != "default" else DockerClient()
+    try:
+        status = engine.system.info().driver_status or []
+    except DockerException:
+        return False
+    return any(pair[:2] == ["driver-type", "io.containerd.snapshotter.v1"] for pair in status)
+
+
+def start_cache_registry(settings: Settings) -> None:
+    """The project's own registry (compose service `registry`, profile `cache`, named volume)."""
+    docker = DockerClient(
+        compose_files=[settings.compose_file], compose_project_name=settings.project, compose_profiles=["cache"]
+    )
+    try:
+        docker.compose.up(services=["registry"], detach=True, pull="missing", quiet=True)
+    except DockerException as err:
+        raise CiError(f"could not start the project's cache registry: {docker_error_line(err)}") from None
+
+
+def engine_for_builder(driver: str, nodes: list[str] | tuple[str, ...]) -> DockerClient:
+    """The engine a builder loads images into: a docker-driver builder's own node (a docker context),
+    else the current engine."""
+    if driver == "docker" and nodes and nodes[0] != "default":
+        return DockerClient(context=nodes[0])
+    return DockerClient()
+
+
+def image_resolvable(docker: DockerClient, ref: str) -> bool:
+    try:
+        docker.buildx.imagetools.inspect(ref)
+    except DockerException:
+        return False
+    return True
+
+
+def push_image(docker: DockerClient, ref: str) -> None:
+    try:
+        docker.image.push(ref, quiet=True)
+    except DockerException as err:
+        raise CiError(f"push of {ref} refused: {docker_error_line(err)}") from None

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ci import building, running
+from ci import building, caching, running
 from ci import docker as dk
 from ci.config import Settings, load_settings
 from ci.errors import CiError
 from ci.reporting import Report, Suite, steps_table, table, write_json, write_junit
 
 DEV_STEPS = ("engine", "clean", "ports", "bake", "up", "status")
+PROD_STEPS = ("engine", "builder", "cache", "bake", "push")
+
+
+def run_session(name: str, steps: tuple[str, ...], body: Callable[[Settings, Report], None]) -> int:
+    """Run BODY's steps; whatever happens, the steps table is printed and reports/junit-NAME.xml written."""
+    settings = load_settings()
+    report = Report(name)
+    try:
+        body(settings, report)
+    finally:
+        report.skip(steps, "an earlier step failed")
+        junit = write_junit(report, settings.reports_dir / f"junit-{name}.xml")
+        print(f"\n{steps_table(report)}\n\nJUnit: {junit}")
+    return 1 if report.failed else 0
 
 
 def dev(argv: list[str]) -> int:
@@ -22,15 +38,7 @@ def dev(argv: list[str]) -> int:
     )
     parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only progress")
     args = parser.parse_args(argv)
-    settings = load_settings()
-    report = Report("dev")
-    try:
-        _dev(settings, report, show_logs=args.logs)
-    finally:
-        report.skip(DEV_STEPS, "an earlier step failed")
-        junit = write_junit(report, settings.reports_dir / "junit-dev.xml")
-        print(f"\n{steps_table(report)}\n\nJUnit: {junit}")
-    return 1 if report.failed else 0
+    return run_session("dev", DEV_STEPS, lambda settings, report: _dev(settings, report, show_logs=args.logs))
 
 
 def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
@@ -48,6 +56,7 @@ def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
         variables = {
             "PROJECT": settings.project,
             "TAG": tag,
+            "REGISTRY_CACHE": "false",  # no cache to import under --no-cache, none worth exporting
             **building.dev_build_args(datetime.now(UTC), commit),
         }
         print(
@@ -85,6 +94,91 @@ def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
         check.message = ", ".join(f"{r['service']} {r['commit']}" for r in rows)
 
 
+def prod(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nox -s prod --",
+        description="Bake the prod group with the registry cache (mode=max) and reproducible build args.",
+    )
+    parser.add_argument("--push", action="store_true", help="also push the images to IMAGE_REGISTRY, with attestations")
+    parser.add_argument("--builder", help="buildx builder to use (default: BUILDX_BUILDER, else the current one)")
+    parser.add_argument(
+        "--strict-cache", action="store_true", help="fail when the registry cache cannot be imported or exported"
+    )
+    parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only progress")
+    args = parser.parse_args(argv)
+    return run_session("prod", PROD_STEPS, lambda settings, report: _prod(settings, report, args))
+
+
+def _prod(settings: Settings, report: Report, args: argparse.Namespace) -> None:
+    with report.step("engine") as check:
+        docker = dk.client(settings)
+        check.message = f"engine {dk.require_engine(docker)}"
+    with report.step("builder") as check:
+        builder = caching.selected_builder(docker, args.builder)
+        check.message = f"{builder.name} ({builder.driver} driver)"
+    with report.step("cache") as check:
+        plan = caching.plan_cache(settings, builder, os.environ, strict=args.strict_cache)
+        check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes, *plan.problems])
+    with report.step("bake") as check:
+        commit = building.read_commit(settings.root)
+        build_args = building.prod_build_args(commit, datetime.now(UTC))
+        tag = build_args["GIT_COMMIT"]
+        variables = {
+            "PROJECT": settings.project,
+            "TAG": tag,
+            "EXTRA_TAG": "latest",
+            **build_args,
+            "CACHE_REGISTRY": plan.registry,
+            "REGISTRY_CACHE": str(plan.import_cache).lower(),
+            "CACHE_EXPORT": str(plan.export_cache).lower(),
+            "CACHE_IGNORE_ERROR": str(not args.strict_cache).lower(),
+        }
+        image_registry = os.environ.get("IMAGE_REGISTRY", "").strip() or plan.registry
+        if args.push:
+            sbom = dk.image_resolvable(docker, SBOM_SCANNER)
+            if not sbom:
+                plan.notes.append(f"no SBOM attestation: the builder cannot resolve its scanner {SBOM_SCANNER}")
+            variables |= {"IMAGE_REGISTRY": image_registry, "ATTEST": "true", "SBOM": str(sbom).lower()}
+        print(f"baking prod: commit {tag}, build date {variables['BUILD_DATE']}, builder {builder.name}")
+        # A docker-driver builder is its engine: buildx reaches it through its context, not --builder.
+        store = dk.engine_for_builder(builder.driver, builder.nodes)
+        result = building.bake(
+            store if builder.driver == "docker" else docker,
+            settings,
+            "prod",
+            variables=variables,
+            no_cache=False,
+            metadata_file=settings.reports_dir / "bake-metadata-prod.json",
+            show_logs=args.logs,
+            builder=None if builder.driver == "docker" else builder.name,
+        )
+        for error in result.trace.cache_errors():
+            if args.strict_cache:
+                raise CiError(f"registry cache failed during the build: {error}")
+            plan.problems.append(f"registry cache unavailable during the build: {error}")
+            print(f"warning: {plan.problems[-1]}", flush=True)
+        figures = [building.image_figures(store, result, t) for t in result.targets]
+        _record_build(report, settings, "prod", variables, figures, result.seconds, plan)
+        check.message = f"{len(result.targets)} images {tag} in {result.seconds:.1f}s; cache {plan.status}"
+        if plan.problems:
+            check.output = "\n".join(plan.problems)
+    if args.push:
+        with report.step("push") as check:
+            refs = [
+                f"{image_registry}/{settings.project}-{t}:{name}" for t in result.targets for name in (tag, "latest")
+            ]
+            for ref in refs:
+                print(f"pushing {ref}", flush=True)
+                dk.push_image(store, ref)
+            check.message = f"pushed {len(refs)} tags to {image_registry}"
+    else:
+        report.skip(["push"], "no --push")
+
+
+# The SBOM generator BuildKit runs for `type=sbom` attestations.
+SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
+
+
 def _port_env(settings: Settings) -> dict[str, str]:
     return {"BACKEND_PORT": str(settings.backend_port), "FRONTEND_PORT": str(settings.frontend_port)}
 
@@ -96,14 +190,32 @@ def _record_build(
     variables: dict[str, str],
     figures: list[dict[str, Any]],
     seconds: float,
+    cache: caching.CachePlan | None = None,
 ) -> None:
     """Build figures: a testsuite per target in the JUnit file, build-PROFILE.json, a table on screen."""
     for fig in figures:
         report.suites.append(Suite(fig["target"], properties={k: str(v) for k, v in fig.items()}))
     report.main.properties.update({k.lower(): v for k, v in variables.items()})
     report.main.properties["bake_seconds"] = f"{seconds:.3f}"
+    cache_report: dict[str, Any] = {"status": "off"}
+    if cache:
+        cache_report = {
+            "registry": cache.registry,
+            "status": cache.status,
+            "problems": cache.problems,
+            "notes": cache.notes,
+        }
+        report.main.properties.update({"cache_status": cache.status, "cache_registry": cache.registry})
+        if cache.problems:
+            report.main.properties["cache_problems"] = " | ".join(cache.problems)
     write_json(
-        {"profile": profile, "variables": variables, "seconds": round(seconds, 3), "targets": figures},
+        {
+            "profile": profile,
+            "variables": variables,
+            "seconds": round(seconds, 3),
+            "cache": cache_report,
+            "targets": figures,
+        },
         settings.reports_dir / f"build-{profile}.json",
     )
     print(
@@ -124,3 +236,5 @@ def _record_build(
             ],
         )
     )
+    if cache:
+        print(f"registry cache: {cache.status} ({cache.registry}){''.join(f'; {p}' for p in cache.problems)}")

@@ -51,7 +51,7 @@ def test_split_step_name_with_one_target_attributes_steps_to_it() -> None:
     assert split_step_name("[internal] load .dockerignore", ["backend"]) == (None, "[internal] load .dockerignore")
 
 
-def test_trace_merges_vertex_updates_and_counts_cached_steps_per_target() -> None:
+def test_trace_merges_vertex_updates_and_counts_cached_steps_per_target_without_froms() -> None:
     trace = BuildTrace(["backend", "frontend"])
     started = "2026-11-23T10:00:00.100000000Z"
     trace.add({"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", started=started)]})
@@ -68,6 +68,7 @@ def test_trace_merges_vertex_updates_and_counts_cached_steps_per_target() -> Non
     )
     trace.add({"vertexes": [vertex("3", "[backend internal] load build context", started=started, completed=started)]})
     trace.add({"vertexes": [vertex("4", "[frontend build 1/1] RUN npm ci", started=started)]})
+    trace.add({"vertexes": [vertex("5", "[backend base 1/1] FROM localhost:5000/python@sha256:ab", started=started)]})
     figures = trace.target_figures("backend")
     assert figures["steps"] == 2
     assert figures["cached_steps"] == 1
@@ -122,3 +123,28 @@ def test_dev_build_args_are_fresh_epoch_seconds_and_iso_utc() -> None:
         "BUILD_DATE": "2026-11-23T10:00:05Z",
         "GIT_COMMIT": "abc1234",
     }
+
+
+def test_split_step_name_handles_bake_prefixes_without_a_stage() -> None:
+    targets = ["backend", "frontend"]
+    assert split_step_name("[frontend] importing cache manifest from r/x", targets) == (
+        "frontend",
+        "importing cache manifest from r/x",
+    )
+    assert split_step_name("[backend internal] load build context", targets) == (
+        "backend",
+        "[internal] load build context",
+    )
+
+
+def test_cache_errors_count_a_failing_registry_but_not_an_empty_cache() -> None:
+    trace = BuildTrace(["backend", "frontend"])
+    trace.add(
+        {"vertexes": [vertex("1", "[backend] importing cache manifest from r/b", error="r/b:buildcache: not found")]}
+    )
+    trace.add({"vertexes": [vertex("2", "[frontend] exporting cache to registry", error="unexpected status: 500")]})
+    trace.add({"vertexes": [vertex("3", "[frontend] importing cache manifest from r/f", error="connection refused")]})
+    assert trace.cache_errors() == [
+        "[frontend] exporting cache to registry: unexpected status: 500",
+        "[frontend] importing cache manifest from r/f: connection refused",
+    ]
