@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -11,8 +14,19 @@ nox.options.sessions = ["tests"]
 CI_REQUIREMENTS = "ci/requirements.txt"
 
 
+def _install(session: nox.Session, *requirements: str) -> None:
+    """pip install -r REQUIREMENTS, skipped when they are unchanged since the venv last installed them:
+    a no-op `nox -s prod` must stay within seconds, and pip's own check costs most of a second."""
+    digest = hashlib.sha256(b"".join(Path(r).read_bytes() for r in requirements)).hexdigest()
+    stamp = Path(session.virtualenv.location) / ".requirements.sha256"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    session.install("-q", *(arg for r in requirements for arg in ("-r", r)))
+    stamp.write_text(digest)
+
+
 def _run_ci(session: nox.Session, name: str) -> None:
-    session.install("-q", "-r", CI_REQUIREMENTS)
+    _install(session, CI_REQUIREMENTS)
     session.run("python", "-m", "ci", name, *session.posargs)
 
 
@@ -31,5 +45,5 @@ def prod(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests and integration tests against the real engine (pytest args after --)."""
-    session.install("-q", "-r", CI_REQUIREMENTS, "-r", "tests/requirements.txt")
+    _install(session, CI_REQUIREMENTS, "tests/requirements.txt")
     session.run("pytest", *session.posargs)
