@@ -6,6 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
 # Dependencies in their own stage and layer: they rebuild only when requirements-docker.txt changes.
+# (deps and check are build stages, never run as containers: no HEALTHCHECK there, hence the ignores.)
+# hadolint ignore=DL3057
 FROM base AS deps
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -14,6 +16,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     pip install -r /tmp/requirements-docker.txt
 
 # Not part of the image: `bake validate` builds it to check that the sources compile.
+# hadolint ignore=DL3057
 FROM deps AS check
 COPY backend/ /tmp/check/backend/
 RUN python -m compileall -q /tmp/check/backend
@@ -35,8 +38,9 @@ CMD ["uvicorn", "backend.main:app", "--host", "0.0.0.0", "--port", "8000"]
 ARG BUILD_DATE=unknown
 ARG GIT_COMMIT=unknown
 ARG CACHE_BUST=unknown
+ARG SOURCE_DIGEST=unknown
 ARG SOURCE_URL=""
-RUN python -c 'import json, os; json.dump({k.lower(): os.environ[k] for k in ("BUILD_DATE", "GIT_COMMIT", "CACHE_BUST")}, open("backend/build-info.json", "w"))'
+RUN python -c 'import json, os; json.dump({k.lower(): os.environ[k] for k in ("BUILD_DATE", "GIT_COMMIT", "CACHE_BUST", "SOURCE_DIGEST")}, open("backend/build-info.json", "w"))'
 LABEL org.opencontainers.image.title="mainza-backend" \
       org.opencontainers.image.created="${BUILD_DATE}" \
       org.opencontainers.image.revision="${GIT_COMMIT}" \

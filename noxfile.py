@@ -12,6 +12,8 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests"]
 
 CI_REQUIREMENTS = "ci/requirements.txt"
+BENCH_REQUIREMENTS = "ci/requirements-bench.txt"  # the benchmark times nox itself
+BROWSER_REQUIREMENTS = "ci/requirements-browser.txt"  # verify -- --browser
 
 
 def _install(session: nox.Session, *requirements: str) -> None:
@@ -42,8 +44,43 @@ def prod(session: nox.Session) -> None:
     _run_ci(session, "prod")
 
 
+@nox.session(default=False)
+def prune(session: nox.Session) -> None:
+    """Reclaim space from this project's garbage only, and build cache by age and size; `-- --dry-run` to preview."""
+    _run_ci(session, "prune")
+
+
+@nox.session(default=False)
+def verify(session: nox.Session) -> None:
+    """Prove the running stack is the latest build of this tree; `-- --browser`, `-- --down`."""
+    browser = (BROWSER_REQUIREMENTS,) if "--browser" in session.posargs else ()
+    _install(session, CI_REQUIREMENTS, *browser)
+    session.run("python", "-m", "ci", "verify", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark prod builds: cold, fresh runner warm from the registry, no-op, --no-cache; prints ratios."""
+    _install(session, CI_REQUIREMENTS, BENCH_REQUIREMENTS)
+    session.run("python", "-m", "ci", "bench", *session.posargs)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests and integration tests against the real engine (pytest args after --)."""
     _install(session, CI_REQUIREMENTS, "tests/requirements.txt")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def doctor(session: nox.Session) -> None:
+    """Diagnose host and tree: versions, builder, cache registry, disk, build context, base images."""
+    _run_ci(session, "doctor")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, mypy, hadolint, actionlint, and the bake definition resolved (and checked) for every group."""
+    # mypy must see every module the ci package imports: the requirements of every session, and the linters.
+    _install(session, *sorted(str(p) for p in Path("ci").glob("requirements*.txt")))
+    session.run("python", "-m", "ci", "lint", *session.posargs)

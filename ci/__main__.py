@@ -11,7 +11,12 @@ from ci.errors import CiError
 # session name -> "module:function"; each function takes the session's arguments and returns the exit code.
 SESSIONS = {
     "dev": "ci.sessions:dev",
+    "doctor": "ci.doctoring:main",
+    "lint": "ci.linting:main",
+    "prune": "ci.pruning:main",
     "prod": "ci.sessions:prod",
+    "verify": "ci.verifying:main",
+    "bench": "ci.benchmarking:main",
 }
 
 

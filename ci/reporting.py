@@ -124,3 +124,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def steps_table(report: Report) -> str:
     rows = [(c.name, c.status, f"{c.seconds:.1f}s", c.message) for s in report.suites for c in s.checks]
     return table(("step", "result", "time", "detail"), rows)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table (job summaries)."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

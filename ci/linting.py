@@ -1,0 +1,160 @@
+"""`nox -s lint`: the repository checks itself. Python (ruff, mypy strict), both Dockerfiles (hadolint,
+zero findings), the workflows (actionlint), the bake definition of every group, and buildx's build checks
+when the installed buildx has them. Every step runs even after one fails; the JUnit file lists them all.
+
+The nox session installs the linters (ci/requirements-lint.txt); run outside it, a missing tool is a
+failed step saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from packaging.version import Version
+from python_on_whales.exceptions import DockerException
+
+from ci import docker as dk
+from ci.config import Settings, load_settings
+from ci.doctoring import BUILDX_CHECK_MINIMUM, bake_groups, parse_version, tool_version
+from ci.errors import CiError
+from ci.reporting import Check, Report, steps_table, write_junit
+
+PYTHON_PATHS = ("ci", "tests", "noxfile.py")
+HADOLINT_CONFIG = ".hadolint.yaml"
+WORKFLOWS = Path(".github/workflows")
+STEPS = ("ruff check", "ruff format", "mypy", "hadolint", "actionlint", "bake print", "bake check")
+NOT_INSTALLED = "{tool} is not installed here: run `nox -s lint`, which installs the linters"
+
+
+def dockerfiles(root: Path) -> list[Path]:
+    """The repository's Dockerfiles: `Dockerfile` and `Dockerfile.*`, not their `.dockerignore` files."""
+    return sorted(p for p in root.glob("Dockerfile*") if p.is_file() and not p.name.endswith(".dockerignore"))
+
+
+def workflow_files(root: Path) -> list[Path]:
+    folder = root / WORKFLOWS
+    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yml", ".yaml")) if folder.is_dir() else []
+
+
+def summary(output: str, *, first: bool = False) -> str:
+    """One line for a tool's output: its first finding or its closing line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[0] if first else lines[-1]
+
+
+def run_tool(check: Check, root: Path, command: list[str], *, findings_first: bool = False) -> None:
+    """Run a linter in ROOT; its output goes to the screen and the report, a non-zero exit fails the step."""
+    executable = shutil.which(command[0])
+    if executable is None:
+        raise CiError(NOT_INSTALLED.format(tool=command[0]))
+    print(f"$ {' '.join(command)}", flush=True)
+    proc = subprocess.run([executable, *command[1:]], cwd=root, capture_output=True, text=True)
+    output = "\n".join(part.rstrip() for part in (proc.stdout, proc.stderr) if part.strip())
+    if output:
+        print(output, flush=True)
+    check.output = output
+    if proc.returncode != 0:
+        found = len([line for line in output.splitlines() if line and not line.startswith(" ")])
+        line = summary(output, first=findings_first) or f"exited with {proc.returncode}"
+        raise CiError(f"{line} ({found} lines of findings)" if findings_first and found > 1 else line, output)
+    check.message = summary(output) or "no findings"
+
+
+def bake_print(check: Check, settings: Settings) -> None:
+    """Every group of the bake file resolves, with the host's base images as the sessions pass them."""
+    groups = bake_groups(settings.bake_file.read_text()) or ["default"]
+    docker = dk.client(settings)
+    resolved = []
+    for group in groups:
+        print(f"$ docker buildx bake -f {settings.bake_file.name} --print {group}", flush=True)
+        definition = dk.bake_definition(docker, settings.bake_file, [group], settings.host_defaults)
+        resolved.append(f"{group} ({len(definition.get('target') or {})} targets)")
+    check.message = f"{len(groups)} groups resolve: {', '.join(resolved)}"
+
+
+def bake_check(check: Check, settings: Settings) -> None:
+    """buildx's build checks over every group, when this buildx has `bake --check`; skipped with a note if not."""
+    docker = dk.client(settings)
+    version = tool_version(dk.buildx_version_line(docker))
+    parsed = parse_version(version)
+    if parsed is None or parsed < Version(BUILDX_CHECK_MINIMUM):
+        check.status = "skipped"
+        check.message = f"buildx {version} has no `bake --check` (it came in {BUILDX_CHECK_MINIMUM})"
+        print(f"skipped: {check.message}", flush=True)
+        return
+    groups = bake_groups(settings.bake_file.read_text()) or ["default"]
+    print(f"$ docker buildx bake -f {settings.bake_file.name} --check {' '.join(groups)}", flush=True)
+    try:
+        output = dk.bake_check(docker, settings.bake_file, groups, settings.host_defaults)
+    except DockerException as err:
+        output = "\n".join(p for p in (err.stdout, err.stderr) if p)
+        print(output, flush=True)
+        if "subrequest" in output or "not support" in output:
+            check.status = "skipped"
+            check.message = f"the builder's BuildKit cannot run build checks: {dk.docker_error_line(err)}"
+            return
+        lines = [line for line in output.splitlines() if "WARN" in line or "ERROR" in line]
+        raise CiError(lines[0].strip() if lines else dk.docker_error_line(err), output) from None
+    print(output, flush=True)
+    check.output = output
+    check.message = summary(output) or "no findings"
+
+
+def lint(settings: Settings, report: Report) -> None:
+    root = settings.root
+    files = [str(p.relative_to(root)) for p in dockerfiles(root)]
+    workflows = workflow_files(root)
+    steps: list[tuple[str, Callable[[Check], None]]] = [
+        ("ruff check", lambda c: run_tool(c, root, ["ruff", "check", *PYTHON_PATHS])),
+        ("ruff format", lambda c: run_tool(c, root, ["ruff", "format", "--check", *PYTHON_PATHS])),
+        ("mypy", lambda c: run_tool(c, root, ["mypy"])),  # files and strictness from pyproject.toml
+        (
+            "hadolint",
+            lambda c: run_tool(
+                c, root, ["hadolint", "--no-color", "--config", HADOLINT_CONFIG, *files], findings_first=True
+            ),
+        ),
+        # -pyflakes= : no Python in run: steps, and the same result with or without pyflakes on PATH.
+        ("actionlint", lambda c: run_tool(c, root, ["actionlint", "-no-color", "-pyflakes="], findings_first=True)),
+        ("bake print", lambda c: bake_print(c, settings)),
+        ("bake check", lambda c: bake_check(c, settings)),
+    ]
+    for name, step in steps:
+        if name == "actionlint" and not workflows:
+            report.main.checks.append(Check(name, "skipped", message=f"no workflows under {WORKFLOWS}"))
+            continue
+        print(f"\n== {name}", flush=True)
+        try:
+            with report.step(name) as check:
+                step(check)
+        except CiError:
+            pass  # recorded by report.step; the other linters still run
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="nox -s lint --",
+        description="ruff, mypy, hadolint, actionlint, and the bake definition of every group; fails on any finding.",
+    )
+    parser.parse_args(argv)
+    settings = load_settings()
+    report = Report("lint")
+    try:
+        lint(settings, report)
+    finally:
+        report.skip(STEPS, "not run")
+        junit = write_junit(report, settings.reports_dir / "junit-lint.xml")
+        print(f"\n{steps_table(report)}\n\nJUnit: {junit}", flush=True)
+    failed = [c for c in report.main.checks if c.status == "failed"]
+    if not failed:
+        return 0
+    more = f" (and {', '.join(c.name for c in failed[1:])})" if len(failed) > 1 else ""
+    print(f"error: {failed[0].name}: {failed[0].message}{more}", file=sys.stderr)
+    return 1

@@ -1,0 +1,89 @@
+"""`nox -s doctor` against the real engine, on a copy of the project: a healthy host passes; no engine, or a
+10 MB file in the build context, fails with one line and still writes a schema-valid JUnit file."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, assert_junit_valid
+
+pytestmark = pytest.mark.integration
+
+CHECKS = {
+    "engine",
+    "buildx",
+    "compose",
+    "builder",
+    "cache registry",
+    "disk",
+    "bake file",
+    "context",
+    "dockerignore",
+    "base images",
+}
+
+
+@pytest.fixture(scope="module")
+def project(make_project: Callable[[str], Project]) -> Project:
+    return make_project("mainzatest-doctor")
+
+
+def error_lines(run: subprocess.CompletedProcess[str]) -> list[str]:
+    assert "Traceback" not in run.stderr + run.stdout
+    return [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+
+
+def junit_cases(project: Project) -> dict[str, str]:
+    """testcase name -> passed | failed | skipped, from a schema-valid junit-doctor.xml."""
+    root = assert_junit_valid(project.reports / "junit-doctor.xml").getroot()
+    return {
+        case.get("name", ""): "failed"
+        if case.find("failure") is not None
+        else "skipped"
+        if case.find("skipped") is not None
+        else "passed"
+        for case in root.iter("testcase")
+    }
+
+
+def test_healthy_host_passes(project: Project) -> None:
+    run = project.nox("-s", "doctor")
+    assert run.returncode == 0, run.stderr
+    assert error_lines(run) == []
+    cases = junit_cases(project)
+    assert set(cases) == CHECKS
+    assert {name for name, status in cases.items() if status != "passed"} == set()
+    assert "the 10 largest" in run.stdout and "backend/main.py" in run.stdout
+    assert (project.reports / "doctor.json").is_file()
+
+
+def test_no_engine_fails_with_one_line_and_writes_junit(project: Project, tmp_path: Path) -> None:
+    socket = f"unix://{tmp_path}/no-such.sock"
+    run = project.ci("doctor", env={"DOCKER_HOST": socket})
+    assert run.returncode == 3
+    [line] = error_lines(run)
+    assert line.startswith(f"error: engine: no Docker engine answers at {socket}: run `sudo ci/provision`")
+    cases = junit_cases(project)
+    assert cases["engine"] == "failed"
+    assert {name for name, status in cases.items() if status == "failed"} == {"engine"}
+    assert {"builder", "disk", "base images"} <= {name for name, status in cases.items() if status == "skipped"}
+
+
+def test_ten_megabyte_file_in_the_context_fails_the_budget_naming_it(project: Project) -> None:
+    big = project.root / "backend" / "weights.bin"  # backend/ is in the .dockerignore allowlist
+    big.write_bytes(b"\0" * 10 * 1024 * 1024)
+    try:
+        run = project.ci("doctor")
+    finally:
+        big.unlink()
+    assert run.returncode == 1
+    [line] = error_lines(run)
+    assert line.startswith("error: context: ")
+    assert "over the 5.0 MB budget" in line
+    assert "backend/weights.bin 10.5 MB" in line
+    assert junit_cases(project)["context"] == "failed"
+    assert "10.5 MB  backend/weights.bin" in run.stdout  # first of the ten largest

@@ -1,0 +1,497 @@
+"""ci.doctoring: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ci import docker as dk
+from ci import doctoring as doc
+from ci import linting
+from ci.config import Settings
+from ci.doctoring import (
+    HOST_MINIMUMS,
+    Doctor,
+    Finding,
+    bake_groups,
+    bake_variable_default,
+    base_images,
+    copy_sources,
+    dockerfile_instructions,
+    expand_source,
+    failure_line,
+    human_bytes,
+    parse_version,
+    registry_probe_url,
+    substitute,
+    to_report,
+    tool_version,
+)
+from ci.errors import CiError, EngineUnreachable
+from ci.reporting import Check, write_junit
+from tests.conftest import assert_junit_valid
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- pure helpers ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("26.1.5+dfsg1", "26.1.5"),
+        ("v2.29.1", "2.29.1"),
+        ("0.13.1+ds1-3", "0.13.1"),
+        ("2.26.1-4", "2.26.1"),
+        ("25.0", "25.0"),
+        ("dev", None),
+    ],
+)
+def test_parse_version(text: str, version: str | None) -> None:
+    parsed = parse_version(text)
+    assert (str(parsed) if parsed else None) == version
+
+
+def test_tool_version_reads_the_cli_output() -> None:
+    assert tool_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3") == "0.13.1+ds1"
+    assert tool_version("github.com/docker/buildx v0.16.2 abc1234") == "0.16.2"
+    assert tool_version("Docker Compose version v2.29.1-desktop.1") == "2.29.1-desktop.1"
+    assert tool_version("Docker Compose version 2.26.1-4") == "2.26.1-4"
+
+
+def test_version_finding_compares_with_packaging() -> None:
+    minimum = HOST_MINIMUMS["compose"]
+    assert doc.version_finding("compose", "2.26.1-4", minimum, "upgrade").level == "ok"
+    old = doc.version_finding("compose", "2.9.0", minimum, "upgrade")  # 2.9 < 2.24 (not as strings)
+    assert (old.level, old.advice) == ("fail", "upgrade")
+    assert "older than 2.24.0" in old.detail and "start_interval" in old.detail
+    assert doc.version_finding("compose", "unknown", minimum, "upgrade").level == "warn"
+
+
+def test_human_bytes() -> None:
+    assert [human_bytes(n) for n in (512, 39_800, 5e6, 10_485_760, 2.5e9)] == [
+        "512 B",
+        "39.8 kB",
+        "5.0 MB",
+        "10.5 MB",
+        "2.5 GB",
+    ]
+
+
+def test_bake_groups_and_variable_defaults_of_the_repository() -> None:
+    text = (ROOT / "docker-bake.hcl").read_text()
+    assert {"default", "dev", "prod", "validate"} <= set(bake_groups(text))
+    assert bake_variable_default(text, "CACHE_REGISTRY") == "localhost:5000"
+    assert bake_variable_default(text, "NO_SUCH_VARIABLE") is None
+
+
+def test_dockerfile_instructions_join_continuations_and_skip_comments_and_heredocs() -> None:
+    text = (
+        "# escape=`\n"
+        "FROM x AS a\n"
+        "RUN one `\n"
+        "# a comment inside\n"
+        "\n"
+        "    two\n"
+        "COPY <<EOF /etc/conf\n"
+        "COPY not/an/instruction /\n"
+        "EOF\n"
+        "copy a b /dest/\n"
+    )
+    got = [(i.line, i.keyword, i.args) for i in dockerfile_instructions(text)]
+    assert got == [
+        (2, "FROM", "x AS a"),
+        (3, "RUN", "one two"),
+        (7, "COPY", "<<EOF /etc/conf"),
+        (10, "COPY", "a b /dest/"),
+    ]
+
+
+def test_copy_sources_of_the_repository_dockerfiles() -> None:
+    backend = [(s.keyword, s.source) for s in copy_sources((ROOT / "Dockerfile").read_text())]
+    assert ("COPY", "requirements-docker.txt") in backend
+    assert ("COPY", "backend/") in backend
+    assert not [s for _, s in backend if s.startswith("/opt")]  # COPY --from=deps is not from the context
+    frontend = {s.source for s in copy_sources((ROOT / "Dockerfile.frontend").read_text())}
+    assert {"frontend/package.json", "frontend/package-lock.json", "frontend/src", "frontend/nginx.conf"} <= frontend
+    assert "/app/dist/" not in frontend
+
+
+def test_copy_sources_forms() -> None:
+    text = (
+        'COPY ["a b.txt", "c", "/dst/"]\n'
+        "ADD --chown=1:1 https://example.invalid/x.tgz local.tgz /dst/\n"
+        "COPY --link --chmod=644 --from=build /out /dst\n"
+        "COPY <<EOF /x\nhello\nEOF\n"
+    )
+    assert [s.source for s in copy_sources(text)] == ["a b.txt", "c", "local.tgz"]
+
+
+def test_substitute() -> None:
+    values = {"A": "1", "EMPTY": ""}
+    assert substitute("$A ${A} ${B:-two} ${EMPTY:-d} ${A:+yes} ${B:+no}x", values) == "1 1 two d yes x"
+
+
+def test_base_images_follow_args_and_skip_stages() -> None:
+    text = (ROOT / "Dockerfile.frontend").read_text()
+    assert base_images(text, {}) == [
+        ("docker.io/library/node:20-slim", "${NODE_IMAGE}"),
+        ("docker.io/library/nginx:1.27", "${NGINX_IMAGE}"),
+    ]
+    assert base_images(text, {"NODE_IMAGE": "localhost:5000/mirror/node:20-slim"})[0][0] == (
+        "localhost:5000/mirror/node:20-slim"
+    )
+    assert base_images("FROM scratch AS a\nFROM a\nFROM --platform=$BUILDPLATFORM b:1 AS c\n", {}) == [("b:1", "b:1")]
+
+
+def test_expand_source(tmp_path: Path) -> None:
+    for rel in ("src/a.ts", "src/.hidden", "pkg.json", "pkg-lock.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    assert expand_source(tmp_path, "src/") == ([], ["src"])
+    assert expand_source(tmp_path, "./pkg*.json") == (["pkg-lock.json", "pkg.json"], [])
+    assert expand_source(tmp_path, "src/.h*") == (["src/.hidden"], [])
+    assert expand_source(tmp_path, "missing") == ([], [])
+    assert expand_source(tmp_path, ".") == ([], [""])
+
+
+@pytest.mark.parametrize(
+    ("registry", "url", "loopback"),
+    [
+        ("localhost:5000", "http://localhost:5000/v2/", True),
+        ("127.0.0.1:5000/cache", "http://127.0.0.1:5000/v2/", True),
+        ("registry.example.com", "https://registry.example.com/v2/", False),
+        ("[::1]:5000", "http://[::1]:5000/v2/", True),
+    ],
+)
+def test_registry_probe_url(registry: str, url: str, loopback: bool) -> None:
+    assert registry_probe_url(registry) == (url, loopback)
+
+
+def test_readme_states_the_minimums_of_the_one_constant() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, minimum in HOST_MINIMUMS.items():
+        assert f"{name} ≥ {minimum.version}" in readme.lower(), name
+
+
+# --- the checks, on a made-up host ---------------------------------------------------------------------
+
+DOCKERFILE = """\
+ARG BASE=docker.io/library/python:3.11-slim
+FROM ${BASE} AS base
+COPY requirements.txt /tmp/
+FROM base AS runtime
+COPY app/ /app/
+COPY config/*.toml /etc/app/
+"""
+
+
+class Host:
+    """What the replaced Docker calls answer; each test changes what it needs."""
+
+    def __init__(self) -> None:
+        self.engine: str | Exception = "26.1.5"
+        self.buildx = "github.com/docker/buildx v0.13.1 abc"
+        self.compose = "Docker Compose version v2.26.1"
+        self.builder = dk.BuilderFacts("default", "docker", ("running",))
+        self.facts = dk.EngineFacts(containerd_store=True, root_dir="/")
+        self.cache_bytes = 300_000_000
+        self.local_images: set[str] = set()
+        self.registry_images = {"docker.io/library/python:3.11-slim"}
+        self.registry_status = 200
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch) -> Host:
+    state = Host()
+
+    def require_engine(_: object) -> str:
+        if isinstance(state.engine, Exception):
+            raise state.engine
+        return state.engine
+
+    def definition(_: object, bake_file: Path, targets: list[str], variables: dict[str, str]) -> dict[str, Any]:
+        return {
+            "group": {"default": {"targets": ["app"]}},
+            "target": {"app": {"context": ".", "dockerfile": "Dockerfile", "args": {}}},
+        }
+
+    class Response:
+        status_code = 200
+
+    def get(self: object, url: str, timeout: float) -> Response:
+        response = Response()
+        response.status_code = state.registry_status
+        return response
+
+    monkeypatch.setattr(dk, "require_engine", require_engine)
+    monkeypatch.setattr(dk, "buildx_version_line", lambda _: state.buildx)
+    monkeypatch.setattr(dk, "compose_version_line", lambda _: state.compose)
+    monkeypatch.setattr(dk, "current_builder", lambda _: state.builder)
+    monkeypatch.setattr(dk, "engine_facts", lambda _: state.facts)
+    monkeypatch.setattr(dk, "build_cache_bytes", lambda _: state.cache_bytes)
+    monkeypatch.setattr(dk, "bake_definition", definition)
+    monkeypatch.setattr(dk, "image_present", lambda _, ref: ref in state.local_images)
+    monkeypatch.setattr(
+        dk, "registry_manifest_error", lambda _, ref: None if ref in state.registry_images else "not found"
+    )
+    monkeypatch.setattr(doc.requests.Session, "get", get)
+    monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    return state
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A small project: bake file, Dockerfile, .dockerignore allowlist, sources, in git."""
+    files = {
+        "docker-bake.hcl": 'group "default" {\n  targets = ["app"]\n}\ntarget "app" {\n}\n',
+        "Dockerfile": DOCKERFILE,
+        ".dockerignore": "*\n!app/\n!config/\n!requirements.txt\n**/__pycache__\n",
+        "requirements.txt": "fastapi\n",
+        "app/main.py": "print('hi')\n",
+        "app/__pycache__/main.pyc": "x",
+        "config/app.toml": "a = 1\n",
+        "README.md": "docs\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "docker-bake.hcl", "Dockerfile", ".dockerignore", "requirements.txt", "app/main.py")
+    return tmp_path
+
+
+def diagnose(root: Path, budget: float = 5e6) -> dict[str, Finding]:
+    settings = Settings(
+        root=root, project="mainzatest-doctor", reports_dir=root / "reports", backend_port=1, frontend_port=2
+    )
+    findings = Doctor(settings, object(), budget_bytes=budget, cache_warn_bytes=10e9).run()  # type: ignore[arg-type]
+    return {f.name: f for f in findings}
+
+
+def levels(findings: dict[str, Finding]) -> dict[str, str]:
+    return {name: f.level for name, f in findings.items()}
+
+
+def test_healthy_host_is_all_ok(host: Host, tree: Path) -> None:
+    found = diagnose(tree)
+    assert levels(found) == {
+        "engine": "ok",
+        "buildx": "ok",
+        "compose": "ok",
+        "builder": "ok",
+        "cache registry": "ok",
+        "disk": "ok",
+        "bake file": "ok",
+        "context": "ok",
+        "dockerignore": "ok",
+        "base images": "ok",
+    }
+    assert "3 files" in found["context"].detail  # requirements.txt, app/main.py, config/app.toml
+    assert "app/__pycache__" not in found["context"].output
+    assert found["base images"].detail == "1 resolvable (registry)"
+    assert failure_line(list(found.values())) is None
+
+
+def test_unreachable_engine_fails_once_and_skips_what_needs_it(host: Host, tree: Path) -> None:
+    host.engine = EngineUnreachable(
+        "no Docker engine answers at unix:///nope.sock: run `sudo ci/provision` (Debian 12), or start Docker"
+    )
+    found = diagnose(tree)
+    assert found["engine"].level == "fail"
+    assert found["engine"].detail == "no Docker engine answers at unix:///nope.sock"
+    assert found["engine"].advice.startswith("run `sudo ci/provision`")
+    assert {n for n, f in found.items() if f.level == "skip"} == {"builder", "disk", "base images"}
+    line, code = failure_line(list(found.values())) or ("", 0)
+    assert code == 3
+    assert line.startswith("engine: no Docker engine answers at unix:///nope.sock: run `sudo ci/provision`")
+
+
+def test_old_versions_fail_naming_the_minimum(host: Host, tree: Path) -> None:
+    host.engine = "24.0.7"
+    host.buildx = "github.com/docker/buildx v0.12.1 abc"
+    host.compose = "Docker Compose version v2.20.2"
+    found = diagnose(tree)
+    assert {n for n, f in found.items() if f.level == "fail"} == {"engine", "buildx", "compose"}
+    assert "older than 25.0" in found["engine"].detail
+    line, _ = failure_line(list(found.values())) or ("", 0)
+    assert "(and 2 more failing: buildx, compose)" in line
+
+
+def test_classic_image_store_warns_that_cache_cannot_be_exported(host: Host, tree: Path) -> None:
+    host.facts = dk.EngineFacts(containerd_store=False, root_dir="/")
+    builder = diagnose(tree)["builder"]
+    assert (builder.level, "cannot export registry cache" in builder.detail) == ("warn", True)
+    assert "containerd-snapshotter" in builder.advice
+    host.builder = dk.BuilderFacts("ci", "docker-container", ("inactive",))
+    assert diagnose(tree)["builder"].level == "ok"
+
+
+def test_big_build_cache_and_full_disk_point_at_prune(host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host.cache_bytes = int(12e9)
+    disk = diagnose(tree)["disk"]
+    assert (disk.level, "nox -s prune" in disk.advice) == ("warn", True)
+
+    class Usage:
+        free = int(1e9)
+
+    monkeypatch.setattr(doc.shutil, "disk_usage", lambda _: Usage())
+    disk = diagnose(tree)["disk"]
+    assert (disk.level, disk.detail.startswith("1.0 GB free")) == ("fail", True)
+
+
+def test_unreachable_registry_warns(host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host.registry_status = 503
+    assert diagnose(tree)["cache registry"].level == "warn"
+    monkeypatch.delenv("CACHE_REGISTRY")
+    assert diagnose(tree)["cache registry"].level == "skip"  # and the tree's bake file names none
+
+
+def test_context_over_budget_fails_naming_the_largest_file(host: Host, tree: Path) -> None:
+    (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
+    context = diagnose(tree)["context"]
+    assert context.level == "fail"
+    assert "over the 5.0 MB budget" in context.detail
+    assert "largest: app/model.bin 6.0 MB" in context.detail
+    assert ".dockerignore" in context.advice
+    assert context.output.splitlines()[1].split() == ["6.0", "MB", "app/model.bin"]
+    assert diagnose(tree, budget=10e6)["context"].level == "ok"
+
+
+def test_excluded_copy_source_fails(host: Host, tree: Path) -> None:
+    (tree / ".dockerignore").write_text("*\n!app/\n!config/\n")  # requirements.txt no longer sent
+    check = diagnose(tree)["dockerignore"]
+    assert check.level == "fail"
+    assert check.detail == "Dockerfile:3 COPY requirements.txt: requirements.txt is excluded by .dockerignore"
+
+
+def test_copied_folder_sending_nothing_fails_and_tracked_files_left_out_warn(host: Host, tree: Path) -> None:
+    (tree / ".dockerignore").write_text("*\n!app/\n!config/\n!requirements.txt\n**/__pycache__\napp/*.py\n")
+    check = diagnose(tree)["dockerignore"]
+    assert check.level == "fail"
+    assert "COPY app/: everything in app is excluded" in check.detail
+    (tree / "app" / "extra.txt").write_text("sent\n")
+    check = diagnose(tree)["dockerignore"]
+    assert check.level == "warn"
+    assert check.detail == "Dockerfile:5 COPY app/: tracked app/main.py excluded by .dockerignore"
+
+
+def test_missing_base_image_fails_naming_its_variable(host: Host, tree: Path) -> None:
+    host.registry_images = set()
+    check = diagnose(tree)["base images"]
+    assert check.level == "fail"
+    assert check.detail.startswith("${BASE}=docker.io/library/python:3.11-slim: not local")
+    assert "set BASE" in check.advice and "ci/provision" in check.advice
+    host.local_images = {"docker.io/library/python:3.11-slim"}
+    assert diagnose(tree)["base images"].detail == "1 resolvable (local)"
+
+
+def test_broken_bake_file_fails_and_skips_what_needs_it(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> dict[str, Any]:
+        raise doc.CiError("docker-bake.hcl:3,1-2: Argument or block definition required")
+
+    monkeypatch.setattr(dk, "bake_definition", broken)
+    found = diagnose(tree)
+    assert found["bake file"].level == "fail"
+    assert "Argument or block definition required" in found["bake file"].detail
+    assert {n for n, f in found.items() if f.level == "skip"} == {"context", "dockerignore", "base images"}
+
+
+def test_report_is_schema_valid_junit(tmp_path: Path) -> None:
+    findings = [
+        Finding("engine", "ok", "26.1.5", facts={"engine_version": "26.1.5"}),
+        Finding("disk", "warn", "build cache 12 GB", "run `nox -s prune`"),
+        Finding("context", "fail", "12 MB", "exclude it", "  12 MB  big.bin"),
+        Finding("builder", "skip", "the engine does not answer"),
+    ]
+    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, backend_port=1, frontend_port=2)
+    report = to_report(findings, settings)
+    document = assert_junit_valid(write_junit(report, tmp_path / "junit-doctor.xml"))
+    cases = {c.get("name"): c for c in document.getroot().iter("testcase")}
+    assert cases["context"].find("failure").get("message") == "12 MB (exclude it)"  # type: ignore[union-attr]
+    assert cases["builder"].find("skipped") is not None
+    assert "WARN: build cache 12 GB" in (cases["disk"].findtext("system-out") or "")
+    properties = {p.get("name"): p.get("value") for p in document.getroot().iter("property")}
+    assert properties["engine_version"] == "26.1.5"
+    assert properties["minimum_engine"] == HOST_MINIMUMS["engine"].version
+    assert (properties["fail_checks"], properties["warn_checks"]) == ("1", "1")
+
+
+def test_main_prints_the_table_and_one_error_line(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
+    settings = Settings(root=tree, project="p", reports_dir=tree / "reports", backend_port=1, frontend_port=2)
+    monkeypatch.setattr(doc, "load_settings", lambda: settings)
+    monkeypatch.setattr(dk, "client", lambda _: object())
+    code = doc.main([])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.splitlines() == [err.strip()]
+    assert err.startswith("error: context: ") and "app/model.bin" in err
+    assert "check" in out.splitlines()[0] and "advice" in out.splitlines()[0]
+    assert (tree / "reports" / "junit-doctor.xml").is_file() and (tree / "reports" / "doctor.json").is_file()
+    assert doc.main(["--context-budget-mb", "10"]) == 0
+
+
+# --- lint's pieces -----------------------------------------------------------------------------------------
+
+
+def test_lint_finds_the_repository_dockerfiles_and_workflows() -> None:
+    assert [p.name for p in linting.dockerfiles(ROOT)] == ["Dockerfile", "Dockerfile.frontend"]
+    assert [p.name for p in linting.workflow_files(ROOT)] == ["ci.yml", "nightly.yml"]
+
+
+def test_lint_tool_missing_is_a_failed_step_saying_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(CiError, match=r"no-such-linter is not installed here: run `nox -s lint`"):
+        linting.run_tool(Check("x"), tmp_path, ["no-such-linter"])
+
+
+def test_lint_tool_findings_fail_the_step_with_the_first_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tool = tmp_path / "fakelint"
+    tool.write_text(
+        "#!/bin/sh\necho 'Dockerfile:3 DL3025 warning: one'\necho 'Dockerfile:9 DL4006 warning: two'\nexit 1\n"
+    )
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    check = Check("fakelint")
+    with pytest.raises(CiError) as caught:
+        linting.run_tool(check, tmp_path, ["fakelint"], findings_first=True)
+    assert str(caught.value) == "Dockerfile:3 DL3025 warning: one (2 lines of findings)"
+    assert "DL4006" in caught.value.output and "DL4006" in check.output
+
+
+def test_bake_check_is_skipped_with_a_note_on_buildx_before_0_16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dk, "client", lambda _: object())
+    monkeypatch.setattr(dk, "buildx_version_line", lambda _: "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3")
+    settings = Settings(root=ROOT, project="p", reports_dir=ROOT / "reports", backend_port=1, frontend_port=2)
+    check = Check("bake check")
+    linting.bake_check(check, settings)
+    assert check.status == "skipped"
+    assert check.message == "buildx 0.13.1+ds1 has no `bake --check` (it came in 0.16.0)"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("0B", 0),
+        ("14B", 14),
+        ("583MB", 583_000_000),
+        ("1.547GB", 1_547_000_000),
+        ("12.29kB", 12_290),
+        ("-8.706e+07B", -87_060_000),
+    ],
+)
+def test_parse_size_reads_what_system_df_prints(text: str, size: int) -> None:
+    assert dk.parse_size(text) == size
