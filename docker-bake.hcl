@@ -33,6 +33,14 @@ variable "BUILD_DATE" {
 variable "CACHE_BUST" {
   default = "0"
 }
+# Digests of the files of each target's build context (sources after .dockerignore), computed by the
+# sessions; verify recomputes them from the working tree
+variable "BACKEND_SOURCE_DIGEST" {
+  default = "unknown"
+}
+variable "FRONTEND_SOURCE_DIGEST" {
+  default = "unknown"
+}
 # Timestamp (epoch seconds) BuildKit writes into the images instead of now: the commit time in prod,
 # which makes image ids reproducible; empty in dev
 variable "SOURCE_DATE_EPOCH" {
@@ -124,7 +132,11 @@ target "backend" {
   inherits   = ["_common"]
   dockerfile = "Dockerfile"
   args = {
-    PYTHON_IMAGE = PYTHON_IMAGE
+    PYTHON_IMAGE  = PYTHON_IMAGE
+    SOURCE_DIGEST = BACKEND_SOURCE_DIGEST
+  }
+  labels = {
+    "mainza.source-digest" = BACKEND_SOURCE_DIGEST
   }
   tags       = image_tags("backend")
   cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("backend")}"] : []
@@ -139,6 +151,10 @@ target "frontend" {
     NGINX_IMAGE      = NGINX_IMAGE
     VITE_API_URL     = VITE_API_URL
     VITE_LIVEKIT_URL = VITE_LIVEKIT_URL
+    SOURCE_DIGEST    = FRONTEND_SOURCE_DIGEST
+  }
+  labels = {
+    "mainza.source-digest" = FRONTEND_SOURCE_DIGEST
   }
   tags       = image_tags("frontend")
   cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("frontend")}"] : []

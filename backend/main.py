@@ -26,7 +26,7 @@ def load_build_info(path: Path = BUILD_INFO_FILE) -> dict[str, str]:
         data: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         data = {}
-    return {key: str(data.get(key) or "unknown") for key in ("build_date", "git_commit", "cache_bust")}
+    return {key: str(data.get(key) or "unknown") for key in ("build_date", "git_commit", "cache_bust", "source_digest")}
 
 
 BUILD = load_build_info()
@@ -51,6 +51,7 @@ def build_info() -> dict[str, str]:
         "build_date": BUILD["build_date"],
         "git_commit": BUILD["git_commit"],
         "cache_bust": BUILD["cache_bust"],
+        "source_digest": BUILD["source_digest"],
         "python_version": platform.python_version(),
         "container_started": STARTED,
         "status": "healthy",

@@ -20,6 +20,7 @@ from python_on_whales.exceptions import DockerException
 from ci import docker as dk
 from ci.config import Settings
 from ci.errors import CiError
+from ci.fingerprint import Fingerprint, fingerprint
 
 # A build step's vertex name: "[backend deps 3/3] RUN ..." with bake and several targets,
 # "[deps 3/3] RUN ..." with one. Vertexes without the N/M counter ([internal] loads, cache
@@ -284,6 +285,7 @@ class BuildTrace:
             "cached_steps": cached,
             "cache_hit_ratio": round(cached / len(steps), 3) if steps else 0.0,
             "context_transferred_bytes": self.context_bytes(target),
+            "ran_steps": [" ".join(v.label.split())[:100] for v in steps if not v.cached],
         }
 
 
@@ -329,12 +331,14 @@ def bake(
     metadata_file: Path,
     show_logs: bool = False,
     builder: str | None = None,
+    resolved: dict[str, dict[str, Any]] | None = None,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] | None = None,
 ) -> BakeResult:
-    """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step."""
+    """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
+    RESOLVED: GROUP's targets from resolve_targets, when the caller has them already."""
     clock = clock or time.monotonic
-    targets = resolve_targets(docker, settings, group, variables)
+    targets = list(resolved or resolve_targets(docker, settings, group, variables))
     trace = BuildTrace(targets)
     decoder = RawJsonDecoder()
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
@@ -376,8 +380,11 @@ def bake(
     return BakeResult(targets, trace, metadata, clock() - start)
 
 
-def resolve_targets(docker: DockerClient, settings: Settings, group: str, variables: dict[str, str]) -> list[str]:
-    """The targets GROUP expands to, from `bake --print`; a bad bake file or name fails here, early."""
+def resolve_targets(
+    docker: DockerClient, settings: Settings, group: str, variables: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The targets GROUP expands to, with their resolved definitions, from `bake --print`; a bad bake file
+    or an unknown group fails here, before anything is built."""
     if not settings.bake_file.is_file():
         raise CiError(f"bake file not found: {settings.bake_file}")
     try:
@@ -389,7 +396,22 @@ def resolve_targets(docker: DockerClient, settings: Settings, group: str, variab
         if not message.startswith(settings.bake_file.name):
             message = f"{settings.bake_file.name}: {message}"
         raise CiError(message) from None
-    return sorted(cast_dict(definition).get("target", {}))
+    targets: dict[str, dict[str, Any]] = cast_dict(definition).get("target", {})
+    return dict(sorted(targets.items()))
+
+
+def source_fingerprints(settings: Settings, targets: dict[str, dict[str, Any]]) -> dict[str, Fingerprint]:
+    """Each target's fingerprint, from its context and Dockerfile as bake resolved them."""
+    prints = {}
+    for name, target in targets.items():
+        context = settings.root / target.get("context", ".")
+        prints[name] = fingerprint(context, context / target.get("dockerfile", "Dockerfile"))
+    return prints
+
+
+def fingerprint_variables(prints: dict[str, Fingerprint]) -> dict[str, str]:
+    """The bake variables that carry them (docker-bake.hcl: BACKEND_SOURCE_DIGEST, ...)."""
+    return {f"{name.upper().replace('-', '_')}_SOURCE_DIGEST": fp.digest for name, fp in prints.items()}
 
 
 def cast_dict(value: object) -> dict[str, Any]:

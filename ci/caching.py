@@ -158,3 +158,14 @@ def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, s
         plan.export_cache = False
         problem(export_problem)
     return plan
+
+
+def delete_cache(registry: str, repository: str, tag: str = "buildcache") -> bool:
+    """Delete a cache manifest (bench: an empty registry cache). False when there was none."""
+    base = f"{'http' if is_local(registry) else 'https'}://{registry.split('/')[0]}/v2/{repository}/manifests"
+    accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
+    head = requests.head(f"{base}/{tag}", headers={"Accept": accept}, timeout=5)
+    digest = head.headers.get("Docker-Content-Digest")
+    if head.status_code != 200 or not digest:
+        return False
+    return requests.delete(f"{base}/{digest}", timeout=5).status_code in (200, 202)

@@ -8,14 +8,39 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from python_on_whales import DockerClient
+
 from ci import building, caching, running
 from ci import docker as dk
 from ci.config import Settings, load_settings
 from ci.errors import CiError
-from ci.reporting import Report, Suite, steps_table, table, write_json, write_junit
+from ci.reporting import Report, Suite, report_dict, steps_table, table, write_json, write_junit
 
 DEV_STEPS = ("engine", "clean", "ports", "bake", "up", "status")
 PROD_STEPS = ("engine", "builder", "cache", "bake", "push")
+
+
+# `nox -s prod verify -- --down` gives every session of the pipeline the same arguments: each takes its
+# own and lets these, the others' options, pass (with how many values each takes).
+PIPELINE_OPTIONS = {
+    "--down": 0, "--browser": 0, "--push": 0, "--builder": 1, "--strict-cache": 0, "--no-cache": 0, "--logs": 0,
+}  # fmt: skip
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """PARSER's options from ARGV; the other pipeline sessions' options are ignored, anything else is an error."""
+    args, rest = parser.parse_known_args(argv)
+    unknown = []
+    while rest:
+        option, _, inline = rest.pop(0).partition("=")
+        values = PIPELINE_OPTIONS.get(option)
+        if values is None:
+            unknown.append(option)
+        elif values and not inline:
+            del rest[:values]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def run_session(name: str, steps: tuple[str, ...], body: Callable[[Settings, Report], None]) -> int:
@@ -27,6 +52,7 @@ def run_session(name: str, steps: tuple[str, ...], body: Callable[[Settings, Rep
     finally:
         report.skip(steps, "an earlier step failed")
         junit = write_junit(report, settings.reports_dir / f"junit-{name}.xml")
+        write_json(report_dict(report), settings.reports_dir / f"{name}.json")
         print(f"\n{steps_table(report)}\n\nJUnit: {junit}")
     return 1 if report.failed else 0
 
@@ -37,7 +63,7 @@ def dev(argv: list[str]) -> int:
         description="Clean this project's containers and images, bake with no cache, start the stack, show it.",
     )
     parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only progress")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     return run_session("dev", DEV_STEPS, lambda settings, report: _dev(settings, report, show_logs=args.logs))
 
 
@@ -62,17 +88,9 @@ def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
         print(
             f"baking dev: commit {commit}, build date {variables['BUILD_DATE']}, cache bust {variables['CACHE_BUST']}"
         )
-        result = building.bake(
-            docker,
-            settings,
-            "dev",
-            variables=variables,
-            no_cache=True,
-            metadata_file=settings.reports_dir / "bake-metadata-dev.json",
-            show_logs=show_logs,
+        result = _bake_and_record(
+            report, settings, "dev", variables, docker=docker, store=docker, no_cache=True, show_logs=show_logs
         )
-        figures = [building.image_figures(docker, result, t) for t in result.targets]
-        _record_build(report, settings, "dev", variables, figures, result.seconds)
         check.message = f"{len(result.targets)} images in {result.seconds:.1f}s"
     with report.step("up") as check:
         running.up(docker, settings)
@@ -104,8 +122,11 @@ def prod(argv: list[str]) -> int:
     parser.add_argument(
         "--strict-cache", action="store_true", help="fail when the registry cache cannot be imported or exported"
     )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="rebuild every step (the registry cache is still refreshed)"
+    )
     parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only progress")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     return run_session("prod", PROD_STEPS, lambda settings, report: _prod(settings, report, args))
 
 
@@ -142,23 +163,20 @@ def _prod(settings: Settings, report: Report, args: argparse.Namespace) -> None:
         print(f"baking prod: commit {tag}, build date {variables['BUILD_DATE']}, builder {builder.name}")
         # A docker-driver builder is its engine: buildx reaches it through its context, not --builder.
         store = dk.engine_for_builder(builder.driver, builder.nodes)
-        result = building.bake(
-            store if builder.driver == "docker" else docker,
+        for_builder = store if builder.driver == "docker" else docker
+        result = _bake_and_record(
+            report,
             settings,
             "prod",
-            variables=variables,
-            no_cache=False,
-            metadata_file=settings.reports_dir / "bake-metadata-prod.json",
+            variables,
+            docker=for_builder,
+            store=store,
+            no_cache=args.no_cache,
             show_logs=args.logs,
             builder=None if builder.driver == "docker" else builder.name,
+            cache=plan,
+            strict_cache=args.strict_cache,
         )
-        for error in result.trace.cache_errors():
-            if args.strict_cache:
-                raise CiError(f"registry cache failed during the build: {error}")
-            plan.problems.append(f"registry cache unavailable during the build: {error}")
-            print(f"warning: {plan.problems[-1]}", flush=True)
-        figures = [building.image_figures(store, result, t) for t in result.targets]
-        _record_build(report, settings, "prod", variables, figures, result.seconds, plan)
         check.message = f"{len(result.targets)} images {tag} in {result.seconds:.1f}s; cache {plan.status}"
         if plan.problems:
             check.output = "\n".join(plan.problems)
@@ -181,6 +199,64 @@ SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
 
 def _port_env(settings: Settings) -> dict[str, str]:
     return {"BACKEND_PORT": str(settings.backend_port), "FRONTEND_PORT": str(settings.frontend_port)}
+
+
+def _bake_and_record(
+    report: Report,
+    settings: Settings,
+    profile: str,
+    variables: dict[str, str],
+    *,
+    docker: DockerClient,
+    store: DockerClient,
+    no_cache: bool,
+    show_logs: bool,
+    builder: str | None = None,
+    cache: caching.CachePlan | None = None,
+    strict_cache: bool = False,
+) -> building.BakeResult:
+    """Fingerprint each target's sources, bake PROFILE with them, and record the build (DOCKER runs bake,
+    STORE is the engine the images land in)."""
+    resolved = building.resolve_targets(docker, settings, profile, variables)
+    prints = building.source_fingerprints(settings, resolved)
+    variables |= building.fingerprint_variables(prints)
+    result = building.bake(
+        docker,
+        settings,
+        profile,
+        variables=variables,
+        no_cache=no_cache,
+        metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
+        show_logs=show_logs,
+        builder=builder,
+        resolved=resolved,
+    )
+    if cache:
+        for error in result.trace.cache_errors():
+            if strict_cache:
+                raise CiError(f"registry cache failed during the build: {error}")
+            cache.problems.append(f"registry cache unavailable during the build: {error}")
+            print(f"warning: {cache.problems[-1]}", flush=True)
+    figures = [building.image_figures(store, result, t) for t in result.targets]
+    for fig in figures:
+        fig["source_digest"] = prints[fig["target"]].digest
+    _record_build(report, settings, profile, variables, figures, result.seconds, cache)
+    write_json(
+        {
+            "profile": profile,
+            "project": settings.project,
+            "tag": variables["TAG"],
+            "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "variables": variables,
+            "targets": {f["target"]: {**f, "files": prints[f["target"]].files} for f in figures},
+        },
+        settings.reports_dir / LAST_BUILD,
+    )
+    return result
+
+
+# What verify compares the running stack with: the latest build of dev or prod, with its files.
+LAST_BUILD = "last-build.json"
 
 
 def _record_build(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import pytest
 from lxml import etree
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
+
+from ci.worktree import commit_all, copy_worktree
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
@@ -46,10 +47,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
 @dataclass
 class Project:
     """A copy of this repository in a git repo of its own, with its own project name, ports and reports."""
@@ -72,9 +69,7 @@ class Project:
         return f"http://127.0.0.1:{self.env['FRONTEND_PORT']}"
 
     def commit(self, message: str) -> str:
-        git(self.root, "add", "-A")
-        git(self.root, "commit", "-qm", message)
-        return git(self.root, "rev-parse", "--short", "HEAD")
+        return commit_all(self.root, message)
 
     def nox(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
         """Run `nox -s ...` in the copy, as a user would, printing its output for the test log."""
@@ -105,17 +100,8 @@ class Project:
 
 
 def copy_project(dest: Path, name: str, envdir: Path) -> Project:
-    files = git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    git(dest, "init", "-q")
-    git(dest, "config", "user.email", "tests@example.invalid")
-    git(dest, "config", "user.name", "tests")
-    project = Project(
+    copy_worktree(ROOT, dest, "copy of the project under test")
+    return Project(
         dest,
         name,
         envdir,
@@ -126,8 +112,6 @@ def copy_project(dest: Path, name: str, envdir: Path) -> Project:
             "REPORTS_DIR": str(dest / "reports"),
         },
     )
-    project.commit("copy of the project under test")
-    return project
 
 
 @pytest.fixture(scope="session")

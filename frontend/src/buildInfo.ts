@@ -9,6 +9,7 @@ export interface BackendBuildInfo {
   build_date: string;
   git_commit: string;
   cache_bust: string;
+  source_digest: string;
   python_version: string;
   container_started: string;
   status: string;
@@ -36,6 +37,7 @@ export function parseBackendInfo(body: unknown): BackendBuildInfo {
     build_date: str(b.build_date),
     git_commit: str(b.git_commit),
     cache_bust: str(b.cache_bust),
+    source_digest: str(b.source_digest),
     python_version: str(b.python_version),
     container_started: str(b.container_started),
     status: str(b.status),

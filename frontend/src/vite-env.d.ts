@@ -17,6 +17,7 @@ interface FrontendBuildInfo {
   gitCommit: string;
   cacheBust: string;
   buildTimestamp: number;
+  sourceDigest?: string;
 }
 
 interface Window {

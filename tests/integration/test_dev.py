@@ -12,11 +12,14 @@ import pytest
 import requests
 from python_on_whales import docker
 
-from tests.conftest import Project, assert_junit_valid, git
+from ci.worktree import git
+from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration
 
-BUILD_INFO_KEYS = {"build_date", "git_commit", "cache_bust", "python_version", "container_started", "status"}
+BUILD_INFO_KEYS = {
+    "build_date", "git_commit", "cache_bust", "source_digest", "python_version", "container_started", "status",
+}  # fmt: skip
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 

@@ -48,3 +48,16 @@ def test_read_env_file_strips_quotes_and_ignores_junk(tmp_path: Path) -> None:
     path = tmp_path / "f.env"
     path.write_text("A='1'\n\nnot a pair\nB = \"two\"\n")
     assert read_env_file(path) == {"A": "1", "B": "two"}
+
+
+def test_pipeline_sessions_let_each_others_options_pass_and_refuse_unknown_ones() -> None:
+    import argparse
+
+    from ci.sessions import parse_args
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--push", action="store_true")
+    args = parse_args(parser, ["--push", "--down", "--builder", "node2", "--browser"])
+    assert args.push
+    with pytest.raises(SystemExit):
+        parse_args(parser, ["--push", "--bogus"])

@@ -1,0 +1,110 @@
+"""`nox -s verify` on the real engine: it passes on what was just built and catches each way a running
+stack can differ from the tree: an uncommitted edit, a container not recreated, a stopped service."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import pytest
+from junitparser import JUnitXml
+from python_on_whales import docker
+
+from tests.conftest import Project, assert_junit_valid
+
+pytestmark = pytest.mark.integration
+
+NAME = "mainzatest-verify"
+CHECKS = ["services", "images", "backend build info", "frontend build info", "source fingerprint", "startup log"]
+
+
+@pytest.fixture(scope="module")
+def project(make_project: Callable[[str], Project]) -> Project:
+    return make_project(NAME)
+
+
+def results(project: Project) -> dict[str, str]:
+    """check -> passed | failed | skipped, read with a JUnit reader."""
+    assert_junit_valid(project.reports / "junit-verify.xml")
+    xml = JUnitXml.fromfile(str(project.reports / "junit-verify.xml"))
+    out = {}
+    for suite in xml:
+        for case in suite:
+            out[case.name] = "passed" if case.is_passed else "skipped" if case.is_skipped else "failed"
+    return out
+
+
+def failure_text(run: subprocess.CompletedProcess[str], check: str) -> str:
+    [line] = [x for x in run.stdout.splitlines() if x.startswith(check) and " failed " in x]
+    return line
+
+
+def stack(project: Project) -> list[str]:
+    return [c.name for c in docker.container.list(filters=[("label", f"com.docker.compose.project={project.name}")])]
+
+
+def test_prod_then_verify_from_nothing_running_passes_and_down_stops_it(project: Project) -> None:
+    assert not stack(project)
+    run = project.nox("-s", "prod", "verify", "--", "--down")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the stack is down: starting it from prod build" in run.stdout
+    assert results(project) == dict.fromkeys(CHECKS, "passed")
+    assert not stack(project), "--down left containers running"
+
+
+def test_uncommitted_edit_fails_on_the_fingerprint_naming_the_file_until_rebuilt(project: Project) -> None:
+    assert project.nox("-s", "dev").returncode == 0
+    source = project.root / "backend" / "main.py"
+    source.write_text(source.read_text() + "\n# edited, not rebuilt\n")
+    run = project.nox("-s", "verify")
+    assert run.returncode != 0
+    assert results(project)["source fingerprint"] == "failed"
+    assert "modified backend/main.py" in failure_text(run, "source fingerprint")
+    assert results(project)["images"] == "passed"
+
+    rebuilt = project.nox("-s", "dev", "verify")
+    assert rebuilt.returncode == 0, rebuilt.stdout
+    assert results(project) == dict.fromkeys(CHECKS, "passed")
+
+
+def test_rebuilt_image_with_the_old_container_still_running_fails_on_images(project: Project) -> None:
+    assert project.nox("-s", "dev").returncode == 0
+    assert project.nox("-s", "prod").returncode == 0  # new images; the dev containers stay
+    run = project.nox("-s", "verify")
+    assert run.returncode != 0
+    assert results(project)["images"] == "failed"
+    assert "recreate" in failure_text(run, "images")
+
+
+def test_stopped_backend_fails_on_services_and_junit_is_still_written(project: Project) -> None:
+    assert project.nox("-s", "dev").returncode == 0
+    [backend] = docker.container.list(
+        filters=[
+            ("label", f"com.docker.compose.project={project.name}"),
+            ("label", "com.docker.compose.service=backend"),
+        ]
+    )
+    docker.container.stop(backend)
+    (project.reports / "junit-verify.xml").unlink(missing_ok=True)
+    run = project.nox("-s", "verify")
+    assert run.returncode != 0
+    assert "Traceback" not in run.stdout + run.stderr
+    assert results(project)["services"] == "failed"
+    assert "backend: exited" in failure_text(run, "services")
+
+
+def test_browser_sees_both_badges_and_the_backend_polled_again(project: Project) -> None:
+    assert project.nox("-s", "dev").returncode == 0
+    run = project.nox("-s", "verify", "--", "--browser")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert results(project)["browser"] == "passed"
+    assert "backend polled" in run.stdout
+
+
+def test_no_stack_and_no_build_says_what_to_run_first(make_project: Callable[[str], Project]) -> None:
+    empty = make_project(f"{NAME}-empty")
+    run = empty.ci("verify")
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    [line] = [x for x in run.stderr.splitlines() if x.startswith("error: ")]
+    assert "run `nox -s dev` or `nox -s prod` first" in line

@@ -1,0 +1,112 @@
+"""verify's pure parts, and a backend that answers garbage or not at all: a failed check, never a crash."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from ci import verifying
+from ci.config import load_settings
+from ci.errors import CiError
+from ci.fingerprint import changed_files, fingerprint
+
+
+def test_parse_build_info_js_reads_the_object_literal() -> None:
+    text = 'window.BUILD_INFO = {buildDate: "2026-11-23T10:00:00Z", gitCommit: "abc", buildTimestamp: 1795428000000};\n'
+    assert verifying.parse_build_info_js(text) == {
+        "buildDate": "2026-11-23T10:00:00Z",
+        "gitCommit": "abc",
+        "buildTimestamp": 1795428000000,
+    }
+    assert verifying.parse_build_info_js("<html>not it</html>") is None
+
+
+def test_epoch_ms_is_utc() -> None:
+    assert verifying.epoch_ms("2026-11-23T10:00:00Z") == 1795428000000
+    assert verifying.epoch_ms("yesterday") is None
+
+
+def test_changed_files_names_modified_added_and_removed() -> None:
+    assert changed_files({"a": "1", "b": "2", "c": "3"}, {"a": "1", "b": "9", "d": "4"}) == [
+        "modified b",
+        "added d",
+        "removed c",
+    ]
+
+
+def test_fingerprint_follows_the_dockerignore_and_contents(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_text("*\n!src/\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("print(1)\n")
+    (tmp_path / "notes.txt").write_text("outside the context\n")
+    before = fingerprint(tmp_path)
+    assert list(before.files) == ["src/app.py"]
+    (tmp_path / "notes.txt").write_text("changed, still outside\n")
+    assert fingerprint(tmp_path).digest == before.digest
+    (tmp_path / "src" / "app.py").write_text("print(2)\n")
+    assert fingerprint(tmp_path).digest != before.digest
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A 'backend' on loopback that answers garbage, or too late."""
+    mode = request.param
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if mode == "slow":
+                time.sleep(1.5)
+            body = b"<html>502 Bad Gateway from somewhere</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield int(httpd.server_address[1])
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def context_for(port: int, tmp_path: Path) -> verifying.Context:
+    settings = load_settings({"BACKEND_PORT": str(port), "FRONTEND_PORT": str(port)}, root=tmp_path)
+    build = {
+        "profile": "dev", "tag": "dev", "finished": "now",
+        "variables": {"GIT_COMMIT": "abc", "BUILD_DATE": "2026-11-23T10:00:00Z", "CACHE_BUST": "1"},
+        "targets": {"backend": {"source_digest": "sha256:x"}, "frontend": {"source_digest": "sha256:x"}},
+    }  # fmt: skip
+    return verifying.Context(settings, cast(Any, None), build, {})
+
+
+@pytest.mark.parametrize("server", ["garbage"], indirect=True)
+def test_backend_answering_garbage_is_a_failed_check_with_an_excerpt(server: int, tmp_path: Path) -> None:
+    with pytest.raises(CiError, match=r"did not answer JSON: '<html>502 Bad Gateway from somewhere</html>'"):
+        verifying.backend_build_info(context_for(server, tmp_path))
+    with pytest.raises(CiError, match=r"is not `window.BUILD_INFO"):
+        verifying.frontend_build_info(context_for(server, tmp_path))
+
+
+@pytest.mark.parametrize("server", ["slow"], indirect=True)
+def test_backend_timing_out_is_a_failed_check(server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verifying, "HTTP_TIMEOUT", 0.3)
+    with pytest.raises(CiError, match=r"/build/info did not answer within"):
+        verifying.backend_build_info(context_for(server, tmp_path))
+
+
+def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(CiError, match=r"ConnectionError"):
+        verifying.backend_build_info(context_for(port, tmp_path))
