@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import requests
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 from python_on_whales import DockerClient
 
 from ci import docker as dk
 from ci.config import Settings
 from ci.errors import CiError, UsageError
+from ci.versions import parse_version
 
 # buildx: --progress=rawjson and --metadata-file with bake, cache-to ignore-error.
 MIN_BUILDX = Version("0.13")
@@ -92,14 +93,6 @@ def wait_for_registry(registry: str, seconds: float = 15.0) -> str | None:
     return problem
 
 
-def parse_version(text: str) -> Version:
-    match = re.search(r"\d+(\.\d+)+", text)
-    try:
-        return Version(match.group(0)) if match else Version("0")
-    except InvalidVersion:
-        return Version("0")
-
-
 @dataclass(frozen=True)
 class BuilderInfo:
     name: str
@@ -122,12 +115,13 @@ class BuilderInfo:
 def selected_builder(docker: DockerClient, name: str | None) -> BuilderInfo:
     """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
     name = name or os.environ.get("BUILDX_BUILDER") or None
-    version = parse_version(dk.buildx_version(docker))
+    version = parse_version(dk.buildx_version_line(docker)) or Version("0")
     if version < MIN_BUILDX:
         raise CiError(f"buildx {version} is too old: prod needs buildx >= {MIN_BUILDX} (run `sudo ci/provision`)")
-    builder, driver, nodes = dk.inspect_builder(docker, name)
-    store = driver == "docker" and all(dk.uses_containerd_store(node) for node in nodes)
-    return BuilderInfo(builder, driver, tuple(nodes), store)
+    builder = dk.inspect_builder(docker, name)
+    endpoints = tuple(node.endpoint for node in builder.nodes)
+    store = builder.driver == "docker" and all(dk.uses_containerd_store(e) for e in endpoints)
+    return BuilderInfo(builder.name, builder.driver, endpoints, store)
 
 
 def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, str], *, strict: bool) -> CachePlan:

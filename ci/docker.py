@@ -157,31 +157,44 @@ def inspect_image(docker: DockerClient, ref: str) -> Image | None:
 # --- builders, cache registry and pushes (prod) ---------------------------------------------------
 
 
-def buildx_version(docker: DockerClient) -> str:
-    """buildx's version ("github.com/docker/buildx 0.13.1+ds1 ..." -> "0.13.1+ds1")."""
-    words = docker.buildx.version().split()
-    return words[1] if len(words) > 1 else "0"
+@dataclass(frozen=True)
+class NodeFacts:
+    endpoint: str  # a docker context name for the docker driver
+    status: str  # running, inactive, stopped, error...
+    version: str | None  # BuildKit's, when the node reports it
 
 
-def inspect_builder(docker: DockerClient, name: str | None) -> tuple[str, str, list[str]]:
-    """(name, driver, node endpoints) of a buildx builder; the current one when NAME is None."""
+@dataclass(frozen=True)
+class BuilderFacts:
+    name: str
+    driver: str
+    nodes: tuple[NodeFacts, ...]
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return tuple(node.status for node in self.nodes)
+
+
+def inspect_builder(docker: DockerClient, name: str | None = None) -> BuilderFacts:
+    """A buildx builder: NAME, else the one bake would use (BUILDX_BUILDER or the selected one)."""
     try:
         builder = docker.buildx.inspect(name)
-    except (DockerException, ValueError):
-        raise CiError(f"unknown builder {name!r}: `docker buildx ls` lists the builders") from None
-    nodes = [str(node.endpoint) for node in (builder.nodes or [])]
-    return str(builder.name), str(builder.driver), nodes
+    except (DockerException, ValueError) as err:
+        if name:
+            raise CiError(f"unknown builder {name!r}: `docker buildx ls` lists the builders") from None
+        line = docker_error_line(err) if isinstance(err, DockerException) else str(err)
+        raise CiError(f"cannot inspect the current builder: {line}") from None
+    nodes = tuple(NodeFacts(str(n.endpoint), str(n.status), n.version) for n in builder.nodes or [])
+    return BuilderFacts(str(builder.name), str(builder.driver), nodes)
 
 
 def uses_containerd_store(context: str) -> bool:
     """Whether the engine behind a docker context (a builder node's endpoint) uses the containerd
     image store, without which the docker driver cannot export cache."""
-    engine = DockerClient(context=context) if context != "default" else DockerClient()
     try:
-        status = engine.system.info().driver_status or []
-    except DockerException:
+        return engine_facts(DockerClient(context=context) if context != "default" else DockerClient()).containerd_store
+    except CiError:
         return False
-    return any(pair[:2] == ["driver-type", "io.containerd.snapshotter.v1"] for pair in status)
 
 
 def start_cache_registry(settings: Settings) -> None:
@@ -356,18 +369,6 @@ def disk_usage_detail(docker: DockerClient) -> dict[str, list[dict[str, Any]]]:
     return {key: list(detail.get(key) or []) for key in ("Images", "Containers", "Volumes", "BuildCache")}
 
 
-def builder_versions(docker: DockerClient) -> tuple[str, str | None]:
-    """(buildx version, BuildKit version of the current builder's first node, None when not reported)."""
-    try:
-        words = docker.buildx.version().split()  # "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"
-        builder = docker.buildx.inspect()
-    except (DockerException, ValueError) as err:
-        line = docker_error_line(err) if isinstance(err, DockerException) else str(err)
-        raise CiError(f"docker buildx does not answer ({line}): install the buildx plugin") from None
-    nodes = builder.nodes or []
-    return (words[1] if len(words) > 1 else "0"), (nodes[0].version if nodes else None)
-
-
 def volume_names(docker: DockerClient) -> set[str]:
     try:
         return {v.name for v in docker.volume.list()}
@@ -422,24 +423,6 @@ def compose_version_line(docker: DockerClient) -> str:
         return docker.compose.version().strip()
     except DockerException as err:
         raise CiError(f"docker compose does not answer: {docker_error_line(err)}") from None
-
-
-@dataclass(frozen=True)
-class BuilderFacts:
-    name: str
-    driver: str
-    statuses: tuple[str, ...]  # one per node: running, inactive, stopped, error...
-
-
-def current_builder(docker: DockerClient) -> BuilderFacts:
-    """The builder bake would use (BUILDX_BUILDER or the selected one)."""
-    try:
-        builder = docker.buildx.inspect()
-    except (DockerException, ValueError) as err:
-        line = docker_error_line(err) if isinstance(err, DockerException) else str(err)
-        raise CiError(f"cannot inspect the current builder: {line}") from None
-    nodes = builder.nodes or []
-    return BuilderFacts(str(builder.name), str(builder.driver), tuple(str(n.status) for n in nodes))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ci import docker as dk
 from ci.config import Settings, load_settings
 from ci.errors import CiError, EngineUnreachable
 from ci.reporting import Check, Report, table, write_json, write_junit
+from ci.versions import parse_version, tool_version
 
 # --- what this project needs of the host: the one place these numbers live (the README quotes them) ---
 
@@ -87,20 +88,6 @@ class Finding:
 
 
 # --- pure helpers ------------------------------------------------------------------------------------
-
-
-def parse_version(text: str) -> Version | None:
-    """The first dotted version in TEXT ("26.1.5+dfsg1", "v2.29.1", "0.13.1+ds1-3"); None when there is none."""
-    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    return Version(".".join(g for g in match.groups() if g is not None)) if match else None
-
-
-def tool_version(output: str) -> str:
-    """The version word of `docker buildx version` / `docker compose version` output."""
-    for word in output.split():
-        if parse_version(word) and re.match(r"v?\d", word):
-            return word.removeprefix("v")
-    return output.strip()
 
 
 def version_finding(name: str, raw: str, minimum: Minimum, advice: str) -> Finding:
@@ -397,7 +384,7 @@ class Doctor:
     def check_builder(self) -> Finding:
         if not self._engine_ok():
             return self._skip_without_engine("builder")
-        builder = dk.current_builder(self.docker)
+        builder = dk.inspect_builder(self.docker)
         facts = {"builder": builder.name, "builder_driver": builder.driver}
         nodes = ", ".join(builder.statuses) or "no nodes"
         # inactive and stopped nodes are started by the next build; anything else (error) is broken.

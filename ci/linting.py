@@ -20,9 +20,10 @@ from python_on_whales.exceptions import DockerException
 
 from ci import docker as dk
 from ci.config import Settings, load_settings
-from ci.doctoring import BUILDX_CHECK_MINIMUM, bake_groups, parse_version, tool_version
+from ci.doctoring import BUILDX_CHECK_MINIMUM, bake_groups
 from ci.errors import CiError
 from ci.reporting import Check, Report, steps_table, write_junit
+from ci.versions import parse_version, tool_version
 
 PYTHON_PATHS = ("ci", "tests", "noxfile.py")
 HADOLINT_CONFIG = ".hadolint.yaml"

@@ -17,13 +17,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 from python_on_whales import DockerClient
 
 from ci import docker as dk
 from ci.config import Settings, load_settings
 from ci.errors import UsageError
 from ci.reporting import Report, report_dict, steps_table, table, write_json, write_junit
+from ci.versions import parse_version, tool_version
 
 DEFAULT_UNTIL = "24h"
 DEFAULT_KEEP = "3"
@@ -128,22 +129,12 @@ def parse_options(argv: Sequence[str]) -> Options:
     )
 
 
-def _release(text: str | None) -> Version | None:
-    """The release part of a version as buildx and BuildKit print it ("0.13.1+ds1", "v0.0.0+unknown",
-    "v0.18.0-desktop.2")."""
-    match = re.match(r"v?(\d+(?:\.\d+){0,2})", (text or "").strip())
-    try:
-        return Version(match.group(1)) if match else None
-    except InvalidVersion:
-        return None
-
-
 def space_flag(buildx_version: str, buildkit_version: str | None) -> str:
     """The `buildx prune` flag for a size budget: the newest this buildx and builder understand."""
-    buildx = _release(buildx_version)
+    buildx = parse_version(buildx_version)
     if buildx is None or buildx < NEW_SPACE_FLAGS_BUILDX:
         return "--keep-storage"
-    buildkit = _release(buildkit_version)
+    buildkit = parse_version(buildkit_version)
     if buildkit is not None and buildkit >= MAX_USED_SPACE_BUILDKIT:
         return "--max-used-space"
     return "--reserved-space"  # the same budget (BuildKit's old keep-bytes), understood by older builders
@@ -476,7 +467,9 @@ def _prune(settings: Settings, report: Report, outcome: Outcome, argv: list[str]
     with report.step("engine") as check:
         docker = dk.client(settings)
         engine = dk.require_engine(docker)
-        buildx, buildkit = dk.builder_versions(docker)
+        buildx = tool_version(dk.buildx_version_line(docker))
+        nodes = dk.inspect_builder(docker).nodes
+        buildkit = nodes[0].version if nodes else None
         flag = space_flag(buildx, buildkit)
         outcome.tools = {"engine": engine, "buildx": buildx, "buildkit": buildkit or "unknown", "space_flag": flag}
         check.message = f"engine {engine}, buildx {buildx}, builder BuildKit {buildkit or 'unknown'}: {flag}"

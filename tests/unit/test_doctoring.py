@@ -197,7 +197,7 @@ class Host:
         self.engine: str | Exception = "26.1.5"
         self.buildx = "github.com/docker/buildx v0.13.1 abc"
         self.compose = "Docker Compose version v2.26.1"
-        self.builder = dk.BuilderFacts("default", "docker", ("running",))
+        self.builder = dk.BuilderFacts("default", "docker", (dk.NodeFacts("default", "running", None),))
         self.facts = dk.EngineFacts(containerd_store=True, root_dir="/")
         self.cache_bytes = 300_000_000
         self.local_images: set[str] = set()
@@ -231,7 +231,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(dk, "require_engine", require_engine)
     monkeypatch.setattr(dk, "buildx_version_line", lambda _: state.buildx)
     monkeypatch.setattr(dk, "compose_version_line", lambda _: state.compose)
-    monkeypatch.setattr(dk, "current_builder", lambda _: state.builder)
+    monkeypatch.setattr(dk, "inspect_builder", lambda *_: state.builder)
     monkeypatch.setattr(dk, "engine_facts", lambda _: state.facts)
     monkeypatch.setattr(dk, "build_cache_bytes", lambda _: state.cache_bytes)
     monkeypatch.setattr(dk, "bake_definition", definition)
@@ -332,7 +332,7 @@ def test_classic_image_store_warns_that_cache_cannot_be_exported(host: Host, tre
     builder = diagnose(tree)["builder"]
     assert (builder.level, "cannot export registry cache" in builder.detail) == ("warn", True)
     assert "containerd-snapshotter" in builder.advice
-    host.builder = dk.BuilderFacts("ci", "docker-container", ("inactive",))
+    host.builder = dk.BuilderFacts("ci", "docker-container", (dk.NodeFacts("ci0", "inactive", None),))
     assert diagnose(tree)["builder"].level == "ok"
 
 
