@@ -17,6 +17,7 @@ from ci.context import context_files
 class Fingerprint:
     digest: str  # "sha256:<hex>"
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 hex of its content
+    size: int = 0  # bytes of all the files: the build context's size
 
     @property
     def short(self) -> str:
@@ -38,8 +39,10 @@ def of_files(files: Mapping[str, str]) -> str:
 
 
 def fingerprint(context: Path, dockerfile: Path | None = None) -> Fingerprint:
-    files = {rel: file_digest(context / rel) for rel in context_files(context, dockerfile)}
-    return Fingerprint(of_files(files), files)
+    paths = context_files(context, dockerfile)
+    files = {rel: file_digest(context / rel) for rel in paths}
+    size = sum((context / rel).lstat().st_size for rel in paths)
+    return Fingerprint(of_files(files), files, size)
 
 
 def changed_files(built: Mapping[str, str], now: Mapping[str, str]) -> list[str]:

@@ -70,10 +70,13 @@ def up(docker: DockerClient, settings: Settings, out: TextIO = sys.stdout) -> No
         raise up_failure(docker, settings, err) from None
 
 
-def status_rows(docker: DockerClient) -> list[dict[str, str]]:
-    """Per service: container, image id, build date and commit (from the image's OCI labels), health."""
+def status_rows(docker: DockerClient, services: tuple[str, ...]) -> list[dict[str, str]]:
+    """Per service of the stack (not the cache registry beside it): container, image id, build date and
+    commit (from the image's OCI labels), health."""
     rows = []
     for service, container in sorted(dk.service_containers(docker).items()):
+        if service not in services:
+            continue
         image = dk.inspect_image(docker, container.image)
         labels = (image.config.labels if image and image.config else None) or {}
         health = container.state.health.status if container.state.health else container.state.status

@@ -96,7 +96,7 @@ def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
         running.up(docker, settings)
         check.message = "all services healthy"
     with report.step("status") as check:
-        rows = running.status_rows(docker)
+        rows = running.status_rows(docker, settings.services)
         print(
             "\n"
             + table(
@@ -240,6 +240,7 @@ def _bake_and_record(
     figures = [building.image_figures(store, result, t) for t in result.targets]
     for fig in figures:
         fig["source_digest"] = prints[fig["target"]].digest
+        fig["context_bytes"] = prints[fig["target"]].size
     _record_build(report, settings, profile, variables, figures, result.seconds, cache)
     write_json(
         {
@@ -297,7 +298,7 @@ def _record_build(
     print(
         "\n"
         + table(
-            ("target", "time", "steps", "cached", "hit ratio", "image id", "size"),
+            ("target", "time", "steps", "cached", "hit ratio", "context", "image id", "size"),
             [
                 (
                     f["target"],
@@ -305,6 +306,7 @@ def _record_build(
                     f["steps"],
                     f["cached_steps"],
                     f"{f['cache_hit_ratio']:.0%}",
+                    f"{f.get('context_bytes', 0) / 1e3:.1f} kB",
                     f["image_id"].removeprefix("sha256:")[:12],
                     f"{f['size_bytes'] / 1e6:.1f} MB",
                 )

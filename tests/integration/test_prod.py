@@ -82,6 +82,7 @@ def test_build_report_has_per_target_figures_in_json_and_junit(
         assert target["image_id"].startswith("sha256:") and target["digest"].startswith("sha256:")
         assert target["size_bytes"] > 0 and target["wall_seconds"] >= 0
         assert {"steps", "cached_steps", "cache_hit_ratio", "context_transferred_bytes"} <= set(target)
+        assert 0 < target["context_bytes"] < 5_000_000
     root = assert_junit_valid(project.reports / "junit-prod.xml").getroot()
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     props = {p.get("name"): p.get("value") for p in suites["backend"].findall(".//property")}
@@ -204,3 +205,22 @@ def test_push_to_a_refusing_registry_fails_with_its_message(project: Project, pu
     line = error_line(run)
     assert line.startswith(f"error: push of {registry}/{NAME}-backend:")
     assert "denied" in line.lower() or "refuses" in line or "403" in line
+
+
+def test_default_registry_down_starts_the_projects_own_and_dev_keeps_it(project: Project) -> None:
+    port = free_port()  # CACHE_REGISTRY left at its default, on a port where nothing answers
+    env = {"CACHE_REGISTRY_PORT": str(port)}
+    try:
+        run = project.ci("prod", env=env)
+        assert run.returncode == 0, run.stderr
+        assert f"started the project's cache registry on localhost:{port}" in run.stdout
+        catalog = requests.get(f"http://localhost:{port}/v2/_catalog", timeout=5).json()
+        assert {f"{NAME}/backend", f"{NAME}/frontend"} <= set(catalog["repositories"])
+        assert docker.volume.exists(f"{NAME}_registry-data")
+        dev = project.ci("dev", env=env)
+        assert dev.returncode == 0, dev.stderr
+        assert requests.get(f"http://localhost:{port}/v2/", timeout=5).status_code == 200, "dev stopped it"
+    finally:
+        project.remove()
+        if docker.volume.exists(f"{NAME}_registry-data"):
+            docker.volume.remove(f"{NAME}_registry-data")
