@@ -21,6 +21,7 @@ from ci import docker as dk
 from ci.config import Settings
 from ci.errors import CiError
 from ci.fingerprint import Fingerprint, fingerprint
+from ci.worktree import git
 
 # A build step's vertex name: "[backend deps 3/3] RUN ..." with bake and several targets,
 # "[deps 3/3] RUN ..." with one. Vertexes without the N/M counter ([internal] loads, cache
@@ -53,13 +54,9 @@ class Commit:
 
 def read_commit(root: Path) -> Commit | None:
     """HEAD and whether the tree has uncommitted changes; None outside a git checkout."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-
     try:
-        full, epoch = git("log", "-1", "--format=%H %ct").split()
-        return Commit(full[:7], full, int(epoch), bool(git("status", "--porcelain")))
+        full, epoch = git(root, "log", "-1", "--format=%H %ct").split()
+        return Commit(full[:7], full, int(epoch), bool(git(root, "status", "--porcelain")))
     except (OSError, ValueError, subprocess.CalledProcessError):
         return None
 
