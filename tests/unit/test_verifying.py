@@ -110,3 +110,18 @@ def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     with pytest.raises(CiError, match=r"ConnectionError"):
         verifying.backend_build_info(context_for(port, tmp_path))
+
+
+def test_summary_goes_to_the_github_step_summary_as_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ci.reporting import Check, Report
+
+    report = Report("verify")
+    report.main.checks += [Check("services", "passed", message="ok"), Check("images", "failed", message="a | b")]
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    verifying.print_summary(report)
+    assert summary.read_text() == (
+        "earlier step\n## verify\n\n| check | result | detail |\n|---|---|---|\n"
+        "| services | passed | ok |\n| images | failed | a \\| b |\n"
+    )
