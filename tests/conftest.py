@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,17 @@ class Project:
 
     def commit(self, message: str) -> str:
         return commit_all(self.root, message)
+
+    @contextmanager
+    def edited(self, rel: str, change: Callable[[str], str]) -> Iterator[None]:
+        """The file REL rewritten by CHANGE for the duration of the block, then restored."""
+        path = self.root / rel
+        original = path.read_text()
+        path.write_text(change(original))
+        try:
+            yield
+        finally:
+            path.write_text(original)
 
     def nox(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
         """Run `nox -s ...` in the copy, as a user would, printing its output for the test log."""

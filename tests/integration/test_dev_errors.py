@@ -67,13 +67,8 @@ def test_host_port_in_use_names_the_port_and_its_variable(project: Project) -> N
 
 
 def test_malformed_bake_file_shows_buildx_message(project: Project) -> None:
-    bake = project.root / "docker-bake.hcl"
-    original = bake.read_text()
-    bake.write_text(original + '\ntarget "broken" {\n  tags = [\n')
-    try:
+    with project.edited("docker-bake.hcl", lambda text: text + '\ntarget "broken" {\n  tags = [\n'):
         run = project.ci("dev")
-    finally:
-        bake.write_text(original)
     assert run.returncode == 1
     [line] = error_lines(run)
     assert re.match(r"error: docker-bake\.hcl:\d+,\d+-\d+: Missing expression", line), line
@@ -81,31 +76,17 @@ def test_malformed_bake_file_shows_buildx_message(project: Project) -> None:
 
 
 def test_missing_dev_group_is_named(project: Project) -> None:
-    bake = project.root / "docker-bake.hcl"
-    original = bake.read_text()
-    bake.write_text(re.sub(r'group "dev" \{.*?\n\}\n', "", original, flags=re.S))
-    try:
+    with project.edited("docker-bake.hcl", lambda text: re.sub(r'group "dev" \{.*?\n\}\n', "", text, flags=re.S)):
         run = project.ci("dev")
-    finally:
-        bake.write_text(original)
     assert run.returncode == 1
     [line] = error_lines(run)
     assert line == "error: docker-bake.hcl: failed to find target dev", line
 
 
 def test_failing_dockerfile_step_shows_the_step_and_its_log_tail(project: Project) -> None:
-    dockerfile = project.root / "Dockerfile"
-    original = dockerfile.read_text()
-    dockerfile.write_text(
-        original.replace(
-            "FROM base AS runtime\n",
-            "FROM base AS runtime\nRUN echo sentinel-output-of-the-failing-step && exit 3\n",
-        )
-    )
-    try:
+    failing = "FROM base AS runtime\nRUN echo sentinel-output-of-the-failing-step && exit 3\n"
+    with project.edited("Dockerfile", lambda text: text.replace("FROM base AS runtime\n", failing)):
         run = project.ci("dev")
-    finally:
-        dockerfile.write_text(original)
     assert run.returncode == 1
     [line] = error_lines(run)
     assert line.startswith("error: build failed at backend: [runtime 1/6] RUN echo sentinel-output-of-the-failing-step")

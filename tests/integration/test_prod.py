@@ -108,13 +108,8 @@ def test_a_second_node_takes_at_least_90_percent_of_steps_from_the_registry_cach
 
 
 def test_a_dirty_tree_is_marked_never_passed_off_as_the_commit(project: Project) -> None:
-    source = project.root / "backend" / "main.py"
-    original = source.read_text()
-    source.write_text(original + "\n# an edit not committed\n")
-    try:
+    with project.edited("backend/main.py", lambda text: text + "\n# an edit not committed\n"):
         run = project.nox("-s", "prod")
-    finally:
-        source.write_text(original)
     assert run.returncode == 0, run.stderr
     short = git(project.root, "rev-parse", "--short=7", "HEAD")
     variables = build_report(project)["variables"]
