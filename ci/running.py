@@ -21,6 +21,11 @@ def port_variables(settings: Settings) -> dict[int, str]:
     return {settings.backend_port: "BACKEND_PORT", settings.frontend_port: "FRONTEND_PORT"}
 
 
+def port_env(settings: Settings) -> dict[str, str]:
+    """The ports as compose interpolates them."""
+    return {"BACKEND_PORT": str(settings.backend_port), "FRONTEND_PORT": str(settings.frontend_port)}
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -70,7 +70,7 @@ def dev(argv: list[str]) -> int:
 def _dev(settings: Settings, report: Report, *, show_logs: bool) -> None:
     tag = "dev"
     with report.step("engine") as check:
-        docker = dk.client(settings, {"TAG": tag, **_port_env(settings)})
+        docker = dk.client(settings, {"TAG": tag, **running.port_env(settings)})
         check.message = f"engine {dk.require_engine(docker)}"
     with report.step("clean") as check:
         containers, images = dk.remove_project(docker, settings.project)
@@ -195,10 +195,6 @@ def _prod(settings: Settings, report: Report, args: argparse.Namespace) -> None:
 
 # The SBOM generator BuildKit runs for `type=sbom` attestations.
 SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
-
-
-def _port_env(settings: Settings) -> dict[str, str]:
-    return {"BACKEND_PORT": str(settings.backend_port), "FRONTEND_PORT": str(settings.frontend_port)}
 
 
 def _bake_and_record(

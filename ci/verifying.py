@@ -115,11 +115,7 @@ def verify(settings: Settings, report: Report, args: argparse.Namespace, checks:
 def prepare(settings: Settings) -> Context:
     """The engine, the latest build and the running stack; starts the stack from that build when it is down."""
     build = load_build(settings.reports_dir / LAST_BUILD, settings.project)
-    docker = dk.client(
-        settings,
-        {"TAG": build["tag"] if build else "dev", "BACKEND_PORT": str(settings.backend_port),
-         "FRONTEND_PORT": str(settings.frontend_port)},
-    )  # fmt: skip
+    docker = dk.client(settings, {"TAG": build["tag"] if build else "dev", **running.port_env(settings)})
     dk.require_engine(docker)
     containers = {s: c for s, c in dk.service_containers(docker).items() if s in settings.services}
     if build is None:
