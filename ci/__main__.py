@@ -1,43 +1,29 @@
-"""`python -m ci SESSION [ARGS]`: run a session; foreseeable failures are one line and an exit code."""
+"""`python -m ci SESSION [ARGS]`: run a session in the frame; exit 0 passed, 1 failed, 2 bad arguments or
+variables, 3 no engine, 130 interrupted."""
 
 from __future__ import annotations
 
-import importlib
+import os
 import sys
-from collections.abc import Callable
 
-from ci.errors import CiError
-
-# session name -> "module:function"; each function takes the session's arguments and returns the exit code.
-SESSIONS = {
-    "dev": "ci.sessions:dev",
-    "doctor": "ci.doctoring:main",
-    "lint": "ci.linting:main",
-    "prune": "ci.pruning:main",
-    "prod": "ci.sessions:prod",
-    "verify": "ci.verifying:main",
-    "bench": "ci.benchmarking:main",
-}
+from ci import frame, sessions
+from ci.errors import EXIT_USAGE
 
 
-def load(name: str) -> Callable[[list[str]], int]:
-    module, _, function = SESSIONS[name].partition(":")
-    entry: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
-    return entry
+def detach_stdin() -> None:
+    """No session reads standard input, and nothing it starts may wait on it: bake (buildx >= 0.20) asks
+    y/N for an entitlement on a terminal. Every docker, buildx and compose call inherits /dev/null."""
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in SESSIONS:
-        print(f"usage: python -m ci {{{','.join(SESSIONS)}}} [ARGS]", file=sys.stderr)
-        return 2
-    try:
-        return load(argv[0])(argv[1:])
-    except CiError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    if not argv or argv[0] not in sessions.names():
+        print(f"usage: python -m ci {{{','.join(sessions.names())}}} [ARGS]", file=sys.stderr)
+        return EXIT_USAGE
+    detach_stdin()
+    return frame.run(sessions.load(argv[0]), argv[1:])
 
 
 if __name__ == "__main__":

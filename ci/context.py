@@ -119,6 +119,24 @@ class _Pattern:
         return self.text.removesuffix("/**").removesuffix("/*")
 
 
+def _double_star(text: str, i: int, kind: str, regex: list[str]) -> tuple[int, str]:
+    """`**` at TEXT[i]: any number of segments. Returns the index after it and the pattern's kind."""
+    at_start = i == 0
+    i += 2
+    if i < len(text) and text[i] == "/":
+        i += 1  # "**/" is "**"
+    if i >= len(text):
+        if kind == "exact":
+            kind = "prefix"
+        else:
+            regex.append(".*")
+            kind = "regexp"
+    else:
+        regex.append("(.*/)?")  # any number of segments, none included
+        kind = "regexp"
+    return i, "suffix" if at_start else kind
+
+
 def _compile(text: str, exception: bool) -> _Pattern:
     """Translate one cleaned pattern, deciding its kind as the matcher does: a literal is exact, a literal
     ending in `**` a prefix, a pattern starting with `**` a suffix unless later wildcards need a regexp."""
@@ -128,21 +146,7 @@ def _compile(text: str, exception: bool) -> _Pattern:
     while i < n:
         char = text[i]
         if char == "*" and i + 1 < n and text[i + 1] == "*":
-            at_start = i == 0
-            i += 2
-            if i < n and text[i] == "/":
-                i += 1  # "**/" is "**"
-            if i >= n:
-                if kind == "exact":
-                    kind = "prefix"
-                else:
-                    regex.append(".*")
-                    kind = "regexp"
-            else:
-                regex.append("(.*/)?")  # any number of segments, none included
-                kind = "regexp"
-            if at_start:
-                kind = "suffix"
+            i, kind = _double_star(text, i, kind, regex)
             continue
         if char == "*":
             regex.append("[^/]*")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+# The exit codes of `python -m ci SESSION` (the README's table quotes them).
+EXIT_FAILED = 1  # a step or check failed; also a bug (the traceback is shown)
+EXIT_USAGE = 2  # bad arguments or variables: nothing was done
+EXIT_NO_ENGINE = 3  # no Docker engine answers
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
 
 class CiError(Exception):
     """A failure the user can act on. `str(err)` is the one line shown; `output` is the longer evidence
     (a failing step's log tail) that goes into the report."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
     def __init__(self, message: str, output: str = "") -> None:
         super().__init__(message)
@@ -17,10 +25,21 @@ class CiError(Exception):
 class UsageError(CiError):
     """Bad arguments or variables."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class EngineUnreachable(CiError):
     """No Docker engine answers."""
 
-    exit_code = 3
+    exit_code = EXIT_NO_ENGINE
+
+
+class DockerFailed(CiError):
+    """A docker, buildx or compose command exited non-zero. The message is its last meaningful line;
+    stdout and stderr stay for the callers that read more of them (bake's ERROR line, a taken port)."""
+
+    def __init__(self, message: str, *, command: Sequence[str] = (), stdout: str = "", stderr: str = "") -> None:
+        super().__init__(message, output=stderr)
+        self.command = tuple(command)
+        self.stdout = stdout
+        self.stderr = stderr

@@ -16,7 +16,7 @@ from lxml import etree
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
-from ci.worktree import commit_all, copy_worktree
+from ci.git import commit_all, copy_worktree
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"

@@ -12,7 +12,7 @@ import pytest
 import requests
 from python_on_whales import docker
 
-from ci.worktree import git
+from ci.git import git
 from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import pytest
 import requests
 from python_on_whales import DockerClient, docker
 
-from ci.worktree import git
+from ci.git import git
 from tests.conftest import Project, assert_junit_valid, free_port
 from tests.integration.fake_registry import fake_registry
 from tests.integration.second_engine import second_engine

@@ -20,7 +20,7 @@ import pytest
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
-from ci.config import HOST_ENV, read_env_file
+from ci.settings import HOST_ENV, read_env_file
 from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration

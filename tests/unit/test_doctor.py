@@ -8,30 +8,20 @@ from typing import Any
 
 import pytest
 
+from ci import diagnosis, frame, registry
 from ci import docker as dk
-from ci import doctoring as doc
-from ci import linting
-from ci.config import Settings
-from ci.doctoring import (
-    HOST_MINIMUMS,
-    Doctor,
-    Finding,
-    bake_groups,
-    bake_variable_default,
-    base_images,
-    copy_sources,
-    dockerfile_instructions,
-    expand_source,
-    failure_line,
-    human_bytes,
-    parse_version,
-    registry_probe_url,
-    substitute,
-    to_report,
-    tool_version,
-)
+from ci.bakefile import bake_groups, bake_variable_default
+from ci.diagnosis import Finding, version_finding
+from ci.dockerfile import base_images, copy_sources, dockerfile_instructions, expand_source, substitute
 from ci.errors import CiError, EngineUnreachable
-from ci.reporting import Check, write_junit
+from ci.registry import probe_url as registry_probe_url
+from ci.report import write_junit
+from ci.sessions import doctor
+from ci.sessions.doctor import to_report
+from ci.settings import Settings
+from ci.sizes import human as human_bytes
+from ci.sizes import parse_docker_size
+from ci.versions import HOST_MINIMUMS, parse_version, tool_version
 from tests.conftest import assert_junit_valid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,11 +55,11 @@ def test_tool_version_reads_the_cli_output() -> None:
 
 def test_version_finding_compares_with_packaging() -> None:
     minimum = HOST_MINIMUMS["compose"]
-    assert doc.version_finding("compose", "2.26.1-4", minimum, "upgrade").level == "ok"
-    old = doc.version_finding("compose", "2.9.0", minimum, "upgrade")  # 2.9 < 2.24 (not as strings)
+    assert version_finding("compose", "2.26.1-4", minimum, "upgrade").level == "ok"
+    old = version_finding("compose", "2.9.0", minimum, "upgrade")  # 2.9 < 2.24 (not as strings)
     assert (old.level, old.advice) == ("fail", "upgrade")
     assert "older than 2.24.0" in old.detail and "start_interval" in old.detail
-    assert doc.version_finding("compose", "unknown", minimum, "upgrade").level == "warn"
+    assert version_finding("compose", "unknown", minimum, "upgrade").level == "warn"
 
 
 def test_human_bytes() -> None:
@@ -233,13 +223,11 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(dk, "compose_version_line", lambda _: state.compose)
     monkeypatch.setattr(dk, "inspect_builder", lambda *_: state.builder)
     monkeypatch.setattr(dk, "engine_facts", lambda _: state.facts)
-    monkeypatch.setattr(dk, "build_cache_bytes", lambda _: state.cache_bytes)
+    monkeypatch.setattr(dk, "disk_use", lambda _: {"build_cache": {"size": state.cache_bytes}})
     monkeypatch.setattr(dk, "bake_definition", definition)
-    monkeypatch.setattr(dk, "image_present", lambda _, ref: ref in state.local_images)
-    monkeypatch.setattr(
-        dk, "registry_manifest_error", lambda _, ref: None if ref in state.registry_images else "not found"
-    )
-    monkeypatch.setattr(doc.requests.Session, "get", get)
+    monkeypatch.setattr(dk, "image_exists", lambda _, ref: ref in state.local_images)
+    monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: None if ref in state.registry_images else "not found")
+    monkeypatch.setattr(registry.requests.Session, "get", get)
     monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     return state
@@ -274,8 +262,14 @@ def diagnose(root: Path, budget: float = 5e6) -> dict[str, Finding]:
     settings = Settings(
         root=root, project="mainzatest-doctor", reports_dir=root / "reports", backend_port=1, frontend_port=2
     )
-    findings = Doctor(settings, object(), budget_bytes=budget, cache_warn_bytes=10e9).run()  # type: ignore[arg-type]
+    findings = diagnosis.diagnose(settings, object(), budget_bytes=budget, cache_warn_bytes=10e9)  # type: ignore[arg-type]
     return {f.name: f for f in findings}
+
+
+def failure_line(findings: list[Finding]) -> tuple[str, int] | None:
+    """The session's last line (without "error: ") and exit code, as the frame makes them from the checks."""
+    settings = Settings(root=Path("."), project="p", reports_dir=Path("."), backend_port=1, frontend_port=2)
+    return frame.failure(to_report(findings, settings).checks)
 
 
 def levels(findings: dict[str, Finding]) -> dict[str, str]:
@@ -344,7 +338,7 @@ def test_big_build_cache_and_full_disk_point_at_prune(host: Host, tree: Path, mo
     class Usage:
         free = int(1e9)
 
-    monkeypatch.setattr(doc.shutil, "disk_usage", lambda _: Usage())
+    monkeypatch.setattr(diagnosis.shutil, "disk_usage", lambda _: Usage())
     disk = diagnose(tree)["disk"]
     assert (disk.level, disk.detail.startswith("1.0 GB free")) == ("fail", True)
 
@@ -399,7 +393,7 @@ def test_broken_bake_file_fails_and_skips_what_needs_it(
     host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(*_: object) -> dict[str, Any]:
-        raise doc.CiError("docker-bake.hcl:3,1-2: Argument or block definition required")
+        raise CiError("docker-bake.hcl:3,1-2: Argument or block definition required")
 
     monkeypatch.setattr(dk, "bake_definition", broken)
     found = diagnose(tree)
@@ -433,53 +427,19 @@ def test_main_prints_the_table_and_one_error_line(
 ) -> None:
     (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
     settings = Settings(root=tree, project="p", reports_dir=tree / "reports", backend_port=1, frontend_port=2)
-    monkeypatch.setattr(doc, "load_settings", lambda: settings)
-    monkeypatch.setattr(dk, "client", lambda _: object())
-    code = doc.main([])
+    monkeypatch.setattr(frame, "load_settings", lambda: settings)
+    monkeypatch.setattr(dk, "connect", lambda _: object())
+    code = frame.run(doctor.SESSION, [])
     out, err = capsys.readouterr()
     assert code == 1
     assert err.splitlines() == [err.strip()]
     assert err.startswith("error: context: ") and "app/model.bin" in err
     assert "check" in out.splitlines()[0] and "advice" in out.splitlines()[0]
     assert (tree / "reports" / "junit-doctor.xml").is_file() and (tree / "reports" / "doctor.json").is_file()
-    assert doc.main(["--context-budget-mb", "10"]) == 0
+    assert frame.run(doctor.SESSION, ["--context-budget-mb", "10"]) == 0
 
 
 # --- lint's pieces -----------------------------------------------------------------------------------------
-
-
-def test_lint_finds_the_repository_dockerfiles_and_workflows() -> None:
-    assert [p.name for p in linting.dockerfiles(ROOT)] == ["Dockerfile", "Dockerfile.frontend"]
-    assert [p.name for p in linting.workflow_files(ROOT)] == ["ci.yml", "nightly.yml"]
-
-
-def test_lint_tool_missing_is_a_failed_step_saying_how_to_get_it(tmp_path: Path) -> None:
-    with pytest.raises(CiError, match=r"no-such-linter is not installed here: run `nox -s lint`"):
-        linting.run_tool(Check("x"), tmp_path, ["no-such-linter"])
-
-
-def test_lint_tool_findings_fail_the_step_with_the_first_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tool = tmp_path / "fakelint"
-    tool.write_text(
-        "#!/bin/sh\necho 'Dockerfile:3 DL3025 warning: one'\necho 'Dockerfile:9 DL4006 warning: two'\nexit 1\n"
-    )
-    tool.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    check = Check("fakelint")
-    with pytest.raises(CiError) as caught:
-        linting.run_tool(check, tmp_path, ["fakelint"], findings_first=True)
-    assert str(caught.value) == "Dockerfile:3 DL3025 warning: one (2 lines of findings)"
-    assert "DL4006" in caught.value.output and "DL4006" in check.output
-
-
-def test_bake_check_is_skipped_with_a_note_on_buildx_before_0_16(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dk, "client", lambda _: object())
-    monkeypatch.setattr(dk, "buildx_version_line", lambda _: "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3")
-    settings = Settings(root=ROOT, project="p", reports_dir=ROOT / "reports", backend_port=1, frontend_port=2)
-    check = Check("bake check")
-    linting.bake_check(check, settings)
-    assert check.status == "skipped"
-    assert check.message == "buildx 0.13.1+ds1 has no `bake --check` (it came in 0.16.0)"
 
 
 @pytest.mark.parametrize(
@@ -494,4 +454,4 @@ def test_bake_check_is_skipped_with_a_note_on_buildx_before_0_16(monkeypatch: py
     ],
 )
 def test_parse_size_reads_what_system_df_prints(text: str, size: int) -> None:
-    assert dk.parse_size(text) == size
+    assert parse_docker_size(text) == size

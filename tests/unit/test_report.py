@@ -8,7 +8,8 @@ import pytest
 from lxml import etree
 
 from ci.errors import CiError
-from ci.reporting import Report, Suite, table, write_junit
+from ci.report import Report, Suite, write_junit
+from ci.terminal import table
 
 # A copy of shared/junit-10.xsd (the Jenkins xunit plugin schema, MIT), so a bare clone can validate.
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "junit-10.xsd"

@@ -12,10 +12,11 @@ from typing import Any, cast
 
 import pytest
 
-from ci import verifying
-from ci.config import load_settings
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
+from ci.record import BuildRecord, TargetRecord
+from ci.sessions import verify as verifying
+from ci.settings import load_settings
 
 
 def test_parse_build_info_js_reads_the_object_literal() -> None:
@@ -81,11 +82,12 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
 
 def context_for(port: int, tmp_path: Path) -> verifying.Context:
     settings = load_settings({"BACKEND_PORT": str(port), "FRONTEND_PORT": str(port)}, root=tmp_path)
-    build = {
-        "profile": "dev", "tag": "dev", "finished": "now",
-        "variables": {"GIT_COMMIT": "abc", "BUILD_DATE": "2026-11-23T10:00:00Z", "CACHE_BUST": "1"},
-        "targets": {"backend": {"source_digest": "sha256:x"}, "frontend": {"source_digest": "sha256:x"}},
-    }  # fmt: skip
+    target = TargetRecord(image="", image_id="", source_digest="sha256:x")
+    build = BuildRecord(
+        profile="dev", project="mainza", tag="dev", finished="now",
+        variables={"GIT_COMMIT": "abc", "BUILD_DATE": "2026-11-23T10:00:00Z", "CACHE_BUST": "1"},
+        targets={"backend": target, "frontend": target},
+    )  # fmt: skip
     return verifying.Context(settings, cast(Any, None), build, {})
 
 
@@ -113,7 +115,7 @@ def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
 
 
 def test_summary_goes_to_the_github_step_summary_as_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ci.reporting import Check, Report
+    from ci.report import Check, Report
 
     report = Report("verify")
     report.main.checks += [Check("services", "passed", message="ok"), Check("images", "failed", message="a | b")]

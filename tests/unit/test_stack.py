@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ci.config import load_settings
 from ci.errors import CiError
-from ci.running import port_free, require_free_ports
+from ci.settings import load_settings
+from ci.stack import port_free, require_free_ports
 
 
 def test_a_bound_port_is_not_free_and_is_named_with_its_variable(tmp_path: Path) -> None:

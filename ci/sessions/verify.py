@@ -13,21 +13,22 @@ import json
 import os
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import requests
-from python_on_whales import Container, DockerClient
 
 from ci import docker as dk
-from ci import running
-from ci.config import Settings
+from ci import stack
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
-from ci.reporting import Report, markdown_table
-from ci.sessions import LAST_BUILD, parse_args, run_session
+from ci.frame import Run, Session
+from ci.record import FILE as RECORD_FILE
+from ci.record import BuildRecord, read_record
+from ci.report import Report, markdown_table
+from ci.settings import Settings
 
 CHECKS = ("services", "images", "backend build info", "frontend build info", "source fingerprint", "startup log")
 BUILD_INFO_KEYS = {
@@ -48,95 +49,53 @@ class Context:
     """What the checks share: the engine, the latest build, the running containers, the answers."""
 
     settings: Settings
-    docker: DockerClient
-    build: dict[str, Any]
-    containers: dict[str, Container]
-    backend: dict[str, Any] | None = None
-    frontend: dict[str, Any] | None = None
-
-    def expected(self, target: str) -> dict[str, str]:
-        variables = self.build["variables"]
-        return {
-            "git_commit": variables["GIT_COMMIT"],
-            "build_date": variables["BUILD_DATE"],
-            "cache_bust": variables["CACHE_BUST"],
-            "source_digest": self.build["targets"][target]["source_digest"],
-        }
-
-    @property
-    def what(self) -> str:
-        return f"the latest build ({self.build['profile']} {self.build['tag']}, {self.build['finished']})"
+    engine: dk.Engine
+    build: BuildRecord
+    containers: dict[str, dk.ContainerInfo]
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="nox -s verify --", description=__doc__.splitlines()[0])
+def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--browser", action="store_true", help="also open the page in headless chromium")
     parser.add_argument("--down", action="store_true", help="stop the stack afterwards")
-    args = parse_args(parser, argv)
-    checks = (*CHECKS, "browser") if args.browser else CHECKS
-    return run_session("verify", checks, lambda settings, report: verify(settings, report, args, checks))
 
 
-def verify(settings: Settings, report: Report, args: argparse.Namespace, checks: tuple[str, ...]) -> None:
+def body(run: Run) -> None:
+    checks = (*CHECKS, "browser") if run.args.browser else CHECKS
     ctx: Context | None = None
     try:
-        with report.step("services") as check:
-            ctx = prepare(settings)
+        with run.step("services") as check:
+            ctx = prepare(run.settings)
             check.message = services_running(ctx)
-        for name, run in (
-            ("images", images_are_latest),
-            ("backend build info", backend_build_info),
-            ("frontend build info", frontend_build_info),
-            ("source fingerprint", source_fingerprint),
-            ("startup log", startup_log),
-            ("browser", browser),
-        ):
-            if name not in checks:
-                continue
-            try:
-                with report.step(name) as check:
-                    check.message = run(ctx)
-            except CiError:
-                pass  # recorded in the report; every check runs
-    except CiError:
-        pass  # the services check failed: the others cannot run (report.skip marks them)
+        for name in checks[1:]:
+            assert ctx is not None
+            with suppress(CiError), run.step(name) as check:  # recorded in the report; every check runs
+                check.message = CHECK_FUNCTIONS[name](ctx)
     finally:
-        print_summary(report)
-        if args.down and ctx is not None:
-            dk.stop_services(ctx.docker, list(ctx.settings.services))
+        print_summary(run.report)
+        if run.args.down and ctx is not None:
+            dk.stop_services(ctx.engine, list(ctx.settings.services))
             print("stack stopped (--down)")
-    failed = [c for c in report.main.checks if c.status == "failed"]
-    if len(failed) == 1:
-        raise CiError(f"verify failed: {failed[0].name}: {failed[0].message}")
-    if failed:
-        raise CiError(f"verify failed: {', '.join(c.name for c in failed)} (details above and in the JUnit file)")
+    if not run.report.failed:
+        run.verdict = f"running = tree: {ctx.build.what if ctx else ''}"
 
 
 def prepare(settings: Settings) -> Context:
     """The engine, the latest build and the running stack; starts the stack from that build when it is down."""
-    build = load_build(settings.reports_dir / LAST_BUILD, settings.project)
-    docker = dk.client(settings, {"TAG": build["tag"] if build else "dev", **running.port_env(settings)})
-    dk.require_engine(docker)
-    containers = {s: c for s, c in dk.service_containers(docker).items() if s in settings.services}
+    build = read_record(settings.reports_dir, settings.project)
+    engine = dk.connect(settings, stack.compose_env(settings, build.tag if build else "dev"))
+    dk.require_engine(engine)
+    containers = {s: c for s, c in dk.service_containers(engine).items() if s in settings.services}
     if build is None:
         raise CiError(
-            f"no build of {settings.project} recorded in {settings.reports_dir / LAST_BUILD}: "
+            f"no build of {settings.project} recorded in {settings.reports_dir / RECORD_FILE}: "
             "run `nox -s dev` or `nox -s prod` first"
         )
-    if not any(c.state.running for c in containers.values()):
-        print(f"the stack is down: starting it from {build['profile']} build {build['tag']}", flush=True)
-        running.require_free_ports(settings)
-        running.up(docker, settings)
-        containers = {s: c for s, c in dk.service_containers(docker).items() if s in settings.services}
-    return Context(settings, docker, build, containers)
-
-
-def load_build(path: Path, project: str) -> dict[str, Any] | None:
-    try:
-        build: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return build if build.get("project") == project else None
+    if not any(c.running for c in containers.values()):
+        print(f"the stack is down: starting it from {build.profile} build {build.tag}", flush=True)
+        stack.require_free_ports(settings)
+        stack.up(engine, settings)
+        containers = {s: c for s, c in dk.service_containers(engine).items() if s in settings.services}
+    return Context(settings, engine, build, containers)
 
 
 # --- the checks: each returns its one-line detail, or raises CiError with what is wrong ------------
@@ -149,12 +108,10 @@ def services_running(ctx: Context) -> str:
         if container is None:
             problems.append(f"{service}: no container")
             continue
-        state = container.state
-        health = state.health.status if state.health else None
-        if not state.running:
-            problems.append(f"{service}: {state.status} (exit code {state.exit_code})")
-        elif health != "healthy":
-            problems.append(f"{service}: {health or 'no healthcheck'}")
+        if not container.running:
+            problems.append(f"{service}: {container.status} (exit code {container.exit_code})")
+        elif container.health != "healthy":
+            problems.append(f"{service}: {container.health or 'no healthcheck'}")
     if problems:
         raise CiError("; ".join(problems) + ": run `nox -s dev`, or `docker compose up -d --wait`")
     return ", ".join(f"{s} running, healthy" for s in ctx.settings.services)
@@ -163,9 +120,11 @@ def services_running(ctx: Context) -> str:
 def images_are_latest(ctx: Context) -> str:
     stale = []
     for service, container in ctx.containers.items():
-        built = ctx.build["targets"][service]["image_id"]
+        built = ctx.build.targets[service].image_id
         if container.image != built:
-            stale.append(f"{service} runs image {short_id(container.image)} but {ctx.what} produced {short_id(built)}")
+            stale.append(
+                f"{service} runs image {short_id(container.image)} but {ctx.build.what} produced {short_id(built)}"
+            )
     if stale:
         raise CiError("; ".join(stale) + ": recreate the containers (`docker compose up -d --force-recreate`)")
     return ", ".join(f"{s} {short_id(c.image)}" for s, c in ctx.containers.items())
@@ -180,7 +139,6 @@ def backend_build_info(ctx: Context) -> str:
         raise CiError(f"{url} did not answer JSON: {excerpt(body)}") from None
     if not isinstance(info, dict):
         raise CiError(f"{url} did not answer a JSON object: {excerpt(body)}")
-    ctx.backend = info
     problems = []
     if set(info) != BUILD_INFO_KEYS:
         missing, extra = BUILD_INFO_KEYS - set(info), set(info) - BUILD_INFO_KEYS
@@ -192,9 +150,9 @@ def backend_build_info(ctx: Context) -> str:
         problems.append(f"status is {info.get('status')!r}")
     if not re.match(r"^\d+\.\d+", str(info.get("python_version", ""))):
         problems.append(f"python_version {info.get('python_version')!r}")
-    problems += differences(info, ctx.expected("backend"))
+    problems += differences(info, ctx.build.expected("backend"))
     if problems:
-        raise CiError(f"backend {url}: " + "; ".join(problems) + f" (expected {ctx.what})")
+        raise CiError(f"backend {url}: " + "; ".join(problems) + f" (expected {ctx.build.what})")
     return f"commit {info['git_commit']}, built {info['build_date']}, sources {info['source_digest'][7:19]}"
 
 
@@ -204,7 +162,6 @@ def frontend_build_info(ctx: Context) -> str:
     info = parse_build_info_js(response.text)
     if info is None:
         raise CiError(f"{base}/build-info.js is not `window.BUILD_INFO = {{...}}`: {excerpt(response.text)}")
-    ctx.frontend = info
     problems = []
     if "no-cache" not in response.headers.get("Cache-Control", "") and "no-store" not in response.headers.get(
         "Cache-Control", ""
@@ -216,8 +173,8 @@ def frontend_build_info(ctx: Context) -> str:
         "cache_bust": info.get("cacheBust"),
         "source_digest": info.get("sourceDigest"),
     }
-    problems += differences(running_info, ctx.expected("frontend"))
-    expected_ms = epoch_ms(ctx.expected("frontend")["build_date"])
+    problems += differences(running_info, ctx.build.expected("frontend"))
+    expected_ms = epoch_ms(ctx.build.expected("frontend")["build_date"])
     if info.get("buildTimestamp") != expected_ms:
         problems.append(f"buildTimestamp {info.get('buildTimestamp')!r}, expected {expected_ms}")
     page = get(f"{base}/")
@@ -226,22 +183,22 @@ def frontend_build_info(ctx: Context) -> str:
         if value is None or not ok(value):
             problems.append(f"page header {header}: {value!r}")
     if problems:
-        raise CiError(f"frontend {base}: " + "; ".join(problems) + f" (expected {ctx.what})")
+        raise CiError(f"frontend {base}: " + "; ".join(problems) + f" (expected {ctx.build.what})")
     return f"commit {info['gitCommit']}, built {info['buildDate']}; security headers present"
 
 
 def source_fingerprint(ctx: Context) -> str:
     stale: dict[str, list[str]] = {}  # what is wrong -> the services it is wrong for (they may share a context)
     for service, container in ctx.containers.items():
-        target = ctx.build["targets"][service]
-        context = ctx.settings.root / target.get("context", ".")
-        now = fingerprint(context, context / target.get("dockerfile", "Dockerfile"))
-        image = dk.inspect_image(ctx.docker, container.image)
-        running_digest = ((image.config.labels if image and image.config else None) or {}).get("mainza.source-digest")
+        target = ctx.build.targets[service]
+        context = ctx.settings.root / target.context
+        now = fingerprint(context, context / target.dockerfile)
+        image = dk.inspect_image(ctx.engine, container.image)
+        running_digest = (image.labels if image else {}).get("mainza.source-digest")
         if running_digest == now.digest:
             continue
-        if running_digest == target["source_digest"]:
-            changes = changed_files(target["files"], now.files)
+        if running_digest == target.source_digest:
+            changes = changed_files(target.files, now.files)
             shown = ", ".join(changes[:8]) + (f" and {len(changes) - 8} more" if len(changes) > 8 else "")
             stale.setdefault(f"the tree changed since the build: {shown}", []).append(service)
         else:
@@ -254,8 +211,8 @@ def source_fingerprint(ctx: Context) -> str:
 
 def startup_log(ctx: Context) -> str:
     container = ctx.containers["backend"]
-    logs = dk.container_logs(ctx.docker, container)
-    expected = ctx.expected("backend")
+    logs = dk.container_logs(ctx.engine, container.id)
+    expected = ctx.build.expected("backend")
     wanted = {
         "Cache bust": expected["cache_bust"],
         "Build date": expected["build_date"],
@@ -274,10 +231,10 @@ def startup_log(ctx: Context) -> str:
 
 
 def browser(ctx: Context) -> str:
-    from ci import browsing  # playwright is installed only for --browser
+    from ci import browser as page  # playwright is installed only for --browser
 
-    expected = {t: ctx.expected(t)["git_commit"] for t in ("frontend", "backend")}
-    return browsing.check_page(f"http://127.0.0.1:{ctx.settings.frontend_port}/", expected)
+    expected = {t: ctx.build.expected(t)["git_commit"] for t in ("frontend", "backend")}
+    return page.check_page(f"http://127.0.0.1:{ctx.settings.frontend_port}/", expected)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -342,3 +299,21 @@ def print_summary(report: Report) -> None:
         rows = [(c.name, c.status, c.message) for c in report.main.checks]
         with open(summary, "a", encoding="utf-8") as out:
             out.write("## verify\n\n" + markdown_table(("check", "result", "detail"), rows) + "\n")
+
+
+CHECK_FUNCTIONS: dict[str, Callable[[Context], str]] = {
+    "images": images_are_latest,
+    "backend build info": backend_build_info,
+    "frontend build info": frontend_build_info,
+    "source fingerprint": source_fingerprint,
+    "startup log": startup_log,
+    "browser": browser,
+}
+
+SESSION = Session(
+    name="verify",
+    summary=__doc__.splitlines()[0].split(": ", 1)[1],
+    steps=CHECKS,
+    body=body,
+    options=options,
+)

@@ -1,4 +1,4 @@
-"""The one place that writes reports: JUnit XML, JSON beside it, and tables on screen."""
+"""What a session did, step by step, and the files that say so: JUnit XML, and JSON beside it."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
+from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from ci.errors import CiError
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError
+
+# passed and warned pass; failed is a foreseeable failure, error a bug, interrupted Ctrl-C.
+Status = Literal["passed", "warned", "failed", "error", "interrupted", "skipped"]
+FAILING: frozenset[str] = frozenset({"failed", "error", "interrupted"})
 
 
 @dataclass
@@ -20,10 +25,16 @@ class Check:
     """One step or check of a session: a JUnit testcase."""
 
     name: str
-    status: str = "passed"  # passed | failed | skipped
+    status: Status = "passed"
     seconds: float = 0.0
     message: str = ""  # one line, shown in the table and as the failure message
     output: str = ""  # longer text: a log tail, a response excerpt
+    advice: str = ""  # what to do about a failure or warning
+    exit_code: int = EXIT_FAILED  # the session's exit code when this is its first failure
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
 
 
 @dataclass
@@ -34,10 +45,12 @@ class Suite:
 
 
 class Report:
-    """What a session did, step by step. Steps run inside `with report.step(name):`."""
+    """A session's steps (the main suite) and any further suites (a build's targets). Steps run inside
+    `with report.step(name):`, which times them and records how they ended."""
 
     def __init__(self, session: str) -> None:
         self.session = session
+        self.started = datetime.now(UTC)
         self.suites: list[Suite] = [Suite(session)]
 
     @property
@@ -45,32 +58,69 @@ class Report:
         return self.suites[0]
 
     @property
+    def checks(self) -> list[Check]:
+        return [c for s in self.suites for c in s.checks]
+
+    @property
     def failed(self) -> bool:
-        return any(c.status == "failed" for s in self.suites for c in s.checks)
+        return any(c.failing for c in self.checks)
 
     @contextmanager
     def step(self, name: str) -> Iterator[Check]:
-        """Time a step; a CiError inside marks it failed (and propagates), anything else escaping too."""
+        """Time a step; whatever escapes it marks it: a CiError failed, Ctrl-C interrupted, anything
+        else an error (a bug). The exception propagates."""
         check = Check(name)
         self.main.checks.append(check)
         start = time.monotonic()
         try:
             yield check
         except CiError as err:
-            check.status, check.message = "failed", str(err)
+            check.status, check.message, check.exit_code = "failed", str(err), err.exit_code
             check.output = check.output or err.output
             raise
+        except KeyboardInterrupt:
+            check.status, check.message, check.exit_code = "interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+            raise
         except BaseException as err:
-            check.status, check.message = "failed", f"{type(err).__name__}: {err}"
+            check.status, check.message = "error", f"{type(err).__name__}: {err}"
             raise
         finally:
             check.seconds = time.monotonic() - start
 
+    def add(self, check: Check) -> Check:
+        self.main.checks.append(check)
+        return check
+
     def skip(self, names: Sequence[str], why: str) -> None:
+        """Record the steps in NAMES that did not run, so that every declared step is a testcase."""
         done = {c.name for c in self.main.checks}
         for name in names:
             if name not in done:
                 self.main.checks.append(Check(name, "skipped", message=why))
+
+
+def property_value(value: object) -> str:
+    """A JUnit property value: lists and mappings as JSON (readable by any CI), the rest as text."""
+    return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
+
+
+def _testcase(report: Report, suite: Suite, check: Check) -> TestCase:
+    case = TestCase(check.name, classname=f"{report.session}.{suite.name}", time=round(check.seconds, 3))
+    detail = check.message + (f" ({check.advice})" if check.advice else "")
+    if check.status == "failed":
+        failure = Failure(detail or "failed", "failure")
+        failure.text = check.output or detail
+        case.result = [failure]
+    elif check.status in ("error", "interrupted"):
+        error = Error(detail or check.status, check.status)
+        error.text = check.output or detail
+        case.result = [error]
+    elif check.status == "skipped":
+        case.result = [Skipped(detail or "skipped")]
+    else:
+        text = f"WARN: {detail}" if check.status == "warned" else detail
+        case.system_out = "\n".join(part for part in (text, check.output) if part) or "passed"
+    return case
 
 
 def write_junit(report: Report, path: Path) -> Path:
@@ -78,19 +128,11 @@ def write_junit(report: Report, path: Path) -> Path:
     xml = JUnitXml(f"mainza {report.session}")
     for suite in report.suites:
         ts = TestSuite(suite.name)
+        ts.timestamp = report.started.strftime("%Y-%m-%dT%H:%M:%S")
         for key, value in suite.properties.items():
             ts.add_property(key, value)
         for check in suite.checks:
-            case = TestCase(check.name, classname=f"{report.session}.{suite.name}", time=round(check.seconds, 3))
-            if check.status == "failed":
-                failure = Failure(check.message or "failed", "failure")
-                failure.text = check.output or check.message
-                case.result = [failure]
-            elif check.status == "skipped":
-                case.result = [Skipped(check.message or "skipped")]
-            elif check.output:
-                case.system_out = check.output
-            ts.add_testcase(case)
+            ts.add_testcase(_testcase(report, suite, check))
         ts.time = round(sum(c.seconds for c in suite.checks), 3)
         xml.add_testsuite(ts)
     xml.update_statistics()  # type: ignore[no-untyped-call]
@@ -109,21 +151,6 @@ def write_json(data: Any, path: Path) -> Path:
 
 def report_dict(report: Report) -> dict[str, Any]:
     return {"session": report.session, "failed": report.failed, "suites": [asdict(s) for s in report.suites]}
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table with aligned columns."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths, strict=False)).rstrip(), line]
-    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells[1:]]
-    return "\n".join(out)
-
-
-def steps_table(report: Report) -> str:
-    rows = [(c.name, c.status, f"{c.seconds:.1f}s", c.message) for s in report.suites for c in s.checks]
-    return table(("step", "result", "time", "detail"), rows)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -1,8 +1,8 @@
-"""The registry cache of prod builds: which registry, whether it answers, whether the builder can use it."""
+"""Registries: the registry cache of prod builds (which one, whether it answers, whether the builder can
+export to it), and the one reachability check every session uses."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import time
@@ -11,33 +11,56 @@ from dataclasses import dataclass, field
 
 import requests
 from packaging.version import Version
-from python_on_whales import DockerClient
 
 from ci import docker as dk
-from ci.config import Settings
 from ci.errors import CiError, UsageError
-from ci.versions import parse_version
+from ci.settings import Settings
+from ci.versions import HOST_MINIMUMS, parse_version
 
-# buildx: --progress=rawjson and --metadata-file with bake, cache-to ignore-error.
-MIN_BUILDX = Version("0.13")
 DEFAULT_REGISTRY_PORT = 5000
+PROBE_TIMEOUT = 2.0  # seconds
 
 
-@dataclass
-class CachePlan:
-    """What prod does with the registry cache, and why; `problems` go into the report."""
+def probe_url(registry: str) -> tuple[str, bool]:
+    """(the registry's /v2/ URL, whether it is on loopback): loopback registries speak plain HTTP, as the
+    engine and BuildKit allow them to; others HTTPS."""
+    host = registry.split("/")[0]
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    loopback = name in ("localhost", "[::1]") or name.startswith("127.")
+    return f"{'http' if loopback else 'https'}://{host}/v2/", loopback
 
-    registry: str
-    import_cache: bool = True
-    export_cache: bool = True
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
-    @property
-    def status(self) -> str:
-        if not self.import_cache and not self.export_cache:
-            return "unavailable"
-        return "degraded" if self.problems else "ok"
+@dataclass(frozen=True)
+class Answer:
+    """How a registry answered the v2 API: `problem` is None when it is up (HTTP 200, or 401: up and
+    wanting the credentials the builder has)."""
+
+    url: str
+    status: int | None
+    problem: str | None
+
+
+def probe(registry: str, timeout: float = PROBE_TIMEOUT) -> Answer:
+    url, loopback = probe_url(registry)
+    with requests.Session() as session:
+        session.trust_env = not loopback  # a proxy from the environment cannot reach this machine's loopback
+        try:
+            response = session.get(url, timeout=timeout)
+        except requests.RequestException as err:
+            reason = "connection refused" if "refused" in str(err).lower() else type(err).__name__
+            return Answer(url, None, f"nothing answers at {url} ({reason})")
+    if response.status_code in (200, 401):
+        return Answer(url, response.status_code, None)
+    return Answer(url, response.status_code, f"{url} answers HTTP {response.status_code}")
+
+
+def wait_for(registry: str, seconds: float = 15.0) -> str | None:
+    deadline = time.monotonic() + seconds
+    problem = probe(registry).problem
+    while problem and time.monotonic() < deadline:
+        time.sleep(0.3)
+        problem = probe(registry).problem
+    return problem
 
 
 def registry_port(environ: Mapping[str, str]) -> int:
@@ -59,38 +82,21 @@ def cache_registry(environ: Mapping[str, str]) -> tuple[str, bool]:
     return f"localhost:{registry_port(environ)}", True
 
 
-def is_local(registry: str) -> bool:
-    host = registry.split("/")[0].rsplit(":", 1)[0]
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+@dataclass
+class CachePlan:
+    """What prod does with the registry cache, and why; `problems` go into the report."""
 
+    registry: str
+    import_cache: bool = True
+    export_cache: bool = True
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
-def probe_registry(registry: str, timeout: float = 2.0) -> str | None:
-    """None when the registry answers the v2 API; else a short reason. Loopback registries speak plain
-    HTTP (the engine and BuildKit allow it there); any other is asked over HTTPS."""
-    host = registry.split("/")[0]
-    url = f"{'http' if is_local(registry) else 'https'}://{host}/v2/"
-    try:
-        response = requests.get(url, timeout=timeout)
-    except requests.RequestException as err:
-        reason = type(err).__name__.replace("Error", " error").replace("Connection error", "connection refused")
-        return f"nothing answers at {url} ({reason})"
-    if response.status_code in (200, 401):  # 401: up, and wants credentials (the builder has them)
-        return None
-    return f"{url} answers HTTP {response.status_code}: {response.text.strip()[:120]}"
-
-
-def wait_for_registry(registry: str, seconds: float = 15.0) -> str | None:
-    deadline = time.monotonic() + seconds
-    problem = probe_registry(registry)
-    while problem and time.monotonic() < deadline:
-        time.sleep(0.3)
-        problem = probe_registry(registry)
-    return problem
+    @property
+    def status(self) -> str:
+        if not self.import_cache and not self.export_cache:
+            return "unavailable"
+        return "degraded" if self.problems else "ok"
 
 
 @dataclass(frozen=True)
@@ -112,13 +118,14 @@ class BuilderInfo:
         return None
 
 
-def selected_builder(docker: DockerClient, name: str | None) -> BuilderInfo:
+def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
     """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
     name = name or os.environ.get("BUILDX_BUILDER") or None
-    version = parse_version(dk.buildx_version_line(docker)) or Version("0")
-    if version < MIN_BUILDX:
-        raise CiError(f"buildx {version} is too old: prod needs buildx >= {MIN_BUILDX} (run `sudo ci/provision`)")
-    builder = dk.inspect_builder(docker, name)
+    version = parse_version(dk.buildx_version_line(engine)) or Version("0")
+    minimum = Version(HOST_MINIMUMS["buildx"].version)
+    if version < minimum:
+        raise CiError(f"buildx {version} is too old: prod needs buildx >= {minimum} (run `sudo ci/provision`)")
+    builder = dk.inspect_builder(engine, name)
     endpoints = tuple(node.endpoint for node in builder.nodes)
     store = builder.driver == "docker" and all(dk.uses_containerd_store(e) for e in endpoints)
     return BuilderInfo(builder.name, builder.driver, endpoints, store)
@@ -136,11 +143,11 @@ def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, s
         print(f"warning: {text}", flush=True)
         plan.problems.append(text)
 
-    reason = probe_registry(registry)
+    reason = probe(registry).problem
     if reason and is_default:
         print(f"no registry at {registry}: starting the project's cache registry", flush=True)
-        dk.start_cache_registry(settings)
-        reason = wait_for_registry(registry)
+        dk.start_cache_registry(dk.connect(settings, profiles=["cache"]))
+        reason = wait_for(registry)
         if not reason:
             plan.notes.append(f"started the project's cache registry on {registry}")
     if reason:
@@ -156,7 +163,8 @@ def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, s
 
 def delete_cache(registry: str, repository: str, tag: str = "buildcache") -> bool:
     """Delete a cache manifest (bench: an empty registry cache). False when there was none."""
-    base = f"{'http' if is_local(registry) else 'https'}://{registry.split('/')[0]}/v2/{repository}/manifests"
+    url, _ = probe_url(registry)
+    base = f"{url}{repository}/manifests"
     accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
     head = requests.head(f"{base}/{tag}", headers={"Accept": accept}, timeout=5)
     digest = head.headers.get("Docker-Content-Digest")

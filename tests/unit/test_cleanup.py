@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from ci import cleanup as pr
 from ci import docker as dk
-from ci import pruning as pr
 from ci.errors import UsageError
-from ci.reporting import Report, write_junit
+from ci.report import Report, write_junit
+from ci.sessions import prune
+from ci.sizes import human, parse_docker_size
 from tests.conftest import assert_junit_valid
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -73,20 +75,20 @@ def test_keep_must_be_a_whole_number_of_builds_of_at_least_one(raw: str) -> None
 
 
 def test_options_default_to_a_day_three_builds_no_budget_no_volumes() -> None:
-    options = pr.parse_options([])
+    options = prune.parse_options([])
     assert (options.until, options.until_delta, options.keep, options.keep_storage) == ("24h", timedelta(1), 3, 0)
     assert not options.volumes and not options.dry_run
 
 
 def test_options_parse_every_argument() -> None:
     argv = ["--until", "90m", "--keep-storage", "1GB", "--keep", "5", "--volumes", "--dry-run"]
-    options = pr.parse_options(argv)
+    options = prune.parse_options(argv)
     assert options == pr.Options("90m", timedelta(minutes=90), 5, 1024**3, True, True, "1GB")
 
 
 def test_an_unknown_argument_is_one_usage_line() -> None:
     with pytest.raises(UsageError) as err:
-        pr.parse_options(["--all"])
+        prune.parse_options(["--all"])
     assert "\n" not in str(err.value) and "unrecognized arguments: --all" in str(err.value)
 
 
@@ -128,11 +130,11 @@ def test_space_flag_is_the_newest_both_buildx_and_the_builder_support(
     ],
 )
 def test_human_sizes_from_docker_are_read_in_decimal_units(text: str | None, size: int) -> None:
-    assert pr.parse_human_size(text) == size
+    assert parse_docker_size(text) == size
 
 
 def test_bytes_are_shown_in_decimal_units_with_sign() -> None:
-    assert [pr.human(n) for n in (0, 999, 1000, 57_800_000, -2_500_000_000)] == [
+    assert [human(n) for n in (0, 999, 1000, 57_800_000, -2_500_000_000)] == [
         "0 B",
         "999 B",
         "1.0 kB",
@@ -148,7 +150,7 @@ def test_system_df_rows_become_figures_per_type() -> None:
         {"Active": "0", "Reclaimable": "0B", "Size": "0B", "TotalCount": "0", "Type": "Local Volumes"},
         {"Active": "0", "Reclaimable": "359.7kB", "Size": "359.7kB", "TotalCount": "66", "Type": "Build Cache"},
     ]
-    figures = pr.disk_figures(rows)
+    figures = dk.disk_figures(rows)
     assert figures["images"] == {"count": 4, "active": 2, "size": 881_600_000, "reclaimable": 449_900_000}
     assert figures["containers"]["size"] == 36_860 and figures["volumes"]["count"] == 0
     assert figures["build_cache"] == {"count": 66, "active": 0, "size": 359_700, "reclaimable": 359_700}
@@ -250,7 +252,7 @@ def plan(
     *argv: str,
     detail: dict[str, list[dict[str, Any]]] | None = None,
 ) -> pr.Plan:
-    options = pr.parse_options(list(argv))
+    options = prune.parse_options(list(argv))
     return pr.make_plan(P, ("backend", "frontend"), containers, list(images), detail or {}, options, NOW)
 
 
@@ -376,22 +378,22 @@ def test_anonymous_volumes_are_those_not_named_at_creation() -> None:
 
 
 def figures(size: int) -> dict[str, dict[str, int]]:
-    return {t: {"count": 1, "active": 0, "size": size, "reclaimable": size // 2} for t in pr.DISK_TYPES}
+    return {t: {"count": 1, "active": 0, "size": size, "reclaimable": size // 2} for t in prune.DISK_TYPES}
 
 
 def test_figures_table_and_junit_properties_carry_before_after_and_reclaimed(tmp_path: Path) -> None:
-    outcome = pr.Outcome(
-        options=pr.parse_options(["--keep-storage", "1GB"]),
+    outcome = prune.Outcome(
+        options=prune.parse_options(["--keep-storage", "1GB"]),
         tools={"engine": "26.1.5", "buildx": "0.13.1", "buildkit": "unknown", "space_flag": "--keep-storage"},
         before=figures(3000),
         after=figures(1000),
         plan=pr.Plan(remove=[pr.Item("image", "sha256:x", "x", 1500, "dangling")]),
         cache_pruned=500,
     )
-    rows = {line.split("  ")[0]: line.split()[-6:] for line in pr.figures_table(outcome, dry_run=False).splitlines()}
+    rows = {line.split("  ")[0]: line.split()[-6:] for line in prune.figures_table(outcome, dry_run=False).splitlines()}
     assert rows["build cache"] == ["500", "B", "2.0", "kB", "0", "B"]  # ... after reclaimable, reclaimed, planned
     assert rows["total"] == ["2.0", "kB", "8.0", "kB", "1.5", "kB"]
-    props = pr._properties(outcome)
+    props = prune._properties(outcome)
     assert props["images_size_bytes_before"] == "3000" and props["build_cache_reclaimable_bytes_after"] == "500"
     assert props["reclaimed_bytes"] == "8000" and props["planned_bytes"] == "1500"
     assert props["keep_storage_bytes"] == str(1024**3) and props["space_flag"] == "--keep-storage"
@@ -399,5 +401,5 @@ def test_figures_table_and_junit_properties_carry_before_after_and_reclaimed(tmp
     report.main.properties.update(props)
     with report.step("before"):
         pass
-    report.skip(pr.PRUNE_STEPS, "dry run")
+    report.skip(prune.SESSION.steps, "dry run")
     assert_junit_valid(write_junit(report, tmp_path / "junit-prune.xml"))

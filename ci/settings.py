@@ -66,8 +66,12 @@ class Settings:
     def services(self) -> tuple[str, ...]:
         return ("backend", "frontend")
 
-    def image(self, service: str, tag: str) -> str:
-        return f"{self.project}-{service}:{tag}"
+
+def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
+    """Where the sessions write their reports: REPORTS_DIR, relative to the project, else reports/. Read
+    apart from the other settings, so that a session whose settings are wrong still reports it there."""
+    reports = Path(environ.get("REPORTS_DIR", "").strip() or root / "reports")
+    return reports if reports.is_absolute() else root / reports
 
 
 def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOST_ENV, root: Path = ROOT) -> Settings:
@@ -79,12 +83,11 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
             f"COMPOSE_PROJECT_NAME={project!r} is not a valid project name: "
             "use lowercase letters, digits, dashes and underscores, starting with a letter or digit"
         )
-    reports = Path(env.get("REPORTS_DIR", "").strip() or root / "reports")
     host = read_env_file(host_env)
     return Settings(
         root=root,
         project=project,
-        reports_dir=reports if reports.is_absolute() else root / reports,
+        reports_dir=reports_dir(env, root),
         backend_port=_port(env, "BACKEND_PORT", 8000),
         frontend_port=_port(env, "FRONTEND_PORT", 80),
         host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not env.get(k)},

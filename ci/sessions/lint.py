@@ -8,22 +8,19 @@ failed step saying so.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
-from packaging.version import Version
-from python_on_whales.exceptions import DockerException
-
 from ci import docker as dk
-from ci.config import Settings, load_settings
-from ci.doctoring import BUILDX_CHECK_MINIMUM, bake_groups
-from ci.errors import CiError
-from ci.reporting import Check, Report, steps_table, write_junit
-from ci.versions import parse_version, tool_version
+from ci.bakefile import bake_groups
+from ci.errors import CiError, DockerFailed
+from ci.frame import Run, Session
+from ci.report import Check
+from ci.settings import Settings
+from ci.versions import BUILDX_CHECK, at_least, tool_version
 
 PYTHON_PATHS = ("ci", "tests", "noxfile.py")
 HADOLINT_CONFIG = ".hadolint.yaml"
@@ -71,91 +68,76 @@ def run_tool(check: Check, root: Path, command: list[str], *, findings_first: bo
 def bake_print(check: Check, settings: Settings) -> None:
     """Every group of the bake file resolves, with the host's base images as the sessions pass them."""
     groups = bake_groups(settings.bake_file.read_text()) or ["default"]
-    docker = dk.client(settings)
+    engine = dk.connect(settings)
     resolved = []
     for group in groups:
         print(f"$ docker buildx bake -f {settings.bake_file.name} --print {group}", flush=True)
-        definition = dk.bake_definition(docker, settings.bake_file, [group], settings.host_defaults)
+        try:
+            definition = dk.bake_definition(engine, settings.bake_file, [group], settings.host_defaults)
+        except DockerFailed as err:
+            raise CiError(f"{settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}") from None
         resolved.append(f"{group} ({len(definition.get('target') or {})} targets)")
     check.message = f"{len(groups)} groups resolve: {', '.join(resolved)}"
 
 
 def bake_check(check: Check, settings: Settings) -> None:
     """buildx's build checks over every group, when this buildx has `bake --check`; skipped with a note if not."""
-    docker = dk.client(settings)
-    version = tool_version(dk.buildx_version_line(docker))
-    parsed = parse_version(version)
-    if parsed is None or parsed < Version(BUILDX_CHECK_MINIMUM):
+    engine = dk.connect(settings)
+    version = tool_version(dk.buildx_version_line(engine))
+    if not at_least(version, BUILDX_CHECK):
         check.status = "skipped"
-        check.message = f"buildx {version} has no `bake --check` (it came in {BUILDX_CHECK_MINIMUM})"
+        check.message = f"buildx {version} has no `bake --check` (it came in {BUILDX_CHECK})"
         print(f"skipped: {check.message}", flush=True)
         return
     groups = bake_groups(settings.bake_file.read_text()) or ["default"]
     print(f"$ docker buildx bake -f {settings.bake_file.name} --check {' '.join(groups)}", flush=True)
     try:
-        output = dk.bake_check(docker, settings.bake_file, groups, settings.host_defaults)
-    except DockerException as err:
+        output = dk.bake_check(engine, settings.bake_file, groups, settings.host_defaults)
+    except DockerFailed as err:
         output = "\n".join(p for p in (err.stdout, err.stderr) if p)
         print(output, flush=True)
         if "subrequest" in output or "not support" in output:
             check.status = "skipped"
-            check.message = f"the builder's BuildKit cannot run build checks: {dk.docker_error_line(err)}"
+            check.message = f"the builder's BuildKit cannot run build checks: {err}"
             return
         lines = [line for line in output.splitlines() if "WARN" in line or "ERROR" in line]
-        raise CiError(lines[0].strip() if lines else dk.docker_error_line(err), output) from None
+        raise CiError(lines[0].strip() if lines else str(err), output) from None
     print(output, flush=True)
     check.output = output
     check.message = summary(output) or "no findings"
 
 
-def lint(settings: Settings, report: Report) -> None:
+def steps(settings: Settings) -> list[tuple[str, Callable[[Check], None]]]:
     root = settings.root
     files = [str(p.relative_to(root)) for p in dockerfiles(root)]
-    workflows = workflow_files(root)
-    steps: list[tuple[str, Callable[[Check], None]]] = [
+    hadolint = ["hadolint", "--no-color", "--config", HADOLINT_CONFIG, *files]
+    return [
         ("ruff check", lambda c: run_tool(c, root, ["ruff", "check", *PYTHON_PATHS])),
         ("ruff format", lambda c: run_tool(c, root, ["ruff", "format", "--check", *PYTHON_PATHS])),
         ("mypy", lambda c: run_tool(c, root, ["mypy"])),  # files and strictness from pyproject.toml
-        (
-            "hadolint",
-            lambda c: run_tool(
-                c, root, ["hadolint", "--no-color", "--config", HADOLINT_CONFIG, *files], findings_first=True
-            ),
-        ),
+        ("hadolint", lambda c: run_tool(c, root, hadolint, findings_first=True)),
         # -pyflakes= : no Python in run: steps, and the same result with or without pyflakes on PATH.
         ("actionlint", lambda c: run_tool(c, root, ["actionlint", "-no-color", "-pyflakes="], findings_first=True)),
         ("bake print", lambda c: bake_print(c, settings)),
         ("bake check", lambda c: bake_check(c, settings)),
     ]
-    for name, step in steps:
-        if name == "actionlint" and not workflows:
-            report.main.checks.append(Check(name, "skipped", message=f"no workflows under {WORKFLOWS}"))
+
+
+def body(run: Run) -> None:
+    """Every linter runs, even after one fails; the frame reports the failures."""
+    for name, step in steps(run.settings):
+        if name == "actionlint" and not workflow_files(run.settings.root):
+            run.report.add(Check(name, "skipped", message=f"no workflows under {WORKFLOWS}"))
             continue
         print(f"\n== {name}", flush=True)
-        try:
-            with report.step(name) as check:
-                step(check)
-        except CiError:
-            pass  # recorded by report.step; the other linters still run
+        with suppress(CiError), run.step(name) as check:  # recorded by the step; the other linters still run
+            step(check)
+    run.verdict = "no findings"
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="nox -s lint --",
-        description="ruff, mypy, hadolint, actionlint, and the bake definition of every group; fails on any finding.",
-    )
-    parser.parse_args(argv)
-    settings = load_settings()
-    report = Report("lint")
-    try:
-        lint(settings, report)
-    finally:
-        report.skip(STEPS, "not run")
-        junit = write_junit(report, settings.reports_dir / "junit-lint.xml")
-        print(f"\n{steps_table(report)}\n\nJUnit: {junit}", flush=True)
-    failed = [c for c in report.main.checks if c.status == "failed"]
-    if not failed:
-        return 0
-    more = f" (and {', '.join(c.name for c in failed[1:])})" if len(failed) > 1 else ""
-    print(f"error: {failed[0].name}: {failed[0].message}{more}", file=sys.stderr)
-    return 1
+SESSION = Session(
+    name="lint",
+    summary="ruff, mypy, hadolint, actionlint, and the bake definition of every group; fails on any finding.",
+    steps=STEPS,
+    body=body,
+)

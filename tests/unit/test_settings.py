@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ci.config import load_settings, read_env_file
 from ci.errors import UsageError
+from ci.settings import load_settings, read_env_file
 
 
 def test_host_file_supplies_base_images_unless_the_environment_sets_them(tmp_path: Path) -> None:
@@ -48,16 +48,3 @@ def test_read_env_file_strips_quotes_and_ignores_junk(tmp_path: Path) -> None:
     path = tmp_path / "f.env"
     path.write_text("A='1'\n\nnot a pair\nB = \"two\"\n")
     assert read_env_file(path) == {"A": "1", "B": "two"}
-
-
-def test_pipeline_sessions_let_each_others_options_pass_and_refuse_unknown_ones() -> None:
-    import argparse
-
-    from ci.sessions import parse_args
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--push", action="store_true")
-    args = parse_args(parser, ["--push", "--down", "--builder", "node2", "--browser"])
-    assert args.push
-    with pytest.raises(SystemExit):
-        parse_args(parser, ["--push", "--bogus"])

@@ -1,27 +1,15 @@
-"""Baking the images: build args, buildx's rawjson progress, per-target figures and failures."""
+"""BuildKit's progress as buildx streams it (`--progress=rawjson`): the stream decoded, its vertexes merged
+into a trace, steps counted per target, the lines shown while a build runs, and what failed."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TextIO
-
-from python_on_whales import DockerClient
-from python_on_whales.exceptions import DockerException
-
-from ci import docker as dk
-from ci.config import Settings
-from ci.errors import CiError
-from ci.fingerprint import Fingerprint, fingerprint
-from ci.worktree import git
+from typing import Any
 
 # A build step's vertex name: "[backend deps 3/3] RUN ..." with bake and several targets,
 # "[deps 3/3] RUN ..." with one. Vertexes without the N/M counter ([internal] loads, cache
@@ -30,77 +18,6 @@ STEP_NAME = re.compile(r"^\[(?P<prefix>[^\]]*?)\s*(?P<n>\d+)/(?P<m>\d+)\]\s*(?P<
 LOG_TAIL_LINES = 25
 # How a registry says there is no cache manifest yet: an empty cache, not a failing registry.
 CACHE_MISS = re.compile(r"\bnot found\b|manifest unknown|NAME_UNKNOWN", re.I)
-
-
-# --- build args -----------------------------------------------------------------------------------
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class Commit:
-    short: str
-    full: str
-    epoch: int  # commit time, epoch seconds
-    dirty: bool  # uncommitted changes in the tree
-
-    @property
-    def label(self) -> str:
-        """What the images say they are built from: never the bare commit when the tree differs from it."""
-        return f"{self.short}-dirty" if self.dirty else self.short
-
-
-def read_commit(root: Path) -> Commit | None:
-    """HEAD and whether the tree has uncommitted changes; None outside a git checkout."""
-    try:
-        full, epoch = git(root, "log", "-1", "--format=%H %ct").split()
-        return Commit(full[:7], full, int(epoch), bool(git(root, "status", "--porcelain")))
-    except (OSError, ValueError, subprocess.CalledProcessError):
-        return None
-
-
-def git_commit(root: Path) -> str:
-    """Short HEAD, with `-dirty` when the tree has uncommitted changes; `unknown` outside git."""
-    commit = read_commit(root)
-    return commit.label if commit else "unknown"
-
-
-def dev_build_args(now: datetime, commit: str) -> dict[str, str]:
-    """Fresh values every run: a dev build never reuses the build-info layers."""
-    return {"CACHE_BUST": str(int(now.timestamp())), "BUILD_DATE": utc_iso(now), "GIT_COMMIT": commit}
-
-
-def prod_build_args(commit: Commit | None, now: datetime) -> dict[str, str]:
-    """The same values for every build of a clean commit, so that its builds hit the cache all the way
-    and give the same image ids: the commit's time as build date and SOURCE_DATE_EPOCH, its hash as
-    cache bust. A dirty tree gets the time of the build and `-dirty` marks, never the commit's values."""
-    if commit is None:
-        moment = int(now.timestamp())
-        return {
-            "GIT_COMMIT": "unknown",
-            "CACHE_BUST": f"unknown-{moment}",
-            "BUILD_DATE": utc_iso(now),
-            "SOURCE_DATE_EPOCH": str(moment),
-        }
-    if commit.dirty:
-        moment = int(now.timestamp())
-        return {
-            "GIT_COMMIT": commit.label,
-            "CACHE_BUST": f"{commit.full}-dirty-{moment}",
-            "BUILD_DATE": utc_iso(now),
-            "SOURCE_DATE_EPOCH": str(moment),
-        }
-    return {
-        "GIT_COMMIT": commit.short,
-        "CACHE_BUST": commit.full,
-        "BUILD_DATE": utc_iso(datetime.fromtimestamp(commit.epoch, UTC)),
-        "SOURCE_DATE_EPOCH": str(commit.epoch),
-    }
-
-
-# --- rawjson -------------------------------------------------------------------------------------
 
 
 class RawJsonDecoder:
@@ -286,9 +203,6 @@ class BuildTrace:
         }
 
 
-# --- running bake -----------------------------------------------------------------------------------
-
-
 def progress_line(event: str, vertex: Vertex) -> str | None:
     """What the user sees for a step while bake runs; None for what is not worth a line."""
     if not vertex.is_step and not vertex.error:
@@ -308,156 +222,3 @@ def progress_line(event: str, vertex: Vertex) -> str | None:
     if vertex.cached:
         return f"{target}CACHED   {label}"
     return f"{target}{vertex.seconds:6.1f}s  {label}"
-
-
-@dataclass
-class BakeResult:
-    targets: list[str]
-    trace: BuildTrace
-    metadata: dict[str, Any]
-    seconds: float
-
-
-def bake(
-    docker: DockerClient,
-    settings: Settings,
-    group: str,
-    *,
-    variables: dict[str, str],
-    no_cache: bool,
-    metadata_file: Path,
-    show_logs: bool = False,
-    builder: str | None = None,
-    resolved: dict[str, dict[str, Any]] | None = None,
-    out: TextIO = sys.stdout,
-    clock: Callable[[], float] | None = None,
-) -> BakeResult:
-    """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
-    RESOLVED: GROUP's targets from resolve_targets, when the caller has them already."""
-    clock = clock or time.monotonic
-    targets = list(resolved or resolve_targets(docker, settings, group, variables))
-    trace = BuildTrace(targets)
-    decoder = RawJsonDecoder()
-    metadata_file.parent.mkdir(parents=True, exist_ok=True)
-    metadata_file.unlink(missing_ok=True)
-    start = clock()
-
-    def consume(items: Iterable[dict[str, Any] | str]) -> None:
-        for item in items:
-            if isinstance(item, str):
-                trace.text.append(item)
-                print(item, file=out, flush=True)
-                continue
-            for event, vertex in trace.add(item):
-                line = progress_line(event, vertex)
-                if line:
-                    print(line, file=out, flush=True)
-            if show_logs:
-                for log in item.get("logs") or []:
-                    text = base64.b64decode(log.get("data") or "").decode(errors="replace")
-                    for row in text.splitlines():
-                        print(f"         | {row}", file=out, flush=True)
-
-    try:
-        for chunk in dk.bake_stream(
-            docker,
-            settings.bake_file,
-            [group],
-            variables={**settings.host_defaults, **variables},
-            no_cache=no_cache,
-            metadata_file=metadata_file,
-            builder=builder,
-        ):
-            consume(decoder.feed(chunk))
-    except DockerException as err:
-        consume(decoder.close())
-        raise CiError(failure_message(trace, err), output=failing_step_output(trace)) from None
-    consume(decoder.close())
-    metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
-    return BakeResult(targets, trace, metadata, clock() - start)
-
-
-def resolve_targets(
-    docker: DockerClient, settings: Settings, group: str, variables: dict[str, str]
-) -> dict[str, dict[str, Any]]:
-    """The targets GROUP expands to, with their resolved definitions, from `bake --print`; a bad bake file
-    or an unknown group fails here, before anything is built."""
-    if not settings.bake_file.is_file():
-        raise CiError(f"bake file not found: {settings.bake_file}")
-    try:
-        definition = docker.buildx.bake(
-            targets=[group], files=[settings.bake_file], print=True, variables={**settings.host_defaults, **variables}
-        )
-    except DockerException as err:
-        message = bake_error(err).replace(f"{settings.root}/", "")
-        if not message.startswith(settings.bake_file.name):
-            message = f"{settings.bake_file.name}: {message}"
-        raise CiError(message) from None
-    targets: dict[str, dict[str, Any]] = cast_dict(definition).get("target", {})
-    return dict(sorted(targets.items()))
-
-
-def source_fingerprints(settings: Settings, targets: dict[str, dict[str, Any]]) -> dict[str, Fingerprint]:
-    """Each target's fingerprint, from its context and Dockerfile as bake resolved them."""
-    prints = {}
-    for name, target in targets.items():
-        context = settings.root / target.get("context", ".")
-        prints[name] = fingerprint(context, context / target.get("dockerfile", "Dockerfile"))
-    return prints
-
-
-def fingerprint_variables(prints: dict[str, Fingerprint]) -> dict[str, str]:
-    """The bake variables that carry them (docker-bake.hcl: BACKEND_SOURCE_DIGEST, ...)."""
-    return {f"{name.upper().replace('-', '_')}_SOURCE_DIGEST": fp.digest for name, fp in prints.items()}
-
-
-def cast_dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def bake_error(err: DockerException) -> str:
-    """buildx's own message: its ERROR line, else the last line of stderr."""
-    lines = [line.strip() for line in (err.stderr or "").splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("ERROR:"):
-            return line.removeprefix("ERROR:").strip()
-    return lines[-1] if lines else f"bake exited with {err.return_code}"
-
-
-def failure_message(trace: BuildTrace, err: DockerException) -> str:
-    """One line naming the failing step, after its log tail was printed to stderr."""
-    failed = trace.failed()
-    if not failed:
-        detail = next((t.removeprefix("ERROR:").strip() for t in reversed(trace.text) if t.startswith("ERROR")), "")
-        return f"bake failed: {detail or bake_error(err)}"
-    vertex = failed[0]
-    tail = trace.log_tail(vertex)
-    where = f"{vertex.target}: " if vertex.target else ""
-    print(f"\n--- last lines of the failing step {where}{vertex.label} ---", file=sys.stderr)
-    for line in tail:
-        print(f"  {line}", file=sys.stderr)
-    print("---", file=sys.stderr, flush=True)
-    return f"build failed at {where}{' '.join(vertex.label.split())[:160]}: {vertex.error}"
-
-
-def failing_step_output(trace: BuildTrace) -> str:
-    failed = trace.failed()
-    if not failed:
-        return "\n".join(trace.text[-LOG_TAIL_LINES:])
-    return "\n".join([failed[0].name, failed[0].error, *trace.log_tail(failed[0])])
-
-
-def image_figures(docker: DockerClient, result: BakeResult, target: str) -> dict[str, Any]:
-    """Figures of one built target: steps and cache from the trace, image from metadata and DOCKER's store
-    (the engine the images were loaded into)."""
-    meta = result.metadata.get(target, {})
-    name = str(meta.get("image.name", "")).split(",")[0]
-    image = dk.inspect_image(docker, name) if name else None
-    return {
-        "target": target,
-        **result.trace.target_figures(target),
-        "image": name,
-        "image_id": image.id if image else "",
-        "digest": meta.get("containerimage.digest", ""),
-        "size_bytes": image.size if image else 0,
-    }

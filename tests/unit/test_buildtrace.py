@@ -6,17 +6,9 @@ import base64
 import json
 from datetime import UTC, datetime
 
-from python_on_whales.exceptions import DockerException
-
-from ci.building import (
-    BuildTrace,
-    RawJsonDecoder,
-    dev_build_args,
-    failing_step_output,
-    failure_message,
-    progress_line,
-    split_step_name,
-)
+from ci.bake import dev_build_args, failing_step_output, failure_message
+from ci.buildtrace import BuildTrace, RawJsonDecoder, progress_line, split_step_name
+from ci.errors import DockerFailed
 
 
 def vertex(digest: str, name: str, **extra: object) -> dict[str, object]:
@@ -81,7 +73,7 @@ def test_failure_message_names_the_failing_step_and_keeps_its_log_tail() -> None
     trace = BuildTrace(["backend", "frontend"])
     trace.add({"vertexes": [vertex("x", "[backend deps 3/3] RUN make", error="exit code: 2", started="t")]})
     trace.add({"logs": [{"vertex": "x", "data": base64.b64encode(b"compiling\nboom: missing thing\n").decode()}]})
-    err = DockerException(["docker", "buildx", "bake"], 1, stderr=b"ERROR: failed to solve")
+    err = DockerFailed("ERROR: failed to solve", stderr="ERROR: failed to solve")
     message = failure_message(trace, err)
     assert message == "build failed at backend: [deps 3/3] RUN make: exit code: 2"
     assert "boom: missing thing" in failing_step_output(trace)
@@ -91,14 +83,14 @@ def test_failure_message_prefers_the_cause_over_steps_cancelled_in_other_targets
     trace = BuildTrace(["backend", "frontend"])
     trace.add({"vertexes": [vertex("c", "[frontend deps 4/4] RUN npm ci", error="exit code: 137: context canceled")]})
     trace.add({"vertexes": [vertex("x", "[backend runtime 1/6] RUN false", error="exit code: 3")]})
-    err = DockerException(["docker"], 1, stderr=b"")
+    err = DockerFailed("bake exited with 1")
     assert failure_message(trace, err) == "build failed at backend: [runtime 1/6] RUN false: exit code: 3"
 
 
 def test_failure_message_without_a_failing_step_uses_buildx_error_line() -> None:
     trace = BuildTrace(["backend"])
     trace.text.append('ERROR: target "nope" not found')
-    err = DockerException(["docker"], 1, stderr=b"")
+    err = DockerFailed("bake exited with 1")
     assert failure_message(trace, err) == 'bake failed: target "nope" not found'
 
 

@@ -1,0 +1,334 @@
+"""Baking a group of the bake file: build args, bake with step progress, failures named by their step,
+per-target figures, and the record of the build (JUnit suites, build-PROFILE.json, last-build.json)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from ci import docker as dk
+from ci import terminal
+from ci.buildtrace import LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, progress_line
+from ci.errors import CiError, DockerFailed
+from ci.fingerprint import Fingerprint, fingerprint
+from ci.git import Commit
+from ci.record import BuildRecord, TargetRecord, write_record
+from ci.report import Report, Suite, property_value, write_json
+from ci.settings import Settings
+from ci.sizes import human
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dev_build_args(now: datetime, commit: str) -> dict[str, str]:
+    """Fresh values every run: a dev build never reuses the build-info layers."""
+    return {"CACHE_BUST": str(int(now.timestamp())), "BUILD_DATE": utc_iso(now), "GIT_COMMIT": commit}
+
+
+def prod_build_args(commit: Commit | None, now: datetime) -> dict[str, str]:
+    """The same values for every build of a clean commit, so that its builds hit the cache all the way
+    and give the same image ids: the commit's time as build date and SOURCE_DATE_EPOCH, its hash as
+    cache bust. A dirty tree gets the time of the build and `-dirty` marks, never the commit's values."""
+    if commit is None:
+        moment = int(now.timestamp())
+        return {
+            "GIT_COMMIT": "unknown",
+            "CACHE_BUST": f"unknown-{moment}",
+            "BUILD_DATE": utc_iso(now),
+            "SOURCE_DATE_EPOCH": str(moment),
+        }
+    if commit.dirty:
+        moment = int(now.timestamp())
+        return {
+            "GIT_COMMIT": commit.label,
+            "CACHE_BUST": f"{commit.full}-dirty-{moment}",
+            "BUILD_DATE": utc_iso(now),
+            "SOURCE_DATE_EPOCH": str(moment),
+        }
+    return {
+        "GIT_COMMIT": commit.short,
+        "CACHE_BUST": commit.full,
+        "BUILD_DATE": utc_iso(datetime.fromtimestamp(commit.epoch, UTC)),
+        "SOURCE_DATE_EPOCH": str(commit.epoch),
+    }
+
+
+@dataclass
+class BakeResult:
+    targets: list[str]
+    trace: BuildTrace
+    metadata: dict[str, Any]
+    seconds: float
+
+
+class _Progress:
+    """Feeds bake's stream into the trace and shows each step as it starts and ends (OUT)."""
+
+    def __init__(self, trace: BuildTrace, out: TextIO, show_logs: bool) -> None:
+        self.trace, self.out, self.show_logs = trace, out, show_logs
+        self.decoder = RawJsonDecoder()
+
+    def feed(self, chunk: str) -> None:
+        self._consume(self.decoder.feed(chunk))
+
+    def close(self) -> None:
+        self._consume(self.decoder.close())
+
+    def _consume(self, items: Iterable[dict[str, Any] | str]) -> None:
+        for item in items:
+            if isinstance(item, str):
+                self.trace.text.append(item)
+                print(item, file=self.out, flush=True)
+                continue
+            for event, vertex in self.trace.add(item):
+                line = progress_line(event, vertex)
+                if line:
+                    print(line, file=self.out, flush=True)
+            if self.show_logs:
+                for log in item.get("logs") or []:
+                    text = base64.b64decode(log.get("data") or "").decode(errors="replace")
+                    for row in text.splitlines():
+                        print(f"         | {row}", file=self.out, flush=True)
+
+
+def bake(
+    engine: dk.Engine,
+    settings: Settings,
+    group: str,
+    *,
+    variables: dict[str, str],
+    no_cache: bool,
+    metadata_file: Path,
+    show_logs: bool = False,
+    builder: str | None = None,
+    resolved: dict[str, dict[str, Any]] | None = None,
+    out: TextIO = sys.stdout,
+    clock: Callable[[], float] = time.monotonic,
+) -> BakeResult:
+    """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
+    RESOLVED: GROUP's targets from resolve_targets, when the caller has them already."""
+    targets = list(resolved or resolve_targets(engine, settings, group, variables))
+    trace = BuildTrace(targets)
+    progress = _Progress(trace, out, show_logs)
+    metadata_file.parent.mkdir(parents=True, exist_ok=True)
+    metadata_file.unlink(missing_ok=True)
+    start = clock()
+    try:
+        for chunk in dk.bake_stream(
+            engine,
+            settings.bake_file,
+            [group],
+            variables={**settings.host_defaults, **variables},
+            no_cache=no_cache,
+            metadata_file=metadata_file,
+            builder=builder,
+        ):
+            progress.feed(chunk)
+    except DockerFailed as err:
+        progress.close()
+        raise CiError(failure_message(trace, err), output=failing_step_output(trace)) from None
+    progress.close()
+    metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
+    return BakeResult(targets, trace, metadata, clock() - start)
+
+
+def resolve_targets(
+    engine: dk.Engine, settings: Settings, group: str, variables: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The targets GROUP expands to, with their resolved definitions, from `bake --print`; a bad bake file
+    or an unknown group fails here, before anything is built."""
+    if not settings.bake_file.is_file():
+        raise CiError(f"bake file not found: {settings.bake_file}")
+    try:
+        definition = dk.bake_definition(engine, settings.bake_file, [group], {**settings.host_defaults, **variables})
+    except DockerFailed as err:
+        message = bake_error(err).replace(f"{settings.root}/", "")
+        if not message.startswith(settings.bake_file.name):
+            message = f"{settings.bake_file.name}: {message}"
+        raise CiError(message) from None
+    targets: dict[str, dict[str, Any]] = definition.get("target") or {}
+    return dict(sorted(targets.items()))
+
+
+def source_fingerprints(settings: Settings, targets: dict[str, dict[str, Any]]) -> dict[str, Fingerprint]:
+    """Each target's fingerprint, from its context and Dockerfile as bake resolved them."""
+    prints = {}
+    for name, target in targets.items():
+        context = settings.root / target.get("context", ".")
+        prints[name] = fingerprint(context, context / target.get("dockerfile", "Dockerfile"))
+    return prints
+
+
+def fingerprint_variables(prints: dict[str, Fingerprint]) -> dict[str, str]:
+    """The bake variables that carry them (docker-bake.hcl: BACKEND_SOURCE_DIGEST, ...)."""
+    return {f"{name.upper().replace('-', '_')}_SOURCE_DIGEST": fp.digest for name, fp in prints.items()}
+
+
+def bake_error(err: DockerFailed) -> str:
+    """buildx's own message: its ERROR line, else the last line of stderr."""
+    lines = [line.strip() for line in err.stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("ERROR:"):
+            return line.removeprefix("ERROR:").strip()
+    return lines[-1] if lines else str(err)
+
+
+def failure_message(trace: BuildTrace, err: DockerFailed) -> str:
+    """One line naming the failing step, after its log tail was printed to stderr."""
+    failed = trace.failed()
+    if not failed:
+        detail = next((t.removeprefix("ERROR:").strip() for t in reversed(trace.text) if t.startswith("ERROR")), "")
+        return f"bake failed: {detail or bake_error(err)}"
+    vertex = failed[0]
+    tail = trace.log_tail(vertex)
+    where = f"{vertex.target}: " if vertex.target else ""
+    print(f"\n--- last lines of the failing step {where}{vertex.label} ---", file=sys.stderr)
+    for line in tail:
+        print(f"  {line}", file=sys.stderr)
+    print("---", file=sys.stderr, flush=True)
+    return f"build failed at {where}{' '.join(vertex.label.split())[:160]}: {vertex.error}"
+
+
+def failing_step_output(trace: BuildTrace) -> str:
+    failed = trace.failed()
+    if not failed:
+        return "\n".join(trace.text[-LOG_TAIL_LINES:])
+    return "\n".join([failed[0].name, failed[0].error, *trace.log_tail(failed[0])])
+
+
+# --- what a build produced -----------------------------------------------------------------------------
+
+
+@dataclass
+class TargetBuild:
+    """One target of a build: its steps and cache use (from the trace), its image, its sources."""
+
+    target: str
+    wall_seconds: float
+    steps: int
+    cached_steps: int
+    cache_hit_ratio: float
+    context_transferred_bytes: int
+    ran_steps: list[str]
+    image: str = ""
+    image_id: str = ""
+    digest: str = ""
+    size_bytes: int = 0
+    source_digest: str = ""
+    context_bytes: int = 0
+    files: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def figures(self) -> dict[str, Any]:
+        """Everything but the file list: build-PROFILE.json and the JUnit properties."""
+        return {k: v for k, v in asdict(self).items() if k != "files"}
+
+
+def target_build(store: dk.Engine, result: BakeResult, target: str, sources: Fingerprint) -> TargetBuild:
+    """Figures of one built target: steps and cache from the trace, image from metadata and STORE (the
+    engine the images were loaded into)."""
+    meta = result.metadata.get(target, {})
+    name = str(meta.get("image.name", "")).split(",")[0]
+    image = dk.inspect_image(store, name) if name else None
+    return TargetBuild(
+        target=target,
+        **result.trace.target_figures(target),
+        image=name,
+        image_id=image.id if image else "",
+        digest=meta.get("containerimage.digest", ""),
+        size_bytes=image.size if image else 0,
+        source_digest=sources.digest,
+        context_bytes=sources.size,
+        files=sources.files,
+    )
+
+
+@dataclass
+class Build:
+    """A bake of one profile (dev or prod) and what it produced."""
+
+    profile: str
+    variables: dict[str, str]
+    seconds: float
+    targets: list[TargetBuild]
+    cache: dict[str, Any] = field(default_factory=lambda: {"status": "off"})
+
+
+def build_and_record(
+    report: Report,
+    settings: Settings,
+    profile: str,
+    variables: dict[str, str],
+    *,
+    engine: dk.Engine,
+    store: dk.Engine,
+    no_cache: bool,
+    show_logs: bool,
+    builder: str | None = None,
+) -> tuple[Build, BakeResult]:
+    """Fingerprint each target's sources, bake PROFILE with them (ENGINE runs bake, STORE is the engine
+    the images land in), and record the build: last-build.json for verify."""
+    resolved = resolve_targets(engine, settings, profile, variables)
+    prints = source_fingerprints(settings, resolved)
+    variables |= fingerprint_variables(prints)
+    result = bake(
+        engine,
+        settings,
+        profile,
+        variables=variables,
+        no_cache=no_cache,
+        metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
+        show_logs=show_logs,
+        builder=builder,
+        resolved=resolved,
+    )
+    targets = [target_build(store, result, t, prints[t]) for t in result.targets]
+    records = {
+        t.target: TargetRecord(
+            t.image,
+            t.image_id,
+            t.source_digest,
+            t.files,
+            str(resolved[t.target].get("context", ".")),
+            str(resolved[t.target].get("dockerfile", "Dockerfile")),
+        )
+        for t in targets
+    }
+    finished = utc_iso(datetime.now(UTC))
+    write_record(
+        BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records), settings.reports_dir
+    )
+    return Build(profile, variables, result.seconds, targets), result
+
+
+def write_build(report: Report, settings: Settings, build: Build) -> None:
+    """The build's figures: a testsuite per target in the JUnit file, build-PROFILE.json, a table on screen."""
+    for t in build.targets:
+        report.suites.append(Suite(t.target, properties={k: property_value(v) for k, v in t.figures().items()}))
+    report.main.properties.update({k.lower(): v for k, v in build.variables.items()})
+    report.main.properties["bake_seconds"] = f"{build.seconds:.3f}"
+    write_json(
+        {
+            "profile": build.profile,
+            "variables": build.variables,
+            "seconds": round(build.seconds, 3),
+            "cache": build.cache,
+            "targets": [t.figures() for t in build.targets],
+        },
+        settings.reports_dir / f"build-{build.profile}.json",
+    )
+    headers = ("target", "time", "steps", "cached", "hit ratio", "context", "image id", "size")
+    rows = [
+        (t.target, f"{t.wall_seconds:.1f}s", t.steps, t.cached_steps, f"{t.cache_hit_ratio:.0%}",
+         human(t.context_bytes), t.image_id.removeprefix("sha256:")[:12], human(t.size_bytes))
+        for t in build.targets
+    ]  # fmt: skip
+    print("\n" + terminal.table(headers, rows, columns=terminal.width()))

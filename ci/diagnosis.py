@@ -1,0 +1,442 @@
+"""The checks of `nox -s doctor`: the build guide's troubleshooting pages as checks of this host and tree.
+
+Each check ends ok, warn or fail (or skip, when what it needs is missing) with one line of detail and one
+line of advice. They only read: nothing is built, pulled, started or removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from packaging.version import Version
+
+from ci import context as ctx
+from ci import docker as dk
+from ci.bakefile import bake_groups, bake_variable_default
+from ci.dockerfile import base_images, copy_sources, expand_source
+from ci.errors import CiError, EngineUnreachable
+from ci.git import tracked_files
+from ci.registry import probe as registry_probe
+from ci.settings import Settings
+from ci.sizes import human
+from ci.versions import HOST_MINIMUMS, Minimum, parse_version, tool_version
+
+DEFAULT_CONTEXT_BUDGET_MB = 5.0  # the guide's context went from 388 MB to 14 MB; ours is well under 1 MB
+DEFAULT_CACHE_WARN_GB = 10.0  # build cache above this: time for `nox -s prune`
+FREE_DISK_WARN_GB = 10.0
+FREE_DISK_FAIL_GB = 2.0  # below this, builds fail half-way with "no space left on device"
+LARGEST_SHOWN = 10
+STANDIN_ADVICE = "run `sudo ci/provision` (stand-in base images), or set {var} to an image this host can pull"
+
+Level = Literal["ok", "warn", "fail", "skip"]
+T = TypeVar("T")
+
+
+@dataclass
+class Finding:
+    name: str
+    level: Level
+    detail: str
+    advice: str = ""
+    output: str = ""  # longer evidence: the largest files, every COPY source, each base image
+    seconds: float = 0.0
+    exit_code: int = 1  # the session's exit code when this is the first failure
+    facts: dict[str, str] = field(default_factory=dict)  # JUnit properties
+
+
+# --- pure helpers ------------------------------------------------------------------------------------
+
+
+def version_finding(name: str, raw: str, minimum: Minimum, advice: str) -> Finding:
+    found = parse_version(raw)
+    facts = {f"{name}_version": raw, f"{name}_minimum": minimum.version}
+    if found is None:
+        return Finding(name, "warn", f"cannot read a version from {raw!r}", advice, facts=facts)
+    if found < Version(minimum.version):
+        return Finding(
+            name, "fail", f"{raw} is older than {minimum.version}, needed for {minimum.why}", advice, facts=facts
+        )
+    return Finding(name, "ok", f"{raw} (>= {minimum.version})", facts=facts)
+
+
+# --- the checks --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    context: Path
+    dockerfile: Path
+    args: dict[str, str]
+
+
+class Facts:
+    """What several checks read (the engine's answer, `docker info`, `docker system df`, the resolved bake
+    definition), each asked once, as futures: the checks run in parallel and wait only for what they need.
+    `start()` sets them going; nothing runs before it."""
+
+    def __init__(self, settings: Settings, engine: dk.Engine, *, budget_bytes: float, cache_warn_bytes: float) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.budget_bytes = budget_bytes
+        self.cache_warn_bytes = cache_warn_bytes
+        self.bake_text = settings.bake_file.read_text() if settings.bake_file.is_file() else ""
+        self.pool = ThreadPoolExecutor(max_workers=12)
+
+    def start(self) -> None:
+        self.engine_check: Future[Finding | list[Finding]] = self.pool.submit(self._timed, "engine", check_engine)
+        self.definition: Future[dict[str, Any] | str] = self.pool.submit(self._bake_definition)
+        self.host: Future[dk.EngineFacts] = self.pool.submit(self._after_engine, dk.engine_facts)
+        self.disk: Future[dict[str, dk.DiskUse]] = self.pool.submit(self._after_engine, dk.disk_use)
+
+    def run(self, checks: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]]) -> list[Finding]:
+        self.start()
+        futures = [self.engine_check] + [self.pool.submit(self._timed, name, check) for name, check in checks]
+        findings: list[Finding] = []
+        for future in futures:
+            result = future.result()
+            findings.extend(result if isinstance(result, list) else [result])
+        self.pool.shutdown()
+        return findings
+
+    def _timed(self, name: str, check: Callable[[Facts], Finding | list[Finding]]) -> Finding | list[Finding]:
+        start = time.monotonic()
+        try:
+            result = check(self)
+        except CiError as err:
+            result = Finding(name, "fail", str(err), exit_code=err.exit_code)
+        except Exception as err:  # one broken check must not hide the others' answers
+            first = (str(err).strip().splitlines() or [""])[0]
+            result = Finding(name, "fail", f"{type(err).__name__}: {first}", output=str(err))
+        seconds = time.monotonic() - start
+        for finding in result if isinstance(result, list) else [result]:
+            finding.seconds = seconds
+        return result
+
+    def _engine_ok(self) -> bool:
+        engine = self.engine_check.result()
+        return isinstance(engine, Finding) and "engine_version" in engine.facts
+
+    def _after_engine(self, fact: Callable[[dk.Engine], T]) -> T:
+        """A fact more than one check reads, asked once the engine answered (its checks skip otherwise)."""
+        self.engine_check.result()
+        return fact(self.engine)
+
+    def _skip_without_engine(self, name: str) -> Finding:
+        return Finding(name, "skip", "the engine does not answer (see engine)")
+
+    def _bake_definition(self) -> dict[str, Any] | str:
+        """The definition of every group of the bake file, or buildx's error line."""
+        if not self.bake_text:
+            return f"no bake file at {self.settings.bake_file}"
+        groups = bake_groups(self.bake_text) or ["default"]
+        try:
+            return dk.bake_definition(self.engine, self.settings.bake_file, groups, self.settings.host_defaults)
+        except CiError as err:
+            return f"{self.settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}"
+
+    def targets(self) -> list[Target] | str:
+        definition = self.definition.result()
+        if isinstance(definition, str):
+            return definition
+        targets = []
+        for name, target in sorted((definition.get("target") or {}).items()):
+            context = str(target.get("context") or ".")
+            if re.match(r"^[a-z][a-z0-9+.-]*://|^git@", context) or "dockerfile-inline" in target:
+                continue  # remote contexts and inline Dockerfiles: nothing on this disk to check
+            root = (self.settings.root / context).resolve()
+            dockerfile = Path(str(target.get("dockerfile") or "Dockerfile"))
+            args = {k: str(v) for k, v in (target.get("args") or {}).items()}
+            targets.append(Target(name, root, dockerfile if dockerfile.is_absolute() else root / dockerfile, args))
+        return targets
+
+    def _skip_without_bake(self, name: str) -> Finding:
+        return Finding(name, "skip", "the bake file does not resolve (see bake file)")
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.settings.root.resolve())) or "."
+        except ValueError:
+            return str(path)
+
+    def cache_registry(self) -> str:
+        return os.environ.get("CACHE_REGISTRY") or bake_variable_default(self.bake_text, "CACHE_REGISTRY") or ""
+
+
+def check_engine(shared: Facts) -> Finding:
+    try:
+        version = dk.require_engine(shared.engine)
+    except EngineUnreachable as err:
+        detail, sep, advice = str(err).partition(": run ")
+        return Finding("engine", "fail", detail, f"run {advice}" if sep else "", exit_code=err.exit_code)
+    finding = version_finding(
+        "engine", version, HOST_MINIMUMS["engine"], "upgrade Docker Engine (`sudo ci/provision` on Debian 12)"
+    )
+    finding.detail = f"{finding.detail} at {dk.engine_location()}"
+    return finding
+
+
+def check_buildx(shared: Facts) -> Finding:
+    raw = tool_version(dk.buildx_version_line(shared.engine))
+    return version_finding(
+        "buildx", raw, HOST_MINIMUMS["buildx"], "install a newer docker-buildx plugin (`sudo ci/provision`)"
+    )
+
+
+def check_compose(shared: Facts) -> Finding:
+    raw = tool_version(dk.compose_version_line(shared.engine))
+    return version_finding(
+        "compose", raw, HOST_MINIMUMS["compose"], "install a newer docker compose plugin (`sudo ci/provision`)"
+    )
+
+
+def check_builder(shared: Facts) -> Finding:
+    if not shared._engine_ok():
+        return shared._skip_without_engine("builder")
+    builder = dk.inspect_builder(shared.engine)
+    facts = {"builder": builder.name, "builder_driver": builder.driver}
+    nodes = ", ".join(builder.statuses) or "no nodes"
+    # inactive and stopped nodes are started by the next build; anything else (error) is broken.
+    if any(s not in ("running", "inactive", "stopped") for s in builder.statuses) or not builder.statuses:
+        return Finding(
+            "builder",
+            "fail",
+            f"{builder.name} ({builder.driver} driver): nodes {nodes}",
+            f"`docker buildx inspect --bootstrap {builder.name}` shows why; or `docker buildx use default`",
+            facts=facts,
+        )
+    if builder.driver != "docker":
+        return Finding(
+            "builder", "ok", f"{builder.name} ({builder.driver} driver): exports registry cache", facts=facts
+        )
+    facts["containerd_image_store"] = str(shared.host.result().containerd_store).lower()
+    if facts["containerd_image_store"] == "true":
+        detail = f"{builder.name} (docker driver, containerd image store): exports registry cache"
+        return Finding("builder", "ok", detail, facts=facts)
+    return Finding(
+        "builder",
+        "warn",
+        f"{builder.name} (docker driver, classic image store): cannot export registry cache",
+        'enable the containerd image store: {"features": {"containerd-snapshotter": true}} in '
+        "/etc/docker/daemon.json, then restart dockerd (`sudo ci/provision` does it)",
+        facts=facts,
+    )
+
+
+def check_registry(shared: Facts) -> Finding:
+    registry = shared.cache_registry()
+    if not registry:
+        return Finding("cache registry", "skip", "no CACHE_REGISTRY set and none in the bake file")
+    facts = {"cache_registry": registry}
+    advice = (
+        "start it (`sudo ci/provision` serves one on 127.0.0.1:5000) or set CACHE_REGISTRY; "
+        "until then prod builds share no cache"
+    )
+    answer = registry_probe(registry)
+    if answer.status is None:
+        reason = (answer.problem or "").rsplit("(", 1)[-1].rstrip(")")
+        return Finding("cache registry", "warn", f"{registry}: {reason} ({answer.url})", advice, facts=facts)
+    if answer.problem is None:  # 401: it answers, and wants a `docker login`
+        detail = f"{registry} answers ({answer.url} HTTP {answer.status})"
+        return Finding("cache registry", "ok", detail, facts=facts)
+    detail = f"{registry}: {answer.url} answered HTTP {answer.status}"
+    return Finding("cache registry", "warn", detail, advice, facts=facts)
+
+
+def check_disk(shared: Facts) -> Finding:
+    if not shared._engine_ok():
+        return shared._skip_without_engine("disk")
+    engine = shared.host.result()
+    cache = shared.disk.result()["build_cache"]["size"]
+    facts = {"build_cache_bytes": str(cache)}
+    parts = [f"build cache {human(cache)}"]
+    level: Level = "ok"
+    advice = ""
+    local = dk.engine_location().startswith("unix://") and Path(engine.root_dir).is_dir()
+    if local:
+        free = shutil.disk_usage(engine.root_dir).free
+        facts["free_bytes"] = str(free)
+        parts.insert(0, f"{human(free)} free on {engine.root_dir}")
+        if free < FREE_DISK_FAIL_GB * 1e9:
+            level, advice = "fail", "builds will fail with no space left: run `nox -s prune`, then free disk"
+        elif free < FREE_DISK_WARN_GB * 1e9:
+            level, advice = "warn", "little space left for builds: run `nox -s prune`"
+    else:
+        parts.insert(0, "free disk unknown (the engine is not on this machine)")
+    if cache > shared.cache_warn_bytes and level == "ok":
+        level = "warn"
+        advice = f"the build cache is over {human(shared.cache_warn_bytes)}: run `nox -s prune`"
+    return Finding("disk", level, "; ".join(parts), advice, facts=facts)
+
+
+def check_bake_file(shared: Facts) -> Finding:
+    definition = shared.definition.result()
+    if isinstance(definition, str):
+        return Finding("bake file", "fail", definition, "fix the bake file: `nox -s lint` resolves every group")
+    groups, targets = definition.get("group") or {}, definition.get("target") or {}
+    return Finding("bake file", "ok", f"{shared.settings.bake_file.name}: {len(groups)} groups, {len(targets)} targets")
+
+
+def check_contexts(shared: Facts) -> list[Finding]:
+    targets = shared.targets()
+    if isinstance(targets, str):
+        return [shared._skip_without_bake("context")]
+    # Targets with the same context folder and ignore file send the same files: one check for them.
+    by_context: dict[tuple[Path, Path | None], list[Target]] = {}
+    for target in targets:
+        by_context.setdefault((target.context, ctx.ignore_file(target.context, target.dockerfile)), []).append(target)
+    findings = [_context_finding(shared, t, len(by_context) > 1) for t in by_context.values()]
+    return findings or [Finding("context", "skip", "no bake target has a local context")]
+
+
+def _context_finding(shared: Facts, targets: list[Target], several: bool) -> Finding:
+    first = targets[0]
+    name = f"context {first.name}" if several else "context"
+    files = ctx.context_files(first.context, first.dockerfile)
+    sizes = sorted(((os.lstat(first.context / f).st_size, f) for f in files), key=lambda s: (-s[0], s[1]))
+    total = sum(size for size, _ in sizes)
+    ignore = ctx.ignore_file(first.context, first.dockerfile)
+    ignore_name = ignore.name if ignore else ".dockerignore"
+    where = shared._relative(first.context)
+    largest = "\n".join(f"{human(size):>9}  {path}" for size, path in sizes[:LARGEST_SHOWN])
+    output = (
+        f"build context {where} of {', '.join(t.name for t in targets)} ({ignore_name}): "
+        f"{len(files)} files, {human(total)}; the {min(LARGEST_SHOWN, len(files))} largest:\n{largest}"
+    )
+    key = name.replace(" ", "_")
+    facts = {f"{key}_bytes": str(total), f"{key}_files": str(len(files))}
+    budget = human(shared.budget_bytes)
+    if total > shared.budget_bytes:
+        big = ", ".join(f"{path} {human(size)}" for size, path in sizes[:3])
+        return Finding(
+            name,
+            "fail",
+            f"{human(total)} in {len(files)} files, over the {budget} budget; largest: {big}",
+            f"leave what the images do not need out of the context in {ignore_name}, or raise --context-budget-mb",
+            output,
+            facts=facts,
+        )
+    detail = f"{human(total)} in {len(files)} files (budget {budget}) for {len(targets)} targets"
+    return Finding(name, "ok", detail, output=output, facts=facts)
+
+
+@dataclass
+class CopyAudit:
+    """What the COPY and ADD sources of the Dockerfiles find in their build contexts."""
+
+    problems: list[str] = field(default_factory=list)  # fail: a named source left out, or a folder sending nothing
+    doubts: list[str] = field(default_factory=list)  # warn: tracked files left out of a copied folder
+    lines: list[str] = field(default_factory=list)
+    count: int = 0
+
+    def audit(self, target: Target) -> None:
+        included = set(ctx.context_files(target.context, target.dockerfile))
+        tracked = tracked_files(target.context) or set()
+        ignore = ctx.ignore_file(target.context, target.dockerfile)
+        ignore_name = ignore.name if ignore else "no ignore file"
+        for src in copy_sources(target.dockerfile.read_text()):
+            self.count += 1
+            where = f"{target.dockerfile.name}:{src.line} {src.keyword} {src.source}"
+            if "$" in src.source:
+                self.lines.append(f"{where}: uses a variable, not checked")
+                continue
+            files, dirs = expand_source(target.context, src.source)
+            if not files and not dirs:
+                self.problems.append(f"{where}: nothing in the tree matches")
+            self.problems += [f"{where}: {path} is excluded by {ignore_name}" for path in files if path not in included]
+            for folder in dirs:
+                prefix = f"{folder}/" if folder else ""
+                sent = [p for p in included if p.startswith(prefix)]
+                if not sent:
+                    self.problems.append(
+                        f"{where}: everything in {folder or 'the context'} is excluded by {ignore_name}"
+                    )
+                left_out = sorted(p for p in tracked if p.startswith(prefix) and p not in included)
+                if left_out:
+                    self.doubts.append(f"{where}: tracked {', '.join(left_out[:3])} excluded by {ignore_name}")
+                self.lines.append(f"{where}: {len(sent)} files")
+            if files and all(p in included for p in files):
+                self.lines.append(f"{where}: {len(files)} files")
+
+
+def check_dockerignore(shared: Facts) -> Finding:
+    targets = shared.targets()
+    if isinstance(targets, str):
+        return shared._skip_without_bake("dockerignore")
+    found = CopyAudit()
+    for target in {(t.context, t.dockerfile): t for t in targets if t.dockerfile.is_file()}.values():
+        found.audit(target)
+    output = "\n".join(found.problems + found.doubts + found.lines)
+    if found.problems:
+        more = f" (+{len(found.problems) - 1} more)" if len(found.problems) > 1 else ""
+        advice = "re-include it with a `!path` line in the ignore file (the last matching line wins)"
+        return Finding("dockerignore", "fail", found.problems[0] + more, advice, output)
+    if found.doubts:
+        advice = "if the image needs them, add `!path` lines; if not, nothing to do"
+        return Finding("dockerignore", "warn", found.doubts[0], advice, output)
+    detail = f"all {found.count} COPY/ADD sources are in the build context"
+    return Finding("dockerignore", "ok", detail, output=output)
+
+
+def check_base_images(shared: Facts) -> Finding:
+    if not shared._engine_ok():
+        return shared._skip_without_engine("base images")
+    targets = shared.targets()
+    if isinstance(targets, str):
+        return shared._skip_without_bake("base images")
+    named: dict[str, str] = {}
+    for target in targets:
+        if target.dockerfile.is_file():
+            for image, how in base_images(target.dockerfile.read_text(), target.args):
+                named.setdefault(image, how)
+    results = dict(zip(named, shared.pool.map(lambda image: _resolve_image(shared, image), named), strict=True))
+    output = "\n".join(f"{named[image]:<16} {image}: {how}" for image, how in results.items())
+    missing = [image for image, how in results.items() if how.startswith("not ")]
+    if missing:
+        variable = re.sub(r"[${}]", "", named[missing[0]])
+        return Finding(
+            "base images",
+            "fail",
+            f"{named[missing[0]]}={missing[0]}: {results[missing[0]]}"
+            + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
+            STANDIN_ADVICE.format(var=variable if variable.isupper() else "the base image variable"),
+            output,
+        )
+    where = {how.split()[0] for how in results.values()}
+    return Finding("base images", "ok", f"{len(results)} resolvable ({', '.join(sorted(where))})", output=output)
+
+
+def _resolve_image(shared: Facts, image: str) -> str:
+    if dk.image_exists(shared.engine, image):
+        return "local"
+    error = dk.image_resolvable(shared.engine, image)
+    return "registry" if error is None else f"not local, and the registry says: {error}"
+
+
+CHECKS: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]] = [
+    ("buildx", check_buildx),
+    ("compose", check_compose),
+    ("builder", check_builder),
+    ("cache registry", check_registry),
+    ("disk", check_disk),
+    ("bake file", check_bake_file),
+    ("context", check_contexts),
+    ("dockerignore", check_dockerignore),
+    ("base images", check_base_images),
+]
+
+
+def diagnose(settings: Settings, engine: dk.Engine, *, budget_bytes: float, cache_warn_bytes: float) -> list[Finding]:
+    """Every check's finding, the engine's first."""
+    return Facts(settings, engine, budget_bytes=budget_bytes, cache_warn_bytes=cache_warn_bytes).run(CHECKS)
+
+
+CHECK_NAMES = ("engine", *(name for name, _ in CHECKS))

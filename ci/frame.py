@@ -1,0 +1,175 @@
+"""The frame every session runs in: its arguments (the pipeline rule included), its settings, its steps,
+the JUnit and JSON files written on every outcome, the table, the last line and the exit code.
+
+A session module declares a `Session` (name, steps, options, body); `run` does the rest. The files are
+written whatever happens, bad arguments and Ctrl-C included, so no earlier run's result is left standing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from ci import sessions, terminal
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, UsageError
+from ci.report import Check, Report, report_dict, write_json, write_junit
+from ci.settings import Settings, load_settings, reports_dir
+
+
+@dataclass(frozen=True)
+class Session:
+    name: str
+    summary: str  # one line: the --help description
+    steps: tuple[str, ...]  # in order; those that do not run are reported as skipped
+    body: Callable[[Run], None]
+    options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
+    # Checks the parsed arguments beyond argparse (a duration, a size); raises UsageError.
+    check_args: Callable[[argparse.Namespace], None] = lambda args: None
+    steps_table: bool = True  # False: the session prints a table of its steps itself
+
+
+@dataclass
+class Run:
+    """What a session's body works with, and what it leaves for the frame to report."""
+
+    session: Session
+    args: argparse.Namespace
+    settings: Settings
+    report: Report
+    verdict: str = ""  # the last line when the session passes: what it did, and what to run next
+    data: dict[str, Any] = field(default_factory=dict)  # the session's own figures, in NAME.json
+
+    def step(self, name: str) -> Any:
+        return self.report.step(name)
+
+
+@dataclass
+class Outcome:
+    status: str = "passed"  # passed | failed | usage error | no engine | interrupted | error
+    exit_code: int = 0
+    line: str = ""  # the last line
+    table: bool = True  # a session that fails on its arguments prints the usage error, not its steps
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (`{self.prog} --help` lists the arguments)")
+
+
+def parser(session: Session) -> argparse.ArgumentParser:
+    p = _Parser(prog=f"nox -s {session.name} --", description=session.summary)
+    session.options(p)
+    return p
+
+
+def foreign_options(name: str) -> dict[str, int]:
+    """The options of the other sessions, with how many values each takes: `nox -s prod verify -- --down`
+    gives every session of the pipeline the same arguments, and each lets the others' pass."""
+    found: dict[str, int] = {}
+    for other in sessions.names():
+        if other != name:
+            for action in parser(sessions.load(other))._actions:
+                for option in action.option_strings:
+                    found.setdefault(option, 0 if action.nargs == 0 else 1)
+    return found
+
+
+def parse_arguments(session: Session, argv: list[str]) -> argparse.Namespace:
+    p = parser(session)
+    args, rest = p.parse_known_args(argv)
+    foreign = foreign_options(session.name) if rest else {}
+    unknown = []
+    while rest:
+        option, _, inline = rest.pop(0).partition("=")
+        values = foreign.get(option)
+        if values is None:
+            unknown.append(option)
+        elif values and not inline:
+            del rest[:values]
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    session.check_args(args)
+    return args
+
+
+@contextmanager
+def _phase(report: Report, name: str) -> Iterator[None]:
+    """Arguments and settings: a testcase only when they fail."""
+    try:
+        yield
+    except CiError as err:
+        report.add(Check(name, "failed", message=str(err), exit_code=err.exit_code))
+        raise
+
+
+def run(session: Session, argv: list[str]) -> int:
+    """Run SESSION with ARGV; returns the exit code. Reports go to REPORTS_DIR whatever happens."""
+    report = Report(session.name)
+    outcome = Outcome()
+    context: Run | None = None
+    try:
+        with _phase(report, "arguments"):
+            args = parse_arguments(session, argv)
+        with _phase(report, "settings"):
+            settings = load_settings()
+        context = Run(session, args, settings, report)
+        session.body(context)
+    except CiError as err:
+        outcome = Outcome("usage error" if err.exit_code == 2 else "failed", err.exit_code, f"error: {err}")
+        outcome.table = not any(c.name in ("arguments", "settings") for c in report.main.checks)
+    except KeyboardInterrupt:
+        outcome = Outcome("interrupted", EXIT_INTERRUPTED, "interrupted")
+    except Exception as err:  # a bug: the traceback is for us, the report still tells CI
+        traceback.print_exc()
+        outcome = Outcome("error", EXIT_FAILED, f"error: internal error, a bug ({type(err).__name__}: {err})")
+    return finished(session, report, outcome, context).exit_code
+
+
+def failure(checks: list[Check]) -> tuple[str, int] | None:
+    """One line for the failing checks, the first named with its advice, and its exit code; None if none."""
+    failing = [c for c in checks if c.failing]
+    if not failing:
+        return None
+    first = failing[0]
+    line = f"{first.name}: {first.message}" + (f": {first.advice}" if first.advice else "")
+    if len(failing) > 1:
+        line += f" (and {len(failing) - 1} more failing: {', '.join(c.name for c in failing[1:])})"
+    return line, first.exit_code
+
+
+def finished(session: Session, report: Report, outcome: Outcome, context: Run | None) -> Outcome:
+    """Skip what did not run, settle the outcome from the checks, write the files, print table and line."""
+    why = {"interrupted": "interrupted", "passed": "not run"}.get(outcome.status, "an earlier step failed")
+    report.skip(session.steps, why)
+    failed = failure(report.checks)
+    if outcome.status == "passed" and failed:
+        outcome = Outcome("failed", failed[1], f"error: {failed[0]}")
+    elif outcome.status == "passed":
+        outcome.line = f"{session.name}: {(context.verdict if context else '') or 'passed'}"
+    if outcome.status == "failed" and outcome.exit_code == 3:
+        outcome.status = "no engine"
+    directory = context.settings.reports_dir if context else reports_dir(os.environ)
+    junit = write_junit(report, directory / f"junit-{session.name}.xml")
+    data = {"status": outcome.status, "exit_code": outcome.exit_code, "line": outcome.line}
+    write_json(
+        {**data, **(context.data if context else {}), "report": report_dict(report)}, directory / f"{session.name}.json"
+    )
+    colour = terminal.colour_on()
+    if outcome.table and session.steps_table:
+        rows = [(c.name, c.status, f"{c.seconds:.1f}s", c.message) for c in report.main.checks]
+        steps = terminal.table(
+            ("step", "result", "time", "detail"), rows, columns=terminal.width(), results=1, colour=colour
+        )
+        print(f"\n{steps}", flush=True)
+    if outcome.table:
+        print(f"\nJUnit: {junit}", flush=True)
+    stream = sys.stdout if outcome.exit_code == 0 else sys.stderr
+    result = "passed" if outcome.exit_code == 0 else "failed"
+    print(terminal.paint(outcome.line, result, on=colour and stream.isatty()), file=stream, flush=True)
+    return outcome

@@ -1,0 +1,91 @@
+"""The build record, `reports/last-build.json`: what the latest dev or prod build produced, per target,
+with the files each image was built from. dev and prod write it; verify reads it. One writer, one reader.
+
+Format 2 (this one) adds `format`; a record without it (format 1) has the same fields and reads the same.
+A record this code cannot read fails with one line saying to rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ci.errors import CiError
+
+FORMAT = 2
+FILE = "last-build.json"
+
+
+@dataclass(frozen=True)
+class TargetRecord:
+    image: str  # the reference bake tagged
+    image_id: str
+    source_digest: str  # the fingerprint of the files below, baked into the image's label and build info
+    files: dict[str, str] = field(default_factory=dict)  # path in the context -> sha256 of its content
+    context: str = "."  # as bake resolved it, relative to the project
+    dockerfile: str = "Dockerfile"  # relative to the context
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    profile: str  # dev | prod
+    project: str
+    tag: str
+    finished: str  # ISO 8601 UTC
+    variables: dict[str, str]  # the bake variables it was built with
+    targets: dict[str, TargetRecord]
+
+    def expected(self, target: str) -> dict[str, str]:
+        """What TARGET's running service must report about its build."""
+        return {
+            "git_commit": self.variables["GIT_COMMIT"],
+            "build_date": self.variables["BUILD_DATE"],
+            "cache_bust": self.variables["CACHE_BUST"],
+            "source_digest": self.targets[target].source_digest,
+        }
+
+    @property
+    def what(self) -> str:
+        return f"the latest build ({self.profile} {self.tag}, {self.finished})"
+
+
+def write_record(record: BuildRecord, reports_dir: Path) -> Path:
+    path = reports_dir / FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": FORMAT, **asdict(record)}, indent=2) + "\n")
+    return path
+
+
+def read_record(reports_dir: Path, project: str) -> BuildRecord | None:
+    """The latest build of PROJECT; None when there is none (or the file is another project's)."""
+    path = reports_dir / FILE
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise CiError(f"{path} is unreadable ({err}): rebuild with `nox -s dev` or `nox -s prod`") from None
+    if data.get("project") != project:
+        return None
+    try:
+        if int(data.get("format", 1)) > FORMAT:
+            raise ValueError(f"format {data['format']} is newer than this code's {FORMAT}")
+        targets = {
+            name: TargetRecord(
+                t["image"],
+                t["image_id"],
+                t["source_digest"],
+                dict(t.get("files") or {}),
+                t.get("context", "."),
+                t.get("dockerfile", "Dockerfile"),
+            )
+            for name, t in data["targets"].items()
+        }
+        return BuildRecord(data["profile"], project, data["tag"], data["finished"], dict(data["variables"]), targets)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CiError(
+            f"{path} is not a build record this version reads ({type(err).__name__}: {err}): "
+            "rebuild with `nox -s dev` or `nox -s prod`"
+        ) from None

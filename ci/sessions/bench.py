@@ -1,0 +1,191 @@
+"""`nox -s bench`: prod builds side by side, on a copy of the tree, with figures and ratios.
+
+1. cold: no local build cache, no base images, empty registry cache;
+2. fresh runner (no local cache, no images) warm from the registry, after a one-line backend change;
+3. no-op: nothing changed, local cache warm (the whole `nox -s prod`, nox included);
+4. the build process guide's way: the same change rebuilt with --no-cache for everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ci import docker as dk
+from ci import registry, terminal
+from ci.errors import CiError
+from ci.frame import Run, Session
+from ci.git import commit_all, copy_worktree
+from ci.settings import HOST_VARIABLES, Settings
+
+PROJECT = "mainzabench"
+TARGETS = ("backend", "frontend")
+OFFICIAL_BASES = {
+    "PYTHON_IMAGE": "docker.io/library/python:3.11-slim",
+    "NODE_IMAGE": "docker.io/library/node:20-slim",
+    "NGINX_IMAGE": "docker.io/library/nginx:1.27",
+}
+CASES = ("1 cold", "2 fresh runner, warm registry", "3 no-op", "4 guide (--no-cache)")
+
+
+@dataclass
+class Case:
+    name: str
+    seconds: float
+    steps: int
+    cached: int
+    ran: list[str]  # the steps that were not cached, as "target: step"
+
+    @property
+    def ratio(self) -> float:
+        return self.cached / self.steps if self.steps else 0.0
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", action="store_true", help="keep the copy of the tree and its images")
+
+
+class Bench:
+    """A copy of the tree in a folder of its own, built by `nox -s prod` run as a user would."""
+
+    def __init__(self, settings: Settings, engine: dk.Engine, cache_registry: str) -> None:
+        self.engine, self.registry = engine, cache_registry
+        self.workdir = Path(tempfile.mkdtemp(prefix="mainza-bench-"))
+        self.tree = self.workdir / "tree"
+        self.bases = [os.environ.get(k) or settings.host_defaults.get(k) or v for k, v in OFFICIAL_BASES.items()]
+        self.env = {
+            **os.environ,
+            **{k: v for k, v in settings.host_defaults.items() if k in HOST_VARIABLES},
+            "COMPOSE_PROJECT_NAME": PROJECT,
+            "REPORTS_DIR": str(self.workdir / "reports"),
+            "CACHE_REGISTRY": cache_registry,
+        }
+        self.nox = [
+            sys.executable,
+            "-m",
+            "nox",
+            "-f",
+            str(self.tree / "noxfile.py"),
+            "--envdir",
+            str(self.workdir / "nox"),
+        ]
+
+    def prepare(self, root: Path) -> None:
+        self.tree.mkdir()
+        copy_worktree(root, self.tree, "bench: the tree as it is")
+        try:
+            subprocess.run(
+                [*self.nox, "-s", "prod", "--install-only"],
+                env=self.env,
+                cwd=self.tree,
+                capture_output=True,
+                check=True,
+            )
+        except subprocess.CalledProcessError as err:
+            raise CiError(f"bench: preparing the copy failed: {err.stderr or err}") from None
+        for target in TARGETS:
+            registry.delete_cache(self.registry, f"{PROJECT}/{target}")
+
+    def prod(self, name: str, *extra: str) -> Case:
+        start = time.monotonic()
+        cmd = [*self.nox, "-s", "prod", "--", *extra]
+        run = subprocess.run(cmd, env=self.env, cwd=self.tree, capture_output=True, text=True)
+        seconds = time.monotonic() - start
+        if run.returncode != 0:
+            sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
+            raise CiError(f"bench case {name!r}: nox -s prod failed (exit {run.returncode}); its output is above")
+        report = json.loads((self.workdir / "reports" / "build-prod.json").read_text())
+        ran = [f"{t['target']}: {s}" for t in report["targets"] for s in t.get("ran_steps", [])]
+        case = Case(name, seconds, sum(t["steps"] for t in report["targets"]),
+                    sum(t["cached_steps"] for t in report["targets"]), ran)  # fmt: skip
+        print(f"{name}: {case.seconds:.1f}s, {case.cached}/{case.steps} steps cached", flush=True)
+        return case
+
+    def fresh_runner(self) -> None:
+        """No local images of the copy, no base images, no build cache: a new CI runner."""
+        dk.remove_images(self.engine, dk.project_image_ids(self.engine, PROJECT) + self.bases)
+        dk.prune_build_cache(self.engine)
+
+    def edit_and_commit(self, rel: str, line: str) -> None:
+        source = self.tree / rel
+        source.write_text(source.read_text() + line)
+        commit_all(self.tree, f"bench: one-line change to {rel}")
+
+
+def body(run: Run) -> None:
+    engine = dk.connect(run.settings)
+    dk.require_engine(engine)
+    cache_registry, _ = registry.cache_registry(os.environ)
+    problem = registry.probe(cache_registry).problem
+    if problem:
+        raise CiError(
+            f"the benchmark needs the cache registry: {problem} (run `nox -s prod` once, or `sudo ci/provision`)"
+        )
+    bench = Bench(run.settings, engine, cache_registry)
+    cases: list[Case] = []
+    try:
+        print(f"bench: copy of the tree in {bench.tree}; preparing the session's venv", flush=True)
+        bench.prepare(run.settings.root)
+        for name in CASES:
+            with run.step(name) as check:
+                cases.append(run_case(bench, name))
+                check.message = f"{cases[-1].seconds:.1f}s, {cases[-1].cached}/{cases[-1].steps} steps cached"
+    finally:
+        if not run.args.keep:
+            dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
+    summarize(run, cases)
+
+
+def run_case(bench: Bench, name: str) -> Case:
+    if name == CASES[0]:
+        bench.fresh_runner()
+        return bench.prod(name)
+    if name == CASES[1]:
+        bench.edit_and_commit("backend/main.py", "\n# bench: a one-line change\n")
+        bench.fresh_runner()
+        return bench.prod(name)
+    if name == CASES[2]:
+        return bench.prod(name)
+    return bench.prod(name, "--no-cache")
+
+
+def summarize(run: Run, cases: list[Case]) -> None:
+    cold, warm, noop, guide = cases
+    rows = [(c.name, f"{c.seconds:.1f}s", c.steps, c.cached, f"{c.ratio:.0%}") for c in cases]
+    print("\n" + terminal.table(("case", "wall time", "steps", "cached", "hit ratio"), rows, columns=terminal.width()))
+    ratios = {
+        "2/1": warm.seconds / cold.seconds,
+        "2/4": warm.seconds / guide.seconds,
+        "3/1": noop.seconds / cold.seconds,
+    }
+    print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    print(f"case 2 ran only: {', '.join(warm.ran) or 'nothing'}")
+    result: dict[str, Any] = {
+        "machine": f"{os.cpu_count()} cores, {platform_line()}",
+        "cases": [asdict(c) | {"hit_ratio": round(c.ratio, 3)} for c in cases],
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+    }
+    run.data.update(result)  # the frame writes it into reports/bench.json
+    run.verdict = ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items())
+
+
+def platform_line() -> str:
+    return f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+SESSION = Session(
+    name="bench",
+    summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
+    steps=CASES,
+    body=body,
+    options=options,
+)

@@ -1,0 +1,129 @@
+"""`nox -s prod`: bake with the shared registry cache and reproducible build args; `-- --push` to publish."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import UTC, datetime
+
+from ci import bake, registry
+from ci import docker as dk
+from ci.errors import CiError
+from ci.frame import Run, Session
+from ci.git import read_commit
+
+# The SBOM generator BuildKit runs for `type=sbom` attestations.
+SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--push", action="store_true", help="also push the images to IMAGE_REGISTRY, with attestations")
+    parser.add_argument("--builder", help="buildx builder to use (default: BUILDX_BUILDER, else the current one)")
+    parser.add_argument(
+        "--strict-cache", action="store_true", help="fail when the registry cache cannot be imported or exported"
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="rebuild every step (the registry cache is still refreshed)"
+    )
+    parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only progress")
+
+
+def body(run: Run) -> None:
+    settings, args = run.settings, run.args
+    with run.step("engine") as check:
+        engine = dk.connect(settings)
+        check.message = f"engine {dk.require_engine(engine)}"
+    with run.step("builder") as check:
+        builder = registry.selected_builder(engine, args.builder)
+        check.message = f"{builder.name} ({builder.driver} driver)"
+    with run.step("cache") as check:
+        plan = registry.plan_cache(settings, builder, os.environ, strict=args.strict_cache)
+        check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes, *plan.problems])
+    with run.step("bake") as check:
+        variables = prod_variables(run, plan)
+        image_registry = os.environ.get("IMAGE_REGISTRY", "").strip() or plan.registry
+        if args.push:
+            variables |= attestations(engine, plan, image_registry)
+        tag = variables["TAG"]
+        print(f"baking prod: commit {tag}, build date {variables['BUILD_DATE']}, builder {builder.name}")
+        # A docker-driver builder is its engine: buildx reaches it through its context, not --builder.
+        store = dk.connect(context=builder.nodes[0]) if builder.driver == "docker" and builder.nodes else engine
+        build, result = bake.build_and_record(
+            run.report,
+            settings,
+            "prod",
+            variables,
+            engine=store if builder.driver == "docker" else engine,
+            store=store,
+            no_cache=args.no_cache,
+            show_logs=args.logs,
+            builder=None if builder.driver == "docker" else builder.name,
+        )
+        cache_problems(result, plan, strict=args.strict_cache)
+        record_cache(run, build, plan)
+        check.output = "\n".join(plan.problems)
+        check.message = f"{len(build.targets)} images {tag} in {build.seconds:.1f}s; cache {plan.status}"
+    images = ", ".join(f"{settings.project}-{t.target}:{tag}" for t in build.targets)
+    run.verdict = f"loaded {images} (and :latest); next: nox -s verify"
+    if not args.push:
+        run.report.skip(["push"], "no --push")
+        return
+    with run.step("push") as check:
+        refs = [
+            f"{image_registry}/{settings.project}-{t.target}:{name}" for t in build.targets for name in (tag, "latest")
+        ]
+        for ref in refs:
+            print(f"pushing {ref}", flush=True)
+            dk.push_image(store, ref)
+        check.message = f"pushed {len(refs)} tags to {image_registry}"
+        run.verdict = f"pushed {len(refs)} tags to {image_registry}; next: nox -s verify"
+
+
+def prod_variables(run: Run, plan: registry.CachePlan) -> dict[str, str]:
+    build_args = bake.prod_build_args(read_commit(run.settings.root), datetime.now(UTC))
+    strict = run.args.strict_cache
+    return {
+        "PROJECT": run.settings.project,
+        "TAG": build_args["GIT_COMMIT"],
+        "EXTRA_TAG": "latest",
+        **build_args,
+        "CACHE_REGISTRY": plan.registry,
+        "REGISTRY_CACHE": str(plan.import_cache).lower(),
+        "CACHE_EXPORT": str(plan.export_cache).lower(),
+        "CACHE_IGNORE_ERROR": str(not strict).lower(),
+    }
+
+
+def attestations(engine: dk.Engine, plan: registry.CachePlan, image_registry: str) -> dict[str, str]:
+    sbom = dk.image_resolvable(engine, SBOM_SCANNER) is None
+    if not sbom:
+        plan.notes.append(f"no SBOM attestation: the builder cannot resolve its scanner {SBOM_SCANNER}")
+    return {"IMAGE_REGISTRY": image_registry, "ATTEST": "true", "SBOM": str(sbom).lower()}
+
+
+def record_cache(run: Run, build: bake.Build, plan: registry.CachePlan) -> None:
+    """What became of the registry cache: in the build's figures, the JUnit properties, on screen."""
+    build.cache = {"registry": plan.registry, "status": plan.status, "problems": plan.problems, "notes": plan.notes}
+    run.report.main.properties.update({"cache_status": plan.status, "cache_registry": plan.registry})
+    if plan.problems:
+        run.report.main.properties["cache_problems"] = " | ".join(plan.problems)
+    bake.write_build(run.report, run.settings, build)
+    print(f"registry cache: {plan.status} ({plan.registry}){''.join(f'; {p}' for p in plan.problems)}")
+
+
+def cache_problems(result: bake.BakeResult, plan: registry.CachePlan, *, strict: bool) -> None:
+    """Registry cache that failed during the build: BuildKit built on without it."""
+    for error in result.trace.cache_errors():
+        if strict:
+            raise CiError(f"registry cache failed during the build: {error}")
+        plan.problems.append(f"registry cache unavailable during the build: {error}")
+        print(f"warning: {plan.problems[-1]}", flush=True)
+
+
+SESSION = Session(
+    name="prod",
+    summary="Bake the prod group with the registry cache (mode=max) and reproducible build args.",
+    steps=("engine", "builder", "cache", "bake", "push"),
+    body=body,
+    options=options,
+)

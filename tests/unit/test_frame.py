@@ -1,0 +1,159 @@
+"""The frame every session runs in: whatever the body does, the JUnit and JSON files are written, the last
+line says what happened, and the exit code is the documented one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from ci import frame, sessions
+from ci.errors import CiError, EngineUnreachable, UsageError
+from ci.frame import Run, Session
+from ci.settings import load_settings
+from tests.conftest import assert_junit_valid
+
+STEPS = ("first", "second", "third")
+
+
+@pytest.fixture
+def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.delenv("BACKEND_PORT", raising=False)
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    return tmp_path / "reports"
+
+
+def session(second: BaseException | None) -> Session:
+    def body(run: Run) -> None:
+        with run.step("first") as check:
+            check.message = "fine"
+        with run.step("second"):
+            if second is not None:
+                raise second
+        with run.step("third"):
+            pass
+        run.verdict = "all three done"
+
+    return Session("fake", "a session for the frame's tests", STEPS, body)
+
+
+def cases(reports: Path) -> dict[str, str]:
+    """testcase -> passed | failure | error | skipped, from a schema-valid junit-fake.xml."""
+    root = assert_junit_valid(reports / "junit-fake.xml").getroot()
+    result = {}
+    for case in root.iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        result[case.get("name", "")] = kinds[0] if kinds else "passed"
+    return result
+
+
+def test_passing_session_exits_0_with_its_verdict_and_details(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert frame.run(session(None), []) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "fake: all three done"
+    assert cases(reports) == dict.fromkeys(STEPS, "passed")
+    root = etree.parse(str(reports / "junit-fake.xml")).getroot()
+    first = root.find(".//testcase[@name='first']")
+    assert first is not None and first.findtext("system-out") == "fine"
+    assert root.find("testsuite").get("timestamp")  # type: ignore[union-attr]
+    assert json.loads((reports / "fake.json").read_text())["status"] == "passed"
+
+
+def test_project_error_fails_its_step_skips_the_rest_and_exits_with_its_code(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert frame.run(session(EngineUnreachable("no engine here: run this")), []) == 3
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error: ")] == ["error: no engine here: run this"]
+    assert "Traceback" not in err
+    assert cases(reports) == {"first": "passed", "second": "failure", "third": "skipped"}
+    data = json.loads((reports / "fake.json").read_text())
+    assert (data["status"], data["exit_code"]) == ("no engine", 3)
+
+
+def test_a_bug_shows_its_traceback_and_still_writes_junit_marking_the_step_as_an_error(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert frame.run(session(ZeroDivisionError("division by zero")), []) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError" in err
+    assert err.splitlines()[-1].startswith("error: internal error")
+    assert cases(reports) == {"first": "passed", "second": "error", "third": "skipped"}
+    assert json.loads((reports / "fake.json").read_text())["status"] == "error"
+
+
+def test_ctrl_c_exits_130_saying_interrupted_and_marks_the_step(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert frame.run(session(KeyboardInterrupt()), []) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "interrupted"
+    assert "context canceled" not in err and "Traceback" not in err
+    assert cases(reports) == {"first": "passed", "second": "error", "third": "skipped"}
+    root = etree.parse(str(reports / "junit-fake.xml")).getroot()
+    error = root.find(".//testcase[@name='second']/error")
+    assert error is not None and error.get("type") == "interrupted"
+
+
+def test_bad_argument_prints_the_usage_error_alone_and_rewrites_the_junit_file(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert frame.run(session(None), []) == 0  # a passing report first: it must not survive
+    capsys.readouterr()
+    assert frame.run(session(None), ["--bogus"]) == 2
+    out, err = capsys.readouterr()
+    assert "step" not in out and "skipped" not in out  # no table of steps that never ran
+    [line] = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "unrecognized arguments: --bogus" in line
+    assert cases(reports)["arguments"] == "failure"
+    assert json.loads((reports / "fake.json").read_text())["status"] == "usage error"
+
+
+def test_bad_setting_rewrites_the_junit_file_with_the_failure(
+    reports: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert frame.run(session(None), []) == 0
+    monkeypatch.setenv("BACKEND_PORT", "99999")
+    assert frame.run(session(None), []) == 2
+    assert "BACKEND_PORT='99999' is not a port number" in capsys.readouterr().err
+    found = cases(reports)
+    assert found["settings"] == "failure" and found["first"] == "skipped"
+
+
+def test_failed_checks_without_an_exception_fail_with_the_first_one_named(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def body(run: Run) -> None:
+        for name in STEPS:
+            try:
+                with run.step(name):
+                    if name != "first":
+                        raise CiError(f"{name} is wrong")
+            except CiError:
+                pass
+
+    assert frame.run(Session("fake", "checks", STEPS, body), []) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == "error: second: second is wrong (and 1 more failing: third)"
+
+
+def test_pipeline_sessions_let_each_others_options_pass_and_refuse_unknown_ones() -> None:
+    prod = sessions.load("prod")
+    args = frame.parse_arguments(prod, ["--push", "--down", "--builder", "node2", "--browser"])
+    assert args.push
+    with pytest.raises(UsageError):
+        frame.parse_arguments(prod, ["--push", "--bogus"])
+
+
+def test_every_session_module_declares_its_session() -> None:
+    names = sessions.names()
+    assert {"dev", "prod", "verify", "prune", "doctor", "lint", "bench"} <= set(names)
+    for name in names:
+        assert sessions.load(name).name == name
+
+
+def test_settings_load_for_the_frame(tmp_path: Path) -> None:
+    assert load_settings({}, root=tmp_path).reports_dir == tmp_path / "reports"
