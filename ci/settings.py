@@ -66,6 +66,9 @@ class Settings:
     def services(self) -> tuple[str, ...]:
         return ("backend", "frontend")
 
+    def image(self, service: str, tag: str) -> str:
+        return f"{self.project}-{service}:{tag}"
+
 
 def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
     """Where the sessions write their reports: REPORTS_DIR, relative to the project, else reports/. Read

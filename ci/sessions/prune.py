@@ -102,6 +102,8 @@ def body(run: Run) -> None:
 
 def _prune(run: Run, outcome: Outcome) -> None:
     settings, options = run.settings, run.args.options
+    with run.step("arguments") as check:  # checked before the body ran (check_args); recorded as they were read
+        check.message = _describe(options)
     with run.step("engine") as check:
         engine = dk.connect(settings)
         version = dk.require_engine(engine)
@@ -304,7 +306,7 @@ SESSION = Session(
     name="prune",
     summary="Remove this project's stopped containers, dangling images and old builds, prune build cache by age "
     "and size; never anything without the project's labels, never named volumes.",
-    steps=("engine", "before", "plan", "containers", "images", "build cache", "after"),
+    steps=("arguments", "engine", "before", "plan", "containers", "images", "build cache", "after"),
     body=body,
     options=options,
     check_args=check_args,
