@@ -16,11 +16,12 @@ from typing import Any, TextIO
 from ci import docker as dk
 from ci import terminal
 from ci.buildtrace import LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, progress_line
+from ci.context import BUDGET_MB
 from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint, fingerprint
 from ci.git import Commit
 from ci.record import BuildRecord, TargetRecord, write_record
-from ci.report import Report, Suite, property_value, write_json
+from ci.report import Check, Report, Suite, property_value, write_json
 from ci.settings import Settings
 from ci.sizes import human
 
@@ -168,6 +169,17 @@ def source_fingerprints(settings: Settings, targets: dict[str, dict[str, Any]]) 
     return prints
 
 
+def warn_over_budget(prints: dict[str, Fingerprint]) -> None:
+    """Before building: a context over the budget is sent whole to BuildKit on every build."""
+    for name, sources in prints.items():
+        if sources.size > BUDGET_MB * 1e6:
+            print(
+                f"warning: the build context of {name} is {human(sources.size)} in {len(sources.files)} files, over "
+                f"the {BUDGET_MB:g} MB budget: `nox -s doctor` lists its largest files",
+                flush=True,
+            )
+
+
 def fingerprint_variables(prints: dict[str, Fingerprint]) -> dict[str, str]:
     """The bake variables that carry them (docker-bake.hcl: BACKEND_SOURCE_DIGEST, ...)."""
     return {f"{name.upper().replace('-', '_')}_SOURCE_DIGEST": fp.digest for name, fp in prints.items()}
@@ -278,6 +290,7 @@ def build_and_record(
     the images land in), and record the build: last-build.json for verify."""
     resolved = resolve_targets(engine, settings, profile, variables)
     prints = source_fingerprints(settings, resolved)
+    warn_over_budget(prints)
     variables |= fingerprint_variables(prints)
     result = bake(
         engine,
@@ -312,7 +325,15 @@ def build_and_record(
 def write_build(report: Report, settings: Settings, build: Build) -> None:
     """The build's figures: a testsuite per target in the JUnit file, build-PROFILE.json, a table on screen."""
     for t in build.targets:
-        report.suites.append(Suite(t.target, properties={k: property_value(v) for k, v in t.figures().items()}))
+        suite = Suite(t.target, properties={k: property_value(v) for k, v in t.figures().items()})
+        # A suite of its own per target, with one testcase saying what was built (no suite without tests).
+        image = t.image_id.removeprefix("sha256:")[:12]
+        suite.checks.append(
+            Check(
+                "image", seconds=t.wall_seconds, message=f"{t.image} {image}: {t.cached_steps}/{t.steps} steps cached"
+            )
+        )
+        report.suites.append(suite)
     report.main.properties.update({k.lower(): v for k, v in build.variables.items()})
     report.main.properties["bake_seconds"] = f"{build.seconds:.3f}"
     write_json(

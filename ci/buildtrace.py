@@ -213,7 +213,8 @@ def progress_line(event: str, vertex: Vertex) -> str | None:
         label = label[:107] + "..."
     if vertex.error:
         if label.startswith("importing cache manifest") and CACHE_MISS.search(vertex.error):
-            return f"{target}no cache {label}"
+            # Not a failure: nothing was exported there yet.
+            return f"{target}CACHE    registry cache empty so far ({label.split(' from ', 1)[-1]})"
         return f"{target}FAILED   {label}: {vertex.error[:160]}"
     if event == "started":
         # Only RUN steps take long enough to be worth announcing before they finish.

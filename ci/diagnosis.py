@@ -29,7 +29,7 @@ from ci.settings import Settings
 from ci.sizes import human
 from ci.versions import HOST_MINIMUMS, Minimum, parse_version, tool_version
 
-DEFAULT_CONTEXT_BUDGET_MB = 5.0  # the guide's context went from 388 MB to 14 MB; ours is well under 1 MB
+DEFAULT_CONTEXT_BUDGET_MB = ctx.BUDGET_MB
 DEFAULT_CACHE_WARN_GB = 10.0  # build cache above this: time for `nox -s prune`
 FREE_DISK_WARN_GB = 10.0
 FREE_DISK_FAIL_GB = 2.0  # below this, builds fail half-way with "no space left on device"
@@ -306,9 +306,11 @@ def _context_finding(shared: Facts, targets: list[Target], several: bool) -> Fin
     ignore = ctx.ignore_file(first.context, first.dockerfile)
     ignore_name = ignore.name if ignore else ".dockerignore"
     where = shared._relative(first.context)
+    missing = "" if ignore else f"no .dockerignore in {where}, every file there is sent: "
     largest = "\n".join(f"{human(size):>9}  {path}" for size, path in sizes[:LARGEST_SHOWN])
+    heading = ignore_name if ignore else "no ignore file"
     output = (
-        f"build context {where} of {', '.join(t.name for t in targets)} ({ignore_name}): "
+        f"build context {where} of {', '.join(t.name for t in targets)} ({heading}): "
         f"{len(files)} files, {human(total)}; the {min(LARGEST_SHOWN, len(files))} largest:\n{largest}"
     )
     key = name.replace(" ", "_")
@@ -316,15 +318,14 @@ def _context_finding(shared: Facts, targets: list[Target], several: bool) -> Fin
     budget = human(shared.budget_bytes)
     if total > shared.budget_bytes:
         big = ", ".join(f"{path} {human(size)}" for size, path in sizes[:3])
-        return Finding(
-            name,
-            "fail",
-            f"{human(total)} in {len(files)} files, over the {budget} budget; largest: {big}",
-            f"leave what the images do not need out of the context in {ignore_name}, or raise --context-budget-mb",
-            output,
-            facts=facts,
+        advice = (
+            f"leave what the images do not need out of the context in {ignore_name}, or raise --context-budget-mb"
+            if ignore
+            else f"add a .dockerignore to {where} (an allowlist: `*`, then `!src/` for what the image needs)"
         )
-    detail = f"{human(total)} in {len(files)} files (budget {budget}) for {len(targets)} targets"
+        detail = f"{missing}{human(total)} in {len(files)} files, over the {budget} budget; largest: {big}"
+        return Finding(name, "fail", detail, advice, output, facts=facts)
+    detail = f"{missing}{human(total)} in {len(files)} files (budget {budget}) for {len(targets)} targets"
     return Finding(name, "ok", detail, output=output, facts=facts)
 
 

@@ -213,6 +213,7 @@ class ContainerInfo:
     status: str  # running, exited, created...
     exit_code: int
     health: str | None  # healthy, starting, unhealthy; None without a healthcheck
+    start_period: float = 0.0  # seconds its healthcheck gives it to start
 
     @property
     def state(self) -> str:
@@ -257,6 +258,7 @@ def remove_images(engine: Engine, refs: list[str], *, force: bool = True) -> Non
 def _container_info(container: Any) -> ContainerInfo:
     state = container.state
     labels = container.config.labels or {}
+    check = container.config.healthcheck
     return ContainerInfo(
         id=str(container.id),
         name=str(container.name),
@@ -266,6 +268,7 @@ def _container_info(container: Any) -> ContainerInfo:
         status=str(state.status),
         exit_code=int(state.exit_code or 0),
         health=str(state.health.status) if state.health and state.health.status else None,
+        start_period=(check.start_period or 0) / 1e9 if check else 0.0,  # nanoseconds
     )
 
 

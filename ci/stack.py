@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import socket
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -13,6 +15,7 @@ from ci.errors import CiError, DockerFailed
 from ci.settings import Settings
 
 UP_TIMEOUT = 180  # seconds compose waits for healthy services
+STARTING_GRACE = 30.0  # seconds waited for a starting service beyond its healthcheck's start period
 # Services that outlive a rebuild: the project's cache registry (compose profile "cache").
 KEEP_SERVICES = frozenset({"registry"})
 
@@ -83,6 +86,24 @@ def up(engine: dk.Engine, settings: Settings, out: TextIO = sys.stdout) -> None:
                 print(f"  {line}", file=out, flush=True)
     except DockerFailed as err:
         raise up_failure(engine, settings, err) from None
+
+
+def wait_while_starting(
+    engine: dk.Engine, services: tuple[str, ...], clock: Callable[[], float] = time.monotonic
+) -> dict[str, dk.ContainerInfo]:
+    """The stack's containers, once none is `starting` any more (a `compose up -d` without --wait a
+    moment ago): each is waited for up to its healthcheck's start period plus a bound, with one line."""
+    start = clock()
+    announced = False
+    while True:
+        containers = {s: c for s, c in dk.service_containers(engine).items() if s in services}
+        starting = [c for c in containers.values() if c.running and c.health == "starting"]
+        if not starting or clock() - start > max(c.start_period for c in starting) + STARTING_GRACE:
+            return containers
+        if not announced:
+            print(f"waiting for {', '.join(c.service for c in starting)} to finish starting", flush=True)
+            announced = True
+        time.sleep(0.5)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from typing import TextIO
 ELLIPSIS = "…"
 GAP = "  "
 # ANSI colours by result word; none when the output is not a terminal or NO_COLOR is set (no-color.org).
-COLOURS = {"passed": "32", "ok": "32", "warned": "33", "warn": "33", "skipped": "2", "skip": "2"}
+COLOURS = {"passed": "32", "ok": "32", "healthy": "32", "warned": "33", "warn": "33", "starting": "33"}
+COLOURS |= {"skipped": "2", "skip": "2", "unhealthy": "31"}
 COLOURS |= dict.fromkeys(("failed", "fail", "error", "interrupted"), "31")
 
 

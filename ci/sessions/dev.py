@@ -55,7 +55,8 @@ def show_status(run: Run, engine: dk.Engine) -> str:
     settings = run.settings
     rows = stack.status(engine, settings.services)
     headers = ("service", "image id", "build date", "commit", "health")
-    print("\n" + terminal.table(headers, [(r.service, r.image_id, r.build_date, r.commit, r.health) for r in rows]))
+    table = [(r.service, r.image_id, r.build_date, r.commit, r.health) for r in rows]
+    print("\n" + terminal.table(headers, table, columns=terminal.width(), results=4, colour=terminal.colour_on()))
     print(f"\nbackend  http://127.0.0.1:{settings.backend_port}/build/info")
     print(f"frontend http://127.0.0.1:{settings.frontend_port}/")
     unhealthy = [r.service for r in rows if r.health != "healthy"]

@@ -94,7 +94,7 @@ def prepare(settings: Settings) -> Context:
         print(f"the stack is down: starting it from {build.profile} build {build.tag}", flush=True)
         stack.require_free_ports(settings)
         stack.up(engine, settings)
-        containers = {s: c for s, c in dk.service_containers(engine).items() if s in settings.services}
+    containers = stack.wait_while_starting(engine, settings.services)
     return Context(settings, engine, build, containers)
 
 

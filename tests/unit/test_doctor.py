@@ -361,6 +361,19 @@ def test_context_over_budget_fails_naming_the_largest_file(host: Host, tree: Pat
     assert diagnose(tree, budget=10e6)["context"].level == "ok"
 
 
+def test_missing_dockerignore_is_said_plainly_with_what_to_add(host: Host, tree: Path) -> None:
+    (tree / ".dockerignore").unlink()
+    (tree / "data.bin").write_bytes(b"\0" * 6_000_000)
+    context = diagnose(tree)["context"]
+    assert context.level == "fail"
+    assert context.detail.startswith("no .dockerignore in ., every file there is sent: ")
+    assert context.advice.startswith("add a .dockerignore to .")
+    assert "(no ignore file)" in context.output.splitlines()[0]
+    (tree / "data.bin").unlink()
+    small = diagnose(tree)["context"]
+    assert small.level == "ok" and small.detail.startswith("no .dockerignore in .")
+
+
 def test_excluded_copy_source_fails(host: Host, tree: Path) -> None:
     (tree / ".dockerignore").write_text("*\n!app/\n!config/\n")  # requirements.txt no longer sent
     check = diagnose(tree)["dockerignore"]

@@ -1,0 +1,119 @@
+"""`python -m ci NAME` returns the documented exit codes, and every outcome rewrites the session's JUnit and
+JSON files: a CI that publishes them never shows an earlier run's pass."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project, assert_junit_valid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def project(make_project: Callable[[str], Project]) -> Project:
+    return make_project("mainzatest-exits")
+
+
+def stale_pass(project: Project, session: str) -> None:
+    """What a previous, passing run left behind."""
+    project.reports.mkdir(parents=True, exist_ok=True)
+    (project.reports / f"junit-{session}.xml").write_text(
+        '<?xml version="1.0"?>\n<testsuites><testsuite name="old" tests="1">'
+        '<testcase name="old"/></testsuite></testsuites>\n'
+    )
+    (project.reports / f"{session}.json").write_text('{"status": "passed"}\n')
+
+
+def outcome(project: Project, session: str) -> tuple[str, dict[str, str]]:
+    """(the JSON report's status, testcase -> failure | error | skipped | passed) of the files written."""
+    root = assert_junit_valid(project.reports / f"junit-{session}.xml").getroot()
+    cases = {}
+    for case in root.iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        cases[case.get("name", "")] = kinds[0] if kinds else "passed"
+    return json.loads((project.reports / f"{session}.json").read_text())["status"], cases
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "step", "says"),
+    [
+        ({"BACKEND_PORT": "99999"}, (), "settings", "BACKEND_PORT='99999' is not a port number"),
+        ({"COMPOSE_PROJECT_NAME": "Bad_Name"}, (), "settings", "is not a valid project name"),
+        ({}, ("--bogus",), "arguments", "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_input_exits_2_and_rewrites_the_stale_junit_file_with_the_failure(
+    project: Project, env: dict[str, str], args: tuple[str, ...], step: str, says: str
+) -> None:
+    stale_pass(project, "dev")
+    run = project.ci("dev", *args, env=env)
+    assert run.returncode == 2
+    [line] = [x for x in run.stderr.splitlines() if x.startswith("error: ")]
+    assert says in line
+    assert "step" not in run.stdout.split()  # the usage error alone, no table of steps that never ran
+    status, cases = outcome(project, "dev")
+    assert status == "usage error"
+    assert cases[step] == "failure" and cases["bake"] == "skipped" and "old" not in cases
+    failure = (
+        assert_junit_valid(project.reports / "junit-dev.xml").getroot().find(f".//testcase[@name='{step}']/failure")
+    )
+    assert failure is not None and says in failure.get("message", "")
+
+
+def test_unknown_session_exits_2(project: Project) -> None:
+    run = project.ci("no-such-session")
+    assert run.returncode == 2 and "usage: python -m ci" in run.stderr
+
+
+def test_no_engine_exits_3_and_says_so_in_the_json_report(project: Project, tmp_path: Path) -> None:
+    stale_pass(project, "prune")
+    run = project.ci("prune", "--dry-run", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert run.returncode == 3
+    status, cases = outcome(project, "prune")
+    assert status == "no engine" and cases["engine"] == "failure"
+
+
+def test_a_failed_check_exits_1_and_a_pass_exits_0(project: Project) -> None:
+    failed = project.ci("verify")  # nothing built yet
+    assert failed.returncode == 1 and outcome(project, "verify")[0] == "failed"
+    passed = project.ci("prune", "--dry-run")
+    assert passed.returncode == 0, passed.stderr
+    assert outcome(project, "prune")[0] == "passed"
+    assert passed.stdout.splitlines()[-1].startswith("prune: would free ")
+
+
+def test_ctrl_c_during_the_build_exits_130_saying_interrupted(project: Project) -> None:
+    env = {**os.environ, **project.env}
+    env.pop("VIRTUAL_ENV", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ci", "dev"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until bake runs
+        if line.startswith("baking dev"):
+            break
+    time.sleep(2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group
+    out, err = proc.communicate(timeout=120)
+    print(out, err)
+    assert proc.returncode == 130
+    assert err.splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err
+    status, cases = outcome(project, "dev")
+    assert status == "interrupted" and cases["bake"] == "error" and cases["up"] == "skipped"
