@@ -8,6 +8,7 @@ import sys
 
 from ci import frame, sessions
 from ci.errors import EXIT_USAGE
+from ci.settings import ROOT
 
 
 def detach_stdin() -> None:
@@ -23,6 +24,9 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m ci {{{','.join(sessions.names())}}} [ARGS]", file=sys.stderr)
         return EXIT_USAGE
     detach_stdin()
+    # Sessions run in the project: bake resolves the contexts of the bake file from the working directory,
+    # and buildx >= 0.20 reads nothing outside it without a grant.
+    os.chdir(ROOT)
     return frame.run(sessions.load(argv[0]), argv[1:])
 
 

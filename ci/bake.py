@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from ci import docker as dk
 from ci import terminal
+from ci.bakefile import ResolvedTarget, resolved_targets
 from ci.buildtrace import LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, progress_line
 from ci.context import BUDGET_MB
 from ci.errors import CiError, DockerFailed
@@ -111,13 +112,14 @@ def bake(
     metadata_file: Path,
     show_logs: bool = False,
     builder: str | None = None,
-    resolved: dict[str, dict[str, Any]] | None = None,
+    resolved: dict[str, ResolvedTarget] | None = None,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.monotonic,
 ) -> BakeResult:
     """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
     RESOLVED: GROUP's targets from resolve_targets, when the caller has them already."""
-    targets = list(resolved or resolve_targets(engine, settings, group, variables))
+    resolved = resolved or resolve_targets(engine, settings, group, variables)
+    targets = list(resolved)
     trace = BuildTrace(targets)
     progress = _Progress(trace, out, show_logs)
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +134,7 @@ def bake(
             no_cache=no_cache,
             metadata_file=metadata_file,
             builder=builder,
+            read_paths=outside_paths(settings, resolved.values()),
         ):
             progress.feed(chunk)
     except DockerFailed as err:
@@ -144,7 +147,7 @@ def bake(
 
 def resolve_targets(
     engine: dk.Engine, settings: Settings, group: str, variables: dict[str, str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, ResolvedTarget]:
     """The targets GROUP expands to, with their resolved definitions, from `bake --print`; a bad bake file
     or an unknown group fails here, before anything is built."""
     if not settings.bake_file.is_file():
@@ -156,16 +159,30 @@ def resolve_targets(
         if not message.startswith(settings.bake_file.name):
             message = f"{settings.bake_file.name}: {message}"
         raise CiError(message) from None
-    targets: dict[str, dict[str, Any]] = definition.get("target") or {}
-    return dict(sorted(targets.items()))
+    return resolved_targets(definition)
 
 
-def source_fingerprints(settings: Settings, targets: dict[str, dict[str, Any]]) -> dict[str, Fingerprint]:
+def outside_paths(settings: Settings, targets: Iterable[ResolvedTarget]) -> list[Path]:
+    """The contexts and Dockerfile folders of TARGETS that lie outside the project: what bake (buildx >=
+    0.20) reads only with an `fs.read` grant. Only these are granted; the project itself needs none, as
+    the sessions run in it."""
+    root = settings.root.resolve()
+    paths: set[Path] = set()
+    for target in targets:
+        if target.remote:
+            continue
+        context = (root / target.context).resolve()
+        dockerfile = context / target.dockerfile
+        paths |= {p for p in (context, dockerfile.parent) if not target.inline or p == context}
+    return sorted(p for p in paths if not p.is_relative_to(root))
+
+
+def source_fingerprints(settings: Settings, targets: dict[str, ResolvedTarget]) -> dict[str, Fingerprint]:
     """Each target's fingerprint, from its context and Dockerfile as bake resolved them."""
     prints = {}
     for name, target in targets.items():
-        context = settings.root / target.get("context", ".")
-        prints[name] = fingerprint(context, context / target.get("dockerfile", "Dockerfile"))
+        context = settings.root / target.context
+        prints[name] = fingerprint(context, context / target.dockerfile)
     return prints
 
 
@@ -310,8 +327,8 @@ def build_and_record(
             t.image_id,
             t.source_digest,
             t.files,
-            str(resolved[t.target].get("context", ".")),
-            str(resolved[t.target].get("dockerfile", "Dockerfile")),
+            resolved[t.target].context,
+            resolved[t.target].dockerfile,
         )
         for t in targets
     }

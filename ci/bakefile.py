@@ -1,9 +1,12 @@
-"""The bake file as text (its groups, its variables' defaults), read without buildx: for what must work
-even when buildx cannot resolve it."""
+"""The bake file: read as text (its groups, its variables' defaults) for what must work even when buildx
+cannot resolve it, and its resolved definition (`bake --print`) read in one shape for every buildx."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 def bake_groups(bake_text: str) -> list[str]:
@@ -15,3 +18,66 @@ def bake_variable_default(bake_text: str, name: str) -> str | None:
     """The literal default of `variable "NAME"` in an HCL bake file."""
     match = re.search(rf'variable\s+"{re.escape(name)}"\s*\{{[^}}]*?default\s*=\s*"([^"]*)"', bake_text, re.S)
     return match.group(1) if match else None
+
+
+# --- the resolved definition (`bake --print`) -------------------------------------------------------------
+
+Entry = dict[str, str]
+
+
+def entries(value: object) -> tuple[Entry, ...]:
+    """A list-of-specs field (cache-from, cache-to, output, attest) as key/value entries, whichever form
+    buildx printed: strings "type=registry,ref=x,mode=max" up to 0.18, objects {"type": ..., "ref": ...}
+    for cache and output from 0.19 and attest from 0.20."""
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    found = []
+    for item in items:
+        if isinstance(item, dict):
+            found.append({str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in item.items()})
+        elif isinstance(item, str) and item.strip():
+            pairs = (part.partition("=") for part in item.split(",") if part.strip())
+            found.append({k.strip(): v.strip() for k, _, v in pairs})
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class ResolvedTarget:
+    """One target of `bake --print`, the fields this project reads, in one shape for every buildx."""
+
+    name: str
+    context: str = "."  # as bake resolved it: relative to the working directory, or absolute
+    dockerfile: str = "Dockerfile"  # relative to the context, or absolute
+    inline: bool = False  # dockerfile-inline: no Dockerfile on disk
+    args: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    cache_from: tuple[Entry, ...] = ()
+    cache_to: tuple[Entry, ...] = ()
+    output: tuple[Entry, ...] = ()
+    attest: tuple[Entry, ...] = ()
+
+    @property
+    def remote(self) -> bool:
+        """A git or URL context: nothing on this disk."""
+        return re.match(r"^[a-z][a-z0-9+.-]*://|^git@", self.context) is not None
+
+    def cache_refs(self, field_name: str = "cache_from") -> list[str]:
+        return [e["ref"] for e in getattr(self, field_name) if "ref" in e]
+
+
+def resolved_targets(definition: Mapping[str, Any]) -> dict[str, ResolvedTarget]:
+    """The targets of a resolved bake definition, sorted by name."""
+    found = {}
+    for name, raw in sorted((definition.get("target") or {}).items()):
+        found[name] = ResolvedTarget(
+            name=name,
+            context=str(raw.get("context") or "."),
+            dockerfile=str(raw.get("dockerfile") or "Dockerfile"),
+            inline="dockerfile-inline" in raw,
+            args={str(k): str(v) for k, v in (raw.get("args") or {}).items()},
+            tags=tuple(str(t) for t in raw.get("tags") or ()),
+            cache_from=entries(raw.get("cache-from")),
+            cache_to=entries(raw.get("cache-to")),
+            output=entries(raw.get("output")),
+            attest=entries(raw.get("attest")),
+        )
+    return found

@@ -20,14 +20,14 @@ from packaging.version import Version
 
 from ci import context as ctx
 from ci import docker as dk
-from ci.bakefile import bake_groups, bake_variable_default
+from ci.bakefile import bake_groups, bake_variable_default, resolved_targets
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable
 from ci.git import tracked_files
 from ci.registry import probe as registry_probe
 from ci.settings import Settings
 from ci.sizes import human
-from ci.versions import HOST_MINIMUMS, Minimum, parse_version, tool_version
+from ci.versions import HOST_MINIMUMS, TESTED, Minimum, parse_version, tool_version
 
 DEFAULT_CONTEXT_BUDGET_MB = ctx.BUDGET_MB
 DEFAULT_CACHE_WARN_GB = 10.0  # build cache above this: time for `nox -s prune`
@@ -57,14 +57,18 @@ class Finding:
 
 def version_finding(name: str, raw: str, minimum: Minimum, advice: str) -> Finding:
     found = parse_version(raw)
-    facts = {f"{name}_version": raw, f"{name}_minimum": minimum.version}
+    oldest, newest = TESTED[name]
+    facts = {f"{name}_version": raw, f"{name}_minimum": minimum.version, f"{name}_tested": f"{oldest}..{newest}"}
     if found is None:
         return Finding(name, "warn", f"cannot read a version from {raw!r}", advice, facts=facts)
     if found < Version(minimum.version):
         return Finding(
             name, "fail", f"{raw} is older than {minimum.version}, needed for {minimum.why}", advice, facts=facts
         )
-    return Finding(name, "ok", f"{raw} (>= {minimum.version})", facts=facts)
+    if found > Version(newest):
+        detail = f"{raw} is newer than the newest tested, {newest} (tested {oldest} to {newest})"
+        return Finding(name, "warn", detail, "it should work; if something breaks, say which version", facts=facts)
+    return Finding(name, "ok", f"{raw} (>= {minimum.version}; tested {oldest} to {newest})", facts=facts)
 
 
 # --- the checks --------------------------------------------------------------------------------------
@@ -148,14 +152,13 @@ class Facts:
         if isinstance(definition, str):
             return definition
         targets = []
-        for name, target in sorted((definition.get("target") or {}).items()):
-            context = str(target.get("context") or ".")
-            if re.match(r"^[a-z][a-z0-9+.-]*://|^git@", context) or "dockerfile-inline" in target:
+        for target in resolved_targets(definition).values():
+            if target.remote or target.inline:
                 continue  # remote contexts and inline Dockerfiles: nothing on this disk to check
-            root = (self.settings.root / context).resolve()
-            dockerfile = Path(str(target.get("dockerfile") or "Dockerfile"))
-            args = {k: str(v) for k, v in (target.get("args") or {}).items()}
-            targets.append(Target(name, root, dockerfile if dockerfile.is_absolute() else root / dockerfile, args))
+            root = (self.settings.root / target.context).resolve()
+            dockerfile = Path(target.dockerfile)
+            dockerfile = dockerfile if dockerfile.is_absolute() else root / dockerfile
+            targets.append(Target(target.name, root, dockerfile, target.args))
         return targets
 
     def _skip_without_bake(self, name: str) -> Finding:

@@ -9,6 +9,7 @@ gets them per call, so two engines with different tags in one process never see 
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from packaging.version import Version
 from python_on_whales import DockerClient
 from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
@@ -27,6 +29,7 @@ from python_on_whales.utils import run
 from ci.errors import CiError, DockerFailed, EngineUnreachable
 from ci.settings import Settings
 from ci.sizes import parse_docker_size
+from ci.versions import BUILDX_BAKE_ALLOW, at_least, tool_version
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
@@ -133,15 +136,20 @@ def bake_stream(
     no_cache: bool,
     metadata_file: Path,
     builder: str | None = None,
+    read_paths: Sequence[Path] = (),
 ) -> Iterator[str]:
     """Run bake with buildx's machine-readable progress and yield its output as it comes.
 
     The bake file is always named: with none, buildx would merge compose.yaml from the same folder.
     "rawjson" is accepted by buildx 0.13 although its --help and python-on-whales' type hint do not list it.
+    READ_PATHS outside the working directory are granted to bake explicitly where buildx has `--allow`
+    (0.17; from 0.20 bake refuses them without it, and its y/N question finds no terminal to ask).
     Raises DockerFailed when bake fails, after the whole stream was yielded.
     """
+    grants = [f"--allow=fs.read={path}" for path in read_paths] if bake_allows(engine) else []
     stream = engine._client.buildx.bake(
-        targets=targets,
+        # python-on-whales 0.81 has no `allow`: the flags go with the targets (cobra reads flags anywhere).
+        targets=[*grants, *targets],
         files=[bake_file],
         load=True,
         cache=not no_cache,
@@ -155,6 +163,19 @@ def bake_stream(
         yield from cast(Iterator[str], stream)
     except DockerException as err:
         raise failed(err) from None
+
+
+def bake_allows(engine: Engine) -> bool:
+    """Whether this buildx's bake takes `--allow` entitlements."""
+    return _buildx_at_least(tuple(engine._client.client_config.docker_cmd), BUILDX_BAKE_ALLOW)
+
+
+@functools.cache
+def _buildx_at_least(docker_cmd: tuple[str, ...], minimum: Version) -> bool:
+    try:
+        return at_least(tool_version(str(run([*docker_cmd, "buildx", "version"]))), minimum)
+    except DockerException:
+        return False
 
 
 def bake_definition(

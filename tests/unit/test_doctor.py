@@ -21,7 +21,7 @@ from ci.sessions.doctor import to_report
 from ci.settings import Settings
 from ci.sizes import human as human_bytes
 from ci.sizes import parse_docker_size
-from ci.versions import HOST_MINIMUMS, parse_version, tool_version
+from ci.versions import HOST_MINIMUMS, TESTED, parse_version, tool_version
 from tests.conftest import assert_junit_valid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +60,16 @@ def test_version_finding_compares_with_packaging() -> None:
     assert (old.level, old.advice) == ("fail", "upgrade")
     assert "older than 2.24.0" in old.detail and "start_interval" in old.detail
     assert version_finding("compose", "unknown", minimum, "upgrade").level == "warn"
+
+
+def test_a_version_above_the_newest_tested_warns_and_the_range_is_reported() -> None:
+    oldest, newest = TESTED["buildx"]
+    minimum = HOST_MINIMUMS["buildx"]
+    tested = version_finding("buildx", f"{newest}+ds1", minimum, "upgrade")
+    assert tested.level == "ok" and f"tested {oldest} to {newest}" in tested.detail
+    newer = version_finding("buildx", "0.99.0", minimum, "upgrade")
+    assert newer.level == "warn" and f"newer than the newest tested, {newest}" in newer.detail
+    assert newer.facts["buildx_tested"] == f"{oldest}..{newest}"
 
 
 def test_human_bytes() -> None:

@@ -1,0 +1,72 @@
+"""The resolved bake definition read in one shape, whichever buildx printed it: strings up to 0.18,
+objects for cache-from, cache-to and output from 0.19 and attest from 0.20."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ci.bake import outside_paths
+from ci.bakefile import ResolvedTarget, entries, resolved_targets
+from ci.settings import load_settings
+
+OLD = {  # buildx 0.13.1, this repository's prod backend
+    "target": {
+        "backend": {
+            "context": ".",
+            "dockerfile": "Dockerfile",
+            "args": {"GIT_COMMIT": "abc"},
+            "tags": ["mainza-backend:abc"],
+            "cache-from": ["type=registry,ref=localhost:5000/mainza/backend:buildcache"],
+            "cache-to": ["type=registry,ref=localhost:5000/mainza/backend:buildcache,mode=max,ignore-error=true"],
+            "attest": ["type=provenance,disabled=true"],
+            "output": ["type=cacheonly"],
+        }
+    }
+}
+NEW = {  # buildx 0.29.1, the same definition
+    "target": {
+        "backend": {
+            "context": ".",
+            "dockerfile": "Dockerfile",
+            "args": {"GIT_COMMIT": "abc"},
+            "tags": ["mainza-backend:abc"],
+            "cache-from": [{"ref": "localhost:5000/mainza/backend:buildcache", "type": "registry"}],
+            "cache-to": [
+                {
+                    "ignore-error": "true",
+                    "mode": "max",
+                    "ref": "localhost:5000/mainza/backend:buildcache",
+                    "type": "registry",
+                }
+            ],
+            "attest": [{"disabled": True, "type": "provenance"}],
+            "output": [{"type": "cacheonly"}],
+        }
+    }
+}
+
+
+def test_both_shapes_of_the_resolved_definition_read_the_same() -> None:
+    old, new = resolved_targets(OLD)["backend"], resolved_targets(NEW)["backend"]
+    assert old == new
+    assert new.cache_refs() == ["localhost:5000/mainza/backend:buildcache"]
+    assert new.cache_to == ({"type": "registry", "ref": "localhost:5000/mainza/backend:buildcache", "mode": "max",
+                             "ignore-error": "true"},)  # fmt: skip
+    assert new.attest == ({"type": "provenance", "disabled": "true"},)
+    assert new.output == ({"type": "cacheonly"},)
+
+
+def test_entries_take_a_single_value_or_nothing() -> None:
+    assert entries("type=local,dest=out") == ({"type": "local", "dest": "out"},)
+    assert entries(None) == () and entries([]) == ()
+
+
+def test_only_contexts_outside_the_project_need_a_grant(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    settings = load_settings({}, root=root)
+    inside = ResolvedTarget("backend", context=".", dockerfile="Dockerfile")
+    outside = ResolvedTarget("shared", context=str(tmp_path / "shared"), dockerfile=str(root / "Dockerfile.shared"))
+    remote = ResolvedTarget("lib", context="https://github.com/x/y.git")
+    assert outside_paths(settings, [inside, remote]) == []
+    assert outside_paths(settings, [inside, outside, remote]) == [tmp_path / "shared"]
