@@ -1,4 +1,4 @@
-# Build definition for the two services. Always call bake with `-f docker-bake.hcl`: with no file
+# Build definition of the services: a target each, in the groups below; compose.yaml runs them. Always call bake with `-f docker-bake.hcl`: with no file
 # named, buildx also merges compose.yaml from this folder.
 #   docker buildx bake -f docker-bake.hcl dev     # what `nox -s dev` runs (plus --no-cache)
 #   docker buildx bake -f docker-bake.hcl --print # the resolved definition
@@ -21,7 +21,10 @@ variable "EXTRA_TAG" {
 variable "IMAGE_REGISTRY" {
   default = ""
 }
-# Commit the images are built from (short hash; -dirty when the tree has edits)
+# Commit the images are built from (short hash; -dirty when the tree has edits). The sessions give each
+# target its own GIT_COMMIT, BUILD_DATE, CACHE_BUST, SOURCE_DATE_EPOCH and SOURCE_DIGEST (the commit that
+# last changed its inputs, and their fingerprint) in a bake file merged after this one
+# (reports/bake-override-<group>.json); these variables are the defaults for a plain `docker buildx bake`.
 variable "GIT_COMMIT" {
   default = "unknown"
 }
@@ -32,14 +35,6 @@ variable "BUILD_DATE" {
 # Changes to rebuild the build-info layers: epoch seconds in dev, the commit in prod
 variable "CACHE_BUST" {
   default = "0"
-}
-# Digests of the files of each target's build context (sources after .dockerignore), computed by the
-# sessions; verify recomputes them from the working tree
-variable "BACKEND_SOURCE_DIGEST" {
-  default = "unknown"
-}
-variable "FRONTEND_SOURCE_DIGEST" {
-  default = "unknown"
 }
 # Timestamp (epoch seconds) BuildKit writes into the images instead of now: the commit time in prod,
 # which makes image ids reproducible; empty in dev
@@ -111,6 +106,9 @@ function "image_tags" {
   )
 }
 
+# Every target builds from the repository, narrowed to its own inputs by its Dockerfile's ignore file
+# (.dockerignore for Dockerfile, Dockerfile.frontend.dockerignore); a service in a folder of its own sets
+# `context` to it. The sessions add the label mainza.source-digest: the fingerprint of those inputs.
 target "_common" {
   context = "."
   args = merge(
@@ -132,11 +130,7 @@ target "backend" {
   inherits   = ["_common"]
   dockerfile = "Dockerfile"
   args = {
-    PYTHON_IMAGE  = PYTHON_IMAGE
-    SOURCE_DIGEST = BACKEND_SOURCE_DIGEST
-  }
-  labels = {
-    "mainza.source-digest" = BACKEND_SOURCE_DIGEST
+    PYTHON_IMAGE = PYTHON_IMAGE
   }
   tags       = image_tags("backend")
   cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("backend")}"] : []
@@ -151,10 +145,6 @@ target "frontend" {
     NGINX_IMAGE      = NGINX_IMAGE
     VITE_API_URL     = VITE_API_URL
     VITE_LIVEKIT_URL = VITE_LIVEKIT_URL
-    SOURCE_DIGEST    = FRONTEND_SOURCE_DIGEST
-  }
-  labels = {
-    "mainza.source-digest" = FRONTEND_SOURCE_DIGEST
   }
   tags       = image_tags("frontend")
   cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("frontend")}"] : []

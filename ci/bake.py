@@ -21,6 +21,7 @@ from ci.context import BUDGET_MB
 from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint, fingerprint
 from ci.git import Commit
+from ci.identity import Inputs, identity
 from ci.record import BuildRecord, TargetRecord, write_record
 from ci.report import Check, Report, Suite, property_value, write_json
 from ci.settings import Settings
@@ -113,11 +114,13 @@ def bake(
     show_logs: bool = False,
     builder: str | None = None,
     resolved: dict[str, ResolvedTarget] | None = None,
+    override: Path | None = None,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.monotonic,
 ) -> BakeResult:
     """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
-    RESOLVED: GROUP's targets from resolve_targets, when the caller has them already."""
+    RESOLVED: GROUP's targets from resolve_targets, when the caller has them already; OVERRIDE: a bake
+    file merged after the project's (per-target build values)."""
     resolved = resolved or resolve_targets(engine, settings, group, variables)
     targets = list(resolved)
     trace = BuildTrace(targets)
@@ -128,7 +131,7 @@ def bake(
     try:
         for chunk in dk.bake_stream(
             engine,
-            settings.bake_file,
+            [settings.bake_file, *([override] if override else [])],
             [group],
             variables={**settings.host_defaults, **variables},
             no_cache=no_cache,
@@ -197,11 +200,6 @@ def warn_over_budget(prints: dict[str, Fingerprint]) -> None:
             )
 
 
-def fingerprint_variables(prints: dict[str, Fingerprint]) -> dict[str, str]:
-    """The bake variables that carry them (docker-bake.hcl: BACKEND_SOURCE_DIGEST, ...)."""
-    return {f"{name.upper().replace('-', '_')}_SOURCE_DIGEST": fp.digest for name, fp in prints.items()}
-
-
 def bake_error(err: DockerFailed) -> str:
     """buildx's own message: its ERROR line, else the last line of stderr."""
     lines = [line.strip() for line in err.stderr.splitlines() if line.strip()]
@@ -254,19 +252,28 @@ class TargetBuild:
     size_bytes: int = 0
     source_digest: str = ""
     context_bytes: int = 0
+    git_commit: str = ""  # the target's identity: the commit that last changed its inputs (-dirty: edited)
+    inputs_commit: str = ""  # that commit in full
+    tags: tuple[str, ...] = ()
     files: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def steps_rerun(self) -> int:
+        return self.steps - self.cached_steps
 
     def figures(self) -> dict[str, Any]:
         """Everything but the file list: build-PROFILE.json and the JUnit properties."""
-        return {k: v for k, v in asdict(self).items() if k != "files"}
+        return {k: v for k, v in asdict(self).items() if k != "files"} | {"steps_rerun": self.steps_rerun}
 
 
-def target_build(store: dk.Engine, result: BakeResult, target: str, sources: Fingerprint) -> TargetBuild:
+def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) -> TargetBuild:
     """Figures of one built target: steps and cache from the trace, image from metadata and STORE (the
-    engine the images were loaded into)."""
+    engine the images were loaded into), identity and sources from the plan."""
     meta = result.metadata.get(target, {})
     name = str(meta.get("image.name", "")).split(",")[0]
     image = dk.inspect_image(store, name) if name else None
+    sources = plan.prints[target]
+    commit = plan.identities.get(target)
     return TargetBuild(
         target=target,
         **result.trace.target_figures(target),
@@ -276,6 +283,9 @@ def target_build(store: dk.Engine, result: BakeResult, target: str, sources: Fin
         size_bytes=image.size if image else 0,
         source_digest=sources.digest,
         context_bytes=sources.size,
+        git_commit=plan.args[target]["GIT_COMMIT"],
+        inputs_commit=commit.full if commit else "",
+        tags=plan.tags[target],
         files=sources.files,
     )
 
@@ -291,24 +301,89 @@ class Build:
     cache: dict[str, Any] = field(default_factory=lambda: {"status": "off"})
 
 
+# The build values of one target (GIT_COMMIT, BUILD_DATE, CACHE_BUST, SOURCE_DATE_EPOCH) from its identity:
+# dev_build_args or prod_build_args.
+BuildArgs = Callable[[Commit | None], dict[str, str]]
+
+
+def dev_args(now: datetime) -> BuildArgs:
+    """Dev: fresh values every run, the target's own commit label."""
+    return lambda commit: dev_build_args(now, commit.label if commit else "unknown")
+
+
+def prod_args(now: datetime) -> BuildArgs:
+    """Prod: the values of the commit that last changed the target's inputs, so that a commit leaving them
+    alone leaves the image alone."""
+    return lambda commit: prod_build_args(commit, now)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What each target of a build is given beyond the bake file: its identity, build values, tags."""
+
+    resolved: dict[str, ResolvedTarget]
+    prints: dict[str, Fingerprint]
+    identities: dict[str, Commit | None]
+    args: dict[str, dict[str, str]]
+    tags: dict[str, tuple[str, ...]]
+
+    def override(self) -> dict[str, Any]:
+        """A bake file, merged after docker-bake.hcl, giving each target its own build args, its source
+        digest label and its tags (as docker/metadata-action's bake file does)."""
+        targets = {}
+        for name, args in self.args.items():
+            targets[name] = {
+                "args": {**args, "SOURCE_DIGEST": self.prints[name].digest},
+                "labels": {dk.SOURCE_DIGEST_LABEL: self.prints[name].digest},
+                "tags": list(self.tags[name]),
+            }
+        return {"target": targets}
+
+
+def identity_tags(tags: Iterable[str], tag: str, label: str) -> tuple[str, ...]:
+    """TAGS, and beside each one ending in `:TAG` the same name tagged LABEL (the target's own identity)."""
+    found = list(tags)
+    found += [t.removesuffix(f":{tag}") + f":{label}" for t in found if t.endswith(f":{tag}") and label != tag]
+    return tuple(dict.fromkeys(found))
+
+
+def plan_build(settings: Settings, resolved: dict[str, ResolvedTarget], build_args: BuildArgs, tag: str | None) -> Plan:
+    """Fingerprint and identify each target's inputs; its build args follow from its identity. With TAG
+    (prod), each image tagged `:TAG` is also tagged with its own identity's label."""
+    prints = source_fingerprints(settings, resolved)
+    warn_over_budget(prints)
+    identities: dict[str, Commit | None] = {}
+    for name, target in resolved.items():
+        context = settings.root / target.context
+        identities[name] = (
+            None if target.remote else identity(Inputs.of(context, Path(target.dockerfile)), prints[name])
+        )
+    args = {name: build_args(commit) for name, commit in identities.items()}
+    tags = {name: identity_tags(t.tags, tag, args[name]["GIT_COMMIT"]) if tag else t.tags
+            for name, t in resolved.items()}  # fmt: skip
+    return Plan(resolved, prints, identities, args, tags)
+
+
 def build_and_record(
     report: Report,
     settings: Settings,
     profile: str,
     variables: dict[str, str],
     *,
+    build_args: BuildArgs,
     engine: dk.Engine,
     store: dk.Engine,
     no_cache: bool,
     show_logs: bool,
     builder: str | None = None,
+    tag_identity: bool = False,
 ) -> tuple[Build, BakeResult]:
-    """Fingerprint each target's sources, bake PROFILE with them (ENGINE runs bake, STORE is the engine
-    the images land in), and record the build: last-build.json for verify."""
+    """Fingerprint and identify each target's inputs, bake PROFILE with their build values (ENGINE runs
+    bake, STORE is the engine the images land in), and record the build: last-build.json for verify."""
     resolved = resolve_targets(engine, settings, profile, variables)
-    prints = source_fingerprints(settings, resolved)
-    warn_over_budget(prints)
-    variables |= fingerprint_variables(prints)
+    plan = plan_build(settings, resolved, build_args, variables["TAG"] if tag_identity else None)
+    override = settings.reports_dir / f"bake-override-{profile}.json"
+    write_json(plan.override(), override)
     result = bake(
         engine,
         settings,
@@ -319,24 +394,31 @@ def build_and_record(
         show_logs=show_logs,
         builder=builder,
         resolved=resolved,
+        override=override,
     )
-    targets = [target_build(store, result, t, prints[t]) for t in result.targets]
-    records = {
-        t.target: TargetRecord(
-            t.image,
-            t.image_id,
-            t.source_digest,
-            t.files,
-            resolved[t.target].context,
-            resolved[t.target].dockerfile,
-        )
-        for t in targets
-    }
+    targets = [target_build(store, result, t, plan) for t in result.targets]
+    records = {t.target: target_record(t, resolved[t.target], plan) for t in targets}
     finished = utc_iso(datetime.now(UTC))
     write_record(
         BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records), settings.reports_dir
     )
     return Build(profile, variables, result.seconds, targets), result
+
+
+def target_record(t: TargetBuild, resolved: ResolvedTarget, plan: Plan) -> TargetRecord:
+    args = plan.args[t.target]
+    return TargetRecord(
+        t.image,
+        t.image_id,
+        t.source_digest,
+        t.files,
+        resolved.context,
+        resolved.dockerfile,
+        args["GIT_COMMIT"],
+        args["BUILD_DATE"],
+        args["CACHE_BUST"],
+        plan.tags[t.target],
+    )
 
 
 def write_build(report: Report, settings: Settings, build: Build) -> None:

@@ -143,6 +143,14 @@ def repository(ref: str) -> str:
     return name if colon and "/" not in tag else ref
 
 
+def service_names(project: str, images: Iterable[dk.ImageFacts]) -> list[str]:
+    """The services whose builds these are: every local repository `<project>-<service>` that tags one of
+    the project's images (the bake file names them so), whatever services the definitions hold today."""
+    prefix = f"{project}-"
+    repos = {repository(t) for image in images for t in image.tags}
+    return sorted(r.removeprefix(prefix) for r in repos if r.startswith(prefix) and "/" not in r)
+
+
 def is_ours(container: dk.ContainerFacts, project: str) -> bool:
     """A container of this compose project, or one run outside compose from this project's image (it
     inherits the image's label); never another compose project's, whatever image it runs."""

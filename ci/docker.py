@@ -32,6 +32,7 @@ from ci.sizes import parse_docker_size
 from ci.versions import BUILDX_BAKE_ALLOW, at_least, tool_version
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
+SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
@@ -129,7 +130,7 @@ def _cli(engine: Engine, *args: str, env: Mapping[str, str] | None = None, stder
 
 def bake_stream(
     engine: Engine,
-    bake_file: Path,
+    bake_files: Sequence[Path],
     targets: list[str],
     *,
     variables: Mapping[str, str],
@@ -140,7 +141,7 @@ def bake_stream(
 ) -> Iterator[str]:
     """Run bake with buildx's machine-readable progress and yield its output as it comes.
 
-    The bake file is always named: with none, buildx would merge compose.yaml from the same folder.
+    The bake files are always named: with none, buildx would merge compose.yaml from the same folder.
     "rawjson" is accepted by buildx 0.13 although its --help and python-on-whales' type hint do not list it.
     READ_PATHS outside the working directory are granted to bake explicitly where buildx has `--allow`
     (0.17; from 0.20 bake refuses them without it, and its y/N question finds no terminal to ask).
@@ -150,7 +151,7 @@ def bake_stream(
     stream = engine._client.buildx.bake(
         # python-on-whales 0.81 has no `allow`: the flags go with the targets (cobra reads flags anywhere).
         targets=[*grants, *targets],
-        files=[bake_file],
+        files=list(bake_files),
         load=True,
         cache=not no_cache,
         progress=cast(Any, "rawjson"),
@@ -235,6 +236,7 @@ class ContainerInfo:
     exit_code: int
     health: str | None  # healthy, starting, unhealthy; None without a healthcheck
     start_period: float = 0.0  # seconds its healthcheck gives it to start
+    host_ports: tuple[int, ...] = ()  # the host ports it holds while running
 
     @property
     def state(self) -> str:
@@ -290,7 +292,15 @@ def _container_info(container: Any) -> ContainerInfo:
         exit_code=int(state.exit_code or 0),
         health=str(state.health.status) if state.health and state.health.status else None,
         start_period=(check.start_period or 0) / 1e9 if check else 0.0,  # nanoseconds
+        host_ports=_host_ports(container),
     )
+
+
+def _host_ports(container: Any) -> tuple[int, ...]:
+    # python-on-whales 0.81 leaves the bindings as docker inspect's dicts: {"HostIp": ..., "HostPort": "8000"}
+    bindings = (container.network_settings.ports if container.network_settings else None) or {}
+    ports = {str(b.get("HostPort") or "") for found in bindings.values() for b in found or []}
+    return tuple(sorted(int(p) for p in ports if p.isdigit()))
 
 
 def project_containers(engine: Engine, project: str) -> list[ContainerInfo]:
@@ -328,6 +338,15 @@ def container_logs(engine: Engine, container_id: str, tail: int | None = None) -
 
 
 # --- compose ----------------------------------------------------------------------------------------------
+
+
+def compose_config(engine: Engine) -> dict[str, Any]:
+    """`docker compose config`: the compose file resolved (interpolated, active profiles only)."""
+    try:
+        config = engine._client.compose.config(return_json=True)
+    except DockerException as err:
+        raise failed(err, "compose.yaml does not resolve") from None
+    return config if isinstance(config, dict) else {}
 
 
 def compose_up(engine: Engine, *, timeout: int, services: Sequence[str] = ()) -> Iterator[str]:

@@ -1,6 +1,6 @@
-"""Source fingerprints: a digest of exactly the files of a build context (after .dockerignore), paths and
-contents, sorted, as Skaffold's inputDigest but honouring the ignore rules. Baked into every image and
-recomputed from the working tree by verify, which names the files that differ."""
+"""Source fingerprints: a digest of exactly the files of a build context (after .dockerignore) and its
+Dockerfile, paths and contents, sorted, as Skaffold's inputDigest but honouring the ignore rules. Baked
+into every image and recomputed from the working tree by verify, which names the files that differ."""
 
 from __future__ import annotations
 
@@ -39,7 +39,13 @@ def of_files(files: Mapping[str, str]) -> str:
 
 
 def fingerprint(context: Path, dockerfile: Path | None = None) -> Fingerprint:
+    """The files of CONTEXT after its ignore rules, and DOCKERFILE (relative to CONTEXT) wherever it lies:
+    a Dockerfile the ignore rules leave out, or one outside the context, is an input all the same."""
     paths = context_files(context, dockerfile)
+    if dockerfile is not None:
+        rel = Path(os.path.relpath(os.path.abspath(context / dockerfile), os.path.abspath(context))).as_posix()
+        if rel not in paths and (context / dockerfile).is_file():
+            paths.append(rel)
     files = {rel: file_digest(context / rel) for rel in paths}
     size = sum((context / rel).lstat().st_size for rel in paths)
     return Fingerprint(of_files(files), files, size)

@@ -1,10 +1,13 @@
-"""Git, as a plain subprocess: the commit a build is made from, and throwaway copies of the working tree
-(benchmarks, tests) in a repository of their own."""
+"""Git, as a plain subprocess: the commit a build is made from, the history and blobs that tell which
+commit last changed a target's inputs, and throwaway copies of the working tree (benchmarks, tests)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,58 @@ def read_commit(root: Path) -> Commit | None:
         return Commit(full[:7], full, int(epoch), bool(git(root, "status", "--porcelain")))
     except (OSError, ValueError, subprocess.CalledProcessError):
         return None
+
+
+def toplevel(root: Path) -> Path | None:
+    """The work tree ROOT belongs to; None outside git."""
+    try:
+        return Path(git(root, "rev-parse", "--show-toplevel"))
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def head_blobs(top: Path) -> dict[str, str]:
+    """Every file of HEAD's tree, relative to the work tree TOP, with its blob id; empty without a commit."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-tree", "-r", "-z", "--full-tree", "HEAD"], cwd=top, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    blobs = {}
+    for entry in out.decode(errors="surrogateescape").split("\0"):
+        meta, tab, path = entry.partition("\t")
+        if tab and meta.split()[1] == "blob":
+            blobs[path] = meta.split()[2]
+    return blobs
+
+
+def blob_id(path: Path) -> str:
+    """The id git gives PATH's content (a symlink: its target text), to compare the tree with HEAD's."""
+    data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def changes(top: Path, pathspecs: list[str]) -> Iterator[tuple[Commit, list[str]]]:
+    """The commits of HEAD's first-parent history that touch PATHSPECS, newest first, each with the paths
+    it changed (relative to TOP; a merge against its first parent; a rename as a removal and an addition)."""
+    cmd = ["git", "-c", "core.quotepath=off", "log", "--first-parent", "-m", "--no-renames", "--name-only"]
+    cmd += ["--format=%x01%H %ct", "--", *pathspecs]
+    with subprocess.Popen(cmd, cwd=top, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        commit: Commit | None = None
+        paths: list[str] = []
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            if line.startswith("\x01"):
+                if commit is not None:
+                    yield commit, paths
+                full, epoch = line[1:].split()
+                commit, paths = Commit(full[:7], full, int(epoch), False), []
+            elif line:
+                paths.append(line)
+        if commit is not None:
+            yield commit, paths
 
 
 def commit_label(root: Path) -> str:

@@ -1,8 +1,9 @@
 """The build record, `reports/last-build.json`: what the latest dev or prod build produced, per target,
 with the files each image was built from. dev and prod write it; verify reads it. One writer, one reader.
 
-Format 2 (this one) adds `format`; a record without it (format 1) has the same fields and reads the same.
-A record this code cannot read fails with one line saying to rebuild.
+Format 3 (this one) gives each target its own build values (commit, build date, cache bust) and tags;
+formats 1 and 2 had one set for every target, in `variables`, and read as such. A record this code cannot
+read fails with one line saying to rebuild.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ci.errors import CiError
 
-FORMAT = 2
+FORMAT = 3
 FILE = "last-build.json"
 
 
@@ -26,6 +27,12 @@ class TargetRecord:
     files: dict[str, str] = field(default_factory=dict)  # path in the context -> sha256 of its content
     context: str = "."  # as bake resolved it, relative to the project
     dockerfile: str = "Dockerfile"  # relative to the context
+    # What the image says it was built from (its build-info args): the commit that last changed the
+    # target's inputs, `-dirty` when the tree's differ from it.
+    git_commit: str = "unknown"
+    build_date: str = ""
+    cache_bust: str = ""
+    tags: tuple[str, ...] = ()  # every tag bake gave the image
 
 
 @dataclass(frozen=True)
@@ -34,17 +41,23 @@ class BuildRecord:
     project: str
     tag: str
     finished: str  # ISO 8601 UTC
-    variables: dict[str, str]  # the bake variables it was built with
+    variables: dict[str, str]  # the bake variables it was built with; GIT_COMMIT: the whole tree's commit
     targets: dict[str, TargetRecord]
 
     def expected(self, target: str) -> dict[str, str]:
         """What TARGET's running service must report about its build."""
+        t = self.targets[target]
         return {
-            "git_commit": self.variables["GIT_COMMIT"],
-            "build_date": self.variables["BUILD_DATE"],
-            "cache_bust": self.variables["CACHE_BUST"],
-            "source_digest": self.targets[target].source_digest,
+            "git_commit": t.git_commit,
+            "build_date": t.build_date,
+            "cache_bust": t.cache_bust,
+            "source_digest": t.source_digest,
         }
+
+    @property
+    def commit(self) -> str:
+        """The whole tree's commit the build was made from."""
+        return self.variables.get("GIT_COMMIT", "unknown")
 
     @property
     def what(self) -> str:
@@ -56,6 +69,22 @@ def write_record(record: BuildRecord, reports_dir: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"format": FORMAT, **asdict(record)}, indent=2) + "\n")
     return path
+
+
+def _target(t: dict[str, Any], variables: dict[str, str]) -> TargetRecord:
+    """A target of any format: before 3, its build values are the build's, in VARIABLES."""
+    return TargetRecord(
+        t["image"],
+        t["image_id"],
+        t["source_digest"],
+        dict(t.get("files") or {}),
+        t.get("context", "."),
+        t.get("dockerfile", "Dockerfile"),
+        t.get("git_commit", variables["GIT_COMMIT"]),
+        t.get("build_date", variables["BUILD_DATE"]),
+        t.get("cache_bust", variables["CACHE_BUST"]),
+        tuple(t.get("tags") or (t["image"],)),
+    )
 
 
 def read_record(reports_dir: Path, project: str) -> BuildRecord | None:
@@ -72,18 +101,9 @@ def read_record(reports_dir: Path, project: str) -> BuildRecord | None:
     try:
         if int(data.get("format", 1)) > FORMAT:
             raise ValueError(f"format {data['format']} is newer than this code's {FORMAT}")
-        targets = {
-            name: TargetRecord(
-                t["image"],
-                t["image_id"],
-                t["source_digest"],
-                dict(t.get("files") or {}),
-                t.get("context", "."),
-                t.get("dockerfile", "Dockerfile"),
-            )
-            for name, t in data["targets"].items()
-        }
-        return BuildRecord(data["profile"], project, data["tag"], data["finished"], dict(data["variables"]), targets)
+        variables = dict(data["variables"])
+        targets = {name: _target(t, variables) for name, t in data["targets"].items()}
+        return BuildRecord(data["profile"], project, data["tag"], data["finished"], variables, targets)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CiError(
             f"{path} is not a build record this version reads ({type(err).__name__}: {err}): "

@@ -35,13 +35,22 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _port(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise UsageError(f"{name}={raw!r} is not a port number (1-65535)")
-    return int(raw)
+# `${NAME:-default}` in compose.yaml: the variables that set host ports are those named *_PORT.
+_PORT_VARIABLE = re.compile(r"\$\{(\w+_PORT)(?::?-([^}]*))?\}")
+
+
+def port_variables(compose_text: str, environ: Mapping[str, str]) -> dict[int, str]:
+    """Host port -> the compose variable that sets it, each checked: a bad value is a usage error here,
+    before anything runs, rather than compose's message about a port mapping."""
+    found: dict[int, str] = {}
+    for name, default in _PORT_VARIABLE.findall(compose_text):
+        raw = environ.get(name, "").strip() or default.strip()
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise UsageError(f"{name}={raw!r} is not a port number (1-65535)")
+        if found.get(int(raw), name) != name:
+            raise UsageError(f"{found[int(raw)]} and {name} are both {raw}: give them different ports")
+        found[int(raw)] = name
+    return found
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,7 @@ class Settings:
     root: Path
     project: str
     reports_dir: Path
-    backend_port: int
-    frontend_port: int
+    ports: dict[int, str]  # host port -> the compose variable that sets it (BACKEND_PORT...)
     # Values for bake variables and compose interpolation that do not come from the user's environment.
     host_defaults: dict[str, str] = field(default_factory=dict)
 
@@ -61,13 +69,6 @@ class Settings:
     @property
     def compose_file(self) -> Path:
         return self.root / "compose.yaml"
-
-    @property
-    def services(self) -> tuple[str, ...]:
-        return ("backend", "frontend")
-
-    def image(self, service: str, tag: str) -> str:
-        return f"{self.project}-{service}:{tag}"
 
 
 def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
@@ -87,11 +88,11 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
             "use lowercase letters, digits, dashes and underscores, starting with a letter or digit"
         )
     host = read_env_file(host_env)
+    compose = root / "compose.yaml"
     return Settings(
         root=root,
         project=project,
         reports_dir=reports_dir(env, root),
-        backend_port=_port(env, "BACKEND_PORT", 8000),
-        frontend_port=_port(env, "FRONTEND_PORT", 80),
+        ports=port_variables(compose.read_text() if compose.is_file() else "", env),
         host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not env.get(k)},
     )

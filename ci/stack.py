@@ -1,4 +1,5 @@
-"""The running stack: host ports, compose up with health, what runs, and clearing the project away."""
+"""The running stack: its services, host ports, compose up with health, what runs, and clearing away what
+a previous build left once the new one is up."""
 
 from __future__ import annotations
 
@@ -6,27 +7,31 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
 from ci import docker as dk
 from ci.errors import CiError, DockerFailed
+from ci.services import Port, Service, compose_services, stack_services
 from ci.settings import Settings
 
 UP_TIMEOUT = 180  # seconds compose waits for healthy services
 STARTING_GRACE = 30.0  # seconds waited for a starting service beyond its healthcheck's start period
-# Services that outlive a rebuild: the project's cache registry (compose profile "cache").
-KEEP_SERVICES = frozenset({"registry"})
 
 
-def port_variables(settings: Settings) -> dict[int, str]:
-    return {settings.backend_port: "BACKEND_PORT", settings.frontend_port: "FRONTEND_PORT"}
+def compose_env(tag: str) -> dict[str, str]:
+    """What compose interpolates beyond the host's defaults and the environment: the images' tag."""
+    return {"TAG": tag}
 
 
-def compose_env(settings: Settings, tag: str) -> dict[str, str]:
-    """What compose interpolates beyond the host's defaults: the images' tag and the host ports."""
-    return {"TAG": tag, **{variable: str(port) for port, variable in port_variables(settings).items()}}
+def services(engine: dk.Engine, target_tags: Mapping[str, Iterable[str]]) -> list[Service]:
+    """The stack: the compose services that run an image one of the targets (target -> tags) builds."""
+    found = stack_services(compose_services(dk.compose_config(engine)), target_tags)
+    if not found:
+        built = ", ".join(sorted(target_tags)) or "none"
+        raise CiError(f"no service in compose.yaml runs an image the bake targets build (targets: {built})")
+    return found
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -39,24 +44,50 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def require_free_ports(settings: Settings) -> None:
-    if settings.backend_port == settings.frontend_port:
-        raise CiError(f"BACKEND_PORT and FRONTEND_PORT are both {settings.backend_port}: give them different ports")
-    for port, variable in port_variables(settings).items():
-        if not port_free(port):
-            raise CiError(f"host port {port} is in use on 127.0.0.1: free it or set {variable} to another port")
+def port_advice(settings: Settings, port: int) -> str:
+    variable = settings.ports.get(port)
+    return f"set {variable} to another port" if variable else "change its mapping in compose.yaml"
 
 
-def remove_project(engine: dk.Engine, project: str) -> tuple[int, int]:
-    """Stop and remove the project's containers (their volumes stay) but the cache registry, then remove
-    the project's images. Returns the counts."""
-    containers = [c.id for c in dk.project_containers(engine, project) if c.service not in KEEP_SERVICES]
+def require_free_ports(settings: Settings, ports: Iterable[Port], held: Iterable[int] = ()) -> None:
+    """Every host port of PORTS is free, or HELD already by the stack's own running containers (which
+    `compose up` replaces)."""
+    taken = set(held)
+    for port in ports:
+        if port.host not in taken and not port_free(port.host):
+            advice = port_advice(settings, port.host)
+            raise CiError(f"host port {port.host} is in use on 127.0.0.1: free it or {advice}")
+
+
+def published_ports(engine: dk.Engine) -> list[Port]:
+    """The host ports of every service compose would start (the active profiles)."""
+    return [port for service in compose_services(dk.compose_config(engine)).values() for port in service.ports]
+
+
+def held_ports(engine: dk.Engine, project: str) -> list[int]:
+    """The host ports the project's running containers hold."""
+    return [p for c in dk.project_containers(engine, project) if c.running for p in c.host_ports]
+
+
+def running(engine: dk.Engine, names: Iterable[str]) -> dict[str, dk.ContainerInfo]:
+    """The running containers of the services NAMES."""
+    wanted = set(names)
+    return {s: c for s, c in dk.service_containers(engine).items() if s in wanted and c.running}
+
+
+def remove_leftovers(engine: dk.Engine, project: str, stack: Sequence[Service]) -> tuple[int, int]:
+    """After the new stack is up: the containers of its services that compose did not replace (a `compose
+    run`, a stopped one), then the project's images that no container uses. Returns the counts."""
+    names = {s.name for s in stack}
+    current = {c.id for c in running(engine, names).values()}
+    containers = [c.id for c in dk.project_containers(engine, project) if c.service in names and c.id not in current]
     try:
         dk.remove_containers(engine, containers)
-        images = dk.project_image_ids(engine, project)
+        used = {c.image for c in dk.container_facts(engine)}
+        images = [i for i in dk.project_image_ids(engine, project) if i not in used]
         dk.remove_images(engine, images)
     except DockerFailed as err:
-        raise CiError(f"could not remove the previous {project} containers and images: {err}") from None
+        raise CiError(f"could not remove what the previous {project} build left: {err}") from None
     return len(containers), len(images)
 
 
@@ -67,8 +98,7 @@ def up_failure(engine: dk.Engine, settings: Settings, err: DockerFailed) -> CiEr
     )
     if taken:
         port = int(taken.group(1))
-        variable = port_variables(settings).get(port, "the port variable")
-        return CiError(f"host port {port} is in use: free it or set {variable} to another port")
+        return CiError(f"host port {port} is in use: free it or {port_advice(settings, port)}")
     for service, container in dk.service_containers(engine).items():
         if container.health == "healthy" or (container.health is None and container.running):
             continue
@@ -78,10 +108,10 @@ def up_failure(engine: dk.Engine, settings: Settings, err: DockerFailed) -> CiEr
     return CiError(f"compose up failed: {err}")
 
 
-def up(engine: dk.Engine, settings: Settings, out: TextIO = sys.stdout) -> None:
-    """Start the stack with forced recreation and wait until every service is healthy."""
+def up(engine: dk.Engine, settings: Settings, names: Sequence[str] = (), out: TextIO = sys.stdout) -> None:
+    """Start the stack (or the services NAMES) with forced recreation and wait until they are healthy."""
     try:
-        for line in dk.compose_up(engine, timeout=UP_TIMEOUT):
+        for line in dk.compose_up(engine, timeout=UP_TIMEOUT, services=names):
             if line:
                 print(f"  {line}", file=out, flush=True)
     except DockerFailed as err:
@@ -89,14 +119,15 @@ def up(engine: dk.Engine, settings: Settings, out: TextIO = sys.stdout) -> None:
 
 
 def wait_while_starting(
-    engine: dk.Engine, services: tuple[str, ...], clock: Callable[[], float] = time.monotonic
+    engine: dk.Engine, services: Iterable[str], clock: Callable[[], float] = time.monotonic
 ) -> dict[str, dk.ContainerInfo]:
     """The stack's containers, once none is `starting` any more (a `compose up -d` without --wait a
     moment ago): each is waited for up to its healthcheck's start period plus a bound, with one line."""
     start = clock()
     announced = False
+    wanted = set(services)
     while True:
-        containers = {s: c for s, c in dk.service_containers(engine).items() if s in services}
+        containers = {s: c for s, c in dk.service_containers(engine).items() if s in wanted}
         starting = [c for c in containers.values() if c.running and c.health == "starting"]
         if not starting or clock() - start > max(c.start_period for c in starting) + STARTING_GRACE:
             return containers
@@ -116,12 +147,13 @@ class ServiceStatus:
     health: str
 
 
-def status(engine: dk.Engine, services: tuple[str, ...]) -> list[ServiceStatus]:
+def status(engine: dk.Engine, services: Iterable[str]) -> list[ServiceStatus]:
     """Per service of the stack (not the cache registry beside it): container, image id, build date and
     commit (from the image's OCI labels), health."""
     rows = []
+    wanted = set(services)
     for service, container in sorted(dk.service_containers(engine).items()):
-        if service not in services:
+        if service not in wanted:
             continue
         image = dk.inspect_image(engine, container.image)
         labels = image.labels if image else {}

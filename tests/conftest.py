@@ -30,6 +30,15 @@ def assert_junit_valid(path: Path) -> etree._ElementTree:
     return document
 
 
+def junit_results(path: Path) -> dict[str, str]:
+    """testcase -> passed | failure | error | skipped, from a schema-valid JUnit file."""
+    result = {}
+    for case in assert_junit_valid(path).getroot().iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        result[case.get("name", "")] = kinds[0] if kinds else "passed"
+    return result
+
+
 @pytest.fixture(scope="session")
 def engine() -> None:
     """The real engine; without one the integration tests fail under CI=true and skip elsewhere."""

@@ -1,9 +1,13 @@
 """`nox -s bench`: prod builds side by side, on a copy of the tree, with figures and ratios.
 
 1. cold: no local build cache, no base images, empty registry cache;
-2. fresh runner (no local cache, no images) warm from the registry, after a one-line backend change;
-3. no-op: nothing changed, local cache warm (the whole `nox -s prod`, nox included);
-4. the build process guide's way: the same change rebuilt with --no-cache for everything.
+2. fresh runner (no local cache, no images) warm from the registry, after a one-line commit to the first
+   target's sources (the backend);
+3. the same, after a one-line commit to the last target's sources only (the frontend): every other target
+   must rerun no step;
+4. no-op: nothing changed, local cache warm (the whole `nox -s prod`, nox included);
+5. the build process guide's way: the same tree rebuilt with --no-cache for everything.
+The targets and their sources come from the bake definition, as every session reads them.
 """
 
 from __future__ import annotations
@@ -22,19 +26,29 @@ from typing import Any
 
 from ci import docker as dk
 from ci import registry, terminal
+from ci.bake import resolve_targets
+from ci.bakefile import ResolvedTarget
 from ci.errors import CiError
+from ci.fingerprint import fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_all, copy_worktree
 from ci.settings import HOST_VARIABLES, Settings
 
 PROJECT = "mainzabench"
-TARGETS = ("backend", "frontend")
 OFFICIAL_BASES = {
     "PYTHON_IMAGE": "docker.io/library/python:3.11-slim",
     "NODE_IMAGE": "docker.io/library/node:20-slim",
     "NGINX_IMAGE": "docker.io/library/nginx:1.27",
 }
-CASES = ("1 cold", "2 fresh runner, warm registry", "3 no-op", "4 guide (--no-cache)")
+CASES = (
+    "1 cold",
+    "2 fresh runner, first target changed",
+    "3 fresh runner, last target changed",
+    "4 no-op",
+    "5 guide (--no-cache)",
+)
+# A line each kind of source file takes without changing what it does.
+COMMENTS = {".py": "# {}", ".ts": "// {}", ".js": "// {}", ".css": "/* {} */", ".html": "<!-- {} -->"}
 
 
 @dataclass
@@ -44,6 +58,7 @@ class Case:
     steps: int
     cached: int
     ran: list[str]  # the steps that were not cached, as "target: step"
+    rerun: dict[str, int]  # steps not cached, per target
 
     @property
     def ratio(self) -> float:
@@ -62,6 +77,8 @@ class Bench:
         self.workdir = Path(tempfile.mkdtemp(prefix="mainza-bench-"))
         self.tree = self.workdir / "tree"
         self.bases = [os.environ.get(k) or settings.host_defaults.get(k) or v for k, v in OFFICIAL_BASES.items()]
+        self.host_defaults = settings.host_defaults
+        self.targets: dict[str, ResolvedTarget] = {}
         self.env = {
             **os.environ,
             **{k: v for k, v in settings.host_defaults.items() if k in HOST_VARIABLES},
@@ -92,7 +109,9 @@ class Bench:
             )
         except subprocess.CalledProcessError as err:
             raise CiError(f"bench: preparing the copy failed: {err.stderr or err}") from None
-        for target in TARGETS:
+        definition = Settings(self.tree, PROJECT, self.workdir / "reports", {}, self.host_defaults)
+        self.targets = resolve_targets(self.engine, definition, "prod", {"PROJECT": PROJECT})
+        for target in self.targets:
             registry.delete_cache(self.registry, f"{PROJECT}/{target}")
 
     def prod(self, name: str, *extra: str) -> Case:
@@ -105,8 +124,9 @@ class Bench:
             raise CiError(f"bench case {name!r}: nox -s prod failed (exit {run.returncode}); its output is above")
         report = json.loads((self.workdir / "reports" / "build-prod.json").read_text())
         ran = [f"{t['target']}: {s}" for t in report["targets"] for s in t.get("ran_steps", [])]
+        rerun = {t["target"]: t["steps"] - t["cached_steps"] for t in report["targets"]}
         case = Case(name, seconds, sum(t["steps"] for t in report["targets"]),
-                    sum(t["cached_steps"] for t in report["targets"]), ran)  # fmt: skip
+                    sum(t["cached_steps"] for t in report["targets"]), ran, rerun)  # fmt: skip
         print(f"{name}: {case.seconds:.1f}s, {case.cached}/{case.steps} steps cached", flush=True)
         return case
 
@@ -115,10 +135,16 @@ class Bench:
         dk.remove_images(self.engine, dk.project_image_ids(self.engine, PROJECT) + self.bases)
         dk.prune_build_cache(self.engine)
 
-    def edit_and_commit(self, rel: str, line: str) -> None:
-        source = self.tree / rel
-        source.write_text(source.read_text() + line)
-        commit_all(self.tree, f"bench: one-line change to {rel}")
+    def edit_and_commit(self, target: str) -> None:
+        """A one-line commit to the first source of TARGET that takes a comment (never its Dockerfile)."""
+        resolved = self.targets[target]
+        context = self.tree / resolved.context
+        sources = [f for f in fingerprint(context, context / resolved.dockerfile).files if Path(f).suffix in COMMENTS]
+        if not sources:
+            raise CiError(f"bench: no source of {target} takes a comment ({', '.join(COMMENTS)})")
+        path = context / sources[0]
+        path.write_text(path.read_text() + "\n" + COMMENTS[path.suffix].format("bench: a one-line change") + "\n")
+        commit_all(self.tree, f"bench: one-line change to {path.relative_to(self.tree)}")
 
 
 def body(run: Run) -> None:
@@ -149,26 +175,29 @@ def run_case(bench: Bench, name: str) -> Case:
     if name == CASES[0]:
         bench.fresh_runner()
         return bench.prod(name)
-    if name == CASES[1]:
-        bench.edit_and_commit("backend/main.py", "\n# bench: a one-line change\n")
+    if name in CASES[1:3]:
+        bench.edit_and_commit(list(bench.targets)[0 if name == CASES[1] else -1])
         bench.fresh_runner()
         return bench.prod(name)
-    if name == CASES[2]:
+    if name == CASES[3]:
         return bench.prod(name)
     return bench.prod(name, "--no-cache")
 
 
 def summarize(run: Run, cases: list[Case]) -> None:
-    cold, warm, noop, guide = cases
+    cold, warm, other, noop, guide = cases
     rows = [(c.name, f"{c.seconds:.1f}s", c.steps, c.cached, f"{c.ratio:.0%}") for c in cases]
     print("\n" + terminal.table(("case", "wall time", "steps", "cached", "hit ratio"), rows, columns=terminal.width()))
     ratios = {
         "2/1": warm.seconds / cold.seconds,
-        "2/4": warm.seconds / guide.seconds,
-        "3/1": noop.seconds / cold.seconds,
+        "2/5": warm.seconds / guide.seconds,
+        "3/1": other.seconds / cold.seconds,
+        "4/1": noop.seconds / cold.seconds,
     }
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
-    print(f"case 2 ran only: {', '.join(warm.ran) or 'nothing'}")
+    for case in (warm, other):
+        per_target = ", ".join(f"{t} {n}" for t, n in case.rerun.items())
+        print(f"case {case.name[0]} steps rerun per target: {per_target}; ran only: {', '.join(case.ran) or 'nothing'}")
     result: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, {platform_line()}",
         "cases": [asdict(c) | {"hit_ratio": round(c.ratio, 3)} for c in cases],

@@ -1,4 +1,4 @@
-"""`nox -s dev`: clean, bake with no cache and fresh build args, start the stack, show what runs."""
+"""`nox -s dev`: bake with no cache and fresh build args, then replace the running stack, show what runs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ci import docker as dk
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.git import commit_label
+from ci.services import Service
 
 TAG = "dev"
 
@@ -21,58 +22,83 @@ def options(parser: argparse.ArgumentParser) -> None:
 def body(run: Run) -> None:
     settings = run.settings
     with run.step("engine") as check:
-        engine = dk.connect(settings, stack.compose_env(settings, TAG))
+        engine = dk.connect(settings, stack.compose_env(TAG))
         check.message = f"engine {dk.require_engine(engine)}"
-    with run.step("clean") as check:
-        containers, images = stack.remove_project(engine, settings.project)
-        check.message = f"removed {containers} containers and {images} images of {settings.project}"
-    with run.step("ports"):
-        stack.require_free_ports(settings)
+    with run.step("ports") as check:
+        # The previous stack keeps serving while the new images build: its own ports count as free.
+        previous = {c.service: c for c in dk.project_containers(engine, settings.project) if c.running}
+        stack.require_free_ports(settings, stack.published_ports(engine), stack.held_ports(engine, settings.project))
+        check.message = f"free, or held by the running {settings.project} stack" if previous else "free"
     with run.step("bake") as check:
-        commit = commit_label(settings.root)
+        now = datetime.now(UTC)
         variables = {
             "PROJECT": settings.project,
             "TAG": TAG,
             "REGISTRY_CACHE": "false",  # no cache to import under --no-cache, none worth exporting
-            **bake.dev_build_args(datetime.now(UTC), commit),
+            **bake.dev_build_args(now, commit_label(settings.root)),
         }
-        print(
-            f"baking dev: commit {commit}, build date {variables['BUILD_DATE']}, cache bust {variables['CACHE_BUST']}"
-        )
-        build, _ = bake.build_and_record(
-            run.report, settings, "dev", variables, engine=engine, store=engine, no_cache=True, show_logs=run.args.logs
-        )
+        print(f"baking dev: tree {variables['GIT_COMMIT']}, build date {variables['BUILD_DATE']}")
+        try:
+            build, _ = bake.build_and_record(
+                run.report, settings, "dev", variables, build_args=bake.dev_args(now), engine=engine, store=engine,
+                no_cache=True, show_logs=run.args.logs,
+            )  # fmt: skip
+        except CiError as err:
+            raise still_up(err, previous) from None
         bake.write_build(run.report, settings, build)
         check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
     with run.step("up") as check:
+        services = stack.services(engine, {t.target: t.tags for t in build.targets})
         stack.up(engine, settings)
-        check.message = "all services healthy"
+        check.message = f"{', '.join(s.name for s in services)} healthy"
+    with run.step("clean") as check:
+        containers, images = stack.remove_leftovers(engine, settings.project, services)
+        check.message = f"removed {containers} old containers and {images} old images of {settings.project}"
     with run.step("status") as check:
-        check.message = show_status(run, engine)
+        check.message = show_status(run, engine, services)
 
 
-def show_status(run: Run, engine: dk.Engine) -> str:
-    settings = run.settings
-    rows = stack.status(engine, settings.services)
+def still_up(err: CiError, previous: dict[str, dk.ContainerInfo]) -> CiError:
+    """A failed build replaced nothing: say that the previous stack still serves."""
+    if not previous:
+        return err
+    running = ", ".join(sorted(previous))
+    return CiError(f"{err}; the previous stack is still up ({running}), unchanged", output=err.output)
+
+
+def show_status(run: Run, engine: dk.Engine, services: list[Service]) -> str:
+    rows = stack.status(engine, [s.name for s in services])
     headers = ("service", "image id", "build date", "commit", "health")
     table = [(r.service, r.image_id, r.build_date, r.commit, r.health) for r in rows]
     print("\n" + terminal.table(headers, table, columns=terminal.width(), results=4, colour=terminal.colour_on()))
-    print(f"\nbackend  http://127.0.0.1:{settings.backend_port}/build/info")
-    print(f"frontend http://127.0.0.1:{settings.frontend_port}/")
+    urls = service_urls(services)
+    print("\n" + "\n".join(f"{name:<9} {url}" for name, url in urls.items()))
     unhealthy = [r.service for r in rows if r.health != "healthy"]
     if unhealthy:
         raise CiError(f"not healthy: {', '.join(unhealthy)}")
+    page = next(iter(urls.values()), "")
     run.verdict = (
         f"running {', '.join(f'{r.service} {r.commit}' for r in rows)}, all healthy; "
-        f"open http://127.0.0.1:{settings.frontend_port}/, stop with `docker compose down`"
+        + (f"open {page}, " if page else "")
+        + "stop with `docker compose down`"
     )
     return ", ".join(f"{r.service} {r.commit}" for r in rows)
 
 
+def service_urls(services: list[Service]) -> dict[str, str]:
+    """Where to look at each service: its page, else its build info; pages first."""
+    urls = {}
+    for service in sorted(services, key=lambda s: s.checks.page is None):
+        endpoint = service.checks.page or service.checks.build_info
+        if endpoint is not None:
+            urls[service.name] = service.url(endpoint)
+    return urls
+
+
 SESSION = Session(
     name="dev",
-    summary="Clean this project's containers and images, bake with no cache, start the stack, show it.",
-    steps=("engine", "clean", "ports", "bake", "up", "status"),
+    summary="Bake with no cache, then replace the running stack with the new images, and show it.",
+    steps=("engine", "ports", "bake", "up", "clean", "status"),
     body=body,
     options=options,
 )

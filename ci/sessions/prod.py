@@ -47,26 +47,28 @@ def body(run: Run) -> None:
         if args.push:
             variables |= attestations(engine, plan, image_registry)
         tag = variables["TAG"]
-        print(f"baking prod: commit {tag}, build date {variables['BUILD_DATE']}, builder {builder.name}")
+        print(f"baking prod: tree {tag}, builder {builder.name}")
         store, build, result = bake_prod(run, engine, builder, variables)
         cache_problems(result, plan, strict=args.strict_cache)
         record_cache(run, build, plan)
         check.output = "\n".join(plan.problems)
-        check.message = f"{len(build.targets)} images {tag} in {build.seconds:.1f}s; cache {plan.status}"
-    images = ", ".join(f"{settings.project}-{t.target}:{tag}" for t in build.targets)
-    run.verdict = f"loaded {images} (and :latest); next: nox -s verify"
+        check.message = f"{len(build.targets)} images of tree {tag} in {build.seconds:.1f}s; cache {plan.status}"
+    run.verdict = f"tree {tag}: loaded {identities(build)} (all tagged :{tag} and :latest); next: nox -s verify -- --up"
     if not args.push:
         run.report.skip(["push"], "no --push")
         return
     with run.step("push") as check:
-        refs = [
-            f"{image_registry}/{settings.project}-{t.target}:{name}" for t in build.targets for name in (tag, "latest")
-        ]
+        refs = [ref for t in build.targets for ref in t.tags if ref.startswith(f"{image_registry}/")]
         for ref in refs:
             print(f"pushing {ref}", flush=True)
             dk.push_image(store, ref)
         check.message = f"pushed {len(refs)} tags to {image_registry}"
         run.verdict = f"pushed {len(refs)} tags to {image_registry}; next: nox -s verify"
+
+
+def identities(build: bake.Build) -> str:
+    """Each image by its own identity: `mainza-backend:1a2b3c4`."""
+    return ", ".join(t.image.rsplit(":", 1)[0] + f":{t.git_commit}" for t in build.targets)
 
 
 def bake_prod(
@@ -81,6 +83,8 @@ def bake_prod(
         run.settings,
         "prod",
         variables,
+        build_args=bake.prod_args(datetime.now(UTC)),
+        tag_identity=True,
         engine=store if docker_driver else engine,
         store=store,
         no_cache=run.args.no_cache,

@@ -23,6 +23,7 @@ from ci.cleanup import (
     parse_keep,
     parse_prune_total,
     parse_size,
+    service_names,
     space_flag,
 )
 from ci.frame import Run, Session
@@ -117,11 +118,12 @@ def _prune(run: Run, outcome: Outcome) -> None:
         outcome.before = dk.disk_use(engine)
         check.message = _figures_line(outcome.before)
     with run.step("plan") as check:
+        images = dk.project_image_facts(engine, settings.project)
         plan = outcome.plan = make_plan(
             settings.project,
-            settings.services,
+            service_names(settings.project, images),
             dk.container_facts(engine),
-            dk.project_image_facts(engine, settings.project),
+            images,
             dk.disk_usage_detail(engine),
             options,
             datetime.now(UTC),

@@ -27,23 +27,20 @@ interface Badge {
   date: HTMLElement;
   commit: HTMLElement;
   note: HTMLElement;
-  /** Says "commits differ" while the commits differ, empty otherwise. */
-  flag: HTMLElement;
 }
 
 function badge(testId: string, title: string): Badge {
   const date = h("dd", { class: "date" }, "…");
   const commit = h("code", { class: "commit" }, "…");
   const note = h("p", { class: "note" });
-  const flag = h("span", { class: "flag" });
   const root = h(
     "article",
     { class: "badge", "data-testid": testId, "data-commit": "" },
-    h("h2", {}, title, flag),
+    h("h2", {}, title),
     h("dl", {}, h("dt", {}, "Built"), date, h("dt", {}, "Commit"), h("dd", {}, commit)),
     note,
   );
-  return { root, date, commit, note, flag };
+  return { root, date, commit, note };
 }
 
 function showBuild(b: Badge, build: BuildSummary | null): void {
@@ -81,16 +78,14 @@ function showStatus(): void {
     ? compareCommits(ownBuild.gitCommit, backendBuild.gitCommit)
     : "unknown";
   status.dataset.status = result;
-  status.className = `status ${result}`;
-  for (const b of [frontend, backend]) {
-    b.root.classList.toggle("mismatch", result === "mismatch");
-    b.flag.textContent = result === "mismatch" ? "commits differ" : "";
-  }
+  // Each service is built from the commit that last changed its own sources: different commits are
+  // normal after a commit that touched only one of them, not a fault to flag.
+  status.className = `status ${result === "mismatch" ? "differ" : result}`;
 
   if (result === "match") {
     status.textContent = `match: both are built from ${ownBuild.gitCommit}`;
   } else if (result === "mismatch") {
-    status.textContent = "mismatch: commits differ between frontend and backend";
+    status.textContent = "each built from the commit that last changed its own sources";
   } else if (backend.root.dataset.state === "unreachable") {
     status.textContent = "unknown: the backend is unreachable";
   } else if (!backendBuild) {

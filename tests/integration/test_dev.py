@@ -1,5 +1,6 @@
 """`nox -s dev` end to end on the real engine: from a stack that is down to both services serving the
-current commit, then a source edit and a second run that serves the edited code."""
+current commit, then a source edit and a second run that serves the edited code, then a rebuild that
+fails while the stack keeps serving."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def test_backend_startup_log_carries_the_build_lines(project: Project) -> None:
 def test_dev_writes_schema_valid_junit_with_one_case_per_step(project: Project) -> None:
     document = assert_junit_valid(project.reports / "junit-dev.xml")
     cases = document.getroot().findall("testsuite[@name='dev']/testcase")
-    assert [c.get("name") for c in cases] == ["engine", "clean", "ports", "bake", "up", "status"]
+    assert [c.get("name") for c in cases] == ["engine", "ports", "bake", "up", "clean", "status"]
     assert all(suite.findall("testcase") for suite in document.getroot().findall("testsuite"))  # none empty
     assert all(c.find("failure") is None and c.find("skipped") is None for c in cases)
     targets = {s.get("name") for s in document.getroot().findall("testsuite")}
@@ -131,3 +132,16 @@ def test_second_dev_after_a_source_edit_serves_the_edited_code(project: Project)
     assert build_info_js(project)["gitCommit"] == commit
     new_images = {i.id for i in docker.image.list(filters=[("label", "mainza.project=mainzatest")])}
     assert len(new_images) == 2 and not (old_images & new_images), "the previous images were not removed"
+
+
+def test_a_failing_rebuild_leaves_the_running_stack_serving_and_says_so(project: Project) -> None:
+    before = requests.get(f"{project.backend_url}/build/info", timeout=5).json()
+    failing = "FROM base AS runtime\nRUN echo a typo in the Dockerfile && exit 3\n"
+    with project.edited("Dockerfile", lambda text: text.replace("FROM base AS runtime\n", failing)):
+        run = project.ci("dev")
+    assert run.returncode == 1
+    [line] = [x for x in run.stderr.splitlines() if x.startswith("error: ")]
+    assert line.startswith("error: build failed at backend: ") and "exit code: 3" in line
+    assert line.endswith("; the previous stack is still up (backend, frontend), unchanged")
+    assert requests.get(f"{project.backend_url}/build/info", timeout=5).json() == before
+    assert requests.get(f"{project.frontend_url}/build-info.js", timeout=5).status_code == 200

@@ -50,7 +50,7 @@ def test_no_engine_is_one_line_naming_the_fix(project: Project, tmp_path: Path) 
 
 
 def junit_steps() -> list[str]:
-    return ["engine", "clean", "ports", "bake", "up", "status"]
+    return ["engine", "ports", "bake", "up", "clean", "status"]
 
 
 def test_host_port_in_use_names_the_port_and_its_variable(project: Project) -> None:

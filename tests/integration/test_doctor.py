@@ -21,7 +21,8 @@ CHECKS = {
     "cache registry",
     "disk",
     "bake file",
-    "context",
+    "context backend",  # a check per target: each has its own inputs
+    "context frontend",
     "dockerignore",
     "base images",
 }
@@ -74,7 +75,7 @@ def test_no_engine_fails_with_one_line_and_writes_junit(project: Project, tmp_pa
 
 
 def test_ten_megabyte_file_in_the_context_fails_the_budget_naming_it(project: Project) -> None:
-    big = project.root / "backend" / "weights.bin"  # backend/ is in the .dockerignore allowlist
+    big = project.root / "backend" / "weights.bin"  # backend/ is in the backend's allowlist, .dockerignore
     big.write_bytes(b"\0" * 10 * 1024 * 1024)
     try:
         run = project.ci("doctor")
@@ -82,8 +83,9 @@ def test_ten_megabyte_file_in_the_context_fails_the_budget_naming_it(project: Pr
         big.unlink()
     assert run.returncode == 1
     [line] = error_lines(run)
-    assert line.startswith("error: context: ")
+    assert line.startswith("error: context backend: ")
     assert "over the 5.0 MB budget" in line
     assert "backend/weights.bin 10.5 MB" in line
-    assert junit_cases(project)["context"] == "failed"
+    assert junit_cases(project)["context backend"] == "failed"
+    assert junit_cases(project)["context frontend"] == "passed"  # not in the frontend's inputs
     assert "10.5 MB  backend/weights.bin" in run.stdout  # first of the ten largest

@@ -107,6 +107,40 @@ def test_a_second_node_takes_at_least_90_percent_of_steps_from_the_registry_cach
         assert node.image.exists(f"{NAME}-backend:latest") and node.image.exists(f"{NAME}-frontend:latest")
 
 
+def test_a_frontend_only_commit_rebuilds_no_backend_step_on_a_fresh_runner(
+    project: Project, two_builds: tuple[dict[str, Any], dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    backend_commit = git(project.root, "rev-parse", "--short=7", "HEAD")
+    before = {t["target"]: t for t in two_builds[1]["targets"]}
+    page = project.root / "frontend" / "index.html"
+    page.write_text(page.read_text().replace("</body>", "<!-- a frontend-only commit --></body>"))
+    tree = project.commit("a frontend-only change")
+    # A fresh runner: no local cache, no network for build steps; all it does not rebuild comes from the
+    # registry cache of the previous commit.
+    with second_engine(tmp_path_factory.mktemp("node4"), "mainzatest-node4") as context:
+        run = project.nox("-s", "prod", "--", "--builder", context)
+        assert run.returncode == 0, run.stderr
+    targets = {t["target"]: t for t in build_report(project)["targets"]}
+    assert targets["backend"]["steps_rerun"] == 0, targets["backend"]["ran_steps"]
+    assert targets["backend"]["image_id"] == before["backend"]["image_id"]
+    assert targets["backend"]["git_commit"] == backend_commit
+    assert targets["frontend"]["steps_rerun"] > 0 and targets["frontend"]["git_commit"] == tree
+    assert build_report(project)["variables"]["GIT_COMMIT"] == tree  # the whole tree's commit, still recorded
+    props = {
+        s.get("name"): {p.get("name"): p.get("value") for p in s.findall(".//property")}
+        for s in assert_junit_valid(project.reports / "junit-prod.xml").getroot().findall("testsuite")
+    }
+    assert props["backend"]["git_commit"] == backend_commit and props["backend"]["steps_rerun"] == "0"
+
+    # Here too: the backend is the image of its own commit, tagged with it and with the tree's.
+    local = project.nox("-s", "prod", "verify", "--", "--up", "--down")
+    assert local.returncode == 0, local.stdout + local.stderr
+    image = docker.image.inspect(f"{NAME}-backend:{tree}")
+    assert image.id == before["backend"]["image_id"]
+    assert f"{NAME}-backend:{backend_commit}" in image.repo_tags
+    assert image.config.labels["org.opencontainers.image.revision"] == backend_commit
+
+
 def test_a_dirty_tree_is_marked_never_passed_off_as_the_commit(project: Project) -> None:
     with project.edited("backend/main.py", lambda text: text + "\n# an edit not committed\n"):
         run = project.nox("-s", "prod")
@@ -116,7 +150,10 @@ def test_a_dirty_tree_is_marked_never_passed_off_as_the_commit(project: Project)
     assert variables["GIT_COMMIT"] == f"{short}-dirty"
     assert "-dirty" in variables["CACHE_BUST"]
     image = docker.image.inspect(f"{NAME}-backend:{short}-dirty")
-    assert image.config.labels["org.opencontainers.image.revision"] == f"{short}-dirty"
+    assert image.config.labels["org.opencontainers.image.revision"].endswith("-dirty")
+    # Per service: the frontend's inputs are not edited, so it keeps its clean identity.
+    frontend = docker.image.inspect(f"{NAME}-frontend:{short}-dirty")
+    assert not frontend.config.labels["org.opencontainers.image.revision"].endswith("-dirty")
 
 
 def test_unreachable_cache_registry_still_builds_and_says_so(project: Project) -> None:

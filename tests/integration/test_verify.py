@@ -1,5 +1,6 @@
 """`nox -s verify` on the real engine: it passes on what was just built and catches each way a running
-stack can differ from the tree: an uncommitted edit, a container not recreated, a stopped service."""
+stack can differ from the tree: an uncommitted edit (for the service it touches only), a container not
+recreated (and `--up` recreates it from the latest build), a stopped service."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from tests.conftest import Project, assert_junit_valid
 pytestmark = pytest.mark.integration
 
 NAME = "mainzatest-verify"
-CHECKS = ["services", "images", "backend build info", "frontend build info", "source fingerprint", "startup log"]
+CHECKS = [
+    "services",
+    *("backend image", "backend build info", "backend source fingerprint", "backend startup log"),
+    *("frontend image", "frontend build info", "frontend page", "frontend source fingerprint"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,22 +63,38 @@ def test_uncommitted_edit_fails_on_the_fingerprint_naming_the_file_until_rebuilt
     source.write_text(source.read_text() + "\n# edited, not rebuilt\n")
     run = project.nox("-s", "verify")
     assert run.returncode != 0
-    assert results(project)["source fingerprint"] == "failed"
-    assert "modified backend/main.py" in failure_text(run, "source fingerprint")
-    assert results(project)["images"] == "passed"
+    assert results(project)["backend source fingerprint"] == "failed"
+    assert "modified backend/main.py" in failure_text(run, "backend source fingerprint")
+    assert results(project)["backend image"] == "passed"
+    assert results(project)["frontend source fingerprint"] == "passed"
 
     rebuilt = project.nox("-s", "dev", "verify")
     assert rebuilt.returncode == 0, rebuilt.stdout
     assert results(project) == dict.fromkeys(CHECKS, "passed")
 
 
-def test_rebuilt_image_with_the_old_container_still_running_fails_on_images(project: Project) -> None:
+def test_a_frontend_edit_fails_the_frontend_only_naming_the_file(project: Project) -> None:
+    assert project.nox("-s", "dev").returncode == 0
+    with project.edited("frontend/src/main.ts", lambda text: text + "\n// edited, not rebuilt\n"):
+        run = project.nox("-s", "verify")
+    assert run.returncode != 0
+    found = results(project)
+    assert [check for check, result in found.items() if result != "passed"] == ["frontend source fingerprint"]
+    assert "modified frontend/src/main.ts" in failure_text(run, "frontend source fingerprint")
+    assert "backend" not in failure_text(run, "frontend source fingerprint").split("failed", 1)[1]
+
+
+def test_rebuilt_image_with_the_old_container_still_running_fails_until_up_recreates_it(project: Project) -> None:
     assert project.nox("-s", "dev").returncode == 0
     assert project.nox("-s", "prod").returncode == 0  # new images; the dev containers stay
     run = project.nox("-s", "verify")
     assert run.returncode != 0
-    assert results(project)["images"] == "failed"
-    assert "recreate" in failure_text(run, "images")
+    assert results(project)["backend image"] == "failed" and results(project)["frontend image"] == "failed"
+    assert "`nox -s verify -- --up`" in failure_text(run, "backend image")
+    up = project.nox("-s", "verify", "--", "--up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "--up: starting it from prod build" in up.stdout
+    assert results(project) == dict.fromkeys(CHECKS, "passed")
 
 
 def test_stopped_backend_fails_on_services_and_junit_is_still_written(project: Project) -> None:

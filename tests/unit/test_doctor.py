@@ -269,16 +269,14 @@ def tree(tmp_path: Path) -> Path:
 
 
 def diagnose(root: Path, budget: float = 5e6) -> dict[str, Finding]:
-    settings = Settings(
-        root=root, project="mainzatest-doctor", reports_dir=root / "reports", backend_port=1, frontend_port=2
-    )
+    settings = Settings(root=root, project="mainzatest-doctor", reports_dir=root / "reports", ports={})
     findings = diagnosis.diagnose(settings, object(), budget_bytes=budget, cache_warn_bytes=10e9)  # type: ignore[arg-type]
     return {f.name: f for f in findings}
 
 
 def failure_line(findings: list[Finding]) -> tuple[str, int] | None:
     """The session's last line (without "error: ") and exit code, as the frame makes them from the checks."""
-    settings = Settings(root=Path("."), project="p", reports_dir=Path("."), backend_port=1, frontend_port=2)
+    settings = Settings(root=Path("."), project="p", reports_dir=Path("."), ports={})
     return frame.failure(to_report(findings, settings).checks)
 
 
@@ -432,7 +430,7 @@ def test_report_is_schema_valid_junit(tmp_path: Path) -> None:
         Finding("context", "fail", "12 MB", "exclude it", "  12 MB  big.bin"),
         Finding("builder", "skip", "the engine does not answer"),
     ]
-    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, backend_port=1, frontend_port=2)
+    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, ports={})
     report = to_report(findings, settings)
     document = assert_junit_valid(write_junit(report, tmp_path / "junit-doctor.xml"))
     cases = {c.get("name"): c for c in document.getroot().iter("testcase")}
@@ -449,7 +447,7 @@ def test_main_prints_the_table_and_one_error_line(
     host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
-    settings = Settings(root=tree, project="p", reports_dir=tree / "reports", backend_port=1, frontend_port=2)
+    settings = Settings(root=tree, project="p", reports_dir=tree / "reports", ports={})
     monkeypatch.setattr(frame, "load_settings", lambda: settings)
     monkeypatch.setattr(dk, "connect", lambda _: object())
     code = frame.run(doctor.SESSION, [])

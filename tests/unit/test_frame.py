@@ -13,7 +13,7 @@ from ci import frame, sessions
 from ci.errors import CiError, EngineUnreachable, UsageError
 from ci.frame import Run, Session
 from ci.settings import load_settings
-from tests.conftest import assert_junit_valid
+from tests.conftest import junit_results
 
 STEPS = ("first", "second", "third")
 
@@ -41,13 +41,7 @@ def session(second: BaseException | None) -> Session:
 
 
 def cases(reports: Path) -> dict[str, str]:
-    """testcase -> passed | failure | error | skipped, from a schema-valid junit-fake.xml."""
-    root = assert_junit_valid(reports / "junit-fake.xml").getroot()
-    result = {}
-    for case in root.iter("testcase"):
-        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
-        result[case.get("name", "")] = kinds[0] if kinds else "passed"
-    return result
+    return junit_results(reports / "junit-fake.xml")
 
 
 def test_passing_session_exits_0_with_its_verdict_and_details(

@@ -42,7 +42,7 @@ def test_lint_tool_findings_fail_the_step_with_the_first_one(tmp_path: Path, mon
 def test_bake_check_is_skipped_with_a_note_on_buildx_before_0_16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dk, "connect", lambda _: object())
     monkeypatch.setattr(dk, "buildx_version_line", lambda _: "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3")
-    settings = Settings(root=ROOT, project="p", reports_dir=ROOT / "reports", backend_port=1, frontend_port=2)
+    settings = Settings(root=ROOT, project="p", reports_dir=ROOT / "reports", ports={})
     check = Check("bake check")
     linting.bake_check(check, settings)
     assert check.status == "skipped"

@@ -17,18 +17,31 @@ def test_host_file_supplies_base_images_unless_the_environment_sets_them(tmp_pat
     assert settings.host_defaults == {"PYTHON_IMAGE": "localhost:5000/mirror/python:3.11-slim"}
 
 
-def test_defaults_project_ports_and_reports(tmp_path: Path) -> None:
-    settings = load_settings({}, host_env=tmp_path / "missing", root=tmp_path)
-    assert (settings.project, settings.backend_port, settings.frontend_port) == ("mainza", 8000, 80)
-    assert settings.reports_dir == tmp_path / "reports"
-    assert settings.image("backend", "dev") == "mainza-backend:dev"
+COMPOSE = """services:
+  backend:
+    ports: ["127.0.0.1:${BACKEND_PORT:-8000}:8000"]
+  frontend:
+    ports: ["127.0.0.1:${FRONTEND_PORT:-80}:8080"]
+"""
 
 
-def test_overrides_from_the_environment(tmp_path: Path) -> None:
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    return tmp_path
+
+
+def test_defaults_project_ports_and_reports(root: Path) -> None:
+    settings = load_settings({}, host_env=root / "missing", root=root)
+    assert (settings.project, settings.ports) == ("mainza", {8000: "BACKEND_PORT", 80: "FRONTEND_PORT"})
+    assert settings.reports_dir == root / "reports"
+
+
+def test_overrides_from_the_environment(root: Path) -> None:
     env = {"COMPOSE_PROJECT_NAME": "other", "BACKEND_PORT": "18000", "FRONTEND_PORT": "18080", "REPORTS_DIR": "out"}
-    settings = load_settings(env, host_env=tmp_path / "missing", root=tmp_path)
-    assert (settings.project, settings.backend_port, settings.frontend_port) == ("other", 18000, 18080)
-    assert settings.reports_dir == tmp_path / "out"
+    settings = load_settings(env, host_env=root / "missing", root=root)
+    assert (settings.project, settings.ports) == ("other", {18000: "BACKEND_PORT", 18080: "FRONTEND_PORT"})
+    assert settings.reports_dir == root / "out"
 
 
 @pytest.mark.parametrize(
@@ -37,11 +50,12 @@ def test_overrides_from_the_environment(tmp_path: Path) -> None:
         ({"BACKEND_PORT": "eighty"}, "BACKEND_PORT='eighty' is not a port number"),
         ({"FRONTEND_PORT": "70000"}, "FRONTEND_PORT='70000' is not a port number"),
         ({"COMPOSE_PROJECT_NAME": "My App"}, "is not a valid project name"),
+        ({"BACKEND_PORT": "18000", "FRONTEND_PORT": "18000"}, "BACKEND_PORT and FRONTEND_PORT are both 18000"),
     ],
 )
-def test_bad_values_are_one_line_usage_errors(tmp_path: Path, env: dict[str, str], message: str) -> None:
+def test_bad_values_are_one_line_usage_errors(root: Path, env: dict[str, str], message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        load_settings(env, host_env=tmp_path / "missing", root=tmp_path)
+        load_settings(env, host_env=root / "missing", root=root)
 
 
 def test_read_env_file_strips_quotes_and_ignores_junk(tmp_path: Path) -> None:

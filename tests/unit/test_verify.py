@@ -15,6 +15,7 @@ import pytest
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
 from ci.record import BuildRecord, TargetRecord
+from ci.services import Checks, Endpoint, Port, Service
 from ci.sessions import verify as verifying
 from ci.settings import load_settings
 
@@ -80,30 +81,32 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
     httpd.server_close()
 
 
-def context_for(port: int, tmp_path: Path) -> verifying.Context:
-    settings = load_settings({"BACKEND_PORT": str(port), "FRONTEND_PORT": str(port)}, root=tmp_path)
+def context_for(port: int, tmp_path: Path) -> tuple[verifying.Context, Service]:
+    settings = load_settings({}, root=tmp_path)
     target = TargetRecord(image="", image_id="", source_digest="sha256:x")
     build = BuildRecord(
         profile="dev", project="mainza", tag="dev", finished="now",
         variables={"GIT_COMMIT": "abc", "BUILD_DATE": "2026-11-23T10:00:00Z", "CACHE_BUST": "1"},
-        targets={"backend": target, "frontend": target},
+        targets={"backend": target},
     )  # fmt: skip
-    return verifying.Context(settings, cast(Any, None), build, {})
+    service = Service("backend", "backend", "mainza-backend:dev", (Port(port, 8000),),
+                      Checks(build_info=Endpoint(8000, "/build/info")))  # fmt: skip
+    return verifying.Context(settings, cast(Any, None), build, [service], {}), service
 
 
 @pytest.mark.parametrize("server", ["garbage"], indirect=True)
-def test_backend_answering_garbage_is_a_failed_check_with_an_excerpt(server: int, tmp_path: Path) -> None:
-    with pytest.raises(CiError, match=r"did not answer JSON: '<html>502 Bad Gateway from somewhere</html>'"):
-        verifying.backend_build_info(context_for(server, tmp_path))
-    with pytest.raises(CiError, match=r"is not `window.BUILD_INFO"):
-        verifying.frontend_build_info(context_for(server, tmp_path))
+def test_a_service_answering_garbage_is_a_failed_check_with_an_excerpt(server: int, tmp_path: Path) -> None:
+    with pytest.raises(
+        CiError, match=r"nor `window.BUILD_INFO = \{...\}`: '<html>502 Bad Gateway from somewhere</html>'"
+    ):
+        verifying.build_info(*context_for(server, tmp_path))
 
 
 @pytest.mark.parametrize("server", ["slow"], indirect=True)
-def test_backend_timing_out_is_a_failed_check(server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_service_timing_out_is_a_failed_check(server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verifying, "HTTP_TIMEOUT", 0.3)
     with pytest.raises(CiError, match=r"/build/info did not answer within"):
-        verifying.backend_build_info(context_for(server, tmp_path))
+        verifying.build_info(*context_for(server, tmp_path))
 
 
 def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
@@ -111,7 +114,15 @@ def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(CiError, match=r"ConnectionError"):
-        verifying.backend_build_info(context_for(port, tmp_path))
+        verifying.build_info(*context_for(port, tmp_path))
+
+
+def test_build_info_reads_json_and_the_javascript_form_alike() -> None:
+    js = 'window.BUILD_INFO = {buildDate: "2026-11-23T10:00:00Z", gitCommit: "abc", buildTimestamp: 1};'
+    assert verifying.parse_build_info(js) == {"build_date": "2026-11-23T10:00:00Z", "git_commit": "abc",
+                                              "build_timestamp": 1}  # fmt: skip
+    assert verifying.parse_build_info('{"git_commit": "abc"}') == {"git_commit": "abc"}
+    assert verifying.parse_build_info("[1]") is None
 
 
 def test_summary_goes_to_the_github_step_summary_as_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,168 @@
+"""The project's services, as its definitions declare them: each compose service (`docker compose config`)
+that runs an image a bake target builds (`bake --print`), with its published ports and what `nox -s verify`
+checks of it. No service is named in Python: adding one is a bake target, a compose service and a folder.
+
+How a service is checked beyond its container, image and sources is declared beside it, as compose labels:
+
+    mainza.verify.build-info: "8000/build/info"      container port / path answering the build info
+    mainza.verify.build-info.keys: "a b c"           the exact keys it must answer (optional)
+    mainza.verify.build-info.headers: "H=glob; ..."  response headers it must carry (optional)
+    mainza.verify.page: "8080/"                      a page whose headers are checked
+    mainza.verify.page.headers: "H=glob; ..."
+    mainza.verify.startup-log: "true"                its log says `Cache bust:`, `Build date:`, `Git commit:`
+    mainza.verify.browser: "8080/"                   `--browser` opens this page...
+    mainza.verify.browser.badges: "a b"              ...whose `[data-testid=NAME-badge]` show each service's commit
+
+A header rule is `Name=glob`, matched without regard to case (`?*`: present and not empty).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ci.errors import CiError
+
+LABEL = "mainza.verify."
+
+
+@dataclass(frozen=True)
+class Port:
+    host: int
+    container: int
+    host_ip: str = ""
+
+
+@dataclass(frozen=True)
+class HeaderRule:
+    name: str
+    pattern: str  # fnmatch glob, case-insensitive
+
+    def allows(self, value: str | None) -> bool:
+        return value is not None and fnmatch.fnmatchcase(value.lower(), self.pattern.lower())
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.pattern}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A URL of the service, as a container port and a path; `url` maps it to the published host port."""
+
+    port: int
+    path: str
+    headers: tuple[HeaderRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Checks:
+    build_info: Endpoint | None = None
+    build_info_keys: frozenset[str] = frozenset()  # empty: only the build's own keys are required
+    page: Endpoint | None = None
+    startup_log: bool = False
+    browser: Endpoint | None = None
+    badges: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComposeService:
+    name: str
+    image: str
+    ports: tuple[Port, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service of the stack: its compose service, the bake target building its image, what verify checks."""
+
+    name: str
+    target: str
+    image: str
+    ports: tuple[Port, ...]
+    checks: Checks
+
+    def url(self, endpoint: Endpoint) -> str:
+        host = next((p.host for p in self.ports if p.container == endpoint.port), None)
+        if host is None:
+            raise CiError(
+                f"{self.name}: compose.yaml publishes no host port for container port {endpoint.port}, "
+                f"which its label {LABEL}* names"
+            )
+        return f"http://127.0.0.1:{host}{endpoint.path}"
+
+
+def normalized(image: str) -> str:
+    """An image reference as the engine names it locally: no docker.io/library/, `:latest` when untagged."""
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
+        if image.startswith(prefix):
+            image = image[len(prefix) :]
+            break
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in last else f"{image}:latest"
+
+
+def _port(raw: Mapping[str, Any]) -> Port | None:
+    published = str(raw.get("published") or "")
+    if not published.isdigit():
+        return None  # not published, or a range: nothing verify can address
+    return Port(int(published), int(raw.get("target") or 0), str(raw.get("host_ip") or ""))
+
+
+def compose_services(config: Mapping[str, Any]) -> dict[str, ComposeService]:
+    """The services of `docker compose config --format json` (the active profiles only), by name."""
+    found = {}
+    for name, raw in sorted((config.get("services") or {}).items()):
+        labels = raw.get("labels") or {}
+        if isinstance(labels, list):  # compose accepts "key=value" items too
+            labels = dict(str(item).partition("=")[::2] for item in labels)
+        found[name] = ComposeService(
+            name=name,
+            image=str(raw.get("image") or ""),
+            ports=tuple(p for p in map(_port, raw.get("ports") or []) if p is not None),
+            labels={str(k): str(v) for k, v in labels.items()},
+        )
+    return found
+
+
+def _endpoint(service: str, labels: Mapping[str, str], key: str) -> Endpoint | None:
+    value = labels.get(LABEL + key, "").strip()
+    if not value:
+        return None
+    port, slash, path = value.partition("/")
+    if not port.isdigit():
+        raise CiError(f"{service}: label {LABEL}{key}={value!r} is not PORT/PATH (a container port, a path)")
+    rules = []
+    for rule in labels.get(f"{LABEL}{key}.headers", "").split(";"):
+        name, equals, pattern = rule.strip().partition("=")
+        if name and not equals:
+            raise CiError(f"{service}: label {LABEL}{key}.headers: {rule.strip()!r} is not Name=glob")
+        if name:
+            rules.append(HeaderRule(name.strip(), pattern.strip()))
+    return Endpoint(int(port), slash + path, tuple(rules))
+
+
+def checks(service: str, labels: Mapping[str, str]) -> Checks:
+    """What verify checks of SERVICE beyond its container, image and sources, from its labels."""
+    return Checks(
+        build_info=_endpoint(service, labels, "build-info"),
+        build_info_keys=frozenset(labels.get(LABEL + "build-info.keys", "").split()),
+        page=_endpoint(service, labels, "page"),
+        startup_log=labels.get(LABEL + "startup-log", "").strip().lower() in ("true", "1", "yes"),
+        browser=_endpoint(service, labels, "browser"),
+        badges=tuple(labels.get(LABEL + "browser.badges", "").split()),
+    )
+
+
+def stack_services(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> list[Service]:
+    """The compose services whose image one of the targets builds (TARGET_TAGS: target -> its tags), in
+    compose's order; a service that runs an image built elsewhere (the cache registry) is not one."""
+    by_tag = {normalized(tag): target for target, tags in target_tags.items() for tag in tags}
+    found = []
+    for name, service in compose.items():
+        target = by_tag.get(normalized(service.image)) if service.image else None
+        if target is not None:
+            found.append(Service(name, target, service.image, service.ports, checks(name, service.labels)))
+    return found

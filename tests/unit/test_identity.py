@@ -1,0 +1,87 @@
+"""A target's identity is the commit that last changed its inputs: a commit touching only another
+target's files leaves it alone; an uncommitted edit to its inputs, and only to them, marks it dirty."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ci.bake import identity_tags
+from ci.fingerprint import fingerprint
+from ci.git import Commit, commit_all, git
+from ci.identity import Inputs, identity
+
+
+def repo(tmp_path: Path) -> Path:
+    files = {
+        "Dockerfile": "FROM x\nCOPY api/ /api/\n",
+        ".dockerignore": "*\n!api/\n**/*.pyc\n",
+        "Dockerfile.web": "FROM y\nCOPY web/ /web/\n",
+        "Dockerfile.web.dockerignore": "*\n!web/\n",
+        "api/main.py": "print('api')\n",
+        "web/index.html": "<p>web</p>\n",
+        "README.md": "neither\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "user.email", "t@localhost")
+    git(tmp_path, "config", "user.name", "t")
+    commit_all(tmp_path, "first")
+    return tmp_path
+
+
+def of(root: Path, dockerfile: str) -> Commit | None:
+    return identity(Inputs.of(root, Path(dockerfile)), fingerprint(root, Path(dockerfile)))
+
+
+def test_a_commit_touching_another_targets_inputs_leaves_the_identity(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    first = git(root, "rev-parse", "--short=7", "HEAD")
+    (root / "web" / "index.html").write_text("<p>web 2</p>\n")
+    (root / "README.md").write_text("still neither\n")
+    second = commit_all(root, "web only")
+    api, web = of(root, "Dockerfile"), of(root, "Dockerfile.web")
+    assert api is not None and web is not None
+    assert (api.label, web.label) == (first, second)
+
+
+def test_an_edit_marks_only_its_own_target_dirty(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    head = git(root, "rev-parse", "--short=7", "HEAD")
+    (root / "api" / "main.py").write_text("print('edited')\n")
+    (root / "api" / "stale.pyc").write_text("ignored by the api's rules\n")
+    api, web = of(root, "Dockerfile"), of(root, "Dockerfile.web")
+    assert api is not None and web is not None
+    assert (api.label, web.label) == (f"{head}-dirty", head)
+
+
+def test_an_untracked_input_and_an_edited_dockerfile_are_dirty_an_ignored_file_is_not(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "api" / "cache.pyc").write_text("ignored\n")
+    assert not of(root, "Dockerfile").dirty  # type: ignore[union-attr]
+    (root / "api" / "new.py").write_text("new\n")
+    assert of(root, "Dockerfile").dirty  # type: ignore[union-attr]
+    (root / "api" / "new.py").unlink()
+    (root / "Dockerfile.web").write_text("FROM z\nCOPY web/ /web/\n")
+    assert of(root, "Dockerfile.web").dirty and not of(root, "Dockerfile").dirty  # type: ignore[union-attr]
+
+
+def test_removing_an_input_in_a_commit_changes_the_identity(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "api" / "extra.py").write_text("x\n")
+    commit_all(root, "api: extra")
+    (root / "api" / "extra.py").unlink()
+    removed = commit_all(root, "api: extra removed")
+    assert of(root, "Dockerfile").label == removed  # type: ignore[union-attr]
+
+
+def test_outside_git_there_is_no_identity(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    assert of(tmp_path, "Dockerfile") is None
+
+
+def test_identity_tags_add_the_targets_own_label_beside_the_trees() -> None:
+    tags = ["app-api:abc", "app-api:latest", "reg/app-api:abc", "reg/app-api:latest"]
+    assert identity_tags(tags, "abc", "def") == (*tags, "app-api:def", "reg/app-api:def")
+    assert identity_tags(tags, "abc", "abc") == tuple(tags)

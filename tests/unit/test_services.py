@@ -1,0 +1,78 @@
+"""The stack's services come from the definitions: compose's services matched to bake targets by image,
+and what verify checks of each read from its labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ci.errors import CiError
+from ci.services import Endpoint, HeaderRule, Port, checks, compose_services, normalized, stack_services
+
+CONFIG: dict[str, Any] = {
+    "services": {
+        "api": {
+            "image": "shop-api:dev",
+            "ports": [{"target": 8000, "published": "18000", "host_ip": "127.0.0.1"}, {"target": 9000}],
+            "labels": {"mainza.verify.build-info": "8000/build/info", "mainza.verify.startup-log": "true"},
+        },
+        "web": {"image": "docker.io/library/shop-web:dev", "labels": ["mainza.verify.page=8080/"]},
+        "cache": {"image": "docker.io/library/registry:2"},
+        "worker": {"image": "shop-worker"},
+    }
+}
+
+
+def test_services_are_the_compose_services_running_an_image_a_target_builds() -> None:
+    compose = compose_services(CONFIG)
+    found = stack_services(compose, {"api": ["shop-api:dev"], "web": ["shop-web:dev"], "jobs": ["shop-worker:latest"]})
+    assert [(s.name, s.target) for s in found] == [("api", "api"), ("web", "web"), ("worker", "jobs")]
+    assert found[0].ports == (Port(18000, 8000, "127.0.0.1"),)  # an unpublished port is no URL
+    assert found[0].url(Endpoint(8000, "/build/info")) == "http://127.0.0.1:18000/build/info"
+    with pytest.raises(CiError, match="publishes no host port for container port 8080"):
+        found[1].url(Endpoint(8080, "/"))
+
+
+def test_image_names_compare_as_the_engine_names_them() -> None:
+    assert normalized("docker.io/library/x:1") == "x:1"
+    assert normalized("x") == "x:latest"
+    assert normalized("localhost:5000/x") == "localhost:5000/x:latest"
+
+
+def test_checks_are_read_from_the_labels() -> None:
+    found = checks(
+        "web",
+        {
+            "mainza.verify.build-info": "8080/build-info.js",
+            "mainza.verify.build-info.headers": "Cache-Control=*no-cache*",
+            "mainza.verify.page": "8080/",
+            "mainza.verify.page.headers": "X-Content-Type-Options=nosniff; Referrer-Policy=?*",
+            "mainza.verify.browser.badges": "web api",
+        },
+    )
+    assert found.build_info == Endpoint(8080, "/build-info.js", (HeaderRule("Cache-Control", "*no-cache*"),))
+    assert found.page is not None and [str(r) for r in found.page.headers] == [
+        "X-Content-Type-Options=nosniff",
+        "Referrer-Policy=?*",
+    ]
+    assert (found.startup_log, found.badges, found.browser) == (False, ("web", "api"), None)
+    assert checks("worker", {}).build_info is None
+
+
+def test_header_rules_match_without_regard_to_case() -> None:
+    assert HeaderRule("X-Content-Type-Options", "nosniff").allows("NoSniff")
+    assert HeaderRule("Referrer-Policy", "?*").allows("no-referrer")
+    assert not HeaderRule("Referrer-Policy", "?*").allows("") and not HeaderRule("A", "*").allows(None)
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        ({"mainza.verify.page": "/health"}, "is not PORT/PATH"),
+        ({"mainza.verify.page": "80/", "mainza.verify.page.headers": "X-Frame-Options"}, "is not Name=glob"),
+    ],
+)
+def test_a_bad_label_is_one_line_naming_the_service(labels: dict[str, str], says: str) -> None:
+    with pytest.raises(CiError, match=f"^web: label mainza.verify.page.*{says}"):
+        checks("web", labels)
