@@ -14,6 +14,7 @@ nox.options.sessions = ["tests"]
 CI_REQUIREMENTS = "ci/requirements.txt"
 BENCH_REQUIREMENTS = "ci/requirements-bench.txt"  # the benchmark times nox itself
 BROWSER_REQUIREMENTS = "ci/requirements-browser.txt"  # verify -- --browser
+WATCH_REQUIREMENTS = "ci/requirements-watch.txt"  # watch: the file watcher
 
 
 def _install(session: nox.Session, *requirements: str) -> None:
@@ -61,14 +62,14 @@ def verify(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark prod builds: cold, fresh runner warm from the registry, no-op, --no-cache; prints ratios."""
-    _install(session, CI_REQUIREMENTS, BENCH_REQUIREMENTS)
+    _install(session, CI_REQUIREMENTS, BENCH_REQUIREMENTS, WATCH_REQUIREMENTS)
     session.run("python", "-m", "ci", "bench", *session.posargs)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests and integration tests against the real engine (pytest args after --)."""
-    _install(session, CI_REQUIREMENTS, "tests/requirements.txt")
+    _install(session, CI_REQUIREMENTS, WATCH_REQUIREMENTS, "tests/requirements.txt")
     session.run("pytest", *session.posargs)
 
 
@@ -84,3 +85,10 @@ def lint(session: nox.Session) -> None:
     # mypy must see every module the ci package imports: the requirements of every session, and the linters.
     _install(session, *sorted(str(p) for p in Path("ci").glob("requirements*.txt")))
     session.run("python", "-m", "ci", "lint", *session.posargs)
+
+
+@nox.session(default=False)
+def watch(session: nox.Session) -> None:
+    """Rebuild, recreate and verify only what changed, after every save; `-- --once`, `-- --down`."""
+    _install(session, CI_REQUIREMENTS, WATCH_REQUIREMENTS)
+    session.run("python", "-m", "ci", "watch", *session.posargs)

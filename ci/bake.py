@@ -119,8 +119,8 @@ def bake(
     clock: Callable[[], float] = time.monotonic,
 ) -> BakeResult:
     """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
-    RESOLVED: GROUP's targets from resolve_targets, when the caller has them already; OVERRIDE: a bake
-    file merged after the project's (per-target build values)."""
+    RESOLVED: the targets to bake, from resolve_targets (GROUP's, or some of them: those are baked by
+    name); OVERRIDE: a bake file merged after the project's (per-target build values)."""
     resolved = resolved or resolve_targets(engine, settings, group, variables)
     targets = list(resolved)
     trace = BuildTrace(targets)
@@ -132,7 +132,7 @@ def bake(
         for chunk in dk.bake_stream(
             engine,
             [settings.bake_file, *([override] if override else [])],
-            [group],
+            [group] if group else list(resolved),
             variables={**settings.host_defaults, **variables},
             no_cache=no_cache,
             metadata_file=metadata_file,
@@ -365,7 +365,6 @@ def plan_build(settings: Settings, resolved: dict[str, ResolvedTarget], build_ar
 
 
 def build_and_record(
-    report: Report,
     settings: Settings,
     profile: str,
     variables: dict[str, str],
@@ -377,17 +376,21 @@ def build_and_record(
     show_logs: bool,
     builder: str | None = None,
     tag_identity: bool = False,
+    targets: dict[str, ResolvedTarget] | None = None,
+    previous: BuildRecord | None = None,
+    out: TextIO = sys.stdout,
 ) -> tuple[Build, BakeResult]:
     """Fingerprint and identify each target's inputs, bake PROFILE with their build values (ENGINE runs
-    bake, STORE is the engine the images land in), and record the build: last-build.json for verify."""
-    resolved = resolve_targets(engine, settings, profile, variables)
+    bake, STORE is the engine the images land in), and record the build: last-build.json for verify.
+    TARGETS: only these (resolved already), the others of PREVIOUS kept in the record as they were."""
+    resolved = targets or resolve_targets(engine, settings, profile, variables)
     plan = plan_build(settings, resolved, build_args, variables["TAG"] if tag_identity else None)
     override = settings.reports_dir / f"bake-override-{profile}.json"
     write_json(plan.override(), override)
     result = bake(
         engine,
         settings,
-        profile,
+        "" if targets else profile,
         variables=variables,
         no_cache=no_cache,
         metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
@@ -395,14 +398,17 @@ def build_and_record(
         builder=builder,
         resolved=resolved,
         override=override,
+        out=out,
     )
-    targets = [target_build(store, result, t, plan) for t in result.targets]
-    records = {t.target: target_record(t, resolved[t.target], plan) for t in targets}
+    built = [target_build(store, result, t, plan) for t in result.targets]
+    records = {**(previous.targets if previous else {})} | {
+        t.target: target_record(t, resolved[t.target], plan) for t in built
+    }
     finished = utc_iso(datetime.now(UTC))
     write_record(
         BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records), settings.reports_dir
     )
-    return Build(profile, variables, result.seconds, targets), result
+    return Build(profile, variables, result.seconds, built), result
 
 
 def target_record(t: TargetBuild, resolved: ResolvedTarget, plan: Plan) -> TargetRecord:

@@ -35,6 +35,7 @@ PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _commo
 SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+COMPOSE_ONEOFF_LABEL = "com.docker.compose.oneoff"  # True on `compose run` containers
 
 
 @dataclass(frozen=True)
@@ -278,46 +279,49 @@ def remove_images(engine: Engine, refs: list[str], *, force: bool = True) -> Non
         raise failed(err, "could not remove images") from None
 
 
-def _container_info(container: Any) -> ContainerInfo:
-    state = container.state
-    labels = container.config.labels or {}
-    check = container.config.healthcheck
+def _container_info(inspect: Mapping[str, Any]) -> ContainerInfo:
+    """A container from `docker inspect`'s JSON."""
+    state = inspect.get("State") or {}
+    config = inspect.get("Config") or {}
+    labels = config.get("Labels") or {}
+    name = str(inspect.get("Name", "")).lstrip("/")
+    bindings = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
+    ports = {str(b.get("HostPort") or "") for found in bindings.values() for b in found or []}
     return ContainerInfo(
-        id=str(container.id),
-        name=str(container.name),
-        service=labels.get(COMPOSE_SERVICE_LABEL, str(container.name)),
-        image=str(container.image),
-        running=bool(state.running),
-        status=str(state.status),
-        exit_code=int(state.exit_code or 0),
-        health=str(state.health.status) if state.health and state.health.status else None,
-        start_period=(check.start_period or 0) / 1e9 if check else 0.0,  # nanoseconds
-        host_ports=_host_ports(container),
+        id=str(inspect["Id"]),
+        name=name,
+        service=labels.get(COMPOSE_SERVICE_LABEL, name),
+        image=str(inspect.get("Image", "")),
+        running=bool(state.get("Running")),
+        status=str(state.get("Status", "")),
+        exit_code=int(state.get("ExitCode") or 0),
+        health=str((state.get("Health") or {}).get("Status") or "") or None,
+        start_period=((config.get("Healthcheck") or {}).get("StartPeriod") or 0) / 1e9,  # nanoseconds
+        host_ports=tuple(sorted(int(p) for p in ports if p.isdigit())),
     )
 
 
-def _host_ports(container: Any) -> tuple[int, ...]:
-    # python-on-whales 0.81 leaves the bindings as docker inspect's dicts: {"HostIp": ..., "HostPort": "8000"}
-    bindings = (container.network_settings.ports if container.network_settings else None) or {}
-    ports = {str(b.get("HostPort") or "") for found in bindings.values() for b in found or []}
-    return tuple(sorted(int(p) for p in ports if p.isdigit()))
-
-
-def project_containers(engine: Engine, project: str) -> list[ContainerInfo]:
-    """Every container of the compose project, running or not."""
+def project_containers(engine: Engine, project: str, *labels: str) -> list[ContainerInfo]:
+    """Every container of the compose project (with LABELS too), running or not: one `docker ps`, one
+    `docker inspect` (python-on-whales inspects each apart, several times slower: watch lists them every turn)."""
+    filters = [
+        arg for label in (f"{COMPOSE_PROJECT_LABEL}={project}", *labels) for arg in ("--filter", f"label={label}")
+    ]
     try:
-        found = engine._client.container.list(all=True, filters=[("label", f"{COMPOSE_PROJECT_LABEL}={project}")])
-        return [_container_info(c) for c in found]
-    except DockerException as err:
-        raise failed(err, f"could not list the {project} containers") from None
+        ids = _cli(engine, "ps", "--all", "--quiet", "--no-trunc", *filters)
+    except DockerFailed as err:
+        raise CiError(f"could not list the {project} containers: {err}") from None
+    return [_container_info(c) for c in _inspect(engine, "container", ids.split())]
 
 
 def service_containers(engine: Engine) -> dict[str, ContainerInfo]:
-    """The compose stack's containers by service, running or not."""
-    try:
-        return {info.service: info for info in map(_container_info, engine._client.compose.ps(all=True))}
-    except DockerException as err:
-        raise failed(err, "could not list the stack's containers") from None
+    """The compose stack's containers by service, running or not (not `compose run`'s one-off ones)."""
+    return {c.service: c for c in project_containers(engine, engine.project, f"{COMPOSE_ONEOFF_LABEL}=False")}
+
+
+def container_states(engine: Engine, ids: Sequence[str]) -> dict[str, ContainerInfo]:
+    """The containers IDS as they are now, by id: one `docker inspect`."""
+    return {c["Id"]: _container_info(c) for c in _inspect(engine, "container", list(ids))}
 
 
 def remove_containers(engine: Engine, ids: list[str]) -> None:
@@ -349,13 +353,14 @@ def compose_config(engine: Engine) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def compose_up(engine: Engine, *, timeout: int, services: Sequence[str] = ()) -> Iterator[str]:
-    """`compose up --wait --force-recreate [SERVICES]`, yielding its output lines; DockerFailed on failure."""
+def compose_up(engine: Engine, *, services: Sequence[str] = ()) -> Iterator[str]:
+    """`compose up --detach --force-recreate [SERVICES]`, yielding its output lines; DockerFailed on failure.
+    With SERVICES, only those (`--no-deps`: a dependency is not recreated with them). Compose waits for the
+    health of a dependency that another service needs; the caller waits for the rest (stack.up)."""
     stream = engine._client.compose.up(
         services=list(services) or None,
+        dependencies=not services,
         detach=True,
-        wait=True,
-        wait_timeout=timeout,
         force_recreate=True,
         pull="never",
         stream_logs=True,

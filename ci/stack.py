@@ -16,7 +16,7 @@ from ci.errors import CiError, DockerFailed
 from ci.services import Port, Service, compose_services, stack_services
 from ci.settings import Settings
 
-UP_TIMEOUT = 180  # seconds compose waits for healthy services
+UP_TIMEOUT = 180  # seconds to wait for healthy services
 STARTING_GRACE = 30.0  # seconds waited for a starting service beyond its healthcheck's start period
 
 
@@ -42,6 +42,13 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def port_advice(settings: Settings, port: int) -> str:
@@ -99,23 +106,55 @@ def up_failure(engine: dk.Engine, settings: Settings, err: DockerFailed) -> CiEr
     if taken:
         port = int(taken.group(1))
         return CiError(f"host port {port} is in use: free it or {port_advice(settings, port)}")
-    for service, container in dk.service_containers(engine).items():
+    for container in dk.service_containers(engine).values():
         if container.health == "healthy" or (container.health is None and container.running):
             continue
-        logs = dk.service_logs(engine, service)
-        print(f"\n--- last log lines of {service} ---\n{logs.rstrip()}\n---", file=sys.stderr, flush=True)
-        return CiError(f"service {service} is {container.state} after `compose up`: its log tail is above")
+        return failed_service(engine, container)
     return CiError(f"compose up failed: {err}")
 
 
-def up(engine: dk.Engine, settings: Settings, names: Sequence[str] = (), out: TextIO = sys.stdout) -> None:
-    """Start the stack (or the services NAMES) with forced recreation and wait until they are healthy."""
+def failed_service(engine: dk.Engine, container: dk.ContainerInfo) -> CiError:
+    """A service that did not come up: its log tail on stderr, and one line."""
+    logs = dk.service_logs(engine, container.service)
+    print(f"\n--- last log lines of {container.service} ---\n{logs.rstrip()}\n---", file=sys.stderr, flush=True)
+    return CiError(f"service {container.service} is {container.state} after `compose up`: its log tail is above")
+
+
+def up(
+    engine: dk.Engine, settings: Settings, names: Sequence[str], *, only: bool = False, out: TextIO = sys.stdout
+) -> None:
+    """Start the stack's services NAMES (ONLY: those alone, not their dependencies) with forced recreation,
+    and wait until each is healthy, or running when it has no healthcheck."""
     try:
-        for line in dk.compose_up(engine, timeout=UP_TIMEOUT, services=names):
+        for line in dk.compose_up(engine, services=names if only else ()):
             if line:
                 print(f"  {line}", file=out, flush=True)
     except DockerFailed as err:
         raise up_failure(engine, settings, err) from None
+    wait_healthy(engine, names)
+
+
+def wait_healthy(
+    engine: dk.Engine, names: Sequence[str], clock: Callable[[], float] = time.monotonic, poll: float = 0.1
+) -> None:
+    """Until every service NAMES is healthy (running, without a healthcheck): one `docker inspect` a poll,
+    so a service is seen healthy within POLL of its healthcheck passing (compose's --wait polls at 0.5 s)."""
+    containers = {c.id: c for s, c in dk.service_containers(engine).items() if s in names}
+    missing = set(names) - {c.service for c in containers.values()}
+    if missing:
+        raise CiError(f"no container after `compose up`: {', '.join(sorted(missing))}")
+    start = clock()
+    while True:
+        states = dk.container_states(engine, list(containers))
+        for state in states.values():
+            if not state.running or state.health == "unhealthy":
+                raise failed_service(engine, state)
+        if all(s.health in ("healthy", None) for s in states.values()):
+            return
+        if clock() - start > UP_TIMEOUT:
+            waiting = ", ".join(s.service for s in states.values() if s.health != "healthy")
+            raise CiError(f"{waiting} not healthy after {UP_TIMEOUT}s: `docker compose logs` says why")
+        time.sleep(poll)
 
 
 def wait_while_starting(

@@ -6,7 +6,9 @@
 3. the same, after a one-line commit to the last target's sources only (the frontend): every other target
    must rerun no step;
 4. no-op: nothing changed, local cache warm (the whole `nox -s prod`, nox included);
-5. the build process guide's way: the same tree rebuilt with --no-cache for everything.
+5. the build process guide's way: the same tree rebuilt with --no-cache for everything;
+6. `nox -s dev` (no cache), then `nox -s watch` with the stack up: 7. a one-line edit to the first target's
+   sources, 8. to the last target's, each from the write to the turn's verified line (ci/loopbench.py).
 The targets and their sources come from the bake definition, as every session reads them.
 """
 
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ci import docker as dk
-from ci import registry, terminal
+from ci import loopbench, registry, stack, terminal
 from ci.bake import resolve_targets
 from ci.bakefile import ResolvedTarget
 from ci.errors import CiError
@@ -47,6 +49,7 @@ CASES = (
     "4 no-op",
     "5 guide (--no-cache)",
 )
+LOOP_CASES = ("6 dev (no cache)", "7 watch: first target edited", "8 watch: last target edited")
 # A line each kind of source file takes without changing what it does.
 COMMENTS = {".py": "# {}", ".ts": "// {}", ".js": "// {}", ".css": "/* {} */", ".html": "<!-- {} -->"}
 
@@ -78,6 +81,7 @@ class Bench:
         self.tree = self.workdir / "tree"
         self.bases = [os.environ.get(k) or settings.host_defaults.get(k) or v for k, v in OFFICIAL_BASES.items()]
         self.host_defaults = settings.host_defaults
+        self.settings: Settings | None = None  # the copy's, once prepared
         self.targets: dict[str, ResolvedTarget] = {}
         self.env = {
             **os.environ,
@@ -85,6 +89,8 @@ class Bench:
             "COMPOSE_PROJECT_NAME": PROJECT,
             "REPORTS_DIR": str(self.workdir / "reports"),
             "CACHE_REGISTRY": cache_registry,
+            # The loop cases run a stack: on ports of its own, never those of the stack you may be running.
+            **{variable: str(stack.free_port()) for variable in settings.ports.values()},
         }
         self.nox = [
             sys.executable,
@@ -101,7 +107,7 @@ class Bench:
         copy_worktree(root, self.tree, "bench: the tree as it is")
         try:
             subprocess.run(
-                [*self.nox, "-s", "prod", "--install-only"],
+                [*self.nox, "-s", "prod", "dev", "--install-only"],
                 env=self.env,
                 cwd=self.tree,
                 capture_output=True,
@@ -109,8 +115,8 @@ class Bench:
             )
         except subprocess.CalledProcessError as err:
             raise CiError(f"bench: preparing the copy failed: {err.stderr or err}") from None
-        definition = Settings(self.tree, PROJECT, self.workdir / "reports", {}, self.host_defaults)
-        self.targets = resolve_targets(self.engine, definition, "prod", {"PROJECT": PROJECT})
+        self.settings = Settings(self.tree, PROJECT, self.workdir / "reports", {}, self.host_defaults)
+        self.targets = resolve_targets(self.engine, self.settings, "prod", {"PROJECT": PROJECT})
         for target in self.targets:
             registry.delete_cache(self.registry, f"{PROJECT}/{target}")
 
@@ -135,16 +141,25 @@ class Bench:
         dk.remove_images(self.engine, dk.project_image_ids(self.engine, PROJECT) + self.bases)
         dk.prune_build_cache(self.engine)
 
+    def stop_stack(self) -> None:
+        """The copy's stack, which the loop cases started."""
+        if self.settings is not None:
+            engine = dk.connect(self.settings, stack.compose_env("dev"))
+            dk.stop_services(engine, list(dk.service_containers(engine)))
+
     def edit_and_commit(self, target: str) -> None:
-        """A one-line commit to the first source of TARGET that takes a comment (never its Dockerfile)."""
+        commit_all(self.tree, f"bench: one-line change to {self.edit(target)}")
+
+    def edit(self, target: str) -> str:
+        """A one-line edit to the first source of TARGET that takes a comment (never its Dockerfile)."""
         resolved = self.targets[target]
         context = self.tree / resolved.context
         sources = [f for f in fingerprint(context, context / resolved.dockerfile).files if Path(f).suffix in COMMENTS]
         if not sources:
             raise CiError(f"bench: no source of {target} takes a comment ({', '.join(COMMENTS)})")
         path = context / sources[0]
-        path.write_text(path.read_text() + "\n" + COMMENTS[path.suffix].format("bench: a one-line change") + "\n")
-        commit_all(self.tree, f"bench: one-line change to {path.relative_to(self.tree)}")
+        path.write_text(path.read_text() + "\n" + COMMENTS[path.suffix].format(f"bench: {time.time()}") + "\n")
+        return str(path.relative_to(self.tree))
 
 
 def body(run: Run) -> None:
@@ -165,10 +180,26 @@ def body(run: Run) -> None:
             with run.step(name) as check:
                 cases.append(run_case(bench, name))
                 check.message = f"{cases[-1].seconds:.1f}s, {cases[-1].cached}/{cases[-1].steps} steps cached"
+        loop = loop_cases(run, bench)
     finally:
         if not run.args.keep:
+            bench.stop_stack()
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
-    summarize(run, cases)
+    summarize(run, cases, loop)
+
+
+def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
+    with run.step(LOOP_CASES[0]) as check:
+        found = [loopbench.dev(bench.nox, bench.tree, bench.env)]
+        check.message = f"{found[0].seconds:.1f}s"
+    names = list(bench.targets)
+    first, last = names[0], names[-1]
+    with run.step("watch") as check:
+        edits = [(LOOP_CASES[1], lambda: print(f"edited {bench.edit(first)}")),
+                 (LOOP_CASES[2], lambda: print(f"edited {bench.edit(last)}"))]  # fmt: skip
+        found += loopbench.turns(bench.tree, bench.env, edits)
+        check.message = ", ".join(f"{c.name}: {c.seconds:.1f}s" for c in found[1:])
+    return found
 
 
 def run_case(bench: Bench, name: str) -> Case:
@@ -184,7 +215,7 @@ def run_case(bench: Bench, name: str) -> Case:
     return bench.prod(name, "--no-cache")
 
 
-def summarize(run: Run, cases: list[Case]) -> None:
+def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase]) -> None:
     cold, warm, other, noop, guide = cases
     rows = [(c.name, f"{c.seconds:.1f}s", c.steps, c.cached, f"{c.ratio:.0%}") for c in cases]
     print("\n" + terminal.table(("case", "wall time", "steps", "cached", "hit ratio"), rows, columns=terminal.width()))
@@ -194,6 +225,11 @@ def summarize(run: Run, cases: list[Case]) -> None:
         "3/1": other.seconds / cold.seconds,
         "4/1": noop.seconds / cold.seconds,
     }
+    dev, *turns = loop
+    for turn, goal in zip(turns, loopbench.GOALS, strict=True):
+        ratios[f"{turn.name[0]}/6"] = turn.seconds / dev.seconds
+        print(f"{turn.name}: {turn.seconds:.1f}s, {turn.seconds / dev.seconds:.0%} of dev's {dev.seconds:.1f}s "
+              f"(goal: at most {goal:.0%})")  # fmt: skip
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
     for case in (warm, other):
         per_target = ", ".join(f"{t} {n}" for t, n in case.rerun.items())
@@ -201,6 +237,7 @@ def summarize(run: Run, cases: list[Case]) -> None:
     result: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, {platform_line()}",
         "cases": [asdict(c) | {"hit_ratio": round(c.ratio, 3)} for c in cases],
+        "loop": [asdict(c) for c in loop],
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
     }
     run.data.update(result)  # the frame writes it into reports/bench.json
@@ -214,7 +251,7 @@ def platform_line() -> str:
 SESSION = Session(
     name="bench",
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
-    steps=CASES,
+    steps=(*CASES, LOOP_CASES[0], "watch"),
     body=body,
     options=options,
 )

@@ -40,7 +40,7 @@ def body(run: Run) -> None:
         print(f"baking dev: tree {variables['GIT_COMMIT']}, build date {variables['BUILD_DATE']}")
         try:
             build, _ = bake.build_and_record(
-                run.report, settings, "dev", variables, build_args=bake.dev_args(now), engine=engine, store=engine,
+                settings, "dev", variables, build_args=bake.dev_args(now), engine=engine, store=engine,
                 no_cache=True, show_logs=run.args.logs,
             )  # fmt: skip
         except CiError as err:
@@ -49,7 +49,7 @@ def body(run: Run) -> None:
         check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
     with run.step("up") as check:
         services = stack.services(engine, {t.target: t.tags for t in build.targets})
-        stack.up(engine, settings)
+        stack.up(engine, settings, [s.name for s in services])
         check.message = f"{', '.join(s.name for s in services)} healthy"
     with run.step("clean") as check:
         containers, images = stack.remove_leftovers(engine, settings.project, services)

@@ -79,7 +79,6 @@ def bake_prod(
     docker_driver = builder.driver == "docker"
     store = dk.connect(context=builder.nodes[0]) if docker_driver and builder.nodes else engine
     build, result = bake.build_and_record(
-        run.report,
         run.settings,
         "prod",
         variables,

@@ -114,7 +114,7 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
         ports = [p for s in services for p in s.ports]
         stack.require_free_ports(settings, ports, stack.held_ports(engine, settings.project))
-        stack.up(engine, settings)
+        stack.up(engine, settings, names)
     containers = stack.wait_while_starting(engine, names)
     return Context(settings, engine, build, services, containers)
 

@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from ci.errors import CiError
-from ci.report import Report, Suite, write_junit
+from ci.report import Check, Report, Suite, write_junit
 from ci.terminal import table
 
 # A copy of shared/junit-10.xsd (the Jenkins xunit plugin schema, MIT), so a bare clone can validate.
@@ -49,3 +49,15 @@ def test_table_aligns_columns() -> None:
     assert lines[0] == "a      long header"
     assert lines[2] == "value  1"
     assert lines[3] == "x      22"
+
+
+def test_a_step_that_ran_as_several_checks_is_not_also_skipped() -> None:
+    report = Report("doctor")
+    report.add(Check("context backend"))
+    report.add(Check("context frontend"))
+    report.skip(["context", "disk"], "not run")
+    assert [(c.name, c.status) for c in report.main.checks] == [
+        ("context backend", "passed"),
+        ("context frontend", "passed"),
+        ("disk", "skipped"),
+    ]

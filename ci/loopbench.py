@@ -1,0 +1,96 @@
+"""The inner loop, timed for `nox -s bench`: on the bench's copy of the tree, `nox -s dev` (no cache), then
+`nox -s watch` with the stack up and, for a one-line edit to each of the first and the last target's
+sources, the time from writing the edit to the turn's verified line. Compared in one run: the goals are
+the first target (the backend) within 15% of dev's time, the last (the frontend) within 35%."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ci.errors import CiError
+
+GOALS = (0.15, 0.35)  # watch's turn over dev's time: the first target's edit, the last's
+TURN_TIMEOUT = 180.0
+
+
+@dataclass
+class LoopCase:
+    name: str
+    seconds: float
+    line: str  # the session's last line, or the turn's
+
+
+class Watching:
+    """`python -m ci watch` on TREE in the background, its output line by line."""
+
+    def __init__(self, tree: Path, env: Mapping[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ci", "watch"], cwd=tree, env=dict(env), text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, wanted: Callable[[str], bool]) -> str:
+        end = time.monotonic() + TURN_TIMEOUT
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.05)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise CiError(f"bench: nox -s watch exited with {self.proc.returncode}") from None
+                continue
+            if wanted(line):
+                return line
+        raise CiError(f"bench: no turn of nox -s watch within {TURN_TIMEOUT:.0f}s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def dev(nox: list[str], tree: Path, env: Mapping[str, str]) -> LoopCase:
+    start = time.monotonic()
+    run = subprocess.run([*nox, "-s", "dev"], cwd=tree, env=dict(env), capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    if run.returncode != 0:
+        sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
+        raise CiError(f"bench: nox -s dev failed (exit {run.returncode}); its output is above")
+    return LoopCase("dev (no cache)", seconds, run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "")
+
+
+def turns(tree: Path, env: Mapping[str, str], edits: list[tuple[str, Callable[[], None]]]) -> list[LoopCase]:
+    """Each edit of EDITS (name, the write) timed from the write to watch's line for it."""
+    watching = Watching(tree, env)
+    cases = []
+    try:
+        watching.wait_for(lambda line: line.startswith("watching the inputs of"))
+        for name, edit in edits:
+            time.sleep(1.0)  # a quiet tree: the edit is a burst of its own
+            start = time.monotonic()
+            edit()
+            line = watching.wait_for(lambda text: " from save" in text or " failed: " in text or "verified: " in text)
+            if "verified: running = tree" not in line:
+                raise CiError(f"bench: watch's turn for {name} did not verify: {line}")
+            cases.append(LoopCase(name, time.monotonic() - start, line))
+            print(f"{name}: {cases[-1].seconds:.1f}s from the write to `{line}`", flush=True)
+    finally:
+        watching.stop()
+    return cases

@@ -1,0 +1,302 @@
+"""`nox -s watch`: the inner loop, proven after every change.
+
+Watches each target's inputs; after a burst of changes, rebuilds only the targets whose inputs changed
+(local build cache, fresh build-info values), recreates only their services, waits for their health, and
+runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
+build or health check leaves the previous containers running and the loop watching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from ci import bake, stack, watcher
+from ci import docker as dk
+from ci.bakefile import ResolvedTarget
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError
+from ci.fingerprint import fingerprint
+from ci.frame import Run, Session
+from ci.git import commit_label
+from ci.identity import Inputs
+from ci.record import read_record
+from ci.report import Check, Report, Status
+from ci.services import Service
+from ci.sessions import verify
+
+TAG = "dev"  # the stack watch keeps is a dev stack: compose's default tag
+PROFILE = "watch"
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="one turn over what changed since the running build")
+    parser.add_argument("--down", action="store_true", help="stop the stack when the loop ends")
+    parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only failures")
+
+
+@dataclass
+class Turn:
+    """One turn of the loop, as watch.json and the JUnit file keep it."""
+
+    number: int
+    files: list[str]  # relative to the project
+    targets: list[str]
+    services: list[str]
+    result: str = "verified"  # verified | build failed | unhealthy | not verified | interrupted
+    detail: str = ""
+    build_seconds: float = 0.0
+    up_seconds: float = 0.0
+    verify_seconds: float = 0.0
+    from_save_seconds: float = 0.0
+
+
+@dataclass
+class Loop:
+    """What the turns share: the engine, the definitions as last read, the turns so far."""
+
+    run: Run
+    engine: dk.Engine
+    # Where build and compose progress goes: nowhere, unless --logs (failures are said on stderr anyway).
+    progress: TextIO = field(default_factory=lambda: open(os.devnull, "w"))  # noqa: SIM115
+    targets: dict[str, ResolvedTarget] = field(default_factory=dict)
+    inputs: dict[str, Inputs] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+
+    @property
+    def definitions(self) -> list[Path]:
+        return [self.run.settings.bake_file, self.run.settings.compose_file]
+
+    def read_definitions(self) -> None:
+        """The dev group's targets, their inputs and the stack's services, from the bake and compose files."""
+        settings = self.run.settings
+        self.targets = bake.resolve_targets(self.engine, settings, "dev", variables(self.run, datetime.now(UTC)))
+        self.inputs = {
+            name: Inputs.of(settings.root / t.context, Path(t.dockerfile))
+            for name, t in self.targets.items()
+            if not t.remote
+        }
+        self.services = stack.services(self.engine, {name: t.tags for name, t in self.targets.items()})
+
+    def relative(self, path: Path) -> str:
+        root = self.run.settings.root.resolve()
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def variables(run: Run, now: datetime) -> dict[str, str]:
+    return {
+        "PROJECT": run.settings.project,
+        "TAG": TAG,
+        "REGISTRY_CACHE": "false",  # the local cache is the fast one; the registry's is prod's
+        **bake.dev_build_args(now, commit_label(run.settings.root)),
+    }
+
+
+def body(run: Run) -> None:
+    # A loop is stopped by Ctrl-C or by a process manager's SIGTERM: both end it cleanly, reports written.
+    signal.signal(signal.SIGTERM, interrupt)
+    with run.step("engine") as check:
+        loop = Loop(run, dk.connect(run.settings, stack.compose_env(TAG)))
+        if run.args.logs:
+            loop.progress = sys.stdout
+        check.message = f"engine {dk.require_engine(loop.engine)}"
+    with run.step("stack") as check:
+        loop.read_definitions()
+        check.message = start(loop)
+    try:
+        stale = stale_targets(loop)
+        if stale:
+            turn(loop, [], stale, time.time())
+        if run.args.once:
+            if not stale:
+                print("nothing changed since the running build", flush=True)
+            return
+        run.report_decides = False  # a loop's failed turns are its record, not its verdict: Ctrl-C ends it
+        names = ", ".join(loop.inputs)
+        print(f"watching the inputs of {names}; Ctrl-C to stop", flush=True)
+        for burst in watcher.bursts(list(loop.inputs.values()), loop.definitions, lambda: False):
+            on_burst(loop, burst)
+    except KeyboardInterrupt:
+        print("\nstopped (Ctrl-C)", flush=True)
+    finally:
+        finish(loop)
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def start(loop: Loop) -> str:
+    """The stack running the latest build of the tree, from the local cache when it is not already."""
+    settings = loop.run.settings
+    record = read_record(settings.reports_dir, settings.project)
+    names = [s.name for s in loop.services]
+    running = stack.running(loop.engine, names)
+    current = (
+        record is not None
+        and record.tag == TAG
+        and all(s.name in running and s.target in record.targets for s in loop.services)
+        and all(running[s.name].image == record.targets[s.target].image_id for s in loop.services)
+    )
+    if current:
+        return f"running: {', '.join(names)}"
+    print(f"starting the stack from a cached build of the tree ({', '.join(names)})", flush=True)
+    ports = [p for s in loop.services for p in s.ports]
+    stack.require_free_ports(settings, ports, stack.held_ports(loop.engine, settings.project))
+    build(loop, loop.targets)
+    stack.up(loop.engine, settings, names, out=loop.progress)
+    return f"started: {', '.join(names)}"
+
+
+def stale_targets(loop: Loop) -> list[str]:
+    """The targets whose running sources are not the tree's: what changed while nothing watched."""
+    stale = []
+    running = stack.running(loop.engine, [s.name for s in loop.services])
+    for service in loop.services:
+        inputs = loop.inputs.get(service.target)
+        container = running.get(service.name)
+        if inputs is None or container is None:
+            continue
+        image = dk.inspect_image(loop.engine, container.image)
+        tree = fingerprint(inputs.context, inputs.dockerfile)
+        if (image.labels if image else {}).get(dk.SOURCE_DIGEST_LABEL) != tree.digest:
+            stale.append(service.target)
+    return stale
+
+
+def on_burst(loop: Loop, burst: watcher.Burst) -> None:
+    if any(p in burst.paths for p in loop.definitions):
+        print("the definitions changed: reading them again", flush=True)
+        loop.read_definitions()
+        targets = list(loop.inputs)
+    else:
+        targets = [name for name, i in loop.inputs.items() if any(i.includes(p) for p in burst.paths)]
+    if targets:
+        turn(loop, sorted(loop.relative(p) for p in burst.paths), targets, burst.saved)
+
+
+def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> bake.Build:
+    settings = loop.run.settings
+    now = datetime.now(UTC)
+    built, _ = bake.build_and_record(
+        settings, PROFILE, variables(loop.run, now), build_args=bake.dev_args(now), engine=loop.engine,
+        store=loop.engine, no_cache=False, show_logs=loop.run.args.logs, targets=targets,
+        previous=read_record(settings.reports_dir, settings.project), out=loop.progress,
+    )  # fmt: skip
+    return built
+
+
+def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None:
+    """Rebuild TARGETS, recreate their services, verify them; one line, and the turn in the report."""
+    services = [s for s in loop.services if s.target in targets]
+    current = Turn(len(loop.turns) + 1, files, targets, [s.name for s in services])
+    loop.turns.append(current)
+    previous = running_sources(loop, services)
+    started = time.monotonic()
+    try:
+        build(loop, {t: loop.targets[t] for t in targets})
+        current.build_seconds = time.monotonic() - started
+        try:
+            stack.up(loop.engine, loop.run.settings, [s.name for s in services], only=True, out=loop.progress)
+        except CiError as err:
+            raise Failed("unhealthy", str(err)) from None
+        finally:
+            current.up_seconds = time.monotonic() - started - current.build_seconds
+        current.detail = prove(loop, services)
+    except Failed as failed:
+        current.result, current.detail = failed.result, failed.detail
+    except CiError as err:  # the build
+        current.result = "build failed"
+        current.detail = f"{err}; " + "; ".join(f"{s} still runs the previous build ({p})" for s, p in previous.items())
+    except KeyboardInterrupt:
+        current.result, current.detail = "interrupted", "stopped by Ctrl-C during the turn"
+        raise
+    finally:
+        current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
+        current.from_save_seconds = max(0.0, time.time() - saved)
+        record(loop, current)
+
+
+class Failed(Exception):
+    def __init__(self, result: str, detail: str) -> None:
+        super().__init__(detail)
+        self.result, self.detail = result, detail
+
+
+def running_sources(loop: Loop, services: list[Service]) -> dict[str, str]:
+    """What each service runs before the turn, `sources 1a2b3c4d5e6f`: the latest build's, which the
+    stack runs (the loop started it so, and each turn that built recreated its services)."""
+    settings = loop.run.settings
+    built = read_record(settings.reports_dir, settings.project)
+    targets = built.targets if built else {}
+    return {
+        s.name: f"sources {targets[s.target].source_digest.removeprefix('sha256:')[:12]}"
+        for s in services
+        if s.target in targets
+    }
+
+
+def prove(loop: Loop, services: list[Service]) -> str:
+    """verify's checks of SERVICES against the build just recorded; raises Failed with the failing ones."""
+    settings = loop.run.settings
+    built = read_record(settings.reports_dir, settings.project)
+    assert built is not None
+    names = [s.name for s in services]
+    ctx = verify.Context(settings, loop.engine, built, loop.services, stack.wait_while_starting(loop.engine, names))
+    checks = Report(PROFILE)
+    verify.run_checks(checks, ctx, services)
+    failing = [c for c in checks.main.checks if c.failing]
+    if failing:
+        raise Failed("not verified", "; ".join(f"{c.name}: {c.message}" for c in failing))
+    sources = ", ".join(built.targets[s.target].source_digest.removeprefix("sha256:")[:12] for s in services)
+    return f"verified: running = tree (sources {sources})"
+
+
+def line(t: Turn) -> str:
+    files = (t.files[0] + (f" (+{len(t.files) - 1})" if len(t.files) > 1 else "")) if t.files else "(catch-up)"
+    if t.result != "verified":
+        return f"{', '.join(t.targets)}  {files}  {t.result}: {t.detail}"
+    return (
+        f"{', '.join(t.services)}  {files}  built {t.build_seconds:.1f}s  up {t.up_seconds:.1f}s  "
+        f"{t.detail}  {t.from_save_seconds:.1f}s from save"
+    )
+
+
+def record(loop: Loop, t: Turn) -> None:
+    """The turn's line on screen, and a testcase in the report."""
+    text = line(t)
+    stream = sys.stdout if t.result == "verified" else sys.stderr
+    print(text, file=stream, flush=True)
+    status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
+    exit_code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
+    seconds = t.build_seconds + t.up_seconds + t.verify_seconds
+    loop.run.report.add(Check(f"turn {t.number}: {', '.join(t.targets)}", status, seconds, text, exit_code=exit_code))
+
+
+def finish(loop: Loop) -> None:
+    """watch.json's turns, --down, and the last line."""
+    run = loop.run
+    run.data["turns"] = [asdict(t) for t in loop.turns]
+    if run.args.down and loop.services:
+        dk.stop_services(loop.engine, [s.name for s in loop.services])
+        print("stack stopped (--down)", flush=True)
+    verified = sum(t.result == "verified" for t in loop.turns)
+    state = "stack stopped" if run.args.down else "the stack keeps running"
+    run.verdict = f"{len(loop.turns)} turns, {verified} verified; {state}"
+
+
+SESSION = Session(
+    name="watch",
+    summary="Rebuild, recreate and verify only what changed, after every change (Ctrl-C stops).",
+    steps=("engine", "stack"),  # then a testcase per turn
+    body=body,
+    options=options,
+    steps_table=False,  # one line per turn says it all
+)

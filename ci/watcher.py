@@ -1,0 +1,79 @@
+"""The file watcher of `nox -s watch`: changes to the targets' inputs, in bursts, through watchfiles (the
+native notify backend, batching in Rust). A path is reported only when it is one of a target's inputs by
+that target's own ignore rules (`ci/context.py`), or a definition the targets come from; editor swap files,
+`.git`, `node_modules` and everything else never make a burst.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import watchfiles
+
+from ci.identity import Inputs
+
+QUIET_MS = 200  # a burst ends after this long without a change (Tilt waits 200 ms, compose watch 500 ms)
+LONGEST_MS = 5000  # and is cut here however long the changes go on
+# Swap, backup and lock files of editors: never a change, wherever they are (watchfiles' own list).
+EDITOR_FILES = watchfiles.DefaultFilter(ignore_dirs=())
+
+
+@dataclass(frozen=True)
+class Burst:
+    """The paths (absolute) that changed together, and when the first of them was saved."""
+
+    paths: frozenset[Path]
+    saved: float  # epoch seconds: the oldest modification time among them, else when the burst was seen
+
+    @staticmethod
+    def of(paths: Iterable[Path]) -> Burst:
+        found = frozenset(paths)
+        times = [p.stat().st_mtime for p in found if p.exists()]
+        return Burst(found, min(times, default=time.time() - QUIET_MS / 1000))
+
+
+def relevant(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> Callable[[watchfiles.Change, str], bool]:
+    """The filter: an input of some target, or one of the DEFINITIONS (bake and compose files)."""
+    defined = {p.resolve() for p in definitions}
+
+    def keep(change: watchfiles.Change, raw: str) -> bool:
+        path = Path(os.path.normpath(raw))
+        if path in defined:
+            return True
+        if path.is_dir():
+            return False  # its files are the inputs, and are reported themselves
+        return EDITOR_FILES(change, raw) and any(i.includes(path) for i in inputs)
+
+    return keep
+
+
+def roots(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> list[Path]:
+    """What to watch: each context folder (new files in it count), the Dockerfiles and ignore files outside
+    them, the definitions; no folder inside another."""
+    found: set[Path] = {i.context for i in inputs}
+    for path in (*[p for i in inputs for p in (i.dockerfile, i.ignore_file) if p], *definitions):
+        if not any(path.resolve().is_relative_to(c) for c in found):
+            found.add(path.resolve().parent)
+    return sorted(p for p in found if not any(p != q and p.is_relative_to(q) for q in found))
+
+
+def bursts(inputs: Sequence[Inputs], definitions: Sequence[Path], stop: Callable[[], bool]) -> Iterator[Burst]:
+    """Each burst of changes to the inputs, as it ends; changes made while the caller works on one burst are
+    kept by the watcher and make the next. Ends when STOP says so (checked at least every second) or on
+    Ctrl-C (which raises KeyboardInterrupt)."""
+    for changes in watchfiles.watch(
+        *roots(inputs, definitions),
+        watch_filter=relevant(inputs, definitions),
+        debounce=LONGEST_MS,
+        step=QUIET_MS,
+        rust_timeout=1000,
+        yield_on_timeout=True,
+    ):
+        if stop():
+            return
+        if changes:
+            yield Burst.of(Path(os.path.normpath(raw)) for _, raw in changes)

@@ -1,0 +1,186 @@
+"""`nox -s watch` on the real engine, in a copy of the project: each change makes one turn that rebuilds
+and recreates only the service whose inputs changed and proves it; a broken build leaves the previous
+container serving; Ctrl-C ends the loop with the stack up and the reports written."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+from python_on_whales import docker
+
+from ci.fingerprint import fingerprint
+from tests.conftest import Project, assert_junit_valid
+
+pytestmark = pytest.mark.integration
+
+NAME = "mainzatest-watch"
+TURN_TIMEOUT = 120.0
+
+
+class Watch:
+    """`python -m ci watch` in the background, its output read line by line."""
+
+    def __init__(self, project: Project) -> None:
+        env = {**os.environ, **project.env}
+        env.pop("VIRTUAL_ENV", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ci", "watch"], cwd=project.root, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            print(f"watch| {line}", end="")
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, wanted: Callable[[str], bool], timeout: float = TURN_TIMEOUT) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                assert self.proc.poll() is None, f"watch exited with {self.proc.returncode}"
+                continue
+            self.seen.append(line)
+            if wanted(line):
+                return line
+        raise AssertionError(f"no such line within {timeout:.0f}s; the last ones: {self.seen[-15:]}")
+
+    def turns_within(self, seconds: float) -> list[str]:
+        """The turn lines printed within SECONDS."""
+        found, end = [], time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if is_turn(line):
+                found.append(line)
+        return found
+
+
+def is_turn(line: str) -> bool:
+    return " from save" in line or " build failed: " in line or " unhealthy: " in line or " not verified: " in line
+
+
+@pytest.fixture(scope="module")
+def project(make_project: Callable[[str], Project]) -> Project:
+    return make_project(NAME)
+
+
+@pytest.fixture(scope="module")
+def watch(project: Project) -> Iterator[Watch]:
+    running = Watch(project)
+    running.wait_for(lambda line: line.startswith("watching the inputs of"))
+    yield running
+    if running.proc.poll() is None:
+        running.proc.kill()
+        running.proc.wait()
+
+
+def container_id(project: Project, service: str) -> str:
+    [found] = docker.container.list(
+        filters=[
+            ("label", f"com.docker.compose.project={project.name}"),
+            ("label", f"com.docker.compose.service={service}"),
+        ]
+    )
+    return str(found.id)
+
+
+def test_a_backend_edit_rebuilds_and_recreates_the_backend_only_and_proves_it(project: Project, watch: Watch) -> None:
+    frontend = container_id(project, "frontend")
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + "\n# watch: a backend edit\n")
+    line = watch.wait_for(is_turn)
+    assert line.startswith("backend  backend/main.py  built "), line
+    assert "verified: running = tree (sources " in line and line.endswith("s from save"), line
+    info = requests.get(f"{project.backend_url}/build/info", timeout=5).json()
+    assert info["source_digest"] == fingerprint(project.root, project.root / "Dockerfile").digest
+    assert container_id(project, "frontend") == frontend
+
+
+def test_a_frontend_edit_rebuilds_and_recreates_the_frontend_only(project: Project, watch: Watch) -> None:
+    backend = container_id(project, "backend")
+    page = project.root / "frontend" / "index.html"
+    page.write_text(page.read_text().replace("</body>", "<!-- watch: a frontend edit --></body>"))
+    line = watch.wait_for(is_turn)
+    assert line.startswith("frontend  frontend/index.html  built ") and "verified" in line, line
+    assert "watch: a frontend edit" in requests.get(f"{project.frontend_url}/", timeout=5).text
+    assert container_id(project, "backend") == backend
+
+
+def test_fifty_files_changed_at_once_are_one_turn(project: Project, watch: Watch) -> None:
+    folder = project.root / "backend" / "generated"
+    folder.mkdir()
+    for n in range(50):
+        (folder / f"module_{n}.py").write_text(f"VALUE = {n}\n")
+    first = watch.wait_for(is_turn)
+    assert first.startswith("backend  backend/generated/") and "(+49)" in first and "verified" in first, first
+    assert watch.turns_within(3.0) == []
+
+
+def test_a_file_outside_every_context_makes_no_turn(project: Project, watch: Watch) -> None:
+    (project.root / "README.md").write_text((project.root / "README.md").read_text() + "\nwatch: not an input\n")
+    (project.root / "tests" / "scratch.py").write_text("# not an input\n")
+    (project.root / "backend" / ".main.py.swp").write_text("an editor's swap file\n")
+    assert watch.turns_within(3.0) == []
+
+
+def test_a_broken_build_leaves_the_previous_backend_serving_and_the_fix_passes(project: Project, watch: Watch) -> None:
+    before = requests.get(f"{project.backend_url}/build/info", timeout=5).json()
+    main = project.root / "backend" / "main.py"
+    good = main.read_text()
+    main.write_text(good + "\ndef broken(:\n")
+    line = watch.wait_for(is_turn)
+    assert line.startswith("backend  backend/main.py  build failed: build failed at backend: "), line
+    assert (
+        "compileall" in line
+        and f"backend still runs the previous build (sources {before['source_digest'][7:19]})" in line
+    )
+    assert requests.get(f"{project.backend_url}/build/info", timeout=5).json() == before
+    main.write_text(good + "\n# fixed\n")
+    fixed = watch.wait_for(is_turn)
+    assert fixed.startswith("backend  backend/main.py  built ") and "verified" in fixed, fixed
+
+
+def test_ctrl_c_exits_0_with_the_stack_up_and_the_reports_written(project: Project, watch: Watch) -> None:
+    watch.proc.send_signal(signal.SIGINT)
+    assert watch.proc.wait(timeout=30) == 0
+    watch.wait_for(lambda line: line.startswith("watch: ") and "the stack keeps running" in line, timeout=5)
+    assert {"backend", "frontend"} <= {
+        c.config.labels["com.docker.compose.service"]
+        for c in docker.container.list(filters=[("label", f"com.docker.compose.project={project.name}")])
+    }
+    report = json.loads((project.reports / "watch.json").read_text())
+    assert report["status"] == "passed" and report["exit_code"] == 0
+    results = [t["result"] for t in report["turns"]]
+    assert results == ["verified", "verified", "verified", "build failed", "verified"], report["turns"]
+    root = assert_junit_valid(project.reports / "junit-watch.xml").getroot()
+    turns = [c for c in root.iter("testcase") if str(c.get("name", "")).startswith("turn ")]
+    assert len(turns) == 5 and [c.find("failure") is not None for c in turns] == [False, False, False, True, False]
+
+
+def test_once_runs_one_turn_over_what_changed_since_the_running_build(project: Project) -> None:
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + "\n# changed while nothing watched\n")
+    run = project.ci("watch", "--once")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "backend  (catch-up)  built " in run.stdout and "verified" in run.stdout
+    again = project.ci("watch", "--once")
+    assert again.returncode == 0 and "nothing changed since the running build" in again.stdout
