@@ -16,9 +16,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ci import bake, stack, watcher
+from ci import bake, stack
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
 from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError
@@ -30,6 +30,9 @@ from ci.record import read_record
 from ci.report import Check, Report, Status
 from ci.services import Service
 from ci.sessions import verify
+
+if TYPE_CHECKING:
+    from ci.watcher import Burst
 
 TAG = "dev"  # the stack watch keeps is a dev stack: compose's default tag
 PROFILE = "watch"
@@ -119,6 +122,8 @@ def body(run: Run) -> None:
                 print("nothing changed since the running build", flush=True)
             return
         run.report_decides = False  # a loop's failed turns are its record, not its verdict: Ctrl-C ends it
+        from ci import watcher  # watchfiles is installed for this session alone; the others import this module
+
         names = ", ".join(loop.inputs)
         print(f"watching the inputs of {names}; Ctrl-C to stop", flush=True)
         for burst in watcher.bursts(list(loop.inputs.values()), loop.definitions, lambda: False):
@@ -171,7 +176,7 @@ def stale_targets(loop: Loop) -> list[str]:
     return stale
 
 
-def on_burst(loop: Loop, burst: watcher.Burst) -> None:
+def on_burst(loop: Loop, burst: Burst) -> None:
     if any(p in burst.paths for p in loop.definitions):
         print("the definitions changed: reading them again", flush=True)
         loop.read_definitions()
