@@ -321,7 +321,6 @@ def prod_args(now: datetime) -> BuildArgs:
 class Plan:
     """What each target of a build is given beyond the bake file: its identity, build values, tags."""
 
-    resolved: dict[str, ResolvedTarget]
     prints: dict[str, Fingerprint]
     identities: dict[str, Commit | None]
     args: dict[str, dict[str, str]]
@@ -361,7 +360,7 @@ def plan_build(settings: Settings, resolved: dict[str, ResolvedTarget], build_ar
     args = {name: build_args(commit) for name, commit in identities.items()}
     tags = {name: identity_tags(t.tags, tag, args[name]["GIT_COMMIT"]) if tag else t.tags
             for name, t in resolved.items()}  # fmt: skip
-    return Plan(resolved, prints, identities, args, tags)
+    return Plan(prints, identities, args, tags)
 
 
 def build_and_record(

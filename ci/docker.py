@@ -254,6 +254,12 @@ def inspect_image(engine: Engine, ref: str) -> ImageInfo | None:
     return ImageInfo(str(image.id), int(image.size or 0), dict(labels), tuple(image.repo_tags or ()))
 
 
+def image_source_digest(engine: Engine, ref: str) -> str | None:
+    """The source fingerprint an image carries (label mainza.source-digest); None without one."""
+    image = inspect_image(engine, ref)
+    return image.labels.get(SOURCE_DIGEST_LABEL) if image else None
+
+
 def image_exists(engine: Engine, ref: str) -> bool:
     """Whether the engine has REF locally (the docker driver builds FROM a local image without pulling)."""
     try:

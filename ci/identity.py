@@ -45,9 +45,6 @@ def identity(inputs: Inputs, sources: Fingerprint) -> Commit | None:
     top = toplevel(inputs.context)
     if top is None or not inputs.context.is_relative_to(top):
         return None
-    head = read_commit(top)
-    if head is None:
-        return None
     committed = {path: blob for path, blob in head_blobs(top).items() if inputs.includes(top / path)}
     extra = [p for p in (inputs.dockerfile, inputs.ignore_file) if p is not None and p.is_relative_to(top)]
     # normpath, not resolve: a symlink in the context is an input as a link.
@@ -58,4 +55,6 @@ def identity(inputs: Inputs, sources: Fingerprint) -> Commit | None:
     for commit, paths in changes(top, specs):
         if any(inputs.includes(top / path) for path in paths):
             return Commit(commit.short, commit.full, commit.epoch, dirty)
-    return Commit(head.short, head.full, head.epoch, True)
+    # Read only here: read_commit asks `git status` of the whole tree, which a target's identity needs not.
+    head = read_commit(top)
+    return Commit(head.short, head.full, head.epoch, True) if head else None

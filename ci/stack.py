@@ -134,6 +134,13 @@ def up(
     wait_healthy(engine, names)
 
 
+def start(engine: dk.Engine, settings: Settings, stack: Sequence[Service], *, out: TextIO = sys.stdout) -> None:
+    """Start or recreate the whole STACK, its host ports free or held by its own running containers."""
+    ports = [p for s in stack for p in s.ports]
+    require_free_ports(settings, ports, held_ports(engine, settings.project))
+    up(engine, settings, [s.name for s in stack], out=out)
+
+
 def wait_healthy(
     engine: dk.Engine, names: Sequence[str], clock: Callable[[], float] = time.monotonic, poll: float = 0.1
 ) -> None:

@@ -27,7 +27,8 @@ def body(run: Run) -> None:
     with run.step("ports") as check:
         # The previous stack keeps serving while the new images build: its own ports count as free.
         previous = {c.service: c for c in dk.project_containers(engine, settings.project) if c.running}
-        stack.require_free_ports(settings, stack.published_ports(engine), stack.held_ports(engine, settings.project))
+        held = [p for c in previous.values() for p in c.host_ports]
+        stack.require_free_ports(settings, stack.published_ports(engine), held)
         check.message = f"free, or held by the running {settings.project} stack" if previous else "free"
     with run.step("bake") as check:
         now = datetime.now(UTC)

@@ -112,9 +112,7 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
     if recreate or not stack.running(engine, names):
         why = "--up" if recreate else "the stack is down"
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
-        ports = [p for s in services for p in s.ports]
-        stack.require_free_ports(settings, ports, stack.held_ports(engine, settings.project))
-        stack.up(engine, settings, names)
+        stack.start(engine, settings, services)
     containers = stack.wait_while_starting(engine, names)
     return Context(settings, engine, build, services, containers)
 
@@ -195,8 +193,7 @@ def source_fingerprint(ctx: Context, service: Service) -> str:
     target = ctx.build.targets[service.target]
     context = ctx.settings.root / target.context
     now = fingerprint(context, context / target.dockerfile)
-    image = dk.inspect_image(ctx.engine, ctx.containers[service.name].image)
-    running = (image.labels if image else {}).get(dk.SOURCE_DIGEST_LABEL)
+    running = dk.image_source_digest(ctx.engine, ctx.containers[service.name].image)
     if running == now.digest:
         return f"sources {now.short}: the working tree's"
     rebuild = "rebuild (`nox -s dev` or `nox -s prod`)"

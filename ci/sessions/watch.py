@@ -26,7 +26,7 @@ from ci.fingerprint import fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_label
 from ci.identity import Inputs
-from ci.record import read_record
+from ci.record import BuildRecord, read_record
 from ci.report import Check, Report, Status
 from ci.services import Service
 from ci.sessions import verify
@@ -71,6 +71,7 @@ class Loop:
     targets: dict[str, ResolvedTarget] = field(default_factory=dict)
     inputs: dict[str, Inputs] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
+    record: BuildRecord | None = None  # the latest build, as this loop last wrote it
     turns: list[Turn] = field(default_factory=list)
 
     @property
@@ -141,7 +142,7 @@ def interrupt(signum: int, frame: object) -> None:
 def start(loop: Loop) -> str:
     """The stack running the latest build of the tree, from the local cache when it is not already."""
     settings = loop.run.settings
-    record = read_record(settings.reports_dir, settings.project)
+    record = loop.record = read_record(settings.reports_dir, settings.project)
     names = [s.name for s in loop.services]
     running = stack.running(loop.engine, names)
     current = (
@@ -153,10 +154,8 @@ def start(loop: Loop) -> str:
     if current:
         return f"running: {', '.join(names)}"
     print(f"starting the stack from a cached build of the tree ({', '.join(names)})", flush=True)
-    ports = [p for s in loop.services for p in s.ports]
-    stack.require_free_ports(settings, ports, stack.held_ports(loop.engine, settings.project))
     build(loop, loop.targets)
-    stack.up(loop.engine, settings, names, out=loop.progress)
+    stack.start(loop.engine, settings, loop.services, out=loop.progress)
     return f"started: {', '.join(names)}"
 
 
@@ -169,9 +168,10 @@ def stale_targets(loop: Loop) -> list[str]:
         container = running.get(service.name)
         if inputs is None or container is None:
             continue
-        image = dk.inspect_image(loop.engine, container.image)
-        tree = fingerprint(inputs.context, inputs.dockerfile)
-        if (image.labels if image else {}).get(dk.SOURCE_DIGEST_LABEL) != tree.digest:
+        if (
+            dk.image_source_digest(loop.engine, container.image)
+            != fingerprint(inputs.context, inputs.dockerfile).digest
+        ):
             stale.append(service.target)
     return stale
 
@@ -187,15 +187,16 @@ def on_burst(loop: Loop, burst: Burst) -> None:
         turn(loop, sorted(loop.relative(p) for p in burst.paths), targets, burst.saved)
 
 
-def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> bake.Build:
+def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
+    """Bake TARGETS; the record keeps the others as the loop last recorded them."""
     settings = loop.run.settings
     now = datetime.now(UTC)
-    built, _ = bake.build_and_record(
+    bake.build_and_record(
         settings, PROFILE, variables(loop.run, now), build_args=bake.dev_args(now), engine=loop.engine,
         store=loop.engine, no_cache=False, show_logs=loop.run.args.logs, targets=targets,
-        previous=read_record(settings.reports_dir, settings.project), out=loop.progress,
+        previous=loop.record, out=loop.progress,
     )  # fmt: skip
-    return built
+    loop.record = read_record(settings.reports_dir, settings.project)
 
 
 def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None:
@@ -206,8 +207,13 @@ def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None
     previous = running_sources(loop, services)
     started = time.monotonic()
     try:
-        build(loop, {t: loop.targets[t] for t in targets})
-        current.build_seconds = time.monotonic() - started
+        try:
+            build(loop, {t: loop.targets[t] for t in targets})
+        except CiError as err:
+            still = "; ".join(f"{s} still runs the previous build ({p})" for s, p in previous.items())
+            raise Failed("build failed", f"{err}; {still}") from None
+        finally:
+            current.build_seconds = time.monotonic() - started
         try:
             stack.up(loop.engine, loop.run.settings, [s.name for s in services], only=True, out=loop.progress)
         except CiError as err:
@@ -217,9 +223,6 @@ def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None
         current.detail = prove(loop, services)
     except Failed as failed:
         current.result, current.detail = failed.result, failed.detail
-    except CiError as err:  # the build
-        current.result = "build failed"
-        current.detail = f"{err}; " + "; ".join(f"{s} still runs the previous build ({p})" for s, p in previous.items())
     except KeyboardInterrupt:
         current.result, current.detail = "interrupted", "stopped by Ctrl-C during the turn"
         raise
@@ -238,9 +241,7 @@ class Failed(Exception):
 def running_sources(loop: Loop, services: list[Service]) -> dict[str, str]:
     """What each service runs before the turn, `sources 1a2b3c4d5e6f`: the latest build's, which the
     stack runs (the loop started it so, and each turn that built recreated its services)."""
-    settings = loop.run.settings
-    built = read_record(settings.reports_dir, settings.project)
-    targets = built.targets if built else {}
+    targets = loop.record.targets if loop.record else {}
     return {
         s.name: f"sources {targets[s.target].source_digest.removeprefix('sha256:')[:12]}"
         for s in services
@@ -250,11 +251,13 @@ def running_sources(loop: Loop, services: list[Service]) -> dict[str, str]:
 
 def prove(loop: Loop, services: list[Service]) -> str:
     """verify's checks of SERVICES against the build just recorded; raises Failed with the failing ones."""
-    settings = loop.run.settings
-    built = read_record(settings.reports_dir, settings.project)
+    built = loop.record
     assert built is not None
-    names = [s.name for s in services]
-    ctx = verify.Context(settings, loop.engine, built, loop.services, stack.wait_while_starting(loop.engine, names))
+    try:
+        containers = stack.wait_while_starting(loop.engine, [s.name for s in services])
+    except CiError as err:
+        raise Failed("not verified", str(err)) from None
+    ctx = verify.Context(loop.run.settings, loop.engine, built, loop.services, containers)
     checks = Report(PROFILE)
     verify.run_checks(checks, ctx, services)
     failing = [c for c in checks.main.checks if c.failing]
