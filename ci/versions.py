@@ -28,8 +28,7 @@ HOST_MINIMUMS: dict[str, Minimum] = {
     ),
     "compose": Minimum(
         "2.24.0",
-        "healthcheck start_interval passed to the engine (docker/compose fb3868f, first in v2.24.0); "
-        "up --wait (2.1.1) and --wait-timeout (2.17.0)",
+        "healthcheck start_interval passed to the engine (docker/compose fb3868f, first in v2.24.0)",
     ),
 }
 # What the tests run on: the oldest (Debian trixie's, the host's packages) and the newest (Debian sid's,
