@@ -315,9 +315,11 @@ def test_a_prune_during_a_bake_does_not_fail_the_build(
 ) -> None:
     """The second and last real prune of the run: build cache unused for 1 s, while a bake works."""
     context = scenario.context
+    # The second stage sleeps long enough to outlast any prune; the prune starts once that stage has
+    # started (read from the bake's own output), not after a guessed delay.
     (context / "Dockerfile.slow").write_text(
-        f"FROM {BASE} AS first\nRUN echo {scenario.mark}-first > /first && sleep 2\n"
-        f"FROM {BASE}\nCOPY --from=first /first /first\nRUN sleep 5 && echo {scenario.mark}-second > /second\n"
+        f"FROM {BASE} AS first\nRUN echo {scenario.mark}-first > /first\n"
+        f"FROM {BASE}\nCOPY --from=first /first /first\nRUN sleep 25 && echo {scenario.mark}-second > /second\n"
     )
     tag = f"{scenario.name}-backend:during-prune"
     (context / "bake.hcl").write_text(
@@ -331,12 +333,18 @@ def test_a_prune_during_a_bake_does_not_fail_the_build(
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert bake.stdout is not None
+    seen: list[str] = []
     try:
-        time.sleep(4)  # the first stage is done, the second is sleeping
-        assert bake.poll() is None, "the bake finished before the prune started"
+        for line in bake.stdout:
+            seen.append(line)
+            if "RUN sleep 25" in line:
+                break
+        assert bake.poll() is None, "the bake finished before the prune started:\n" + "".join(seen)
         prune = scenario.project.ci("prune", "--until", "1s")
         baking_after_prune = bake.poll() is None
-        output, _ = bake.communicate(timeout=120)
+        rest, _ = bake.communicate(timeout=120)
+        output = "".join(seen) + rest
     finally:
         if bake.poll() is None:
             bake.kill()
