@@ -1,0 +1,111 @@
+"""The watcher's bursts on a real folder (watchfiles' native backend; no engine): changes closer together
+than the quiet period are one burst, seen no sooner than the quiet period after the last of them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import watchfiles
+
+from ci import watcher
+from ci.identity import Inputs
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.bursts: list[tuple[float, watcher.Burst]] = []  # when each was seen, and the burst
+
+    def wait(self, count: int, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while len(self.bursts) < count and time.monotonic() < end:
+            time.sleep(0.02)
+        assert len(self.bursts) >= count, f"{len(self.bursts)} bursts, {count} expected"
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    folder = tmp_path / "service"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    (folder / ".dockerignore").write_text("*.tmp\n")
+    return folder
+
+
+@pytest.fixture
+def collected(context: Path) -> Iterator[Collected]:
+    found = Collected()
+    done = threading.Event()
+
+    def collect() -> None:
+        for burst in watcher.bursts([Inputs.of(context, Path("Dockerfile"))], [], done.is_set):
+            found.bursts.append((time.monotonic(), burst))
+
+    thread = threading.Thread(target=collect, daemon=True)
+    thread.start()
+    time.sleep(1.0)  # the native watcher is set up
+    yield found
+    done.set()
+    thread.join(timeout=5)
+
+
+def names(burst: watcher.Burst) -> set[str]:
+    return {p.name for p in burst.paths}
+
+
+def write_all(context: Path, files: list[str], pause: Callable[[], None]) -> float:
+    for name in files:
+        (context / name).write_text(name)
+        pause()
+    return time.monotonic()
+
+
+def test_fifty_files_written_in_quick_succession_are_one_burst_after_the_quiet_period(
+    context: Path, collected: Collected
+) -> None:
+    files = [f"module_{i}.py" for i in range(50)]
+    last = write_all(context, files, lambda: time.sleep(0.002))
+    collected.wait(1)
+    seen, burst = collected.bursts[0]
+    assert names(burst) == set(files)
+    assert seen - last >= watcher.QUIET_MS / 1000
+
+
+def test_a_pause_longer_than_the_quiet_period_starts_a_new_burst(context: Path, collected: Collected) -> None:
+    (context / "first.py").write_text("1")
+    collected.wait(1)
+    time.sleep(1.0)
+    (context / "second.py").write_text("2")
+    collected.wait(2)
+    assert [names(b) for _, b in collected.bursts] == [{"first.py"}, {"second.py"}]
+
+
+def test_ignored_files_make_no_burst(context: Path, collected: Collected) -> None:
+    (context / "scratch.tmp").write_text("ignored by .dockerignore")
+    (context / ".main.py.swp").write_text("an editor's swap file")
+    time.sleep(1.0)
+    (context / "real.py").write_text("an input")
+    collected.wait(1)
+    assert [names(b) for _, b in collected.bursts] == [{"real.py"}]
+
+
+def test_an_added_folder_stands_for_the_files_already_in_it(tmp_path: Path) -> None:
+    folder = tmp_path / "generated"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "a.py").write_text("a")
+    (folder / "deep" / "b.py").write_text("b")
+    found = watcher.changed_paths(watchfiles.Change.added, str(folder))
+    assert sorted(p.relative_to(folder).as_posix() for p in found) == ["a.py", "deep/b.py"]
+    assert watcher.changed_paths(watchfiles.Change.modified, str(folder / "a.py")) == [folder / "a.py"]
+
+
+def test_a_new_folder_of_sources_is_one_burst(context: Path, collected: Collected) -> None:
+    folder = context / "generated"
+    folder.mkdir()
+    for n in range(50):
+        (folder / f"module_{n}.py").write_text(f"VALUE = {n}\n")
+    collected.wait(1)
+    assert names(collected.bursts[0][1]) == {f"module_{n}.py" for n in range(50)}
