@@ -122,16 +122,16 @@ def failed_service(engine: dk.Engine, container: dk.ContainerInfo) -> CiError:
 
 def up(
     engine: dk.Engine, settings: Settings, names: Sequence[str], *, only: bool = False, out: TextIO = sys.stdout
-) -> None:
+) -> dict[str, dk.ContainerInfo]:
     """Start the stack's services NAMES (ONLY: those alone, not their dependencies) with forced recreation,
-    and wait until each is healthy, or running when it has no healthcheck."""
+    and wait until each is healthy, or running when it has no healthcheck. Returns their containers then."""
     try:
         for line in dk.compose_up(engine, services=names if only else ()):
             if line:
                 print(f"  {line}", file=out, flush=True)
     except DockerFailed as err:
         raise up_failure(engine, settings, err) from None
-    wait_healthy(engine, names)
+    return wait_healthy(engine, names)
 
 
 def start(engine: dk.Engine, settings: Settings, stack: Sequence[Service], *, out: TextIO = sys.stdout) -> None:
@@ -143,9 +143,10 @@ def start(engine: dk.Engine, settings: Settings, stack: Sequence[Service], *, ou
 
 def wait_healthy(
     engine: dk.Engine, names: Sequence[str], clock: Callable[[], float] = time.monotonic, poll: float = 0.1
-) -> None:
+) -> dict[str, dk.ContainerInfo]:
     """Until every service NAMES is healthy (running, without a healthcheck): one `docker inspect` a poll,
-    so a service is seen healthy within POLL of its healthcheck passing (compose's --wait polls at 0.5 s)."""
+    so a service is seen healthy within POLL of its healthcheck passing (compose's --wait polls at 0.5 s).
+    Returns their containers, by service, as last inspected."""
     containers = {c.id: c for s, c in dk.service_containers(engine).items() if s in names}
     missing = set(names) - {c.service for c in containers.values()}
     if missing:
@@ -157,7 +158,7 @@ def wait_healthy(
             if not state.running or state.health == "unhealthy":
                 raise failed_service(engine, state)
         if all(s.health in ("healthy", None) for s in states.values()):
-            return
+            return {s.service: s for s in states.values()}
         if clock() - start > UP_TIMEOUT:
             waiting = ", ".join(s.service for s in states.values() if s.health != "healthy")
             raise CiError(f"{waiting} not healthy after {UP_TIMEOUT}s: `docker compose logs` says why")

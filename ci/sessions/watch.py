@@ -215,12 +215,13 @@ def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None
         finally:
             current.build_seconds = time.monotonic() - started
         try:
-            stack.up(loop.engine, loop.run.settings, [s.name for s in services], only=True, out=loop.progress)
+            containers = stack.up(loop.engine, loop.run.settings, [s.name for s in services], only=True,
+                                  out=loop.progress)  # fmt: skip
         except CiError as err:
             raise Failed("unhealthy", str(err)) from None
         finally:
             current.up_seconds = time.monotonic() - started - current.build_seconds
-        current.detail = prove(loop, services)
+        current.detail = prove(loop, services, containers)
     except Failed as failed:
         current.result, current.detail = failed.result, failed.detail
     except KeyboardInterrupt:
@@ -249,14 +250,11 @@ def running_sources(loop: Loop, services: list[Service]) -> dict[str, str]:
     }
 
 
-def prove(loop: Loop, services: list[Service]) -> str:
-    """verify's checks of SERVICES against the build just recorded; raises Failed with the failing ones."""
+def prove(loop: Loop, services: list[Service], containers: dict[str, dk.ContainerInfo]) -> str:
+    """verify's checks of SERVICES, whose CONTAINERS up just saw healthy, against the build just recorded;
+    raises Failed with the failing ones."""
     built = loop.record
     assert built is not None
-    try:
-        containers = stack.wait_while_starting(loop.engine, [s.name for s in services])
-    except CiError as err:
-        raise Failed("not verified", str(err)) from None
     ctx = verify.Context(loop.run.settings, loop.engine, built, loop.services, containers)
     checks = Report(PROFILE)
     verify.run_checks(checks, ctx, services)
