@@ -8,7 +8,8 @@
 4. no-op: nothing changed, local cache warm (the whole `nox -s prod`, nox included);
 5. the build process guide's way: the same tree rebuilt with --no-cache for everything;
 6. `nox -s dev` (no cache), then `nox -s watch` with the stack up: 7. a one-line edit to the first target's
-   sources, 8. to the last target's, each from the write to the turn's verified line (ci/loopbench.py).
+   sources, 8. to the last target's, each from the write to the turn's verified line (ci/loopbench.py); each
+   of 6-8 three times, counted by its median.
 The targets and their sources come from the bake definition, as every session reads them.
 """
 
@@ -191,14 +192,14 @@ def body(run: Run) -> None:
 def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
     with run.step(LOOP_CASES[0]) as check:
         found = [loopbench.dev(bench.nox, bench.tree, bench.env)]
-        check.message = f"{found[0].seconds:.1f}s"
+        check.message = found[0].figures()
     names = list(bench.targets)
     first, last = names[0], names[-1]
     with run.step("watch") as check:
         edits = [(LOOP_CASES[1], lambda: print(f"edited {bench.edit(first)}")),
                  (LOOP_CASES[2], lambda: print(f"edited {bench.edit(last)}"))]  # fmt: skip
         found += loopbench.turns(bench.tree, bench.env, edits)
-        check.message = ", ".join(f"{c.name}: {c.seconds:.1f}s" for c in found[1:])
+        check.message = ", ".join(f"{c.name}: {c.figures()}" for c in found[1:])
     return found
 
 
@@ -228,7 +229,7 @@ def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase]) -> No
     dev, *turns = loop
     for turn, goal in zip(turns, loopbench.GOALS, strict=True):
         ratios[f"{turn.name[0]}/6"] = turn.seconds / dev.seconds
-        print(f"{turn.name}: {turn.seconds:.1f}s, {turn.seconds / dev.seconds:.0%} of dev's {dev.seconds:.1f}s "
+        print(f"{turn.name}: {turn.figures()}, {turn.seconds / dev.seconds:.0%} of dev's {dev.figures()} "
               f"(goal: at most {goal:.0%})")  # fmt: skip
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
     for case in (warm, other):
@@ -237,7 +238,7 @@ def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase]) -> No
     result: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, {platform_line()}",
         "cases": [asdict(c) | {"hit_ratio": round(c.ratio, 3)} for c in cases],
-        "loop": [asdict(c) for c in loop],
+        "loop": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in loop],
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
     }
     run.data.update(result)  # the frame writes it into reports/bench.json
