@@ -1,8 +1,9 @@
 """The inner loop, timed for `nox -s bench`: on the bench's copy of the tree, `nox -s dev` (no cache), then
 `nox -s watch` with the stack up and, for a one-line edit to each of the first and the last target's
 sources, the time from writing the edit to the turn's verified line. Compared in one run: the goals are
-the first target (the backend) within 15% of dev's time, the last (the frontend) within 35%. Each case is
-measured ROUNDS times and counts by its median: one sample of a 3 s turn on a noisy machine decides nothing."""
+the first target (the backend) within 15% of dev's time, the last (the frontend) within 35%. That is done
+ROUNDS times, dev and the turns side by side in each round, so that the machine's drift weighs on both
+alike; each case counts by its median, as one sample of a 3 s turn on a noisy machine decides nothing."""
 
 from __future__ import annotations
 
@@ -77,40 +78,47 @@ class Watching:
                 self.proc.kill()
 
 
-def dev(nox: list[str], tree: Path, env: Mapping[str, str], rounds: int = ROUNDS) -> LoopCase:
-    case = LoopCase("dev (no cache)", [], "")
-    for _ in range(rounds):
-        start = time.monotonic()
-        run = subprocess.run([*nox, "-s", "dev"], cwd=tree, env=dict(env), capture_output=True, text=True)
-        case.samples.append(time.monotonic() - start)
-        if run.returncode != 0:
-            sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
-            raise CiError(f"bench: nox -s dev failed (exit {run.returncode}); its output is above")
-        case.line = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
-        print(f"dev (no cache): {case.samples[-1]:.1f}s", flush=True)
-    return case
+def measure(
+    nox: list[str], tree: Path, env: Mapping[str, str], dev_name: str, edits: list[tuple[str, Callable[[], None]]]
+) -> list[LoopCase]:
+    """ROUNDS rounds of `nox -s dev`, then a watch turn for each edit of EDITS (name, the write): dev's
+    case (DEV_NAME) first, then each edit's."""
+    dev = LoopCase(dev_name, [], "")
+    cases = {name: LoopCase(name, [], "") for name, _ in edits}
+    for _ in range(ROUNDS):
+        run_dev(nox, tree, env, dev)
+        turns(tree, env, edits, cases)
+    return [dev, *cases.values()]
+
+
+def run_dev(nox: list[str], tree: Path, env: Mapping[str, str], case: LoopCase) -> None:
+    start = time.monotonic()
+    run = subprocess.run([*nox, "-s", "dev"], cwd=tree, env=dict(env), capture_output=True, text=True)
+    case.samples.append(time.monotonic() - start)
+    if run.returncode != 0:
+        sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
+        raise CiError(f"bench: nox -s dev failed (exit {run.returncode}); its output is above")
+    case.line = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+    print(f"{case.name}: {case.samples[-1]:.1f}s", flush=True)
 
 
 def turns(
-    tree: Path, env: Mapping[str, str], edits: list[tuple[str, Callable[[], None]]], rounds: int = ROUNDS
-) -> list[LoopCase]:
-    """Each edit of EDITS (name, the write), ROUNDS times, timed from the write to watch's line for it."""
+    tree: Path, env: Mapping[str, str], edits: list[tuple[str, Callable[[], None]]], cases: dict[str, LoopCase]
+) -> None:
+    """Each edit of EDITS (name, the write), timed from the write to watch's line for it, into CASES."""
     watching = Watching(tree, env)
-    cases = {name: LoopCase(name, [], "") for name, _ in edits}
     try:
         watching.wait_for(lambda line: line.startswith("watching the inputs of"))
-        for _ in range(rounds):
-            for name, edit in edits:
-                time.sleep(1.0)  # a quiet tree: the edit is a burst of its own
-                start = time.monotonic()
-                edit()
-                line = watching.wait_for(lambda text: any(end in text for end in TURN_LINE))
-                if "verified: running = tree" not in line:
-                    raise CiError(f"bench: watch's turn for {name} did not verify: {line}")
-                case = cases[name]
-                case.samples.append(time.monotonic() - start)
-                case.line = line
-                print(f"{name}: {case.samples[-1]:.1f}s from the write to `{line}`", flush=True)
+        for name, edit in edits:
+            time.sleep(1.0)  # a quiet tree: the edit is a burst of its own
+            start = time.monotonic()
+            edit()
+            line = watching.wait_for(lambda text: any(end in text for end in TURN_LINE))
+            if "verified: running = tree" not in line:
+                raise CiError(f"bench: watch's turn for {name} did not verify: {line}")
+            case = cases[name]
+            case.samples.append(time.monotonic() - start)
+            case.line = line
+            print(f"{name}: {case.samples[-1]:.1f}s from the write to `{line}`", flush=True)
     finally:
         watching.stop()
-    return list(cases.values())

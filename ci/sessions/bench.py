@@ -9,7 +9,7 @@
 5. the build process guide's way: the same tree rebuilt with --no-cache for everything;
 6. `nox -s dev` (no cache), then `nox -s watch` with the stack up: 7. a one-line edit to the first target's
    sources, 8. to the last target's, each from the write to the turn's verified line (ci/loopbench.py); each
-   of 6-8 three times, counted by its median.
+   of 6-8 three times, dev and the turns side by side in each round, counted by its median.
 The targets and their sources come from the bake definition, as every session reads them.
 """
 
@@ -51,6 +51,7 @@ CASES = (
     "5 guide (--no-cache)",
 )
 LOOP_CASES = ("6 dev (no cache)", "7 watch: first target edited", "8 watch: last target edited")
+LOOP_STEP = "6-8 dev and watch, side by side"
 # A line each kind of source file takes without changing what it does.
 COMMENTS = {".py": "# {}", ".ts": "// {}", ".js": "// {}", ".css": "/* {} */", ".html": "<!-- {} -->"}
 
@@ -190,16 +191,13 @@ def body(run: Run) -> None:
 
 
 def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
-    with run.step(LOOP_CASES[0]) as check:
-        found = [loopbench.dev(bench.nox, bench.tree, bench.env)]
-        check.message = found[0].figures()
     names = list(bench.targets)
     first, last = names[0], names[-1]
-    with run.step("watch") as check:
+    with run.step(LOOP_STEP) as check:
         edits = [(LOOP_CASES[1], lambda: print(f"edited {bench.edit(first)}")),
                  (LOOP_CASES[2], lambda: print(f"edited {bench.edit(last)}"))]  # fmt: skip
-        found += loopbench.turns(bench.tree, bench.env, edits)
-        check.message = ", ".join(f"{c.name}: {c.figures()}" for c in found[1:])
+        found = loopbench.measure(bench.nox, bench.tree, bench.env, LOOP_CASES[0], edits)
+        check.message = ", ".join(f"{c.name}: {c.figures()}" for c in found)
     return found
 
 
@@ -252,7 +250,7 @@ def platform_line() -> str:
 SESSION = Session(
     name="bench",
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
-    steps=(*CASES, LOOP_CASES[0], "watch"),
+    steps=(*CASES, LOOP_STEP),
     body=body,
     options=options,
 )
