@@ -9,6 +9,7 @@ build or health check leaves the previous containers running and the loop watchi
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import signal
 import sys
@@ -73,6 +74,7 @@ class Loop:
     services: list[Service] = field(default_factory=list)
     record: BuildRecord | None = None  # the latest build, as this loop last wrote it
     turns: list[Turn] = field(default_factory=list)
+    lock: TextIO | None = None  # held open while the loop runs (hold_lock)
 
     @property
     def definitions(self) -> list[Path]:
@@ -106,8 +108,11 @@ def variables(run: Run, now: datetime) -> dict[str, str]:
 def body(run: Run) -> None:
     # A loop is stopped by Ctrl-C or by a process manager's SIGTERM: both end it cleanly, reports written.
     signal.signal(signal.SIGTERM, interrupt)
+    with run.step("lock") as check:
+        lock = hold_lock(run.settings.reports_dir / "watch.lock")
+        check.message = f"{lock.name}: pid {os.getpid()}"
     with run.step("engine") as check:
-        loop = Loop(run, dk.connect(run.settings, stack.compose_env(TAG)))
+        loop = Loop(run, dk.connect(run.settings, stack.compose_env(TAG)), lock=lock)
         if run.args.logs:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
@@ -133,6 +138,27 @@ def body(run: Run) -> None:
         print("\nstopped (Ctrl-C)", flush=True)
     finally:
         finish(loop)
+
+
+def hold_lock(path: Path) -> TextIO:
+    """PATH, locked for this process: two loops on one project would recreate the same containers at
+    once (compose then fails on its own temporary names). The lock goes with the process, however it ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise CiError(
+            f"another `nox -s watch` (pid {holder}) watches this project: stop it first, or give this one "
+            "its own COMPOSE_PROJECT_NAME and REPORTS_DIR"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def interrupt(signum: int, frame: object) -> None:
@@ -301,7 +327,7 @@ def finish(loop: Loop) -> None:
 SESSION = Session(
     name="watch",
     summary="Rebuild, recreate and verify only what changed, after every change (Ctrl-C stops).",
-    steps=("engine", "stack"),  # then a testcase per turn
+    steps=("lock", "engine", "stack"),  # then a testcase per turn
     body=body,
     options=options,
     steps_table=False,  # one line per turn says it all
