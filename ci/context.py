@@ -257,6 +257,23 @@ def is_ignored(path: str, patterns: list[str]) -> bool:
     return excluded
 
 
+def is_pruned(directory: str, patterns: list[str]) -> bool:
+    """Whether BuildKit leaves the folder DIRECTORY (relative to the context) and all below it out: it, or a
+    folder above it, is excluded and no exception can bring anything below it back."""
+    matcher = _matcher(tuple(patterns))
+    cleaned = go_clean(directory.replace(os.sep, "/")).lstrip("/")
+    if cleaned in (".", "") or not matcher.patterns:
+        return False
+    segments = cleaned.split("/")
+    parent: list[bool] | None = None
+    for depth in range(len(segments)):
+        current = "/".join(segments[: depth + 1])
+        excluded, parent = matcher.evaluate(current, parent)
+        if excluded and matcher.prunes(current):
+            return True
+    return False
+
+
 def context_files(context: Path, dockerfile: Path | None = None) -> list[str]:
     """Sorted POSIX paths, relative to CONTEXT, of the regular files and symlinks BuildKit sends.
 

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci.context import ignore_file, ignore_patterns, is_ignored
+from ci.context import ignore_file, ignore_patterns, is_ignored, is_pruned
 from ci.fingerprint import Fingerprint
 from ci.git import Commit, blob_id, changes, head_blobs, read_commit, toplevel
 
@@ -36,6 +36,12 @@ class Inputs:
         if not path.is_relative_to(self.context):
             return False
         return not is_ignored(path.relative_to(self.context).as_posix(), list(self.patterns))
+
+    def may_hold(self, folder: Path) -> bool:
+        """Whether some of the inputs may lie in FOLDER: it is in the context, and not left out whole."""
+        if not folder.is_relative_to(self.context):
+            return False
+        return not is_pruned(folder.relative_to(self.context).as_posix(), list(self.patterns))
 
 
 def identity(inputs: Inputs, sources: Fingerprint) -> Commit | None:

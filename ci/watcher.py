@@ -54,13 +54,13 @@ def relevant(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> Callable[
     return keep
 
 
-def changed_paths(change: watchfiles.Change, raw: str) -> list[Path]:
+def changed_paths(change: watchfiles.Change, raw: str, inputs: Sequence[Inputs]) -> list[Path]:
     """The paths a change stands for. A folder that was added stands for the files in it: those written
     before the native watcher watched the new folder (a `git checkout` or a generator is faster than
-    that) are reported by nobody else."""
+    that) are reported by nobody else. A folder no input can lie in (a new node_modules) is not read."""
     path = Path(os.path.normpath(raw))
     if change == watchfiles.Change.added and path.is_dir():
-        return [p for p in path.rglob("*") if p.is_file()]
+        return [p for p in path.rglob("*") if p.is_file()] if any(i.may_hold(path) for i in inputs) else []
     return [path]
 
 
@@ -94,7 +94,7 @@ def bursts(inputs: Sequence[Inputs], definitions: Sequence[Path], stop: Callable
         if stop():
             return
         now = time.monotonic()
-        found = {path for change, raw in changes for path in changed_paths(change, raw) if keep(path)}
+        found = {path for change, raw in changes for path in changed_paths(change, raw, inputs) if keep(path)}
         if found:
             first = first if pending else now
             last = now

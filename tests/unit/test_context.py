@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ci import context as ctx
-from ci.context import context_files, go_clean, ignore_file, ignore_patterns, is_ignored, parse_ignore_file
+from ci.context import context_files, go_clean, ignore_file, ignore_patterns, is_ignored, is_pruned, parse_ignore_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -350,3 +350,21 @@ def test_repository_contexts_are_sources_only() -> None:
     assert not set(backend) & set(frontend)
     for files in (backend, frontend):
         assert not [f for f in files if f.startswith(".git/") or "/node_modules/" in f or f.startswith("ci/")]
+
+
+@pytest.mark.parametrize(
+    ("folder", "patterns", "pruned"),
+    [
+        ("node_modules", ["node_modules"], True),
+        ("node_modules/pkg", ["node_modules"], True),
+        ("src", ["node_modules"], False),
+        ("frontend", ["*", "!backend/"], True),
+        ("backend/generated", ["*", "!backend/"], False),
+        ("docs", ["docs", "!docs/keep.md"], False),  # an exception may bring a file below it back
+        ("anything", [], False),
+    ],
+)
+def test_a_folder_is_pruned_only_when_nothing_below_it_can_be_an_input(
+    folder: str, patterns: list[str], pruned: bool
+) -> None:
+    assert is_pruned(folder, patterns) is pruned

@@ -92,14 +92,23 @@ def test_ignored_files_make_no_burst(context: Path, collected: Collected) -> Non
     assert [names(b) for _, b in collected.bursts] == [{"real.py"}]
 
 
-def test_an_added_folder_stands_for_the_files_already_in_it(tmp_path: Path) -> None:
-    folder = tmp_path / "generated"
+def test_an_added_folder_stands_for_the_files_already_in_it(context: Path) -> None:
+    inputs = [Inputs.of(context, Path("Dockerfile"))]
+    folder = context / "generated"
     (folder / "deep").mkdir(parents=True)
     (folder / "a.py").write_text("a")
     (folder / "deep" / "b.py").write_text("b")
-    found = watcher.changed_paths(watchfiles.Change.added, str(folder))
+    found = watcher.changed_paths(watchfiles.Change.added, str(folder), inputs)
     assert sorted(p.relative_to(folder).as_posix() for p in found) == ["a.py", "deep/b.py"]
-    assert watcher.changed_paths(watchfiles.Change.modified, str(folder / "a.py")) == [folder / "a.py"]
+    assert watcher.changed_paths(watchfiles.Change.modified, str(folder / "a.py"), inputs) == [folder / "a.py"]
+
+
+def test_an_added_folder_the_ignore_file_leaves_out_whole_is_not_read(context: Path) -> None:
+    (context / ".dockerignore").write_text("node_modules\n")
+    inputs = [Inputs.of(context, Path("Dockerfile"))]
+    (context / "node_modules" / "pkg").mkdir(parents=True)
+    (context / "node_modules" / "pkg" / "index.js").write_text("x")
+    assert watcher.changed_paths(watchfiles.Change.added, str(context / "node_modules"), inputs) == []
 
 
 def test_a_new_folder_of_sources_is_one_burst(context: Path, collected: Collected) -> None:
