@@ -237,41 +237,37 @@ def _matcher(patterns: tuple[str, ...]) -> _Matcher:
     return _Matcher(patterns)
 
 
+def _verdicts(path: str, patterns: list[str]) -> list[tuple[str, bool, _Matcher]]:
+    """Each folder from the top down to PATH (relative, slash-separated), with whether PATTERNS exclude it."""
+    matcher = _matcher(tuple(patterns))
+    cleaned = go_clean(path.replace(os.sep, "/")).lstrip("/")
+    if cleaned in (".", "") or not matcher.patterns:
+        return []
+    segments = cleaned.split("/")
+    found = []
+    parent: list[bool] | None = None
+    for depth in range(len(segments)):
+        current = "/".join(segments[: depth + 1])
+        excluded, parent = matcher.evaluate(current, parent)
+        found.append((current, excluded, matcher))
+    return found
+
+
 def is_ignored(path: str, patterns: list[str]) -> bool:
     """Whether BuildKit leaves PATH (relative to the context, slash-separated) out of the context.
 
     PATTERNS are as `ignore_patterns` returns them. Raises ValueError on an invalid pattern.
     """
-    matcher = _matcher(tuple(patterns))
-    cleaned = go_clean(path.replace(os.sep, "/")).lstrip("/")
-    if cleaned in (".", "") or not matcher.patterns:
-        return False
-    segments = cleaned.split("/")
-    parent: list[bool] | None = None
-    excluded = False
-    for depth in range(len(segments)):
-        current = "/".join(segments[: depth + 1])
-        excluded, parent = matcher.evaluate(current, parent)
-        if excluded and depth < len(segments) - 1 and matcher.prunes(current):
-            return True  # an ancestor directory is not even walked
-    return excluded
+    verdicts = _verdicts(path, patterns)
+    if any(excluded and matcher.prunes(current) for current, excluded, matcher in verdicts[:-1]):
+        return True  # an ancestor directory is not even walked
+    return bool(verdicts) and verdicts[-1][1]
 
 
 def is_pruned(directory: str, patterns: list[str]) -> bool:
     """Whether BuildKit leaves the folder DIRECTORY (relative to the context) and all below it out: it, or a
     folder above it, is excluded and no exception can bring anything below it back."""
-    matcher = _matcher(tuple(patterns))
-    cleaned = go_clean(directory.replace(os.sep, "/")).lstrip("/")
-    if cleaned in (".", "") or not matcher.patterns:
-        return False
-    segments = cleaned.split("/")
-    parent: list[bool] | None = None
-    for depth in range(len(segments)):
-        current = "/".join(segments[: depth + 1])
-        excluded, parent = matcher.evaluate(current, parent)
-        if excluded and matcher.prunes(current):
-            return True
-    return False
+    return any(excluded and matcher.prunes(current) for current, excluded, matcher in _verdicts(directory, patterns))
 
 
 def context_files(context: Path, dockerfile: Path | None = None) -> list[str]:
