@@ -298,6 +298,7 @@ class Build:
     variables: dict[str, str]
     seconds: float
     targets: list[TargetBuild]
+    record: BuildRecord  # as written to last-build.json
     cache: dict[str, Any] = field(default_factory=lambda: {"status": "off"})
 
 
@@ -404,10 +405,9 @@ def build_and_record(
         t.target: target_record(t, resolved[t.target], plan) for t in built
     }
     finished = utc_iso(datetime.now(UTC))
-    write_record(
-        BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records), settings.reports_dir
-    )
-    return Build(profile, variables, result.seconds, built), result
+    record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records)
+    write_record(record, settings.reports_dir)
+    return Build(profile, variables, result.seconds, built, record), result
 
 
 def target_record(t: TargetBuild, resolved: ResolvedTarget, plan: Plan) -> TargetRecord:

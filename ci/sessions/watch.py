@@ -217,12 +217,12 @@ def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
     """Bake TARGETS; the record keeps the others as the loop last recorded them."""
     settings = loop.run.settings
     now = datetime.now(UTC)
-    bake.build_and_record(
+    built, _ = bake.build_and_record(
         settings, PROFILE, variables(loop.run, now), build_args=bake.dev_args(now), engine=loop.engine,
         store=loop.engine, no_cache=False, show_logs=loop.run.args.logs, targets=targets,
         previous=loop.record, out=loop.progress,
     )  # fmt: skip
-    loop.record = read_record(settings.reports_dir, settings.project)
+    loop.record = built.record
 
 
 def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None:
