@@ -152,8 +152,8 @@ def wait_healthy(
     if missing:
         raise CiError(f"no container after `compose up`: {', '.join(sorted(missing))}")
     start = clock()
+    states = containers  # just inspected by the listing: the first poll
     while True:
-        states = dk.container_states(engine, list(containers))
         for state in states.values():
             if not state.running or state.health == "unhealthy":
                 raise failed_service(engine, state)
@@ -163,6 +163,7 @@ def wait_healthy(
             waiting = ", ".join(s.service for s in states.values() if s.health != "healthy")
             raise CiError(f"{waiting} not healthy after {UP_TIMEOUT}s: `docker compose logs` says why")
         time.sleep(poll)
+        states = dk.container_states(engine, list(containers))
 
 
 def wait_while_starting(
