@@ -27,6 +27,8 @@ from ci.report import Check, Report, Suite, property_value, write_json
 from ci.settings import Settings
 from ci.sizes import human
 
+PUBLISHED_PROFILE = "prod"  # the one whose images leave this machine (`nox -s prod -- --push`)
+
 
 def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -115,12 +117,14 @@ def bake(
     builder: str | None = None,
     resolved: dict[str, ResolvedTarget] | None = None,
     override: Path | None = None,
+    git_info: bool = True,
     out: TextIO = sys.stdout,
     clock: Callable[[], float] = time.monotonic,
 ) -> BakeResult:
     """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
     RESOLVED: the targets to bake, from resolve_targets (GROUP's, or some of them: those are baked by
-    name); OVERRIDE: a bake file merged after the project's (per-target build values)."""
+    name); OVERRIDE: a bake file merged after the project's (per-target build values); GIT_INFO: buildx
+    records the repository in the build's provenance."""
     resolved = resolved or resolve_targets(engine, settings, group, variables)
     targets = list(resolved)
     trace = BuildTrace(targets)
@@ -138,6 +142,7 @@ def bake(
             metadata_file=metadata_file,
             builder=builder,
             read_paths=outside_paths(settings, resolved.values()),
+            git_info=git_info,
         ):
             progress.feed(chunk)
     except DockerFailed as err:
@@ -398,6 +403,8 @@ def build_and_record(
         builder=builder,
         resolved=resolved,
         override=override,
+        # Provenance for the images that are published; dev's and watch's record their commit themselves.
+        git_info=profile == PUBLISHED_PROFILE,
         out=out,
     )
     built = [target_build(store, result, t, plan) for t in result.targets]
