@@ -9,11 +9,16 @@ gets them per call, so two engines with different tags in one process never see 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import os
+import queue
 import re
+import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -344,10 +349,94 @@ def remove_containers(engine: Engine, ids: list[str]) -> None:
 
 
 def container_logs(engine: Engine, container_id: str, tail: int | None = None) -> str:
+    """The container's log, its stdout and stderr lines in the order they were written; "" when it is gone.
+    (python-on-whales inspects the container before each `docker logs`: one more call in every turn of watch.)"""
+    args = ["--tail", str(tail)] if tail is not None else []
     try:
-        return str(engine._client.container.logs(container_id, tail=tail))
+        out, err = run(
+            [*engine._client.client_config.docker_cmd, "container", "logs", "--timestamps", *args, container_id],
+            return_stderr=True,
+        )
     except DockerException:
         return ""
+    lines = [line for text in (out, err) for line in str(text or "").splitlines() if line]
+    return "\n".join(line.partition(" ")[2] for line in sorted(lines, key=_log_time))
+
+
+def _log_time(line: str) -> str:
+    """The sort key of a `docker logs --timestamps` line: its RFC 3339 time, whose fraction docker trims."""
+    stamp = line.partition(" ")[0].rstrip("Z")
+    return stamp.ljust(30, "0") if "." in stamp else (stamp + ".").ljust(30, "0")
+
+
+# --- events -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    container_id: str
+    action: str  # create, start, die, "health_status: healthy", ...
+
+
+def parse_event(line: str) -> ContainerEvent | None:
+    """One line of `docker events --format '{{json .}}'`; None for what is not a container's event."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or event.get("Type") != "container":
+        return None
+    actor = event.get("Actor") or {}
+    return ContainerEvent(str(actor.get("ID") or ""), str(event.get("Action") or ""))
+
+
+class ContainerEvents:
+    """The engine's events ACTIONS (`health_status` stands for each of its states) for the project's
+    containers, from the moment this was made (`docker events --since`, so that none is lost while the
+    stream connects), read on a thread of its own. Made by `container_events`, which ends the stream."""
+
+    def __init__(self, engine: Engine, actions: Sequence[str]) -> None:
+        cmd = [
+            *engine._client.client_config.docker_cmd, "events", "--since", f"{time.time():.6f}",
+            "--format", "{{json .}}", "--filter", "type=container",
+            "--filter", f"label={COMPOSE_PROJECT_LABEL}={engine.project}",
+            *(f"--filter=event={action}" for action in actions),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self._queue: queue.Queue[ContainerEvent] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            event = parse_event(line)
+            if event:
+                self._queue.put(event)
+
+    def next(self, timeout: float) -> ContainerEvent | None:
+        """The next event within TIMEOUT seconds, else None."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+@contextlib.contextmanager
+def container_events(engine: Engine, actions: Sequence[str]) -> Iterator[ContainerEvents]:
+    """The project's container events ACTIONS while the block runs (see ContainerEvents)."""
+    events = ContainerEvents(engine, actions)
+    try:
+        yield events
+    finally:
+        events.close()
 
 
 # --- compose ----------------------------------------------------------------------------------------------

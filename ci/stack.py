@@ -8,7 +8,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from ci import docker as dk
@@ -18,6 +18,8 @@ from ci.settings import Settings
 
 UP_TIMEOUT = 180  # seconds to wait for healthy services
 STARTING_GRACE = 30.0  # seconds waited for a starting service beyond its healthcheck's start period
+EVENTS_SILENCE = 1.0  # seconds without an event of a starting container before it is inspected anyway
+HEALTHY_EVENT = "health_status: healthy"
 
 
 def compose_env(tag: str) -> dict[str, str]:
@@ -125,13 +127,14 @@ def up(
 ) -> dict[str, dk.ContainerInfo]:
     """Start the stack's services NAMES (ONLY: those alone, not their dependencies) with forced recreation,
     and wait until each is healthy, or running when it has no healthcheck. Returns their containers then."""
-    try:
-        for line in dk.compose_up(engine, services=names if only else ()):
-            if line:
-                print(f"  {line}", file=out, flush=True)
-    except DockerFailed as err:
-        raise up_failure(engine, settings, err) from None
-    return wait_healthy(engine, names)
+    with dk.container_events(engine, ("health_status", "die")) as events:
+        try:
+            for line in dk.compose_up(engine, services=names if only else ()):
+                if line:
+                    print(f"  {line}", file=out, flush=True)
+        except DockerFailed as err:
+            raise up_failure(engine, settings, err) from None
+        return wait_healthy(engine, names, events)
 
 
 def start(engine: dk.Engine, settings: Settings, stack: Sequence[Service], *, out: TextIO = sys.stdout) -> None:
@@ -142,17 +145,22 @@ def start(engine: dk.Engine, settings: Settings, stack: Sequence[Service], *, ou
 
 
 def wait_healthy(
-    engine: dk.Engine, names: Sequence[str], clock: Callable[[], float] = time.monotonic, poll: float = 0.1
+    engine: dk.Engine,
+    names: Sequence[str],
+    events: dk.ContainerEvents | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    poll: float = 0.1,
 ) -> dict[str, dk.ContainerInfo]:
-    """Until every service NAMES is healthy (running, without a healthcheck): one `docker inspect` a poll,
-    so a service is seen healthy within POLL of its healthcheck passing (compose's --wait polls at 0.5 s).
-    Returns their containers, by service, as last inspected."""
+    """Until every service NAMES is healthy (running, without a healthcheck). With EVENTS (opened before
+    `compose up`), a service is seen healthy the moment the engine says so, and inspected again on any
+    other event of its container, or after a second without one; without, by one `docker inspect` each
+    POLL (compose's --wait polls at 0.5 s). Returns their containers, by service."""
     containers = {c.id: c for s, c in dk.service_containers(engine).items() if s in names}
     missing = set(names) - {c.service for c in containers.values()}
     if missing:
         raise CiError(f"no container after `compose up`: {', '.join(sorted(missing))}")
     start = clock()
-    states = containers  # just inspected by the listing: the first poll
+    states = containers  # just inspected by the listing
     while True:
         for state in states.values():
             if not state.running or state.health == "unhealthy":
@@ -162,7 +170,15 @@ def wait_healthy(
         if clock() - start > UP_TIMEOUT:
             waiting = ", ".join(s.service for s in states.values() if s.health != "healthy")
             raise CiError(f"{waiting} not healthy after {UP_TIMEOUT}s: `docker compose logs` says why")
-        time.sleep(poll)
+        if events is None:
+            time.sleep(poll)
+        else:
+            event = events.next(timeout=EVENTS_SILENCE)
+            if event is not None and event.container_id not in states:
+                continue  # another container's: the old one going, say
+            if event is not None and event.action == HEALTHY_EVENT:
+                states = {**states, event.container_id: replace(states[event.container_id], health="healthy")}
+                continue
         states = dk.container_states(engine, list(containers))
 
 
