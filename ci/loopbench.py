@@ -3,7 +3,7 @@
 sources, the time from writing the edit to the turn's verified line. Compared in one run: the goals are
 the first target (the backend) within 15% of dev's time, the last (the frontend) within 35%. That is done
 ROUNDS times, dev and the turns side by side in each round, so that the machine's drift weighs on both
-alike; each case counts by its median, as one sample of a 3 s turn on a noisy machine decides nothing."""
+alike; each case counts by its median, as one sample of a 2 s turn on a noisy machine decides nothing."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ci.errors import CiError
 
 GOALS = (0.15, 0.35)  # watch's turn over dev's time: the first target's edit, the last's
 TURN_TIMEOUT = 180.0
-ROUNDS = 3
+ROUNDS = 5
 TURN_LINE = (" from save", " failed: ", "verified: ")  # what a turn's line holds, whatever its result
 
 
