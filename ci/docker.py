@@ -353,20 +353,17 @@ def container_logs(engine: Engine, container_id: str, tail: int | None = None) -
     (python-on-whales inspects the container before each `docker logs`: one more call in every turn of watch.)"""
     args = ["--tail", str(tail)] if tail is not None else []
     try:
-        out, err = run(
-            [*engine._client.client_config.docker_cmd, "container", "logs", "--timestamps", *args, container_id],
-            return_stderr=True,
-        )
-    except DockerException:
+        text = _cli(engine, "container", "logs", "--timestamps", *args, container_id, stderr=True)
+    except DockerFailed:
         return ""
-    lines = [line for text in (out, err) for line in str(text or "").splitlines() if line]
+    lines = [line for line in text.splitlines() if line]
     return "\n".join(line.partition(" ")[2] for line in sorted(lines, key=_log_time))
 
 
 def _log_time(line: str) -> str:
     """The sort key of a `docker logs --timestamps` line: its RFC 3339 time, whose fraction docker trims."""
     stamp = line.partition(" ")[0].rstrip("Z")
-    return stamp.ljust(30, "0") if "." in stamp else (stamp + ".").ljust(30, "0")
+    return (stamp if "." in stamp else stamp + ".").ljust(30, "0")
 
 
 # --- events -------------------------------------------------------------------------------------------------
