@@ -145,16 +145,11 @@ def start(engine: dk.Engine, settings: Settings, stack: Sequence[Service], *, ou
 
 
 def wait_healthy(
-    engine: dk.Engine,
-    names: Sequence[str],
-    events: dk.ContainerEvents | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    poll: float = 0.1,
+    engine: dk.Engine, names: Sequence[str], events: dk.ContainerEvents, clock: Callable[[], float] = time.monotonic
 ) -> dict[str, dk.ContainerInfo]:
-    """Until every service NAMES is healthy (running, without a healthcheck). With EVENTS (opened before
-    `compose up`), a service is seen healthy the moment the engine says so, and inspected again on any
-    other event of its container, or after a second without one; without, by one `docker inspect` each
-    POLL (compose's --wait polls at 0.5 s). Returns their containers, by service."""
+    """Until every service NAMES is healthy (running, without a healthcheck). EVENTS, opened before `compose
+    up`, say the moment the engine sees a service healthy; any other event of its container, or a second
+    without one, has it inspected again (compose's --wait polls at 0.5 s). Returns their containers, by service."""
     containers = {c.id: c for s, c in dk.service_containers(engine).items() if s in names}
     missing = set(names) - {c.service for c in containers.values()}
     if missing:
@@ -170,15 +165,12 @@ def wait_healthy(
         if clock() - start > UP_TIMEOUT:
             waiting = ", ".join(s.service for s in states.values() if s.health != "healthy")
             raise CiError(f"{waiting} not healthy after {UP_TIMEOUT}s: `docker compose logs` says why")
-        if events is None:
-            time.sleep(poll)
-        else:
-            event = events.next(timeout=EVENTS_SILENCE)
-            if event is not None and event.container_id not in states:
-                continue  # another container's: the old one going, say
-            if event is not None and event.action == HEALTHY_EVENT:
-                states = {**states, event.container_id: replace(states[event.container_id], health="healthy")}
-                continue
+        event = events.next(timeout=EVENTS_SILENCE)
+        if event is not None and event.container_id not in states:
+            continue  # another container's: the old one going, say
+        if event is not None and event.action == HEALTHY_EVENT:
+            states = {**states, event.container_id: replace(states[event.container_id], health="healthy")}
+            continue
         states = dk.container_states(engine, list(containers))
 
 
