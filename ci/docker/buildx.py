@@ -1,0 +1,132 @@
+"""buildx: bake (streamed, printed, checked), what the installed buildx can do, and its builders."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from packaging.version import Version
+from python_on_whales.exceptions import DockerException
+from python_on_whales.utils import run
+
+from ci.docker.engine import Engine, _cli, error_line, failed
+from ci.errors import CiError
+from ci.versions import BUILDX_BAKE_ALLOW, at_least, tool_version
+
+
+def bake_stream(
+    engine: Engine,
+    bake_files: Sequence[Path],
+    targets: list[str],
+    *,
+    variables: Mapping[str, str],
+    no_cache: bool,
+    metadata_file: Path,
+    builder: str | None = None,
+    read_paths: Sequence[Path] = (),
+    git_info: bool = True,
+) -> Iterator[str]:
+    """Run bake with buildx's machine-readable progress and yield its output as it comes.
+
+    The bake files are always named: with none, buildx would merge compose.yaml from the same folder.
+    "rawjson" is accepted by buildx 0.13 although its --help and python-on-whales' type hint do not list it.
+    READ_PATHS outside the working directory are granted to bake explicitly where buildx has `--allow`
+    (0.17; from 0.20 bake refuses them without it, and its y/N question finds no terminal to ask).
+    Without GIT_INFO, buildx does not run git (six commands, 0.04 s) for the provenance of the build.
+    Raises DockerFailed when bake fails, after the whole stream was yielded.
+    """
+    grants = [f"--allow=fs.read={path}" for path in read_paths] if bake_allows(engine) else []
+    stream = engine._client.buildx.bake(
+        # python-on-whales 0.81 has no `allow`: the flags go with the targets (cobra reads flags anywhere).
+        targets=[*grants, *targets],
+        files=list(bake_files),
+        load=True,
+        cache=not no_cache,
+        progress=cast(Any, "rawjson"),
+        # bake's variables reach buildx as its environment, where it also reads its own settings
+        variables={**variables, **({} if git_info else {"BUILDX_GIT_INFO": "0"})},
+        metadata_file=metadata_file,
+        builder=builder,
+        stream_logs=True,
+    )
+    try:
+        yield from cast(Iterator[str], stream)
+    except DockerException as err:
+        raise failed(err) from None
+
+
+def bake_allows(engine: Engine) -> bool:
+    """Whether this buildx's bake takes `--allow` entitlements."""
+    return _buildx_at_least(tuple(engine._client.client_config.docker_cmd), BUILDX_BAKE_ALLOW)
+
+
+@functools.cache
+def _buildx_at_least(docker_cmd: tuple[str, ...], minimum: Version) -> bool:
+    try:
+        return at_least(tool_version(str(run([*docker_cmd, "buildx", "version"]))), minimum)
+    except DockerException:
+        return False
+
+
+def bake_definition(
+    engine: Engine, bake_file: Path, targets: list[str], variables: Mapping[str, str]
+) -> dict[str, Any]:
+    """`bake --print TARGETS`: the resolved groups and targets. DockerFailed with buildx's message."""
+    try:
+        definition = engine._client.buildx.bake(
+            targets=targets, files=[bake_file], print=True, variables=dict(variables)
+        )
+    except DockerException as err:
+        raise failed(err) from None
+    return definition if isinstance(definition, dict) else {}
+
+
+def bake_check(engine: Engine, bake_file: Path, targets: list[str], variables: Mapping[str, str]) -> str:
+    """`bake --check TARGETS` (buildx >= 0.16): the build checks of each target, building nothing; its
+    output. Raises DockerFailed (stdout and stderr kept) when a check fails."""
+    return _cli(engine, "buildx", "bake", "--file", str(bake_file), "--check", *targets, env=variables, stderr=True)
+
+
+def buildx_version_line(engine: Engine) -> str:
+    """`docker buildx version`, e.g. "github.com/docker/buildx v0.16.2 abc"; CiError when buildx is missing."""
+    try:
+        return engine._client.buildx.version().strip()
+    except DockerException as err:
+        raise failed(err, "docker buildx does not answer") from None
+
+
+# --- builders ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    endpoint: str  # a docker context name for the docker driver
+    status: str  # running, inactive, stopped, error...
+    version: str | None  # BuildKit's, when the node reports it
+
+
+@dataclass(frozen=True)
+class BuilderFacts:
+    name: str
+    driver: str
+    nodes: tuple[NodeFacts, ...]
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        return tuple(node.status for node in self.nodes)
+
+
+def inspect_builder(engine: Engine, name: str | None = None) -> BuilderFacts:
+    """A buildx builder: NAME, else the one bake would use (BUILDX_BUILDER or the selected one)."""
+    try:
+        builder = engine._client.buildx.inspect(name)
+    except (DockerException, ValueError) as err:
+        if name:
+            raise CiError(f"unknown builder {name!r}: `docker buildx ls` lists the builders") from None
+        line = error_line(err) if isinstance(err, DockerException) else str(err)
+        raise CiError(f"cannot inspect the current builder: {line}") from None
+    nodes = tuple(NodeFacts(str(n.endpoint), str(n.status), n.version) for n in builder.nodes or [])
+    return BuilderFacts(str(builder.name), str(builder.driver), nodes)

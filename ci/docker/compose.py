@@ -1,0 +1,72 @@
+"""The project's compose stack: its resolved configuration, `up`, logs and stop, the cache registry service,
+and compose's version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from python_on_whales.exceptions import DockerException
+
+from ci.docker.engine import Engine, failed
+
+
+def compose_config(engine: Engine) -> dict[str, Any]:
+    """`docker compose config`: the compose file resolved (interpolated, active profiles only)."""
+    try:
+        config = engine._client.compose.config(return_json=True)
+    except DockerException as err:
+        raise failed(err, "compose.yaml does not resolve") from None
+    return config if isinstance(config, dict) else {}
+
+
+def compose_up(engine: Engine, *, services: Sequence[str] = ()) -> Iterator[str]:
+    """`compose up --detach --force-recreate [SERVICES]`, yielding its output lines; DockerFailed on failure.
+    With SERVICES, only those (`--no-deps`: a dependency is not recreated with them). Compose waits for the
+    health of a dependency that another service needs; the caller waits for the rest (stack.up)."""
+    stream = engine._client.compose.up(
+        services=list(services) or None,
+        dependencies=not services,
+        detach=True,
+        force_recreate=True,
+        pull="never",
+        stream_logs=True,
+    )
+    try:
+        for _, line in stream:
+            yield line.decode(errors="replace").rstrip()
+    except DockerException as err:
+        raise failed(err) from None
+
+
+def service_logs(engine: Engine, service: str, tail: int = 20) -> str:
+    try:
+        return str(engine._client.compose.logs(services=[service], tail=str(tail), no_log_prefix=True))
+    except DockerException:
+        return ""
+
+
+def stop_services(engine: Engine, services: list[str]) -> None:
+    """Stop and remove the stack's containers (verify --down); volumes and the cache registry stay."""
+    try:
+        engine._client.compose.rm(services=services, stop=True, volumes=False)
+    except DockerException as err:
+        raise failed(err, "could not stop the stack") from None
+
+
+def start_cache_registry(engine: Engine) -> None:
+    """The project's own registry (compose service `registry`, profile `cache`, named volume); ENGINE must
+    be connected with the `cache` profile."""
+    try:
+        engine._client.compose.up(services=["registry"], detach=True, pull="missing", quiet=True)
+    except DockerException as err:
+        raise failed(err, "could not start the project's cache registry") from None
+
+
+def compose_version_line(engine: Engine) -> str:
+    """`docker compose version`, e.g. "Docker Compose version v2.29.1"; CiError when compose is missing."""
+    try:
+        return engine._client.compose.version().strip()
+    except DockerException as err:
+        raise failed(err, "docker compose does not answer") from None

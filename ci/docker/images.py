@@ -1,0 +1,109 @@
+"""Images on the engine: inspected, looked up, listed by project, removed and pushed; whether a registry
+serves one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from python_on_whales.exceptions import DockerException
+
+from ci.docker.engine import PROJECT_LABEL, SOURCE_DIGEST_LABEL, Engine, _inspect, error_line, failed
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    size: int
+    labels: dict[str, str]
+    tags: tuple[str, ...]
+
+
+def inspect_image(engine: Engine, ref: str) -> ImageInfo | None:
+    try:
+        image = engine._client.image.inspect(ref)
+    except DockerException:
+        return None
+    labels = (image.config.labels if image.config else None) or {}
+    return ImageInfo(str(image.id), int(image.size or 0), dict(labels), tuple(image.repo_tags or ()))
+
+
+def image_source_digest(engine: Engine, ref: str) -> str | None:
+    """The source fingerprint an image carries (label mainza.source-digest); None without one."""
+    image = inspect_image(engine, ref)
+    return image.labels.get(SOURCE_DIGEST_LABEL) if image else None
+
+
+def image_exists(engine: Engine, ref: str) -> bool:
+    """Whether the engine has REF locally (the docker driver builds FROM a local image without pulling)."""
+    try:
+        return bool(engine._client.image.exists(ref))
+    except DockerException:
+        return False
+
+
+def project_image_ids(engine: Engine, project: str) -> list[str]:
+    try:
+        return [i.id for i in engine._client.image.list(filters=[("label", f"{PROJECT_LABEL}={project}")])]
+    except DockerException as err:
+        raise failed(err, f"could not list the {project} images") from None
+
+
+def remove_images(engine: Engine, refs: list[str], *, force: bool = True) -> None:
+    """Remove REFS that are present (forced: a dev rebuild's or a benchmark's own images)."""
+    present = [ref for ref in refs if image_exists(engine, ref)]
+    try:
+        if present:
+            engine._client.image.remove(present, force=force)
+    except DockerException as err:
+        raise failed(err, "could not remove images") from None
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    id: str
+    tags: tuple[str, ...]
+    repo_digests: tuple[str, ...]
+    created: datetime
+
+
+def _created(text: str) -> datetime:
+    # RFC 3339 with nanoseconds: Python reads at most microseconds.
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00")))
+
+
+def project_image_facts(engine: Engine, project: str) -> list[ImageFacts]:
+    """The images labelled with the project, tagged or dangling."""
+    return [
+        ImageFacts(i["Id"], tuple(i.get("RepoTags") or ()), tuple(i.get("RepoDigests") or ()), _created(i["Created"]))
+        for i in _inspect(engine, "image", project_image_ids(engine, project))
+    ]
+
+
+def remove_image(engine: Engine, ref: str) -> str | None:
+    """Remove an image reference, never forced (the engine refuses one a container uses): None, or why not."""
+    try:
+        engine._client.image.remove(ref, force=False, prune=True)
+    except DockerException as err:
+        return error_line(err)
+    return None
+
+
+def image_resolvable(engine: Engine, ref: str) -> str | None:
+    """None when a registry serves REF's manifest, else why not (one line)."""
+    try:
+        engine._client.buildx.imagetools.inspect(ref)
+    except DockerException as err:
+        return error_line(err).removeprefix("ERROR: ")
+    except ValueError:
+        return None  # served, in a manifest shape python-on-whales does not model
+    return None
+
+
+def push_image(engine: Engine, ref: str) -> None:
+    try:
+        engine._client.image.push(ref, quiet=True)
+    except DockerException as err:
+        raise failed(err, f"push of {ref} refused") from None
