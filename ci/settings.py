@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,23 @@ def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
     apart from the other settings, so that a session whose settings are wrong still reports it there."""
     reports = Path(environ.get("REPORTS_DIR", "").strip() or root / "reports")
     return reports if reports.is_absolute() else root / reports
+
+
+def writable_reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
+    """The reports folder, created and proven writable by creating and removing a file in it (root passes
+    any permission check, so only a write tells a read-only mount); else a usage error naming it, raised
+    before anything runs rather than at the end, when the reports are written."""
+    reports = reports_dir(environ, root)
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=reports, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        reason = "not a folder" if reports.exists() and not reports.is_dir() else err.strerror or str(err)
+        raise UsageError(
+            f"REPORTS_DIR={reports} cannot be written ({reason}): set REPORTS_DIR to a writable folder"
+        ) from err
+    return reports
 
 
 def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOST_ENV, root: Path = ROOT) -> Settings:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 
+from ci import settings as settings_module
 from ci.errors import UsageError
-from ci.settings import load_settings, read_env_file
+from ci.settings import load_settings, read_env_file, writable_reports_dir
 
 
 def test_host_file_supplies_base_images_unless_the_environment_sets_them(tmp_path: Path) -> None:
@@ -62,3 +64,47 @@ def test_read_env_file_strips_quotes_and_ignores_junk(tmp_path: Path) -> None:
     path = tmp_path / "f.env"
     path.write_text("A='1'\n\nnot a pair\nB = \"two\"\n")
     assert read_env_file(path) == {"A": "1", "B": "two"}
+
+
+def test_reports_dir_is_created_and_left_empty_by_its_write_check(tmp_path: Path) -> None:
+    assert writable_reports_dir({"REPORTS_DIR": "out/nested"}, root=tmp_path) == tmp_path / "out" / "nested"
+    assert list((tmp_path / "out" / "nested").iterdir()) == []
+
+
+def unwritable(tmp_path: Path, kind: str) -> Path:
+    """A REPORTS_DIR no session can write into, of KIND."""
+    if kind == "proc":
+        return Path("/proc/nope")
+    (tmp_path / "file").write_text("x")
+    return tmp_path / "file" if kind == "a regular file" else tmp_path / "file" / "below"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("proc", "No such file or directory"), ("a regular file", "not a folder"), ("below a file", "Not a directory")],
+)
+def test_reports_dir_that_cannot_be_created_is_a_usage_error_naming_it_and_the_variable(
+    tmp_path: Path, kind: str, reason: str
+) -> None:
+    folder = unwritable(tmp_path, kind)
+    with pytest.raises(UsageError) as caught:
+        writable_reports_dir({"REPORTS_DIR": str(folder)}, root=tmp_path)
+    assert (
+        str(caught.value) == f"REPORTS_DIR={folder} cannot be written ({reason}): set REPORTS_DIR to a writable folder"
+    )
+
+
+def test_existing_reports_dir_that_refuses_a_file_is_a_usage_error_even_when_permissions_allow_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root passes every permission check: only the write tells a read-only mount (tested for real in
+    tests/integration/test_exit_codes.py)."""
+
+    def read_only(**_: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(settings_module.tempfile, "NamedTemporaryFile", read_only)
+    with pytest.raises(
+        UsageError, match=r"^REPORTS_DIR=\S+ cannot be written \(Read-only file system\): set REPORTS_DIR"
+    ):
+        writable_reports_dir({"REPORTS_DIR": str(tmp_path)}, root=tmp_path)
