@@ -14,12 +14,13 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 from ci import sessions, terminal
 from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, UsageError
 from ci.report import Check, Report, report_dict, write_json, write_junit
-from ci.settings import Settings, load_settings, reports_dir
+from ci.settings import Settings, load_settings, writable_reports_dir
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,13 @@ def _phase(report: Report, name: str) -> Iterator[None]:
 
 
 def run(session: Session, argv: list[str]) -> int:
-    """Run SESSION with ARGV; returns the exit code. Reports go to REPORTS_DIR whatever happens."""
+    """Run SESSION with ARGV; returns the exit code. Reports go to REPORTS_DIR whatever happens, so it is
+    proven writable first: a folder that is not ends the session with a usage error before anything runs
+    (and with no reports: they cannot be written)."""
+    try:
+        directory = writable_reports_dir(os.environ)
+    except UsageError as err:
+        return last_line(Outcome("usage error", err.exit_code, f"error: {err}", table=False), terminal.colour_on())
     report = Report(session.name)
     outcome = Outcome()
     context: Run | None = None
@@ -131,7 +138,7 @@ def run(session: Session, argv: list[str]) -> int:
     except Exception as err:  # a bug: the traceback is for us, the report still tells CI
         traceback.print_exc()
         outcome = Outcome("error", EXIT_FAILED, f"error: internal error, a bug ({type(err).__name__}: {err})")
-    return finished(session, report, outcome, context).exit_code
+    return finished(session, report, outcome, context, directory).exit_code
 
 
 def failure(checks: list[Check]) -> tuple[str, int] | None:
@@ -146,8 +153,9 @@ def failure(checks: list[Check]) -> tuple[str, int] | None:
     return line, first.exit_code
 
 
-def finished(session: Session, report: Report, outcome: Outcome, context: Run | None) -> Outcome:
-    """Skip what did not run, settle the outcome from the checks, write the files, print table and line."""
+def finished(session: Session, report: Report, outcome: Outcome, context: Run | None, directory: Path) -> Outcome:
+    """Skip what did not run, settle the outcome from the checks, write the files into DIRECTORY, print
+    table and line."""
     why = {"interrupted": "interrupted", "passed": "not run"}.get(outcome.status, "an earlier step failed")
     report.skip(session.steps, why)
     failed = failure(report.checks) if context is None or context.report_decides else None
@@ -157,7 +165,6 @@ def finished(session: Session, report: Report, outcome: Outcome, context: Run | 
         outcome.line = f"{session.name}: {(context.verdict if context else '') or 'passed'}"
     if outcome.status == "failed" and outcome.exit_code == 3:
         outcome.status = "no engine"
-    directory = context.settings.reports_dir if context else reports_dir(os.environ)
     junit = write_junit(report, directory / f"junit-{session.name}.xml")
     data = {"status": outcome.status, "exit_code": outcome.exit_code, "line": outcome.line}
     write_json(
@@ -172,7 +179,13 @@ def finished(session: Session, report: Report, outcome: Outcome, context: Run | 
         print(f"\n{steps}", flush=True)
     if outcome.table:
         print(f"\nJUnit: {junit}", flush=True)
+    last_line(outcome, colour)
+    return outcome
+
+
+def last_line(outcome: Outcome, colour: bool) -> int:
+    """Print the session's last line, on stderr when it failed; returns its exit code."""
     stream = sys.stdout if outcome.exit_code == 0 else sys.stderr
     result = "passed" if outcome.exit_code == 0 else "failed"
     print(terminal.paint(outcome.line, result, on=colour and stream.isatty()), file=stream, flush=True)
-    return outcome
+    return outcome.exit_code

@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from ci import sessions
 from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration
@@ -68,6 +69,58 @@ def test_bad_input_exits_2_and_rewrites_the_stale_junit_file_with_the_failure(
         assert_junit_valid(project.reports / "junit-dev.xml").getroot().find(f".//testcase[@name='{step}']/failure")
     )
     assert failure is not None and says in failure.get("message", "")
+
+
+@pytest.fixture(scope="module")
+def read_only_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A folder nobody can write into, root included: root passes permission bits, so for root a read-only
+    bind mount of it on itself (mounting needs CAP_SYS_ADMIN; without it the tests of it are skipped)."""
+    folder = tmp_path_factory.mktemp("read-only")
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "--bind", folder, folder], capture_output=True, text=True)
+    try:
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot make a read-only folder for root: mount --bind: {mounted.stderr.strip()}")
+        subprocess.run(["mount", "-o", "remount,ro,bind", folder], check=True, capture_output=True)
+        with pytest.raises(OSError, match="Read-only file system"):
+            (folder / "probe").write_text("")
+        yield folder
+    finally:
+        if mounted.returncode == 0:
+            subprocess.run(["umount", folder], check=True)
+
+
+@pytest.fixture(params=["/proc/nope", "a regular file", "a read-only folder"])
+def unwritable(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    if request.param == "a regular file":
+        (tmp_path / "reports").write_text("a file, not a folder\n")
+        return tmp_path / "reports"
+    if request.param == "a read-only folder":
+        folder: Path = request.getfixturevalue("read_only_folder")
+        return folder
+    return Path(request.param)
+
+
+@pytest.mark.parametrize("session", sessions.names())
+def test_a_reports_dir_that_cannot_be_written_exits_2_naming_it_before_anything_runs(
+    project: Project, session: str, unwritable: Path
+) -> None:
+    before = unwritable.read_text() if unwritable.is_file() else None
+    run = project.ci(session, env={"REPORTS_DIR": str(unwritable)}, timeout=60)
+    assert run.returncode == 2
+    assert "Traceback" not in run.stdout + run.stderr
+    [line] = [x for x in run.stderr.splitlines() if x.startswith("error:")]
+    assert line.startswith(f"error: REPORTS_DIR={unwritable} cannot be written (")
+    assert line.endswith("set REPORTS_DIR to a writable folder")
+    assert run.stdout == ""  # nothing built, started or checked: no table, no step
+    if before is not None:
+        assert unwritable.read_text() == before
+    elif unwritable.is_dir():
+        assert list(unwritable.iterdir()) == []
 
 
 def test_unknown_session_exits_2(project: Project) -> None:

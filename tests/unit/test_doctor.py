@@ -449,6 +449,7 @@ def test_main_prints_the_table_and_one_error_line(
     (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
     settings = Settings(root=tree, project="p", reports_dir=tree / "reports", ports={})
     monkeypatch.setattr(frame, "load_settings", lambda: settings)
+    monkeypatch.setenv("REPORTS_DIR", str(settings.reports_dir))  # the frame's own, checked before the settings
     monkeypatch.setattr(dk, "connect", lambda _: object())
     code = frame.run(doctor.SESSION, [])
     out, err = capsys.readouterr()

@@ -142,6 +142,25 @@ def test_pipeline_sessions_let_each_others_options_pass_and_refuse_unknown_ones(
         frame.parse_arguments(prod, ["--push", "--bogus"])
 
 
+@pytest.mark.parametrize("kind", ["proc", "a regular file"])
+@pytest.mark.parametrize("argv", [[], ["--bogus"]], ids=["good arguments", "bad arguments"])
+def test_reports_dir_that_cannot_be_written_exits_2_with_one_line_before_the_session_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: str, argv: list[str]
+) -> None:
+    folder = Path("/proc/nope") if kind == "proc" else tmp_path / "file"
+    if kind != "proc":
+        folder.write_text("not a folder\n")
+    monkeypatch.setenv("REPORTS_DIR", str(folder))
+    started = []
+    assert frame.run(Session("fake", "started?", STEPS, started.append), argv) == 2
+    out, err = capsys.readouterr()
+    assert started == [] and out == ""
+    [line] = err.splitlines()  # no traceback, no table
+    assert line.startswith(f"error: REPORTS_DIR={folder} cannot be written (")
+    assert line.endswith("): set REPORTS_DIR to a writable folder")
+    assert list(tmp_path.iterdir()) == ([] if kind == "proc" else [folder])  # no reports anywhere else
+
+
 def test_every_session_module_declares_its_session() -> None:
     names = sessions.names()
     assert {"dev", "prod", "verify", "prune", "doctor", "lint", "bench"} <= set(names)
