@@ -72,32 +72,54 @@ def parser(session: Session) -> argparse.ArgumentParser:
     return p
 
 
-def foreign_options(name: str) -> dict[str, int]:
-    """The options of the other sessions, with how many values each takes: `nox -s prod verify -- --down`
-    gives every session of the pipeline the same arguments, and each lets the others' pass."""
-    found: dict[str, int] = {}
+@dataclass
+class Foreign:
+    """An option of other sessions than the one running."""
+
+    values: int  # how many values it takes
+    owners: list[str] = field(default_factory=list)  # the sessions whose option it is
+
+
+def foreign_options(name: str) -> dict[str, Foreign]:
+    """The options of the other sessions, read from their parsers: `nox -s prod verify -- --down` gives
+    every session of the pipeline the same arguments, and each lets the others' pass."""
+    found: dict[str, Foreign] = {}
     for other in sessions.names():
         if other != name:
             for action in parser(sessions.load(other))._actions:
                 for option in action.option_strings:
-                    found.setdefault(option, 0 if action.nargs == 0 else 1)
+                    found.setdefault(option, Foreign(0 if action.nargs == 0 else 1)).owners.append(other)
     return found
 
 
+def ignored_note(session: str, option: str, owners: list[str]) -> str:
+    """`note: --dry-run is prune's option: verify ignores it`, the owners as `prune's and watch's`."""
+    whose = [f"{owner}'s" for owner in owners]
+    owned = whose[0] if len(whose) == 1 else f"{', '.join(whose[:-1])} and {whose[-1]}"
+    return f"note: {option} is {owned} option: {session} ignores it"
+
+
 def parse_arguments(session: Session, argv: list[str]) -> argparse.Namespace:
+    """The session's arguments; another session's options pass (a pipeline's sessions share them), each
+    with a note that this session ignores it, and any other is a usage error."""
     p = parser(session)
     args, rest = p.parse_known_args(argv)
     foreign = foreign_options(session.name) if rest else {}
     unknown = []
+    ignored: dict[str, list[str]] = {}
     while rest:
         option, _, inline = rest.pop(0).partition("=")
-        values = foreign.get(option)
-        if values is None:
+        other = foreign.get(option)
+        if other is None:
             unknown.append(option)
-        elif values and not inline:
-            del rest[:values]
+            continue
+        ignored[option] = other.owners
+        if other.values and not inline:
+            del rest[: other.values]
     if unknown:
         p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    for option, owners in ignored.items():
+        print(ignored_note(session.name, option, owners), flush=True)
     session.check_args(args)
     return args
 

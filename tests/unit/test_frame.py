@@ -3,7 +3,9 @@ line says what happened, and the exit code is the documented one."""
 
 from __future__ import annotations
 
+import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -134,12 +136,63 @@ def test_failed_checks_without_an_exception_fail_with_the_first_one_named(
     assert capsys.readouterr().err.splitlines()[-1] == "error: second: second is wrong (and 1 more failing: third)"
 
 
-def test_pipeline_sessions_let_each_others_options_pass_and_refuse_unknown_ones() -> None:
+def test_pipeline_sessions_let_each_others_options_pass_and_refuse_unknown_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     prod = sessions.load("prod")
     args = frame.parse_arguments(prod, ["--push", "--down", "--builder", "node2", "--browser"])
     assert args.push
+    capsys.readouterr()
     with pytest.raises(UsageError):
-        frame.parse_arguments(prod, ["--push", "--bogus"])
+        frame.parse_arguments(prod, ["--push", "--down", "--bogus"])
+    assert capsys.readouterr().out == ""  # the usage error alone, no notes
+
+
+def test_another_sessions_option_passes_with_a_note_as_the_first_line(
+    reports: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert frame.run(session(None), ["--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "note: --dry-run is prune's option: fake ignores it"
+    assert out[-1] == "fake: all three done"
+
+
+def test_each_ignored_option_has_one_note_naming_every_session_that_owns_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    frame.parse_arguments(sessions.load("prod"), ["--down", "--up", "--down", "--dry-run", "--until", "1h"])
+    assert capsys.readouterr().out.splitlines() == [
+        "note: --down is verify's and watch's option: prod ignores it",
+        "note: --up is verify's option: prod ignores it",
+        "note: --dry-run is prune's option: prod ignores it",
+        "note: --until is prune's option: prod ignores it",
+    ]
+    assert frame.ignored_note("dev", "--keep", ["bench", "prune", "watch"]) == (
+        "note: --keep is bench's, prune's and watch's option: dev ignores it"
+    )
+
+
+def test_an_option_a_session_gains_is_known_to_the_others_from_its_parser(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load = sessions.load
+
+    def with_url(parser: argparse.ArgumentParser) -> None:
+        load("verify").options(parser)
+        parser.add_argument("--url")
+
+    monkeypatch.setattr(
+        sessions, "load", lambda name: replace(load(name), options=with_url) if name == "verify" else load(name)
+    )
+    args = frame.parse_arguments(load("prod"), ["--url", "http://127.0.0.1:8000", "--push"])
+    assert args.push
+    assert capsys.readouterr().out.splitlines() == ["note: --url is verify's option: prod ignores it"]
+
+
+def test_every_note_fits_120_columns() -> None:
+    for name in sessions.names():
+        for option, other in frame.foreign_options(name).items():
+            assert len(frame.ignored_note(name, option, other.owners)) <= 120
 
 
 @pytest.mark.parametrize("kind", ["proc", "a regular file"])
