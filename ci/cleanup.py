@@ -43,14 +43,14 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
 _SECONDS = {"h": 3600, "m": 60, "s": 1}
 
 
-def parse_duration(raw: str) -> timedelta:
+def parse_duration(raw: str, option: str = "--until") -> timedelta:
     """A Go duration in hours, minutes and seconds (`24h`, `90m`, `1h30m`, `30s`), more than zero:
     buildx reads 0 as "no age filter", which would prune everything unused."""
     text = raw.strip()
     seconds = sum(float(n) * _SECONDS[u] for n, u in _DURATION_PART.findall(text)) if _DURATION.fullmatch(text) else 0
     if seconds <= 0:
         raise UsageError(
-            f"--until {raw!r} is not a duration: give hours, minutes or seconds as Go writes them, "
+            f"{option} {raw!r} is not a duration: give hours, minutes or seconds as Go writes them, "
             "more than zero, e.g. 24h, 90m, 1h30m, 30s"
         )
     return timedelta(seconds=seconds)

@@ -7,7 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ class Commit:
     full: str
     epoch: int  # commit time, epoch seconds
     dirty: bool  # uncommitted changes in the tree
+    subject: str = ""  # the first line of its message, where it was read
 
     @property
     def label(self) -> str:
@@ -46,11 +47,12 @@ def toplevel(root: Path) -> Path | None:
         return None
 
 
-def head_blobs(top: Path) -> dict[str, str]:
-    """Every file of HEAD's tree, relative to the work tree TOP, with its blob id; empty without a commit."""
+def tree_blobs(top: Path, ref: str = "HEAD") -> dict[str, str]:
+    """Every file (and symlink) of REF's tree, relative to the work tree TOP, with its blob id; empty
+    without such a commit. Submodules are not files of the tree."""
     try:
         out = subprocess.run(
-            ["git", "ls-tree", "-r", "-z", "--full-tree", "HEAD"], cwd=top, capture_output=True, check=True
+            ["git", "ls-tree", "-r", "-z", "--full-tree", ref], cwd=top, capture_output=True, check=True
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return {}
@@ -62,17 +64,53 @@ def head_blobs(top: Path) -> dict[str, str]:
     return blobs
 
 
+def blob_sha256(top: Path, blobs: Iterable[str]) -> dict[str, str]:
+    """The sha256 of each blob's content (a symlink's: its target text), read in one `git cat-file --batch`:
+    what a source fingerprint takes of a file, from git's objects alone."""
+    wanted = list(dict.fromkeys(blobs))
+    if not wanted:
+        return {}
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch"], cwd=top, input="".join(f"{b}\n" for b in wanted).encode(),
+        capture_output=True, check=True,
+    )  # fmt: skip
+    found, out, at = {}, proc.stdout, 0
+    for blob in wanted:
+        header_end = out.index(b"\n", at)
+        size = int(out[at:header_end].split()[2])
+        found[blob] = hashlib.sha256(out[header_end + 1 : header_end + 1 + size]).hexdigest()
+        at = header_end + 1 + size + 1
+    return found
+
+
+def resolve_commit(top: Path, ref: str) -> Commit | None:
+    """The commit REF names (a hash, a branch, a tag, HEAD~2), with its subject; None when it names none."""
+    try:
+        full, epoch, subject = git(top, "log", "-1", "--format=%H %ct %s", f"{ref}^{{commit}}", "--").split(" ", 2)
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+    return Commit(full[:7], full, int(epoch), False, subject)
+
+
+def is_shallow(top: Path) -> bool:
+    """A shallow clone (`--depth N`): its history stops short of the first commit."""
+    try:
+        return git(top, "rev-parse", "--is-shallow-repository") == "true"
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
 def blob_id(path: Path) -> str:
     """The id git gives PATH's content (a symlink: its target text), to compare the tree with HEAD's."""
     data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def changes(top: Path, pathspecs: list[str]) -> Iterator[tuple[Commit, list[str]]]:
-    """The commits of HEAD's first-parent history that touch PATHSPECS, newest first, each with the paths
+def changes(top: Path, pathspecs: list[str], ref: str = "HEAD") -> Iterator[tuple[Commit, list[str]]]:
+    """The commits of REF's first-parent history that touch PATHSPECS, newest first, each with the paths
     it changed (relative to TOP; a merge against its first parent; a rename as a removal and an addition)."""
     cmd = ["git", "-c", "core.quotepath=off", "log", "--first-parent", "-m", "--no-renames", "--name-only"]
-    cmd += ["--format=%x01%H %ct", "--", *pathspecs]
+    cmd += ["--format=%x01%H %ct %s", ref, "--", *pathspecs]
     with subprocess.Popen(cmd, cwd=top, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
         assert proc.stdout is not None
         commit: Commit | None = None
@@ -82,8 +120,8 @@ def changes(top: Path, pathspecs: list[str]) -> Iterator[tuple[Commit, list[str]
             if line.startswith("\x01"):
                 if commit is not None:
                     yield commit, paths
-                full, epoch = line[1:].split()
-                commit, paths = Commit(full[:7], full, int(epoch), False), []
+                full, epoch, subject = ([*line[1:].split(" ", 2), ""])[:3]
+                commit, paths = Commit(full[:7], full, int(epoch), False, subject), []
             elif line:
                 paths.append(line)
         if commit is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ci.context import ignore_file, ignore_patterns, is_ignored, is_pruned
 from ci.fingerprint import Fingerprint
-from ci.git import Commit, blob_id, changes, head_blobs, read_commit, toplevel
+from ci.git import Commit, blob_id, changes, read_commit, toplevel, tree_blobs
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def identity(inputs: Inputs, sources: Fingerprint) -> Commit | None:
     top = toplevel(inputs.context)
     if top is None or not inputs.context.is_relative_to(top):
         return None
-    committed = {path: blob for path, blob in head_blobs(top).items() if inputs.includes(top / path)}
+    committed = {path: blob for path, blob in tree_blobs(top).items() if inputs.includes(top / path)}
     extra = [p for p in (inputs.dockerfile, inputs.ignore_file) if p is not None and p.is_relative_to(top)]
     # normpath, not resolve: a symlink in the context is an input as a link.
     present = [Path(os.path.normpath(inputs.context / rel)) for rel in sources.files] + [p for p in extra if p.exists()]

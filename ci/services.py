@@ -7,6 +7,8 @@ How a service is checked beyond its container, image and sources is declared bes
     mainza.verify.build-info: "8000/build/info"      container port / path answering the build info
     mainza.verify.build-info.keys: "a b c"           the exact keys it must answer (optional)
     mainza.verify.build-info.headers: "H=glob; ..."  response headers it must carry (optional)
+    mainza.verify.build-info.public: "/api/build/info"  the same, as the stack's public address serves it
+                                                     (a path below it): what `verify -- --url` asks
     mainza.verify.page: "8080/"                      a page whose headers are checked
     mainza.verify.page.headers: "H=glob; ..."
     mainza.verify.startup-log: "true"                its log says `Cache bust:`, `Build date:`, `Git commit:`
@@ -60,6 +62,7 @@ class Endpoint:
 class Checks:
     build_info: Endpoint | None = None
     build_info_keys: frozenset[str] = frozenset()  # empty: only the build's own keys are required
+    public_build_info: str = ""  # the build info's path below the stack's public address; empty: none
     page: Endpoint | None = None
     startup_log: bool = False
     browser: Endpoint | None = None
@@ -144,11 +147,19 @@ def _endpoint(service: str, labels: Mapping[str, str], key: str) -> Endpoint | N
     return Endpoint(int(port), slash + path, tuple(rules))
 
 
+def _public_path(service: str, labels: Mapping[str, str]) -> str:
+    value = labels.get(LABEL + "build-info.public", "").strip()
+    if value and not value.startswith("/"):
+        raise CiError(f"{service}: label {LABEL}build-info.public={value!r} is not a path (it starts with /)")
+    return value
+
+
 def checks(service: str, labels: Mapping[str, str]) -> Checks:
     """What verify checks of SERVICE beyond its container, image and sources, from its labels."""
     return Checks(
         build_info=_endpoint(service, labels, "build-info"),
         build_info_keys=frozenset(labels.get(LABEL + "build-info.keys", "").split()),
+        public_build_info=_public_path(service, labels),
         page=_endpoint(service, labels, "page"),
         startup_log=labels.get(LABEL + "startup-log", "").strip().lower() in ("true", "1", "yes"),
         browser=_endpoint(service, labels, "browser"),

@@ -97,14 +97,19 @@ class Project:
         cmd = [sys.executable, "-m", "nox", "-f", str(self.root / "noxfile.py"), "--envdir", str(self.envdir), *args]
         return self._run(cmd, timeout)
 
-    def ci(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-        """Run `python -m ci ...` in the copy: the sessions' code without nox's venv step."""
-        return self._run([sys.executable, "-m", "ci", *args], timeout, env)
+    def ci(
+        self, *args: str, env: dict[str, str] | None = None, timeout: int = 900, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `python -m ci ...` in the copy (or in CWD, another checkout of it): the sessions' code without
+        nox's venv step."""
+        return self._run([sys.executable, "-m", "ci", *args], timeout, env, cwd)
 
-    def _run(self, cmd: list[str], timeout: int, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, cmd: list[str], timeout: int, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, **self.env, **(env or {})}
         full_env.pop("VIRTUAL_ENV", None)
-        proc = subprocess.run(cmd, cwd=self.root, env=full_env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=cwd or self.root, env=full_env, capture_output=True, text=True, timeout=timeout)
         print(f"$ {' '.join(cmd)}  -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 

@@ -14,26 +14,27 @@ import os
 import re
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from ci import buildinfo, deployment, stack
 from ci import docker as dk
-from ci import stack
-from ci.errors import CiError
+from ci.bake import resolve_targets
+from ci.cleanup import parse_duration
+from ci.errors import CiError, UsageError
 from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session
 from ci.record import FILE as RECORD_FILE
 from ci.record import BuildRecord, read_record
-from ci.report import Report, markdown_table
-from ci.services import HeaderRule, Service
+from ci.report import Check, Report, Status, markdown_table
+from ci.services import LABEL, HeaderRule, Service
 from ci.settings import Settings
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-HTTP_TIMEOUT = 3.0
-EXCERPT = 200
 
 
 @dataclass
@@ -50,13 +51,57 @@ class Context:
         return next((s for s in self.services if s.name == name), None)
 
 
+LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
+REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header")  # options of --url
+SAMPLES = 5  # answers asked of each address by default
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--browser", action="store_true", help="also open the page in headless chromium")
     parser.add_argument("--up", action="store_true", help="start or recreate the stack from the latest build first")
     parser.add_argument("--down", action="store_true", help="stop the stack afterwards")
+    remote = parser.add_argument_group("a deployed stack, from outside (no engine)")
+    remote.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="[SERVICE=]URL",
+        help="the stack's public address (repeat for more); SERVICE=URL: one service's own",
+    )
+    remote.add_argument("--commit", metavar="REF", help="the commit it must run (default HEAD)")
+    remote.add_argument("--tree", action="store_true", help="compare with the working tree instead of a commit")
+    remote.add_argument(
+        "--samples", type=int, metavar="N", help="answers asked of each address, on fresh connections (default 5)"
+    )
+    remote.add_argument("--wait", metavar="DURATION", help="poll until every answer runs the commit (10m, 90s)")
+    remote.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="sent with every request (repeatable); values are never printed")  # fmt: skip
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """--url's options need it, the local stack's exclude it; every value is checked before any request."""
+    given = [name for name in REMOTE_ONLY if getattr(args, name) not in (None, False, [])]
+    if not args.url:
+        if given:
+            raise UsageError(f"--{given[0]} goes with --url: the address of a deployed stack")
+        return
+    for name in LOCAL_ONLY:
+        if getattr(args, name):
+            raise UsageError(f"--{name} is for the stack on this engine: not with --url")
+    if args.tree and args.commit:
+        raise UsageError("--tree and --commit: give one (what the stack must run)")
+    args.samples = SAMPLES if args.samples is None else args.samples
+    if args.samples < 1:
+        raise UsageError(f"--samples {args.samples}: ask each address at least once")
+    args.addresses = [deployment.parse_address(raw) for raw in args.url]
+    args.headers = dict(deployment.parse_header(raw) for raw in args.header)
+    args.wait_seconds = parse_duration(args.wait, "--wait").total_seconds() if args.wait else 0.0
 
 
 def body(run: Run) -> None:
+    if run.args.url:
+        deployed(run)
+        return
     ctx: Context | None = None
     try:
         with run.step("services") as check:
@@ -154,10 +199,12 @@ def build_info(ctx: Context, service: Service) -> str:
     url = service.url(endpoint)
     response = get(url)
     if response.status_code != 200:
-        raise CiError(f"{url} answered HTTP {response.status_code}: {excerpt(response.text)}")
-    info = parse_build_info(response.text)
+        raise CiError(f"{url} answered HTTP {response.status_code}: {buildinfo.excerpt(response.text)}")
+    info = buildinfo.parse(response.text)
     if info is None:
-        raise CiError(f"{url} is neither a JSON object nor `window.BUILD_INFO = {{...}}`: {excerpt(response.text)}")
+        raise CiError(
+            f"{url} is neither a JSON object nor `window.BUILD_INFO = {{...}}`: {buildinfo.excerpt(response.text)}"
+        )
     expected = ctx.build.expected(service.target)
     problems = header_problems(response, endpoint.headers)
     wanted = service.checks.build_info_keys
@@ -248,40 +295,16 @@ def browser_check(ctx: Context) -> str:
 
 def get(url: str) -> requests.Response:
     try:
-        return requests.get(url, timeout=HTTP_TIMEOUT)
+        return requests.get(url, timeout=buildinfo.HTTP_TIMEOUT)
     except requests.Timeout:
-        raise CiError(f"{url} did not answer within {HTTP_TIMEOUT:.0f}s") from None
+        raise CiError(f"{url} did not answer within {buildinfo.HTTP_TIMEOUT:.0f}s") from None
     except requests.RequestException as err:
-        raise CiError(f"{url}: {type(err).__name__}: {excerpt(str(err))}") from None
+        raise CiError(f"{url}: {type(err).__name__}: {buildinfo.excerpt(str(err))}") from None
 
 
 def header_problems(response: requests.Response, rules: tuple[HeaderRule, ...]) -> list[str]:
     return [f"header {r.name}: {response.headers.get(r.name)!r}, expected {r.pattern!r}" for r in rules
             if not r.allows(response.headers.get(r.name))]  # fmt: skip
-
-
-def parse_build_info(text: str) -> dict[str, Any] | None:
-    """A JSON object, or `window.BUILD_INFO = {...}` with its camelCase keys in snake_case."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = parse_build_info_js(text)
-        if value is None:
-            return None
-        return {re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower(): v for key, v in value.items()}
-    return value if isinstance(value, dict) else None
-
-
-def parse_build_info_js(text: str) -> dict[str, Any] | None:
-    """`window.BUILD_INFO = {buildDate: "...", ...};` (a JS object literal with bare keys) as a dict."""
-    match = re.fullmatch(r"\s*window\.BUILD_INFO\s*=\s*(\{.*\})\s*;?\s*", text, re.S)
-    if not match:
-        return None
-    try:
-        value = json.loads(re.sub(r"([{,]\s*)([A-Za-z_]\w*)\s*:", r'\1"\2":', match.group(1)))
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def differences(running_info: dict[str, Any], expected: dict[str, str]) -> list[str]:
@@ -303,11 +326,6 @@ def short_id(image_id: str) -> str:
     return image_id.removeprefix("sha256:")[:12]
 
 
-def excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return repr(flat[:EXCERPT] + ("..." if len(flat) > EXCERPT else ""))
-
-
 def print_summary(report: Report) -> None:
     """The checks as Markdown in the CI job summary, when there is one (GitHub Actions)."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -317,10 +335,89 @@ def print_summary(report: Report) -> None:
             out.write("## verify\n\n" + markdown_table(("check", "result", "detail"), rows) + "\n")
 
 
+# --- a deployed stack (--url) -------------------------------------------------------------------------
+
+
+def deployed(run: Run) -> None:
+    """Each service of the stack that an address reaches, asked for its build info and placed in the
+    history of the commit it must run; the others listed as not checked."""
+    args, settings = run.args, run.settings
+    redact = deployment.Redactor(list(args.headers.values()))
+    with run.step("services") as check:
+        engine = dk.connect(settings, stack.compose_env("dev"))  # reads the definitions: no daemon is asked
+        targets = resolve_targets(engine, settings, "default", {"PROJECT": settings.project})
+        services = stack.services(engine, {name: t.tags for name, t in targets.items()})
+        urls, unchecked = deployment.service_urls(services, args.addresses)
+        top, commit = deployment.reference(settings.root, args.commit or "HEAD")
+        label = "the working tree" if args.tree else commit.short
+        wants = {}
+        for service in services:
+            if service.name in urls:
+                target = targets[service.target]
+                context, dockerfile = settings.root / target.context, Path(target.dockerfile)
+                wants[service.name] = deployment.expected(top, None if args.tree else commit, context, dockerfile)
+        check.message = redact(f"{', '.join(urls)} against {label}")
+        if unchecked:
+            check.message += f"; not checked: {', '.join(unchecked)}"
+    trust = buildinfo.trust()
+
+    def ask(url: str) -> buildinfo.Answer:
+        return buildinfo.ask(url, args.headers, trust)
+
+    def one_round() -> list[deployment.Verdict]:
+        return [deployment.judge(name, deployment.sample(found, args.samples, ask), wants[name])
+                for name, found in urls.items()]  # fmt: skip
+
+    if args.wait_seconds:
+        verdicts = deployment.Rounds(args.wait_seconds, out=lambda line: print(redact(line), flush=True)).run(one_round)
+    else:
+        verdicts = one_round()
+    for verdict in verdicts:
+        report_verdict(run.report, verdict, redact)
+    for name in unchecked:
+        why = f"not checked: no public address (label {LABEL}build-info.public, or --url {name}=URL)"
+        run.report.add(Check(f"{name} build info", "skipped", message=why))
+    where = args.addresses[0].url if len(args.addresses) == 1 else f"{len(args.addresses)} addresses"
+    line = redact(deployment.last_line(where, label, verdicts, unchecked))
+    run.data["deployment"] = {
+        "commit": "" if args.tree else commit.full,
+        "label": label,
+        "services": [json.loads(redact(json.dumps(asdict(v)))) for v in verdicts],
+        "not_checked": unchecked,
+    }
+    print_summary(run.report)
+    if not all(v.passed for v in verdicts):
+        raise CiError(line)
+    run.verdict = line
+
+
+def report_verdict(report: Report, verdict: deployment.Verdict, redact: deployment.Redactor) -> None:
+    """Two testcases: `SERVICE build info` (every answer carried it) and `SERVICE commit` (the verdict)."""
+    answered = verdict.word not in ("unreachable", "no build info")
+    missing = {what: n for what, n in verdict.answers.items() if what.startswith(("unreachable", "no build info"))}
+    info = Check(f"{verdict.service} build info", message=redact(", ".join(verdict.urls)))
+    if not answered:
+        info.status, info.message = "failed", redact(verdict.detail)
+    elif missing:
+        info.status = "failed"
+        info.message = redact(
+            f"{sum(missing.values())} of {sum(verdict.answers.values())} answers: {', '.join(missing)}"
+        )
+    else:
+        info.message = redact(
+            f"{deployment.plural(sum(verdict.answers.values()), 'answer')} from {', '.join(verdict.urls)}"
+        )
+    report.add(info)
+    status: Status = "passed" if verdict.passed else "failed" if answered else "skipped"
+    detail = verdict.detail if answered else "no build info to compare"
+    report.add(Check(f"{verdict.service} commit", status, message=redact(detail)))
+
+
 SESSION = Session(
     name="verify",
     summary=__doc__.splitlines()[0].split(": ", 1)[1],
     steps=("services",),  # then a check per service and kind, as the stack's services declare them
     body=body,
     options=options,
+    check_args=check_args,
 )

@@ -177,16 +177,16 @@ def test_an_option_a_session_gains_is_known_to_the_others_from_its_parser(
 ) -> None:
     load = sessions.load
 
-    def with_url(parser: argparse.ArgumentParser) -> None:
+    def with_more(parser: argparse.ArgumentParser) -> None:
         load("verify").options(parser)
-        parser.add_argument("--url")
+        parser.add_argument("--brand-new")
 
     monkeypatch.setattr(
-        sessions, "load", lambda name: replace(load(name), options=with_url) if name == "verify" else load(name)
+        sessions, "load", lambda name: replace(load(name), options=with_more) if name == "verify" else load(name)
     )
-    args = frame.parse_arguments(load("prod"), ["--url", "http://127.0.0.1:8000", "--push"])
+    args = frame.parse_arguments(load("prod"), ["--brand-new", "http://127.0.0.1:8000", "--push"])
     assert args.push
-    assert capsys.readouterr().out.splitlines() == ["note: --url is verify's option: prod ignores it"]
+    assert capsys.readouterr().out.splitlines() == ["note: --brand-new is verify's option: prod ignores it"]
 
 
 def test_every_note_fits_120_columns() -> None:

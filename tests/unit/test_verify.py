@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 
+from ci import buildinfo
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
 from ci.record import BuildRecord, TargetRecord
@@ -22,12 +23,12 @@ from ci.settings import load_settings
 
 def test_parse_build_info_js_reads_the_object_literal() -> None:
     text = 'window.BUILD_INFO = {buildDate: "2026-11-23T10:00:00Z", gitCommit: "abc", buildTimestamp: 1795428000000};\n'
-    assert verifying.parse_build_info_js(text) == {
+    assert buildinfo.parse_js(text) == {
         "buildDate": "2026-11-23T10:00:00Z",
         "gitCommit": "abc",
         "buildTimestamp": 1795428000000,
     }
-    assert verifying.parse_build_info_js("<html>not it</html>") is None
+    assert buildinfo.parse_js("<html>not it</html>") is None
 
 
 def test_epoch_ms_is_utc() -> None:
@@ -104,7 +105,7 @@ def test_a_service_answering_garbage_is_a_failed_check_with_an_excerpt(server: i
 
 @pytest.mark.parametrize("server", ["slow"], indirect=True)
 def test_a_service_timing_out_is_a_failed_check(server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verifying, "HTTP_TIMEOUT", 0.3)
+    monkeypatch.setattr(buildinfo, "HTTP_TIMEOUT", 0.3)
     with pytest.raises(CiError, match=r"/build/info did not answer within"):
         verifying.build_info(*context_for(server, tmp_path))
 
@@ -119,10 +120,10 @@ def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
 
 def test_build_info_reads_json_and_the_javascript_form_alike() -> None:
     js = 'window.BUILD_INFO = {buildDate: "2026-11-23T10:00:00Z", gitCommit: "abc", buildTimestamp: 1};'
-    assert verifying.parse_build_info(js) == {"build_date": "2026-11-23T10:00:00Z", "git_commit": "abc",
+    assert buildinfo.parse(js) == {"build_date": "2026-11-23T10:00:00Z", "git_commit": "abc",
                                               "build_timestamp": 1}  # fmt: skip
-    assert verifying.parse_build_info('{"git_commit": "abc"}') == {"git_commit": "abc"}
-    assert verifying.parse_build_info("[1]") is None
+    assert buildinfo.parse('{"git_commit": "abc"}') == {"git_commit": "abc"}
+    assert buildinfo.parse("[1]") is None
 
 
 def test_summary_goes_to_the_github_step_summary_as_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

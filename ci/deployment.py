@@ -1,0 +1,327 @@
+"""`nox -s verify -- --url`: a deployed stack proven from outside, service by service, against a commit.
+
+No engine is asked anything: the services and their build-info paths come from the definitions (compose
+and bake resolve them without a daemon), what each should run from git's objects (ci/history.py), and what
+each does run from its own build info, asked several times on fresh connections (replicas behind a load
+balancer answer in turn). The verdict places the fingerprint a service serves in the commit's history:
+the commit's own, an older one's (by how many commits, which ones, which files), or none.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ci import buildinfo
+from ci.errors import CiError, UsageError
+from ci.fingerprint import Fingerprint, changed_files, fingerprint
+from ci.git import Commit, is_shallow, resolve_commit, toplevel
+from ci.history import HISTORY_LIMIT, Repository, State, TargetFiles
+from ci.identity import Inputs, identity
+from ci.services import LABEL, Service
+
+SHOWN = 5  # commits and files named in a verdict; the JSON has them all
+WAIT_POLL = 1.0  # seconds between rounds of --wait
+
+
+# --- arguments ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Address:
+    url: str
+    service: str = ""  # empty: the stack's public address, every service's path below it
+
+
+def parse_address(raw: str) -> Address:
+    """`URL` or `NAME=URL`, an http(s) URL with a host; UsageError otherwise."""
+    name, equals, rest = raw.partition("=")
+    service, url = (name.strip(), rest.strip()) if equals and re.fullmatch(r"[\w.-]+", name.strip()) else ("", raw)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url {raw!r} is not an http(s) URL with a host (URL, or SERVICE=URL)")
+    try:
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        raise UsageError(f"--url {raw!r} has a port that is not a number") from None
+    return Address(url.strip().rstrip("/"), service)
+
+
+def parse_header(raw: str) -> tuple[str, str]:
+    """`Name: value`; UsageError otherwise (the value is never repeated)."""
+    name, colon, value = raw.partition(":")
+    if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
+        raise UsageError("a --header is not 'Name: value' (what it holds is not shown)")
+    return name.strip(), value.strip()
+
+
+class Redactor:
+    """Every header value (and URL credentials) replaced by *** in what is printed or written."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)
+
+
+# --- what each service should run ------------------------------------------------------------------------
+
+
+@dataclass
+class Expected:
+    """A target's states, newest first (the one to run, then the older ones), read as far as needed."""
+
+    label: str  # what it should run, in words: REF's short hash, or "the working tree"
+    states: Iterator[State]
+    shallow: bool
+    seen: list[State] = field(default_factory=list)
+    exhausted: bool = False
+
+    def place(self, digest: str) -> int | None:
+        """The index of the newest state with fingerprint DIGEST; None when no state of the history has it."""
+        for index, state in enumerate(self.seen):
+            if state.sources.digest == digest:
+                return index
+        for state in self.states:
+            self.seen.append(state)
+            if state.sources.digest == digest:
+                return len(self.seen) - 1
+        self.exhausted = True
+        return None
+
+    def behind(self, index: int) -> int:
+        """How many commits the state at INDEX lacks (the working tree's uncommitted state is none)."""
+        return sum(1 for s in self.seen[:index] if not s.commit.dirty)
+
+    @property
+    def first(self) -> State:
+        if not self.seen:
+            self.seen.append(next(self.states))
+        return self.seen[0]
+
+
+def reference(root: Path, ref: str) -> tuple[Path, Commit]:
+    """The work tree holding ROOT and the commit REF names; UsageError when there is none."""
+    top = toplevel(root)
+    if top is None:
+        raise UsageError(f"{root} is not in a git work tree: --url compares with a commit of its history")
+    commit = resolve_commit(top, ref)
+    if commit is None:
+        raise UsageError(f"--commit {ref!r} names no commit of {top}: give a hash, a branch or a tag it has")
+    return top, commit
+
+
+def expected(top: Path, commit: Commit | None, context: Path, dockerfile: Path) -> Expected:
+    """The states a target's service is compared with: COMMIT's inputs and the older ones; with no
+    COMMIT (--tree), the working tree's first when it differs from HEAD's."""
+    repo = Repository(top)
+    target = TargetFiles.of(top, context, dockerfile)
+
+    def states() -> Iterator[State]:
+        if commit is None:
+            tree = fingerprint(context, context / dockerfile)
+            made = identity(Inputs.of(context, dockerfile), tree)
+            if made is not None and made.dirty:
+                yield State(made, tree)
+        yield from repo.states(commit.full if commit else "HEAD", target)
+
+    label = commit.short if commit else "the working tree"
+    return Expected(label, states(), is_shallow(top))
+
+
+# --- the verdicts ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    """One service's: what it runs (or why that is unknown), in words a person acts on."""
+
+    service: str
+    word: str  # runs | behind | not a commit | mixed | unreachable | no build info | not checked
+    detail: str
+    urls: list[str] = field(default_factory=list)
+    answers: dict[str, int] = field(default_factory=dict)  # what was answered -> how many times
+    claims: str = ""  # the running commit label and fingerprint, as the service says
+    behind: int | None = None  # commits that changed its inputs since what it runs
+    commits: list[str] = field(default_factory=list)  # those commits: short hash and subject
+    files: list[str] = field(default_factory=list)  # what differs from what it should run
+
+    @property
+    def passed(self) -> bool:
+        return self.word == "runs"
+
+    @property
+    def summary(self) -> str:
+        """A few words for the last line: `backend behind by 2 commits`."""
+        if self.word == "behind":
+            return f"{self.service} behind by {plural(self.behind or 0, 'commit')}"
+        if self.word == "mixed":
+            return f"{self.service} mixed ({' + '.join(str(n) for n in self.answers.values())} answers)"
+        return f"{self.service} {self.word}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def judge(service: str, answers: list[buildinfo.Answer], want: Expected, history_limit: int = HISTORY_LIMIT) -> Verdict:
+    """The verdict on SERVICE from its ANSWERS: every one must carry build info, agree, and have WANT's
+    first fingerprint."""
+    urls = list(dict.fromkeys(a.url for a in answers))
+    counts = Counter(describe(a, want) for a in answers)
+    if len(counts) > 1:
+        shown = ", ".join(f"{n} {what}" for what, n in counts.most_common())
+        return Verdict(service, "mixed", f"mixed answers: {shown}", urls, dict(counts))
+    answer = answers[0]
+    if answer.info is None:
+        return Verdict(service, answer.kind, f"{answer.kind}: {answer.url}: {answer.problem}", urls, dict(counts))
+    digest, label = answer.identity
+    claims = f"commit {label}, sources {short(digest)}"
+    index = want.place(digest)
+    verdict = Verdict(service, "runs", "", urls, dict(counts), claims)
+    if index == 0:
+        built = f", built as {label} (the last commit to change its inputs)" if label != want.label else ""
+        verdict.detail = f"runs {want.label}: sources {short(digest)}{built}"
+        return verdict
+    if index is None:
+        verdict.word = "not a commit"
+        history = f"the last {plural(len(want.seen), 'commit')} that changed its inputs"
+        if len(want.seen) >= history_limit:
+            history = f"the last {history_limit} commits that changed its inputs, as far as searched"
+        verdict.detail = f"not a commit of {want.label}'s history ({history}): it claims {claims}"
+        if want.shallow:
+            verdict.detail += (
+                "; this clone is shallow: its history is too short to count commits (git fetch --unshallow)"
+            )
+        return verdict
+    newer = [s for s in want.seen[:index] if not s.commit.dirty]
+    verdict.word, verdict.behind = "behind", len(newer)
+    verdict.commits = [f"{s.commit.short} {s.commit.subject}" for s in newer]
+    verdict.files = changed_files(want.seen[index].sources.files, want.first.sources.files)
+    lag = plural(len(newer), "commit") + (" and the working tree's uncommitted changes" if len(newer) < index else "")
+    verdict.detail = f"behind by {lag}: it runs {want.seen[index].commit.short} ({claims})"
+    verdict.detail += f"; missing {listed(verdict.commits, '; ')}" if newer else ""
+    verdict.detail += f"; files: {listed(verdict.files, ', ')}" if verdict.files else ""
+    return verdict
+
+
+def listed(items: Sequence[str], separator: str) -> str:
+    """The first few ITEMS, and how many more."""
+    return separator.join(items[:SHOWN]) + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def describe(answer: buildinfo.Answer, want: Expected) -> str:
+    """What one answer says, for counting answers that differ: where it stands, or why it said nothing."""
+    if answer.info is None:
+        return f"{answer.kind} ({answer.problem})"
+    digest, label = answer.identity
+    index = want.place(digest)
+    if index == 0:
+        return f"run {want.label} (sources {short(digest)})"
+    if index is None:
+        return f"not of {want.label}'s history (claims {label}, sources {short(digest)})"
+    return (
+        f"behind by {plural(want.behind(index), 'commit')} ({want.seen[index].commit.short}, sources {short(digest)})"
+    )
+
+
+def short(digest: str) -> str:
+    return Fingerprint(digest).short
+
+
+# --- asking the stack --------------------------------------------------------------------------------------
+
+
+def service_urls(services: Sequence[Service], addresses: Sequence[Address]) -> tuple[dict[str, list[str]], list[str]]:
+    """Each checked service's build-info URLs, and the services no address reaches. A stack address serves
+    every service at its `build-info.public` path; `NAME=URL` is the service's own address: a URL with a
+    path is its build info, a bare origin serves it at the service's own path (`build-info`)."""
+    known = {s.name for s in services}
+    for address in addresses:
+        if address.service and address.service not in known:
+            raise UsageError(
+                f"--url {address.service}=...: no service {address.service!r} (services: {', '.join(sorted(known))})"
+            )
+    urls: dict[str, list[str]] = {}
+    unchecked = []
+    for service in services:
+        own = [a.url for a in addresses if a.service == service.name]
+        found = [own_url(url, service) for url in own]
+        if not own and service.checks.public_build_info:
+            found = [a.url + service.checks.public_build_info for a in addresses if not a.service]
+        if found:
+            urls[service.name] = found
+        else:
+            unchecked.append(service.name)
+    return urls, unchecked
+
+
+def own_url(url: str, service: Service) -> str:
+    if urlsplit(url).path not in ("", "/"):
+        return url
+    path = service.checks.build_info.path if service.checks.build_info else service.checks.public_build_info
+    if not path:
+        raise UsageError(
+            f"--url {service.name}={url}: give the build info's path; {service.name} declares none ({LABEL}build-info)"
+        )
+    return url + path
+
+
+def sample(urls: Sequence[str], samples: int, ask: Callable[[str], buildinfo.Answer]) -> list[buildinfo.Answer]:
+    """SAMPLES answers from each URL; a URL that times out is not asked again (its answer would be the same)."""
+    answers = []
+    for url in urls:
+        for _ in range(samples):
+            answer = ask(url)
+            answers.append(answer)
+            if answer.kind == "unreachable" and answer.problem.startswith("no answer"):
+                break
+    return answers
+
+
+@dataclass
+class Rounds:
+    """--wait: rounds of answers until every service passes or the deadline; one progress line a change."""
+
+    deadline: float  # seconds from the start
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    out: Callable[[str], None] = print
+
+    def run(self, one_round: Callable[[], list[Verdict]]) -> list[Verdict]:
+        start, last = self.clock(), ""
+        while True:
+            verdicts = one_round()
+            elapsed = self.clock() - start
+            if all(v.passed for v in verdicts) or elapsed + WAIT_POLL > self.deadline:
+                return verdicts
+            state = ", ".join(f"{v.service} {v.word}" for v in verdicts)
+            if state != last:
+                self.out(f"waiting ({elapsed:.0f}s of {self.deadline:g}s): {state}")
+                last = state
+            self.sleep(WAIT_POLL)
+
+
+def last_line(where: str, label: str, verdicts: Sequence[Verdict], unchecked: Sequence[str]) -> str:
+    """`https://staging runs 1a2b3c4: backend, frontend`, or what is not and why, in one line."""
+    running = [v.service for v in verdicts if v.passed]
+    others = [v.summary for v in verdicts if not v.passed]
+    line = f"{where} runs {label}: {', '.join(running)}" if running else f"{where} does not run {label}"
+    if others:
+        line += f"; {', '.join(others)}"
+    if unchecked:
+        line += f" ({', '.join(unchecked)} not checked: no public address)"
+    return line
+
+
+def fail_if_not(verdicts: Sequence[Verdict], line: str) -> None:
+    if not all(v.passed for v in verdicts):
+        raise CiError(line)

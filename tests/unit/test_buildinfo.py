@@ -1,0 +1,61 @@
+"""A service's build info read from an HTTP response, or one line saying why there is none."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from ci import buildinfo
+
+
+def response(status: int, body: str, content_type: str = "application/json", **headers: str) -> requests.Response:
+    made = requests.Response()
+    made.status_code, made._content, made.url = status, body.encode(), "https://stage/api/build/info"
+    made.headers.update({"Content-Type": content_type, **headers})
+    return made
+
+
+def test_json_and_the_js_object_both_read_as_build_info() -> None:
+    js = 'window.BUILD_INFO = {buildDate: "2026-11-23T10:00:00Z", gitCommit: "abc", sourceDigest: "sha256:1"};'
+    read = buildinfo.read(response(200, js, "application/javascript"))
+    assert read.identity == ("sha256:1", "abc") and not read.problem
+    assert buildinfo.read(response(200, '{"source_digest": "sha256:2", "git_commit": "d"}')).identity == (
+        "sha256:2",
+        "d",
+    )
+
+
+@pytest.mark.parametrize(
+    ("made", "says"),
+    [
+        (response(302, "", "text/html", Location="https://sso.example/login"), "HTTP 302 redirect to https://sso.example/login"),
+        (response(200, "<html><title>Sign in</title></html>", "text/html"), "an HTML page ('Sign in') where build"),
+        (response(503, "upstream down", "text/plain"), "HTTP 503: 'upstream down'"),
+        (response(200, '{"source_digest": '), "invalid JSON"),
+        (response(200, "hello", "text/plain"), "not build info: 'hello'"),
+        (response(200, '{"git_commit": "abc"}'), "build info without source_digest"),
+    ],
+)  # fmt: skip
+def test_a_response_without_build_info_says_why(made: requests.Response, says: str) -> None:
+    read = buildinfo.read(made)
+    assert read.info is None and read.kind == "no build info"
+    assert read.problem.startswith(says)
+
+
+def test_trust_is_requests_ca_bundle_first_then_the_systems_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/my-ca.pem")
+    assert buildinfo.trust() == "/etc/my-ca.pem"
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    system = tmp_path / "system.pem"
+    system.write_text("a bundle")
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: SimpleNamespace(cafile=str(system)))
+    assert buildinfo.trust() == str(system)
+    system.unlink()
+    assert buildinfo.trust() is True  # requests' own bundle
