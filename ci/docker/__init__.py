@@ -68,6 +68,7 @@ from ci.docker.engine import (
     engine_location,
     error_line,
     failed,
+    require_client,
     require_engine,
     uses_containerd_store,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "remove_containers",
     "remove_image",
     "remove_images",
+    "require_client",
     "require_engine",
     "service_containers",
     "service_logs",

@@ -104,6 +104,18 @@ def require_engine(engine: Engine) -> str:
         ) from None
 
 
+def require_client(engine: Engine) -> None:
+    """The docker client is installed: it reads the definitions (`compose config`, `bake --print`), which
+    needs no engine. CiError otherwise; a missing plugin fails the reading itself, with docker's line."""
+    try:
+        engine._client.client_config.docker_cmd  # noqa: B018 (it looks the binary up)
+    except ClientNotFoundError:
+        raise CiError(
+            "the docker client is not installed: it reads compose.yaml and docker-bake.hcl (no engine needed); "
+            "install docker-cli with its compose and buildx plugins"
+        ) from None
+
+
 def _cli(engine: Engine, *args: str, env: Mapping[str, str] | None = None, stderr: bool = False) -> str:
     """`docker ARGS` with the client's own base command (host, context, config), for what python-on-whales
     0.81 lacks: `buildx prune` has no --keep-storage/--reserved-space/--max-used-space, `system df` no

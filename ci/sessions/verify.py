@@ -345,6 +345,7 @@ def deployed(run: Run) -> None:
     redact = deployment.Redactor(list(args.headers.values()))
     with run.step("services") as check:
         engine = dk.connect(settings, stack.compose_env("dev"))  # reads the definitions: no daemon is asked
+        dk.require_client(engine)
         targets = resolve_targets(engine, settings, "default", {"PROJECT": settings.project})
         services = stack.services(engine, {name: t.tags for name, t in targets.items()})
         urls, unchecked = deployment.service_urls(services, args.addresses)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import threading
@@ -330,6 +331,27 @@ def test_a_shallow_clone_says_equal_or_not_and_that_its_history_is_too_short(
     backend = out.verdict("backend")
     assert backend["word"] == "not a commit"
     assert "shallow: its history is too short to count commits" in str(backend["detail"])
+
+
+def test_at_the_local_stack_it_agrees_with_the_container_based_verify(deployed: Deployed) -> None:
+    assert deployed.project.ci("verify").returncode == 0
+    assert deployed.verify("--url", deployed.project.frontend_url, "--tree").code == 0
+    with deployed.project.edited("backend/main.py", lambda text: text + "\n# edited, not rebuilt\n"):
+        local = deployed.project.ci("verify")
+        tree = deployed.verify("--url", deployed.project.frontend_url, "--tree")
+    assert local.returncode == 1 and tree.code == 1
+    assert junit_results(deployed.project.reports / "junit-verify.xml")["frontend commit"] == "passed"
+    assert "backend source fingerprint failed" in " ".join(local.stdout.split())
+    backend = tree.verdict("backend")
+    assert backend["word"] == "behind" and "the working tree's uncommitted changes" in str(backend["detail"])
+    assert backend["files"] == ["modified backend/main.py"]
+
+
+def test_no_docker_client_is_one_line_naming_what_it_reads(deployed: Deployed, tmp_path: Path) -> None:
+    (tmp_path / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    out = deployed.verify("--url", deployed.new_url, env={"PATH": str(tmp_path)})
+    assert out.code == 1 and "Traceback" not in out.text
+    assert out.run.stderr.strip().splitlines()[-1].startswith("error: the docker client is not installed")
 
 
 def test_a_build_of_an_uncommitted_edit_is_not_a_commit_of_the_history_showing_its_dirty_label(
