@@ -9,7 +9,9 @@
 5. the build process guide's way: the same tree rebuilt with --no-cache for everything;
 6. `nox -s dev` (no cache), then `nox -s watch` with the stack up: 7. a one-line edit to the first target's
    sources, 8. to the last target's, each from the write to the turn's verified line (ci/loopbench.py); each
-   of 6-8 five times, dev and the turns side by side in each round, counted by its median.
+   of 6-8 five times, dev and the turns side by side in each round, counted by its median;
+9. `nox -s verify -- --url` at the stack 6-8 left running, each service at its own address, 5 samples each,
+   five times, counted by its median (goal: under 1 s, nox included).
 The targets and their sources come from the bake definition, as every session reads them.
 """
 
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +55,9 @@ CASES = (
 )
 LOOP_CASES = ("6 dev (no cache)", "7 watch: first target edited", "8 watch: last target edited")
 LOOP_STEP = "6-8 dev and watch, side by side"
+URL_CASE = "9 verify --url, local stack"
+URL_GOAL = 1.0  # seconds, nox included
+URL_ROUNDS = 5
 # A line each kind of source file takes without changing what it does.
 COMMENTS = {".py": "# {}", ".ts": "// {}", ".js": "// {}", ".css": "/* {} */", ".html": "<!-- {} -->"}
 
@@ -83,6 +89,7 @@ class Bench:
         self.tree = self.workdir / "tree"
         self.bases = [os.environ.get(k) or settings.host_defaults.get(k) or v for k, v in OFFICIAL_BASES.items()]
         self.host_defaults = settings.host_defaults
+        self.settings_ports = list(settings.ports.values())  # the variables that set the stack's host ports
         self.settings: Settings | None = None  # the copy's, once prepared
         self.targets: dict[str, ResolvedTarget] = {}
         self.env = {
@@ -109,7 +116,7 @@ class Bench:
         copy_worktree(root, self.tree, "bench: the tree as it is")
         try:
             subprocess.run(
-                [*self.nox, "-s", "prod", "dev", "--install-only"],
+                [*self.nox, "-s", "prod", "dev", "verify", "--install-only"],
                 env=self.env,
                 cwd=self.tree,
                 capture_output=True,
@@ -149,6 +156,27 @@ class Bench:
             engine = dk.connect(self.settings, stack.compose_env("dev"))
             dk.stop_services(engine, list(dk.service_containers(engine)))
 
+    def verify_url(self) -> list[float]:
+        """`nox -s verify -- --url SERVICE=URL ...` at the running stack, every service at its own published
+        address, timed URL_ROUNDS times; --tree, as the loop cases leave their edits uncommitted."""
+        assert self.settings is not None
+        ports = {variable: self.env[variable] for variable in self.settings_ports}
+        engine = dk.connect(self.settings, {**stack.compose_env("dev"), **ports})
+        services = stack.services(engine, {name: t.tags for name, t in self.targets.items()})
+        urls = [f"{s.name}={s.url(s.checks.build_info)}" for s in services if s.checks.build_info]
+        cmd = [*self.nox, "-s", "verify", "--", "--tree", *(a for u in urls for a in ("--url", u))]
+        times = []
+        for _ in range(URL_ROUNDS):
+            start = time.monotonic()
+            run = subprocess.run(cmd, env=self.env, cwd=self.tree, capture_output=True, text=True)
+            times.append(time.monotonic() - start)
+            if run.returncode != 0:
+                sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
+                raise CiError(
+                    f"bench case {URL_CASE!r}: nox -s verify failed (exit {run.returncode}); its output is above"
+                )
+        return times
+
     def edit_and_commit(self, target: str) -> None:
         commit_all(self.tree, f"bench: one-line change to {self.edit(target)}")
 
@@ -183,11 +211,14 @@ def body(run: Run) -> None:
                 cases.append(run_case(bench, name))
                 check.message = f"{cases[-1].seconds:.1f}s, {cases[-1].cached}/{cases[-1].steps} steps cached"
         loop = loop_cases(run, bench)
+        with run.step(URL_CASE) as check:
+            url_times = bench.verify_url()
+            check.message = f"median {statistics.median(url_times):.2f}s of {len(url_times)}"
     finally:
         if not run.args.keep:
             bench.stop_stack()
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
-    summarize(run, cases, loop)
+    summarize(run, cases, loop, url_times)
 
 
 def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
@@ -214,7 +245,7 @@ def run_case(bench: Bench, name: str) -> Case:
     return bench.prod(name, "--no-cache")
 
 
-def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase]) -> None:
+def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase], url_times: list[float]) -> None:
     cold, warm, other, noop, guide = cases
     rows = [(c.name, f"{c.seconds:.1f}s", c.steps, c.cached, f"{c.ratio:.0%}") for c in cases]
     print("\n" + terminal.table(("case", "wall time", "steps", "cached", "hit ratio"), rows, columns=terminal.width()))
@@ -233,6 +264,10 @@ def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase]) -> No
         # one decimal: a ratio of 15.4% against a goal of 15% must not read "15%"
         print(f"{turn.name}: {turn.figures()}, {ratio:.1%} of dev's {dev.figures()} "
               f"(goal: at most {goal:.0%}: {'met' if ratio <= goal else 'missed'})")  # fmt: skip
+    url = statistics.median(url_times)
+    goals["9"] = {"seconds": round(url, 3), "goal": URL_GOAL, "met": url < URL_GOAL}
+    print(f"{URL_CASE}: median {url:.2f}s of {len(url_times)} ({', '.join(f'{t:.2f}' for t in url_times)}; "
+          f"goal: under {URL_GOAL:g}s, nox included: {'met' if url < URL_GOAL else 'missed'})")  # fmt: skip
     print("\nratios: " + ", ".join(f"{k} = {v:.3f}" if k in goals else f"{k} = {v:.2f}" for k, v in ratios.items()))
     for case in (warm, other):
         per_target = ", ".join(f"{t} {n}" for t, n in case.rerun.items())
@@ -241,11 +276,14 @@ def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase]) -> No
         "machine": f"{os.cpu_count()} cores, {platform_line()}",
         "cases": [asdict(c) | {"hit_ratio": round(c.ratio, 3)} for c in cases],
         "loop": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in loop],
+        "verify_url_seconds": [round(t, 3) for t in url_times],
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "goals": goals,
     }
     run.data.update(result)  # the frame writes it into reports/bench.json
-    watch = [f"{k} = {g['ratio']:.3f} (goal {g['goal']}: {'met' if g['met'] else 'missed'})" for k, g in goals.items()]
+    watch = [f"{k} = {g['ratio']:.3f} (goal {g['goal']}: {'met' if g['met'] else 'missed'})"
+             for k, g in goals.items() if "ratio" in g]  # fmt: skip
+    watch.append(f"verify --url {url:.2f}s (goal {URL_GOAL:g}s: {'met' if url < URL_GOAL else 'missed'})")
     run.verdict = ", ".join([*(f"{k} = {v:.2f}" for k, v in ratios.items() if k not in goals), *watch])
 
 
@@ -256,7 +294,7 @@ def platform_line() -> str:
 SESSION = Session(
     name="bench",
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
-    steps=(*CASES, LOOP_STEP),
+    steps=(*CASES, LOOP_STEP, URL_CASE),
     body=body,
     options=options,
 )
