@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ class Context:
     build: BuildRecord
     services: list[Service]
     containers: dict[str, dk.ContainerInfo]
+    # Keys a service's build info adds beyond those its label requires: they pass, and verify.json lists them.
+    extra_keys: dict[str, list[str]] = field(default_factory=dict)
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
@@ -113,6 +115,8 @@ def body(run: Run) -> None:
         if run.args.down and ctx is not None:
             dk.stop_services(ctx.engine, [s.name for s in ctx.services])
             print("stack stopped (--down)")
+    if ctx is not None and ctx.extra_keys:
+        run.data["build_info_extra_keys"] = ctx.extra_keys
     if not run.report.failed and ctx is not None:
         run.verdict = f"running = tree: {ctx.build.what}, tree {ctx.build.commit}"
 
@@ -208,9 +212,14 @@ def build_info(ctx: Context, service: Service) -> str:
     expected = ctx.build.expected(service.target)
     problems = header_problems(response, endpoint.headers)
     wanted = service.checks.build_info_keys
-    if wanted and set(info) != wanted:
-        missing, extra = wanted - set(info), set(info) - wanted
-        problems.append(f"keys: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    if wanted - set(info):
+        problems.append(
+            f"keys {sorted(wanted - set(info))} missing: the label {LABEL}build-info.keys of {service.name} "
+            "in compose.yaml requires them (edit it if the service no longer serves them)"
+        )
+    extra = sorted(set(info) - wanted - set(expected)) if wanted else []
+    if extra:
+        ctx.extra_keys[service.name] = extra
     for key in ("build_date", "container_started"):
         if key in info and not ISO_UTC.match(str(info[key])):
             problems.append(f"{key} {info[key]!r} is not ISO 8601 UTC")
@@ -223,7 +232,8 @@ def build_info(ctx: Context, service: Service) -> str:
     problems += differences(info, expected)
     if problems:
         raise CiError(f"{service.name} {url}: " + "; ".join(problems) + f" (expected {ctx.build.what})")
-    return f"commit {info['git_commit']}, built {info['build_date']}, sources {str(info['source_digest'])[7:19]}"
+    more = f"; extra keys: {', '.join(extra)}" if extra else ""
+    return f"commit {info['git_commit']}, built {info['build_date']}, sources {str(info['source_digest'])[7:19]}{more}"
 
 
 def page_headers(ctx: Context, service: Service) -> str:

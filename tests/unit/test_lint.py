@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_lint_finds_the_repository_dockerfiles_and_workflows() -> None:
     assert [p.name for p in linting.dockerfiles(ROOT)] == ["Dockerfile", "Dockerfile.frontend"]
-    assert [p.name for p in linting.workflow_files(ROOT)] == ["ci.yml", "nightly.yml"]
+    assert [p.name for p in linting.workflow_files(ROOT)] == ["ci.yml", "deploy-verify.yml", "nightly.yml"]
 
 
 def test_lint_tool_missing_is_a_failed_step_saying_how_to_get_it(tmp_path: Path) -> None:

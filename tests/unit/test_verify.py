@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -62,11 +63,16 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
     """A 'backend' on loopback that answers garbage, or too late."""
     mode = request.param
 
+    info = {"build_date": "2026-11-23T10:00:00Z", "git_commit": "abc", "cache_bust": "1", "source_digest": "sha256:x"}
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if mode == "slow":
                 time.sleep(1.5)
             body = b"<html>502 Bad Gateway from somewhere</html>"
+            if mode in ("extra", "missing"):
+                answer = {**info, "greeting": "hello"} if mode == "extra" else {**info, "cache_bust": None}
+                body = json.dumps({k: v for k, v in answer.items() if v is not None}).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -82,16 +88,17 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
     httpd.server_close()
 
 
-def context_for(port: int, tmp_path: Path) -> tuple[verifying.Context, Service]:
+def context_for(port: int, tmp_path: Path, keys: str = "") -> tuple[verifying.Context, Service]:
     settings = load_settings({}, root=tmp_path)
-    target = TargetRecord(image="", image_id="", source_digest="sha256:x")
+    target = TargetRecord(image="", image_id="", source_digest="sha256:x", git_commit="abc",
+                          build_date="2026-11-23T10:00:00Z", cache_bust="1")  # fmt: skip
     build = BuildRecord(
         profile="dev", project="mainza", tag="dev", finished="now",
         variables={"GIT_COMMIT": "abc", "BUILD_DATE": "2026-11-23T10:00:00Z", "CACHE_BUST": "1"},
         targets={"backend": target},
     )  # fmt: skip
-    service = Service("backend", "backend", "mainza-backend:dev", (Port(port, 8000),),
-                      Checks(build_info=Endpoint(8000, "/build/info")))  # fmt: skip
+    checks = Checks(build_info=Endpoint(8000, "/build/info"), build_info_keys=frozenset(keys.split()))
+    service = Service("backend", "backend", "mainza-backend:dev", (Port(port, 8000),), checks)
     return verifying.Context(settings, cast(Any, None), build, [service], {}), service
 
 
@@ -139,3 +146,21 @@ def test_summary_goes_to_the_github_step_summary_as_markdown(tmp_path: Path, mon
         "earlier step\n## verify\n\n| check | result | detail |\n|---|---|---|\n"
         "| services | passed | ok |\n| images | failed | a \\| b |\n"
     )
+
+
+KEYS = "build_date git_commit cache_bust source_digest"
+
+
+@pytest.mark.parametrize("server", ["extra"], indirect=True)
+def test_a_build_info_key_beyond_the_label_passes_and_is_listed_as_extra(server: int, tmp_path: Path) -> None:
+    ctx, service = context_for(server, tmp_path, KEYS)
+    assert verifying.build_info(ctx, service).endswith("; extra keys: greeting")
+    assert ctx.extra_keys == {"backend": ["greeting"]}
+
+
+@pytest.mark.parametrize("server", ["missing"], indirect=True)
+def test_a_missing_build_info_key_names_the_label_to_edit(server: int, tmp_path: Path) -> None:
+    with pytest.raises(
+        CiError, match=r"keys \['cache_bust'\] missing: the label mainza.verify.build-info.keys of backend"
+    ):
+        verifying.build_info(*context_for(server, tmp_path, KEYS))
