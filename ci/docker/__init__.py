@@ -84,6 +84,7 @@ from ci.docker.images import (
     push_image,
     remove_image,
     remove_images,
+    tag_image,
 )
 
 __all__ = [
@@ -147,6 +148,7 @@ __all__ = [
     "service_logs",
     "start_cache_registry",
     "stop_services",
+    "tag_image",
     "uses_containerd_store",
     "volume_names",
 ]

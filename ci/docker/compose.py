@@ -4,12 +4,16 @@ and compose's version.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
 from python_on_whales.exceptions import DockerException
 
-from ci.docker.engine import Engine, failed
+from ci.docker.engine import Engine, error_line, failed
+from ci.errors import DockerFailed
 
 
 def compose_config(engine: Engine) -> dict[str, Any]:
@@ -17,8 +21,30 @@ def compose_config(engine: Engine) -> dict[str, Any]:
     try:
         config = engine._client.compose.config(return_json=True)
     except DockerException as err:
+        where = yaml_problem(error_line(err), engine._client.client_config.compose_files or ())
+        if where:
+            raise DockerFailed(where, command=err.docker_command, stderr=err.stderr or "") from None
         raise failed(err, "compose.yaml does not resolve") from None
     return config if isinstance(config, dict) else {}
+
+
+def yaml_problem(line: str, files: Iterable[str | Path]) -> str | None:
+    """compose's YAML error (`yaml: line 8: did not find expected key`) at the line of the problem itself,
+    `compose.yaml:12:4: did not find expected key`: its parser (go-yaml) names the line above the block the
+    problem is in. None when LINE is no YAML error, or no file of FILES fails to parse."""
+    said = re.match(r"(?:.*: )?yaml: line \d+: (.+)", line)
+    if not said:
+        return None
+    for name in files:
+        path = Path(name)
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.MarkedYAMLError as err:
+            if err.problem_mark is not None:
+                return f"{path.name}:{err.problem_mark.line + 1}:{err.problem_mark.column + 1}: {said.group(1)}"
+        except (OSError, yaml.YAMLError):
+            continue
+    return None
 
 
 def compose_up(engine: Engine, *, services: Sequence[str] = ()) -> Iterator[str]:

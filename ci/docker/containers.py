@@ -40,7 +40,12 @@ class ContainerInfo:
     exit_code: int
     health: str | None  # healthy, starting, unhealthy; None without a healthcheck
     start_period: float = 0.0  # seconds its healthcheck gives it to start
-    host_ports: tuple[int, ...] = ()  # the host ports it holds while running
+    # The host ports it is bound to, in any state: a restarting container holds its ports between runs too.
+    host_ports: tuple[int, ...] = ()
+    restarts: int = 0  # how often its restart policy restarted it
+    started: bool = True  # False: created, never started (compose holds back a service waiting for another)
+    health_output: str = ""  # what its latest health check printed
+    image_ref: str = ""  # the reference it was created from (which may name another image by now)
 
     @property
     def state(self) -> str:
@@ -54,8 +59,14 @@ def _container_info(inspect: Mapping[str, Any]) -> ContainerInfo:
     config = inspect.get("Config") or {}
     labels = config.get("Labels") or {}
     name = str(inspect.get("Name", "")).lstrip("/")
-    bindings = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
-    ports = {str(b.get("HostPort") or "") for found in bindings.values() for b in found or []}
+    health = state.get("Health") or {}
+    checks = health.get("Log") or [{}]
+    # What it holds now, and what it is configured to bind (its only record of them while it restarts).
+    bindings = [
+        *((inspect.get("NetworkSettings") or {}).get("Ports") or {}).values(),
+        *((inspect.get("HostConfig") or {}).get("PortBindings") or {}).values(),
+    ]
+    ports = {str(b.get("HostPort") or "") for found in bindings for b in found or []}
     return ContainerInfo(
         id=str(inspect["Id"]),
         name=name,
@@ -64,9 +75,13 @@ def _container_info(inspect: Mapping[str, Any]) -> ContainerInfo:
         running=bool(state.get("Running")),
         status=str(state.get("Status", "")),
         exit_code=int(state.get("ExitCode") or 0),
-        health=str((state.get("Health") or {}).get("Status") or "") or None,
+        health=str(health.get("Status") or "") or None,
         start_period=((config.get("Healthcheck") or {}).get("StartPeriod") or 0) / 1e9,  # nanoseconds
         host_ports=tuple(sorted(int(p) for p in ports if p.isdigit())),
+        restarts=int(inspect.get("RestartCount") or 0),
+        started=not str(state.get("StartedAt") or "").startswith("0001-"),  # Go's zero time: never started
+        health_output=str(checks[-1].get("Output") or "").strip(),
+        image_ref=str(config.get("Image") or ""),
     )
 
 
@@ -128,6 +143,7 @@ def _log_time(line: str) -> str:
 class ContainerEvent:
     container_id: str
     action: str  # create, start, die, "health_status: healthy", ...
+    exit_code: int | None = None  # a `die`'s: the engine resets the container's own when it restarts it
 
 
 def parse_event(line: str) -> ContainerEvent | None:
@@ -139,7 +155,10 @@ def parse_event(line: str) -> ContainerEvent | None:
     if not isinstance(event, dict) or event.get("Type") != "container":
         return None
     actor = event.get("Actor") or {}
-    return ContainerEvent(str(actor.get("ID") or ""), str(event.get("Action") or ""))
+    code = str((actor.get("Attributes") or {}).get("exitCode") or "")
+    return ContainerEvent(
+        str(actor.get("ID") or ""), str(event.get("Action") or ""), int(code) if code.isdigit() else None
+    )
 
 
 class ContainerEvents:
@@ -171,6 +190,13 @@ class ContainerEvents:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def pending(self) -> list[ContainerEvent]:
+        """The events that came and were not read yet, without waiting."""
+        found = []
+        while not self._queue.empty():
+            found.append(self._queue.get_nowait())
+        return found
 
     def close(self) -> None:
         self._process.terminate()

@@ -82,6 +82,14 @@ def project_image_facts(engine: Engine, project: str) -> list[ImageFacts]:
     ]
 
 
+def tag_image(engine: Engine, image_id: str, ref: str) -> None:
+    """Point REF at the image IMAGE_ID (moving it from the image it named, if any)."""
+    try:
+        engine._client.image.tag(image_id, ref)
+    except DockerException as err:
+        raise failed(err, f"could not tag image {image_id.removeprefix('sha256:')[:12]} as {ref}") from None
+
+
 def remove_image(engine: Engine, ref: str) -> str | None:
     """Remove an image reference, never forced (the engine refuses one a container uses): None, or why not."""
     try:
