@@ -22,7 +22,7 @@ from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint, fingerprint
 from ci.git import Commit
 from ci.identity import Inputs, identity
-from ci.record import BuildRecord, TargetRecord, write_record
+from ci.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
 from ci.report import Check, Report, Suite, property_value, write_json
 from ci.settings import Settings
 from ci.sizes import human
@@ -387,7 +387,9 @@ def build_and_record(
 ) -> tuple[Build, BakeResult]:
     """Fingerprint and identify each target's inputs, bake PROFILE with their build values (ENGINE runs
     bake, STORE is the engine the images land in), and record the build: last-build.json for verify.
-    TARGETS: only these (resolved already), the others of PREVIOUS kept in the record as they were."""
+    TARGETS: only these (resolved already), the others of PREVIOUS kept in the record as they were. The
+    record also keeps the build each target replaces (PREVIOUS, else the record found), for a rollback."""
+    earlier = previous or last_record(settings)
     resolved = targets or resolve_targets(engine, settings, profile, variables)
     plan = plan_build(settings, resolved, build_args, variables["TAG"] if tag_identity else None)
     override = settings.reports_dir / f"bake-override-{profile}.json"
@@ -412,9 +414,19 @@ def build_and_record(
         t.target: target_record(t, resolved[t.target], plan) for t in built
     }
     finished = utc_iso(datetime.now(UTC))
-    record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records)
+    replaced = replaced_targets(earlier, records)
+    record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records, replaced)
     write_record(record, settings.reports_dir)
     return Build(profile, variables, result.seconds, built, record), result
+
+
+def last_record(settings: Settings) -> BuildRecord | None:
+    """The build record as the previous build left it; None when there is none this code reads (a new one
+    replaces it then)."""
+    try:
+        return read_record(settings.reports_dir, settings.project)
+    except CiError:
+        return None
 
 
 def target_record(t: TargetBuild, resolved: ResolvedTarget, plan: Plan) -> TargetRecord:

@@ -43,6 +43,8 @@ class BuildRecord:
     finished: str  # ISO 8601 UTC
     variables: dict[str, str]  # the bake variables it was built with; GIT_COMMIT: the whole tree's commit
     targets: dict[str, TargetRecord]
+    # Per target, the build this one replaced (what ran before it): what a rollback brings back (ci/rollback.py).
+    previous: dict[str, TargetRecord] = field(default_factory=dict)
 
     def expected(self, target: str) -> dict[str, str]:
         """What TARGET's running service must report about its build."""
@@ -62,6 +64,19 @@ class BuildRecord:
     @property
     def what(self) -> str:
         return f"the latest build ({self.profile} {self.tag}, {self.finished})"
+
+
+def replaced_targets(earlier: BuildRecord | None, targets: dict[str, TargetRecord]) -> dict[str, TargetRecord]:
+    """Per target of TARGETS, the build it replaces: EARLIER's when its image differs, else the one EARLIER
+    replaced (an unchanged image replaces nothing)."""
+    if earlier is None:
+        return {}
+    found = {name: t for name, t in earlier.previous.items() if name in targets}
+    for name, target in targets.items():
+        old = earlier.targets.get(name)
+        if old is not None and old.image_id != target.image_id:
+            found[name] = old
+    return found
 
 
 def write_record(record: BuildRecord, reports_dir: Path) -> Path:
@@ -103,7 +118,8 @@ def read_record(reports_dir: Path, project: str) -> BuildRecord | None:
             raise ValueError(f"format {data['format']} is newer than this code's {FORMAT}")
         variables = dict(data["variables"])
         targets = {name: _target(t, variables) for name, t in data["targets"].items()}
-        return BuildRecord(data["profile"], project, data["tag"], data["finished"], variables, targets)
+        previous = {name: _target(t, variables) for name, t in (data.get("previous") or {}).items()}
+        return BuildRecord(data["profile"], project, data["tag"], data["finished"], variables, targets, previous)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CiError(
             f"{path} is not a build record this version reads ({type(err).__name__}: {err}): "
