@@ -17,6 +17,7 @@ from ci.services import Port, Service, compose_services, stack_services
 from ci.settings import Settings
 
 UP_TIMEOUT = 180  # seconds to wait for healthy services
+HEALTH_GRACE = 10.0  # seconds beyond its healthcheck's start period before a starting service has failed
 STARTING_GRACE = 30.0  # seconds waited for a starting service beyond its healthcheck's start period
 EVENTS_SILENCE = 1.0  # seconds without an event of a starting container before it is inspected anyway
 HEALTHY_EVENT = "health_status: healthy"
@@ -59,8 +60,8 @@ def port_advice(settings: Settings, port: int) -> str:
 
 
 def require_free_ports(settings: Settings, ports: Iterable[Port], held: Iterable[int] = ()) -> None:
-    """Every host port of PORTS is free, or HELD already by the stack's own running containers (which
-    `compose up` replaces)."""
+    """Every host port of PORTS is free, or HELD already by the project's own containers (which `compose
+    up` replaces)."""
     taken = set(held)
     for port in ports:
         if port.host not in taken and not port_free(port.host):
@@ -74,8 +75,14 @@ def published_ports(engine: dk.Engine) -> list[Port]:
 
 
 def held_ports(engine: dk.Engine, project: str) -> list[int]:
-    """The host ports the project's running containers hold."""
-    return [p for c in dk.project_containers(engine, project) if c.running for p in c.host_ports]
+    """The host ports the project's own containers are bound to, in any state (running, restarting,
+    unhealthy, exited): never a foreign holder, `compose up` replaces them."""
+    return [p for c in dk.project_containers(engine, project) for p in c.host_ports]
+
+
+def holders(containers: Iterable[dk.ContainerInfo]) -> str:
+    """`backend restarting, frontend running`: the project's containers that hold host ports, by state."""
+    return ", ".join(f"{c.service} {c.status}" for c in sorted(containers, key=lambda c: c.service) if c.host_ports)
 
 
 def running(engine: dk.Engine, names: Iterable[str]) -> dict[str, dk.ContainerInfo]:
@@ -100,26 +107,51 @@ def remove_leftovers(engine: dk.Engine, project: str, stack: Sequence[Service]) 
     return len(containers), len(images)
 
 
-def up_failure(engine: dk.Engine, settings: Settings, err: DockerFailed) -> CiError:
-    """A one-line reason for a failed `compose up`, with the unhealthy service's log tail on stderr."""
+class Unhealthy(CiError):
+    """Services whose new containers did not come up. STATES: each of the services' containers as the
+    failure found them (by service); LATE: those still not healthy past their start period; EXITS: the exit
+    code of each one's last `die` (its restart policy has reset the container's own by then)."""
+
+    def __init__(
+        self,
+        message: str,
+        states: dict[str, dk.ContainerInfo],
+        late: Iterable[str] = (),
+        exits: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.states = states
+        self.late = frozenset(late)
+        self.exits = dict(exits or {})
+
+
+def exit_codes(events: Iterable[dk.ContainerEvent], states: Mapping[str, dk.ContainerInfo]) -> dict[str, int]:
+    """The exit code of each service's last `die` among EVENTS."""
+    service = {c.id: name for name, c in states.items()}
+    return {service[e.container_id]: e.exit_code for e in events
+            if e.action == "die" and e.exit_code is not None and e.container_id in service}  # fmt: skip
+
+
+def failing(container: dk.ContainerInfo) -> bool:
+    """A container that is down or going down: exited, restarting (its policy brings it back, and back),
+    unhealthy, or never started."""
+    return container.status != "running" or container.restarts > 0 or container.health == "unhealthy"
+
+
+def up_failure(
+    engine: dk.Engine, settings: Settings, names: Sequence[str], err: DockerFailed, events: dk.ContainerEvents
+) -> CiError:
+    """Why `compose up` failed: a taken port in one line, else the services' containers (Unhealthy)."""
     taken = re.search(
         r"(?:0\.0\.0\.0|127\.0\.0\.1|\[::\]):(\d+).*(?:address already in use|port is already allocated)", err.stderr
     )
     if taken:
         port = int(taken.group(1))
         return CiError(f"host port {port} is in use: free it or {port_advice(settings, port)}")
-    for container in dk.service_containers(engine).values():
-        if container.health == "healthy" or (container.health is None and container.running):
-            continue
-        return failed_service(engine, container)
+    states = {s: c for s, c in dk.service_containers(engine).items() if s in names}
+    if any(failing(c) for c in states.values()):
+        return Unhealthy(f"compose up failed: {err}", states, exits=exit_codes(events.pending(), states))
     return CiError(f"compose up failed: {err}")
-
-
-def failed_service(engine: dk.Engine, container: dk.ContainerInfo) -> CiError:
-    """A service that did not come up: its log tail on stderr, and one line."""
-    logs = dk.service_logs(engine, container.service)
-    print(f"\n--- last log lines of {container.service} ---\n{logs.rstrip()}\n---", file=sys.stderr, flush=True)
-    return CiError(f"service {container.service} is {container.state} after `compose up`: its log tail is above")
 
 
 def up(
@@ -133,15 +165,14 @@ def up(
                 if line:
                     print(f"  {line}", file=out, flush=True)
         except DockerFailed as err:
-            raise up_failure(engine, settings, err) from None
+            raise up_failure(engine, settings, names, err, events) from None
         return wait_healthy(engine, names, events)
 
 
-def start(engine: dk.Engine, settings: Settings, stack: Sequence[Service], *, out: TextIO = sys.stdout) -> None:
-    """Start or recreate the whole STACK, its host ports free or held by its own running containers."""
+def require_stack_ports(engine: dk.Engine, settings: Settings, stack: Sequence[Service]) -> None:
+    """The STACK's host ports free, or held by the project's own containers."""
     ports = [p for s in stack for p in s.ports]
     require_free_ports(settings, ports, held_ports(engine, settings.project))
-    up(engine, settings, [s.name for s in stack], out=out)
 
 
 def wait_healthy(
@@ -149,29 +180,41 @@ def wait_healthy(
 ) -> dict[str, dk.ContainerInfo]:
     """Until every service NAMES is healthy (running, without a healthcheck). EVENTS, opened before `compose
     up`, say the moment the engine sees a service healthy; any other event of its container, or a second
-    without one, has it inspected again (compose's --wait polls at 0.5 s). Returns their containers, by service."""
+    without one, has it inspected again (compose's --wait polls at 0.5 s). Returns their containers, by
+    service; raises Unhealthy when one exits, restarts, turns unhealthy or is not healthy within its
+    healthcheck's start period (and a grace)."""
     containers = {c.id: c for s, c in dk.service_containers(engine).items() if s in names}
     missing = set(names) - {c.service for c in containers.values()}
     if missing:
         raise CiError(f"no container after `compose up`: {', '.join(sorted(missing))}")
     start = clock()
     states = containers  # just inspected by the listing
+    died: list[dk.ContainerEvent] = []
     while True:
-        for state in states.values():
-            if not state.running or state.health == "unhealthy":
-                raise failed_service(engine, state)
+        by_service = {s.service: s for s in states.values()}
+        down = [s.service for s in states.values() if failing(s)]
+        if down:
+            exits = exit_codes([*died, *events.pending()], by_service)
+            raise Unhealthy(f"not up after `compose up`: {', '.join(down)}", by_service, exits=exits)
         if all(s.health in ("healthy", None) for s in states.values()):
-            return {s.service: s for s in states.values()}
-        if clock() - start > UP_TIMEOUT:
-            waiting = ", ".join(s.service for s in states.values() if s.health != "healthy")
-            raise CiError(f"{waiting} not healthy after {UP_TIMEOUT}s: `docker compose logs` says why")
+            return by_service
+        late = [s.service for s in states.values() if s.health != "healthy" and clock() - start > deadline(s)]
+        if late:
+            raise Unhealthy(f"not healthy in time: {', '.join(late)}", by_service, late)
         event = events.next(timeout=EVENTS_SILENCE)
         if event is not None and event.container_id not in states:
             continue  # another container's: the old one going, say
+        if event is not None and event.action == "die":
+            died.append(event)
         if event is not None and event.action == HEALTHY_EVENT:
             states = {**states, event.container_id: replace(states[event.container_id], health="healthy")}
             continue
         states = dk.container_states(engine, list(containers))
+
+
+def deadline(container: dk.ContainerInfo) -> float:
+    """Seconds a new container has to become healthy: its start period and a grace, else UP_TIMEOUT."""
+    return container.start_period + HEALTH_GRACE if container.start_period else UP_TIMEOUT
 
 
 def wait_while_starting(

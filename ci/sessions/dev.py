@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from ci import bake, stack, terminal
+from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.errors import CiError
 from ci.frame import Run, Session
@@ -25,33 +25,39 @@ def body(run: Run) -> None:
         engine = dk.connect(settings, stack.compose_env(TAG))
         check.message = f"engine {dk.require_engine(engine)}"
     with run.step("ports") as check:
-        # The previous stack keeps serving while the new images build: its own ports count as free.
-        previous = {c.service: c for c in dk.project_containers(engine, settings.project) if c.running}
-        held = [p for c in previous.values() for p in c.host_ports]
-        stack.require_free_ports(settings, stack.published_ports(engine), held)
-        check.message = f"free, or held by the running {settings.project} stack" if previous else "free"
-    with run.step("bake") as check:
-        now = datetime.now(UTC)
-        variables = {
-            "PROJECT": settings.project,
-            "TAG": TAG,
-            "REGISTRY_CACHE": "false",  # no cache to import under --no-cache, none worth exporting
-            **bake.dev_build_args(now, commit_label(settings.root)),
-        }
-        print(f"baking dev: tree {variables['GIT_COMMIT']}, build date {variables['BUILD_DATE']}")
-        try:
-            build, _ = bake.build_and_record(
-                settings, "dev", variables, build_args=bake.dev_args(now), engine=engine, store=engine,
-                no_cache=True, show_logs=run.args.logs,
-            )  # fmt: skip
-        except CiError as err:
-            raise still_up(err, previous) from None
-        bake.write_build(run.report, settings, build)
-        check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
-    with run.step("up") as check:
-        services = stack.services(engine, {t.target: t.tags for t in build.targets})
-        stack.up(engine, settings, [s.name for s in services])
-        check.message = f"{', '.join(s.name for s in services)} healthy"
+        # The previous stack keeps serving while the new images build. The project's own containers, in
+        # any state (a backend restarting in a loop too), hold their ports for `compose up` to replace.
+        own = dk.project_containers(engine, settings.project)
+        previous = {c.service: c for c in own if c.running}
+        stack.require_free_ports(settings, stack.published_ports(engine), [p for c in own for p in c.host_ports])
+        holders = stack.holders(own)
+        check.message = (
+            f"free, or held by {settings.project}'s own containers ({holders}), replaced" if holders else "free"
+        )
+    # Kept from before the build: bake moves their tags to the new images (rollback.py says why).
+    with rollback.keeping(engine) as kept:
+        with run.step("bake") as check:
+            now = datetime.now(UTC)
+            variables = {
+                "PROJECT": settings.project,
+                "TAG": TAG,
+                "REGISTRY_CACHE": "false",  # no cache to import under --no-cache, none worth exporting
+                **bake.dev_build_args(now, commit_label(settings.root)),
+            }
+            print(f"baking dev: tree {variables['GIT_COMMIT']}, build date {variables['BUILD_DATE']}")
+            try:
+                build, _ = bake.build_and_record(
+                    settings, "dev", variables, build_args=bake.dev_args(now), engine=engine, store=engine,
+                    no_cache=True, show_logs=run.args.logs,
+                )  # fmt: skip
+            except CiError as err:
+                raise still_up(err, previous) from None
+            bake.write_build(run.report, settings, build)
+            check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
+        with run.step("up") as check:
+            services = stack.services(engine, {t.target: t.tags for t in build.targets})
+            rollback.deploy(engine, settings, services, build.record, kept=kept)
+            check.message = f"{', '.join(s.name for s in services)} healthy"
     with run.step("clean") as check:
         containers, images = stack.remove_leftovers(engine, settings.project, services)
         check.message = f"removed {containers} old containers and {images} old images of {settings.project}"

@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from ci import buildinfo, deployment, stack
+from ci import buildinfo, deployment, rollback, stack
 from ci import docker as dk
 from ci.bake import resolve_targets
 from ci.cleanup import parse_duration
@@ -161,7 +161,7 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
     if recreate or not stack.running(engine, names):
         why = "--up" if recreate else "the stack is down"
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
-        stack.start(engine, settings, services)
+        build = rollback.start(engine, settings, services, build).record
     containers = stack.wait_while_starting(engine, names)
     return Context(settings, engine, build, services, containers)
 

@@ -3,7 +3,10 @@
 Watches each target's inputs; after a burst of changes, rebuilds only the targets whose inputs changed
 (local build cache, fresh build-info values), recreates only their services, waits for their health, and
 runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
-build or health check leaves the previous containers running and the loop watching.
+build leaves the previous containers running, a new container that does not come up gives way to the
+previous build (ci/rollback.py), and a bake or compose file that does not parse is a failed turn that
+touches nothing: the loop goes on watching, and the next save retries. Only a second watch, Ctrl-C, SIGTERM
+or an engine that goes away end it.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ci import bake, stack
+from ci import bake, rollback, stack
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, EngineUnreachable
 from ci.fingerprint import fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_label
@@ -53,7 +56,7 @@ class Turn:
     files: list[str]  # relative to the project
     targets: list[str]
     services: list[str]
-    result: str = "verified"  # verified | build failed | unhealthy | not verified | interrupted
+    result: str = "verified"  # verified | does not parse | build failed | unhealthy | not verified | interrupted
     detail: str = ""
     build_seconds: float = 0.0
     up_seconds: float = 0.0
@@ -75,6 +78,7 @@ class Loop:
     record: BuildRecord | None = None  # the latest build, as this loop last wrote it
     turns: list[Turn] = field(default_factory=list)
     lock: TextIO | None = None  # held open while the loop runs (hold_lock)
+    unreadable: str = ""  # why the definitions did not read at the last save of one; empty: they did
 
     @property
     def definitions(self) -> list[Path]:
@@ -83,13 +87,15 @@ class Loop:
     def read_definitions(self) -> None:
         """The dev group's targets, their inputs and the stack's services, from the bake and compose files."""
         settings = self.run.settings
-        self.targets = bake.resolve_targets(self.engine, settings, "dev", variables(self.run, datetime.now(UTC)))
+        targets = bake.resolve_targets(self.engine, settings, "dev", variables(self.run, datetime.now(UTC)))
+        services = stack.services(self.engine, {name: t.tags for name, t in targets.items()})
+        # All or nothing: a file that does not parse leaves the loop with the definitions it had.
+        self.targets, self.services = targets, services
         self.inputs = {
             name: Inputs.of(settings.root / t.context, Path(t.dockerfile))
-            for name, t in self.targets.items()
+            for name, t in targets.items()
             if not t.remote
         }
-        self.services = stack.services(self.engine, {name: t.tags for name, t in self.targets.items()})
 
     def relative(self, path: Path) -> str:
         root = self.run.settings.root.resolve()
@@ -180,8 +186,11 @@ def start(loop: Loop) -> str:
     if current:
         return f"running: {', '.join(names)}"
     print(f"starting the stack from a cached build of the tree ({', '.join(names)})", flush=True)
-    build(loop, loop.targets)
-    stack.start(loop.engine, settings, loop.services, out=loop.progress)
+    with rollback.keeping(loop.engine, names) as kept:  # before the build moves their tags
+        build(loop, loop.targets)
+        assert loop.record is not None
+        started = rollback.start(loop.engine, settings, loop.services, loop.record, kept=kept, out=loop.progress)
+    loop.record = started.record
     return f"started: {', '.join(names)}"
 
 
@@ -203,14 +212,31 @@ def stale_targets(loop: Loop) -> list[str]:
 
 
 def on_burst(loop: Loop, burst: Burst) -> None:
+    files = sorted(loop.relative(p) for p in burst.paths)
     if any(p in burst.paths for p in loop.definitions):
         print("the definitions changed: reading them again", flush=True)
-        loop.read_definitions()
+        try:
+            loop.read_definitions()
+            loop.unreadable = ""
+        except EngineUnreachable:
+            raise
+        except CiError as err:
+            loop.unreadable = str(err)
         targets = list(loop.inputs)
     else:
         targets = [name for name, i in loop.inputs.items() if any(i.includes(p) for p in burst.paths)]
-    if targets:
-        turn(loop, sorted(loop.relative(p) for p in burst.paths), targets, burst.saved)
+    if loop.unreadable:
+        unread(loop, files)
+    elif targets:
+        turn(loop, files, targets, burst.saved)
+
+
+def unread(loop: Loop, files: list[str]) -> None:
+    """A turn that cannot run: a definition does not parse. Nothing is built or touched; the next save of it
+    reads it again."""
+    current = Turn(len(loop.turns) + 1, files, [], [], "does not parse", f"{loop.unreadable}; the stack runs unchanged")
+    loop.turns.append(current)
+    record(loop, current)
 
 
 def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
@@ -230,24 +256,41 @@ def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None
     services = [s for s in loop.services if s.target in targets]
     current = Turn(len(loop.turns) + 1, files, targets, [s.name for s in services])
     loop.turns.append(current)
-    previous = running_sources(loop, services)
     started = time.monotonic()
+    # Their running images kept before the build moves their tags: a new container that fails gives way to them.
+    with rollback.keeping(loop.engine, current.services) as kept:
+        attempt(loop, current, services, saved, started, kept)
+
+
+def attempt(
+    loop: Loop, current: Turn, services: list[Service], saved: float, started: float, kept: dict[str, rollback.Kept]
+) -> None:
+    """The turn's build, up and proof, timed into CURRENT; its line and testcase whatever happens."""
+    previous = running_sources(loop, services)
     try:
         try:
-            build(loop, {t: loop.targets[t] for t in targets})
+            build(loop, {t: loop.targets[t] for t in current.targets})
+        except EngineUnreachable:
+            raise
         except CiError as err:
             still = "; ".join(f"{s} still runs the previous build ({p})" for s, p in previous.items())
             raise Failed("build failed", f"{err}; {still}") from None
         finally:
             current.build_seconds = time.monotonic() - started
+        assert loop.record is not None
         try:
-            containers = stack.up(loop.engine, loop.run.settings, [s.name for s in services], only=True,
-                                  out=loop.progress)  # fmt: skip
+            deployed = rollback.deploy(loop.engine, loop.run.settings, loop.services, loop.record,
+                                       current.services, only=True, kept=kept, out=loop.progress)  # fmt: skip
+        except rollback.NotUp as err:
+            loop.record = err.record  # what runs now: the previous build, where it came back
+            raise Failed("unhealthy", str(err)) from None
+        except EngineUnreachable:
+            raise
         except CiError as err:
             raise Failed("unhealthy", str(err)) from None
         finally:
             current.up_seconds = time.monotonic() - started - current.build_seconds
-        current.detail = prove(loop, services, containers)
+        current.detail = prove(loop, services, deployed.containers)
     except Failed as failed:
         current.result, current.detail = failed.result, failed.detail
     except KeyboardInterrupt:
@@ -294,7 +337,7 @@ def prove(loop: Loop, services: list[Service], containers: dict[str, dk.Containe
 def line(t: Turn) -> str:
     files = (t.files[0] + (f" (+{len(t.files) - 1})" if len(t.files) > 1 else "")) if t.files else "(catch-up)"
     if t.result != "verified":
-        return f"{', '.join(t.targets)}  {files}  {t.result}: {t.detail}"
+        return "  ".join([*([", ".join(t.targets)] if t.targets else []), files, f"{t.result}: {t.detail}"])
     return (
         f"{', '.join(t.services)}  {files}  built {t.build_seconds:.1f}s  up {t.up_seconds:.1f}s  "
         f"{t.detail}  {t.from_save_seconds:.1f}s from save"
@@ -309,7 +352,8 @@ def record(loop: Loop, t: Turn) -> None:
     status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
     exit_code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
-    loop.run.report.add(Check(f"turn {t.number}: {', '.join(t.targets)}", status, seconds, text, exit_code=exit_code))
+    what = ", ".join(t.targets or t.files)
+    loop.run.report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
 
 
 def finish(loop: Loop) -> None:

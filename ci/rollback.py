@@ -1,0 +1,389 @@
+"""Replacing services without leaving them down: a new build that does not come up gives way to the previous.
+
+compose recreates stop-first: `compose up` removes a service's container before the new one starts, so a new
+build that raises at import or fails its health check leaves the service down, and a service that depends on
+it is never started. Swarm's `failure_action: rollback` and Kubernetes' rolling updates keep the old version
+serving until the new one is healthy; compose has neither, so `deploy` does it around `compose up`:
+
+1. Before the build, each service that runs healthy keeps its image under a tag of its own,
+   `REPOSITORY:rollback` (`keeping`). It must, and before the build: with the containerd image store, an
+   image whose last tag bake moves to the new build is no longer the engine's to name, though its container
+   still runs (and goes with that container, which `compose up` removes).
+2. A service whose new container exits, restarts, turns unhealthy or is not healthy within its start period
+   has failed, and is named with its log's exception; a service compose held back because it waits for a
+   failed one is `not started: waits for X`, never blamed.
+3. Each failed service with a kept image gets it back: the image reference compose resolves for the service
+   (`${COMPOSE_PROJECT_NAME}-backend:${TAG}`) is pointed at the kept image, and compose recreates that service
+   alone (`--no-deps`), with the configuration it gives the service, as the previous container had it (a
+   session never changes compose.yaml between the two). The services held back start with it; all are
+   waited for again, and one that fails then is rolled back the same way.
+4. The build record is rewritten to describe what runs: a rolled-back target gets the record of the build it
+   runs again (a record keeps, per target, the build it replaced: `BuildRecord.previous`), so verify stays
+   truthful. The broken build's image, its tag moved back, goes with its container.
+
+The session then fails with one line per failed service, after the new container's last log lines and its
+health check output: `backend: the new build is unhealthy (exited 1: RuntimeError: boom at backend/main.py:12);
+the previous build (sources 1a2b3c4d5e6f) serves again`; without a previous build, that the stack is down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NoReturn, TextIO
+
+from ci import docker as dk
+from ci import stack as st
+from ci.errors import CiError, DockerFailed
+from ci.record import BuildRecord, TargetRecord, write_record
+from ci.services import Service
+from ci.settings import Settings
+
+ROLLBACK_TAG = "rollback"
+LOG_LINES = 20  # of the failed container's log, shown above the line
+SUMMARY_CHARS = 160
+# The last line of a Python traceback: `RuntimeError: boom`, `module.CustomError`, `SystemExit: 2`.
+EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?$")
+FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)')
+ERROR_WORD = re.compile(r"\[(?:emerg|alert|crit|error)\]|\b(?:error|fatal|panic)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A service's image from before `compose up`, kept under a tag of its own for a rollback."""
+
+    service: str
+    image_id: str
+    ref: str  # REPOSITORY:rollback
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What a failed `compose up` left: the services that failed, and those held back by them."""
+
+    failed: dict[str, str] = field(default_factory=dict)  # service -> why: "exited 1", "unhealthy"
+    waiting: dict[str, str] = field(default_factory=dict)  # service -> the failed service it waits for
+
+
+@dataclass(frozen=True)
+class Deployed:
+    containers: dict[str, dk.ContainerInfo]  # healthy, by service
+    record: BuildRecord  # the build record, describing what runs
+
+
+class NotUp(CiError):
+    """Services that did not come up; RECORD: the build record as rewritten to describe what runs."""
+
+    def __init__(self, message: str, record: BuildRecord, output: str = "") -> None:
+        super().__init__(message, output)
+        self.record = record
+
+
+# --- the pure logic ------------------------------------------------------------------------------------------
+
+
+def dependencies(config: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Each service's `depends_on`, from `docker compose config` (which writes the long form)."""
+    return {
+        name: frozenset(raw.get("depends_on") or ())
+        for name, raw in (config.get("services") or {}).items()
+        if isinstance(raw, Mapping)
+    }
+
+
+def why_failed(container: dk.ContainerInfo, late: bool = False, exit_code: int | None = None) -> str | None:
+    """Why a new container is not up, or None (up, or never started: held back by compose). EXIT_CODE: its
+    last `die`'s, which a restart resets in the container."""
+    if not container.started:
+        return None
+    if container.status in ("exited", "dead", "restarting") or container.restarts > 0:
+        return f"exited {container.exit_code if exit_code is None else exit_code}"
+    if container.health == "unhealthy":
+        return "unhealthy"
+    if late:
+        return f"not healthy within its start period ({container.start_period:g}s)"
+    return None if container.running else container.status
+
+
+def diagnose(
+    names: Sequence[str],
+    states: Mapping[str, dk.ContainerInfo],
+    depends: Mapping[str, frozenset[str]],
+    late: Iterable[str] = (),
+    exits: Mapping[str, int] | None = None,
+) -> Diagnosis:
+    """The services of NAMES that failed, and those that were only not started because of one (by
+    `depends_on`, however deep): a service waiting for another is never the one to blame."""
+    slow, codes = set(late), exits or {}
+    failed = {n: why for n in names if n in states and (why := why_failed(states[n], n in slow, codes.get(n)))}
+    waiting = {}
+    for name in names:
+        if name in failed or (name in states and states[name].started):
+            continue
+        blocker = _failed_dependency(name, depends, failed, set())
+        if blocker:
+            waiting[name] = blocker
+    return Diagnosis(failed, waiting)
+
+
+def _failed_dependency(name: str, depends: Mapping[str, frozenset[str]], failed: Mapping[str, str],
+                       seen: set[str]) -> str | None:  # fmt: skip
+    for dependency in sorted(depends.get(name, ())):
+        if dependency in failed:
+            return dependency
+        if dependency not in seen:
+            seen.add(dependency)
+            found = _failed_dependency(dependency, depends, failed, seen)
+            if found:
+                return found
+    return None
+
+
+def rollback_plan(diagnosis: Diagnosis, kept: Mapping[str, Kept], tried: Iterable[str] = ()) -> list[str]:
+    """The failed services to bring back: those with a kept image, not brought back already (a previous
+    build that fails too is not tried again)."""
+    done = set(tried)
+    return [s for s in diagnosis.failed if s in kept and s not in done]
+
+
+def error_summary(log: str, files: Iterable[str] = ()) -> str:
+    """The line of LOG that says what broke: a Python exception with the innermost frame in the target's
+    FILES (`RuntimeError: boom at backend/main.py:12`), else the last line saying error, else the last."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    known = sorted(files, key=len, reverse=True)
+    for index in range(len(lines) - 1, -1, -1):
+        if EXCEPTION.match(lines[index]):
+            frames = [m for m in map(FRAME.match, lines[:index]) if m]
+            where = next((f"{f}:{m.group(2)}" for m in reversed(frames) for f in known
+                          if m.group(1).endswith("/" + f) or m.group(1) == f), "")  # fmt: skip
+            return _cut(lines[index] + (f" at {where}" if where else ""))
+    return _cut(next((line for line in reversed(lines) if ERROR_WORD.search(line)), lines[-1] if lines else ""))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
+
+
+def repository(ref: str) -> str:
+    """REF without its tag (a registry's port stays): `localhost:5000/p-backend:dev` -> `localhost:5000/p-backend`."""
+    name, colon, tag = ref.rpartition(":")
+    return name if colon and "/" not in tag else ref
+
+
+def previous_target(record: BuildRecord, target: str, image_id: str) -> TargetRecord | None:
+    """The record of TARGET's build whose image is IMAGE_ID: the build's own, or the one it replaced."""
+    candidates = (record.targets.get(target), record.previous.get(target))
+    return next((t for t in candidates if t is not None and t.image_id == image_id), None)
+
+
+def failure_line(service: str, why: str, summary: str, outcome: str) -> str:
+    detail = f"{why}: {summary}" if summary and summary not in why else why
+    return f"{service}: the new build is unhealthy ({detail}); {outcome}"
+
+
+# --- on the engine ---------------------------------------------------------------------------------------------
+
+
+def keep(engine: dk.Engine, names: Iterable[str] | None = None) -> dict[str, Kept]:
+    """Each service (of NAMES, else all) that runs healthy now: its image, tagged `REPOSITORY:rollback` so
+    that the engine still has it when the build has moved the image's own tag and its container is gone."""
+    wanted = None if names is None else set(names)
+    kept = {}
+    for name, container in dk.service_containers(engine).items():
+        if (wanted is not None and name not in wanted) or st.failing(container) or not container.image_ref:
+            continue
+        if container.health not in ("healthy", None):
+            continue
+        ref = f"{repository(container.image_ref)}:{ROLLBACK_TAG}"
+        try:
+            dk.tag_image(engine, container.image, ref)
+        except DockerFailed:
+            continue  # its image is gone already (its tag moved before): nothing to bring back
+        kept[name] = Kept(name, container.image, ref)
+    return kept
+
+
+def release(engine: dk.Engine, kept: Mapping[str, Kept]) -> None:
+    """Untag what was kept: an image no container uses any more goes with it."""
+    for k in kept.values():
+        dk.remove_image(engine, k.ref)  # refused only when in use under that tag alone: then it stays
+
+
+@contextlib.contextmanager
+def keeping(engine: dk.Engine, names: Iterable[str] | None = None) -> Iterator[dict[str, Kept]]:
+    """The services' images kept (see keep) while the block builds and deploys, released after it."""
+    kept = keep(engine, names)
+    try:
+        yield kept
+    finally:
+        release(engine, kept)
+
+
+def start(
+    engine: dk.Engine,
+    settings: Settings,
+    stack: Sequence[Service],
+    record: BuildRecord,
+    *,
+    kept: Mapping[str, Kept] | None = None,
+    out: TextIO = sys.stdout,
+) -> Deployed:
+    """Start or recreate the whole STACK, its host ports free or held by the project's own containers."""
+    st.require_stack_ports(engine, settings, stack)
+    return deploy(engine, settings, stack, record, kept=kept, out=out)
+
+
+def deploy(
+    engine: dk.Engine,
+    settings: Settings,
+    stack: Sequence[Service],
+    record: BuildRecord,
+    names: Sequence[str] = (),
+    *,
+    only: bool = False,
+    kept: Mapping[str, Kept] | None = None,
+    out: TextIO = sys.stdout,
+) -> Deployed:
+    """`stack.up` of NAMES (every service of STACK when empty; ONLY: not their dependencies), bringing each
+    service that fails back on the image it ran before, KEPT before the build (else now: nothing was built
+    since). Raises NotUp, with the record rewritten to describe what runs, when a service did not come up."""
+    names = list(names) or [s.name for s in stack]
+    if kept is None:
+        with keeping(engine, names) as now:
+            return deploy(engine, settings, stack, record, names, only=only, kept=now, out=out)
+    try:
+        return Deployed(st.up(engine, settings, names, only=only, out=out), record)
+    except st.Unhealthy as err:
+        recover(engine, settings, stack, record, names, err, kept, out)
+
+
+def recover(
+    engine: dk.Engine,
+    settings: Settings,
+    stack: Sequence[Service],
+    record: BuildRecord,
+    names: Sequence[str],
+    err: st.Unhealthy,
+    kept: Mapping[str, Kept],
+    out: TextIO,
+) -> NoReturn:
+    """After a failed `compose up`: name what failed, bring it back where it can be, raise NotUp."""
+    by_name = {s.name: s for s in stack}
+    depends = dependencies(dk.compose_config(engine))
+    diagnosis = diagnose(names, err.states, depends, err.late, err.exits)
+    if not diagnosis.failed:
+        raise NotUp(str(err), record)
+    reasons = {s: (why, show_failure(engine, err.states[s], _files(record, by_name[s]))) for s, why in
+               diagnosis.failed.items()}  # fmt: skip
+    for service, blocker in diagnosis.waiting.items():
+        print(f"{service}: not started: waits for {blocker}", file=sys.stderr, flush=True)
+    tried: list[str] = []
+    waiting = dict(diagnosis.waiting)
+    pending = diagnosis
+    record = bring_back(engine, settings, by_name, record, depends, kept, pending, reasons, waiting, tried, out)
+    up = {s for s, c in dk.service_containers(engine).items() if s in names and not st.failing(c)}
+    raise NotUp(verdict(reasons, tried, up, waiting, engine, kept, names), record)
+
+
+def bring_back(
+    engine: dk.Engine,
+    settings: Settings,
+    by_name: Mapping[str, Service],
+    record: BuildRecord,
+    depends: Mapping[str, frozenset[str]],
+    kept: Mapping[str, Kept],
+    pending: Diagnosis,
+    reasons: dict[str, tuple[str, str]],
+    waiting: dict[str, str],
+    tried: list[str],
+    out: TextIO,
+) -> BuildRecord:
+    """Round by round, the failed services with a kept image on it, those waiting for them started; a
+    service failing in a round is named (REASONS), one held back noted (WAITING). Writes and returns the
+    record of what runs; TRIED: the services brought back."""
+    for _ in range(len(by_name) + 1):
+        restore = rollback_plan(pending, kept, tried)
+        if not restore:
+            break
+        for service in restore:
+            dk.tag_image(engine, kept[service].image_id, by_name[service].image)
+            record = restored(engine, record, by_name[service], kept[service].image_id)
+            tried.append(service)
+        write_record(record, settings.reports_dir)  # what runs from here on, however the round ends
+        again = restore + [w for w, blocker in waiting.items() if blocker in restore]
+        print(f"bringing back the previous build of {', '.join(restore)}", file=sys.stderr, flush=True)
+        try:
+            st.up(engine, settings, again, only=True, out=out)
+            pending = Diagnosis()
+        except st.Unhealthy as failed_again:
+            pending = diagnose(again, failed_again.states, depends, failed_again.late, failed_again.exits)
+            for service, why in pending.failed.items():
+                if service not in reasons:
+                    files = _files(record, by_name[service])
+                    reasons[service] = (why, show_failure(engine, failed_again.states[service], files))
+            waiting.update(pending.waiting)
+    return record
+
+
+def _files(record: BuildRecord, service: Service) -> list[str]:
+    target = record.targets.get(service.target)
+    return list(target.files) if target else []
+
+
+def show_failure(engine: dk.Engine, container: dk.ContainerInfo, files: Iterable[str]) -> str:
+    """The failed container's last log lines and health check output on stderr; returns its summary."""
+    log = dk.container_logs(engine, container.id, tail=LOG_LINES * 3)
+    shown = "\n".join(log.splitlines()[-LOG_LINES:])
+    print(f"\n--- last log lines of {container.service} (the new build) ---\n{shown}", file=sys.stderr)
+    if container.health_output:
+        print(f"--- its latest health check ---\n{container.health_output}", file=sys.stderr)
+    print("---", file=sys.stderr, flush=True)
+    return error_summary(log, files) or error_summary(container.health_output)
+
+
+def restored(engine: dk.Engine, record: BuildRecord, service: Service, image_id: str) -> BuildRecord:
+    """RECORD with SERVICE's target described by the build of IMAGE_ID, which it runs again; from the
+    image's own labels when no record of it is left (its files then unknown)."""
+    target = previous_target(record, service.target, image_id)
+    if target is None:
+        image = dk.inspect_image(engine, image_id)
+        labels = image.labels if image else {}
+        target = TargetRecord(
+            service.image,
+            image_id,
+            labels.get(dk.SOURCE_DIGEST_LABEL, ""),
+            git_commit=labels.get("org.opencontainers.image.revision", "unknown"),
+            build_date=labels.get("org.opencontainers.image.created", ""),
+        )
+    return replace(record, targets={**record.targets, service.target: target})
+
+
+def verdict(
+    reasons: Mapping[str, tuple[str, str]],
+    tried: Sequence[str],
+    up: set[str],
+    waiting: Mapping[str, str],
+    engine: dk.Engine,
+    kept: Mapping[str, Kept],
+    names: Sequence[str],
+) -> str:
+    """One line: each failed service, why, and what serves now."""
+    parts = []
+    for service, (why, summary) in reasons.items():
+        if service in tried and service in up:
+            digest = dk.image_source_digest(engine, kept[service].image_id) or ""
+            outcome = f"the previous build (sources {digest.removeprefix('sha256:')[:12]}) serves again"
+        elif service in tried:
+            outcome = f"its previous build does not come up either: {service} is down"
+        else:
+            outcome = "there is no previous build to bring back"
+        parts.append(failure_line(service, why, summary, outcome))
+    down = [n for n in names if n not in up]
+    if down and not any(p.endswith("is down") for p in parts):
+        held = [f"{w} not started: waits for {b}" for w, b in waiting.items() if w not in up]
+        state = "the stack is down" if not up else f"{', '.join(down)} down"
+        parts[-1] += f": {state}" + (f" ({'; '.join(held)})" if held else "")
+    return "; ".join(parts)

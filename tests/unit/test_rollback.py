@@ -1,0 +1,130 @@
+"""A rollback's pure logic: which service failed and which only waited for it, what is brought back, and the
+line that says what broke."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ci import docker as dk
+from ci.docker.compose import yaml_problem
+from ci.record import BuildRecord, TargetRecord, replaced_targets
+from ci.rollback import (
+    Diagnosis,
+    Kept,
+    dependencies,
+    diagnose,
+    error_summary,
+    previous_target,
+    repository,
+    rollback_plan,
+    why_failed,
+)
+
+DEPENDS = {"backend": frozenset(), "frontend": frozenset({"backend"}), "edge": frozenset({"frontend"})}
+
+
+def container(service: str, status: str = "running", **kw: object) -> dk.ContainerInfo:
+    fields: dict[str, object] = {"running": status in ("running", "restarting"), "exit_code": 0, "health": None}
+    fields.update(kw)
+    return dk.ContainerInfo(id=f"id-{service}", name=f"p-{service}-1", service=service, image="sha256:new",
+                            status=status, **fields)  # fmt: skip
+
+
+def test_a_restarting_service_is_the_failed_one_and_those_held_back_wait_for_it_however_deep() -> None:
+    states = {
+        "backend": container("backend", "restarting", exit_code=1, restarts=2, health="unhealthy"),
+        "frontend": container("frontend", "created", running=False, started=False),
+    }
+    found = diagnose(["backend", "frontend", "edge"], states, DEPENDS)
+    assert found == Diagnosis(failed={"backend": "exited 1"}, waiting={"frontend": "backend", "edge": "backend"})
+
+
+def test_the_exit_code_of_the_last_die_wins_over_the_one_a_restart_reset() -> None:
+    restarted = container("backend", "running", exit_code=0, restarts=1, health="starting")
+    assert why_failed(restarted) == "exited 0"
+    assert diagnose(["backend"], {"backend": restarted}, DEPENDS, exits={"backend": 1}).failed == {
+        "backend": "exited 1"
+    }
+
+
+def test_unhealthy_and_late_containers_fail_and_a_healthy_or_starting_one_does_not() -> None:
+    assert why_failed(container("frontend", health="unhealthy")) == "unhealthy"
+    late = container("frontend", health="starting", start_period=10.0)
+    assert why_failed(late) is None
+    assert why_failed(late, late=True) == "not healthy within its start period (10s)"
+    assert why_failed(container("frontend", health="healthy")) is None
+
+
+def test_a_service_that_failed_on_its_own_is_not_reported_as_waiting() -> None:
+    states = {
+        "backend": container("backend", health="healthy"),
+        "frontend": container("frontend", "exited", exit_code=1),
+    }
+    assert diagnose(["backend", "frontend"], states, DEPENDS) == Diagnosis(failed={"frontend": "exited 1"})
+
+
+def test_only_failed_services_with_a_kept_image_are_brought_back_and_never_twice() -> None:
+    failed = Diagnosis(failed={"backend": "exited 1", "worker": "exited 2"}, waiting={"frontend": "backend"})
+    kept = {"backend": Kept("backend", "sha256:old", "p-backend:rollback")}
+    assert rollback_plan(failed, kept) == ["backend"]
+    assert rollback_plan(failed, kept, tried=["backend"]) == []
+
+
+def test_depends_on_is_read_from_composes_long_form() -> None:
+    config = {"services": {"backend": {}, "frontend": {"depends_on": {"backend": {"condition": "service_healthy"}}}}}
+    assert dependencies(config) == {"backend": frozenset(), "frontend": frozenset({"backend"})}
+
+
+TRACEBACK = """INFO:     Started server process [1]
+Traceback (most recent call last):
+  File "/opt/venv/lib/python3.11/site-packages/uvicorn/importer.py", line 19, in import_from_string
+    module = importlib.import_module(module_str)
+  File "<frozen importlib._bootstrap>", line 1206, in _gcd_import
+  File "/app/backend/main.py", line 12, in <module>
+    raise RuntimeError("boom")
+RuntimeError: boom
+"""
+
+
+def test_the_summary_is_the_exception_at_the_innermost_frame_in_the_targets_files() -> None:
+    files = ["backend/main.py", "backend/__init__.py", "Dockerfile"]
+    assert error_summary(TRACEBACK, files) == "RuntimeError: boom at backend/main.py:12"
+    assert error_summary(TRACEBACK) == "RuntimeError: boom"
+
+
+def test_without_an_exception_the_summary_is_the_last_line_saying_error() -> None:
+    nginx = 'nginx: [warn] a warning\nnginx: [emerg] open() "/run/nginx.pid" failed (13: Permission denied)\nbye\n'
+    assert error_summary(nginx) == 'nginx: [emerg] open() "/run/nginx.pid" failed (13: Permission denied)'
+    assert error_summary("just\nthe last line\n") == "the last line"
+    assert error_summary("") == ""
+
+
+def test_the_repository_of_a_reference_keeps_a_registrys_port() -> None:
+    assert repository("p-backend:dev") == "p-backend"
+    assert repository("localhost:5000/p-backend:abc") == "localhost:5000/p-backend"
+    assert repository("localhost:5000/p-backend") == "localhost:5000/p-backend"
+
+
+def target(image_id: str) -> TargetRecord:
+    return TargetRecord("p-backend:dev", image_id, f"sha256:src-{image_id}")
+
+
+def test_a_build_record_keeps_what_each_target_replaced_and_a_rollback_finds_it() -> None:
+    first = BuildRecord("dev", "p", "dev", "t1", {}, {"backend": target("a"), "frontend": target("f")})
+    second_targets = {"backend": target("b"), "frontend": target("f")}
+    second = BuildRecord("dev", "p", "dev", "t2", {}, second_targets, replaced_targets(first, second_targets))
+    assert second.previous == {"backend": target("a")}  # the frontend's image did not change: it replaced none
+    assert previous_target(second, "backend", "a") == target("a")
+    assert previous_target(second, "backend", "b") == target("b")
+    assert previous_target(second, "backend", "z") is None
+    third_targets = {"backend": target("b"), "frontend": target("g")}
+    assert replaced_targets(second, third_targets) == {"backend": target("a"), "frontend": target("f")}
+
+
+def test_a_yaml_error_of_compose_is_placed_at_the_line_of_the_problem(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  backend:\n    image: x\n   ports: [1]\n")
+    assert yaml_problem("yaml: line 1: did not find expected key", [compose]) == (
+        "compose.yaml:4:4: did not find expected key"
+    )
+    assert yaml_problem("services.backend.ports must be a list", [compose]) is None
