@@ -83,14 +83,19 @@ def project(make_project: Callable[[str], Project]) -> Project:
     return make_project(NAME)
 
 
-@pytest.fixture(scope="module")
-def watch(project: Project) -> Iterator[Watch]:
+def watching(project: Project) -> Iterator[Watch]:
+    """A watch in PROJECT, from when it watches; killed after, if it still runs."""
     running = Watch(project)
     running.wait_for(lambda line: line.startswith("watching the inputs of"))
     yield running
     if running.proc.poll() is None:
         running.proc.kill()
         running.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def watch(project: Project) -> Iterator[Watch]:
+    yield from watching(project)
 
 
 def container_id(project: Project, service: str) -> str:

@@ -1,0 +1,212 @@
+"""A new build that does not come up gives way to the previous one, on the real engine: in `nox -s dev`,
+`nox -s verify -- --up` and `nox -s watch`, the failed service is named with its exception (never one that
+only waited for it), the previous build serves again and the build record says so; without a previous build,
+the line says the stack is down. watch also survives a compose.yaml or docker-bake.hcl that does not parse.
+
+One project and its builds serve every test, in order: each starts from the state the previous one left."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+
+from tests.conftest import Project
+from tests.integration.test_exit_codes import outcome, stale_pass
+from tests.integration.test_watch import Watch, watching
+
+pytestmark = pytest.mark.integration
+
+NAME = "mainzatest-rollback"
+BROKEN = 'BUILD = load_build_info()\nraise RuntimeError("broken at import")\n'
+# Passes `nginx -t` at build (run as root there), fails at start as nginx's UID 101: Debian's default pid path.
+BROKEN_NGINX = ("pid /tmp/nginx.pid;", "pid /run/nginx.pid;")
+
+
+@pytest.fixture(scope="module")
+def project(make_project: Callable[[str], Project]) -> Project:
+    return make_project(NAME)
+
+
+def break_backend(text: str) -> str:
+    return text.replace("BUILD = load_build_info()\n", BROKEN)
+
+
+def raise_line(project: Project) -> int:
+    """The line of main.py the broken backend raises at."""
+    lines = (project.root / "backend" / "main.py").read_text().splitlines()
+    return lines.index('raise RuntimeError("broken at import")') + 1
+
+
+def backend_sources(project: Project) -> str:
+    return str(requests.get(f"{project.backend_url}/build/info", timeout=5).json()["source_digest"])
+
+
+def frontend_sources(project: Project) -> str:
+    text = requests.get(f"{project.frontend_url}/build-info.js", timeout=5).text
+    found = re.search(r'sourceDigest: "([^"]+)"', text)
+    assert found, text
+    return found.group(1)
+
+
+def only_error(run: subprocess.CompletedProcess[str]) -> str:
+    """The one `error:` line; no traceback of the session's own (the containers' logs hold theirs)."""
+    assert not re.search(r'File "[^"]*/ci/', run.stdout + run.stderr) and "a bug" not in run.stderr
+    [line] = [x for x in run.stderr.splitlines() if x.startswith("error: ")]
+    return line
+
+
+def dev_with_a_broken_backend(project: Project) -> str:
+    """`python -m ci dev` with a backend that raises at import: exit 1, the stale JUnit file rewritten, one
+    line naming the backend and its exception; returns what the line says serves then."""
+    stale_pass(project, "dev")
+    with project.edited("backend/main.py", lambda text: text if BROKEN in text else break_backend(text)):
+        number = raise_line(project)
+        run = project.ci("dev")
+    assert run.returncode == 1
+    assert "RuntimeError: broken at import" in run.stderr.split("last log lines of backend (the new build)")[1]
+    status, cases = outcome(project, "dev")
+    assert status == "failed" and cases["bake"] == "passed" and cases["up"] == "failure" and cases["clean"] == "skipped"
+    head = "error: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
+    head += f"backend/main.py:{number}); "
+    line = only_error(run)
+    assert line.startswith(head), line
+    return line.removeprefix(head)
+
+
+def test_a_first_dev_with_a_broken_backend_says_there_is_no_previous_build(project: Project) -> None:
+    assert dev_with_a_broken_backend(project) == (
+        "there is no previous build to bring back: the stack is down (frontend not started: waits for backend)"
+    )
+
+
+def test_the_next_dev_replaces_the_projects_own_restarting_backend_on_its_port(project: Project) -> None:
+    run = project.ci("dev")  # the broken backend restarts in a loop on BACKEND_PORT meanwhile
+    assert run.returncode == 0, run.stderr
+    assert f"held by {NAME}'s own containers (backend " in run.stdout and "), replaced" in run.stdout
+
+
+def test_dev_with_a_backend_that_raises_at_import_brings_the_previous_build_back(project: Project) -> None:
+    before = backend_sources(project)
+    with project.edited("backend/main.py", break_backend):
+        assert dev_with_a_broken_backend(project) == f"the previous build (sources {before[7:19]}) serves again"
+        assert backend_sources(project) == before
+        assert requests.get(f"{project.frontend_url}/api/build/info", timeout=5).json()["source_digest"] == before
+        # The record describes what runs: verify passes the image and build info, and names the edit.
+        verify = project.ci("verify")
+        assert verify.returncode == 1
+        assert only_error(verify) == (
+            "error: backend source fingerprint: backend: the tree changed since the build: modified "
+            "backend/main.py: rebuild (`nox -s dev` or `nox -s prod`)"
+        )
+        assert "backend image" in verify.stdout and "frontend source fingerprint  passed" in verify.stdout
+
+
+def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(project: Project) -> None:
+    before = backend_sources(project)
+    with project.edited("backend/main.py", break_backend):
+        built = project.ci("prod")
+        assert built.returncode == 0, built.stderr  # it builds: the sources compile
+        stale_pass(project, "verify")
+        run = project.ci("verify", "--up")
+    assert run.returncode == 1
+    line = only_error(run)
+    assert line.startswith("error: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at")
+    assert line.endswith(f"; the previous build (sources {before[7:19]}) serves again"), line
+    assert "frontend" not in line
+    assert backend_sources(project) == before
+    assert outcome(project, "verify")[0] == "failed"
+
+
+def test_a_frontend_whose_nginx_cannot_start_gives_way_to_its_previous_build(project: Project) -> None:
+    before = frontend_sources(project)
+    with project.edited("frontend/nginx.conf", lambda text: text.replace(*BROKEN_NGINX)):
+        run = project.ci("dev")
+    assert run.returncode == 1
+    assert only_error(run) == (
+        'error: frontend: the new build is unhealthy (exited 1: nginx: [emerg] open() "/run/nginx.pid" failed '
+        f"(13: Permission denied)); the previous build (sources {before[7:19]}) serves again"
+    )
+    assert frontend_sources(project) == before
+    assert requests.get(f"{project.backend_url}/health", timeout=5).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def watch(project: Project) -> Iterator[Watch]:
+    yield from watching(project)
+
+
+def is_turn(line: str) -> bool:
+    return " from save" in line or any(f"  {r}: " in line for r in ("build failed", "unhealthy", "does not parse"))
+
+
+def test_watch_brings_the_previous_backend_back_and_the_next_save_retries(project: Project, watch: Watch) -> None:
+    before = backend_sources(project)
+    main = project.root / "backend" / "main.py"
+    good = main.read_text()
+    main.write_text(break_backend(good))
+    line = watch.wait_for(is_turn)
+    assert line.startswith(
+        "backend  backend/main.py  unhealthy: backend: the new build is unhealthy (exited 1: RuntimeError: broken "
+        f"at import at backend/main.py:{raise_line(project)}); the previous build (sources {before[7:19]}) serves again"
+    ), line
+    assert backend_sources(project) == before
+    main.write_text(good + "\n# fixed\n")
+    fixed = watch.wait_for(is_turn)
+    assert fixed.startswith("backend  backend/main.py  built ") and "verified" in fixed, fixed
+
+
+def test_watch_brings_the_previous_frontend_back(project: Project, watch: Watch) -> None:
+    before = frontend_sources(project)
+    conf = project.root / "frontend" / "nginx.conf"
+    good = conf.read_text()
+    conf.write_text(good.replace(*BROKEN_NGINX))
+    line = watch.wait_for(is_turn)
+    assert line.startswith(
+        "frontend  frontend/nginx.conf  unhealthy: frontend: the new build is unhealthy (exited 1"
+    ), line
+    assert line.endswith(f"the previous build (sources {before[7:19]}) serves again"), line
+    assert frontend_sources(project) == before
+    conf.write_text(good)
+    fixed = watch.wait_for(is_turn)
+    assert fixed.startswith("frontend  frontend/nginx.conf  built ") and "verified" in fixed, fixed
+
+
+@pytest.mark.parametrize(
+    ("name", "mistake", "says"),
+    [
+        ("compose.yaml", lambda t: t.replace("    pull_policy: never\n", "    pull_policy: never\n   oops: [\n", 1),
+         r"compose\.yaml:(\d+):4: did not find expected key"),
+        ("docker-bake.hcl", lambda t: t + '\ntarget "broken" {\n  tags = [\n', r"docker-bake\.hcl:(\d+),\d+-\d+: "),
+    ],
+    ids=["compose.yaml", "docker-bake.hcl"],
+)  # fmt: skip
+def test_watch_survives_a_definition_that_does_not_parse_and_the_fix_verifies(
+    project: Project, watch: Watch, name: str, mistake: Callable[[str], str], says: str
+) -> None:
+    before = backend_sources(project)
+    path = project.root / name
+    good = path.read_text()
+    path.write_text(mistake(good))
+    line = watch.wait_for(is_turn)
+    found = re.search(rf"^{re.escape(name)}  does not parse: {says}", line)
+    assert found and line.endswith("; the stack runs unchanged"), line
+    if name == "compose.yaml":  # its real line, not the one above its block that compose's parser names
+        assert path.read_text().splitlines()[int(found.group(1)) - 1] == "   oops: ["
+    assert watch.proc.poll() is None and backend_sources(project) == before
+    path.write_text(good)
+    fixed = watch.wait_for(is_turn)
+    assert "verified: running = tree" in fixed, fixed
+
+
+def test_watch_ends_on_ctrl_c_having_kept_every_turn(project: Project, watch: Watch) -> None:
+    watch.proc.send_signal(signal.SIGINT)
+    assert watch.proc.wait(timeout=30) == 0
+    status, cases = outcome(project, "watch")
+    assert status == "passed"
+    turns = [c for c in cases if c.startswith("turn ")]
+    assert [cases[c] for c in turns][-8:] == ["failure", "passed"] * 4
