@@ -135,13 +135,19 @@ def _phase(report: Report, name: str) -> Iterator[None]:
 
 
 def run(session: Session, argv: list[str]) -> int:
-    """Run SESSION with ARGV; returns the exit code. Reports go to REPORTS_DIR whatever happens, so it is
-    proven writable first: a folder that is not ends the session with a usage error before anything runs
-    (and with no reports: they cannot be written)."""
+    """Run SESSION with ARGV; returns the exit code. Every line it prints fits the terminal (`terminal.width`),
+    the whole text in the reports. They go to REPORTS_DIR whatever happens, so it is proven writable first:
+    a folder that is not ends the session with a usage error before anything runs, printed whole (no report
+    can keep it)."""
     try:
         directory = writable_reports_dir(os.environ)
     except UsageError as err:
         return last_line(Outcome("usage error", err.exit_code, f"error: {err}", table=False), terminal.colour_on())
+    with terminal.fitted():
+        return _run(session, argv, directory)
+
+
+def _run(session: Session, argv: list[str], directory: Path) -> int:
     report = Report(session.name)
     outcome = Outcome()
     context: Run | None = None
@@ -158,7 +164,7 @@ def run(session: Session, argv: list[str]) -> int:
     except KeyboardInterrupt:
         outcome = Outcome("interrupted", EXIT_INTERRUPTED, "interrupted")
     except Exception as err:  # a bug: the traceback is for us, the report still tells CI
-        traceback.print_exc()
+        traceback.print_exc(file=terminal.unfitted(sys.stderr))  # evidence: never cut
         outcome = Outcome("error", EXIT_FAILED, f"error: internal error, a bug ({type(err).__name__}: {err})")
     return finished(session, report, outcome, context, directory).exit_code
 

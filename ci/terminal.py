@@ -1,14 +1,21 @@
-"""What a person reads: tables that fit the terminal, and colour for pass, fail and warn on a terminal."""
+"""What a person reads: every line fits the terminal (one rule, `width`), tables too, and colour for pass,
+fail and warn on a terminal."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
-ELLIPSIS = "…"
+ELLIPSIS = "..."  # marks a cut; the whole text stays in the JSON and JUnit files
+# Output that is no terminal (a pipe, a CI log): a width every CI log viewer shows whole.
+DEFAULT_WIDTH = 120
+_ANSI = re.compile(r"\033\[[0-9;]*m")
 GAP = "  "
 # ANSI colours by result word; none when the output is not a terminal or NO_COLOR is set (no-color.org).
 COLOURS = {"passed": "32", "ok": "32", "healthy": "32", "warned": "33", "warn": "33", "starting": "33"}
@@ -16,14 +23,82 @@ COLOURS |= {"skipped": "2", "skip": "2", "unhealthy": "31"}
 COLOURS |= dict.fromkeys(("failed", "fail", "error", "interrupted"), "31")
 
 
-def width(environ: Mapping[str, str] | None = None, stream: TextIO = sys.stdout) -> int | None:
-    """Columns to fit: COLUMNS when set, else the terminal's; None (no limit) when the output goes to a
-    file or a CI log, where a cut detail would be lost."""
+def width(environ: Mapping[str, str] | None = None, stream: TextIO | None = None) -> int:
+    """Columns every printed line fits in: COLUMNS when set, else the terminal's, else DEFAULT_WIDTH."""
     env = os.environ if environ is None else environ
     raw = env.get("COLUMNS", "").strip()
     if raw.isdigit() and int(raw) > 20:
         return int(raw)
-    return shutil.get_terminal_size().columns if stream.isatty() else None
+    stream = sys.stdout if stream is None else stream
+    return shutil.get_terminal_size().columns if stream.isatty() else DEFAULT_WIDTH
+
+
+def fit(line: str, columns: int) -> str:
+    """LINE cut to COLUMNS visible characters, the cut marked; colour codes count for nothing (a line cut
+    loses its colour)."""
+    if len(line) <= columns or len(_ANSI.sub("", line)) <= columns:
+        return line
+    plain = _ANSI.sub("", line)
+    return plain[: max(columns - len(ELLIPSIS), 0)] + ELLIPSIS
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """`1 turn`, `2 turns`; MANY for irregular plurals."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+class Fitted(io.TextIOBase):
+    """A text stream whose every line is cut to COLUMNS on its way to STREAM. What a tool printed (a failing
+    step's log) goes to `unfitted(stream)`, untouched."""
+
+    def __init__(self, stream: TextIO, columns: int) -> None:
+        self.stream, self.columns = stream, columns
+        self._pending = ""  # print() writes a line and its newline in two calls
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self.stream.write(fit(line, self.columns) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def close_line(self) -> None:
+        if self._pending:
+            self.stream.write(fit(self._pending, self.columns))
+            self._pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+def unfitted(stream: TextIO) -> TextIO:
+    """The stream under a Fitted one: for a tool's own output, which is evidence and is never cut."""
+    return stream.stream if isinstance(stream, Fitted) else stream
+
+
+@contextmanager
+def fitted(columns: int | None = None) -> Iterator[int]:
+    """Within the block, every line printed to stdout and stderr fits COLUMNS (default: `width()`)."""
+    columns = columns or width()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Fitted(saved[0], columns), Fitted(saved[1], columns)
+    try:
+        yield columns
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if isinstance(stream, Fitted):
+                stream.close_line()
+        sys.stdout, sys.stderr = saved
 
 
 def colour_on(stream: TextIO = sys.stdout, environ: Mapping[str, str] | None = None) -> bool:
@@ -37,8 +112,9 @@ def paint(text: str, result: str, *, on: bool) -> str:
 
 
 def shorten(text: str, room: int) -> str:
+    """TEXT on one line, cut to ROOM characters."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= room else flat[: max(room - 1, 0)] + ELLIPSIS
+    return flat if len(flat) <= room else flat[: max(room - len(ELLIPSIS), 0)] + ELLIPSIS
 
 
 def table(
@@ -49,13 +125,12 @@ def table(
     results: int | None = None,
     colour: bool = False,
 ) -> str:
-    """A plain-text table with aligned columns, no wider than COLUMNS (default: unlimited). The widest
+    """A plain-text table with aligned columns, no wider than COLUMNS (default: `width()`). The widest
     columns give way first, their cells shortened with an ellipsis; the full text belongs in the JSON and
     JUnit files. With COLOUR, the column RESULTS (an index) is painted by its word."""
     cells = [[" ".join(str(h).split()) for h in headers]] + [[" ".join(str(c).split()) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    if columns:
-        widths = _fit(widths, columns - len(GAP) * (len(headers) - 1))
+    widths = _fit(widths, (columns or width()) - len(GAP) * (len(headers) - 1))
 
     def line(row: list[str], painted: bool) -> str:
         out = []

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import sys
+
+import pytest
 
 from ci import terminal
 
@@ -20,9 +23,10 @@ def test_a_wide_table_fits_the_columns_shortening_the_widest_cells() -> None:
     assert text.splitlines()[2].endswith(terminal.ELLIPSIS)
 
 
-def test_without_a_limit_nothing_is_shortened() -> None:
-    detail = "x" * 300
-    assert detail in terminal.table(("a", "b"), [("1", detail)])
+def test_a_table_fits_the_terminal_width_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    text = terminal.table(("a", "b"), [("1", "x" * 300)])
+    assert max(len(line) for line in text.splitlines()) == 80
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
@@ -34,6 +38,32 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
     assert terminal.paint("failed", "failed", on=False) == "failed"
 
 
-def test_width_is_columns_when_set_and_unlimited_off_a_terminal() -> None:
-    assert terminal.width({"COLUMNS": "120"}, io.StringIO()) == 120
-    assert terminal.width({}, io.StringIO()) is None
+def test_width_is_columns_when_set_else_the_terminals_else_120() -> None:
+    assert terminal.width({"COLUMNS": "80"}, io.StringIO()) == 80
+    assert terminal.width({}, io.StringIO()) == 120
+    assert terminal.width({"COLUMNS": "nonsense"}, io.StringIO()) == 120
+
+
+def test_a_line_too_wide_is_cut_and_marked_and_colour_codes_count_for_nothing() -> None:
+    assert terminal.fit("x" * 30, 20) == "x" * 17 + "..."
+    assert terminal.fit("short", 20) == "short"
+    painted = terminal.paint("passed", "passed", on=True)
+    assert terminal.fit(painted + " " * 10, 20) == painted + " " * 10
+
+
+def test_every_line_printed_inside_fitted_fits_and_a_tools_own_output_is_untouched(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with terminal.fitted(40):
+        print("a" * 50)
+        print("b" * 10, end="")
+        print("c" * 40, file=sys.stderr, flush=True)
+        print("tool output " * 10, file=terminal.unfitted(sys.stderr))
+        print()
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["a" * 37 + "...", "b" * 10]
+    assert err.splitlines() == ["c" * 40, ("tool output " * 10).rstrip() + " "]
+
+
+def test_plural() -> None:
+    assert [terminal.plural(n, "turn") for n in (0, 1, 2)] == ["0 turns", "1 turn", "2 turns"]
