@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ci import docker as dk
 from ci import terminal
 from ci.bakefile import ResolvedTarget, resolved_targets
-from ci.buildtrace import LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, progress_line
+from ci.buildtrace import COMMAND_ROOM, LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, Vertex, cache_note
 from ci.context import BUDGET_MB
 from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint, fingerprint
@@ -76,33 +76,49 @@ class BakeResult:
 
 
 class _Progress:
-    """Feeds bake's stream into the trace and shows each step as it starts and ends (OUT)."""
+    """Feeds bake's stream into the trace and shows each step once, as it ends (OUT). A step cancelled by
+    another's failure is shown after the stream, as cancelled, and only when the bake failed: BuildKit also
+    cancels duplicate solves of steps that then complete."""
 
     def __init__(self, trace: BuildTrace, out: TextIO, show_logs: bool) -> None:
         self.trace, self.out, self.show_logs = trace, out, show_logs
         self.decoder = RawJsonDecoder()
+        self.shown: set[tuple[str | None, str]] = set()
+        self.cancelled: list[Vertex] = []
 
     def feed(self, chunk: str) -> None:
         self._consume(self.decoder.feed(chunk))
 
-    def close(self) -> None:
+    def close(self, *, failed: bool = False) -> None:
         self._consume(self.decoder.close())
+        for vertex in self.cancelled if failed else []:
+            self._show(vertex)
+
+    def _show(self, vertex: Vertex) -> None:
+        key = (vertex.target, vertex.label)
+        line = self.trace.step_line(vertex) or cache_note(vertex)
+        if line and key not in self.shown:
+            self.shown.add(key)
+            print(line, file=self.out, flush=True)
 
     def _consume(self, items: Iterable[dict[str, Any] | str]) -> None:
         for item in items:
             if isinstance(item, str):
                 self.trace.text.append(item)
-                print(item, file=self.out, flush=True)
+                if not self.trace.failed():  # after a failed step, buildx's ERROR block repeats it: the report keeps it
+                    print(item, file=self.out, flush=True)
                 continue
-            for event, vertex in self.trace.add(item):
-                line = progress_line(event, vertex)
-                if line:
-                    print(line, file=self.out, flush=True)
+            for vertex in self.trace.add(item):
+                if vertex.cancelled:
+                    self.cancelled.append(vertex)
+                else:
+                    self._show(vertex)
             if self.show_logs:
+                raw = terminal.unfitted(self.out)  # the tool's own output, never cut
                 for log in item.get("logs") or []:
                     text = base64.b64decode(log.get("data") or "").decode(errors="replace")
                     for row in text.splitlines():
-                        print(f"         | {row}", file=self.out, flush=True)
+                        print(f"         | {row}", file=raw, flush=True)
 
 
 def bake(
@@ -118,7 +134,7 @@ def bake(
     resolved: dict[str, ResolvedTarget] | None = None,
     override: Path | None = None,
     git_info: bool = True,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> BakeResult:
     """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
@@ -127,8 +143,8 @@ def bake(
     records the repository in the build's provenance."""
     resolved = resolved or resolve_targets(engine, settings, group, variables)
     targets = list(resolved)
-    trace = BuildTrace(targets)
-    progress = _Progress(trace, out, show_logs)
+    trace = BuildTrace(targets, no_cache=no_cache)
+    progress = _Progress(trace, out or sys.stdout, show_logs)  # sys.stdout as the frame set it: lines fit
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
     metadata_file.unlink(missing_ok=True)
     start = clock()
@@ -146,7 +162,7 @@ def bake(
         ):
             progress.feed(chunk)
     except DockerFailed as err:
-        progress.close()
+        progress.close(failed=True)
         raise CiError(failure_message(trace, err), output=failing_step_output(trace)) from None
     progress.close()
     metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
@@ -215,26 +231,32 @@ def bake_error(err: DockerFailed) -> str:
 
 
 def failure_message(trace: BuildTrace, err: DockerFailed) -> str:
-    """One line naming the failing step, after its log tail was printed to stderr."""
+    """One line: target, step, its command shortened once, the exit code; printed after the step's own
+    output (its log's last lines, untouched), which with the whole error goes into the report."""
     failed = trace.failed()
     if not failed:
         detail = next((t.removeprefix("ERROR:").strip() for t in reversed(trace.text) if t.startswith("ERROR")), "")
         return f"bake failed: {detail or bake_error(err)}"
     vertex = failed[0]
+    where = f"{vertex.target} " if vertex.target else ""
+    step = trace.step_name(vertex, COMMAND_ROOM)
     tail = trace.log_tail(vertex)
-    where = f"{vertex.target}: " if vertex.target else ""
-    print(f"\n--- last lines of the failing step {where}{vertex.label} ---", file=sys.stderr)
-    for line in tail:
-        print(f"  {line}", file=sys.stderr)
-    print("---", file=sys.stderr, flush=True)
-    return f"build failed at {where}{' '.join(vertex.label.split())[:160]}: {vertex.error}"
+    if tail:
+        print(f"\n--- the last lines of {where}{step.split(']')[0]}] ---", file=sys.stderr)
+        raw = terminal.unfitted(sys.stderr)
+        for line in tail:
+            print(line, file=raw)
+        print("---", file=sys.stderr, flush=True)
+    code = vertex.exit_code
+    why = f" (exit {code})" if code is not None else f": {terminal.shorten(vertex.error, 100)}"
+    return f"{where}{step} failed{why}"
 
 
 def failing_step_output(trace: BuildTrace) -> str:
     failed = trace.failed()
     if not failed:
         return "\n".join(trace.text[-LOG_TAIL_LINES:])
-    return "\n".join([failed[0].name, failed[0].error, *trace.log_tail(failed[0])])
+    return "\n".join([failed[0].name, failed[0].error, *trace.log_tail(failed[0]), *trace.text[-LOG_TAIL_LINES:]])
 
 
 # --- what a build produced -----------------------------------------------------------------------------
@@ -281,7 +303,7 @@ def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) 
     commit = plan.identities.get(target)
     return TargetBuild(
         target=target,
-        **result.trace.target_figures(target),
+        **result.trace.target_figures(target, limit=result.seconds),
         image=name,
         image_id=image.id if image else "",
         digest=meta.get("containerimage.digest", ""),
@@ -383,7 +405,7 @@ def build_and_record(
     tag_identity: bool = False,
     targets: dict[str, ResolvedTarget] | None = None,
     previous: BuildRecord | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> tuple[Build, BakeResult]:
     """Fingerprint and identify each target's inputs, bake PROFILE with their build values (ENGINE runs
     bake, STORE is the engine the images land in), and record the build: last-build.json for verify.

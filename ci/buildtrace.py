@@ -18,6 +18,14 @@ STEP_NAME = re.compile(r"^\[(?P<prefix>[^\]]*?)\s*(?P<n>\d+)/(?P<m>\d+)\]\s*(?P<
 LOG_TAIL_LINES = 25
 # How a registry says there is no cache manifest yet: an empty cache, not a failing registry.
 CACHE_MISS = re.compile(r"\bnot found\b|manifest unknown|NAME_UNKNOWN", re.I)
+# How BuildKit ends the steps it stops because another one failed (or a duplicate solve it dropped).
+CANCELLED = re.compile(r"\bcancell?ed\b", re.I)
+EXIT_CODE = re.compile(r"exit code: (\d+)")
+# RUN's own flags (--mount=..., --network=none): how the step runs, not what it runs.
+RUN_FLAGS = re.compile(r"^RUN(?:\s+--\S+)+\s+")
+COMMAND_ROOM = 36  # characters of a step's command in a one-line failure: enough to know it
+# The vertexes BuildKit runs anew in every bake (a source of this session): when it began, on the engine's clock.
+FRESH = ("[internal] load local bake definitions", "[internal] load build definition")
 
 
 class RawJsonDecoder:
@@ -100,6 +108,16 @@ class Vertex:
     def seconds(self) -> float:
         return _seconds(self.started, self.completed)
 
+    @property
+    def cancelled(self) -> bool:
+        """Stopped by BuildKit, not failed: the cause is another step's error."""
+        return bool(self.error) and CANCELLED.search(self.error) is not None
+
+    @property
+    def exit_code(self) -> int | None:
+        match = EXIT_CODE.search(self.error)
+        return int(match.group(1)) if match else None
+
 
 def split_step_name(name: str, targets: Iterable[str]) -> tuple[str | None, str]:
     """(target, name without the target) of a vertex name; target None when it cannot be told."""
@@ -121,29 +139,31 @@ def split_step_name(name: str, targets: Iterable[str]) -> tuple[str | None, str]
 class BuildTrace:
     """Vertexes merged by digest (each arrives several times as it progresses), with their logs."""
 
-    def __init__(self, targets: Iterable[str]) -> None:
+    def __init__(self, targets: Iterable[str], *, no_cache: bool = False) -> None:
         self.targets = list(targets)
+        self.no_cache = no_cache  # --no-cache: no step could hit a cache
         self.vertexes: dict[str, Vertex] = {}
         self.text: list[str] = []  # plain lines buildx printed (errors before the build)
+        self._image_stages: set[tuple[str | None, str]] = set()  # (target, stage) starting FROM an image
 
-    def add(self, obj: dict[str, Any]) -> list[tuple[str, Vertex]]:
-        """Merge one rawjson object; returns the (event, vertex) pairs worth showing: started, done."""
-        events: list[tuple[str, Vertex]] = []
+    def add(self, obj: dict[str, Any]) -> list[Vertex]:
+        """Merge one rawjson object; returns the vertexes it ended (completed or failed), each once."""
+        ended: list[Vertex] = []
         for raw in obj.get("vertexes") or []:
             vertex = self.vertexes.get(raw["digest"])
             if vertex is None:
                 vertex = self.vertexes[raw["digest"]] = Vertex(raw["digest"])
-            was_started, was_completed = vertex.started, vertex.completed
+            was_ended = bool(vertex.completed or vertex.error)
             vertex.name = raw.get("name", vertex.name)
             vertex.started = raw.get("started") or vertex.started
             vertex.completed = raw.get("completed") or vertex.completed
             vertex.cached = bool(raw.get("cached")) or vertex.cached
             vertex.error = raw.get("error") or vertex.error
             vertex.target, vertex.label = split_step_name(vertex.name, self.targets)
-            if vertex.started and not was_started and not vertex.completed:
-                events.append(("started", vertex))
-            if vertex.completed and not was_completed:
-                events.append(("done", vertex))
+            if vertex.is_source:
+                self._image_stages.add((vertex.target, _stage(vertex.label)))
+            if (vertex.completed or vertex.error) and not was_ended:
+                ended.append(vertex)
         for log in obj.get("logs") or []:
             vertex = self.vertexes.setdefault(log["vertex"], Vertex(log["vertex"]))
             vertex.logs.append(base64.b64decode(log.get("data") or ""))
@@ -151,11 +171,17 @@ class BuildTrace:
             if str(status.get("id", "")).startswith("transferring context") and status.get("vertex"):
                 vertex = self.vertexes.setdefault(status["vertex"], Vertex(status["vertex"]))
                 vertex.transferred = max(vertex.transferred, int(status.get("current") or 0))
-        return events
+        return ended
 
     def steps(self, target: str) -> list[Vertex]:
-        """The Dockerfile instructions BuildKit ran or took from cache for TARGET (FROMs are not counted)."""
-        return [v for v in self.vertexes.values() if v.is_step and not v.is_source and v.target == target]
+        """The Dockerfile instructions BuildKit ran or took from cache for TARGET (FROMs are not counted), each
+        once: BuildKit also reports the vertexes of other builds on the engine that solve the same step (with
+        their own times), and then this build's, under another digest."""
+        found: dict[str, Vertex] = {}
+        for v in (v for v in self.vertexes.values() if v.is_step and not v.is_source and v.target == target):
+            if v.label not in found or (self.reused(found[v.label]) and not self.reused(v)):
+                found[v.label] = v
+        return list(found.values())
 
     def cache_errors(self) -> list[str]:
         """Registry cache import or export that failed: BuildKit goes on without it, so the build succeeds.
@@ -179,47 +205,92 @@ class BuildTrace:
     def failed(self) -> list[Vertex]:
         """Failed vertexes, the cause first: when one target fails, BuildKit cancels the steps still
         running in the others, and those carry an error too ("context canceled")."""
-        failed = [v for v in self.vertexes.values() if v.error]
-        return sorted(failed, key=lambda v: ("context canceled" in v.error, not v.is_step))
+        failed = [v for v in self.vertexes.values() if v.error and cache_note(v) is None]
+        return sorted(failed, key=lambda v: (v.cancelled, not v.is_step))
 
     @staticmethod
     def log_tail(vertex: Vertex, lines: int = LOG_TAIL_LINES) -> list[str]:
         text = b"".join(vertex.logs).decode(errors="replace")
         return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
 
-    def target_figures(self, target: str) -> dict[str, Any]:
+    @property
+    def began(self) -> float | None:
+        """When this bake began on the engine's clock: its first vertex that BuildKit never reuses."""
+        starts = [_parse_time(v.started) for v in self.vertexes.values() if v.started and v.label.startswith(FRESH)]
+        return min(starts, default=None)
+
+    def reused(self, vertex: Vertex) -> bool:
+        """A vertex another build ran (an earlier one, or one beside this on the engine), which BuildKit hands
+        on with that build's times and often no cached mark."""
+        began = self.began
+        return began is not None and vertex.started is not None and _parse_time(vertex.started) < began
+
+    def hit(self, vertex: Vertex) -> bool:
+        """Whether the step came from a cache; under --no-cache none could."""
+        return not self.no_cache and (vertex.cached or self.reused(vertex))
+
+    def step_name(self, vertex: Vertex, room: int | None = None) -> str:
+        """`[runtime 5/5] RUN python -c '...'`: numbered within its stage as the figures count (a FROM is no
+        step), RUN's flags left out, on one line; the command cut to ROOM characters."""
+        label = " ".join(vertex.label.split())
+        match = STEP_NAME.match(label)
+        if not match:
+            return label
+        stage, n, m = match.group("prefix"), int(match.group("n")), int(match.group("m"))
+        if (vertex.target, stage) in self._image_stages and not vertex.is_source:
+            n, m = n - 1, m - 1
+        command = RUN_FLAGS.sub("RUN ", match.group("command"))
+        if room is not None and len(command) > room:
+            command = command[: room - 3].rstrip() + "..."
+        return f"[{' '.join([*stage.split(), f'{n}/{m}'])}] {command}"
+
+    def target_figures(self, target: str, limit: float | None = None) -> dict[str, Any]:
+        """TARGET's steps and cache use, and its own span: from its first to its last vertex that ran in this
+        bake, never more than LIMIT (the bake's seconds)."""
         steps = self.steps(target)
-        cached = sum(1 for v in steps if v.cached)
-        mine = [v for v in self.vertexes.values() if v.target == target and v.started]
+        cached = sum(1 for v in steps if self.hit(v))
+        mine = [v for v in self.vertexes.values() if v.target == target and v.started and not self.reused(v)]
         starts = [_parse_time(v.started) for v in mine if v.started]
         ends = [_parse_time(v.completed) for v in mine if v.completed]
+        span = max(ends) - min(starts) if starts and ends else 0.0
         return {
-            "wall_seconds": round(max(ends) - min(starts), 3) if starts and ends else 0.0,
+            "wall_seconds": round(min(span, limit) if limit is not None else span, 3),
             "steps": len(steps),
             "cached_steps": cached,
             "cache_hit_ratio": round(cached / len(steps), 3) if steps else 0.0,
             "context_transferred_bytes": self.context_bytes(target),
-            "ran_steps": [" ".join(v.label.split())[:100] for v in steps if not v.cached],
+            "ran_steps": [self.step_name(v)[:100] for v in steps if not self.hit(v)],
         }
 
+    def step_line(self, vertex: Vertex) -> str | None:
+        """The one line of a step that ended: its time, CACHED, FAILED (exit code) or cancelled; None for a
+        vertex that is not a step (a FROM, a context load, a cache export)."""
+        if not vertex.is_step or vertex.is_source:
+            return None
+        target = f"{vertex.target:<8} " if vertex.target else ""
+        name = self.step_name(vertex)
+        if vertex.cancelled:
+            return f"{target}cancelled {name}"
+        if vertex.error:  # the exit code first: a cut to the terminal's width takes the end of the command
+            code = vertex.exit_code
+            return (
+                f"{target}FAILED    exit {code}: {name}"
+                if code is not None
+                else f"{target}FAILED    {name}: {vertex.error}"
+            )
+        if self.hit(vertex):
+            return f"{target}CACHED    {name}"
+        return f"{target}{vertex.seconds:6.1f}s   {name}"
 
-def progress_line(event: str, vertex: Vertex) -> str | None:
-    """What the user sees for a step while bake runs; None for what is not worth a line."""
-    if not vertex.is_step and not vertex.error:
-        return None
-    target = f"{vertex.target:<8} " if vertex.target else ""
-    label = " ".join(vertex.label.split())  # multi-line RUN commands on one line
-    if len(label) > 110:
-        label = label[:107] + "..."
-    if vertex.error:
-        if label.startswith("importing cache manifest") and CACHE_MISS.search(vertex.error):
-            # Not a failure: nothing was exported there yet.
-            return f"{target}CACHE    registry cache empty so far ({label.split(' from ', 1)[-1]})"
-        return f"{target}FAILED   {label}: {vertex.error[:160]}"
-    if event == "started":
-        # Only RUN steps take long enough to be worth announcing before they finish.
-        command = STEP_NAME.match(vertex.label)
-        return f"{target}  ...    {label}" if command and command.group("command").startswith("RUN") else None
-    if vertex.cached:
-        return f"{target}CACHED   {label}"
-    return f"{target}{vertex.seconds:6.1f}s  {label}"
+
+def _stage(label: str) -> str:
+    match = STEP_NAME.match(label)
+    return match.group("prefix") if match else ""
+
+
+def cache_note(vertex: Vertex) -> str | None:
+    """A registry cache import that found nothing yet: worth a line, and not a failure."""
+    if vertex.error and vertex.label.startswith("importing cache manifest") and CACHE_MISS.search(vertex.error):
+        target = f"{vertex.target:<8} " if vertex.target else ""
+        return f"{target}CACHE     registry cache empty so far ({vertex.label.split(' from ', 1)[-1]})"
+    return None

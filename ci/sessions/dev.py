@@ -66,11 +66,11 @@ def body(run: Run) -> None:
 
 
 def still_up(err: CiError, previous: dict[str, dk.ContainerInfo]) -> CiError:
-    """A failed build replaced nothing: say that the previous stack still serves."""
+    """A failed build replaced nothing: say that the previous build still serves (which services: the report)."""
     if not previous:
         return err
     running = ", ".join(sorted(previous))
-    return CiError(f"{err}; the previous stack is still up ({running}), unchanged", output=err.output)
+    return CiError(f"{err}; the previous build still serves", output=f"still serving: {running}\n{err.output}")
 
 
 def show_status(run: Run, engine: dk.Engine, services: list[Service]) -> str:

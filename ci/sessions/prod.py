@@ -53,7 +53,7 @@ def body(run: Run) -> None:
         record_cache(run, build, plan)
         check.output = "\n".join(plan.problems)
         check.message = f"{len(build.targets)} images of tree {tag} in {build.seconds:.1f}s; cache {plan.status}"
-    run.verdict = f"tree {tag}: loaded {identities(build)} (all tagged :{tag} and :latest); next: nox -s verify -- --up"
+    run.verdict = f"tree {tag}: loaded {identities(build)}, also :{tag} and :latest; next: nox -s verify -- --up"
     if not args.push:
         run.report.skip(["push"], "no --push")
         return
@@ -67,8 +67,10 @@ def body(run: Run) -> None:
 
 
 def identities(build: bake.Build) -> str:
-    """Each image by its own identity: `mainza-backend:1a2b3c4`."""
-    return ", ".join(t.image.rsplit(":", 1)[0] + f":{t.git_commit}" for t in build.targets)
+    """Each image by its own identity, as docker names it: `mainza-backend:1a2b3c4`."""
+    return ", ".join(
+        t.image.rsplit(":", 1)[0].removeprefix("docker.io/library/") + f":{t.git_commit}" for t in build.targets
+    )
 
 
 def bake_prod(

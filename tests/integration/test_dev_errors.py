@@ -89,9 +89,10 @@ def test_failing_dockerfile_step_shows_the_step_and_its_log_tail(project: Projec
         run = project.ci("dev")
     assert run.returncode == 1
     [line] = error_lines(run)
-    assert line.startswith("error: build failed at backend: [runtime 1/6] RUN echo sentinel-output-of-the-failing-step")
-    assert "exit code: 3" in line
-    assert "sentinel-output-of-the-failing-step" in run.stderr.split("last lines of the failing step")[1]
+    assert line == "error: backend [runtime 1/6] RUN echo sentinel-output-of-the-f... failed (exit 3)"
+    assert (
+        "sentinel-output-of-the-failing-step" in run.stderr.split("--- the last lines of backend [runtime 1/6] ---")[1]
+    )
     assert junit_cases(project)["bake"] == "failed"
     failure = assert_junit_valid(project.reports / "junit-dev.xml").getroot().find(".//testcase[@name='bake']/failure")
     assert failure is not None and "sentinel-output-of-the-failing-step" in (failure.text or "")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from datetime import UTC, datetime
 
-from ci.bake import dev_build_args, failing_step_output, failure_message
-from ci.buildtrace import BuildTrace, RawJsonDecoder, progress_line, split_step_name
+import pytest
+
+from ci.bake import _Progress, dev_build_args, failing_step_output, failure_message
+from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name
 from ci.errors import DockerFailed
 
 
@@ -54,7 +57,7 @@ def test_trace_merges_vertex_updates_and_counts_cached_steps_per_target_without_
             ]
         }
     )
-    assert [e for e, _ in events] == ["done"]
+    assert [v.digest for v in events] == ["1"]  # ended: completed
     trace.add(
         {"vertexes": [vertex("2", "[backend deps 2/2] COPY . .", cached=True, started=started, completed=started)]}
     )
@@ -72,11 +75,32 @@ def test_trace_merges_vertex_updates_and_counts_cached_steps_per_target_without_
 def test_failure_message_names_the_failing_step_and_keeps_its_log_tail() -> None:
     trace = BuildTrace(["backend", "frontend"])
     trace.add({"vertexes": [vertex("x", "[backend deps 3/3] RUN make", error="exit code: 2", started="t")]})
+    trace.add({"vertexes": [vertex("x", "[backend deps 3/3] RUN make", error="exit code: 2", started="t")]})
     trace.add({"logs": [{"vertex": "x", "data": base64.b64encode(b"compiling\nboom: missing thing\n").decode()}]})
     err = DockerFailed("ERROR: failed to solve", stderr="ERROR: failed to solve")
     message = failure_message(trace, err)
-    assert message == "build failed at backend: [deps 3/3] RUN make: exit code: 2"
+    assert message == "backend [deps 3/3] RUN make failed (exit 2)"
     assert "boom: missing thing" in failing_step_output(trace)
+
+
+def test_a_failing_run_is_one_short_line_with_its_command_once_and_the_exit_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    command = (
+        'RUN --network=none python -c \'import compileall, json, os, sys; compileall.compile_dir("backend", '
+        'quiet=1) or sys.exit("backend does not compile"); json.dump({k.lower(): os.environ[k] for k in '
+        '("BUILD_DATE", "GIT_COMMIT", "CACHE_BUST", "SOURCE_DIGEST")}, open("backend/build-info.json", "w"))\''
+    )
+    error = f'process "/bin/sh -c {command[19:]}" did not complete successfully: exit code: 1'
+    trace = BuildTrace(["backend", "frontend"])
+    trace.add({"vertexes": [vertex("x", f"[backend runtime 5/5] {command}", error=error, started="t")]})
+    log = b'  File "backend/main.py", line 3\n    def broken(:\n               ^\nSyntaxError: invalid syntax\n'
+    trace.add({"logs": [{"vertex": "x", "data": base64.b64encode(log).decode()}]})
+    message = failure_message(trace, DockerFailed("bake exited with 1"))
+    assert message == "backend [runtime 5/5] RUN python -c 'import compileall,... failed (exit 1)"
+    assert len(message) < 200 and message.count("python -c") == 1
+    shown = capsys.readouterr().err
+    assert "    def broken(:\n               ^\nSyntaxError: invalid syntax\n" in shown  # untouched, above it
 
 
 def test_failure_message_prefers_the_cause_over_steps_cancelled_in_other_targets() -> None:
@@ -84,7 +108,15 @@ def test_failure_message_prefers_the_cause_over_steps_cancelled_in_other_targets
     trace.add({"vertexes": [vertex("c", "[frontend deps 4/4] RUN npm ci", error="exit code: 137: context canceled")]})
     trace.add({"vertexes": [vertex("x", "[backend runtime 1/6] RUN false", error="exit code: 3")]})
     err = DockerFailed("bake exited with 1")
-    assert failure_message(trace, err) == "build failed at backend: [runtime 1/6] RUN false: exit code: 3"
+    assert failure_message(trace, err) == "backend [runtime 1/6] RUN false failed (exit 3)"
+
+
+def test_a_step_without_an_exit_code_fails_with_its_error() -> None:
+    trace = BuildTrace(["frontend"])
+    error = 'failed to compute cache key: "/frontend/package-lock.json": not found'
+    trace.add({"vertexes": [vertex("x", "[deps 3/4] COPY frontend/package-lock.json ./", error=error)]})
+    message = failure_message(trace, DockerFailed("bake exited with 1"))
+    assert message == f"frontend [deps 3/4] COPY frontend/package-lock.json ./ failed: {error}"
 
 
 def test_failure_message_without_a_failing_step_uses_buildx_error_line() -> None:
@@ -94,18 +126,88 @@ def test_failure_message_without_a_failing_step_uses_buildx_error_line() -> None
     assert failure_message(trace, err) == 'bake failed: target "nope" not found'
 
 
-def test_progress_line_announces_run_steps_and_reports_cached_ones() -> None:
+T0 = "2026-11-23T10:00:00.000000000Z"
+
+
+def at(seconds: float) -> str:
+    return f"2026-11-23T10:00:{seconds:09.6f}Z"
+
+
+def bake_began(trace: BuildTrace, seconds: float = 0.0) -> None:
+    trace.add({"vertexes": [vertex("b", "[internal] load local bake definitions", started=at(seconds))]})
+
+
+def test_a_step_is_shown_once_when_it_ends_with_its_time_or_cached() -> None:
     trace = BuildTrace(["backend", "frontend"])
-    [(event, v)] = trace.add(
-        {"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", started="2026-11-23T10:00:00Z")]}
-    )
-    assert progress_line(event, v) == "backend    ...    [deps 1/2] RUN pip install"
-    [(event, v)] = trace.add({"vertexes": [vertex("2", "[backend deps 2/2] COPY a b", started="2026-11-23T10:00:00Z")]})
-    assert progress_line(event, v) is None
-    [(event, v)] = trace.add(
-        {"vertexes": [vertex("2", "[backend deps 2/2] COPY a b", cached=True, completed="2026-11-23T10:00:00Z")]}
-    )
-    assert progress_line(event, v) == "backend  CACHED   [deps 2/2] COPY a b"
+    bake_began(trace)
+    assert trace.add({"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", started=at(1))]}) == []
+    [done] = trace.add({"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", completed=at(3.5))]})
+    assert trace.step_line(done) == "backend     2.5s   [deps 1/2] RUN pip install"
+    assert trace.add({"vertexes": [vertex("1", "[backend deps 1/2] RUN pip install", cached=True)]}) == []
+    [cached] = trace.add({"vertexes": [vertex("2", "[backend deps 2/2] COPY a b", cached=True, completed=at(4))]})
+    assert trace.step_line(cached) == "backend  CACHED    [deps 2/2] COPY a b"
+
+
+def test_steps_are_numbered_within_their_stage_as_counted_froms_left_out_and_run_flags_dropped() -> None:
+    trace = BuildTrace(["frontend"])
+    trace.add({"vertexes": [vertex("f", "[runtime 1/7] FROM nginx@sha256:ab")]})
+    [v] = trace.add({"vertexes": [vertex("r", "[runtime 2/7] RUN --network=none rm -rf /x", completed=T0)]})
+    assert trace.step_name(v) == "[runtime 1/6] RUN rm -rf /x"
+    [v] = trace.add({"vertexes": [vertex("c", "[build 2/3] COPY src ./src", completed=T0)]})
+    assert trace.step_name(v) == "[build 2/3] COPY src ./src"  # a stage FROM another stage: no FROM vertex
+    assert trace.step_line(trace.vertexes["f"]) is None
+
+
+def test_a_no_cache_build_counts_no_step_cached() -> None:
+    trace = BuildTrace(["frontend"], no_cache=True)
+    [v] = trace.add({"vertexes": [vertex("w", "[deps 2/4] WORKDIR /app", cached=True, started=T0, completed=T0)]})
+    assert trace.target_figures("frontend")["cached_steps"] == 0
+    assert trace.step_line(v) == "frontend    0.0s   [deps 2/4] WORKDIR /app"
+
+
+def test_a_step_an_earlier_build_ran_counts_as_cached_and_outside_the_targets_time() -> None:
+    # BuildKit hands on vertexes of an earlier solve with that solve's times and no cached mark.
+    trace = BuildTrace(["backend"])
+    old = vertex("u", "[runtime 1/5] RUN useradd app", started="2026-11-23T09:59:40Z", completed="2026-11-23T09:59:44Z")
+    bake_began(trace, 1.0)
+    trace.add({"vertexes": [old]})
+    trace.add({"vertexes": [vertex("c", "[runtime 2/5] COPY a b", started=at(1.2), completed=at(1.5))]})
+    figures = trace.target_figures("backend", limit=0.25)
+    assert figures["cached_steps"] == 1 and figures["ran_steps"] == ["[runtime 2/5] COPY a b"]
+    assert figures["wall_seconds"] == 0.25  # its own span (0.3 s) never more than the bake's
+    assert trace.step_line(trace.vertexes["u"]) == "backend  CACHED    [runtime 1/5] RUN useradd app"
+
+
+def test_steps_cancelled_by_another_targets_failure_are_cancelled_not_failed() -> None:
+    trace = BuildTrace(["backend", "frontend"])
+    [v] = trace.add({"vertexes": [vertex("c", "[frontend build 3/3] RUN npm run build", error="context canceled")]})
+    assert trace.step_line(v) == "frontend cancelled [build 3/3] RUN npm run build"
+
+
+def test_a_bake_with_one_failing_target_shows_no_other_target_failed() -> None:
+    out = io.StringIO()
+    progress = _Progress(BuildTrace(["backend", "frontend"]), out, show_logs=False)
+    events = [
+        vertex("c", "[backend runtime 2/5] COPY --from=deps /opt/venv /opt/venv", error="context canceled"),
+        vertex("x", "[frontend build 3/3] RUN --network=none npm run build", error="exit code: 2"),
+    ]
+    progress.feed("".join(json.dumps({"vertexes": [e]}) for e in events))
+    progress.close(failed=True)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "frontend FAILED    exit 2: [build 3/3] RUN npm run build",
+        "backend  cancelled [runtime 2/5] COPY --from=deps /opt/venv /opt/venv",
+    ]
+
+
+def test_a_successful_bake_never_shows_a_duplicate_solve_it_cancelled() -> None:
+    out = io.StringIO()
+    progress = _Progress(BuildTrace(["backend"]), out, show_logs=False)
+    name = "[runtime 2/5] COPY --from=deps /opt/venv /opt/venv"
+    done = {"vertexes": [vertex("d", name, started=T0, completed=at(0.2))]}
+    progress.feed(json.dumps({"vertexes": [vertex("c", name, error="context canceled")]}) + json.dumps(done))
+    progress.close()
+    assert out.getvalue().splitlines() == ["backend     0.2s   [runtime 2/5] COPY --from=deps /opt/venv /opt/venv"]
 
 
 def test_dev_build_args_are_fresh_epoch_seconds_and_iso_utc() -> None:
