@@ -1,14 +1,15 @@
 """The file watcher of `nox -s watch`: changes to the targets' inputs, in bursts, through watchfiles (the
 native notify backend, batching in Rust). A path is reported only when it is one of a target's inputs by
-that target's own ignore rules (`ci/context.py`), or a definition the targets come from; editor swap files,
-`.git`, `node_modules` and everything else never make a burst.
+that target's own ignore rules (`ci/context.py`), or a definition the targets come from; editors' and
+tools' temporary files, `.git`, `node_modules` and everything else never make a burst.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,22 +23,25 @@ LONGEST_MS = 5000  # and is cut here however long the changes go on
 # and a burst after no batch for the rest of QUIET_MS. With a step of QUIET_MS itself, the end of a burst
 # was seen 200 to 400 ms after the last change; with this one, 200 to 250 ms.
 STEP_MS = 50
-# Swap, backup and lock files of editors: never a change, wherever they are (watchfiles' own list).
+# Swap, backup and lock files of editors: never a change, wherever they are (watchfiles' own list)...
 EDITOR_FILES = watchfiles.DefaultFilter(ignore_dirs=())
+# ... and what it leaves out: `sed -i`'s sedXXXXXX, vim's 4913 (its test of a folder's write access), and
+# swap (*.swp, *.swo...), backup (*~) and Emacs lock (.#*) files by name, as editors other than those make them.
+TEMPORARY = re.compile(r"sed[A-Za-z0-9]{6}|4913|\.#.*|.*~|.*\.sw[a-z]")
+
+
+def is_temporary(path: Path) -> bool:
+    """An editor's or a tool's temporary file: never a change, never named as one."""
+    return TEMPORARY.fullmatch(path.name) is not None or not EDITOR_FILES(watchfiles.Change.modified, str(path))
 
 
 @dataclass(frozen=True)
 class Burst:
-    """The paths (absolute) that changed together, and when the first of them was saved."""
+    """The paths (absolute) that changed together, and when the watcher saw the first of them: a file's
+    modification time says when it was written, not when it changed here (`cp -p` keeps an old one)."""
 
     paths: frozenset[Path]
-    saved: float  # epoch seconds: the oldest modification time among them, else when the burst was seen
-
-    @staticmethod
-    def of(paths: Iterable[Path]) -> Burst:
-        found = frozenset(paths)
-        times = [p.stat().st_mtime for p in found if p.exists()]
-        return Burst(found, min(times, default=time.time() - QUIET_MS / 1000))
+    seen: float  # time.monotonic() when the burst's first change came
 
 
 def relevant(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> Callable[[Path], bool]:
@@ -49,7 +53,7 @@ def relevant(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> Callable[
             return True
         if path.is_dir():
             return False  # its files are the inputs
-        return EDITOR_FILES(watchfiles.Change.modified, str(path)) and any(i.includes(path) for i in inputs)
+        return not is_temporary(path) and any(i.includes(path) for i in inputs)
 
     return keep
 
@@ -101,5 +105,5 @@ def bursts(inputs: Sequence[Inputs], definitions: Sequence[Path], stop: Callable
             pending |= found
         # A batch comes one step after its last change: QUIET_MS in all since the newest relevant one.
         if pending and (now - last >= (QUIET_MS - STEP_MS) / 1000 or now - first >= LONGEST_MS / 1000):
-            yield Burst.of(pending)
+            yield Burst(frozenset(pending), first)
             pending = set()

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ci import bake, rollback, stack
+from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
 from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, EngineUnreachable
-from ci.fingerprint import fingerprint
+from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_label
 from ci.identity import Inputs
@@ -61,7 +61,7 @@ class Turn:
     build_seconds: float = 0.0
     up_seconds: float = 0.0
     verify_seconds: float = 0.0
-    from_save_seconds: float = 0.0
+    from_change_seconds: float = 0.0  # from when the watcher saw the change (or the turn began) to its line
 
 
 @dataclass
@@ -123,12 +123,14 @@ def body(run: Run) -> None:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
     with run.step("stack") as check:
+        began = time.monotonic()
         loop.read_definitions()
         check.message = start(loop)
+        print(f"stack: {check.message} ({time.monotonic() - began:.1f}s)", flush=True)  # watch prints no step table
     try:
         stale = stale_targets(loop)
         if stale:
-            turn(loop, [], stale, time.time())
+            turn(loop, changed_since_build(loop, stale), stale, time.monotonic())
         if run.args.once:
             if not stale:
                 print("nothing changed since the running build", flush=True)
@@ -184,14 +186,14 @@ def start(loop: Loop) -> str:
         and all(running[s.name].image == record.targets[s.target].image_id for s in loop.services)
     )
     if current:
-        return f"running: {', '.join(names)}"
+        return f"running the latest build: {', '.join(names)}"
     print(f"starting the stack from a cached build of the tree ({', '.join(names)})", flush=True)
     with rollback.keeping(loop.engine, names) as kept:  # before the build moves their tags
         build(loop, loop.targets)
         assert loop.record is not None
         started = rollback.start(loop.engine, settings, loop.services, loop.record, kept=kept, out=loop.progress)
     loop.record = started.record
-    return f"started: {', '.join(names)}"
+    return f"started from a cached build: {', '.join(names)}"
 
 
 def stale_targets(loop: Loop) -> list[str]:
@@ -228,7 +230,7 @@ def on_burst(loop: Loop, burst: Burst) -> None:
     if loop.unreadable:
         unread(loop, files)
     elif targets:
-        turn(loop, files, targets, burst.saved)
+        turn(loop, files, targets, burst.seen)
 
 
 def unread(loop: Loop, files: list[str]) -> None:
@@ -251,19 +253,20 @@ def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
     loop.record = built.record
 
 
-def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None:
-    """Rebuild TARGETS, recreate their services, verify them; one line, and the turn in the report."""
+def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
+    """Rebuild TARGETS, recreate their services, verify them; one line, and the turn in the report. SEEN:
+    when the change was seen (time.monotonic())."""
     services = [s for s in loop.services if s.target in targets]
     current = Turn(len(loop.turns) + 1, files, targets, [s.name for s in services])
     loop.turns.append(current)
     started = time.monotonic()
     # Their running images kept before the build moves their tags: a new container that fails gives way to them.
     with rollback.keeping(loop.engine, current.services) as kept:
-        attempt(loop, current, services, saved, started, kept)
+        attempt(loop, current, services, seen, started, kept)
 
 
 def attempt(
-    loop: Loop, current: Turn, services: list[Service], saved: float, started: float, kept: dict[str, rollback.Kept]
+    loop: Loop, current: Turn, services: list[Service], seen: float, started: float, kept: dict[str, rollback.Kept]
 ) -> None:
     """The turn's build, up and proof, timed into CURRENT; its line and testcase whatever happens."""
     previous = running_sources(loop, services)
@@ -273,8 +276,8 @@ def attempt(
         except EngineUnreachable:
             raise
         except CiError as err:
-            still = "; ".join(f"{s} still runs the previous build ({p})" for s, p in previous.items())
-            raise Failed("build failed", f"{err}; {still}") from None
+            still = ", ".join(f"{s}: {p}" for s, p in previous.items())
+            raise Failed("build failed", f"{err}; the previous build still serves ({still})") from None
         finally:
             current.build_seconds = time.monotonic() - started
         assert loop.record is not None
@@ -298,7 +301,7 @@ def attempt(
         raise
     finally:
         current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
-        current.from_save_seconds = max(0.0, time.time() - saved)
+        current.from_change_seconds = max(0.0, time.monotonic() - seen)
         record(loop, current)
 
 
@@ -335,13 +338,28 @@ def prove(loop: Loop, services: list[Service], containers: dict[str, dk.Containe
 
 
 def line(t: Turn) -> str:
+    """The turn's line: what changed, then its figures; the verified detail gives way first to fit the
+    terminal, so that the times at the end stay (the whole detail is in watch.json)."""
     files = (t.files[0] + (f" (+{len(t.files) - 1})" if len(t.files) > 1 else "")) if t.files else "(catch-up)"
     if t.result != "verified":
         return "  ".join([*([", ".join(t.targets)] if t.targets else []), files, f"{t.result}: {t.detail}"])
-    return (
-        f"{', '.join(t.services)}  {files}  built {t.build_seconds:.1f}s  up {t.up_seconds:.1f}s  "
-        f"{t.detail}  {t.from_save_seconds:.1f}s from save"
-    )
+    head = f"{', '.join(t.services)}  {files}  built {t.build_seconds:.1f}s  up {t.up_seconds:.1f}s  "
+    tail = f"  {t.from_change_seconds:.1f}s from change"
+    return head + terminal.shorten(t.detail, max(terminal.width() - len(head) - len(tail), 12)) + tail
+
+
+def changed_since_build(loop: Loop, targets: list[str]) -> list[str]:
+    """The files of TARGETS that differ from the latest build's (`--once`, or changes made while nothing
+    watched), relative to the project."""
+    found = []
+    built = loop.record.targets if loop.record else {}
+    for target in targets:
+        inputs = loop.inputs[target]
+        now = fingerprint(inputs.context, inputs.dockerfile).files
+        before = built[target].files if target in built else {}
+        changes = [c.split(" ", 1)[1] for c in changed_files(before, now)]
+        found += [loop.relative(inputs.context / c) for c in changes]
+    return sorted(found)
 
 
 def record(loop: Loop, t: Turn) -> None:
@@ -365,7 +383,7 @@ def finish(loop: Loop) -> None:
         print("stack stopped (--down)", flush=True)
     verified = sum(t.result == "verified" for t in loop.turns)
     state = "stack stopped" if run.args.down else "the stack keeps running"
-    run.verdict = f"{len(loop.turns)} turns, {verified} verified; {state}"
+    run.verdict = f"{terminal.plural(len(loop.turns), 'turn')}, {verified} verified; {state}"
 
 
 SESSION = Session(

@@ -3,6 +3,8 @@ than the quiet period are one burst, seen no sooner than the quiet period after 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -118,3 +120,39 @@ def test_a_new_folder_of_sources_is_one_burst(context: Path, collected: Collecte
         (folder / f"module_{n}.py").write_text(f"VALUE = {n}\n")
     collected.wait(1)
     assert names(collected.bursts[0][1]) == {f"module_{n}.py" for n in range(50)}
+
+
+TEMPORARY = ["sedx0ga7i", "sedAB12cd", "4913", "main.py.swp", ".main.py.swo", "main.py~", ".#main.py"]
+
+
+@pytest.mark.parametrize("name", TEMPORARY)
+def test_editors_and_tools_temporary_files_are_temporary(name: str) -> None:
+    assert watcher.is_temporary(Path("backend") / name)
+
+
+@pytest.mark.parametrize("name", ["main.py", "sed.py", "sedimentary", "49130", "swap.py", "notes.sw"])
+def test_sources_are_not_temporary(name: str) -> None:
+    assert not watcher.is_temporary(Path("backend") / name)
+
+
+def test_sed_in_place_is_one_burst_naming_only_the_edited_file(context: Path, collected: Collected) -> None:
+    (context / "main.py").write_text("VALUE = 1\n")
+    collected.wait(1)
+    subprocess.run(["sed", "-i", "s/1/2/", str(context / "main.py")], check=True)
+    collected.wait(2)
+    assert [names(b) for _, b in collected.bursts] == [{"main.py"}, {"main.py"}]
+
+
+def test_a_burst_is_timed_from_when_it_was_seen_not_from_the_files_modification_time(
+    context: Path, collected: Collected, tmp_path: Path
+) -> None:
+    old = tmp_path / "old.py"
+    old.write_text("OLD = True\n")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    before = time.monotonic()
+    subprocess.run(["cp", "-p", str(old), str(context / "old.py")], check=True)
+    collected.wait(1)
+    received, burst = collected.bursts[0]
+    assert names(burst) == {"old.py"} and (context / "old.py").stat().st_mtime < time.time() - 7000
+    assert before <= burst.seen <= received
