@@ -17,7 +17,7 @@ from ci import docker as dk
 from ci import terminal
 from ci.bakefile import ResolvedTarget, resolved_targets
 from ci.buildtrace import COMMAND_ROOM, LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, Vertex, cache_note
-from ci.context import BUDGET_MB
+from ci.context import over_budget
 from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint, fingerprint
 from ci.git import Commit
@@ -213,11 +213,10 @@ def source_fingerprints(settings: Settings, targets: dict[str, ResolvedTarget]) 
 def warn_over_budget(prints: dict[str, Fingerprint]) -> None:
     """Before building: a context over the budget is sent whole to BuildKit on every build."""
     for name, sources in prints.items():
-        if sources.size > BUDGET_MB * 1e6:
+        over = over_budget(sources.size, len(sources.files))
+        if over:
             print(
-                f"warning: the build context of {name} is {human(sources.size)} in {len(sources.files)} files, over "
-                f"the {BUDGET_MB:g} MB budget: `nox -s doctor` lists its largest files",
-                flush=True,
+                f"warning: the build context of {name} is {over}: `nox -s doctor` lists its largest files", flush=True
             )
 
 

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ci.sizes import human
+
 IGNORE_FILE = ".dockerignore"
-# What a build context may weigh before doctor fails it and the builds warn: the guide's context went
-# from 388 MB to 14 MB with a .dockerignore; ours is well under 1 MB.
+# What a build context may weigh before doctor fails it and the builds warn (`over_budget`, one rule for
+# both): the guide's context went from 388 MB to 14 MB with a .dockerignore; ours is well under 1 MB.
 BUDGET_MB = 5.0
 # Characters that make an exception pattern a wildcard for fsutil's "can it re-include below" test.
 _WILDCARDS = frozenset("*[]?^\\")
@@ -297,3 +299,20 @@ def context_files(context: Path, dockerfile: Path | None = None) -> list[str]:
 
     walk(str(context), "", None)
     return sorted(files)
+
+
+def input_files(context: Path, dockerfile: Path | None = None) -> list[str]:
+    """The files of CONTEXT after its ignore rules, and DOCKERFILE (relative to CONTEXT) wherever it lies: a
+    Dockerfile the ignore rules leave out, or one outside the context, is read by the build all the same."""
+    paths = context_files(context, dockerfile)
+    if dockerfile is not None:
+        rel = Path(os.path.relpath(os.path.abspath(context / dockerfile), os.path.abspath(context))).as_posix()
+        if rel not in paths and (context / dockerfile).is_file():
+            paths.append(rel)
+    return paths
+
+
+def over_budget(size: int, files: int, budget_bytes: float = BUDGET_MB * 1e6) -> str | None:
+    """How a context of SIZE bytes in FILES files is over the budget, as doctor and the builds say it; None
+    when it is within."""
+    return f"{human(size)} in {files} files, over the {human(budget_bytes)} budget" if size > budget_bytes else None

@@ -27,6 +27,7 @@ from ci.git import tracked_files
 from ci.registry import probe as registry_probe
 from ci.settings import Settings
 from ci.sizes import human
+from ci.terminal import plural
 from ci.versions import HOST_MINIMUMS, TESTED, Minimum, parse_version, tool_version
 
 DEFAULT_CONTEXT_BUDGET_MB = ctx.BUDGET_MB
@@ -303,7 +304,8 @@ def check_contexts(shared: Facts) -> list[Finding]:
 def _context_finding(shared: Facts, targets: list[Target], several: bool) -> Finding:
     first = targets[0]
     name = f"context {first.name}" if several else "context"
-    files = ctx.context_files(first.context, first.dockerfile)
+    # The files a build reads, measured as the builds measure them (fingerprint): the same figures.
+    files = ctx.input_files(first.context, first.dockerfile)
     sizes = sorted(((os.lstat(first.context / f).st_size, f) for f in files), key=lambda s: (-s[0], s[1]))
     total = sum(size for size, _ in sizes)
     ignore = ctx.ignore_file(first.context, first.dockerfile)
@@ -319,16 +321,17 @@ def _context_finding(shared: Facts, targets: list[Target], several: bool) -> Fin
     key = name.replace(" ", "_")
     facts = {f"{key}_bytes": str(total), f"{key}_files": str(len(files))}
     budget = human(shared.budget_bytes)
-    if total > shared.budget_bytes:
+    over = ctx.over_budget(total, len(files), shared.budget_bytes)
+    if over:
         big = ", ".join(f"{path} {human(size)}" for size, path in sizes[:3])
         advice = (
             f"leave what the images do not need out of the context in {ignore_name}, or raise --context-budget-mb"
             if ignore
             else f"add a .dockerignore to {where} (an allowlist: `*`, then `!src/` for what the image needs)"
         )
-        detail = f"{missing}{human(total)} in {len(files)} files, over the {budget} budget; largest: {big}"
+        detail = f"{missing}{over}; largest: {big}"
         return Finding(name, "fail", detail, advice, output, facts=facts)
-    detail = f"{missing}{human(total)} in {len(files)} files (budget {budget}) for {len(targets)} targets"
+    detail = f"{missing}{human(total)} in {len(files)} files (budget {budget}) for {plural(len(targets), 'target')}"
     return Finding(name, "ok", detail, output=output, facts=facts)
 
 
@@ -337,6 +340,7 @@ class CopyAudit:
     """What the COPY and ADD sources of the Dockerfiles find in their build contexts."""
 
     problems: list[str] = field(default_factory=list)  # fail: a named source left out, or a folder sending nothing
+    missing: list[str] = field(default_factory=list)  # fail: a named source not in the tree at all
     doubts: list[str] = field(default_factory=list)  # warn: tracked files left out of a copied folder
     lines: list[str] = field(default_factory=list)
     count: int = 0
@@ -354,7 +358,7 @@ class CopyAudit:
                 continue
             files, dirs = expand_source(target.context, src.source)
             if not files and not dirs:
-                self.problems.append(f"{where}: nothing in the tree matches")
+                self.missing.append(f"{where}: does not exist")
             self.problems += [f"{where}: {path} is excluded by {ignore_name}" for path in files if path not in included]
             for folder in dirs:
                 prefix = f"{folder}/" if folder else ""
@@ -378,11 +382,17 @@ def check_dockerignore(shared: Facts) -> Finding:
     found = CopyAudit()
     for target in {(t.context, t.dockerfile): t for t in targets if t.dockerfile.is_file()}.values():
         found.audit(target)
-    output = "\n".join(found.problems + found.doubts + found.lines)
-    if found.problems:
-        more = f" (+{len(found.problems) - 1} more)" if len(found.problems) > 1 else ""
-        advice = "re-include it with a `!path` line in the ignore file (the last matching line wins)"
-        return Finding("dockerignore", "fail", found.problems[0] + more, advice, output)
+    output = "\n".join(found.missing + found.problems + found.doubts + found.lines)
+    failing = found.missing + found.problems
+    if failing:
+        more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
+        # Only a file the ignore rules leave out is the ignore file's business; a deleted one is not.
+        advice = (
+            "restore it or change the COPY"
+            if found.missing
+            else "re-include it with a `!path` line in the ignore file (the last matching line wins)"
+        )
+        return Finding("dockerignore", "fail", failing[0] + more, advice, output)
     if found.doubts:
         advice = "if the image needs them, add `!path` lines; if not, nothing to do"
         return Finding("dockerignore", "warn", found.doubts[0], advice, output)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci.context import context_files
+from ci.context import input_files
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,7 @@ def of_files(files: Mapping[str, str]) -> str:
 def fingerprint(context: Path, dockerfile: Path | None = None) -> Fingerprint:
     """The files of CONTEXT after its ignore rules, and DOCKERFILE (relative to CONTEXT) wherever it lies:
     a Dockerfile the ignore rules leave out, or one outside the context, is an input all the same."""
-    paths = context_files(context, dockerfile)
-    if dockerfile is not None:
-        rel = Path(os.path.relpath(os.path.abspath(context / dockerfile), os.path.abspath(context))).as_posix()
-        if rel not in paths and (context / dockerfile).is_file():
-            paths.append(rel)
+    paths = input_files(context, dockerfile)
     files = {rel: file_digest(context / rel) for rel in paths}
     size = sum((context / rel).lstat().st_size for rel in paths)
     return Fingerprint(of_files(files), files, size)

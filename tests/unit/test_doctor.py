@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from ci import diagnosis, frame, registry
+from ci import context, diagnosis, frame, registry
 from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default
 from ci.diagnosis import Finding, version_finding
 from ci.dockerfile import base_images, copy_sources, dockerfile_instructions, expand_source, substitute
 from ci.errors import CiError, EngineUnreachable
+from ci.fingerprint import fingerprint
 from ci.registry import probe_url as registry_probe_url
 from ci.report import write_junit
 from ci.sessions import doctor
@@ -298,7 +299,8 @@ def test_healthy_host_is_all_ok(host: Host, tree: Path) -> None:
         "dockerignore": "ok",
         "base images": "ok",
     }
-    assert "3 files" in found["context"].detail  # requirements.txt, app/main.py, config/app.toml
+    # requirements.txt, app/main.py, config/app.toml and the Dockerfile, which the build reads though ignored
+    assert "4 files" in found["context"].detail
     assert "app/__pycache__" not in found["context"].output
     assert found["base images"].detail == "1 resolvable (registry)"
     assert failure_line(list(found.values())) is None
@@ -477,3 +479,18 @@ def test_main_prints_the_table_and_one_error_line(
 )
 def test_parse_size_reads_what_system_df_prints(text: str, size: int) -> None:
     assert parse_docker_size(text) == size
+
+
+def test_a_copied_file_missing_from_the_tree_says_so_without_the_ignore_file_advice(host: Host, tree: Path) -> None:
+    (tree / "requirements.txt").unlink()
+    check = diagnose(tree)["dockerignore"]
+    assert check.level == "fail"
+    assert check.detail == "Dockerfile:3 COPY requirements.txt: does not exist"
+    assert check.advice == "restore it or change the COPY"
+
+
+def test_doctor_and_the_builds_measure_a_context_alike(host: Host, tree: Path) -> None:
+    (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
+    sources = fingerprint(tree, tree / "Dockerfile")
+    over = context.over_budget(sources.size, len(sources.files))
+    assert over is not None and over in diagnose(tree)["context"].detail
