@@ -145,7 +145,7 @@ def _plan_line(plan: Plan, *, dry_run: bool) -> str:
     verb = "would free" if dry_run else "frees"
     counts = [_count_of(len(plan.of(k)), k) for k in ("container", "image", "volume")]
     counts.append(_count_of(len(plan.cache), "build cache record"))
-    return f"{', '.join(counts)}: {verb} {human(plan.size_of())}"
+    return f"{', '.join(counts)} of this project: {verb} {human(plan.size_of())}"
 
 
 def _remove(engine: dk.Engine, report: Report, outcome: Outcome, plan: Plan, options: Options, flag: str) -> None:
@@ -206,7 +206,8 @@ def _describe(options: Options) -> str:
 def _figures_line(figures: Mapping[str, dk.DiskUse]) -> str:
     size = sum(f["size"] for f in figures.values())
     reclaimable = sum(f["reclaimable"] for f in figures.values())
-    return f"{human(size)} used, {human(reclaimable)} reclaimable"
+    # docker's own figures cover the whole engine, every project's: said so beside what this prune frees.
+    return f"engine-wide: {human(size)} used, {human(reclaimable)} reclaimable by docker's count"
 
 
 def _plan_table(plan: Plan, project: str, *, dry_run: bool) -> str:
@@ -272,7 +273,9 @@ def _write(run: Run, outcome: Outcome) -> None:
         rows = [(i.kind, i.name, i.why.removeprefix("kept: ")) for i in outcome.refused]
         print(f"\nkept, the engine refused or they changed meanwhile:\n{terminal.table(('kind', 'name', 'why'), rows)}")
     if outcome.before and outcome.after:
-        print(f"\n{figures_table(outcome, dry_run=dry_run)}")
+        mine = "would free" if dry_run else "planned"
+        print(f"\nengine-wide figures (docker system df, every project); {mine}: this project's")
+        print(figures_table(outcome, dry_run=dry_run))
         if outcome.cache_pruned is not None:
             print(f"buildx prune reported {human(outcome.cache_pruned)} of build cache freed")
     run.report.main.properties.update(_properties(outcome))
