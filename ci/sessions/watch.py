@@ -338,14 +338,15 @@ def prove(loop: Loop, services: list[Service], containers: dict[str, dk.Containe
 
 
 def line(t: Turn) -> str:
-    """The turn's line: what changed, then its figures; the verified detail gives way first to fit the
-    terminal, so that the times at the end stay (the whole detail is in watch.json)."""
+    """The turn's line: what changed, then its figures; a verified turn's detail gives way to the bare word
+    when the line would not fit the terminal, so that the times at its end stay (watch.json keeps it)."""
     files = (t.files[0] + (f" (+{len(t.files) - 1})" if len(t.files) > 1 else "")) if t.files else "(catch-up)"
     if t.result != "verified":
         return "  ".join([*([", ".join(t.targets)] if t.targets else []), files, f"{t.result}: {t.detail}"])
     head = f"{', '.join(t.services)}  {files}  built {t.build_seconds:.1f}s  up {t.up_seconds:.1f}s  "
     tail = f"  {t.from_change_seconds:.1f}s from change"
-    return head + terminal.shorten(t.detail, max(terminal.width() - len(head) - len(tail), 12)) + tail
+    fits = len(head) + len(t.detail) + len(tail) <= terminal.width()
+    return head + (t.detail if fits else "verified") + tail
 
 
 def changed_since_build(loop: Loop, targets: list[str]) -> list[str]:
