@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.conftest import Project
+from tests.integration.watching import Watch, is_turn
 
 pytestmark = pytest.mark.integration
 NARROW, WIDE = 80, 120
@@ -101,51 +99,20 @@ def test_a_failing_run_ends_in_one_short_line_naming_target_step_and_exit_code(p
     assert not [x for x in run.stdout.splitlines() if x.startswith("frontend") and "FAILED" in x]
 
 
-class Watch:
-    """`python -m ci watch` at COLUMNS=80 in the background, its lines read as they come."""
-
-    def __init__(self, project: Project) -> None:
-        env = {**os.environ, **project.env, "COLUMNS": str(NARROW)}
-        env.pop("VIRTUAL_ENV", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ci", "watch"], cwd=project.root, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.lines: queue.Queue[tuple[float, str]] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            print(f"watch| {line}", end="")
-            self.lines.put((time.monotonic(), line.rstrip("\n")))
-
-    def wait_for(self, wanted: Callable[[str], bool], timeout: float = 120.0) -> tuple[float, str]:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                when, line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                assert self.proc.poll() is None, f"watch exited with {self.proc.returncode}"
-                continue
-            self.seen.append(line)
-            if wanted(line):
-                return when, line
-        raise AssertionError(f"no such line within {timeout:.0f}s; the last ones: {self.seen[-15:]}")
-
-    def turn(self) -> tuple[float, str]:
-        return self.wait_for(lambda line: " from change" in line or " build failed: " in line)
-
-
 @pytest.fixture(scope="module")
 def watch(project: Project) -> Iterator[Watch]:
-    running = Watch(project)
+    running = Watch(project, env={"COLUMNS": str(NARROW)})
     running.wait_for(lambda line: line.startswith("watching the inputs of"))
     yield running
     if running.proc.poll() is None:
         running.proc.kill()
         running.proc.wait()
+
+
+def turn(watch: Watch) -> tuple[float, str]:
+    """The next turn line, and when this test saw it: no sooner than watch printed it."""
+    line = watch.wait_for(is_turn)
+    return time.monotonic(), line
 
 
 def seconds_from_change(line: str) -> float:
@@ -160,7 +127,7 @@ def test_watch_times_a_cp_p_of_an_old_file_from_the_change_not_its_mtime(project
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     before = time.monotonic()
     subprocess.run(["cp", "-p", str(old), str(project.root / "backend" / "old_module.py")], check=True)
-    seen, line = watch.turn()
+    seen, line = turn(watch)
     assert line.startswith("backend  backend/old_module.py  built "), line
     assert seconds_from_change(line) <= seen - before, line
     [start] = [x for x in watch.seen if x.startswith("stack: ")]  # watch's start line: what it did, how long
@@ -172,7 +139,7 @@ def test_watch_names_only_the_file_sed_i_edited(project: Project, watch: Watch) 
     subprocess.run(
         ["sed", "-i", "s/OLD = True/OLD = False/", str(project.root / "backend" / "old_module.py")], check=True
     )
-    seen, line = watch.turn()
+    seen, line = turn(watch)
     assert line.startswith("backend  backend/old_module.py  built "), line
     assert "sed" not in line and seconds_from_change(line) <= seen - before
 
@@ -181,17 +148,17 @@ def test_watch_says_a_failed_build_as_dev_does(project: Project, watch: Watch) -
     main = project.root / "backend" / "main.py"
     good = main.read_text()
     main.write_text(good + BROKEN)
-    _, line = watch.turn()
+    _, line = turn(watch)
     assert line.startswith("backend  backend/main.py  build failed: backend [runtime 5/5] RUN python -c"), line
     main.write_text(good)
-    _, fixed = watch.turn()
+    _, fixed = turn(watch)
     assert "  verified" in fixed and fixed.endswith(" from change"), fixed
 
 
 def test_watch_ends_with_every_line_fitting_and_no_temporary_file_in_a_turn(project: Project, watch: Watch) -> None:
     watch.proc.send_signal(signal.SIGINT)
     assert watch.proc.wait(timeout=30) == 0
-    _, last = watch.wait_for(lambda line: line.startswith("watch: "), timeout=5)
+    last = watch.wait_for(lambda line: line.startswith("watch: "), timeout=5)
     assert last.startswith("watch: 4 turns, 3 verified"), last
     assert not [line for line in watch.seen if len(line) > NARROW]
     turns = report(project, "watch.json")["turns"]

@@ -5,13 +5,7 @@ container serving; Ctrl-C ends the loop with the stack up and the reports writte
 from __future__ import annotations
 
 import json
-import os
-import queue
 import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,62 +14,11 @@ from python_on_whales import docker
 
 from ci.fingerprint import fingerprint
 from tests.conftest import Project, assert_junit_valid
+from tests.integration.watching import Watch, is_turn
 
 pytestmark = pytest.mark.integration
 
 NAME = "mainzatest-watch"
-TURN_TIMEOUT = 120.0
-
-
-class Watch:
-    """`python -m ci watch` in the background, its output read line by line."""
-
-    def __init__(self, project: Project) -> None:
-        env = {**os.environ, **project.env}
-        env.pop("VIRTUAL_ENV", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ci", "watch"], cwd=project.root, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            print(f"watch| {line}", end="")
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for(self, wanted: Callable[[str], bool], timeout: float = TURN_TIMEOUT) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                assert self.proc.poll() is None, f"watch exited with {self.proc.returncode}"
-                continue
-            self.seen.append(line)
-            if wanted(line):
-                return line
-        raise AssertionError(f"no such line within {timeout:.0f}s; the last ones: {self.seen[-15:]}")
-
-    def turns_within(self, seconds: float) -> list[str]:
-        """The turn lines printed within SECONDS."""
-        found, end = [], time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if is_turn(line):
-                found.append(line)
-        return found
-
-
-def is_turn(line: str) -> bool:
-    return " from change" in line or " build failed: " in line or " unhealthy: " in line or " not verified: " in line
 
 
 @pytest.fixture(scope="module")
