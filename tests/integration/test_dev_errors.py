@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -44,6 +45,7 @@ def test_no_engine_is_one_line_naming_the_fix(project: Project, tmp_path: Path) 
     run = project.ci("dev", env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
     assert run.returncode == 3
     [line] = error_lines(run)
+    line = json.loads((project.reports / "dev.json").read_text())["line"]  # whole: printed cut to the width
     assert f"no Docker engine answers at unix://{tmp_path}/no-such.sock" in line
     assert "ci/provision" in line
     assert junit_cases(project) == {s: ("failed" if s == "engine" else "skipped") for s in junit_steps()}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -67,7 +68,9 @@ def test_no_engine_fails_with_one_line_and_writes_junit(project: Project, tmp_pa
     run = project.ci("doctor", env={"DOCKER_HOST": socket})
     assert run.returncode == 3
     [line] = error_lines(run)
-    assert line.startswith(f"error: engine: no Docker engine answers at {socket}: run `sudo ci/provision`")
+    whole = json.loads((project.reports / "doctor.json").read_text())["line"]  # printed cut to the width
+    assert whole.startswith(f"error: engine: no Docker engine answers at {socket}: run `sudo ci/provision`")
+    assert whole.startswith(line.removesuffix("...")) and len(line) <= 120
     cases = junit_cases(project)
     assert cases["engine"] == "failed"
     assert {name for name, status in cases.items() if status == "failed"} == {"engine"}

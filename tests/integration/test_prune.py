@@ -296,6 +296,7 @@ def test_no_engine_is_one_line_and_junit_is_written(make_project: Callable[[str]
     run = project.ci("prune", env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
     assert run.returncode == 3
     [line] = error_lines(run)
+    line = json.loads((project.reports / "prune.json").read_text())["line"]  # whole: printed cut to the width
     assert f"no Docker engine answers at unix://{tmp_path}/no-such.sock" in line
     root = assert_junit_valid(project.reports / "junit-prune.xml").getroot()
     results = {
