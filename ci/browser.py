@@ -30,7 +30,7 @@ def check_page(url: str, expected: dict[str, str]) -> str:
     """Open URL; each badge `[data-testid=NAME-badge]` must show the commit EXPECTED[NAME], and every badge
     that polls its service (`data-polls`) must have polled it again."""
     if not CHROMIUM.exists():
-        raise CiError(f"no chromium at {CHROMIUM}: run `sudo ci/provision` (or set CHROMIUM)")
+        raise CiError(f"no chromium at {CHROMIUM}: run `ci/provision` as root (or set CHROMIUM)")
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)

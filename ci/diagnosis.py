@@ -35,7 +35,7 @@ DEFAULT_CACHE_WARN_GB = 10.0  # build cache above this: time for `nox -s prune`
 FREE_DISK_WARN_GB = 10.0
 FREE_DISK_FAIL_GB = 2.0  # below this, builds fail half-way with "no space left on device"
 LARGEST_SHOWN = 10
-STANDIN_ADVICE = "run `sudo ci/provision` (stand-in base images), or set {var} to an image this host can pull"
+STANDIN_ADVICE = "run `ci/provision` as root (stand-in base images), or set {var} to an image this host can pull"
 
 Level = Literal["ok", "warn", "fail", "skip"]
 T = TypeVar("T")
@@ -182,7 +182,7 @@ def check_engine(shared: Facts) -> Finding:
         detail, sep, advice = str(err).partition(": run ")
         return Finding("engine", "fail", detail, f"run {advice}" if sep else "", exit_code=err.exit_code)
     finding = version_finding(
-        "engine", version, HOST_MINIMUMS["engine"], "upgrade Docker Engine (`sudo ci/provision` on Debian 12)"
+        "engine", version, HOST_MINIMUMS["engine"], "upgrade Docker Engine (`ci/provision` as root on Debian 12)"
     )
     finding.detail = f"{finding.detail} at {dk.engine_location()}"
     return finding
@@ -191,14 +191,14 @@ def check_engine(shared: Facts) -> Finding:
 def check_buildx(shared: Facts) -> Finding:
     raw = tool_version(dk.buildx_version_line(shared.engine))
     return version_finding(
-        "buildx", raw, HOST_MINIMUMS["buildx"], "install a newer docker-buildx plugin (`sudo ci/provision`)"
+        "buildx", raw, HOST_MINIMUMS["buildx"], "install a newer docker-buildx plugin (`ci/provision` as root)"
     )
 
 
 def check_compose(shared: Facts) -> Finding:
     raw = tool_version(dk.compose_version_line(shared.engine))
     return version_finding(
-        "compose", raw, HOST_MINIMUMS["compose"], "install a newer docker compose plugin (`sudo ci/provision`)"
+        "compose", raw, HOST_MINIMUMS["compose"], "install a newer docker compose plugin (`ci/provision` as root)"
     )
 
 
@@ -230,7 +230,7 @@ def check_builder(shared: Facts) -> Finding:
         "warn",
         f"{builder.name} (docker driver, classic image store): cannot export registry cache",
         'enable the containerd image store: {"features": {"containerd-snapshotter": true}} in '
-        "/etc/docker/daemon.json, then restart dockerd (`sudo ci/provision` does it)",
+        "/etc/docker/daemon.json, then restart dockerd (`ci/provision` as root does it)",
         facts=facts,
     )
 
@@ -241,7 +241,7 @@ def check_registry(shared: Facts) -> Finding:
         return Finding("cache registry", "skip", "no CACHE_REGISTRY set and none in the bake file")
     facts = {"cache_registry": registry}
     advice = (
-        "start it (`sudo ci/provision` serves one on 127.0.0.1:5000) or set CACHE_REGISTRY; "
+        "start it (`ci/provision` as root serves one on 127.0.0.1:5000) or set CACHE_REGISTRY; "
         "until then prod builds share no cache"
     )
     answer = registry_probe(registry)

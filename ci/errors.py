@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# The exit codes of `python -m ci SESSION` (the README's table quotes them).
+# The exit codes of `python -m ci SESSION` (docs/sessions.md quotes them).
 EXIT_FAILED = 1  # a step or check failed; also a bug (the traceback is shown)
 EXIT_USAGE = 2  # bad arguments or variables: nothing was done
 EXIT_NO_ENGINE = 3  # no Docker engine answers

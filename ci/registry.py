@@ -124,7 +124,7 @@ def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
     version = parse_version(dk.buildx_version_line(engine)) or Version("0")
     minimum = Version(HOST_MINIMUMS["buildx"].version)
     if version < minimum:
-        raise CiError(f"buildx {version} is too old: prod needs buildx >= {minimum} (run `sudo ci/provision`)")
+        raise CiError(f"buildx {version} is too old: prod needs buildx >= {minimum} (run `ci/provision` as root)")
     builder = dk.inspect_builder(engine, name)
     endpoints = tuple(node.endpoint for node in builder.nodes)
     store = builder.driver == "docker" and all(dk.uses_containerd_store(e) for e in endpoints)

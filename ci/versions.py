@@ -1,5 +1,5 @@
 """Versions: the tools' version strings read and compared with packaging, and what this project needs
-of each tool. The one place the minimums live (the README quotes them; `nox -s doctor` checks them)."""
+of each tool. The one place the minimums live (docs/toolchains.md quotes them; `nox -s doctor` checks them)."""
 
 from __future__ import annotations
 

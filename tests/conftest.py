@@ -45,7 +45,7 @@ def engine() -> None:
     try:
         docker.version().server  # noqa: B018
     except DockerException as err:
-        message = f"no Docker engine reachable ({err.return_code}): run `sudo ci/provision`"
+        message = f"no Docker engine reachable ({err.return_code}): run `ci/provision` as root"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -95,12 +95,12 @@ def require_engine(engine: Engine) -> str:
         return str(engine._client.version().server.version)  # type: ignore[union-attr]
     except ClientNotFoundError:
         raise EngineUnreachable(
-            "the docker client is not installed: run `sudo ci/provision` (Debian 12) or install Docker"
+            "the docker client is not installed: run `ci/provision` as root (Debian 12) or install Docker"
         ) from None
     except (DockerException, AttributeError):
         raise EngineUnreachable(
             f"no Docker engine answers at {engine_location()}: "
-            "run `sudo ci/provision` (Debian 12), or start Docker, or fix DOCKER_HOST"
+            "run `ci/provision` as root (Debian 12), or start Docker, or fix DOCKER_HOST"
         ) from None
 
 

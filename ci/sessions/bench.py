@@ -199,7 +199,7 @@ def body(run: Run) -> None:
     problem = registry.probe(cache_registry).problem
     if problem:
         raise CiError(
-            f"the benchmark needs the cache registry: {problem} (run `nox -s prod` once, or `sudo ci/provision`)"
+            f"the benchmark needs the cache registry: {problem} (run `nox -s prod` once, or `ci/provision` as root)"
         )
     bench = Bench(run.settings, engine, cache_registry)
     cases: list[Case] = []

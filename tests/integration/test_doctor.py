@@ -69,7 +69,7 @@ def test_no_engine_fails_with_one_line_and_writes_junit(project: Project, tmp_pa
     assert run.returncode == 3
     [line] = error_lines(run)
     whole = json.loads((project.reports / "doctor.json").read_text())["line"]  # printed cut to the width
-    assert whole.startswith(f"error: engine: no Docker engine answers at {socket}: run `sudo ci/provision`")
+    assert whole.startswith(f"error: engine: no Docker engine answers at {socket}: run `ci/provision` as root")
     assert whole.startswith(line.removesuffix("...")) and len(line) <= 120
     cases = junit_cases(project)
     assert cases["engine"] == "failed"

@@ -173,10 +173,10 @@ def test_registry_probe_url(registry: str, url: str, loopback: bool) -> None:
     assert registry_probe_url(registry) == (url, loopback)
 
 
-def test_readme_states_the_minimums_of_the_one_constant() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_toolchains_page_states_the_minimums_of_the_one_constant() -> None:
+    page = (ROOT / "docs" / "toolchains.md").read_text()
     for name, minimum in HOST_MINIMUMS.items():
-        assert f"{name} ≥ {minimum.version}" in readme.lower(), name
+        assert f"{name} ≥ {minimum.version}" in page.lower(), name
 
 
 # --- the checks, on a made-up host ---------------------------------------------------------------------
@@ -308,16 +308,16 @@ def test_healthy_host_is_all_ok(host: Host, tree: Path) -> None:
 
 def test_unreachable_engine_fails_once_and_skips_what_needs_it(host: Host, tree: Path) -> None:
     host.engine = EngineUnreachable(
-        "no Docker engine answers at unix:///nope.sock: run `sudo ci/provision` (Debian 12), or start Docker"
+        "no Docker engine answers at unix:///nope.sock: run `ci/provision` as root (Debian 12), or start Docker"
     )
     found = diagnose(tree)
     assert found["engine"].level == "fail"
     assert found["engine"].detail == "no Docker engine answers at unix:///nope.sock"
-    assert found["engine"].advice.startswith("run `sudo ci/provision`")
+    assert found["engine"].advice.startswith("run `ci/provision` as root")
     assert {n for n, f in found.items() if f.level == "skip"} == {"builder", "disk", "base images"}
     line, code = failure_line(list(found.values())) or ("", 0)
     assert code == 3
-    assert line.startswith("engine: no Docker engine answers at unix:///nope.sock: run `sudo ci/provision`")
+    assert line.startswith("engine: no Docker engine answers at unix:///nope.sock: run `ci/provision` as root")
 
 
 def test_old_versions_fail_naming_the_minimum(host: Host, tree: Path) -> None:
