@@ -63,7 +63,9 @@ class BuildRecord:
 
     @property
     def what(self) -> str:
-        return f"the latest build ({self.profile} {self.tag}, {self.finished})"
+        """`the latest build (prod 1a2b3c4, <when>)`; a dev build's tag is `dev`, said once."""
+        tag = "" if self.tag == self.profile else f" {self.tag}"
+        return f"the latest build ({self.profile}{tag}, {self.finished})"
 
 
 def replaced_targets(earlier: BuildRecord | None, targets: dict[str, TargetRecord]) -> dict[str, TargetRecord]:

@@ -39,3 +39,8 @@ def test_a_newer_or_broken_record_says_to_rebuild(tmp_path: Path) -> None:
     (tmp_path / "last-build.json").write_text(json.dumps({"format": 9, "project": "p"}))
     with pytest.raises(CiError, match=r"not a build record this version reads.*rebuild with `nox -s dev`"):
         read_record(tmp_path, "p")
+
+
+def test_what_a_build_is_says_its_profile_and_tag_once() -> None:
+    assert BuildRecord("prod", "p", "abc1234", "now", VARIABLES, {}).what == "the latest build (prod abc1234, now)"
+    assert BuildRecord("dev", "p", "dev", "now", VARIABLES, {}).what == "the latest build (dev, now)"
