@@ -16,7 +16,7 @@ from lxml import etree
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
-from ci.git import commit_all, copy_worktree
+from ci.git import commit_all, copy_worktree, git
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
@@ -49,6 +49,24 @@ def engine() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def write_files(root: Path, files: dict[str, str]) -> Path:
+    """FILES (relative path -> text) written under ROOT."""
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def git_repo(root: Path, files: dict[str, str]) -> Path:
+    """ROOT made a git repository holding FILES in one commit, `first`."""
+    write_files(root, files)
+    git(root, "init", "-q")
+    git(root, "config", "user.email", "t@localhost")
+    git(root, "config", "user.name", "t")
+    commit_all(root, "first")
+    return root
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ from ci.settings import Settings
 from ci.sizes import human as human_bytes
 from ci.sizes import parse_docker_size
 from ci.versions import HOST_MINIMUMS, TESTED, parse_version, tool_version
-from tests.conftest import assert_junit_valid
+from tests.conftest import assert_junit_valid, write_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,9 +261,7 @@ def tree(tmp_path: Path) -> Path:
         "config/app.toml": "a = 1\n",
         "README.md": "docs\n",
     }
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
+    write_files(tmp_path, files)
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "docker-bake.hcl", "Dockerfile", ".dockerignore", "requirements.txt", "app/main.py")
     return tmp_path

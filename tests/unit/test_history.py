@@ -12,7 +12,7 @@ import pytest
 from ci.fingerprint import fingerprint
 from ci.git import commit_all, copy_worktree, git, is_shallow
 from ci.history import Repository, TargetFiles
-from tests.conftest import ROOT
+from tests.conftest import ROOT, git_repo, write_files
 
 
 def repo(tmp_path: Path) -> Path:
@@ -27,15 +27,9 @@ def repo(tmp_path: Path) -> Path:
         "web/index.html": "<p>web</p>\n",
         "README.md": "neither\n",
     }
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
+    write_files(tmp_path, files)
     os.symlink("main.py", tmp_path / "api" / "link.py")
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "config", "user.email", "t@localhost")
-    git(tmp_path, "config", "user.name", "t")
-    commit_all(tmp_path, "first")
-    return tmp_path
+    return git_repo(tmp_path, {})
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.web"])

@@ -9,6 +9,7 @@ from ci.bake import identity_tags
 from ci.fingerprint import fingerprint
 from ci.git import Commit, commit_all, git
 from ci.identity import Inputs, identity
+from tests.conftest import git_repo
 
 
 def repo(tmp_path: Path) -> Path:
@@ -21,14 +22,7 @@ def repo(tmp_path: Path) -> Path:
         "web/index.html": "<p>web</p>\n",
         "README.md": "neither\n",
     }
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "config", "user.email", "t@localhost")
-    git(tmp_path, "config", "user.name", "t")
-    commit_all(tmp_path, "first")
-    return tmp_path
+    return git_repo(tmp_path, files)
 
 
 def of(root: Path, dockerfile: str) -> Commit | None:
