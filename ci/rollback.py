@@ -187,12 +187,16 @@ def failure_line(service: str, why: str, summary: str, outcome: str) -> str:
 # --- on the engine ---------------------------------------------------------------------------------------------
 
 
-def keep(engine: dk.Engine, names: Iterable[str] | None = None) -> dict[str, Kept]:
-    """Each service (of NAMES, else all) that runs healthy now: its image, tagged `REPOSITORY:rollback` so
-    that the engine still has it when the build has moved the image's own tag and its container is gone."""
+def keep(
+    engine: dk.Engine, names: Iterable[str] | None = None, containers: Mapping[str, dk.ContainerInfo] | None = None
+) -> dict[str, Kept]:
+    """Each service (of NAMES, else all) that runs healthy now (its CONTAINERS, if just listed): its image,
+    tagged `REPOSITORY:rollback` so that the engine still has it when the build has moved the image's own
+    tag and its container is gone."""
     wanted = None if names is None else set(names)
     kept = {}
-    for name, container in dk.service_containers(engine).items():
+    listed = dk.service_containers(engine) if containers is None else containers
+    for name, container in listed.items():
         if (wanted is not None and name not in wanted) or st.failing(container) or not container.image_ref:
             continue
         if container.health not in ("healthy", None):
@@ -213,9 +217,11 @@ def release(engine: dk.Engine, kept: Mapping[str, Kept]) -> None:
 
 
 @contextlib.contextmanager
-def keeping(engine: dk.Engine, names: Iterable[str] | None = None) -> Iterator[dict[str, Kept]]:
+def keeping(
+    engine: dk.Engine, names: Iterable[str] | None = None, containers: Mapping[str, dk.ContainerInfo] | None = None
+) -> Iterator[dict[str, Kept]]:
     """The services' images kept (see keep) while the block builds and deploys, released after it."""
-    kept = keep(engine, names)
+    kept = keep(engine, names, containers)
     try:
         yield kept
     finally:

@@ -5,8 +5,9 @@ Watches each target's inputs; after a burst of changes, rebuilds only the target
 runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
 build leaves the previous containers running, a new container that does not come up gives way to the
 previous build (ci/rollback.py), and a bake or compose file that does not parse is a failed turn that
-touches nothing: the loop goes on watching, and the next save retries. Only a second watch, Ctrl-C, SIGTERM
-or an engine that goes away end it.
+touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
+loop starts is the same: the loop watches, and each turn also brings up the services that are down. Only a
+second watch, Ctrl-C, SIGTERM or an engine that goes away end it.
 """
 
 from __future__ import annotations
@@ -122,11 +123,19 @@ def body(run: Run) -> None:
         if run.args.logs:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
-    with run.step("stack") as check:
-        loop.read_definitions()
-        check.message = start(loop)
     try:
-        stale = stale_targets(loop)
+        with run.step("stack") as check:
+            loop.read_definitions()
+            check.message = start(loop)
+        up = True
+    except rollback.NotUp as err:
+        if run.args.once:
+            raise
+        # As a failed turn: the step says so, the loop watches, and the next save retries.
+        loop.record, up = err.record, False
+        print(f"start: {err}; watching: the next save retries", file=sys.stderr, flush=True)
+    try:
+        stale = stale_targets(loop) if up else []  # after a failed start, the tree was just tried
         if stale:
             turn(loop, [], stale, time.time())
         if run.args.once:
@@ -252,13 +261,16 @@ def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
 
 
 def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None:
-    """Rebuild TARGETS, recreate their services, verify them; one line, and the turn in the report."""
-    services = [s for s in loop.services if s.target in targets]
+    """Rebuild TARGETS, recreate their services and those of the stack that are down (a failed start leaves
+    them so), verify them; one line, and the turn in the report."""
+    containers = dk.service_containers(loop.engine)
+    down = {s.name for s in loop.services if s.name not in containers or stack.failing(containers[s.name])}
+    services = [s for s in loop.services if s.target in targets or s.name in down]
     current = Turn(len(loop.turns) + 1, files, targets, [s.name for s in services])
     loop.turns.append(current)
     started = time.monotonic()
     # Their running images kept before the build moves their tags: a new container that fails gives way to them.
-    with rollback.keeping(loop.engine, current.services) as kept:
+    with rollback.keeping(loop.engine, current.services, containers) as kept:
         attempt(loop, current, services, saved, started, kept)
 
 

@@ -1,7 +1,8 @@
 """A new build that does not come up gives way to the previous one, on the real engine: in `nox -s dev`,
-`nox -s verify -- --up` and `nox -s watch`, the failed service is named with its exception (never one that
-only waited for it), the previous build serves again and the build record says so; without a previous build,
-the line says the stack is down. watch also survives a compose.yaml or docker-bake.hcl that does not parse.
+`nox -s verify -- --up` and `nox -s watch` (its turns and its start), the failed service is named with its
+exception (never one that only waited for it), the previous build serves again and the build record says so;
+without a previous build, the line says the stack is down. watch also survives a compose.yaml or
+docker-bake.hcl that does not parse.
 
 One project and its builds serve every test, in order: each starts from the state the previous one left."""
 
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from python_on_whales import docker
 
 from tests.conftest import Project
 from tests.integration.test_exit_codes import outcome, stale_pass
@@ -122,6 +124,32 @@ def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(projec
     assert outcome(project, "verify")[0] == "failed"
 
 
+def test_a_watch_whose_start_fails_brings_the_previous_build_back_and_watches(project: Project) -> None:
+    before = backend_sources(project)
+    stale_pass(project, "watch")
+    started = None
+    try:
+        with project.edited("backend/main.py", break_backend):  # the last build is prod's: watch starts the stack
+            started = Watch(project)
+            started.wait_for(lambda line: line.startswith("watching the inputs of"))
+            [line] = [x for x in started.seen if x.startswith("start: ")]
+            assert line == (
+                "start: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
+                f"backend/main.py:{raise_line(project)}); the previous build (sources {before[7:19]}) serves again; "
+                "watching: the next save retries"
+            )
+            assert backend_sources(project) == before
+        fixed = started.wait_for(is_turn)  # the file restored: a save
+        assert fixed.startswith("backend  backend/main.py  built ") and "verified" in fixed, fixed
+        started.proc.send_signal(signal.SIGINT)
+        assert started.proc.wait(timeout=30) == 0
+    finally:
+        if started is not None and started.proc.poll() is None:
+            started.proc.kill()
+    status, cases = outcome(project, "watch")
+    assert status == "passed" and cases["stack"] == "failure" and cases["turn 1: backend"] == "passed"
+
+
 def test_a_frontend_whose_nginx_cannot_start_gives_way_to_its_previous_build(project: Project) -> None:
     before = frontend_sources(project)
     with project.edited("frontend/nginx.conf", lambda text: text.replace(*BROKEN_NGINX)):
@@ -210,3 +238,32 @@ def test_watch_ends_on_ctrl_c_having_kept_every_turn(project: Project, watch: Wa
     assert status == "passed"
     turns = [c for c in cases if c.startswith("turn ")]
     assert [cases[c] for c in turns][-8:] == ["failure", "passed"] * 4
+
+
+@pytest.fixture(scope="module")
+def fresh_watch(project: Project) -> Iterator[Watch]:
+    """A watch started with a backend that raises at import and none of the project's containers left: no
+    previous build to bring back."""
+    gone = docker.container.list(all=True, filters=[("label", f"com.docker.compose.project={NAME}")])
+    if gone:
+        docker.container.remove(gone, force=True)
+    with project.edited("backend/main.py", break_backend):
+        yield from watching(project)
+
+
+def test_a_watch_that_starts_with_no_previous_build_says_the_stack_is_down_and_the_fix_brings_it_up(
+    project: Project, fresh_watch: Watch
+) -> None:
+    [line] = [x for x in fresh_watch.seen if x.startswith("start: ")]
+    assert line == (
+        "start: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
+        f"backend/main.py:{raise_line(project)}); there is no previous build to bring back: the stack is down "
+        "(frontend not started: waits for backend); watching: the next save retries"
+    )
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text().replace(BROKEN, "BUILD = load_build_info()\n"))
+    fixed = fresh_watch.wait_for(is_turn)  # the frontend, held back, comes up with it
+    assert fixed.startswith("backend, frontend  backend/main.py  built ") and "verified" in fixed, fixed
+    assert requests.get(f"{project.frontend_url}/api/build/info", timeout=5).json()["source_digest"] == (
+        backend_sources(project)
+    )
