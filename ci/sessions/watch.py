@@ -7,7 +7,8 @@ build leaves the previous containers running, a new container that does not come
 previous build (ci/rollback.py), and a bake or compose file that does not parse is a failed turn that
 touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
 loop starts is the same: the loop watches, and each turn also brings up the services that are down. Only a
-second watch, Ctrl-C, SIGTERM or an engine that goes away end it.
+second watch, Ctrl-C, SIGTERM or an engine that goes away end it; the engine is asked after a failed turn
+(`docker version`), as its errors read differently in docker, compose and buildx, and mid-stream.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, rollback, stack
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, EngineUnreachable
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_ENGINE, CiError, EngineUnreachable
 from ci.fingerprint import fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_label
@@ -57,7 +58,8 @@ class Turn:
     files: list[str]  # relative to the project
     targets: list[str]
     services: list[str]
-    result: str = "verified"  # verified | does not parse | build failed | unhealthy | not verified | interrupted
+    # verified | does not parse | build failed | unhealthy | not verified | failed | no engine | interrupted
+    result: str = "verified"
     detail: str = ""
     build_seconds: float = 0.0
     up_seconds: float = 0.0
@@ -262,49 +264,34 @@ def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
 
 def turn(loop: Loop, files: list[str], targets: list[str], saved: float) -> None:
     """Rebuild TARGETS, recreate their services and those of the stack that are down (a failed start leaves
-    them so), verify them; one line, and the turn in the report."""
-    containers = dk.service_containers(loop.engine)
-    down = {s.name for s in loop.services if s.name not in containers or stack.failing(containers[s.name])}
-    services = [s for s in loop.services if s.target in targets or s.name in down]
-    current = Turn(len(loop.turns) + 1, files, targets, [s.name for s in services])
+    them so), verify them; one line, and the turn in the report, whatever happens. A failed turn whose
+    engine no longer answers ends the loop: EngineUnreachable."""
+    current = Turn(len(loop.turns) + 1, files, targets, [])
     loop.turns.append(current)
     started = time.monotonic()
-    # Their running images kept before the build moves their tags: a new container that fails gives way to them.
-    with rollback.keeping(loop.engine, current.services, containers) as kept:
-        attempt(loop, current, services, saved, started, kept)
-
-
-def attempt(
-    loop: Loop, current: Turn, services: list[Service], saved: float, started: float, kept: dict[str, rollback.Kept]
-) -> None:
-    """The turn's build, up and proof, timed into CURRENT; its line and testcase whatever happens."""
-    previous = running_sources(loop, services)
     try:
         try:
-            build(loop, {t: loop.targets[t] for t in current.targets})
+            containers = dk.service_containers(loop.engine)
+            down = {s.name for s in loop.services if s.name not in containers or stack.failing(containers[s.name])}
+            services = [s for s in loop.services if s.target in targets or s.name in down]
+            current.services = [s.name for s in services]
+            # Their running images kept before the build moves their tags: a new container that fails gives
+            # way to them.
+            with rollback.keeping(loop.engine, current.services, containers) as kept:
+                attempt(loop, current, services, started, kept)
         except EngineUnreachable:
             raise
-        except CiError as err:
-            still = "; ".join(f"{s} still runs the previous build ({p})" for s, p in previous.items())
-            raise Failed("build failed", f"{err}; {still}") from None
-        finally:
-            current.build_seconds = time.monotonic() - started
-        assert loop.record is not None
-        try:
-            deployed = rollback.deploy(loop.engine, loop.run.settings, loop.services, loop.record,
-                                       current.services, only=True, kept=kept, out=loop.progress)  # fmt: skip
-        except rollback.NotUp as err:
-            loop.record = err.record  # what runs now: the previous build, where it came back
-            raise Failed("unhealthy", str(err)) from None
-        except EngineUnreachable:
-            raise
-        except CiError as err:
-            raise Failed("unhealthy", str(err)) from None
-        finally:
-            current.up_seconds = time.monotonic() - started - current.build_seconds
-        current.detail = prove(loop, services, deployed.containers)
+        except CiError as err:  # a docker call around the build and up: listing, keeping the images
+            raise Failed("failed", str(err)) from None
     except Failed as failed:
         current.result, current.detail = failed.result, failed.detail
+        lost = engine_lost(loop, current)
+        if lost:
+            current.result, current.detail = "no engine", str(lost)
+            raise lost from None
+    except EngineUnreachable as err:
+        current.result, current.detail = "no engine", str(err)
+        raise
     except KeyboardInterrupt:
         current.result, current.detail = "interrupted", "stopped by Ctrl-C during the turn"
         raise
@@ -312,6 +299,47 @@ def attempt(
         current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
         current.from_save_seconds = max(0.0, time.time() - saved)
         record(loop, current)
+
+
+def attempt(loop: Loop, current: Turn, services: list[Service], started: float, kept: dict[str, rollback.Kept]) -> None:
+    """The turn's build, up and proof, timed into CURRENT; raises Failed with what failed."""
+    previous = running_sources(loop, services)
+    try:
+        build(loop, {t: loop.targets[t] for t in current.targets})
+    except EngineUnreachable:
+        raise
+    except CiError as err:
+        still = "; ".join(f"{s} still runs the previous build ({p})" for s, p in previous.items())
+        raise Failed("build failed", f"{err}; {still}") from None
+    finally:
+        current.build_seconds = time.monotonic() - started
+    assert loop.record is not None
+    try:
+        deployed = rollback.deploy(loop.engine, loop.run.settings, loop.services, loop.record,
+                                   current.services, only=True, kept=kept, out=loop.progress)  # fmt: skip
+    except rollback.NotUp as err:
+        loop.record = err.record  # what runs now: the previous build, where it came back
+        raise Failed("unhealthy", str(err)) from None
+    except EngineUnreachable:
+        raise
+    except CiError as err:
+        raise Failed("unhealthy", str(err)) from None
+    finally:
+        current.up_seconds = time.monotonic() - started - current.build_seconds
+    current.detail = prove(loop, services, deployed.containers)
+
+
+def engine_lost(loop: Loop, current: Turn) -> EngineUnreachable | None:
+    """After a failed turn, whether the engine still answers; if not, what ends the loop. Asked, not read
+    from the failure's text: a refused socket, a stream cut mid-build and a compose error all read apart."""
+    try:
+        dk.require_engine(loop.engine)
+    except EngineUnreachable:
+        return EngineUnreachable(
+            f"no Docker engine answers at {dk.engine_location()} any more (turn {current.number} failed on it): "
+            "start it or fix DOCKER_HOST, then run `nox -s watch` again"
+        )
+    return None
 
 
 class Failed(Exception):
@@ -362,7 +390,8 @@ def record(loop: Loop, t: Turn) -> None:
     stream = sys.stdout if t.result == "verified" else sys.stderr
     print(text, file=stream, flush=True)
     status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
-    exit_code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
+    codes = {"interrupted": EXIT_INTERRUPTED, "no engine": EXIT_NO_ENGINE}
+    exit_code = codes.get(t.result, EXIT_FAILED)
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
     what = ", ".join(t.targets or t.files)
     loop.run.report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
@@ -372,6 +401,9 @@ def finish(loop: Loop) -> None:
     """watch.json's turns, --down, and the last line."""
     run = loop.run
     run.data["turns"] = [asdict(t) for t in loop.turns]
+    if loop.turns and loop.turns[-1].result == "no engine":
+        run.verdict = f"{len(loop.turns)} turns; the engine went away"
+        return  # nothing to stop: --down needs the engine
     if run.args.down and loop.services:
         dk.stop_services(loop.engine, [s.name for s in loop.services])
         print("stack stopped (--down)", flush=True)

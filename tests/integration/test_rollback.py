@@ -2,12 +2,14 @@
 `nox -s verify -- --up` and `nox -s watch` (its turns and its start), the failed service is named with its
 exception (never one that only waited for it), the previous build serves again and the build record says so;
 without a previous build, the line says the stack is down. watch also survives a compose.yaml or
-docker-bake.hcl that does not parse.
+docker-bake.hcl that does not parse, and ends (exit 3) when its engine goes away: a proxy to the shared
+engine's socket, closed by the test.
 
 One project and its builds serve every test, in order: each starts from the state the previous one left."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -18,6 +20,7 @@ import requests
 from python_on_whales import docker
 
 from tests.conftest import Project
+from tests.integration.engine_proxy import EngineProxy
 from tests.integration.test_exit_codes import outcome, stale_pass
 from tests.integration.test_watch import Watch, watching
 
@@ -241,20 +244,26 @@ def test_watch_ends_on_ctrl_c_having_kept_every_turn(project: Project, watch: Wa
 
 
 @pytest.fixture(scope="module")
-def fresh_watch(project: Project) -> Iterator[Watch]:
-    """A watch started with a backend that raises at import and none of the project's containers left: no
-    previous build to bring back."""
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProxy]:
+    with EngineProxy(tmp_path_factory.mktemp("engine") / "docker.sock") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def proxied_watch(project: Project, proxy: EngineProxy) -> Iterator[Watch]:
+    """A watch through PROXY, started with a backend that raises at import and none of the project's
+    containers left: no previous build to bring back."""
     gone = docker.container.list(all=True, filters=[("label", f"com.docker.compose.project={NAME}")])
     if gone:
         docker.container.remove(gone, force=True)
     with project.edited("backend/main.py", break_backend):
-        yield from watching(project)
+        yield from watching(project, {"DOCKER_HOST": proxy.host})
 
 
 def test_a_watch_that_starts_with_no_previous_build_says_the_stack_is_down_and_the_fix_brings_it_up(
-    project: Project, fresh_watch: Watch
+    project: Project, proxied_watch: Watch
 ) -> None:
-    [line] = [x for x in fresh_watch.seen if x.startswith("start: ")]
+    [line] = [x for x in proxied_watch.seen if x.startswith("start: ")]
     assert line == (
         "start: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
         f"backend/main.py:{raise_line(project)}); there is no previous build to bring back: the stack is down "
@@ -262,8 +271,28 @@ def test_a_watch_that_starts_with_no_previous_build_says_the_stack_is_down_and_t
     )
     main = project.root / "backend" / "main.py"
     main.write_text(main.read_text().replace(BROKEN, "BUILD = load_build_info()\n"))
-    fixed = fresh_watch.wait_for(is_turn)  # the frontend, held back, comes up with it
+    fixed = proxied_watch.wait_for(is_turn)  # the frontend, held back, comes up with it
     assert fixed.startswith("backend, frontend  backend/main.py  built ") and "verified" in fixed, fixed
     assert requests.get(f"{project.frontend_url}/api/build/info", timeout=5).json()["source_digest"] == (
         backend_sources(project)
     )
+
+
+def test_a_watch_whose_engine_goes_away_ends_with_exit_3_and_its_reports(
+    project: Project, proxy: EngineProxy, proxied_watch: Watch
+) -> None:
+    stale_pass(project, "watch")
+    proxy.close()  # the shared engine stays; this watch's is gone
+    since = len(proxied_watch.seen)
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + "\n# saved with no engine\n")
+    assert proxied_watch.proc.wait(timeout=60) == 3
+    assert proxied_watch.wait_for(lambda x: x.startswith("error: "), timeout=10) == (
+        f"error: no Docker engine answers at {proxy.host} any more (turn 2 failed on it): start it or fix "
+        "DOCKER_HOST, then run `nox -s watch` again"
+    )
+    assert not [x for x in proxied_watch.seen[since:] if "Traceback" in x]  # none of the session's own
+    report = json.loads((project.reports / "watch.json").read_text())
+    assert report["status"] == "no engine" and report["exit_code"] == 3
+    assert [t["result"] for t in report["turns"]] == ["verified", "no engine"]
+    assert outcome(project, "watch")[1]["turn 2: backend"] == "failure"

@@ -30,8 +30,8 @@ TURN_TIMEOUT = 120.0
 class Watch:
     """`python -m ci watch` in the background, its output read line by line."""
 
-    def __init__(self, project: Project) -> None:
-        env = {**os.environ, **project.env}
+    def __init__(self, project: Project, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, **project.env, **(env or {})}
         env.pop("VIRTUAL_ENV", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ci", "watch"], cwd=project.root, env=env, text=True,
@@ -83,9 +83,9 @@ def project(make_project: Callable[[str], Project]) -> Project:
     return make_project(NAME)
 
 
-def watching(project: Project) -> Iterator[Watch]:
-    """A watch in PROJECT, from when it watches; killed after, if it still runs."""
-    running = Watch(project)
+def watching(project: Project, env: dict[str, str] | None = None) -> Iterator[Watch]:
+    """A watch in PROJECT (ENV over the project's), from when it watches; killed after, if it still runs."""
+    running = Watch(project, env)
     running.wait_for(lambda line: line.startswith("watching the inputs of"))
     yield running
     if running.proc.poll() is None:
