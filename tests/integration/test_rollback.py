@@ -22,7 +22,7 @@ from python_on_whales import docker
 from tests.conftest import Project
 from tests.integration.engine_proxy import EngineProxy
 from tests.integration.test_exit_codes import outcome, stale_pass
-from tests.integration.test_watch import Watch, watching
+from tests.integration.test_watch import Watch, started, watching
 
 pytestmark = pytest.mark.integration
 
@@ -130,25 +130,24 @@ def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(projec
 def test_a_watch_whose_start_fails_brings_the_previous_build_back_and_watches(project: Project) -> None:
     before = backend_sources(project)
     stale_pass(project, "watch")
-    started = None
+    running = None
     try:
         with project.edited("backend/main.py", break_backend):  # the last build is prod's: watch starts the stack
-            started = Watch(project)
-            started.wait_for(lambda line: line.startswith("watching the inputs of"))
-            [line] = [x for x in started.seen if x.startswith("start: ")]
+            running = started(project)
+            [line] = [x for x in running.seen if x.startswith("start: ")]
             assert line == (
                 "start: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
                 f"backend/main.py:{raise_line(project)}); the previous build (sources {before[7:19]}) serves again; "
                 "watching: the next save retries"
             )
             assert backend_sources(project) == before
-        fixed = started.wait_for(is_turn)  # the file restored: a save
+        fixed = running.wait_for(is_turn)  # the file restored: a save
         assert fixed.startswith("backend  backend/main.py  built ") and "verified" in fixed, fixed
-        started.proc.send_signal(signal.SIGINT)
-        assert started.proc.wait(timeout=30) == 0
+        running.proc.send_signal(signal.SIGINT)
+        assert running.proc.wait(timeout=30) == 0
     finally:
-        if started is not None and started.proc.poll() is None:
-            started.proc.kill()
+        if running is not None and running.proc.poll() is None:
+            running.proc.kill()
     status, cases = outcome(project, "watch")
     assert status == "passed" and cases["stack"] == "failure" and cases["turn 1: backend"] == "passed"
 
