@@ -19,7 +19,13 @@ serving until the new one is healthy; compose has neither, so `deploy` does it a
    waited for again, and one that fails then is rolled back the same way.
 4. The build record is rewritten to describe what runs: a rolled-back target gets the record of the build it
    runs again (a record keeps, per target, the build it replaced: `BuildRecord.previous`), so verify stays
-   truthful. The broken build's image, its tag moved back, goes with its container.
+   truthful.
+
+A rollback restores what runs, not what was built: only the reference compose resolves is pointed back, as
+compose runs nothing else (`:dev`; for prod the tree's commit, which then names the build that runs until the
+next build). `latest`, each target's own-commit tag and what `--push` sent keep naming the new build: they
+are that build, and the record says which one runs. A dev build's image, left with no tag, goes with its
+container; a prod one stays under those tags for the next build or prune to move.
 
 The session then fails with one line per failed service, after the new container's last log lines and its
 health check output: `backend: the new build is unhealthy (exited 1: RuntimeError: boom at backend/main.py:12);

@@ -19,6 +19,7 @@ import pytest
 import requests
 from python_on_whales import docker
 
+from ci.docker import SOURCE_DIGEST_LABEL
 from tests.conftest import Project
 from tests.integration.engine_proxy import EngineProxy
 from tests.integration.test_exit_codes import outcome, stale_pass
@@ -125,6 +126,30 @@ def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(projec
     assert "frontend" not in line
     assert backend_sources(project) == before
     assert outcome(project, "verify")[0] == "failed"
+
+
+def image_sources(ref: str) -> str:
+    return str(docker.image.inspect(ref).config.labels[SOURCE_DIGEST_LABEL])
+
+
+def test_verify_up_with_a_frontend_whose_nginx_cannot_start_brings_the_running_one_back(project: Project) -> None:
+    before = frontend_sources(project)
+    with project.edited("frontend/nginx.conf", lambda text: text.replace(*BROKEN_NGINX)):
+        built = project.ci("prod")
+        assert built.returncode == 0, built.stderr  # `nginx -t` passes at build, as root
+        run = project.ci("verify", "--up")
+    assert run.returncode == 1
+    assert only_error(run) == (
+        'error: frontend: the new build is unhealthy (exited 1: nginx: [emerg] open() "/run/nginx.pid" failed '
+        f"(13: Permission denied)); the previous build (sources {before[7:19]}) serves again"
+    )
+    assert frontend_sources(project) == before
+    # What runs moved back, what was built did not: only compose's tag names the previous build again.
+    tag = json.loads((project.reports / "last-build.json").read_text())["tag"]
+    assert image_sources(f"{NAME}-frontend:{tag}") == before
+    broken = docker.image.inspect(f"{NAME}-frontend:latest")
+    assert broken.config.labels[SOURCE_DIGEST_LABEL] != before
+    assert f"{NAME}-frontend:{tag}" not in broken.repo_tags  # latest, and its own commit's where it has one
 
 
 def test_a_watch_whose_start_fails_brings_the_previous_build_back_and_watches(project: Project) -> None:
