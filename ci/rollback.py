@@ -19,7 +19,13 @@ serving until the new one is healthy; compose has neither, so `deploy` does it a
    waited for again, and one that fails then is rolled back the same way.
 4. The build record is rewritten to describe what runs: a rolled-back target gets the record of the build it
    runs again (a record keeps, per target, the build it replaced: `BuildRecord.previous`), so verify stays
-   truthful. The broken build's image, its tag moved back, goes with its container.
+   truthful.
+
+A rollback restores what runs, not what was built: only the reference compose resolves is pointed back, as
+compose runs nothing else (`:dev`; for prod the tree's commit, which then names the build that runs until the
+next build). `latest`, each target's own-commit tag and what `--push` sent keep naming the new build: they
+are that build, and the record says which one runs. A dev build's image, left with no tag, goes with its
+container; a prod one stays under those tags for the next build or prune to move.
 
 The session then fails with one line per failed service, after the new container's last log lines and its
 health check output: `backend: the new build is unhealthy (exited 1: RuntimeError: boom at backend/main.py:12);
@@ -187,12 +193,16 @@ def failure_line(service: str, why: str, summary: str, outcome: str) -> str:
 # --- on the engine ---------------------------------------------------------------------------------------------
 
 
-def keep(engine: dk.Engine, names: Iterable[str] | None = None) -> dict[str, Kept]:
-    """Each service (of NAMES, else all) that runs healthy now: its image, tagged `REPOSITORY:rollback` so
-    that the engine still has it when the build has moved the image's own tag and its container is gone."""
+def keep(
+    engine: dk.Engine, names: Iterable[str] | None = None, containers: Mapping[str, dk.ContainerInfo] | None = None
+) -> dict[str, Kept]:
+    """Each service (of NAMES, else all) that runs healthy now (its CONTAINERS, if just listed): its image,
+    tagged `REPOSITORY:rollback` so that the engine still has it when the build has moved the image's own
+    tag and its container is gone."""
     wanted = None if names is None else set(names)
     kept = {}
-    for name, container in dk.service_containers(engine).items():
+    listed = dk.service_containers(engine) if containers is None else containers
+    for name, container in listed.items():
         if (wanted is not None and name not in wanted) or st.failing(container) or not container.image_ref:
             continue
         if container.health not in ("healthy", None):
@@ -213,9 +223,11 @@ def release(engine: dk.Engine, kept: Mapping[str, Kept]) -> None:
 
 
 @contextlib.contextmanager
-def keeping(engine: dk.Engine, names: Iterable[str] | None = None) -> Iterator[dict[str, Kept]]:
+def keeping(
+    engine: dk.Engine, names: Iterable[str] | None = None, containers: Mapping[str, dk.ContainerInfo] | None = None
+) -> Iterator[dict[str, Kept]]:
     """The services' images kept (see keep) while the block builds and deploys, released after it."""
-    kept = keep(engine, names)
+    kept = keep(engine, names, containers)
     try:
         yield kept
     finally:

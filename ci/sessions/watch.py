@@ -5,8 +5,10 @@ Watches each target's inputs; after a burst of changes, rebuilds only the target
 runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
 build leaves the previous containers running, a new container that does not come up gives way to the
 previous build (ci/rollback.py), and a bake or compose file that does not parse is a failed turn that
-touches nothing: the loop goes on watching, and the next save retries. Only a second watch, Ctrl-C, SIGTERM
-or an engine that goes away end it.
+touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
+loop starts is the same: the loop watches, and each turn also brings up the services that are down. Only a
+second watch, Ctrl-C, SIGTERM or an engine that goes away end it; the engine is asked after a failed turn
+(`docker version`), as its errors read differently in docker, compose and buildx, and mid-stream.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, EngineUnreachable
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_ENGINE, CiError, EngineUnreachable
 from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_label
@@ -56,7 +58,8 @@ class Turn:
     files: list[str]  # relative to the project
     targets: list[str]
     services: list[str]
-    result: str = "verified"  # verified | does not parse | build failed | unhealthy | not verified | interrupted
+    # verified | does not parse | build failed | unhealthy | not verified | failed | no engine | interrupted
+    result: str = "verified"
     detail: str = ""
     build_seconds: float = 0.0
     up_seconds: float = 0.0
@@ -122,13 +125,21 @@ def body(run: Run) -> None:
         if run.args.logs:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
-    with run.step("stack") as check:
-        began = time.monotonic()
-        loop.read_definitions()
-        check.message = start(loop)
-        print(f"stack: {check.message} ({time.monotonic() - began:.1f}s)", flush=True)  # watch prints no step table
     try:
-        stale = stale_targets(loop)
+        with run.step("stack") as check:
+            began = time.monotonic()
+            loop.read_definitions()
+            check.message = start(loop)
+            print(f"stack: {check.message} ({time.monotonic() - began:.1f}s)", flush=True)  # watch prints no step table
+        up = True
+    except rollback.NotUp as err:
+        if run.args.once:
+            raise
+        # As a failed turn: the step says so, the loop watches, and the next save retries.
+        loop.record, up = err.record, False
+        print(f"start: {err}; watching: the next save retries", file=sys.stderr, flush=True)
+    try:
+        stale = stale_targets(loop) if up else []  # after a failed start, the tree was just tried
         if stale:
             turn(loop, changed_since_build(loop, stale), stale, time.monotonic())
         if run.args.once:
@@ -254,48 +265,35 @@ def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
 
 
 def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
-    """Rebuild TARGETS, recreate their services, verify them; one line, and the turn in the report. SEEN:
-    when the change was seen (time.monotonic())."""
-    services = [s for s in loop.services if s.target in targets]
-    current = Turn(len(loop.turns) + 1, files, targets, [s.name for s in services])
+    """Rebuild TARGETS, recreate their services and those of the stack that are down (a failed start leaves
+    them so), verify them; one line, and the turn in the report, whatever happens. A failed turn whose
+    engine no longer answers ends the loop: EngineUnreachable. SEEN: when the change was seen (time.monotonic())."""
+    current = Turn(len(loop.turns) + 1, files, targets, [])
     loop.turns.append(current)
     started = time.monotonic()
-    # Their running images kept before the build moves their tags: a new container that fails gives way to them.
-    with rollback.keeping(loop.engine, current.services) as kept:
-        attempt(loop, current, services, seen, started, kept)
-
-
-def attempt(
-    loop: Loop, current: Turn, services: list[Service], seen: float, started: float, kept: dict[str, rollback.Kept]
-) -> None:
-    """The turn's build, up and proof, timed into CURRENT; its line and testcase whatever happens."""
-    previous = running_sources(loop, services)
     try:
         try:
-            build(loop, {t: loop.targets[t] for t in current.targets})
+            containers = dk.service_containers(loop.engine)
+            down = {s.name for s in loop.services if s.name not in containers or stack.failing(containers[s.name])}
+            services = [s for s in loop.services if s.target in targets or s.name in down]
+            current.services = [s.name for s in services]
+            # Their running images kept before the build moves their tags: a new container that fails gives
+            # way to them.
+            with rollback.keeping(loop.engine, current.services, containers) as kept:
+                attempt(loop, current, services, started, kept)
         except EngineUnreachable:
             raise
-        except CiError as err:
-            still = ", ".join(f"{s}: {p}" for s, p in previous.items())
-            raise Failed("build failed", f"{err}; the previous build still serves ({still})") from None
-        finally:
-            current.build_seconds = time.monotonic() - started
-        assert loop.record is not None
-        try:
-            deployed = rollback.deploy(loop.engine, loop.run.settings, loop.services, loop.record,
-                                       current.services, only=True, kept=kept, out=loop.progress)  # fmt: skip
-        except rollback.NotUp as err:
-            loop.record = err.record  # what runs now: the previous build, where it came back
-            raise Failed("unhealthy", str(err)) from None
-        except EngineUnreachable:
-            raise
-        except CiError as err:
-            raise Failed("unhealthy", str(err)) from None
-        finally:
-            current.up_seconds = time.monotonic() - started - current.build_seconds
-        current.detail = prove(loop, services, deployed.containers)
+        except CiError as err:  # a docker call around the build and up: listing, keeping the images
+            raise Failed("failed", str(err)) from None
     except Failed as failed:
         current.result, current.detail = failed.result, failed.detail
+        lost = engine_lost(loop, current)
+        if lost:
+            current.result, current.detail = "no engine", str(lost)
+            raise lost from None
+    except EngineUnreachable as err:
+        current.result, current.detail = "no engine", str(err)
+        raise
     except KeyboardInterrupt:
         current.result, current.detail = "interrupted", "stopped by Ctrl-C during the turn"
         raise
@@ -303,6 +301,47 @@ def attempt(
         current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
         current.from_change_seconds = max(0.0, time.monotonic() - seen)
         record(loop, current)
+
+
+def attempt(loop: Loop, current: Turn, services: list[Service], started: float, kept: dict[str, rollback.Kept]) -> None:
+    """The turn's build, up and proof, timed into CURRENT; raises Failed with what failed."""
+    previous = running_sources(loop, services)
+    try:
+        build(loop, {t: loop.targets[t] for t in current.targets})
+    except EngineUnreachable:
+        raise
+    except CiError as err:
+        still = ", ".join(f"{s}: {p}" for s, p in previous.items())
+        raise Failed("build failed", f"{err}; the previous build still serves ({still})") from None
+    finally:
+        current.build_seconds = time.monotonic() - started
+    assert loop.record is not None
+    try:
+        deployed = rollback.deploy(loop.engine, loop.run.settings, loop.services, loop.record,
+                                   current.services, only=True, kept=kept, out=loop.progress)  # fmt: skip
+    except rollback.NotUp as err:
+        loop.record = err.record  # what runs now: the previous build, where it came back
+        raise Failed("unhealthy", str(err)) from None
+    except EngineUnreachable:
+        raise
+    except CiError as err:
+        raise Failed("unhealthy", str(err)) from None
+    finally:
+        current.up_seconds = time.monotonic() - started - current.build_seconds
+    current.detail = prove(loop, services, deployed.containers)
+
+
+def engine_lost(loop: Loop, current: Turn) -> EngineUnreachable | None:
+    """After a failed turn, whether the engine still answers; if not, what ends the loop. Asked, not read
+    from the failure's text: a refused socket, a stream cut mid-build and a compose error all read apart."""
+    try:
+        dk.require_engine(loop.engine)
+    except EngineUnreachable:
+        return EngineUnreachable(
+            f"no Docker engine answers at {dk.engine_location()} any more (turn {current.number} failed on it): "
+            "start it or fix DOCKER_HOST, then run `nox -s watch` again"
+        )
+    return None
 
 
 class Failed(Exception):
@@ -369,7 +408,8 @@ def record(loop: Loop, t: Turn) -> None:
     stream = sys.stdout if t.result == "verified" else sys.stderr
     print(text, file=stream, flush=True)
     status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
-    exit_code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
+    codes = {"interrupted": EXIT_INTERRUPTED, "no engine": EXIT_NO_ENGINE}
+    exit_code = codes.get(t.result, EXIT_FAILED)
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
     what = ", ".join(t.targets or t.files)
     loop.run.report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
@@ -379,6 +419,9 @@ def finish(loop: Loop) -> None:
     """watch.json's turns, --down, and the last line."""
     run = loop.run
     run.data["turns"] = [asdict(t) for t in loop.turns]
+    if loop.turns and loop.turns[-1].result == "no engine":
+        run.verdict = f"{len(loop.turns)} turns; the engine went away"
+        return  # nothing to stop: --down needs the engine
     if run.args.down and loop.services:
         dk.stop_services(loop.engine, [s.name for s in loop.services])
         print("stack stopped (--down)", flush=True)

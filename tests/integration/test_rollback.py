@@ -1,12 +1,15 @@
 """A new build that does not come up gives way to the previous one, on the real engine: in `nox -s dev`,
-`nox -s verify -- --up` and `nox -s watch`, the failed service is named with its exception (never one that
-only waited for it), the previous build serves again and the build record says so; without a previous build,
-the line says the stack is down. watch also survives a compose.yaml or docker-bake.hcl that does not parse.
+`nox -s verify -- --up` and `nox -s watch` (its turns and its start), the failed service is named with its
+exception (never one that only waited for it), the previous build serves again and the build record says so;
+without a previous build, the line says the stack is down. watch also survives a compose.yaml or
+docker-bake.hcl that does not parse, and ends (exit 3) when its engine goes away: a proxy to the shared
+engine's socket, closed by the test.
 
 One project and its builds serve every test, in order: each starts from the state the previous one left."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -14,10 +17,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+from python_on_whales import docker
 
+from ci.docker import SOURCE_DIGEST_LABEL
 from tests.conftest import Project
+from tests.integration.engine_proxy import EngineProxy
 from tests.integration.test_exit_codes import outcome, stale_pass
-from tests.integration.test_watch import Watch, watching
+from tests.integration.test_watch import started, watching
+from tests.integration.watching import Watch
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +129,55 @@ def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(projec
     assert outcome(project, "verify")[0] == "failed"
 
 
+def image_sources(ref: str) -> str:
+    return str(docker.image.inspect(ref).config.labels[SOURCE_DIGEST_LABEL])
+
+
+def test_verify_up_with_a_frontend_whose_nginx_cannot_start_brings_the_running_one_back(project: Project) -> None:
+    before = frontend_sources(project)
+    with project.edited("frontend/nginx.conf", lambda text: text.replace(*BROKEN_NGINX)):
+        built = project.ci("prod")
+        assert built.returncode == 0, built.stderr  # `nginx -t` passes at build, as root
+        run = project.ci("verify", "--up")
+    assert run.returncode == 1
+    assert only_error(run) == (
+        'error: frontend: the new build is unhealthy (exited 1: nginx: [emerg] open() "/run/nginx.pid" failed '
+        f"(13: Permission denied)); the previous build (sources {before[7:19]}) serves again"
+    )
+    assert frontend_sources(project) == before
+    # What runs moved back, what was built did not: only compose's tag names the previous build again.
+    tag = json.loads((project.reports / "last-build.json").read_text())["tag"]
+    assert image_sources(f"{NAME}-frontend:{tag}") == before
+    broken = docker.image.inspect(f"{NAME}-frontend:latest")
+    assert broken.config.labels[SOURCE_DIGEST_LABEL] != before
+    assert f"{NAME}-frontend:{tag}" not in broken.repo_tags  # latest, and its own commit's where it has one
+
+
+def test_a_watch_whose_start_fails_brings_the_previous_build_back_and_watches(project: Project) -> None:
+    before = backend_sources(project)
+    stale_pass(project, "watch")
+    running = None
+    try:
+        with project.edited("backend/main.py", break_backend):  # the last build is prod's: watch starts the stack
+            running = started(project)
+            [line] = [x for x in running.seen if x.startswith("start: ")]
+            assert line == (
+                "start: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
+                f"backend/main.py:{raise_line(project)}); the previous build (sources {before[7:19]}) serves again; "
+                "watching: the next save retries"
+            )
+            assert backend_sources(project) == before
+        fixed = running.wait_for(is_turn)  # the file restored: a save
+        assert fixed.startswith("backend  backend/main.py  built ") and "verified" in fixed, fixed
+        running.proc.send_signal(signal.SIGINT)
+        assert running.proc.wait(timeout=30) == 0
+    finally:
+        if running is not None and running.proc.poll() is None:
+            running.proc.kill()
+    status, cases = outcome(project, "watch")
+    assert status == "passed" and cases["stack"] == "failure" and cases["turn 1: backend"] == "passed"
+
+
 def test_a_frontend_whose_nginx_cannot_start_gives_way_to_its_previous_build(project: Project) -> None:
     before = frontend_sources(project)
     with project.edited("frontend/nginx.conf", lambda text: text.replace(*BROKEN_NGINX)):
@@ -210,3 +266,58 @@ def test_watch_ends_on_ctrl_c_having_kept_every_turn(project: Project, watch: Wa
     assert status == "passed"
     turns = [c for c in cases if c.startswith("turn ")]
     assert [cases[c] for c in turns][-8:] == ["failure", "passed"] * 4
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProxy]:
+    with EngineProxy(tmp_path_factory.mktemp("engine") / "docker.sock") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def proxied_watch(project: Project, proxy: EngineProxy) -> Iterator[Watch]:
+    """A watch through PROXY, started with a backend that raises at import and none of the project's
+    containers left: no previous build to bring back."""
+    gone = docker.container.list(all=True, filters=[("label", f"com.docker.compose.project={NAME}")])
+    if gone:
+        docker.container.remove(gone, force=True)
+    with project.edited("backend/main.py", break_backend):
+        yield from watching(project, {"DOCKER_HOST": proxy.host})
+
+
+def test_a_watch_that_starts_with_no_previous_build_says_the_stack_is_down_and_the_fix_brings_it_up(
+    project: Project, proxied_watch: Watch
+) -> None:
+    [line] = [x for x in proxied_watch.seen if x.startswith("start: ")]
+    assert line == (
+        "start: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
+        f"backend/main.py:{raise_line(project)}); there is no previous build to bring back: the stack is down "
+        "(frontend not started: waits for backend); watching: the next save retries"
+    )
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text().replace(BROKEN, "BUILD = load_build_info()\n"))
+    fixed = proxied_watch.wait_for(is_turn)  # the frontend, held back, comes up with it
+    assert fixed.startswith("backend, frontend  backend/main.py  built ") and "verified" in fixed, fixed
+    assert requests.get(f"{project.frontend_url}/api/build/info", timeout=5).json()["source_digest"] == (
+        backend_sources(project)
+    )
+
+
+def test_a_watch_whose_engine_goes_away_ends_with_exit_3_and_its_reports(
+    project: Project, proxy: EngineProxy, proxied_watch: Watch
+) -> None:
+    stale_pass(project, "watch")
+    proxy.close()  # the shared engine stays; this watch's is gone
+    since = len(proxied_watch.seen)
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + "\n# saved with no engine\n")
+    assert proxied_watch.proc.wait(timeout=60) == 3
+    assert proxied_watch.wait_for(lambda x: x.startswith("error: "), timeout=10) == (
+        f"error: no Docker engine answers at {proxy.host} any more (turn 2 failed on it): start it or fix "
+        "DOCKER_HOST, then run `nox -s watch` again"
+    )
+    assert not [x for x in proxied_watch.seen[since:] if "Traceback" in x]  # none of the session's own
+    report = json.loads((project.reports / "watch.json").read_text())
+    assert report["status"] == "no engine" and report["exit_code"] == 3
+    assert [t["result"] for t in report["turns"]] == ["verified", "no engine"]
+    assert outcome(project, "watch")[1]["turn 2: backend"] == "failure"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -19,6 +20,9 @@ from tests.integration.watching import Watch, is_turn
 pytestmark = pytest.mark.integration
 
 NAME = "mainzatest-watch"
+# watch prints that it watches just before watchfiles sets up its watches (ci/watcher.py): a save made in
+# between is never seen, so a test waits this long before its first.
+SETTLE = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +30,17 @@ def project(make_project: Callable[[str], Project]) -> Project:
     return make_project(NAME)
 
 
-def watching(project: Project) -> Iterator[Watch]:
-    """A watch in PROJECT, from when it watches; killed after, if it still runs."""
-    running = Watch(project)
+def started(project: Project, env: dict[str, str] | None = None) -> Watch:
+    """A watch in PROJECT (ENV over the project's), once it watches."""
+    running = Watch(project, env)
     running.wait_for(lambda line: line.startswith("watching the inputs of"))
+    time.sleep(SETTLE)
+    return running
+
+
+def watching(project: Project, env: dict[str, str] | None = None) -> Iterator[Watch]:
+    """A watch in PROJECT (ENV over the project's), from when it watches; killed after, if it still runs."""
+    running = started(project, env)
     yield running
     if running.proc.poll() is None:
         running.proc.kill()

@@ -1,14 +1,20 @@
-"""watch's lock: one loop per project (its reports folder), named when a second one is refused."""
+"""watch's lock: one loop per project (its reports folder), named when a second one is refused; a failed
+turn ends the loop only when the engine no longer answers."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 import pytest
 
-from ci.errors import CiError
+from ci import docker as dk
+from ci.errors import EXIT_FAILED, EXIT_NO_ENGINE, CiError, DockerFailed, EngineUnreachable
+from ci.frame import Run
+from ci.report import Report
 from ci.sessions import watch
+from ci.settings import Settings
 
 
 def test_a_second_watch_on_one_project_is_refused_naming_the_first(tmp_path: Path) -> None:
@@ -20,6 +26,47 @@ def test_a_second_watch_on_one_project_is_refused_naming_the_first(tmp_path: Pat
     finally:
         first.close()
     watch.hold_lock(lock).close()  # free again once the first has ended
+
+
+def loop_of(tmp_path: Path) -> watch.Loop:
+    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, ports={})
+    args = argparse.Namespace(logs=False, once=False, down=False)
+    run = Run(watch.SESSION, args, settings, Report("watch"))
+    return watch.Loop(run, dk.Engine(_client=None, project="p"))  # type: ignore[arg-type]
+
+
+def listing_fails(engine: dk.Engine) -> dict[str, dk.ContainerInfo]:
+    raise DockerFailed("could not list the p containers: Cannot connect to the Docker daemon")
+
+
+def engine_gone(engine: dk.Engine) -> str:
+    raise EngineUnreachable("no Docker engine answers")
+
+
+def test_a_failed_turn_whose_engine_no_longer_answers_ends_the_loop_with_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dk, "service_containers", listing_fails)
+    monkeypatch.setattr(dk, "require_engine", engine_gone)
+    loop = loop_of(tmp_path)
+    with pytest.raises(EngineUnreachable, match=r"any more \(turn 1 failed on it\): start it or fix DOCKER_HOST"):
+        watch.turn(loop, ["backend/main.py"], ["backend"], 0.0)
+    [turn] = loop.turns
+    assert turn.result == "no engine"
+    [case] = loop.run.report.main.checks
+    assert case.name == "turn 1: backend" and case.status == "failed" and case.exit_code == EXIT_NO_ENGINE
+
+
+def test_a_failed_turn_whose_engine_still_answers_is_recorded_and_the_loop_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dk, "service_containers", listing_fails)
+    monkeypatch.setattr(dk, "require_engine", lambda engine: "26.1.5")
+    loop = loop_of(tmp_path)
+    watch.turn(loop, ["backend/main.py"], ["backend"], 0.0)
+    [turn] = loop.turns
+    assert turn.result == "failed" and "Cannot connect" in turn.detail
+    assert loop.run.report.main.checks[0].exit_code == EXIT_FAILED
 
 
 def test_a_verified_turns_detail_gives_way_so_that_its_times_fit(monkeypatch: pytest.MonkeyPatch) -> None:
