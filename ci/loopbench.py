@@ -23,7 +23,7 @@ from ci.errors import CiError
 GOALS = (0.15, 0.35)  # watch's turn over dev's time: the first target's edit, the last's
 TURN_TIMEOUT = 180.0
 ROUNDS = 5
-TURN_LINE = (" from save", " failed: ", "verified: ")  # what a turn's line holds, whatever its result
+TURN_LINE = (" from change", " failed: ", "verified: ")  # what a turn's line holds, whatever its result
 
 
 @dataclass

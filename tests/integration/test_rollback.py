@@ -36,7 +36,10 @@ BROKEN_NGINX = ("pid /tmp/nginx.pid;", "pid /run/nginx.pid;")
 
 @pytest.fixture(scope="module")
 def project(make_project: Callable[[str], Project]) -> Project:
-    return make_project(NAME)
+    made = make_project(NAME)
+    # These tests read the sessions' lines whole; fitting them to a width is test_output's.
+    made.env["COLUMNS"] = "400"
+    return made
 
 
 def break_backend(text: str) -> str:
@@ -197,7 +200,7 @@ def watch(project: Project) -> Iterator[Watch]:
 
 
 def is_turn(line: str) -> bool:
-    return " from save" in line or any(f"  {r}: " in line for r in ("build failed", "unhealthy", "does not parse"))
+    return " from change" in line or any(f"  {r}: " in line for r in ("build failed", "unhealthy", "does not parse"))
 
 
 def test_watch_brings_the_previous_backend_back_and_the_next_save_retries(project: Project, watch: Watch) -> None:
