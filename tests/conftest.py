@@ -154,6 +154,8 @@ def copy_project(dest: Path, name: str, envdir: Path) -> Project:
             "BACKEND_PORT": str(free_port()),
             "FRONTEND_PORT": str(free_port()),
             "REPORTS_DIR": str(dest / "reports"),
+            # The tests read the sessions' lines whole; fitting them to the terminal is test_output's.
+            "COLUMNS": "400",
         },
     )
 

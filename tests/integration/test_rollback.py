@@ -36,10 +36,7 @@ BROKEN_NGINX = ("pid /tmp/nginx.pid;", "pid /run/nginx.pid;")
 
 @pytest.fixture(scope="module")
 def project(make_project: Callable[[str], Project]) -> Project:
-    made = make_project(NAME)
-    # These tests read the sessions' lines whole; fitting them to a width is test_output's.
-    made.env["COLUMNS"] = "400"
-    return made
+    return make_project(NAME)
 
 
 def break_backend(text: str) -> str:
