@@ -65,7 +65,7 @@ def test_healthy_host_passes(project: Project) -> None:
 
 def test_no_engine_fails_with_one_line_and_writes_junit(project: Project, tmp_path: Path) -> None:
     socket = f"unix://{tmp_path}/no-such.sock"
-    run = project.ci("doctor", env={"DOCKER_HOST": socket})
+    run = project.ci("doctor", env={"DOCKER_HOST": socket, "COLUMNS": "120"})
     assert run.returncode == 3
     [line] = error_lines(run)
     whole = json.loads((project.reports / "doctor.json").read_text())["line"]  # printed cut to the width
