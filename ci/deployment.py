@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ci import buildinfo
-from ci.errors import CiError, UsageError
+from ci.errors import UsageError
 from ci.fingerprint import Fingerprint, changed_files, fingerprint
 from ci.git import Commit, is_shallow, resolve_commit, toplevel
 from ci.history import HISTORY_LIMIT, Repository, State, TargetFiles
@@ -83,7 +83,6 @@ class Expected:
     states: Iterator[State]
     shallow: bool
     seen: list[State] = field(default_factory=list)
-    exhausted: bool = False
 
     def place(self, digest: str) -> int | None:
         """The index of the newest state with fingerprint DIGEST; None when no state of the history has it."""
@@ -94,7 +93,6 @@ class Expected:
             self.seen.append(state)
             if state.sources.digest == digest:
                 return len(self.seen) - 1
-        self.exhausted = True
         return None
 
     def behind(self, index: int) -> int:
@@ -202,7 +200,7 @@ def judge(service: str, answers: list[buildinfo.Answer], want: Expected, history
                 "; this clone is shallow: its history is too short to count commits (git fetch --unshallow)"
             )
         return verdict
-    newer = [s for s in want.seen[:index] if not s.commit.dirty]
+    newer = [s for s in want.seen[:index] if not s.commit.dirty]  # the working tree's state is no commit
     verdict.word, verdict.behind = "behind", len(newer)
     verdict.commits = [f"{s.commit.short} {s.commit.subject}" for s in newer]
     verdict.files = changed_files(want.seen[index].sources.files, want.first.sources.files)
@@ -320,8 +318,3 @@ def last_line(where: str, label: str, verdicts: Sequence[Verdict], unchecked: Se
     if unchecked:
         line += f" ({', '.join(unchecked)} not checked: no public address)"
     return line
-
-
-def fail_if_not(verdicts: Sequence[Verdict], line: str) -> None:
-    if not all(v.passed for v in verdicts):
-        raise CiError(line)
