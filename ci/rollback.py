@@ -241,7 +241,7 @@ def start(
     record: BuildRecord,
     *,
     kept: Mapping[str, Kept] | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> Deployed:
     """Start or recreate the whole STACK, its host ports free or held by the project's own containers."""
     st.require_stack_ports(engine, settings, stack)
@@ -257,7 +257,7 @@ def deploy(
     *,
     only: bool = False,
     kept: Mapping[str, Kept] | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> Deployed:
     """`stack.up` of NAMES (every service of STACK when empty; ONLY: not their dependencies), bringing each
     service that fails back on the image it ran before, KEPT before the build (else now: nothing was built
@@ -280,7 +280,7 @@ def recover(
     names: Sequence[str],
     err: st.Unhealthy,
     kept: Mapping[str, Kept],
-    out: TextIO,
+    out: TextIO | None,
 ) -> NoReturn:
     """After a failed `compose up`: name what failed, bring it back where it can be, raise NotUp."""
     by_name = {s.name: s for s in stack}
@@ -311,7 +311,7 @@ def bring_back(
     reasons: dict[str, tuple[str, str]],
     waiting: dict[str, str],
     tried: list[str],
-    out: TextIO,
+    out: TextIO | None,
 ) -> BuildRecord:
     """Round by round, the failed services with a kept image on it, those waiting for them started; a
     service failing in a round is named (REASONS), one held back noted (WAITING). Writes and returns the

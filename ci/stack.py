@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -155,7 +154,7 @@ def up_failure(
 
 
 def up(
-    engine: dk.Engine, settings: Settings, names: Sequence[str], *, only: bool = False, out: TextIO = sys.stdout
+    engine: dk.Engine, settings: Settings, names: Sequence[str], *, only: bool = False, out: TextIO | None = None
 ) -> dict[str, dk.ContainerInfo]:
     """Start the stack's services NAMES (ONLY: those alone, not their dependencies) with forced recreation,
     and wait until each is healthy, or running when it has no healthcheck. Returns their containers then."""

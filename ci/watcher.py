@@ -78,13 +78,20 @@ def roots(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> list[Path]:
     return sorted(p for p in found if not any(p != q and p.is_relative_to(q) for q in found))
 
 
-def bursts(inputs: Sequence[Inputs], definitions: Sequence[Path], stop: Callable[[], bool]) -> Iterator[Burst]:
+def bursts(
+    inputs: Sequence[Inputs],
+    definitions: Sequence[Path],
+    stop: Callable[[], bool],
+    ready: Callable[[], None] = lambda: None,
+) -> Iterator[Burst]:
     """Each burst of changes to the inputs, as it ends; changes made while the caller works on one burst are
-    kept by the watcher and make the next. Ends when STOP says so (checked at least every second) or on
-    Ctrl-C (which raises KeyboardInterrupt)."""
+    kept by the watcher and make the next. READY is called once the watcher sees changes (its first batch,
+    empty or not): a save before then would be missed. Ends when STOP says so (checked at least every
+    second) or on Ctrl-C (which raises KeyboardInterrupt)."""
     keep = relevant(inputs, definitions)
     pending: set[Path] = set()
     first = last = 0.0  # when the burst's first and newest relevant batch came
+    said = False
     # The filter runs here, not in watchfiles: a batch of other files' changes (a build writing reports,
     # git's own files) must still come back here, for a burst to end on time while they go on.
     for changes in watchfiles.watch(
@@ -95,6 +102,9 @@ def bursts(inputs: Sequence[Inputs], definitions: Sequence[Path], stop: Callable
         rust_timeout=QUIET_MS - STEP_MS,  # an empty batch: no change at all for that long
         yield_on_timeout=True,
     ):
+        if not said:
+            ready()
+            said = True
         if stop():
             return
         now = time.monotonic()

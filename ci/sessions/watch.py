@@ -150,8 +150,11 @@ def body(run: Run) -> None:
         from ci import watcher  # watchfiles is installed for this session alone; the others import this module
 
         names = ", ".join(loop.inputs)
-        print(f"watching the inputs of {names}; Ctrl-C to stop", flush=True)
-        for burst in watcher.bursts(list(loop.inputs.values()), loop.definitions, lambda: False):
+
+        def ready() -> None:  # said once the watcher runs: a save after this line is never missed
+            print(f"watching the inputs of {names}; Ctrl-C to stop", flush=True)
+
+        for burst in watcher.bursts(list(loop.inputs.values()), loop.definitions, lambda: False, ready):
             on_burst(loop, burst)
     except KeyboardInterrupt:
         print("\nstopped (Ctrl-C)", flush=True)

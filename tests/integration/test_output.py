@@ -72,7 +72,7 @@ def test_compose_up_without_wait_then_verify_waits_for_the_starting_services(pro
 
 
 @pytest.mark.parametrize("columns", [NARROW, WIDE])
-@pytest.mark.parametrize("session", [("prod",), ("verify",), ("doctor",), ("prune", "--dry-run")])
+@pytest.mark.parametrize("session", [("prod",), ("verify",), ("doctor",), ("prune", "--dry-run"), ("lint",)])
 def test_every_line_fits(project: Project, session: tuple[str, ...], columns: int) -> None:
     # verify after prod fails (the stack runs dev's images): a failure path, its lines fit as well.
     run = run_at(project, columns, *session)
@@ -82,6 +82,15 @@ def test_every_line_fits(project: Project, session: tuple[str, ...], columns: in
         build = report(project, "build-prod.json")
         times = [t["wall_seconds"] for t in build["targets"]]  # type: ignore[index]
         assert max(times) <= build["seconds"], build  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("columns", [NARROW, WIDE])
+def test_bench_without_an_engine_ends_in_one_line_that_fits(project: Project, columns: int) -> None:
+    # bench itself prunes the engine's build cache: its failure path here, its figures in `nox -s bench`.
+    run = project.ci("bench", env={"COLUMNS": str(columns), "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert run.returncode != 0
+    assert_fits(run, columns)
+    assert run.stderr.splitlines()[-1].startswith("error: no Docker engine answers")
 
 
 def test_a_failing_run_ends_in_one_short_line_naming_target_step_and_exit_code(project: Project) -> None:

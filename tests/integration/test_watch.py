@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,9 +19,6 @@ from tests.integration.watching import Watch, is_turn
 pytestmark = pytest.mark.integration
 
 NAME = "mainzatest-watch"
-# watch prints that it watches just before watchfiles sets up its watches (ci/watcher.py): a save made in
-# between is never seen, so a test waits this long before its first.
-SETTLE = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +27,10 @@ def project(make_project: Callable[[str], Project]) -> Project:
 
 
 def started(project: Project, env: dict[str, str] | None = None) -> Watch:
-    """A watch in PROJECT (ENV over the project's), once it watches."""
+    """A watch in PROJECT (ENV over the project's), once it watches: it says so when its watcher runs, so a
+    save right after the line is seen (ci/watcher.py)."""
     running = Watch(project, env)
     running.wait_for(lambda line: line.startswith("watching the inputs of"))
-    time.sleep(SETTLE)
     return running
 
 

@@ -40,15 +40,17 @@ def context(tmp_path: Path) -> Path:
 @pytest.fixture
 def collected(context: Path) -> Iterator[Collected]:
     found = Collected()
-    done = threading.Event()
+    done, ready = threading.Event(), threading.Event()
 
     def collect() -> None:
-        for burst in watcher.bursts([Inputs.of(context, Path("Dockerfile"))], [], done.is_set):
+        for burst in watcher.bursts([Inputs.of(context, Path("Dockerfile"))], [], done.is_set, ready.set):
             found.bursts.append((time.monotonic(), burst))
 
     thread = threading.Thread(target=collect, daemon=True)
     thread.start()
-    time.sleep(1.0)  # the native watcher is set up
+    # No settling time: a change made as soon as the watcher says it is ready is seen (watch prints
+    # "watching" then).
+    assert ready.wait(timeout=10), "the watcher never said it was ready"
     yield found
     done.set()
     thread.join(timeout=5)
