@@ -1,9 +1,11 @@
 """A second Docker engine on its own socket, bridge and data root, addressed through a docker context:
-another build node on the same machine, with no network for its build steps (no NAT), so a step it does
-not take from the registry cache fails there."""
+another build node on the same machine (a fresh runner: no cache, no images). By default its build steps
+have no network (no NAT), so a step it does not take from the registry cache fails there; with `nat=True`
+its bridge's /24 is masqueraded (rules added for its life only), so steps that download run."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -24,10 +26,36 @@ def _ip(*args: str, check: bool = True) -> None:
     subprocess.run(["ip", *args], check=check, capture_output=True)
 
 
+def _nat_rules(bridge: str, cidr: str) -> list[list[str]]:
+    """iptables rules (without -A/-D) that let BRIDGE's subnet out: the main engine's FORWARD policy is DROP,
+    and DOCKER-USER is the chain it leaves to its users."""
+    subnet = str(ipaddress.ip_interface(cidr).network)
+    return [
+        ["-t", "nat", "POSTROUTING", "-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE"],
+        ["DOCKER-USER", "-i", bridge, "-j", "ACCEPT"],
+        ["DOCKER-USER", "-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+    ]
+
+
+def _iptables(action: str, rule: list[str], *, check: bool = True) -> None:
+    table = rule[:2] if rule[0] == "-t" else []
+    chain, *spec = rule[len(table) :]
+    subprocess.run(["iptables", *table, action, chain, *spec], check=check, capture_output=True)
+
+
 @contextmanager
-def second_engine(root: Path, name: str = "mainzatest-node2", *, containerd_store: bool = True) -> Iterator[str]:
+def second_engine(
+    root: Path,
+    name: str = "mainzatest-node2",
+    *,
+    containerd_store: bool = True,
+    bridge: str = BRIDGE,
+    cidr: str = BRIDGE_CIDR,
+    nat: bool = False,
+) -> Iterator[str]:
     """Start the engine, create the context NAME for it, yield NAME; stop and remove everything after.
-    containerd_store=False gives the classic image store, whose docker driver cannot export cache."""
+    containerd_store=False gives the classic image store, whose docker driver cannot export cache. Engines
+    that run at the same time need a BRIDGE and CIDR each."""
     sock = root / "docker.sock"
     config = root / "daemon.json"
     config.write_text(
@@ -35,16 +63,19 @@ def second_engine(root: Path, name: str = "mainzatest-node2", *, containerd_stor
             {
                 "features": {"containerd-snapshotter": containerd_store},
                 # Its own bridge: "bridge": "none" would delete the host's docker0 (see shared facts).
-                "bridge": BRIDGE,
+                "bridge": bridge,
                 "iptables": False,
                 "ip-masq": False,
             }
         )
     )
-    _ip("link", "del", BRIDGE, check=False)
-    _ip("link", "add", "name", BRIDGE, "type", "bridge")
-    _ip("addr", "add", BRIDGE_CIDR, "dev", BRIDGE)
-    _ip("link", "set", BRIDGE, "up")
+    _ip("link", "del", bridge, check=False)
+    _ip("link", "add", "name", bridge, "type", "bridge")
+    _ip("addr", "add", cidr, "dev", bridge)
+    _ip("link", "set", bridge, "up")
+    rules = _nat_rules(bridge, cidr) if nat else []
+    for rule in rules:
+        _iptables("-I" if rule[0] != "-t" else "-A", rule)
     log = (root / "dockerd.log").open("w")
     daemon = subprocess.Popen(
         [
@@ -84,4 +115,6 @@ def second_engine(root: Path, name: str = "mainzatest-node2", *, containerd_stor
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
         log.close()
-        _ip("link", "del", BRIDGE, check=False)
+        for rule in rules:
+            _iptables("-D", rule, check=False)
+        _ip("link", "del", bridge, check=False)
