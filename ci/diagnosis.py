@@ -24,6 +24,7 @@ from ci.bakefile import bake_groups, bake_variable_default, resolved_targets
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable
 from ci.git import tracked_files
+from ci.registry import cache_refs
 from ci.registry import probe as registry_probe
 from ci.settings import Settings
 from ci.sizes import human
@@ -250,9 +251,23 @@ def check_registry(shared: Facts) -> Finding:
         return Finding("cache registry", "warn", f"{registry}: {reason} ({answer.url})", advice, facts=facts)
     if answer.problem is None:  # 401: it answers, and wants a `docker login`
         detail = f"{registry} answers ({answer.url} HTTP {answer.status})"
-        return Finding("cache registry", "ok", detail, facts=facts)
+        listed, output = project_cache_refs(registry, shared.settings.project)
+        return Finding("cache registry", "ok", f"{detail}; {listed}", output=output, facts=facts)
     detail = f"{registry}: {answer.url} answered HTTP {answer.status}"
     return Finding("cache registry", "warn", detail, advice, facts=facts)
+
+
+def project_cache_refs(registry: str, project: str) -> tuple[str, str]:
+    """(a summary, a line per ref with its size) of the project's cache refs in REGISTRY."""
+    try:
+        refs = cache_refs(registry, project)
+    except CiError as err:
+        return f"its cache refs unlisted ({err})", ""
+    if not refs:
+        return f"no cache refs of {project} yet", ""
+    # Refs share most of their blobs: the sum is what they would take apart, not what the registry stores.
+    summary = f"{plural(len(refs), 'cache ref')} of {project}, {human(sum(r.size_bytes for r in refs))} named"
+    return summary, "\n".join(f"{human(r.size_bytes):>10}  {r.ref}" for r in refs)
 
 
 def check_disk(shared: Facts) -> Finding:

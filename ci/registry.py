@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 import requests
 from packaging.version import Version
@@ -161,13 +162,104 @@ def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, s
     return plan
 
 
-def delete_cache(registry: str, repository: str, tag: str = "buildcache") -> bool:
-    """Delete a cache manifest (bench: an empty registry cache). False when there was none."""
-    url, _ = probe_url(registry)
-    base = f"{url}{repository}/manifests"
-    accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
-    head = requests.head(f"{base}/{tag}", headers={"Accept": accept}, timeout=5)
-    digest = head.headers.get("Docker-Content-Digest")
-    if head.status_code != 200 or not digest:
-        return False
-    return requests.delete(f"{base}/{digest}", timeout=5).status_code in (200, 202)
+# A cache manifest is an index (BuildKit's default) or an image manifest (image-manifest=true).
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+)
+Presence = Literal["present", "absent", "unknown"]
+
+
+def _session(registry: str) -> tuple[requests.Session, str]:
+    url, loopback = probe_url(registry)
+    session = requests.Session()
+    session.trust_env = not loopback
+    session.headers["Accept"] = MANIFEST_TYPES
+    return session, url
+
+
+def holds(registry: str, refs: Iterable[str]) -> dict[str, Presence]:
+    """Whether REGISTRY has a manifest at each of REFS (`REGISTRY/repository:tag`); "unknown" when it does
+    not say (a registry wanting a token, an error): the caller must not count on it either way."""
+    session, url = _session(registry)
+    found: dict[str, Presence] = {}
+    with session:
+        for ref in refs:
+            repository, _, tag = ref.removeprefix(f"{registry}/").rpartition(":")
+            try:
+                status = session.head(f"{url}{repository}/manifests/{tag}", timeout=PROBE_TIMEOUT).status_code
+            except requests.RequestException:
+                status = 0
+            found[ref] = "present" if status == 200 else "absent" if status == 404 else "unknown"
+    return found
+
+
+def copy_tag(registry: str, ref: str, tag: str) -> str | None:
+    """Tag the manifest at REF (`REGISTRY/repository:tag`) as TAG too, in the registry alone; the problem,
+    or None when done."""
+    session, url = _session(registry)
+    repository, _, source = ref.removeprefix(f"{registry}/").rpartition(":")
+    with session:
+        try:
+            got = session.get(f"{url}{repository}/manifests/{source}", timeout=PROBE_TIMEOUT)
+            got.raise_for_status()
+            kind = got.headers.get("Content-Type", "application/vnd.oci.image.index.v1+json")
+            put = session.put(
+                f"{url}{repository}/manifests/{tag}", data=got.content, headers={"Content-Type": kind}, timeout=5
+            )
+            put.raise_for_status()
+        except requests.RequestException as err:
+            return f"cannot tag {ref} as {tag}: {type(err).__name__} ({err})"
+    return None
+
+
+@dataclass(frozen=True)
+class CacheRef:
+    """A cache manifest in the registry; its size counts the blobs it names (refs share many of them)."""
+
+    ref: str
+    size_bytes: int
+    blobs: int
+
+
+def cache_refs(registry: str, project: str) -> list[CacheRef]:
+    """Every manifest under REGISTRY/PROJECT/ (the project's cache refs), by repository and tag. CiError when
+    the registry does not list them."""
+    session, url = _session(registry)
+    found = []
+    with session:
+        try:
+            catalog = session.get(f"{url}_catalog?n=1000", timeout=PROBE_TIMEOUT)
+            catalog.raise_for_status()
+            repositories = [r for r in catalog.json().get("repositories") or [] if r.startswith(f"{project}/")]
+            for repository in sorted(repositories):
+                listed = session.get(f"{url}{repository}/tags/list", timeout=PROBE_TIMEOUT)
+                for tag in sorted(listed.json().get("tags") or [] if listed.ok else []):
+                    manifest = session.get(f"{url}{repository}/manifests/{tag}", timeout=PROBE_TIMEOUT)
+                    if manifest.ok:
+                        body = manifest.json()
+                        blobs = [
+                            *(body.get("manifests") or body.get("layers") or []),
+                            *([body["config"]] if "config" in body else []),
+                        ]
+                        size = sum(int(b.get("size", 0)) for b in blobs)
+                        found.append(CacheRef(f"{registry}/{repository}:{tag}", size, len(blobs)))
+        except (requests.RequestException, ValueError) as err:
+            raise CiError(f"registry {registry} does not list its repositories: {type(err).__name__}") from None
+    return found
+
+
+def delete_cache(registry: str, repository: str, tag: str | None = None) -> int:
+    """Delete the cache manifests of REPOSITORY (bench: an empty registry cache): TAG, else every tag. The
+    number deleted."""
+    session, url = _session(registry)
+    deleted = 0
+    with session:
+        listed = session.get(f"{url}{repository}/tags/list", timeout=5)
+        tags = [tag] if tag else (listed.json().get("tags") or [] if listed.ok else [])
+        for name in tags:
+            head = session.head(f"{url}{repository}/manifests/{name}", timeout=5)
+            digest = head.headers.get("Docker-Content-Digest")
+            if head.status_code == 200 and digest:
+                deleted += session.delete(f"{url}{repository}/manifests/{digest}", timeout=5).status_code in (200, 202)
+    return deleted

@@ -42,7 +42,7 @@ def body(run: Run) -> None:
     )
     print(findings_table(findings))
     for finding in findings:
-        if finding.name.startswith("context") and finding.output:
+        if (finding.name.startswith("context") or finding.name == "cache registry") and finding.output:
             print(f"\n{finding.output}")
     warned = [f.name for f in findings if f.level == "warn"]
     ok = sum(1 for f in findings if f.level == "ok")

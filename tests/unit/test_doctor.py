@@ -223,6 +223,13 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
 
     class Response:
         status_code = 200
+        ok = True
+
+        def raise_for_status(self) -> None:
+            pass
+
+        def json(self) -> dict[str, list[str]]:
+            return {"repositories": []}
 
     def get(self: object, url: str, timeout: float) -> Response:
         response = Response()
@@ -492,3 +499,16 @@ def test_doctor_and_the_builds_measure_a_context_alike(host: Host, tree: Path) -
     sources = fingerprint(tree, tree / "Dockerfile")
     over = context.over_budget(sources.size, len(sources.files))
     assert over is not None and over in diagnose(tree)["context"].detail
+
+
+def test_the_projects_cache_refs_are_listed_with_their_sizes(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs = [
+        registry.CacheRef("localhost:5000/mainzatest-doctor/backend:id-1a2b", 120_000_000, 9),
+        registry.CacheRef("localhost:5000/mainzatest-doctor/backend:branch-main", 120_000_000, 9),
+    ]
+    monkeypatch.setattr(diagnosis, "cache_refs", lambda reg, project: refs if project == "mainzatest-doctor" else [])
+    found = diagnose(tree)["cache registry"]
+    assert found.level == "ok" and found.detail.endswith("; 2 cache refs of mainzatest-doctor, 240.0 MB named")
+    assert found.output.splitlines()[0].split() == ["120.0", "MB", refs[0].ref]
