@@ -57,12 +57,26 @@ variable "NODE_IMAGE" {
 variable "NGINX_IMAGE" {
   default = "docker.io/library/nginx:1.27"
 }
-# Registry holding the shared build cache: <CACHE_REGISTRY>/<PROJECT>/<target>:buildcache
+# Registry holding the shared build cache: <CACHE_REGISTRY>/<PROJECT>/<target>:branch-<branch>, a ref per
+# branch (`nox -s prod` adds a ref per identity of each target: ci/cache.py)
 variable "CACHE_REGISTRY" {
   default = "localhost:5000"
 }
+# Branch whose cache ref a build writes and reads (the sessions: CACHE_BRANCH, else the CI's branch
+# variable, else the checked-out branch)
+variable "CACHE_BRANCH" {
+  default = "main"
+}
+# Default branch, whose cache ref every build also reads
+variable "CACHE_DEFAULT_BRANCH" {
+  default = "main"
+}
 # Import and export the registry cache (mode=max); dev turns it off
 variable "REGISTRY_CACHE" {
+  default = true
+}
+# With REGISTRY_CACHE, read the branch refs (prod: false, as it gives each target the refs it reads itself)
+variable "CACHE_FROM_BRANCHES" {
   default = true
 }
 # With REGISTRY_CACHE, also export (off when the builder cannot export cache)
@@ -91,9 +105,22 @@ variable "VITE_LIVEKIT_URL" {
   default = ""
 }
 
+# A branch's tag: its name with what a tag cannot hold as "-" (ci/cache.py tag_of does the same)
+function "branch_tag" {
+  params = [branch]
+  result = "branch-${substr(regex_replace(branch, "[^A-Za-z0-9_.-]+", "-"), 0, 100)}"
+}
+
+# The ref a target's cache is written to: its branch's
 function "cache_ref" {
   params = [target]
-  result = "${CACHE_REGISTRY}/${PROJECT}/${target}:buildcache"
+  result = "${CACHE_REGISTRY}/${PROJECT}/${target}:${branch_tag(CACHE_BRANCH)}"
+}
+
+# The refs a target's cache is read from: its branch's and the default branch's
+function "cache_from" {
+  params = [target]
+  result = REGISTRY_CACHE && CACHE_FROM_BRANCHES ? [for b in distinct([CACHE_BRANCH, CACHE_DEFAULT_BRANCH]) : "type=registry,ref=${CACHE_REGISTRY}/${PROJECT}/${target}:${branch_tag(b)}"] : []
 }
 
 function "image_tags" {
@@ -133,7 +160,7 @@ target "backend" {
     PYTHON_IMAGE = PYTHON_IMAGE
   }
   tags       = image_tags("backend")
-  cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("backend")}"] : []
+  cache-from = cache_from("backend")
   cache-to   = REGISTRY_CACHE && CACHE_EXPORT ? ["type=registry,ref=${cache_ref("backend")},mode=max,ignore-error=${CACHE_IGNORE_ERROR}"] : []
 }
 
@@ -147,7 +174,7 @@ target "frontend" {
     VITE_LIVEKIT_URL = VITE_LIVEKIT_URL
   }
   tags       = image_tags("frontend")
-  cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("frontend")}"] : []
+  cache-from = cache_from("frontend")
   cache-to   = REGISTRY_CACHE && CACHE_EXPORT ? ["type=registry,ref=${cache_ref("frontend")},mode=max,ignore-error=${CACHE_IGNORE_ERROR}"] : []
 }
 

@@ -7,7 +7,7 @@ import base64
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -282,14 +282,16 @@ class TargetBuild:
     inputs_commit: str = ""  # that commit in full
     tags: tuple[str, ...] = ()
     files: dict[str, str] = field(default_factory=dict, repr=False)
+    cache: dict[str, Any] = field(default_factory=dict)  # prod: the registry refs read and written (ci/cache.py)
 
     @property
     def steps_rerun(self) -> int:
         return self.steps - self.cached_steps
 
     def figures(self) -> dict[str, Any]:
-        """Everything but the file list: build-PROFILE.json and the JUnit properties."""
-        return {k: v for k, v in asdict(self).items() if k != "files"} | {"steps_rerun": self.steps_rerun}
+        """Everything but the file list (and an empty cache): build-PROFILE.json and the JUnit properties."""
+        found = {k: v for k, v in asdict(self).items() if k != "files" and (k != "cache" or v)}
+        return found | {"steps_rerun": self.steps_rerun}
 
 
 def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) -> TargetBuild:
@@ -353,15 +355,16 @@ class Plan:
     args: dict[str, dict[str, str]]
     tags: dict[str, tuple[str, ...]]
 
-    def override(self) -> dict[str, Any]:
+    def override(self, extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
         """A bake file, merged after docker-bake.hcl, giving each target its own build args, its source
-        digest label and its tags (as docker/metadata-action's bake file does)."""
+        digest label and its tags (as docker/metadata-action's bake file does), and EXTRA's fields."""
         targets = {}
         for name, args in self.args.items():
             targets[name] = {
                 "args": {**args, "SOURCE_DIGEST": self.prints[name].digest},
                 "labels": {dk.SOURCE_DIGEST_LABEL: self.prints[name].digest},
                 "tags": list(self.tags[name]),
+                **(extra or {}).get(name, {}),
             }
         return {"target": targets}
 
@@ -390,6 +393,10 @@ def plan_build(settings: Settings, resolved: dict[str, ResolvedTarget], build_ar
     return Plan(prints, identities, args, tags)
 
 
+# Bake fields per target from the plan and the resolved targets: bake-override-<profile>.json gets them.
+PerTarget = Callable[[Plan, dict[str, ResolvedTarget]], Mapping[str, Mapping[str, Any]]]
+
+
 def build_and_record(
     settings: Settings,
     profile: str,
@@ -405,16 +412,18 @@ def build_and_record(
     targets: dict[str, ResolvedTarget] | None = None,
     previous: BuildRecord | None = None,
     out: TextIO | None = None,
+    per_target: PerTarget | None = None,
 ) -> tuple[Build, BakeResult]:
     """Fingerprint and identify each target's inputs, bake PROFILE with their build values (ENGINE runs
     bake, STORE is the engine the images land in), and record the build: last-build.json for verify.
     TARGETS: only these (resolved already), the others of PREVIOUS kept in the record as they were. The
-    record also keeps the build each target replaces (PREVIOUS, else the record found), for a rollback."""
+    record also keeps the build each target replaces (PREVIOUS, else the record found), for a rollback.
+    PER_TARGET: more bake fields per target, decided once identities are known (prod's cache refs)."""
     earlier = previous or last_record(settings)
     resolved = targets or resolve_targets(engine, settings, profile, variables)
     plan = plan_build(settings, resolved, build_args, variables["TAG"] if tag_identity else None)
     override = settings.reports_dir / f"bake-override-{profile}.json"
-    write_json(plan.override(), override)
+    write_json(plan.override(per_target(plan, resolved) if per_target else None), override)
     result = bake(
         engine,
         settings,

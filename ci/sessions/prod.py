@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
+from typing import Any
 
-from ci import bake, registry
+from ci import bake, cache, registry
 from ci import docker as dk
+from ci.bakefile import ResolvedTarget
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.git import read_commit
@@ -42,15 +44,21 @@ def body(run: Run) -> None:
         check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes])
         check.output = "\n".join(plan.problems)
     with run.step("bake") as check:
-        variables = prod_variables(run, plan)
+        branches = cache.Branches.of(os.environ, run.settings.root)
+        variables = prod_variables(run, plan, branches)
         image_registry = os.environ.get("IMAGE_REGISTRY", "").strip() or plan.registry
         if args.push:
             variables |= attestations(engine, plan, image_registry)
         tag = variables["TAG"]
         print(f"baking prod: tree {tag}, builder {builder.name}")
-        store, build, result = bake_prod(run, engine, builder, variables)
+        layout = cache_layout(run, plan, branches)
+        caches: dict[str, cache.TargetCache] = {}
+        store, build, result = bake_prod(run, engine, builder, variables, per_target(run, layout, caches))
         cache_problems(result, plan, strict=args.strict_cache)
-        record_cache(run, build, plan)
+        failed = bool(result.trace.cache_errors())
+        if not failed:
+            tag_branches(plan, caches)
+        record_cache(run, build, plan, caches, failed=failed)
         check.output = "\n".join(plan.problems)
         check.message = f"{len(build.targets)} images of tree {tag} in {build.seconds:.1f}s; cache {plan.status}"
     run.verdict = f"tree {tag}: loaded {identities(build)}, also :{tag} and :latest; next: nox -s verify -- --up"
@@ -73,8 +81,33 @@ def identities(build: bake.Build) -> str:
     )
 
 
+def cache_layout(run: Run, plan: registry.CachePlan, branches: cache.Branches) -> cache.Layout | None:
+    """The registry cache's refs for this build; None without a registry to read."""
+    if not plan.import_cache:
+        return None
+    problem = None if plan.export_cache else "the builder cannot export registry cache (see the cache step)"
+    return cache.Layout(plan.registry, run.settings.project, branches, problem, run.args.no_cache)
+
+
+def per_target(run: Run, layout: cache.Layout | None, refs: dict[str, cache.TargetCache]) -> bake.PerTarget | None:
+    """Each target's cache refs once its identity is known, kept in REFS for the report."""
+    if layout is None:
+        return None
+    ignore_error = not run.args.strict_cache
+
+    def entries(plan: bake.Plan, resolved: dict[str, ResolvedTarget]) -> dict[str, dict[str, Any]]:
+        refs.update(layout.targets(run.settings.root, plan, resolved, bake.prod_args(datetime.now(UTC))))
+        return {name: target.override(ignore_error) for name, target in refs.items()}
+
+    return entries
+
+
 def bake_prod(
-    run: Run, engine: dk.Engine, builder: registry.BuilderInfo, variables: dict[str, str]
+    run: Run,
+    engine: dk.Engine,
+    builder: registry.BuilderInfo,
+    variables: dict[str, str],
+    per_target: bake.PerTarget | None = None,
 ) -> tuple[dk.Engine, bake.Build, bake.BakeResult]:
     """Bake on BUILDER; returns the engine the images landed in, and the build."""
     # A docker-driver builder is its engine: buildx reaches it through its context, not --builder.
@@ -91,14 +124,18 @@ def bake_prod(
         no_cache=run.args.no_cache,
         show_logs=run.args.logs,
         builder=None if docker_driver else builder.name,
+        per_target=per_target,
     )
     return store, build, result
 
 
-def prod_variables(run: Run, plan: registry.CachePlan) -> dict[str, str]:
+def prod_variables(run: Run, plan: registry.CachePlan, branches: cache.Branches) -> dict[str, str]:
     build_args = bake.prod_build_args(read_commit(run.settings.root), datetime.now(UTC))
     strict = run.args.strict_cache
     return {
+        "CACHE_BRANCH": branches.branch,
+        "CACHE_DEFAULT_BRANCH": branches.default,
+        "CACHE_FROM_BRANCHES": "false",  # each target's refs come in the override (ci/cache.py)
         "PROJECT": run.settings.project,
         "TAG": build_args["GIT_COMMIT"],
         "EXTRA_TAG": "latest",
@@ -117,13 +154,34 @@ def attestations(engine: dk.Engine, plan: registry.CachePlan, image_registry: st
     return {"IMAGE_REGISTRY": image_registry, "ATTEST": "true", "SBOM": str(sbom).lower()}
 
 
-def record_cache(run: Run, build: bake.Build, plan: registry.CachePlan) -> None:
-    """What became of the registry cache: in the build's figures, the JUnit properties, on screen."""
+def tag_branches(plan: registry.CachePlan, caches: dict[str, cache.TargetCache]) -> None:
+    """The branch refs, tagged on the identity refs just exported; a failure is a warning, as an export's."""
+    for target in caches.values():
+        for problem in target.tag_exported(plan.registry):
+            plan.problems.append(f"registry cache: {problem}")
+            print(f"warning: {plan.problems[-1]}", flush=True)
+
+
+def record_cache(
+    run: Run, build: bake.Build, plan: registry.CachePlan, refs: dict[str, cache.TargetCache], *, failed: bool
+) -> None:
+    """What became of the registry cache, per target too (which refs it read, which it wrote or why
+    none; FAILED: the registry failed during the build): in the build's figures, the JUnit properties,
+    on screen."""
     build.cache = {"registry": plan.registry, "status": plan.status, "problems": plan.problems, "notes": plan.notes}
     run.report.main.properties.update({"cache_status": plan.status, "cache_registry": plan.registry})
     if plan.problems:
         run.report.main.properties["cache_problems"] = " | ".join(plan.problems)
+    for target in build.targets:
+        found = refs.get(target.target)
+        target.cache = found.figures(failed) if found else {"not_exported": f"registry cache {plan.status}"}
     bake.write_build(run.report, run.settings, build)
+    for target in build.targets:
+        found = refs.get(target.target)
+        if found:
+            print(found.line(target.cached_steps, target.steps, failed))
+        else:
+            print(f"{target.target} cache: none read, none written (registry cache {plan.status})")
     print(f"registry cache: {plan.status} ({plan.registry})")
 
 
