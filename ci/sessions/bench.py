@@ -11,7 +11,12 @@
    sources, 8. to the last target's, each from the write to the turn's verified line (ci/loopbench.py); each
    of 6-8 five times, dev and the turns side by side in each round, counted by its median;
 9. `nox -s verify -- --url` at the stack 6-8 left running, each service at its own address, 5 samples each,
-   five times, counted by its median (goal: under 1 s, nox included).
+   five times, counted by its median (goal: under 1 s, nox included);
+10. alternating: eight commits (first target, last, last, first, both, the first target's dependency file,
+   last, a revert of the one before), each built on a fresh runner warm from the registry only; per
+   commit its time, the steps it reran and the minimum (what a runner that kept its local cache of every
+   earlier commit reruns: the same commits built so first), the reruns beyond it (goal: 0), and the
+   slowest of them against a cold build.
 The targets and their sources come from the bake definition, as every session reads them.
 """
 
@@ -34,10 +39,11 @@ from ci import docker as dk
 from ci import loopbench, registry, stack, terminal
 from ci.bake import resolve_targets
 from ci.bakefile import ResolvedTarget
+from ci.dockerfile import copy_sources
 from ci.errors import CiError
 from ci.fingerprint import fingerprint
 from ci.frame import Run, Session
-from ci.git import commit_all, copy_worktree
+from ci.git import commit_all, copy_worktree, git
 from ci.settings import HOST_VARIABLES, Settings
 
 PROJECT = "mainzabench"
@@ -47,7 +53,7 @@ OFFICIAL_BASES = {
     "NGINX_IMAGE": "docker.io/library/nginx:1.27",
 }
 CASES = (
-    "1 cold",
+    "1 cold (every step run)",
     "2 fresh runner, first target changed",
     "3 fresh runner, last target changed",
     "4 no-op",
@@ -58,6 +64,13 @@ LOOP_STEP = "6-8 dev and watch, side by side"
 URL_CASE = "9 verify --url, local stack"
 URL_GOAL = 1.0  # seconds, nox included
 URL_ROUNDS = 5
+ALTERNATING = "10 alternating, fresh runners"
+# The eight commits of case 10: which targets each edits (0 the first, -1 the last), "deps" the first
+# target's dependency file, "revert" a revert of the commit before.
+SEQUENCE: tuple[tuple[str, tuple[int | str, ...]], ...] = (
+    ("first", (0,)), ("last", (-1,)), ("last again", (-1,)), ("first again", (0,)), ("both", (0, -1)),
+    ("dependency bump", ("deps",)), ("last after the bump", (-1,)), ("revert", ("revert",)),
+)  # fmt: skip
 # A line each kind of source file takes without changing what it does.
 COMMENTS = {".py": "# {}", ".ts": "// {}", ".js": "// {}", ".css": "/* {} */", ".html": "<!-- {} -->"}
 
@@ -96,6 +109,7 @@ class Bench:
             **os.environ,
             **{k: v for k, v in settings.host_defaults.items() if k in HOST_VARIABLES},
             "COMPOSE_PROJECT_NAME": PROJECT,
+            "CACHE_BRANCH": "bench",  # case 10 checks out commits, detached
             "REPORTS_DIR": str(self.workdir / "reports"),
             "CACHE_REGISTRY": cache_registry,
             # The loop cases run a stack: on ports of its own, never those of the stack you may be running.
@@ -129,10 +143,10 @@ class Bench:
         for target in self.targets:
             registry.delete_cache(self.registry, f"{PROJECT}/{target}")
 
-    def prod(self, name: str, *extra: str) -> Case:
+    def prod(self, name: str, *extra: str, env: dict[str, str] | None = None) -> Case:
         start = time.monotonic()
         cmd = [*self.nox, "-s", "prod", "--", *extra]
-        run = subprocess.run(cmd, env=self.env, cwd=self.tree, capture_output=True, text=True)
+        run = subprocess.run(cmd, env={**self.env, **(env or {})}, cwd=self.tree, capture_output=True, text=True)
         seconds = time.monotonic() - start
         if run.returncode != 0:
             sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
@@ -177,6 +191,34 @@ class Bench:
                 )
         return times
 
+    def dependency_edit(self) -> str:
+        """A comment line added to the first file the first target's Dockerfile copies (its dependencies)."""
+        resolved = self.targets[next(iter(self.targets))]
+        context = self.tree / resolved.context
+        for source in copy_sources((context / resolved.dockerfile).read_text()):
+            path = context / source.source
+            if path.is_file() and path.suffix in (".txt", *COMMENTS):
+                comment = COMMENTS.get(path.suffix, "# {}")
+                path.write_text(path.read_text() + comment.format(f"bench: {time.time()}") + "\n")
+                return str(path.relative_to(self.tree))
+        raise CiError("bench: the first target's Dockerfile copies no file that takes a comment")
+
+    def alternating(self) -> list[str]:
+        """Commit the eight changes of case 10; their hashes, the state before them first."""
+        names = list(self.targets)
+        commits = [git(self.tree, "rev-parse", "HEAD")]
+        for label, changes in SEQUENCE:
+            if changes == ("revert",):
+                git(self.tree, "revert", "--no-edit", "HEAD")
+            else:
+                edited = [self.dependency_edit() if c == "deps" else self.edit(names[int(c)]) for c in changes]
+                commit_all(self.tree, f"bench: {label}: {', '.join(edited)}")
+            commits.append(git(self.tree, "rev-parse", "HEAD"))
+        return commits
+
+    def checkout(self, commit: str) -> None:
+        git(self.tree, "checkout", "-q", "--detach", commit)
+
     def edit_and_commit(self, target: str) -> None:
         commit_all(self.tree, f"bench: one-line change to {self.edit(target)}")
 
@@ -214,11 +256,16 @@ def body(run: Run) -> None:
         with run.step(URL_CASE) as check:
             url_times = bench.verify_url()
             check.message = f"median {statistics.median(url_times):.2f}s of {len(url_times)}"
+        bench.stop_stack()
+        with run.step(ALTERNATING) as check:
+            alternating = alternating_case(bench)
+            check.message = alternating.summary()
     finally:
         if not run.args.keep:
             bench.stop_stack()
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
     summarize(run, cases, loop, url_times)
+    alternating.show(run)
 
 
 def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
@@ -232,10 +279,79 @@ def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
     return found
 
 
+@dataclass
+class Alternating:
+    """Case 10: per commit, the fresh runner's build and the minimum (a warm runner's reruns)."""
+
+    cold: Case
+    fresh: list[Case]
+    minimum: list[Case]
+
+    def extra(self, n: int) -> list[str]:
+        """The steps commit N reran beyond the minimum."""
+        return sorted(set(self.fresh[n].ran) - set(self.minimum[n].ran))
+
+    @property
+    def unnecessary(self) -> int:
+        return sum(len(self.extra(n)) for n in range(len(self.fresh)))
+
+    @property
+    def slowest_ratio(self) -> float:
+        return max(c.seconds for c in self.fresh) / self.cold.seconds
+
+    def summary(self) -> str:
+        return f"{self.unnecessary} unnecessary reruns (goal 0); slowest/cold {self.slowest_ratio:.2f}"
+
+    def show(self, run: Run) -> None:
+        pairs = list(zip(self.fresh, self.minimum, strict=True))
+        rows = [(f"{n + 1} {label}", f"{f.seconds:.1f}s", len(f.ran), len(m.ran), ", ".join(self.extra(n)) or "-")
+                for n, ((label, _), (f, m)) in enumerate(zip(SEQUENCE, pairs, strict=True))]  # fmt: skip
+        headers = ("commit", "time", "rerun", "minimum", "beyond the minimum")
+        print(f"\n{ALTERNATING} (cold build {self.cold.seconds:.1f}s)")
+        print(terminal.table(headers, rows, columns=terminal.width()))
+        print(f"alternating: {self.summary()}")
+        run.data["alternating"] = {
+            "cold": asdict(self.cold),
+            "commits": [
+                asdict(f) | {"minimum": m.ran, "beyond_minimum": self.extra(n)}
+                for n, (f, m) in enumerate(zip(self.fresh, self.minimum, strict=True))
+            ],
+            "unnecessary_reruns": self.unnecessary,
+            "slowest_over_cold": round(self.slowest_ratio, 3),
+        }
+        run.verdict += f"; alternating: {self.summary()}"
+
+
+def alternating_case(bench: Bench) -> Alternating:
+    """The commits built twice: with the local cache kept and no registry (the minimum: a runner that has
+    built every earlier commit), then each on a fresh runner warm from the registry alone."""
+    commits = bench.alternating()
+    no_registry = {"CACHE_REGISTRY": f"localhost:{stack.free_port()}"}  # not the default: never started
+    bench.checkout(commits[0])
+    bench.fresh_runner()
+    bench.prod("minimum: before", "--no-cache", env=no_registry)
+    minimum = []
+    for n, commit in enumerate(commits[1:], 1):
+        bench.checkout(commit)
+        minimum.append(bench.prod(f"minimum: commit {n}", env=no_registry))
+    for target in bench.targets:
+        registry.delete_cache(bench.registry, f"{PROJECT}/{target}")
+    bench.checkout(commits[0])
+    bench.fresh_runner()
+    cold = bench.prod("alternating: cold", "--no-cache")
+    fresh = []
+    for n, commit in enumerate(commits[1:], 1):
+        bench.checkout(commit)
+        bench.fresh_runner()
+        fresh.append(bench.prod(f"alternating: commit {n}"))
+    return Alternating(cold, fresh, minimum)
+
+
 def run_case(bench: Bench, name: str) -> Case:
     if name == CASES[0]:
+        # --no-cache: truly cold; `buildx prune --all` leaves records that a plain build still finds.
         bench.fresh_runner()
-        return bench.prod(name)
+        return bench.prod(name, "--no-cache")
     if name in CASES[1:3]:
         bench.edit_and_commit(list(bench.targets)[0 if name == CASES[1] else -1])
         bench.fresh_runner()
@@ -294,7 +410,7 @@ def platform_line() -> str:
 SESSION = Session(
     name="bench",
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
-    steps=(*CASES, LOOP_STEP, URL_CASE),
+    steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING),
     body=body,
     options=options,
 )
