@@ -251,22 +251,27 @@ def check_registry(shared: Facts) -> Finding:
         return Finding("cache registry", "warn", f"{registry}: {reason} ({answer.url})", advice, facts=facts)
     if answer.problem is None:  # 401: it answers, and wants a `docker login`
         detail = f"{registry} answers ({answer.url} HTTP {answer.status})"
-        listed, output = project_cache_refs(registry, shared.settings.project)
+        definition = shared.definition.result()
+        targets = [] if isinstance(definition, str) else list(resolved_targets(definition))
+        listed, output = project_cache_refs(registry, shared.settings.project, targets)
         return Finding("cache registry", "ok", f"{detail}; {listed}", output=output, facts=facts)
     detail = f"{registry}: {answer.url} answered HTTP {answer.status}"
     return Finding("cache registry", "warn", detail, advice, facts=facts)
 
 
-def project_cache_refs(registry: str, project: str) -> tuple[str, str]:
-    """(a summary, a line per ref with its size) of the project's cache refs in REGISTRY."""
+def project_cache_refs(registry: str, project: str, targets: list[str]) -> tuple[str, str]:
+    """(a summary, a line per ref with its size) of the project's cache refs in REGISTRY (with its
+    namespace), read by TARGETS' repositories when the registry refuses the catalog."""
     try:
-        refs = cache_refs(registry, project)
+        listing = cache_refs(registry, project, targets)
     except CiError as err:
         return f"its cache refs unlisted ({err})", ""
+    refs = listing.refs
+    note = f" ({listing.note})" if listing.note else ""
     if not refs:
-        return f"no cache refs of {project} yet", ""
+        return f"no cache refs of {project} yet{note}", ""
     # Refs share most of their blobs: the sum is what they would take apart, not what the registry stores.
-    summary = f"{plural(len(refs), 'cache ref')} of {project}, {human(sum(r.size_bytes for r in refs))} named"
+    summary = f"{plural(len(refs), 'cache ref')} of {project}, {human(sum(r.size_bytes for r in refs))} named{note}"
     return summary, "\n".join(f"{human(r.size_bytes):>10}  {r.ref}" for r in refs)
 
 

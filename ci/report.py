@@ -31,10 +31,13 @@ class Check:
     output: str = ""  # longer text: a log tail, a response excerpt
     advice: str = ""  # what to do about a failure or warning
     exit_code: int = EXIT_FAILED  # the session's exit code when this is its first failure
+    # False: a failed check that the JUnit file shows as failed, but that does not fail the session (prod's
+    # degraded cache, unless --strict-cache).
+    blocking: bool = True
 
     @property
     def failing(self) -> bool:
-        return self.status in FAILING
+        return self.status in FAILING and self.blocking
 
 
 @dataclass

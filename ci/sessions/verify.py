@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from ci import buildinfo, deployment, rollback, stack
+from ci import buildinfo, deployment, rollback, stack, tls
 from ci import docker as dk
 from ci.bake import resolve_targets
 from ci.cleanup import parse_duration
@@ -370,7 +370,7 @@ def deployed(run: Run) -> None:
         check.message = redact(f"{', '.join(urls)} against {label}")
         if unchecked:
             check.message += f"; not checked: {', '.join(unchecked)}"
-    trust = buildinfo.trust()
+    trust = tls.trust()
 
     def ask(url: str) -> buildinfo.Answer:
         return buildinfo.ask(url, args.headers, trust)

@@ -231,7 +231,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
         def json(self) -> dict[str, list[str]]:
             return {"repositories": []}
 
-    def get(self: object, url: str, timeout: float) -> Response:
+    def get(self: object, url: str, timeout: float, **_: object) -> Response:
         response = Response()
         response.status_code = state.registry_status
         return response
@@ -246,6 +246,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(dk, "image_exists", lambda _, ref: ref in state.local_images)
     monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: None if ref in state.registry_images else "not found")
     monkeypatch.setattr(registry.requests.Session, "get", get)
+    monkeypatch.setattr(diagnosis, "cache_refs", lambda *_: registry.Listing([]))  # no registry API in unit tests
     monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     return state
@@ -508,7 +509,10 @@ def test_the_projects_cache_refs_are_listed_with_their_sizes(
         registry.CacheRef("localhost:5000/mainzatest-doctor/backend:id-1a2b", 120_000_000, 9),
         registry.CacheRef("localhost:5000/mainzatest-doctor/backend:branch-main", 120_000_000, 9),
     ]
-    monkeypatch.setattr(diagnosis, "cache_refs", lambda reg, project: refs if project == "mainzatest-doctor" else [])
+    listing = registry.Listing(refs)
+    monkeypatch.setattr(
+        diagnosis, "cache_refs", lambda reg, project, targets: listing if project == "mainzatest-doctor" else None
+    )
     found = diagnose(tree)["cache registry"]
     assert found.level == "ok" and found.detail.endswith("; 2 cache refs of mainzatest-doctor, 240.0 MB named")
     assert found.output.splitlines()[0].split() == ["120.0", "MB", refs[0].ref]
