@@ -26,6 +26,7 @@ from ci.errors import CiError, EngineUnreachable
 from ci.git import tracked_files
 from ci.registry import cache_refs
 from ci.registry import probe as registry_probe
+from ci.services import compose_services, outside_images
 from ci.settings import Settings
 from ci.sizes import human
 from ci.terminal import plural
@@ -431,9 +432,20 @@ def check_base_images(shared: Facts) -> Finding:
         if target.dockerfile.is_file():
             for image, how in base_images(target.dockerfile.read_text(), target.args):
                 named.setdefault(image, how)
+    for service, image in service_images(shared).items():
+        named.setdefault(image, f"service {service}")
     results = dict(zip(named, shared.pool.map(lambda image: _resolve_image(shared, image), named), strict=True))
     output = "\n".join(f"{named[image]:<16} {image}: {how}" for image, how in results.items())
     missing = [image for image, how in results.items() if how.startswith("not ")]
+    if missing and named[missing[0]].startswith("service "):
+        return Finding(
+            "base images",
+            "fail",
+            f"{named[missing[0]]}: {missing[0]}: {results[missing[0]]}"
+            + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
+            "compose pulls it on start: log in to its registry (`docker login`), or fix its image in compose.yaml",
+            output,
+        )
     if missing:
         variable = re.sub(r"[${}]", "", named[missing[0]])
         return Finding(
@@ -446,6 +458,18 @@ def check_base_images(shared: Facts) -> Finding:
         )
     where = {how.split()[0] for how in results.values()}
     return Finding("base images", "ok", f"{len(results)} resolvable ({', '.join(sorted(where))})", output=output)
+
+
+def service_images(shared: Facts) -> dict[str, str]:
+    """The images of the compose services that no target builds, which compose pulls: by service."""
+    definition = shared.definition.result()
+    if isinstance(definition, str):
+        return {}
+    try:
+        compose = compose_services(dk.compose_config(shared.engine))
+    except CiError:
+        return {}  # the bake file check and the sessions say why compose.yaml does not resolve
+    return outside_images(compose, {n: t.tags for n, t in resolved_targets(definition).items()})
 
 
 def _resolve_image(shared: Facts, image: str) -> str:

@@ -167,6 +167,13 @@ def checks(service: str, labels: Mapping[str, str]) -> Checks:
     )
 
 
+def outside_images(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """The compose services whose image no target builds (a database, a queue), by name: their images,
+    which compose pulls."""
+    built = {normalized(tag) for tags in target_tags.values() for tag in tags}
+    return {name: s.image for name, s in compose.items() if s.image and normalized(s.image) not in built}
+
+
 def stack_services(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> list[Service]:
     """The compose services whose image one of the targets builds (TARGET_TAGS: target -> its tags), in
     compose's order; a service that runs an image built elsewhere (the cache registry) is not one."""

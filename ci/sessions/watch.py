@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_ENGINE, CiError, EngineUnreachable
+from ci.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_ENGINE,
+    CiError,
+    EngineUnreachable,
+    Terminated,
+    stopped_by,
+)
 from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_label
@@ -156,8 +164,8 @@ def body(run: Run) -> None:
 
         for burst in watcher.bursts(list(loop.inputs.values()), loop.definitions, lambda: False, ready):
             on_burst(loop, burst)
-    except KeyboardInterrupt:
-        print("\nstopped (Ctrl-C)", flush=True)
+    except KeyboardInterrupt as stop:
+        print(f"\nstopped ({stopped_by(stop)})", flush=True)
     finally:
         finish(loop)
 
@@ -184,7 +192,7 @@ def hold_lock(path: Path) -> TextIO:
 
 
 def interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def start(loop: Loop) -> str:

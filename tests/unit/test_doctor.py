@@ -197,13 +197,14 @@ class Host:
     def __init__(self) -> None:
         self.engine: str | Exception = "26.1.5"
         self.buildx = "github.com/docker/buildx v0.13.1 abc"
-        self.compose = "Docker Compose version v2.26.1"
+        self.compose_version = "Docker Compose version v2.26.1"
         self.builder = dk.BuilderFacts("default", "docker", (dk.NodeFacts("default", "running", None),))
         self.facts = dk.EngineFacts(containerd_store=True, root_dir="/")
         self.cache_bytes = 300_000_000
         self.local_images: set[str] = set()
         self.registry_images = {"docker.io/library/python:3.11-slim"}
         self.registry_status = 200
+        self.compose: dict[str, Any] = {"services": {}}  # `docker compose config`
 
 
 @pytest.fixture
@@ -238,7 +239,8 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
 
     monkeypatch.setattr(dk, "require_engine", require_engine)
     monkeypatch.setattr(dk, "buildx_version_line", lambda _: state.buildx)
-    monkeypatch.setattr(dk, "compose_version_line", lambda _: state.compose)
+    monkeypatch.setattr(dk, "compose_version_line", lambda _: state.compose_version)
+    monkeypatch.setattr(dk, "compose_config", lambda _: state.compose)
     monkeypatch.setattr(dk, "inspect_builder", lambda *_: state.builder)
     monkeypatch.setattr(dk, "engine_facts", lambda _: state.facts)
     monkeypatch.setattr(dk, "disk_use", lambda _: {"build_cache": {"size": state.cache_bytes}})
@@ -329,7 +331,7 @@ def test_unreachable_engine_fails_once_and_skips_what_needs_it(host: Host, tree:
 def test_old_versions_fail_naming_the_minimum(host: Host, tree: Path) -> None:
     host.engine = "24.0.7"
     host.buildx = "github.com/docker/buildx v0.12.1 abc"
-    host.compose = "Docker Compose version v2.20.2"
+    host.compose_version = "Docker Compose version v2.20.2"
     found = diagnose(tree)
     assert {n for n, f in found.items() if f.level == "fail"} == {"engine", "buildx", "compose"}
     assert "older than 25.0" in found["engine"].detail
@@ -416,6 +418,16 @@ def test_missing_base_image_fails_naming_its_variable(host: Host, tree: Path) ->
     assert "set BASE" in check.advice and "ci/provision" in check.advice
     host.local_images = {"docker.io/library/python:3.11-slim"}
     assert diagnose(tree)["base images"].detail == "1 resolvable (local)"
+
+
+def test_the_image_of_a_service_the_project_does_not_build_is_checked_too(host: Host, tree: Path) -> None:
+    host.compose = {"services": {"store": {"image": "registry.test:5443/team/store:1"}}}
+    check = diagnose(tree)["base images"]
+    assert check.level == "fail"
+    assert check.detail.startswith("service store: registry.test:5443/team/store:1: not local")
+    assert "docker login" in check.advice and "compose.yaml" in check.advice
+    host.registry_images.add("registry.test:5443/team/store:1")
+    assert diagnose(tree)["base images"].detail == "2 resolvable (registry)"
 
 
 def test_broken_bake_file_fails_and_skips_what_needs_it(
