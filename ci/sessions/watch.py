@@ -416,14 +416,15 @@ def changed_since_build(loop: Loop, targets: list[str]) -> list[str]:
 def record(loop: Loop, t: Turn) -> None:
     """The turn's line on screen, and a testcase in the report."""
     text = line(t)
-    stream = sys.stdout if t.result == "verified" else sys.stderr
-    print(text, file=stream, flush=True)
     status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
     codes = {"interrupted": EXIT_INTERRUPTED, "no engine": EXIT_NO_ENGINE}
     exit_code = codes.get(t.result, EXIT_FAILED)
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
     what = ", ".join(t.targets or t.files)
+    # In the report before on screen: a Ctrl-C sent on seeing the line must not find the turn unrecorded.
     loop.run.report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
+    stream = sys.stdout if t.result == "verified" else sys.stderr
+    print(text, file=stream, flush=True)
 
 
 def finish(loop: Loop) -> None:
