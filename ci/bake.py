@@ -247,7 +247,8 @@ def failure_message(trace: BuildTrace, err: DockerFailed) -> str:
             print(line, file=raw)
         print("---", file=sys.stderr, flush=True)
     code = vertex.exit_code
-    why = f" (exit {code})" if code is not None else f": {terminal.shorten(vertex.error, 100)}"
+    # The error whole: the last line is cut in its middle on screen, and its end is the cause.
+    why = f" (exit {code})" if code is not None else f": {' '.join(vertex.error.split())}"
     return f"{where}{step} failed{why}"
 
 
@@ -356,13 +357,18 @@ class Plan:
     tags: dict[str, tuple[str, ...]]
 
     def override(self, extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
-        """A bake file, merged after docker-bake.hcl, giving each target its own build args, its source
-        digest label and its tags (as docker/metadata-action's bake file does), and EXTRA's fields."""
+        """A bake file, merged after docker-bake.hcl, giving each target its own build args, its labels (source
+        digest, build date, commit: whatever its Dockerfile says), its tags (as docker/metadata-action's bake
+        file does), and EXTRA's fields."""
         targets = {}
         for name, args in self.args.items():
             targets[name] = {
                 "args": {**args, "SOURCE_DIGEST": self.prints[name].digest},
-                "labels": {dk.SOURCE_DIGEST_LABEL: self.prints[name].digest},
+                "labels": {
+                    dk.SOURCE_DIGEST_LABEL: self.prints[name].digest,
+                    dk.CREATED_LABEL: args["BUILD_DATE"],
+                    dk.REVISION_LABEL: args["GIT_COMMIT"],
+                },
                 "tags": list(self.tags[name]),
                 **(extra or {}).get(name, {}),
             }

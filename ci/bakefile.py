@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -59,6 +60,17 @@ class ResolvedTarget:
     def remote(self) -> bool:
         """A git or URL context: nothing on this disk."""
         return re.match(r"^[a-z][a-z0-9+.-]*://|^git@", self.context) is not None
+
+    def context_path(self, root: Path) -> Path:
+        return (root / self.context).resolve()
+
+    def dockerfile_path(self, root: Path) -> Path | None:
+        """Its Dockerfile on this disk (bake resolved ROOT's definition); None for a remote context or an
+        inline Dockerfile."""
+        if self.remote or self.inline:
+            return None
+        dockerfile = Path(self.dockerfile)
+        return dockerfile if dockerfile.is_absolute() else self.context_path(root) / dockerfile
 
     def cache_refs(self, field_name: str = "cache_from") -> list[str]:
         return [e["ref"] for e in getattr(self, field_name) if "ref" in e]

@@ -5,9 +5,7 @@ refused, a timeout, a TLS error, an HTTP status, a redirect, an HTML page where 
 from __future__ import annotations
 
 import json
-import os
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,16 +46,6 @@ def parse_js(text: str) -> dict[str, Any] | None:
 def excerpt(text: str, limit: int = EXCERPT) -> str:
     flat = " ".join(text.split())
     return repr(flat[:limit] + ("..." if len(flat) > limit else ""))
-
-
-def trust() -> str | bool:
-    """What verifies TLS servers: REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE), else the system's trust store,
-    else the bundle requests ships."""
-    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        if os.environ.get(variable):
-            return os.environ[variable]
-    system = ssl.get_default_verify_paths().cafile
-    return system if system and os.path.isfile(system) else True
 
 
 @dataclass(frozen=True)

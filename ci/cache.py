@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci.bakefile import ResolvedTarget
-from ci.git import Commit, git, toplevel
+from ci.git import Commit, current_branch, toplevel
 from ci.history import Repository, TargetFiles
-from ci.registry import Presence, copy_tag, holds
+from ci.oci_registry import Presence
+from ci.registry import copy_tag, holds
 
 if TYPE_CHECKING:
     from ci.bake import BuildArgs, Plan
@@ -76,13 +77,6 @@ class Branches:
         return tuple(dict.fromkeys(BRANCH_TAG + tag_of(b) for b in (self.branch, self.default)))
 
 
-def current_branch(root: Path) -> str | None:
-    if toplevel(root) is None:
-        return None
-    name = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    return None if name in ("", "HEAD") else name
-
-
 def identity_key(target: ResolvedTarget, args: Mapping[str, str], source_digest: str) -> str:
     """The identity ref's key: what the target is built from, as the sessions pass it to bake."""
     basis = {"dockerfile": target.dockerfile, "args": {**target.args, **args}, "sources": source_digest}
@@ -116,6 +110,7 @@ class TargetCache:
     found: tuple[str, ...]  # cache-from: refs the registry holds, its identities' newest first, then branches'
     exports: tuple[str, ...]  # the refs written: the identity ref by cache-to, then the others tagged on it
     not_exported: str = ""  # why nothing is exported
+    problem: str = ""  # why the registry did not say which refs it holds (a login, a right, TLS)
 
     @property
     def identity_ref(self) -> str:
@@ -131,11 +126,11 @@ class TargetCache:
             "cache-to": [f"type=registry,ref={ref}{flags}" for ref in self.exports[:1]],
         }
 
-    def tag_exported(self, registry_host: str) -> list[str]:
+    def tag_exported(self) -> list[str]:
         """After the build: the other refs tagged on the identity ref's manifest; the problems."""
         problems = []
         for ref in self.exports[1:]:
-            problem = copy_tag(registry_host, self.exports[0], ref.rpartition(":")[2])
+            problem = copy_tag(self.exports[0], ref.rpartition(":")[2])
             if problem:
                 problems.append(problem)
         return problems
@@ -183,12 +178,12 @@ class Layout:
             earlier = [IDENTITY_TAG + k for k in earlier_keys(root, target, build_args, EARLIER_IDENTITIES + 1)]
             identities = [f"{repository}:{tag}" for tag in dict.fromkeys([own, *earlier])]
             branches = [f"{repository}:{tag}" for tag in self.branches.tags]
-            held = holds(self.registry, [*identities, *branches])
+            held, problem = holds([*identities, *branches])
             whole = held[identities[0]] == "present" and not self.no_cache
             reading = (identities[0],) if whole else tuple(r for r in [*identities, *branches] if held[r] != "absent")
             why = self.not_exported(plan.identities.get(name), held[identities[0]], own)
             exports = () if why else (identities[0], branches[0])
-            found[name] = TargetCache(name, repository, own, reading, exports, why)
+            found[name] = TargetCache(name, repository, own, reading, exports, why, problem or "")
         return found
 
     def not_exported(self, identity: Commit | None, held: Presence, own: str) -> str:

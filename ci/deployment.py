@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -58,6 +58,22 @@ def parse_header(raw: str) -> tuple[str, str]:
     if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
         raise UsageError("a --header is not 'Name: value' (what it holds is not shown)")
     return name.strip(), value.strip()
+
+
+def header_from_env(raw: str, environ: Mapping[str, str]) -> tuple[str, str]:
+    """`Name=VARIABLE`: header Name, its value VARIABLE's; UsageError when it is not set (its value, when
+    set, is never repeated)."""
+    name, equals, variable = raw.partition("=")
+    name, variable = name.strip(), variable.strip()
+    if not equals or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name) or not variable:
+        raise UsageError(
+            "a --header-env is not NAME=VARIABLE, for example Authorization=VERIFY_AUTHORIZATION (what it holds is "
+            "not shown)"
+        )
+    value = environ.get(variable, "").strip()
+    if not value:
+        raise UsageError(f"--header-env {name}={variable}: the environment variable {variable} is not set")
+    return name, value
 
 
 class Redactor:

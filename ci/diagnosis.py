@@ -7,12 +7,12 @@ line of advice. They only read: nothing is built, pulled, started or removed.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -21,12 +21,14 @@ from packaging.version import Version
 from ci import context as ctx
 from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default, resolved_targets
+from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable
 from ci.git import tracked_files
 from ci.registry import cache_refs
 from ci.registry import probe as registry_probe
-from ci.settings import Settings
+from ci.services import compose_services, image_registry, outside_images
+from ci.settings import HOST_VARIABLES, Settings
 from ci.sizes import human
 from ci.terminal import plural
 from ci.versions import HOST_MINIMUMS, TESTED, Minimum, parse_version, tool_version
@@ -36,7 +38,6 @@ DEFAULT_CACHE_WARN_GB = 10.0  # build cache above this: time for `nox -s prune`
 FREE_DISK_WARN_GB = 10.0
 FREE_DISK_FAIL_GB = 2.0  # below this, builds fail half-way with "no space left on device"
 LARGEST_SHOWN = 10
-STANDIN_ADVICE = "run `ci/provision` as root (stand-in base images), or set {var} to an image this host can pull"
 
 Level = Literal["ok", "warn", "fail", "skip"]
 T = TypeVar("T")
@@ -102,6 +103,7 @@ class Facts:
         self.definition: Future[dict[str, Any] | str] = self.pool.submit(self._bake_definition)
         self.host: Future[dk.EngineFacts] = self.pool.submit(self._after_engine, dk.engine_facts)
         self.disk: Future[dict[str, dk.DiskUse]] = self.pool.submit(self._after_engine, dk.disk_use)
+        self.disk_detail = self.pool.submit(self._after_engine, dk.disk_usage_detail)
 
     def run(self, checks: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]]) -> list[Finding]:
         self.start()
@@ -145,7 +147,9 @@ class Facts:
             return f"no bake file at {self.settings.bake_file}"
         groups = bake_groups(self.bake_text) or ["default"]
         try:
-            return dk.bake_definition(self.engine, self.settings.bake_file, groups, self.settings.host_defaults)
+            # PROJECT as the sessions give it: the targets' tags then name the images compose runs.
+            variables = {**self.settings.host_defaults, "PROJECT": self.settings.project}
+            return dk.bake_definition(self.engine, self.settings.bake_file, groups, variables)
         except CiError as err:
             return f"{self.settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}"
 
@@ -155,12 +159,10 @@ class Facts:
             return definition
         targets = []
         for target in resolved_targets(definition).values():
-            if target.remote or target.inline:
+            dockerfile = target.dockerfile_path(self.settings.root)
+            if dockerfile is None:
                 continue  # remote contexts and inline Dockerfiles: nothing on this disk to check
-            root = (self.settings.root / target.context).resolve()
-            dockerfile = Path(target.dockerfile)
-            dockerfile = dockerfile if dockerfile.is_absolute() else root / dockerfile
-            targets.append(Target(target.name, root, dockerfile, target.args))
+            targets.append(Target(target.name, target.context_path(self.settings.root), dockerfile, target.args))
         return targets
 
     def _skip_without_bake(self, name: str) -> Finding:
@@ -251,22 +253,27 @@ def check_registry(shared: Facts) -> Finding:
         return Finding("cache registry", "warn", f"{registry}: {reason} ({answer.url})", advice, facts=facts)
     if answer.problem is None:  # 401: it answers, and wants a `docker login`
         detail = f"{registry} answers ({answer.url} HTTP {answer.status})"
-        listed, output = project_cache_refs(registry, shared.settings.project)
+        definition = shared.definition.result()
+        targets = [] if isinstance(definition, str) else list(resolved_targets(definition))
+        listed, output = project_cache_refs(registry, shared.settings.project, targets)
         return Finding("cache registry", "ok", f"{detail}; {listed}", output=output, facts=facts)
     detail = f"{registry}: {answer.url} answered HTTP {answer.status}"
     return Finding("cache registry", "warn", detail, advice, facts=facts)
 
 
-def project_cache_refs(registry: str, project: str) -> tuple[str, str]:
-    """(a summary, a line per ref with its size) of the project's cache refs in REGISTRY."""
+def project_cache_refs(registry: str, project: str, targets: list[str]) -> tuple[str, str]:
+    """(a summary, a line per ref with its size) of the project's cache refs in REGISTRY (with its
+    namespace), read by TARGETS' repositories when the registry refuses the catalog."""
     try:
-        refs = cache_refs(registry, project)
+        listing = cache_refs(registry, project, targets)
     except CiError as err:
         return f"its cache refs unlisted ({err})", ""
+    refs = listing.refs
+    note = f" ({listing.note})" if listing.note else ""
     if not refs:
-        return f"no cache refs of {project} yet", ""
+        return f"no cache refs of {project} yet{note}", ""
     # Refs share most of their blobs: the sum is what they would take apart, not what the registry stores.
-    summary = f"{plural(len(refs), 'cache ref')} of {project}, {human(sum(r.size_bytes for r in refs))} named"
+    summary = f"{plural(len(refs), 'cache ref')} of {project}, {human(sum(r.size_bytes for r in refs))} named{note}"
     return summary, "\n".join(f"{human(r.size_bytes):>10}  {r.ref}" for r in refs)
 
 
@@ -275,8 +282,11 @@ def check_disk(shared: Facts) -> Finding:
         return shared._skip_without_engine("disk")
     engine = shared.host.result()
     cache = shared.disk.result()["build_cache"]["size"]
-    facts = {"build_cache_bytes": str(cache)}
-    parts = [f"build cache {human(cache)}"]
+    # What `nox -s prune` would free of it with its defaults: the figure a warning can act on.
+    records = cache_records(shared.disk_detail.result().get("BuildCache", []))
+    prunable = sum(r.size for r in select_cache(records, datetime.now(UTC), parse_duration(DEFAULT_UNTIL), 0))
+    facts = {"build_cache_bytes": str(cache), "build_cache_prunable_bytes": str(prunable)}
+    parts = [f"build cache {human(prunable)} that prune frees (unused for {DEFAULT_UNTIL}) of {human(cache)} in all"]
     level: Level = "ok"
     advice = ""
     local = dk.engine_location().startswith("unix://") and Path(engine.root_dir).is_dir()
@@ -290,9 +300,9 @@ def check_disk(shared: Facts) -> Finding:
             level, advice = "warn", "little space left for builds: run `nox -s prune`"
     else:
         parts.insert(0, "free disk unknown (the engine is not on this machine)")
-    if cache > shared.cache_warn_bytes and level == "ok":
+    if prunable > shared.cache_warn_bytes and level == "ok":
         level = "warn"
-        advice = f"the build cache is over {human(shared.cache_warn_bytes)}: run `nox -s prune`"
+        advice = f"over {human(shared.cache_warn_bytes)} of build cache unused for {DEFAULT_UNTIL}: run `nox -s prune`"
     return Finding("disk", level, "; ".join(parts), advice, facts=facts)
 
 
@@ -426,21 +436,61 @@ def check_base_images(shared: Facts) -> Finding:
         if target.dockerfile.is_file():
             for image, how in base_images(target.dockerfile.read_text(), target.args):
                 named.setdefault(image, how)
+    for service, image in service_images(shared).items():
+        named.setdefault(image, f"service {service}")
     results = dict(zip(named, shared.pool.map(lambda image: _resolve_image(shared, image), named), strict=True))
     output = "\n".join(f"{named[image]:<16} {image}: {how}" for image, how in results.items())
     missing = [image for image, how in results.items() if how.startswith("not ")]
+    if missing and named[missing[0]].startswith("service "):
+        return Finding(
+            "base images",
+            "fail",
+            f"{named[missing[0]]}: {missing[0]}: {results[missing[0]]}"
+            + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
+            f"compose pulls it on start: log in to its registry (`docker login {image_registry(missing[0])}`), "
+            "or fix its image in compose.yaml",
+            output,
+        )
     if missing:
-        variable = re.sub(r"[${}]", "", named[missing[0]])
         return Finding(
             "base images",
             "fail",
             f"{named[missing[0]]}={missing[0]}: {results[missing[0]]}"
             + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
-            STANDIN_ADVICE.format(var=variable if variable.isupper() else "the base image variable"),
+            base_image_advice(missing[0], named[missing[0]]),
             output,
         )
     where = {how.split()[0] for how in results.values()}
     return Finding("base images", "ok", f"{len(results)} resolvable ({', '.join(sorted(where))})", output=output)
+
+
+def base_image_advice(image: str, named: str) -> str:
+    """What to do about a base image this host cannot resolve: its registry named; a variable suggested only
+    where the Dockerfile has one, `ci/provision` only where it builds a stand-in for that variable."""
+    registry = image_registry(image)
+    variable = named[2:-1] if named.startswith("${") and named.endswith("}") else named.lstrip("$")
+    has_variable = named.startswith("$") and variable.isidentifier()
+    ways = []
+    if has_variable and variable in HOST_VARIABLES:
+        ways.append(f"run `ci/provision` as root (it provides a stand-in for {variable})")
+    if has_variable:
+        ways.append(f"set {variable} to a copy of it on a registry this host reaches (a mirror)")
+    else:
+        ways.append("copy it to a registry this host reaches and name that copy in the FROM")
+    ways.append(f"or, if {registry} wants a login, `docker login {registry}`")
+    return f"{registry} does not give it to this host: " + "; ".join(ways)
+
+
+def service_images(shared: Facts) -> dict[str, str]:
+    """The images of the compose services that no target builds, which compose pulls: by service."""
+    definition = shared.definition.result()
+    if isinstance(definition, str):
+        return {}
+    try:
+        compose = compose_services(dk.compose_config(shared.engine))
+    except CiError:
+        return {}  # the bake file check and the sessions say why compose.yaml does not resolve
+    return outside_images(compose, {n: t.tags for n, t in resolved_targets(definition).items()})
 
 
 def _resolve_image(shared: Facts, image: str) -> str:

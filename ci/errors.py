@@ -11,6 +11,15 @@ EXIT_NO_ENGINE = 3  # no Docker engine answers
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a process manager's stop), raised by the sessions that catch it: ended as cleanly as Ctrl-C,
+    and said as such."""
+
+
+def stopped_by(stop: KeyboardInterrupt) -> str:
+    return "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+
+
 class CiError(Exception):
     """A failure the user can act on. `str(err)` is the one line shown; `output` is the longer evidence
     (a failing step's log tail) that goes into the report."""

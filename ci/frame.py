@@ -215,5 +215,6 @@ def last_line(outcome: Outcome, colour: bool) -> int:
     """Print the session's last line, on stderr when it failed; returns its exit code."""
     stream = sys.stdout if outcome.exit_code == 0 else sys.stderr
     result = "passed" if outcome.exit_code == 0 else "failed"
-    print(terminal.paint(outcome.line, result, on=colour and stream.isatty()), file=stream, flush=True)
+    text = terminal.fit_last(outcome.line, stream)
+    print(terminal.paint(text, result, on=colour and stream.isatty()), file=stream, flush=True)
     return outcome.exit_code

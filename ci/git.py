@@ -47,6 +47,14 @@ def toplevel(root: Path) -> Path | None:
         return None
 
 
+def current_branch(root: Path) -> str | None:
+    """The checked-out branch; None outside git or on a detached HEAD."""
+    if toplevel(root) is None:
+        return None
+    name = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    return None if name in ("", "HEAD") else name
+
+
 def tree_blobs(top: Path, ref: str = "HEAD") -> dict[str, str]:
     """Every file (and symlink) of REF's tree, relative to the work tree TOP, with its blob id; empty
     without such a commit. Submodules are not files of the tree."""

@@ -3,18 +3,19 @@ export to it), and the one reachability check every session uses."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 import requests
 from packaging.version import Version
 
 from ci import docker as dk
 from ci.errors import CiError, UsageError
+from ci.oci_registry import Presence, Ref, Registry, RegistryError, host_of, is_loopback, manifest_blobs, trust
 from ci.settings import Settings
 from ci.versions import HOST_MINIMUMS, parse_version
 
@@ -25,9 +26,8 @@ PROBE_TIMEOUT = 2.0  # seconds
 def probe_url(registry: str) -> tuple[str, bool]:
     """(the registry's /v2/ URL, whether it is on loopback): loopback registries speak plain HTTP, as the
     engine and BuildKit allow them to; others HTTPS."""
-    host = registry.split("/")[0]
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    loopback = name in ("localhost", "[::1]") or name.startswith("127.")
+    host = host_of(registry)
+    loopback = is_loopback(host)
     return f"{'http' if loopback else 'https'}://{host}/v2/", loopback
 
 
@@ -42,17 +42,36 @@ class Answer:
 
 
 def probe(registry: str, timeout: float = PROBE_TIMEOUT) -> Answer:
+    """Whether the registry answers at all (no login sent: `login_problem` checks that)."""
     url, loopback = probe_url(registry)
     with requests.Session() as session:
         session.trust_env = not loopback  # a proxy from the environment cannot reach this machine's loopback
         try:
-            response = session.get(url, timeout=timeout)
+            response = session.get(url, timeout=timeout, verify=True if loopback else trust(host_of(registry)))
+        except requests.exceptions.SSLError:
+            host = host_of(registry)
+            return Answer(
+                url,
+                None,
+                f"{host}'s certificate is not trusted: put its CA in /etc/docker/certs.d/{host}/ca.crt (the engine "
+                "reads it too) or REQUESTS_CA_BUNDLE",
+            )
         except requests.RequestException as err:
             reason = "connection refused" if "refused" in str(err).lower() else type(err).__name__
             return Answer(url, None, f"nothing answers at {url} ({reason})")
     if response.status_code in (200, 401):
         return Answer(url, response.status_code, None)
     return Answer(url, response.status_code, f"{url} answers HTTP {response.status_code}")
+
+
+def login_problem(registry: str) -> str | None:
+    """Why the registry does not take the login Docker has for it (none, a wrong one); None when it does."""
+    try:
+        with Registry(host_of(registry)) as remote:
+            remote.ping()
+    except CiError as err:
+        return str(err)
+    return None
 
 
 def wait_for(registry: str, seconds: float = 15.0) -> str | None:
@@ -99,6 +118,22 @@ class CachePlan:
             return "unavailable"
         return "degraded" if self.problems else "ok"
 
+    def degrade(self, text: str, *, strict: bool) -> None:
+        """A problem of the registry cache: the session's end with --strict-cache, else a warning now and a
+        line in the report."""
+        if strict:
+            raise CiError(f"{text} (--strict-cache: not going on without the registry cache)")
+        print(f"warning: {text}", flush=True)
+        self.problems.append(text)
+
+    def verdict(self) -> str:
+        """`cache degraded: <the first reason>: <what to do>` for prod's last line; "" when it works."""
+        if not self.problems:
+            return ""
+        first = self.problems[0]
+        fix = "" if "run `docker login" in first else ": fix the registry, or `--strict-cache` to fail on it"
+        return f"cache degraded: {first}{fix}"
+
 
 @dataclass(frozen=True)
 class BuilderInfo:
@@ -139,10 +174,7 @@ def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, s
     plan = CachePlan(registry)
 
     def problem(text: str) -> None:
-        if strict:
-            raise CiError(f"{text} (strict cache: not building)")
-        print(f"warning: {text}", flush=True)
-        plan.problems.append(text)
+        plan.degrade(text, strict=strict)
 
     reason = probe(registry).problem
     if reason and is_default:
@@ -155,6 +187,11 @@ def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, s
         plan.import_cache = plan.export_cache = False
         problem(f"cache registry {registry} unavailable: {reason}; building without registry cache")
         return plan
+    refused = login_problem(registry)
+    if refused:  # BuildKit, with the same login, would neither import nor export
+        plan.import_cache = plan.export_cache = False
+        problem(f"{refused}; building without registry cache")
+        return plan
     export_problem = builder.export_problem
     if export_problem:
         plan.export_cache = False
@@ -162,54 +199,31 @@ def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, s
     return plan
 
 
-# A cache manifest is an index (BuildKit's default) or an image manifest (image-manifest=true).
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "
-    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-)
-Presence = Literal["present", "absent", "unknown"]
+def holds(refs: Iterable[str]) -> tuple[dict[str, Presence], str | None]:
+    """Whether the registry has a manifest at each of REFS (`host/repository:tag`, one registry), and the
+    first reason it did not say ("unknown": the caller must not count on it either way)."""
+    refs = list(refs)
+    found: dict[str, Presence] = dict.fromkeys(refs, "unknown")
+    if not refs:
+        return found, None
+    try:
+        with Registry(Ref.parse(refs[0]).host) as remote:
+            for ref in refs:
+                found[ref] = remote.presence(Ref.parse(ref))
+    except CiError as err:
+        return found, str(err)  # the rest would fail alike: one reason, not one per ref
+    return found, None
 
 
-def _session(registry: str) -> tuple[requests.Session, str]:
-    url, loopback = probe_url(registry)
-    session = requests.Session()
-    session.trust_env = not loopback
-    session.headers["Accept"] = MANIFEST_TYPES
-    return session, url
-
-
-def holds(registry: str, refs: Iterable[str]) -> dict[str, Presence]:
-    """Whether REGISTRY has a manifest at each of REFS (`REGISTRY/repository:tag`); "unknown" when it does
-    not say (a registry wanting a token, an error): the caller must not count on it either way."""
-    session, url = _session(registry)
-    found: dict[str, Presence] = {}
-    with session:
-        for ref in refs:
-            repository, _, tag = ref.removeprefix(f"{registry}/").rpartition(":")
-            try:
-                status = session.head(f"{url}{repository}/manifests/{tag}", timeout=PROBE_TIMEOUT).status_code
-            except requests.RequestException:
-                status = 0
-            found[ref] = "present" if status == 200 else "absent" if status == 404 else "unknown"
-    return found
-
-
-def copy_tag(registry: str, ref: str, tag: str) -> str | None:
-    """Tag the manifest at REF (`REGISTRY/repository:tag`) as TAG too, in the registry alone; the problem,
-    or None when done."""
-    session, url = _session(registry)
-    repository, _, source = ref.removeprefix(f"{registry}/").rpartition(":")
-    with session:
-        try:
-            got = session.get(f"{url}{repository}/manifests/{source}", timeout=PROBE_TIMEOUT)
-            got.raise_for_status()
-            kind = got.headers.get("Content-Type", "application/vnd.oci.image.index.v1+json")
-            put = session.put(
-                f"{url}{repository}/manifests/{tag}", data=got.content, headers={"Content-Type": kind}, timeout=5
-            )
-            put.raise_for_status()
-        except requests.RequestException as err:
-            return f"cannot tag {ref} as {tag}: {type(err).__name__} ({err})"
+def copy_tag(ref: str, tag: str) -> str | None:
+    """Tag the manifest at REF (`host/repository:tag`) as TAG too, in the registry alone; the problem, or
+    None when done."""
+    source = Ref.parse(ref)
+    try:
+        with Registry(source.host) as remote:
+            remote.tag(source, tag)
+    except CiError as err:
+        return f"cannot tag {ref} as {tag}: {err}"
     return None
 
 
@@ -222,44 +236,46 @@ class CacheRef:
     blobs: int
 
 
-def cache_refs(registry: str, project: str) -> list[CacheRef]:
-    """Every manifest under REGISTRY/PROJECT/ (the project's cache refs), by repository and tag. CiError when
-    the registry does not list them."""
-    session, url = _session(registry)
+@dataclass(frozen=True)
+class Listing:
+    """The project's cache refs, and how they were found: `note` says when not from the catalog."""
+
+    refs: list[CacheRef]
+    note: str = ""
+
+
+def cache_refs(registry: str, project: str, targets: Iterable[str] = ()) -> Listing:
+    """Every manifest under REGISTRY/PROJECT/ (REGISTRY with its namespace): the repositories the catalog
+    lists, or, from a registry that refuses the catalog (most hosted ones), those of TARGETS. CiError when
+    neither can be read."""
+    host, _, namespace = registry.partition("/")
+    prefix = "/".join(p for p in (namespace, project) if p) + "/"
+    note = ""
     found = []
-    with session:
+    with Registry(host) as remote:
         try:
-            catalog = session.get(f"{url}_catalog?n=1000", timeout=PROBE_TIMEOUT)
-            catalog.raise_for_status()
-            repositories = [r for r in catalog.json().get("repositories") or [] if r.startswith(f"{project}/")]
-            for repository in sorted(repositories):
-                listed = session.get(f"{url}{repository}/tags/list", timeout=PROBE_TIMEOUT)
-                for tag in sorted(listed.json().get("tags") or [] if listed.ok else []):
-                    manifest = session.get(f"{url}{repository}/manifests/{tag}", timeout=PROBE_TIMEOUT)
-                    if manifest.ok:
-                        body = manifest.json()
-                        blobs = [
-                            *(body.get("manifests") or body.get("layers") or []),
-                            *([body["config"]] if "config" in body else []),
-                        ]
-                        size = sum(int(b.get("size", 0)) for b in blobs)
-                        found.append(CacheRef(f"{registry}/{repository}:{tag}", size, len(blobs)))
-        except (requests.RequestException, ValueError) as err:
-            raise CiError(f"registry {registry} does not list its repositories: {type(err).__name__}") from None
-    return found
+            repositories = sorted(r for r in remote.catalog() if r.startswith(prefix))
+        except RegistryError as err:
+            if not targets:
+                raise CiError(f"cannot list the repositories of {host}: {err}") from None
+            repositories = [prefix + t for t in sorted(targets)]
+            note = f"read by target: {host} does not list its catalog (HTTP {err.status or '?'})"
+        for repository in repositories:
+            for tag in remote.tags(repository):
+                ref = Ref(host, repository, tag)
+                body, _ = remote.manifest(ref)
+                try:
+                    blobs = manifest_blobs(json.loads(body))
+                except ValueError:
+                    blobs = []
+                found.append(CacheRef(str(ref), sum(int(b.get("size", 0)) for b in blobs), len(blobs)))
+    return Listing(found, note)
 
 
-def delete_cache(registry: str, repository: str, tag: str | None = None) -> int:
-    """Delete the cache manifests of REPOSITORY (bench: an empty registry cache): TAG, else every tag. The
-    number deleted."""
-    session, url = _session(registry)
-    deleted = 0
-    with session:
-        listed = session.get(f"{url}{repository}/tags/list", timeout=5)
-        tags = [tag] if tag else (listed.json().get("tags") or [] if listed.ok else [])
-        for name in tags:
-            head = session.head(f"{url}{repository}/manifests/{name}", timeout=5)
-            digest = head.headers.get("Docker-Content-Digest")
-            if head.status_code == 200 and digest:
-                deleted += session.delete(f"{url}{repository}/manifests/{digest}", timeout=5).status_code in (200, 202)
-    return deleted
+def delete_cache(repository: str, tag: str | None = None) -> int:
+    """Delete the cache manifests of REPOSITORY (`host/namespace/project/target`; bench: an empty registry
+    cache): TAG, else every tag. The number deleted."""
+    host, _, path = repository.partition("/")
+    with Registry(host) as remote:
+        tags = [tag] if tag else remote.tags(path)
+        return sum(remote.delete(Ref(host, path, name)) for name in tags)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError
+from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, stopped_by
 
 # passed and warned pass; failed is a foreseeable failure, error a bug, interrupted Ctrl-C.
 Status = Literal["passed", "warned", "failed", "error", "interrupted", "skipped"]
@@ -31,10 +31,13 @@ class Check:
     output: str = ""  # longer text: a log tail, a response excerpt
     advice: str = ""  # what to do about a failure or warning
     exit_code: int = EXIT_FAILED  # the session's exit code when this is its first failure
+    # False: a failed check that the JUnit file shows as failed, but that does not fail the session (prod's
+    # degraded cache, unless --strict-cache).
+    blocking: bool = True
 
     @property
     def failing(self) -> bool:
-        return self.status in FAILING
+        return self.status in FAILING and self.blocking
 
 
 @dataclass
@@ -78,8 +81,9 @@ class Report:
             check.status, check.message, check.exit_code = "failed", str(err), err.exit_code
             check.output = check.output or err.output
             raise
-        except KeyboardInterrupt:
-            check.status, check.message, check.exit_code = "interrupted", "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+        except KeyboardInterrupt as stop:
+            check.status, check.exit_code = "interrupted", EXIT_INTERRUPTED
+            check.message = f"interrupted ({stopped_by(stop)})"
             raise
         except BaseException as err:
             check.status, check.message = "error", f"{type(err).__name__}: {err}"

@@ -367,8 +367,8 @@ def restored(engine: dk.Engine, record: BuildRecord, service: Service, image_id:
             service.image,
             image_id,
             labels.get(dk.SOURCE_DIGEST_LABEL, ""),
-            git_commit=labels.get("org.opencontainers.image.revision", "unknown"),
-            build_date=labels.get("org.opencontainers.image.created", ""),
+            git_commit=labels.get(dk.REVISION_LABEL, "unknown"),
+            build_date=labels.get(dk.CREATED_LABEL, ""),
         )
     return replace(record, targets={**record.targets, service.target: target})
 

@@ -107,6 +107,15 @@ def normalized(image: str) -> str:
     return image if ":" in last or "@" in last else f"{image}:latest"
 
 
+def image_registry(image: str) -> str:
+    """The registry an image reference pulls from: its first component when that names a host (a dot, a
+    port or localhost), else Docker Hub, as the engine reads it."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
 def _port(raw: Mapping[str, Any]) -> Port | None:
     published = str(raw.get("published") or "")
     if not published.isdigit():
@@ -165,6 +174,13 @@ def checks(service: str, labels: Mapping[str, str]) -> Checks:
         browser=_endpoint(service, labels, "browser"),
         badges=tuple(labels.get(LABEL + "browser.badges", "").split()),
     )
+
+
+def outside_images(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """The compose services whose image no target builds (a database, a queue), by name: their images,
+    which compose pulls."""
+    built = {normalized(tag) for tags in target_tags.values() for tag in tags}
+    return {name: s.image for name, s in compose.items() if s.image and normalized(s.image) not in built}
 
 
 def stack_services(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> list[Service]:

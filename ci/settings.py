@@ -21,7 +21,8 @@ HOST_VARIABLES = ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; comments and blank lines ignored; a missing file is empty."""
+    """KEY=VALUE lines (`export KEY=VALUE` too, as compose reads its .env); comments and blank lines ignored;
+    a missing file is empty."""
     try:
         text = path.read_text()
     except OSError:
@@ -31,8 +32,11 @@ def read_env_file(path: Path) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, value = line.split("=", 1)
-        values[key.strip()] = value.strip().strip("'\"")
+        key, value = line.removeprefix("export ").split("=", 1)
+        value = value.strip()
+        if value[:1] not in ("'", '"'):
+            value = value.split(" #", 1)[0].strip()  # an inline comment, as compose reads one
+        values[key.strip()] = value.strip("'\"")
     return values
 
 
@@ -62,6 +66,8 @@ class Settings:
     ports: dict[int, str]  # host port -> the compose variable that sets it (BACKEND_PORT...)
     # Values for bake variables and compose interpolation that do not come from the user's environment.
     host_defaults: dict[str, str] = field(default_factory=dict)
+    # The project's .env, which compose reads beneath the environment and above the host's defaults.
+    dotenv: dict[str, str] = field(default_factory=dict)
 
     @property
     def bake_file(self) -> Path:
@@ -70,6 +76,11 @@ class Settings:
     @property
     def compose_file(self) -> Path:
         return self.root / "compose.yaml"
+
+    @property
+    def env_file(self) -> Path:
+        """The project's .env, as `docker compose` reads it beside compose.yaml."""
+        return self.root / ".env"
 
 
 def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
@@ -97,7 +108,9 @@ def writable_reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOST_ENV, root: Path = ROOT) -> Settings:
-    env = os.environ if environ is None else environ
+    environ = os.environ if environ is None else environ
+    dotenv = read_env_file(root / ".env")
+    env = {**dotenv, **environ}  # compose's order: the environment over the project's .env
     project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
     # Compose's own rule for project names; image names are derived from it too.
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project):
@@ -110,7 +123,8 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
     return Settings(
         root=root,
         project=project,
-        reports_dir=reports_dir(env, root),
+        reports_dir=reports_dir(environ, root),
         ports=port_variables(compose.read_text() if compose.is_file() else "", env),
-        host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not env.get(k)},
+        host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not environ.get(k)},
+        dotenv=dotenv,
     )

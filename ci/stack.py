@@ -137,6 +137,17 @@ def failing(container: dk.ContainerInfo) -> bool:
     return container.status != "running" or container.restarts > 0 or container.health == "unhealthy"
 
 
+def ready(container: dk.ContainerInfo) -> bool:
+    """The one health rule of dev, watch and verify, compose's `--wait`: a service with a healthcheck is
+    ready when healthy, one without when running (and not restarting)."""
+    return not failing(container) and container.health in ("healthy", None)
+
+
+def readiness(containers: Mapping[str, dk.ContainerInfo]) -> str:
+    """`backend healthy, worker running`: each service by the one health rule's word."""
+    return ", ".join(f"{name} {c.health or c.status}" for name, c in containers.items())
+
+
 def up_failure(
     engine: dk.Engine, settings: Settings, names: Sequence[str], err: DockerFailed, events: dk.ContainerEvents
 ) -> CiError:
@@ -157,10 +168,11 @@ def up(
     engine: dk.Engine, settings: Settings, names: Sequence[str], *, only: bool = False, out: TextIO | None = None
 ) -> dict[str, dk.ContainerInfo]:
     """Start the stack's services NAMES (ONLY: those alone, not their dependencies) with forced recreation,
-    and wait until each is healthy, or running when it has no healthcheck. Returns their containers then."""
+    the services the project does not build by compose's own rules (dk.compose_up), and wait until each of
+    NAMES is healthy, or running when it has no healthcheck. Returns their containers then."""
     with dk.container_events(engine, ("health_status", "die")) as events:
         try:
-            for line in dk.compose_up(engine, services=names if only else ()):
+            for line in dk.compose_up(engine, names, only=only):
                 if line:
                     print(f"  {line}", file=out, flush=True)
         except DockerFailed as err:
@@ -195,7 +207,7 @@ def wait_healthy(
         if down:
             exits = exit_codes([*died, *events.pending()], by_service)
             raise Unhealthy(f"not up after `compose up`: {', '.join(down)}", by_service, exits=exits)
-        if all(s.health in ("healthy", None) for s in states.values()):
+        if all(ready(s) for s in states.values()):
             return by_service
         late = [s.service for s in states.values() if s.health != "healthy" and clock() - start > deadline(s)]
         if late:
@@ -242,7 +254,8 @@ class ServiceStatus:
     image_id: str  # short
     build_date: str
     commit: str
-    health: str
+    health: str  # healthy, starting, unhealthy; without a healthcheck, its status (running, exited...)
+    ready: bool  # the one health rule (stack.ready)
 
 
 def status(engine: dk.Engine, services: Iterable[str]) -> list[ServiceStatus]:
@@ -260,9 +273,10 @@ def status(engine: dk.Engine, services: Iterable[str]) -> list[ServiceStatus]:
                 service=service,
                 container=container.name,
                 image_id=(image.id if image else container.image).removeprefix("sha256:")[:12],
-                build_date=labels.get("org.opencontainers.image.created", "?"),
-                commit=labels.get("org.opencontainers.image.revision", "?"),
+                build_date=labels.get(dk.CREATED_LABEL, "?"),
+                commit=labels.get(dk.REVISION_LABEL, "?"),
                 health=container.state,
+                ready=ready(container),
             )
         )
     return rows

@@ -42,9 +42,24 @@ def fit(line: str, columns: int) -> str:
     return plain[: max(columns - len(ELLIPSIS), 0)] + ELLIPSIS
 
 
+def fit_middle(line: str, columns: int) -> str:
+    """LINE cut to COLUMNS characters in its middle: for a last line, whose start says what failed and whose
+    end says why (`... dial tcp: lookup HOST: no such host`); the whole line stays in the JSON."""
+    if len(line) <= columns:
+        return line
+    room = max(columns - len(ELLIPSIS), 0)
+    head = room // 2
+    return line[:head] + ELLIPSIS + line[len(line) - (room - head) :]
+
+
 def plural(count: int, word: str, many: str = "") -> str:
     """`1 turn`, `2 turns`; MANY for irregular plurals."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def fit_last(line: str, stream: TextIO) -> str:
+    """LINE cut in its middle to the columns STREAM fits its lines in, if it fits them (`fitted`)."""
+    return fit_middle(line, stream.columns) if isinstance(stream, Fitted) else line
 
 
 class Fitted(io.TextIOBase):

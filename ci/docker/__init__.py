@@ -1,6 +1,7 @@
 """The one door to Docker: every docker, buildx and compose call goes through this package, by python-on-whales
 (imported nowhere else), one module per noun: `engine` (connecting, errors, the engine's facts, labels), `images`,
-`containers` (and their events), `compose`, `buildx` (bake and builders), `disk` (`system df`, build cache prune).
+`containers` (and their events), `compose`, `buildx` (bake and builders), `disk` (`system df`, build cache prune),
+`credentials` (a registry's login and CAs, as the CLI and engine hold them).
 
 Callers hold an `Engine` and get the project's own types and errors back: `DockerFailed` (with the
 command's last meaningful line) or `EngineUnreachable`, never python-on-whales' exceptions or objects.
@@ -46,6 +47,7 @@ from ci.docker.containers import (
     service_containers,
     volume_names,
 )
+from ci.docker.credentials import Login, docker_login, engine_cas
 from ci.docker.disk import (
     DISK_TYPES,
     STOPPED_STATES,
@@ -59,7 +61,9 @@ from ci.docker.engine import (
     COMPOSE_ONEOFF_LABEL,
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
+    CREATED_LABEL,
     PROJECT_LABEL,
+    REVISION_LABEL,
     SOURCE_DIGEST_LABEL,
     Engine,
     EngineFacts,
@@ -91,8 +95,10 @@ __all__ = [
     "COMPOSE_ONEOFF_LABEL",
     "COMPOSE_PROJECT_LABEL",
     "COMPOSE_SERVICE_LABEL",
+    "CREATED_LABEL",
     "DISK_TYPES",
     "PROJECT_LABEL",
+    "REVISION_LABEL",
     "SOURCE_DIGEST_LABEL",
     "STOPPED_STATES",
     "BuilderFacts",
@@ -105,6 +111,7 @@ __all__ = [
     "EngineFacts",
     "ImageFacts",
     "ImageInfo",
+    "Login",
     "NodeFacts",
     "anonymous_volumes",
     "bake_allows",
@@ -123,6 +130,8 @@ __all__ = [
     "disk_figures",
     "disk_usage_detail",
     "disk_use",
+    "docker_login",
+    "engine_cas",
     "engine_facts",
     "engine_location",
     "error_line",

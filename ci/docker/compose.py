@@ -47,16 +47,27 @@ def yaml_problem(line: str, files: Iterable[str | Path]) -> str | None:
     return None
 
 
-def compose_up(engine: Engine, *, services: Sequence[str] = ()) -> Iterator[str]:
-    """`compose up --detach --force-recreate [SERVICES]`, yielding its output lines; DockerFailed on failure.
-    With SERVICES, only those (`--no-deps`: a dependency is not recreated with them). Compose waits for the
-    health of a dependency that another service needs; the caller waits for the rest (stack.up)."""
+def compose_up(engine: Engine, built: Sequence[str], *, only: bool = False) -> Iterator[str]:
+    """`compose up --detach`, yielding its output lines; DockerFailed on failure. The services the project
+    builds (BUILT) are recreated from their new images (`--force-recreate --pull never`; ONLY: those alone,
+    `--no-deps`). The others (a database, a queue: not the project's images) come up first by compose's own
+    rules: recreated only when their definition changed, so their containers keep their data and
+    connections, and pulled by their `pull_policy` (default: when missing). Compose waits for the health
+    of a dependency that another service needs; the caller waits for the rest (stack.up)."""
+    if not only:
+        others = [name for name in compose_config(engine).get("services") or {} if name not in built]
+        if others:
+            yield from _up(engine, others, dependencies=True, force=False)
+    yield from _up(engine, built, dependencies=not only, force=True)
+
+
+def _up(engine: Engine, services: Sequence[str], *, dependencies: bool, force: bool) -> Iterator[str]:
     stream = engine._client.compose.up(
         services=list(services) or None,
-        dependencies=not services,
+        dependencies=dependencies,
         detach=True,
-        force_recreate=True,
-        pull="never",
+        force_recreate=force,
+        pull="never" if force else None,
         stream_logs=True,
     )
     try:

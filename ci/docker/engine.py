@@ -24,6 +24,9 @@ from ci.settings import Settings
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
 SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
+# The OCI labels the sessions give every image they build (build date, commit), whatever its Dockerfile says.
+CREATED_LABEL = "org.opencontainers.image.created"
+REVISION_LABEL = "org.opencontainers.image.revision"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 COMPOSE_ONEOFF_LABEL = "com.docker.compose.oneoff"  # True on `compose run` containers
@@ -57,12 +60,16 @@ def connect(
     ports) over the host's defaults; the current engine, or a docker CONTEXT's."""
     if settings is None:
         return Engine(DockerClient(context=context) if context and context != "default" else DockerClient())
-    env = {**settings.host_defaults, "COMPOSE_PROJECT_NAME": settings.project, **(compose_env or {})}
+    # The project's .env first, as compose reads it; then the host's defaults beneath it (only what it does
+    # not set) and the session's own values (the tag), which a later --env-file gives precedence.
+    defaults = {k: v for k, v in settings.host_defaults.items() if k not in settings.dotenv}
+    env = {**defaults, "COMPOSE_PROJECT_NAME": settings.project, **(compose_env or {})}
+    dotenv = [settings.env_file] if settings.env_file.is_file() else []
     client = DockerClient(
         context=context if context and context != "default" else None,
         compose_files=[settings.compose_file],
         compose_project_name=settings.project,
-        compose_env_files=[_env_file(env)],
+        compose_env_files=[*dotenv, _env_file(env)],
         compose_profiles=list(profiles),
     )
     return Engine(client, settings.project)

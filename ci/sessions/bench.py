@@ -141,7 +141,7 @@ class Bench:
         self.settings = Settings(self.tree, PROJECT, self.workdir / "reports", {}, self.host_defaults)
         self.targets = resolve_targets(self.engine, self.settings, "prod", {"PROJECT": PROJECT})
         for target in self.targets:
-            registry.delete_cache(self.registry, f"{PROJECT}/{target}")
+            registry.delete_cache(f"{self.registry}/{PROJECT}/{target}")
 
     def prod(self, name: str, *extra: str, env: dict[str, str] | None = None) -> Case:
         start = time.monotonic()
@@ -334,16 +334,18 @@ def alternating_case(bench: Bench) -> Alternating:
     for n, commit in enumerate(commits[1:], 1):
         bench.checkout(commit)
         minimum.append(bench.prod(f"minimum: commit {n}", env=no_registry))
+    # A namespace, as every hosted registry has (`ghcr.io/org`): the refs must be found under it.
+    namespaced = {"CACHE_REGISTRY": bench.registry if "/" in bench.registry else f"{bench.registry}/bench/cache"}
     for target in bench.targets:
-        registry.delete_cache(bench.registry, f"{PROJECT}/{target}")
+        registry.delete_cache(f"{namespaced['CACHE_REGISTRY']}/{PROJECT}/{target}")
     bench.checkout(commits[0])
     bench.fresh_runner()
-    cold = bench.prod("alternating: cold", "--no-cache")
+    cold = bench.prod("alternating: cold", "--no-cache", env=namespaced)
     fresh = []
     for n, commit in enumerate(commits[1:], 1):
         bench.checkout(commit)
         bench.fresh_runner()
-        fresh.append(bench.prod(f"alternating: commit {n}"))
+        fresh.append(bench.prod(f"alternating: commit {n}", env=namespaced))
     return Alternating(cold, fresh, minimum)
 
 

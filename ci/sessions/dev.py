@@ -56,8 +56,8 @@ def body(run: Run) -> None:
             check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
         with run.step("up") as check:
             services = stack.services(engine, {t.target: t.tags for t in build.targets})
-            rollback.deploy(engine, settings, services, build.record, kept=kept)
-            check.message = f"{', '.join(s.name for s in services)} healthy"
+            up = rollback.deploy(engine, settings, services, build.record, kept=kept)
+            check.message = stack.readiness(up.containers)
     with run.step("clean") as check:
         containers, images = stack.remove_leftovers(engine, settings.project, services)
         check.message = f"removed {containers} old containers and {images} old images of {settings.project}"
@@ -80,14 +80,16 @@ def show_status(run: Run, engine: dk.Engine, services: list[Service]) -> str:
     print("\n" + terminal.table(headers, table, columns=terminal.width(), results=4, colour=terminal.colour_on()))
     urls = service_urls(services)
     print("\n" + "\n".join(f"{name:<9} {url}" for name, url in urls.items()))
-    unhealthy = [r.service for r in rows if r.health != "healthy"]
-    if unhealthy:
-        raise CiError(f"not healthy: {', '.join(unhealthy)}")
+    unready = [f"{r.service} {r.health}" for r in rows if not r.ready]
+    if unready:
+        raise CiError(
+            f"not up: {', '.join(unready)} (a service with a healthcheck must be healthy, one without running)"
+        )
     page = next(iter(urls.values()), "")
     run.verdict = (
-        f"running {', '.join(f'{r.service} {r.commit}' for r in rows)}, all healthy; "
+        f"running {', '.join(f'{r.service} {r.commit}' for r in rows)}, all up; "
         + (f"open {page}, " if page else "")
-        + "stop with `docker compose down`"
+        + f"stop with `docker compose -p {run.settings.project} down`"
     )
     return ", ".join(f"{r.service} {r.commit}" for r in rows)
 

@@ -29,7 +29,7 @@ def options(parser: argparse.ArgumentParser) -> None:
         "--cache-warn-gb",
         type=float,
         default=DEFAULT_CACHE_WARN_GB,
-        help=f"warn when the build cache is larger, in GB (default {DEFAULT_CACHE_WARN_GB:g})",
+        help=f"warn when prune would free more build cache than this, in GB (default {DEFAULT_CACHE_WARN_GB:g})",
     )
 
 

@@ -1,6 +1,7 @@
-"""`nox -s lint`: the repository checks itself. Python (ruff, mypy strict), both Dockerfiles (hadolint,
-zero findings), the workflows (actionlint), the bake definition of every group, and buildx's build checks
-when the installed buildx has them. Every step runs even after one fails; the JUnit file lists them all.
+"""`nox -s lint`: the repository checks itself. Python (ruff, mypy strict), every Dockerfile the bake
+file names and the root's (hadolint, zero findings), the workflows (actionlint), the bake definition of
+every group, and buildx's build checks when the installed buildx has them. Every step runs even after one
+fails; the JUnit file lists them all.
 
 The nox session installs the linters (ci/requirements-lint.txt); run outside it, a missing tool is a
 failed step saying so.
@@ -10,12 +11,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from pathlib import Path
 
 from ci import docker as dk
-from ci.bakefile import bake_groups
+from ci.bakefile import bake_groups, resolved_targets
 from ci.errors import CiError, DockerFailed
 from ci.frame import Run, Session
 from ci.report import Check
@@ -29,9 +30,35 @@ STEPS = ("ruff check", "ruff format", "mypy", "hadolint", "actionlint", "bake pr
 NOT_INSTALLED = "{tool} is not installed here: run `nox -s lint`, which installs the linters"
 
 
-def dockerfiles(root: Path) -> list[Path]:
-    """The repository's Dockerfiles: `Dockerfile` and `Dockerfile.*`, not their `.dockerignore` files."""
-    return sorted(p for p in root.glob("Dockerfile*") if p.is_file() and not p.name.endswith(".dockerignore"))
+def dockerfiles(root: Path, named: Iterable[Path] = ()) -> list[Path]:
+    """The Dockerfiles to lint: those the bake file NAMES (a service's own, in its folder) and the root's
+    `Dockerfile` and `Dockerfile.*`, not their `.dockerignore` files."""
+    found = {p.resolve() for p in root.glob("Dockerfile*") if p.is_file() and not p.name.endswith(".dockerignore")}
+    found |= {p.resolve() for p in named if p.is_file()}
+    return sorted(found)
+
+
+def named_dockerfiles(settings: Settings) -> list[Path]:
+    """The Dockerfiles of every target of every group, from the resolved bake definition; none when it does
+    not resolve (`bake print` then says why)."""
+    groups = bake_groups(settings.bake_file.read_text()) if settings.bake_file.is_file() else []
+    try:
+        definition = dk.bake_definition(
+            dk.connect(settings), settings.bake_file, groups or ["default"], settings.host_defaults
+        )
+    except CiError:
+        return []
+    paths = (t.dockerfile_path(settings.root) for t in resolved_targets(definition).values())
+    return [p for p in paths if p is not None]
+
+
+def hadolint(check: Check, settings: Settings) -> None:
+    root = settings.root.resolve()
+    files = [
+        str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+        for p in dockerfiles(root, named_dockerfiles(settings))
+    ]
+    run_tool(check, settings.root, ["hadolint", "--no-color", "--config", HADOLINT_CONFIG, *files], findings_first=True)
 
 
 def workflow_files(root: Path) -> list[Path]:
@@ -111,13 +138,11 @@ def bake_check(check: Check, settings: Settings) -> None:
 
 def steps(settings: Settings) -> list[tuple[str, Callable[[Check], None]]]:
     root = settings.root
-    files = [str(p.relative_to(root)) for p in dockerfiles(root)]
-    hadolint = ["hadolint", "--no-color", "--config", HADOLINT_CONFIG, *files]
     return [
         ("ruff check", lambda c: run_tool(c, root, ["ruff", "check", *PYTHON_PATHS])),
         ("ruff format", lambda c: run_tool(c, root, ["ruff", "format", "--check", *PYTHON_PATHS])),
         ("mypy", lambda c: run_tool(c, root, ["mypy"])),  # files and strictness from pyproject.toml
-        ("hadolint", lambda c: run_tool(c, root, hadolint, findings_first=True)),
+        ("hadolint", lambda c: hadolint(c, settings)),
         # -pyflakes= : no Python in run: steps, and the same result with or without pyflakes on PATH.
         ("actionlint", lambda c: run_tool(c, root, ["actionlint", "-no-color", "-pyflakes="], findings_first=True)),
         ("bake print", lambda c: bake_print(c, settings)),

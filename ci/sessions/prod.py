@@ -13,6 +13,7 @@ from ci.bakefile import ResolvedTarget
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.git import read_commit
+from ci.report import Check
 
 # The SBOM generator BuildKit runs for `type=sbom` attestations.
 SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
@@ -38,11 +39,11 @@ def body(run: Run) -> None:
     with run.step("builder") as check:
         builder = registry.selected_builder(engine, args.builder)
         check.message = f"{builder.name} ({builder.driver} driver)"
-    with run.step("cache") as check:
+    with run.step("cache") as cache_check:
         plan = registry.plan_cache(settings, builder, os.environ, strict=args.strict_cache)
         # The problems were said once, as warnings; the JUnit file keeps them with the step.
-        check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes])
-        check.output = "\n".join(plan.problems)
+        cache_check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes])
+        cache_check.output = "\n".join(plan.problems)
     with run.step("bake") as check:
         branches = cache.Branches.of(os.environ, run.settings.root)
         variables = prod_variables(run, plan, branches)
@@ -53,15 +54,19 @@ def body(run: Run) -> None:
         print(f"baking prod: tree {tag}, builder {builder.name}")
         layout = cache_layout(run, plan, branches)
         caches: dict[str, cache.TargetCache] = {}
-        store, build, result = bake_prod(run, engine, builder, variables, per_target(run, layout, caches))
+        store, build, result = bake_prod(run, engine, builder, variables, per_target(run, plan, layout, caches))
         cache_problems(result, plan, strict=args.strict_cache)
         failed = bool(result.trace.cache_errors())
         if not failed:
-            tag_branches(plan, caches)
+            tag_branches(plan, caches, strict=args.strict_cache)
         record_cache(run, build, plan, caches, failed=failed)
         check.output = "\n".join(plan.problems)
         check.message = f"{len(build.targets)} images of tree {tag} in {build.seconds:.1f}s; cache {plan.status}"
+    loud_cache(cache_check, plan)
+    degraded = plan.verdict()
     run.verdict = f"tree {tag}: loaded {identities(build)}, also :{tag} and :latest; next: nox -s verify -- --up"
+    if degraded:  # first: a line cut to the terminal keeps it
+        run.verdict = f"{degraded}; {run.verdict}"
     if not args.push:
         run.report.skip(["push"], "no --push")
         return
@@ -89,7 +94,9 @@ def cache_layout(run: Run, plan: registry.CachePlan, branches: cache.Branches) -
     return cache.Layout(plan.registry, run.settings.project, branches, problem, run.args.no_cache)
 
 
-def per_target(run: Run, layout: cache.Layout | None, refs: dict[str, cache.TargetCache]) -> bake.PerTarget | None:
+def per_target(
+    run: Run, cache_plan: registry.CachePlan, layout: cache.Layout | None, refs: dict[str, cache.TargetCache]
+) -> bake.PerTarget | None:
     """Each target's cache refs once its identity is known, kept in REFS for the report."""
     if layout is None:
         return None
@@ -97,6 +104,9 @@ def per_target(run: Run, layout: cache.Layout | None, refs: dict[str, cache.Targ
 
     def entries(plan: bake.Plan, resolved: dict[str, ResolvedTarget]) -> dict[str, dict[str, Any]]:
         refs.update(layout.targets(run.settings.root, plan, resolved, bake.prod_args(datetime.now(UTC))))
+        for target in refs.values():
+            if target.problem:
+                cache_plan.degrade(f"registry cache of {target.target}: {target.problem}", strict=not ignore_error)
         return {name: target.override(ignore_error) for name, target in refs.items()}
 
     return entries
@@ -154,12 +164,21 @@ def attestations(engine: dk.Engine, plan: registry.CachePlan, image_registry: st
     return {"IMAGE_REGISTRY": image_registry, "ATTEST": "true", "SBOM": str(sbom).lower()}
 
 
-def tag_branches(plan: registry.CachePlan, caches: dict[str, cache.TargetCache]) -> None:
-    """The branch refs, tagged on the identity refs just exported; a failure is a warning, as an export's."""
+def tag_branches(plan: registry.CachePlan, caches: dict[str, cache.TargetCache], *, strict: bool) -> None:
+    """The branch refs, tagged on the identity refs just exported; a failure degrades the cache, as an
+    export's does."""
     for target in caches.values():
-        for problem in target.tag_exported(plan.registry):
-            plan.problems.append(f"registry cache: {problem}")
-            print(f"warning: {plan.problems[-1]}", flush=True)
+        for problem in target.tag_exported():
+            plan.degrade(f"registry cache: {problem}", strict=strict)
+
+
+def loud_cache(check: Check, plan: registry.CachePlan) -> None:
+    """A registry cache that does not work fails the cache step in the JUnit file, with every reason; the
+    session passes all the same (--strict-cache has ended it already)."""
+    if plan.problems:
+        check.status, check.blocking = "failed", False
+        check.message = f"registry cache {plan.status} at {plan.registry}: {plan.problems[0]}"
+        check.output = "\n".join(plan.problems)
 
 
 def record_cache(
@@ -190,8 +209,7 @@ def cache_problems(result: bake.BakeResult, plan: registry.CachePlan, *, strict:
     for error in result.trace.cache_errors():
         if strict:
             raise CiError(f"registry cache failed during the build: {error}")
-        plan.problems.append(f"registry cache unavailable during the build: {error}")
-        print(f"warning: {plan.problems[-1]}", flush=True)
+        plan.degrade(f"registry cache unavailable during the build: {error}", strict=False)
 
 
 SESSION = Session(

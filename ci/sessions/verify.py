@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from ci import buildinfo, deployment, rollback, stack
+from ci import buildinfo, deployment, rollback, stack, tls
 from ci import docker as dk
 from ci.bake import resolve_targets
 from ci.cleanup import parse_duration
@@ -54,7 +54,7 @@ class Context:
 
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
-REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header")  # options of --url
+REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # options of --url
 SAMPLES = 5  # answers asked of each address by default
 
 
@@ -78,6 +78,9 @@ def options(parser: argparse.ArgumentParser) -> None:
     remote.add_argument("--wait", metavar="DURATION", help="poll until every answer runs the commit (10m, 90s)")
     remote.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="sent with every request (repeatable); values are never printed")  # fmt: skip
+    remote.add_argument("--header-env", action="append", default=[], metavar="NAME=VARIABLE",
+                        help="header NAME, its value read from the environment variable VARIABLE: never on a "
+                             "command line that nox or a CI log echoes (repeatable)")  # fmt: skip
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -85,7 +88,7 @@ def check_args(args: argparse.Namespace) -> None:
     given = [name for name in REMOTE_ONLY if getattr(args, name) not in (None, False, [])]
     if not args.url:
         if given:
-            raise UsageError(f"--{given[0]} goes with --url: the address of a deployed stack")
+            raise UsageError(f"--{given[0].replace('_', '-')} goes with --url: the address of a deployed stack")
         return
     for name in LOCAL_ONLY:
         if getattr(args, name):
@@ -97,6 +100,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--samples {args.samples}: ask each address at least once")
     args.addresses = [deployment.parse_address(raw) for raw in args.url]
     args.headers = dict(deployment.parse_header(raw) for raw in args.header)
+    args.headers |= dict(deployment.header_from_env(raw, os.environ) for raw in args.header_env)
     args.wait_seconds = parse_duration(args.wait, "--wait").total_seconds() if args.wait else 0.0
 
 
@@ -370,7 +374,13 @@ def deployed(run: Run) -> None:
         check.message = redact(f"{', '.join(urls)} against {label}")
         if unchecked:
             check.message += f"; not checked: {', '.join(unchecked)}"
-    trust = buildinfo.trust()
+        if not urls:  # a deploy job must never go green having checked nothing
+            raise CiError(
+                f"no service checked: {', '.join(unchecked)} declare no public build info; add the label "
+                f"{LABEL}build-info.public (its path, e.g. /build-info.json) to each in compose.yaml, or give "
+                "--url SERVICE=URL"
+            )
+    trust = tls.trust()
 
     def ask(url: str) -> buildinfo.Answer:
         return buildinfo.ask(url, args.headers, trust)

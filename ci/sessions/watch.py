@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NO_ENGINE, CiError, EngineUnreachable
+from ci.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_ENGINE,
+    CiError,
+    EngineUnreachable,
+    Terminated,
+    stopped_by,
+)
 from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session
 from ci.git import commit_label
@@ -156,8 +164,8 @@ def body(run: Run) -> None:
 
         for burst in watcher.bursts(list(loop.inputs.values()), loop.definitions, lambda: False, ready):
             on_burst(loop, burst)
-    except KeyboardInterrupt:
-        print("\nstopped (Ctrl-C)", flush=True)
+    except KeyboardInterrupt as stop:
+        print(f"\nstopped ({stopped_by(stop)})", flush=True)
     finally:
         finish(loop)
 
@@ -184,7 +192,7 @@ def hold_lock(path: Path) -> TextIO:
 
 
 def interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def start(loop: Loop) -> str:
@@ -408,14 +416,15 @@ def changed_since_build(loop: Loop, targets: list[str]) -> list[str]:
 def record(loop: Loop, t: Turn) -> None:
     """The turn's line on screen, and a testcase in the report."""
     text = line(t)
-    stream = sys.stdout if t.result == "verified" else sys.stderr
-    print(text, file=stream, flush=True)
     status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
     codes = {"interrupted": EXIT_INTERRUPTED, "no engine": EXIT_NO_ENGINE}
     exit_code = codes.get(t.result, EXIT_FAILED)
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
     what = ", ".join(t.targets or t.files)
+    # In the report before on screen: a Ctrl-C sent on seeing the line must not find the turn unrecorded.
     loop.run.report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
+    stream = sys.stdout if t.result == "verified" else sys.stderr
+    print(text, file=stream, flush=True)
 
 
 def finish(loop: Loop) -> None:

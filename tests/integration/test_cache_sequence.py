@@ -24,13 +24,15 @@ import requests
 
 from ci import registry
 from ci.git import git
+from ci.oci_registry import MANIFEST_TYPES, Ref
 from tests.conftest import Project
 from tests.integration.second_engine import second_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.first_pass]
 
 NAME = "mainzatest-cache"
-REGISTRY = "localhost:5000"
+# Namespaced, as every hosted registry is (`ghcr.io/org`): the refs live under team/cache/<project>/<target>.
+REGISTRY = "localhost:5000/team/cache"
 # Bridges of their own (test_prod's second engines use mainzatest1), two at once for two branches.
 BRIDGES = (("mainzatest7", "10.231.78.1/24"), ("mainzatest8", "10.231.79.1/24"))
 
@@ -105,16 +107,17 @@ SEQUENCE = (
 
 def delete_refs(project: str) -> None:
     """Every manifest under REGISTRY/PROJECT/: this module's cache refs from an earlier run (no one else's)."""
-    for ref in registry.cache_refs(REGISTRY, project):
-        registry.delete_cache(REGISTRY, ref.ref.removeprefix(f"{REGISTRY}/").rpartition(":")[0])
+    for ref in registry.cache_refs(REGISTRY, project).refs:
+        registry.delete_cache(ref.ref.rpartition(":")[0])
 
 
 def layered(ref: str) -> str:
     """How many of a cache ref's records carry layers, from BuildKit's cache config (a record's "layers" or
     "chains"; a record that lost them has neither): the evidence of a lost record."""
-    repository, _, tag = ref.removeprefix(f"{REGISTRY}/").rpartition(":")
-    base = f"http://{REGISTRY}/v2/{repository}"
-    index = requests.get(f"{base}/manifests/{tag}", headers={"Accept": registry.MANIFEST_TYPES}, timeout=10).json()
+    parsed = Ref.parse(ref)
+    tag = parsed.tag
+    base = f"http://{parsed.host}/v2/{parsed.repository}"
+    index = requests.get(f"{base}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES}, timeout=10).json()
     [config] = [m for m in index.get("manifests", []) if m["mediaType"].endswith("cacheconfig.v0")]
     records = requests.get(f"{base}/blobs/{config['digest']}", timeout=10).json()["records"]
     carrying = sum(1 for r in records if r.get("layers") or r.get("chains"))
@@ -131,6 +134,7 @@ def fresh_build(
     with second_engine(root, f"{NAME}-node{node}", bridge=bridge, cidr=cidr, nat=True) as context:
         run = project.ci("prod", "--builder", context, env=env, cwd=cwd)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "degraded" not in run.stdout, run.stdout[-2000:]
     report: dict[str, Any] = json.loads((reports / "build-prod.json").read_text())
     return report
 
@@ -152,7 +156,9 @@ def unexpected(ran: dict[str, list[str]], changed: dict[str, str]) -> dict[str, 
 @pytest.fixture(scope="module")
 def project(make_project: Callable[[str], Project]) -> Project:
     delete_refs(NAME)
-    return make_project(NAME)
+    made = make_project(NAME)
+    made.env["CACHE_REGISTRY"] = REGISTRY
+    return made
 
 
 def test_eight_commits_alternating_services_rerun_only_what_each_changed_on_fresh_runners(

@@ -58,6 +58,15 @@ def test_dev_from_a_stopped_stack_succeeds_and_prints_what_runs(
     assert re.search(rf"frontend\s+[0-9a-f]{{12}}\s+\S+Z\s+{commit}\s+healthy", table), table
 
 
+def test_devs_last_line_stops_this_project_by_name_never_another(
+    first_run: tuple[Project, subprocess.CompletedProcess[str]],
+) -> None:
+    project, run = first_run
+    last = run.stdout.strip().splitlines()[-1]
+    # A bare `docker compose down`, without COMPOSE_PROJECT_NAME exported, stops another stack.
+    assert last.endswith(f"stop with `docker compose -p {project.env['COMPOSE_PROJECT_NAME']} down`"), last
+
+
 def test_backend_build_info_has_exactly_the_keys_and_the_current_commit(project: Project) -> None:
     commit = git(project.root, "rev-parse", "--short", "HEAD")
     info = requests.get(f"{project.backend_url}/build/info", timeout=5).json()

@@ -68,6 +68,18 @@ def test_host_port_in_use_names_the_port_and_its_variable(project: Project) -> N
     assert junit_cases(project)["ports"] == "failed"
 
 
+def test_a_base_image_on_an_unreachable_registry_ends_the_line_with_the_cause(project: Project) -> None:
+    image = "unreachable.mainza.invalid/library/python:3.11-slim"  # .invalid never resolves (RFC 2606)
+    run = project.ci("dev", env={"PYTHON_IMAGE": image, "COLUMNS": "100"})
+    assert run.returncode == 1
+    [line] = error_lines(run)
+    whole = json.loads((project.reports / "dev.json").read_text())["line"]
+    assert "unreachable.mainza.invalid" in whole and len(whole) > 100, whole  # the JSON keeps it whole
+    # Cut in its middle on screen: its start says what failed, its end why.
+    assert len(line) == 100 and "..." in line, line
+    assert line.startswith(whole[:30]) and line.endswith(whole[-30:]), (line, whole)
+
+
 def test_malformed_bake_file_shows_buildx_message(project: Project) -> None:
     with project.edited("docker-bake.hcl", lambda text: text + '\ntarget "broken" {\n  tags = [\n'):
         run = project.ci("dev")

@@ -17,15 +17,15 @@ pytestmark = pytest.mark.integration
 
 WORKER = Path(__file__).resolve().parent.parent / "data" / "worker"
 BAKE_TARGET = """
-target "worker" {
+target "%(name)s" {
   inherits   = ["_common"]
-  context    = "worker"
+  context    = "%(name)s"
   args = {
     PYTHON_IMAGE = PYTHON_IMAGE
   }
-  tags       = image_tags("worker")
-  cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("worker")}"] : []
-  cache-to   = REGISTRY_CACHE && CACHE_EXPORT ? ["type=registry,ref=${cache_ref("worker")},mode=max"] : []
+  tags       = image_tags("%(name)s")
+  cache-from = REGISTRY_CACHE ? ["type=registry,ref=${cache_ref("%(name)s")}"] : []
+  cache-to   = REGISTRY_CACHE && CACHE_EXPORT ? ["type=registry,ref=${cache_ref("%(name)s")},mode=max"] : []
 }
 """
 COMPOSE_SERVICE = """  worker:
@@ -38,18 +38,24 @@ COMPOSE_SERVICE = """  worker:
 """
 
 
-def add_worker(project: Project) -> str:
-    shutil.copytree(WORKER, project.root / "worker")
+def add_built_service(project: Project, name: str, source: Path, service: str) -> None:
+    """SOURCE copied into the project as folder NAME, built by a target NAME in every group and run by the
+    compose SERVICE definition: as docs/services.md says to add one, with no change to ci/."""
+    shutil.copytree(source, project.root / name)
     bake = project.root / "docker-bake.hcl"
     text = bake.read_text()
-    assert text.count('targets = ["backend", "frontend"]') == 3
-    text = text.replace('targets = ["backend", "frontend"]', 'targets = ["backend", "frontend", "worker"]')
-    bake.write_text(text + BAKE_TARGET)
+    assert text.count('targets = ["backend", "frontend"') == 3
+    text = text.replace('targets = ["backend", "frontend"', f'targets = ["backend", "frontend", "{name}"')
+    bake.write_text(text + BAKE_TARGET % {"name": name})
     compose = project.root / "compose.yaml"
     text = compose.read_text()
     anchor = "  # The project's own build-cache registry"
     assert anchor in text
-    compose.write_text(text.replace(anchor, COMPOSE_SERVICE + anchor))
+    compose.write_text(text.replace(anchor, service + anchor))
+
+
+def add_worker(project: Project) -> str:
+    add_built_service(project, "worker", WORKER, COMPOSE_SERVICE)
     return project.commit("a third service: worker")
 
 

@@ -248,6 +248,41 @@ def test_an_address_without_build_info_says_why_in_one_line(
     assert f"backend {word}" in last
 
 
+def test_a_header_from_the_environment_is_sent_and_in_no_output_noxs_echo_included(
+    deployed: Deployed, fake: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VERIFY_AUTHORIZATION", SECRET)
+    args = ("--url", f"backend={fake}/echo/", "--url", deployed.new_url)
+    echoed = deployed.verify(*args, "--header-env", "Authorization=VERIFY_AUTHORIZATION")
+    assert echoed.code == 1
+    assert "denied: ***" in str(echoed.verdict("backend")["detail"])  # sent: the fake echoes it back
+    passed = deployed.project.nox(
+        "-s", "verify", "--", "--url", deployed.new_url, "--header-env", "Authorization=VERIFY_AUTHORIZATION"
+    )
+    assert passed.returncode == 0, passed.stderr[-2000:]
+    assert "--header-env Authorization=VERIFY_AUTHORIZATION" in passed.stderr  # nox's echo: the name only
+    for text in (
+        echoed.text,
+        passed.stdout,
+        passed.stderr,
+        *(p.read_text() for p in deployed.project.reports.glob("*verify*")),
+    ):
+        assert "s3cr3t" not in text
+
+
+def test_no_service_checked_fails_naming_the_label_to_add(deployed: Deployed) -> None:
+    # A deploy job must never go green having checked nothing: no service declares public build info.
+    unlabelled = deployed.project.edited(
+        "compose.yaml", lambda text: text.replace("mainza.verify.build-info.public", "x-mainzatest.unused")
+    )
+    with unlabelled:
+        out = deployed.verify("--url", deployed.new_url)
+    assert out.code == 1 and "Traceback" not in out.text
+    [last] = [line for line in out.run.stderr.splitlines() if line.startswith("error: ")]
+    assert "no service checked: backend, frontend declare no public build info" in last, last
+    assert "mainza.verify.build-info.public" in last, last
+
+
 def test_header_values_are_sent_but_never_printed_or_written(deployed: Deployed, fake: str) -> None:
     passed = deployed.verify("--url", deployed.new_url, "--header", f"Authorization: {SECRET}")
     assert passed.code == 0

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
-from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
 import requests
 
@@ -44,18 +40,3 @@ def test_a_response_without_build_info_says_why(made: requests.Response, says: s
     read = buildinfo.read(made)
     assert read.info is None and read.kind == "no build info"
     assert read.problem.startswith(says)
-
-
-def test_trust_is_requests_ca_bundle_first_then_the_systems_store(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/my-ca.pem")
-    assert buildinfo.trust() == "/etc/my-ca.pem"
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    system = tmp_path / "system.pem"
-    system.write_text("a bundle")
-    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: SimpleNamespace(cafile=str(system)))
-    assert buildinfo.trust() == str(system)
-    system.unlink()
-    assert buildinfo.trust() is True  # requests' own bundle

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ci import cache
+from ci import cache, registry
 from ci.bakefile import ResolvedTarget
+from ci.errors import CiError
 from ci.git import Commit
-from ci.registry import Presence
+from ci.oci_registry import Presence
 
 TARGET = ResolvedTarget("backend", args={"PYTHON_IMAGE": "python:3.11-slim", "GIT_COMMIT": "tree"})
 CLEAN = Commit("1a2b3c4", "1a2b3c4" + "0" * 33, 1_700_000_000, False)
@@ -88,3 +89,18 @@ def test_the_override_adds_identity_refs_and_replaces_cache_to() -> None:
         f"type=registry,ref={repo}:id-n,mode=max,ignore-error=false"
     ]
     assert exporting.line(2, 8).endswith("no ref in the registry yet; exported to id-n, branch-main")
+
+
+def test_a_degraded_cache_says_so_first_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
+    plan = registry.CachePlan("registry.test:5443/team")
+    assert plan.verdict() == ""
+    plan.degrade("registry.test:5443 wants a login: run `docker login registry.test:5443`", strict=False)
+    plan.degrade("a second reason", strict=False)
+    assert plan.status == "degraded"
+    assert plan.verdict() == "cache degraded: registry.test:5443 wants a login: run `docker login registry.test:5443`"
+    assert capsys.readouterr().out.count("warning: ") == 2
+    other = registry.CachePlan("localhost:5000")
+    other.degrade("localhost:5000 answered HTTP 500", strict=False)
+    assert other.verdict().endswith(": fix the registry, or `--strict-cache` to fail on it")
+    with pytest.raises(CiError, match="--strict-cache"):
+        other.degrade("again", strict=True)

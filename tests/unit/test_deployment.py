@@ -179,3 +179,16 @@ def test_the_last_line_says_what_runs_what_does_not_and_what_was_not_checked() -
         line
         == "https://stage runs ccccccc: frontend; backend behind by 1 commit (worker not checked: no public address)"
     )
+
+
+def test_a_header_from_the_environment_takes_its_value_there_and_never_repeats_it() -> None:
+    environ = {"VERIFY_AUTHORIZATION": "Bearer s3cr3t"}
+    assert deployment.header_from_env("Authorization=VERIFY_AUTHORIZATION", environ) == (
+        "Authorization",
+        "Bearer s3cr3t",
+    )
+    with pytest.raises(UsageError, match="the environment variable UNSET is not set"):
+        deployment.header_from_env("Authorization=UNSET", environ)
+    with pytest.raises(UsageError, match="is not NAME=VARIABLE") as refused:
+        deployment.header_from_env("Authorization: Bearer s3cr3t", environ)
+    assert "s3cr3t" not in str(refused.value)

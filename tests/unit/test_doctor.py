@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import pytest
 from ci import context, diagnosis, frame, registry
 from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default
-from ci.diagnosis import Finding, version_finding
+from ci.diagnosis import Finding, base_image_advice, version_finding
 from ci.dockerfile import base_images, copy_sources, dockerfile_instructions, expand_source, substitute
 from ci.errors import CiError, EngineUnreachable
 from ci.fingerprint import fingerprint
@@ -197,13 +199,23 @@ class Host:
     def __init__(self) -> None:
         self.engine: str | Exception = "26.1.5"
         self.buildx = "github.com/docker/buildx v0.13.1 abc"
-        self.compose = "Docker Compose version v2.26.1"
+        self.compose_version = "Docker Compose version v2.26.1"
         self.builder = dk.BuilderFacts("default", "docker", (dk.NodeFacts("default", "running", None),))
         self.facts = dk.EngineFacts(containerd_store=True, root_dir="/")
         self.cache_bytes = 300_000_000
+        self.cache_last_used = "2026-01-01 10:00:00 +0000 UTC"  # its one record: unused for long, prune frees it
         self.local_images: set[str] = set()
         self.registry_images = {"docker.io/library/python:3.11-slim"}
         self.registry_status = 200
+        self.compose: dict[str, Any] = {"services": {}}  # `docker compose config`
+
+    def cache_record(self) -> dict[str, str]:
+        """The engine's build cache as one record, in `docker system df --verbose`'s form."""
+        size = f"{self.cache_bytes / 1e9:.3f}GB"
+        return {"ID": "r1", "CacheType": "regular", "InUse": "false", "Shared": "false", "Size": size} | {
+            "LastUsedAt": self.cache_last_used,
+            "Description": "mount / from exec",
+        }
 
 
 @pytest.fixture
@@ -231,21 +243,24 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
         def json(self) -> dict[str, list[str]]:
             return {"repositories": []}
 
-    def get(self: object, url: str, timeout: float) -> Response:
+    def get(self: object, url: str, timeout: float, **_: object) -> Response:
         response = Response()
         response.status_code = state.registry_status
         return response
 
     monkeypatch.setattr(dk, "require_engine", require_engine)
     monkeypatch.setattr(dk, "buildx_version_line", lambda _: state.buildx)
-    monkeypatch.setattr(dk, "compose_version_line", lambda _: state.compose)
+    monkeypatch.setattr(dk, "compose_version_line", lambda _: state.compose_version)
+    monkeypatch.setattr(dk, "compose_config", lambda _: state.compose)
     monkeypatch.setattr(dk, "inspect_builder", lambda *_: state.builder)
     monkeypatch.setattr(dk, "engine_facts", lambda _: state.facts)
     monkeypatch.setattr(dk, "disk_use", lambda _: {"build_cache": {"size": state.cache_bytes}})
+    monkeypatch.setattr(dk, "disk_usage_detail", lambda _: {"BuildCache": [state.cache_record()]})
     monkeypatch.setattr(dk, "bake_definition", definition)
     monkeypatch.setattr(dk, "image_exists", lambda _, ref: ref in state.local_images)
     monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: None if ref in state.registry_images else "not found")
     monkeypatch.setattr(registry.requests.Session, "get", get)
+    monkeypatch.setattr(diagnosis, "cache_refs", lambda *_: registry.Listing([]))  # no registry API in unit tests
     monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     return state
@@ -328,7 +343,7 @@ def test_unreachable_engine_fails_once_and_skips_what_needs_it(host: Host, tree:
 def test_old_versions_fail_naming_the_minimum(host: Host, tree: Path) -> None:
     host.engine = "24.0.7"
     host.buildx = "github.com/docker/buildx v0.12.1 abc"
-    host.compose = "Docker Compose version v2.20.2"
+    host.compose_version = "Docker Compose version v2.20.2"
     found = diagnose(tree)
     assert {n for n, f in found.items() if f.level == "fail"} == {"engine", "buildx", "compose"}
     assert "older than 25.0" in found["engine"].detail
@@ -349,6 +364,7 @@ def test_big_build_cache_and_full_disk_point_at_prune(host: Host, tree: Path, mo
     host.cache_bytes = int(12e9)
     disk = diagnose(tree)["disk"]
     assert (disk.level, "nox -s prune" in disk.advice) == ("warn", True)
+    assert "build cache 12.0 GB that prune frees (unused for 24h) of 12.0 GB in all" in disk.detail
 
     class Usage:
         free = int(1e9)
@@ -356,6 +372,17 @@ def test_big_build_cache_and_full_disk_point_at_prune(host: Host, tree: Path, mo
     monkeypatch.setattr(diagnosis.shutil, "disk_usage", lambda _: Usage())
     disk = diagnose(tree)["disk"]
     assert (disk.level, disk.detail.startswith("1.0 GB free")) == ("fail", True)
+
+
+def test_a_big_cache_that_prune_would_not_free_is_no_warning_and_both_figures_are_labelled(
+    host: Host, tree: Path
+) -> None:
+    host.cache_bytes = int(12e9)
+    host.cache_last_used = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")  # used just now
+    disk = diagnose(tree)["disk"]
+    assert disk.level == "ok", disk
+    assert "build cache 0 B that prune frees (unused for 24h) of 12.0 GB in all" in disk.detail
+    assert disk.facts["build_cache_prunable_bytes"] == "0"
 
 
 def test_unreachable_registry_warns(host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -412,9 +439,31 @@ def test_missing_base_image_fails_naming_its_variable(host: Host, tree: Path) ->
     check = diagnose(tree)["base images"]
     assert check.level == "fail"
     assert check.detail.startswith("${BASE}=docker.io/library/python:3.11-slim: not local")
-    assert "set BASE" in check.advice and "ci/provision" in check.advice
+    # BASE is the Dockerfile's own variable, for which provision has no stand-in: only the variable is advised.
+    assert check.advice.startswith("docker.io does not give it to this host: set BASE to a copy of it")
+    assert "ci/provision" not in check.advice and "`docker login docker.io`" in check.advice
     host.local_images = {"docker.io/library/python:3.11-slim"}
     assert diagnose(tree)["base images"].detail == "1 resolvable (local)"
+
+
+def test_the_advice_for_an_unreachable_base_image_names_its_registry_and_only_what_exists() -> None:
+    literal = base_image_advice("mcr.microsoft.com/dotnet/runtime:7.0", "mcr.microsoft.com/dotnet/runtime:7.0")
+    assert literal.startswith("mcr.microsoft.com does not give it to this host: copy it to a registry")
+    assert "set " not in literal and "ci/provision" not in literal
+    assert "`docker login mcr.microsoft.com`" in literal
+    standin = base_image_advice("python:3.11-slim", "${PYTHON_IMAGE}")
+    assert "run `ci/provision` as root (it provides a stand-in for PYTHON_IMAGE)" in standin
+    assert "set PYTHON_IMAGE to a copy of it" in standin and standin.startswith("docker.io ")
+
+
+def test_the_image_of_a_service_the_project_does_not_build_is_checked_too(host: Host, tree: Path) -> None:
+    host.compose = {"services": {"store": {"image": "registry.test:5443/team/store:1"}}}
+    check = diagnose(tree)["base images"]
+    assert check.level == "fail"
+    assert check.detail.startswith("service store: registry.test:5443/team/store:1: not local")
+    assert "docker login" in check.advice and "compose.yaml" in check.advice
+    host.registry_images.add("registry.test:5443/team/store:1")
+    assert diagnose(tree)["base images"].detail == "2 resolvable (registry)"
 
 
 def test_broken_bake_file_fails_and_skips_what_needs_it(
@@ -462,7 +511,9 @@ def test_main_prints_the_table_and_one_error_line(
     out, err = capsys.readouterr()
     assert code == 1
     assert err.splitlines() == [err.strip()]
-    assert err.startswith("error: context: ") and "app/model.bin" in err
+    # On screen the line is cut in its middle (what failed, and what to do); the JSON keeps it whole.
+    assert err.startswith("error: context: ") and err.strip().endswith("or raise --context-budget-mb")
+    assert "app/model.bin" in json.loads((tree / "reports" / "doctor.json").read_text())["line"]
     assert "check" in out.splitlines()[0] and "advice" in out.splitlines()[0]
     assert (tree / "reports" / "junit-doctor.xml").is_file() and (tree / "reports" / "doctor.json").is_file()
     assert frame.run(doctor.SESSION, ["--context-budget-mb", "10"]) == 0
@@ -508,7 +559,10 @@ def test_the_projects_cache_refs_are_listed_with_their_sizes(
         registry.CacheRef("localhost:5000/mainzatest-doctor/backend:id-1a2b", 120_000_000, 9),
         registry.CacheRef("localhost:5000/mainzatest-doctor/backend:branch-main", 120_000_000, 9),
     ]
-    monkeypatch.setattr(diagnosis, "cache_refs", lambda reg, project: refs if project == "mainzatest-doctor" else [])
+    listing = registry.Listing(refs)
+    monkeypatch.setattr(
+        diagnosis, "cache_refs", lambda reg, project, targets: listing if project == "mainzatest-doctor" else None
+    )
     found = diagnose(tree)["cache registry"]
     assert found.level == "ok" and found.detail.endswith("; 2 cache refs of mainzatest-doctor, 240.0 MB named")
     assert found.output.splitlines()[0].split() == ["120.0", "MB", refs[0].ref]

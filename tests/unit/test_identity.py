@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ci.bake import identity_tags
-from ci.fingerprint import fingerprint
+from ci.bake import Plan, identity_tags
+from ci.fingerprint import Fingerprint, fingerprint
 from ci.git import Commit, commit_all, git
 from ci.identity import Inputs, identity
 from tests.conftest import git_repo
@@ -79,3 +79,14 @@ def test_identity_tags_add_the_targets_own_label_beside_the_trees() -> None:
     tags = ["app-api:abc", "app-api:latest", "reg/app-api:abc", "reg/app-api:latest"]
     assert identity_tags(tags, "abc", "def") == (*tags, "app-api:def", "reg/app-api:def")
     assert identity_tags(tags, "abc", "abc") == tuple(tags)
+
+
+def test_every_image_built_is_labelled_with_its_date_commit_and_digest_whatever_its_dockerfile_says() -> None:
+    args = {"GIT_COMMIT": "abc1234", "BUILD_DATE": "2026-12-05T10:00:00Z", "CACHE_BUST": "1"}
+    plan = Plan({"vote": Fingerprint("sha256:" + "e" * 64)}, {"vote": None}, {"vote": args}, {"vote": ("v:dev",)})
+    labels = plan.override()["target"]["vote"]["labels"]
+    assert labels == {
+        "mainza.source-digest": "sha256:" + "e" * 64,
+        "org.opencontainers.image.created": "2026-12-05T10:00:00Z",
+        "org.opencontainers.image.revision": "abc1234",
+    }

@@ -20,6 +20,28 @@ def test_lint_finds_the_repository_dockerfiles_and_workflows() -> None:
     assert [p.name for p in linting.workflow_files(ROOT)] == ["ci.yml", "deploy-verify.yml", "nightly.yml"]
 
 
+def test_lint_checks_every_dockerfile_the_bake_file_names_a_services_own_folder_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "vote").mkdir()
+    for name in ("Dockerfile", "vote/Dockerfile", "Dockerfile.dockerignore"):
+        (tmp_path / name).write_text("FROM scratch\n")
+    (tmp_path / "docker-bake.hcl").write_text('group "default" {\n  targets = ["app", "vote", "inline"]\n}\n')
+    definition = {
+        "target": {
+            "app": {"context": ".", "dockerfile": "Dockerfile"},
+            "vote": {"context": "vote", "dockerfile": "Dockerfile"},
+            "inline": {"context": ".", "dockerfile-inline": "FROM scratch"},
+            "remote": {"context": "https://github.com/o/r.git", "dockerfile": "Dockerfile"},
+        }
+    }
+    monkeypatch.setattr(dk, "connect", lambda _: object())
+    monkeypatch.setattr(dk, "bake_definition", lambda *_: definition)
+    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path / "reports", ports={})
+    found = linting.dockerfiles(tmp_path, linting.named_dockerfiles(settings))
+    assert [str(p.relative_to(tmp_path.resolve())) for p in found] == ["Dockerfile", "vote/Dockerfile"]
+
+
 def test_lint_tool_missing_is_a_failed_step_saying_how_to_get_it(tmp_path: Path) -> None:
     with pytest.raises(CiError, match=r"no-such-linter is not installed here: run `nox -s lint`"):
         linting.run_tool(Check("x"), tmp_path, ["no-such-linter"])

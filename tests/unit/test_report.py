@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from ci.errors import CiError
+from ci.errors import CiError, Terminated
 from ci.report import Check, Report, Suite, write_junit
 from ci.terminal import table
 
@@ -61,3 +61,12 @@ def test_a_step_that_ran_as_several_checks_is_not_also_skipped() -> None:
         ("context frontend", "passed"),
         ("disk", "skipped"),
     ]
+
+
+@pytest.mark.parametrize(("stop", "says"), [(KeyboardInterrupt(), "Ctrl-C"), (Terminated(), "SIGTERM")])
+def test_an_interrupted_step_says_what_stopped_it(stop: KeyboardInterrupt, says: str) -> None:
+    report = Report("watch")
+    with pytest.raises(KeyboardInterrupt), report.step("turns"):
+        raise stop
+    [check] = report.main.checks
+    assert (check.status, check.message, check.exit_code) == ("interrupted", f"interrupted ({says})", 130)

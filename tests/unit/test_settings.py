@@ -108,3 +108,18 @@ def test_existing_reports_dir_that_refuses_a_file_is_a_usage_error_even_when_per
         UsageError, match=r"^REPORTS_DIR=\S+ cannot be written \(Read-only file system\): set REPORTS_DIR"
     ):
         writable_reports_dir({"REPORTS_DIR": str(tmp_path)}, root=tmp_path)
+
+
+def test_the_projects_env_file_is_read_as_compose_reads_it_beneath_the_environment(root: Path) -> None:
+    (root / ".env").write_text(
+        "# ports of this checkout\nexport FRONTEND_PORT=8081\nBACKEND_PORT=8002  # the API\n"
+        "COMPOSE_PROJECT_NAME=fromdotenv\nPYTHON_IMAGE='mirror.example/python:3.11'\n"
+    )
+    host = root / "host.env"
+    host.write_text("PYTHON_IMAGE=localhost:5000/mirror/python:3.11-slim\n")
+    settings = load_settings({"BACKEND_PORT": "9000"}, host_env=host, root=root)
+    assert settings.project == "fromdotenv"
+    assert settings.ports == {8081: "FRONTEND_PORT", 9000: "BACKEND_PORT"}  # the environment wins over .env
+    assert settings.dotenv["PYTHON_IMAGE"] == "mirror.example/python:3.11"
+    # bake reads no .env: the host's default still serves it; compose gets .env's (ci/docker/engine.connect)
+    assert settings.host_defaults == {"PYTHON_IMAGE": "localhost:5000/mirror/python:3.11-slim"}

@@ -51,6 +51,15 @@ def test_a_line_too_wide_is_cut_and_marked_and_colour_codes_count_for_nothing() 
     assert terminal.fit(painted + " " * 10, 20) == painted + " " * 10
 
 
+def test_a_last_line_too_wide_is_cut_in_its_middle_keeping_its_cause() -> None:
+    line = "error: worker [internal] load metadata failed: " + "x" * 200 + " lookup mcr.microsoft.com: no such host"
+    cut = terminal.fit_middle(line, 100)
+    assert len(cut) == 100
+    assert cut.startswith("error: worker [internal]") and cut.endswith("lookup mcr.microsoft.com: no such host")
+    assert terminal.ELLIPSIS in cut
+    assert terminal.fit_middle("short", 100) == "short"
+
+
 def test_every_line_printed_inside_fitted_fits_and_a_tools_own_output_is_untouched(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

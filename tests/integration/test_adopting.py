@@ -1,0 +1,158 @@
+"""The suite on an app it did not make: a service it does not build, a store that keeps its data in its
+process, as Redis does without a volume, and in a named volume, from an image in a registry that the
+engine does not have yet; a backend whose Dockerfile sets no OCI date or commit labels. compose pulls the
+store; dev and `verify --up` never recreate it, so its data survives them; doctor checks its image; prune
+plans nothing of it; the suite labels the backend's image itself."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from python_on_whales import docker
+
+from ci.settings import HOST_ENV, read_env_file
+from tests.conftest import Project, free_port, junit_results
+from tests.integration.test_services import add_built_service
+
+pytestmark = pytest.mark.integration
+
+NAME = "mainzatest-adopt"
+STORE = Path(__file__).resolve().parent.parent / "data" / "store"
+TALLY = Path(__file__).resolve().parent.parent / "data" / "tally"
+TALLY_SERVICE = """  tally:
+    image: ${COMPOSE_PROJECT_NAME:-mainza}-tally:${TAG:-dev}
+    pull_policy: never
+    restart: unless-stopped
+
+"""
+IMAGE = f"localhost:5000/{NAME}/store:1"
+BASE = read_env_file(HOST_ENV).get("PYTHON_IMAGE") or "localhost:5000/mirror/python:3.11-slim"
+SERVICE = """  store:
+    image: %s
+    ports:
+      - "127.0.0.1:${STORE_PORT:-7000}:7000"
+    volumes:
+      - store-data:/data
+    restart: unless-stopped
+
+"""
+
+
+@dataclass(frozen=True)
+class Adopted:
+    project: Project
+    url: str
+    backend_port: str
+    frontend_port: str
+
+    def stored(self) -> dict[str, object]:
+        answer = requests.get(self.url, timeout=5)
+        answer.raise_for_status()
+        result: dict[str, object] = answer.json()
+        return result
+
+    def container(self) -> str:
+        listed = docker.container.list(filters=[("label", f"com.docker.compose.project={NAME}")], all=True)
+        found = [c.id for c in listed if c.config.labels.get("com.docker.compose.service") == "store"]
+        assert len(found) == 1, found
+        return found[0]
+
+
+def pushed_and_absent() -> None:
+    """The store's image in the local registry, and not in the engine: compose must pull it."""
+    docker.buildx.build(STORE, build_args={"PYTHON_IMAGE": BASE}, tags=[IMAGE], load=True)
+    docker.image.push(IMAGE, quiet=True)
+    docker.image.remove(IMAGE, force=True)
+    assert not docker.image.exists(IMAGE)
+
+
+@pytest.fixture(scope="module")
+def adopted(make_project: Callable[[str], Project]) -> Iterator[Adopted]:
+    project = make_project(NAME)
+    compose = project.root / "compose.yaml"
+    text = compose.read_text()
+    anchor = "  # The project's own build-cache registry"
+    assert anchor in text and text.rstrip().endswith("registry-data:")
+    compose.write_text(text.replace(anchor, SERVICE % IMAGE + anchor).rstrip() + "\n  store-data:\n")
+    # A service built from its own folder with no build-info endpoint, no healthcheck and no OCI labels.
+    add_built_service(project, "tally", TALLY, TALLY_SERVICE)
+    # The backend's Dockerfile as many teams write it: no OCI date or commit labels; the suite gives them.
+    dockerfile = project.root / "Dockerfile"
+    lines = dockerfile.read_text().splitlines(keepends=True)
+    unlabelled = [line for line in lines if not re.search(r"org\.opencontainers\.image\.(created|revision)=", line)]
+    assert len(unlabelled) == len(lines) - 2
+    dockerfile.write_text("".join(unlabelled))
+    project.commit("a service it does not build: store; one with no build info or healthcheck: tally")
+    # The ports in the project's .env, not the environment: every session must read them there, as compose does.
+    port = free_port()
+    ports = {name: project.env.pop(name) for name in ("BACKEND_PORT", "FRONTEND_PORT")}
+    (project.root / ".env").write_text("".join(f"{k}={v}\n" for k, v in {**ports, "STORE_PORT": port}.items()))
+    pushed_and_absent()
+    yield Adopted(project, f"http://127.0.0.1:{port}/", ports["BACKEND_PORT"], ports["FRONTEND_PORT"])
+    project.remove()
+    docker.volume.remove([v for v in docker.volume.list() if v.name == f"{NAME}_store-data"])
+    if docker.image.exists(IMAGE):
+        docker.image.remove(IMAGE, force=True)
+
+
+def test_its_image_is_pulled_and_its_data_survives_dev_and_verify_up(adopted: Adopted) -> None:
+    project = adopted.project
+    first = project.ci("dev")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    assert docker.image.exists(IMAGE)  # compose pulled it: its pull_policy, default missing
+    requests.post(adopted.url, data="vote-1", timeout=5).raise_for_status()
+    before = adopted.stored()
+    container = adopted.container()
+    for session in (("dev",), ("verify", "--up")):
+        run = project.ci(*session)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+        assert adopted.container() == container, f"{session}: the store was recreated"
+        assert adopted.stored() == before, session  # in its process and on its volume alike
+    assert before["memory"] == ["vote-1"] and before["disk"] == ["vote-1"]
+    # dev waited for, and verify asked, the backend on the port .env sets
+    assert requests.get(f"http://127.0.0.1:{adopted.backend_port}/health", timeout=5).ok
+    # tally has no healthcheck: by the one health rule it must be running, in dev's words and verify's
+    assert "tally running" in first.stdout, first.stdout[-3000:]
+
+
+def test_verify_checks_the_service_with_no_build_info_by_its_image_and_sources(adopted: Adopted) -> None:
+    run = adopted.project.ci("verify")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    results = junit_results(adopted.project.reports / "junit-verify.xml")
+    assert results["tally image"] == results["tally source fingerprint"] == "passed", results
+
+
+def test_verify_url_says_in_its_last_line_which_services_it_could_not_check(adopted: Adopted) -> None:
+    run = adopted.project.ci("verify", "--url", f"http://127.0.0.1:{adopted.frontend_port}", "--tree")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    last = run.stdout.strip().splitlines()[-1]
+    assert "runs" in last and "backend" in last and "frontend" in last, last
+    # tally is built here but serves no build info; the store is not built here: no commit of it to check
+    assert "(tally not checked: no public address)" in last and "store" not in last, last
+
+
+def test_the_images_it_builds_carry_date_and_commit_labels_its_dockerfile_does_not_set(adopted: Adopted) -> None:
+    labels = docker.image.inspect(f"{NAME}-backend:dev").config.labels or {}
+    assert labels.get("org.opencontainers.image.created", "").startswith("20"), labels
+    assert labels.get("org.opencontainers.image.revision") not in (None, "", "unknown"), labels
+    assert "mainza.source-digest" in labels
+
+
+def test_doctor_checks_the_image_of_the_service_it_does_not_build(adopted: Adopted) -> None:
+    run = adopted.project.ci("doctor")
+    report = json.loads((adopted.project.reports / "doctor.json").read_text())
+    [images] = [c for c in report["report"]["suites"][0]["checks"] if c["name"] == "base images"]
+    assert "service store" in images["output"] and IMAGE in images["output"], images
+    assert images["status"] in ("passed", "warned"), (images, run.stdout[-2000:])
+
+
+def test_prune_plans_nothing_of_the_service_it_does_not_build(adopted: Adopted) -> None:
+    run = adopted.project.ci("prune", "--dry-run")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert IMAGE not in run.stdout and "store-data" not in run.stdout, run.stdout

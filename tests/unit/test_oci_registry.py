@@ -1,0 +1,75 @@
+"""A registry reached with any namespace, and each refusal one line that names its fix."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from dxf import exceptions as dxf_errors
+
+from ci import oci_registry
+from ci.docker.credentials import Login
+from ci.oci_registry import Ref, Registry
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "repository", "tag"),
+    [
+        ("localhost:5000/mainza/backend:id-1", "localhost:5000", "mainza/backend", "id-1"),
+        (
+            "localhost:5000/team/cache/mainza/backend:branch-main",
+            "localhost:5000",
+            "team/cache/mainza/backend",
+            "branch-main",
+        ),
+        ("ghcr.io/org/mainza/frontend:id-2", "ghcr.io", "org/mainza/frontend", "id-2"),
+    ],
+)
+def test_a_ref_keeps_its_whole_namespace_in_the_repository(text: str, host: str, repository: str, tag: str) -> None:
+    ref = Ref.parse(text)
+    assert (ref.host, ref.repository, ref.tag) == (host, repository, tag)
+    assert str(ref) == text
+    assert str(ref.tagged("x")) == text.rpartition(":")[0] + ":x"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("localhost:5000", True), ("127.0.0.1:5000", True), ("[::1]:5000", True), ("registry.test:5443", False)],
+)
+def test_only_loopback_by_name_is_plain_http(host: str, loopback: bool) -> None:
+    assert oci_registry.is_loopback(host) is loopback
+
+
+def refused(status: int) -> requests.HTTPError:
+    response = requests.Response()
+    response.status_code = status
+    return requests.HTTPError(f"{status} Client Error", response=response)
+
+
+def registry(login: Login | None) -> Registry:
+    remote = Registry.__new__(Registry)
+    remote.host, remote.login = "registry.test:5443", login
+    return remote
+
+
+SECRET = "hunter2-s3cret"
+
+
+@pytest.mark.parametrize(
+    ("login", "err", "says"),
+    [
+        (None, dxf_errors.DXFUnauthorizedError(), "wants a login to push to team/x and Docker has none for it: run "),
+        (Login("ci", SECRET, "config.json"), dxf_errors.DXFUnauthorizedError(), "refused the login Docker has for it"),
+        (Login("ci", SECRET, "config.json"), refused(403), "the login Docker has for registry.test:5443 may not push"),
+        (None, refused(500), "answered HTTP 500 when asked to push to team/x"),
+        (None, requests.ConnectionError("Connection refused"), "nothing answers at registry.test:5443"),
+        (None, requests.exceptions.SSLError("certificate verify failed"), "/etc/docker/certs.d/registry.test:5443/"),
+    ],
+)
+def test_each_refusal_is_one_line_naming_the_fix_never_the_secret(
+    login: Login | None, err: Exception, says: str
+) -> None:
+    line, _ = registry(login).refusal(err, "push to", "team/x")
+    assert says in line
+    assert "\n" not in line and SECRET not in line
+    if isinstance(err, dxf_errors.DXFUnauthorizedError) or says.startswith("the login"):
+        assert "`docker login registry.test:5443`" in line
