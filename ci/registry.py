@@ -130,9 +130,17 @@ class CachePlan:
         """`cache degraded: <the first reason>: <what to do>` for prod's last line; "" when it works."""
         if not self.problems:
             return ""
-        first = self.problems[0]
-        fix = "" if "run `docker login" in first else ": fix the registry, or `--strict-cache` to fail on it"
+        first = short_reason(self.problems[0])
+        fix = "" if re.search(r"\b(run|put) ", first) else ": fix the registry, or `--strict-cache` to fail on it"
         return f"cache degraded: {first}{fix}"
+
+
+def short_reason(problem: str) -> str:
+    """PROBLEM for a last line: the cause and what to do, without the details the warning and the report keep
+    (what it is about, parentheses, that the build went on), so a line cut to the terminal still holds both."""
+    short = re.sub(r"^(registry cache: )?(cache registry \S+ unavailable: )?", "", problem)
+    short = re.sub(r" \([^()]*\)", "", short)
+    return short.removesuffix("; building without registry cache")
 
 
 @dataclass(frozen=True)

@@ -104,3 +104,29 @@ def test_a_degraded_cache_says_so_first_with_what_to_do(capsys: pytest.CaptureFi
     assert other.verdict().endswith(": fix the registry, or `--strict-cache` to fail on it")
     with pytest.raises(CiError, match="--strict-cache"):
         other.degrade("again", strict=True)
+
+
+def test_a_degraded_cache_verdict_keeps_the_cause_and_the_fix_short(capsys: pytest.CaptureFixture[str]) -> None:
+    host = "registry.test:5443"
+    refused = registry.CachePlan(f"{host}/team")
+    refused.degrade(
+        f"{host} refused the login Docker has for it (/home/ci/.docker/config.json): wrong user or password, or "
+        f"expired; run `docker login {host}` again; building without registry cache",
+        strict=False,
+    )
+    assert refused.verdict() == (
+        f"cache degraded: {host} refused the login Docker has for it: wrong user or password, or expired; "
+        f"run `docker login {host}` again"
+    )
+    untrusted = registry.CachePlan(f"{host}/team")
+    untrusted.degrade(
+        f"cache registry {host}/team unavailable: {host}'s certificate is not trusted: put its CA in "
+        f"/etc/docker/certs.d/{host}/ca.crt (the engine reads it too) or REQUESTS_CA_BUNDLE; building without "
+        "registry cache",
+        strict=False,
+    )
+    assert untrusted.verdict() == (
+        f"cache degraded: {host}'s certificate is not trusted: put its CA in /etc/docker/certs.d/{host}/ca.crt "
+        "or REQUESTS_CA_BUNDLE"
+    )
+    assert "(the engine reads it too)" in capsys.readouterr().out  # the warning keeps every detail
