@@ -93,6 +93,9 @@ class Vertex:
     label: str = ""  # the name without the target prefix
     logs: list[bytes] = field(default_factory=list)
     transferred: int = 0  # bytes, for "load build context" vertexes
+    # Its sub-tasks as BuildKit reports them (an export's "exporting layers", "unpacking to ..."), by id:
+    # (started, completed).
+    tasks: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     @property
     def is_step(self) -> bool:
@@ -168,9 +171,15 @@ class BuildTrace:
             vertex = self.vertexes.setdefault(log["vertex"], Vertex(log["vertex"]))
             vertex.logs.append(base64.b64decode(log.get("data") or ""))
         for status in obj.get("statuses") or []:
-            if str(status.get("id", "")).startswith("transferring context") and status.get("vertex"):
-                vertex = self.vertexes.setdefault(status["vertex"], Vertex(status["vertex"]))
+            if not status.get("vertex"):
+                continue
+            vertex = self.vertexes.setdefault(status["vertex"], Vertex(status["vertex"]))
+            task = str(status.get("id", ""))
+            if task.startswith("transferring context"):
                 vertex.transferred = max(vertex.transferred, int(status.get("current") or 0))
+            else:
+                was = vertex.tasks.get(task, (None, None))
+                vertex.tasks[task] = (status.get("started") or was[0], status.get("completed") or was[1])
         return ended
 
     def steps(self, target: str) -> list[Vertex]:
@@ -260,7 +269,35 @@ class BuildTrace:
             "cache_hit_ratio": round(cached / len(steps), 3) if steps else 0.0,
             "context_transferred_bytes": self.context_bytes(target),
             "ran_steps": [self.step_name(v)[:100] for v in steps if not self.hit(v)],
+            "phases": self.phases(target, limit),
         }
+
+    def phases(self, target: str, limit: float | None = None) -> dict[str, float]:
+        """Where TARGET's time went, phase by phase (PHASES), from BuildKit's own records of this bake: each
+        the union of its intervals, so parallel steps count once, within the target's span as
+        target_figures measures it (never more than LIMIT). A phase that took no time is left out."""
+        mine = [v for v in self.vertexes.values() if v.target == target and v.started and not self.reused(v)]
+        starts = [_parse_time(v.started) for v in mine if v.started]
+        if not starts:
+            return {}
+        begin = min(starts)
+        end = max([_parse_time(v.completed) for v in mine if v.completed], default=begin)
+        if limit is not None:
+            end = min(end, begin + limit)
+        spans: dict[str, list[tuple[float, float]]] = {}
+        for v in mine:
+            if v.is_step and not v.is_source and not self.hit(v):
+                spans.setdefault("steps", []).append(_interval(v.started, v.completed))
+            elif v.label.startswith("importing cache manifest"):
+                spans.setdefault("cache_import", []).append(_interval(v.started, v.completed))
+            elif v.label.startswith("exporting cache"):
+                spans.setdefault("cache_export", []).append(_interval(v.started, v.completed))
+            for task, (started, completed) in v.tasks.items():
+                phase = task_phase(task)
+                if phase:
+                    spans.setdefault(phase, []).append(_interval(started, completed))
+        found = {phase: _union(spans.get(phase, []), begin, end) for phase in PHASES}
+        return {phase: round(seconds, 3) for phase, seconds in found.items() if seconds >= 0.001}
 
     def step_line(self, vertex: Vertex) -> str | None:
         """The one line of a step that ended: its time, CACHED, FAILED (exit code) or cancelled; None for a
@@ -281,6 +318,48 @@ class BuildTrace:
         if self.hit(vertex):
             return f"{target}CACHED    {name}"
         return f"{target}{vertex.seconds:6.1f}s   {name}"
+
+
+# Where a target's time goes, in the order a build meets them, and how each is said on screen.
+PHASES = {
+    "cache_import": "cache import",
+    "steps": "steps",
+    "image_export": "image export",
+    "unpack": "unpacking",
+    "push": "push",
+    "cache_export": "cache export",
+}
+
+
+def task_phase(task: str) -> str | None:
+    """The phase of an export's sub-task: compressing and writing the image ("exporting layers", its manifest
+    and config), unpacking it into the image store (or sending it as a tarball to be loaded), pushing it."""
+    if task.startswith(("unpacking to", "sending tarball", "loading layer")):
+        return "unpack"
+    if task.startswith("pushing"):
+        return "push"
+    if task.startswith(("exporting layers", "exporting manifest", "exporting config", "exporting attestation")):
+        return "image_export"
+    return None
+
+
+def _interval(started: str | None, completed: str | None) -> tuple[float, float]:
+    """An interval on the engine's clock; one never started is empty, one never completed ends at once."""
+    if not started:
+        return 0.0, 0.0
+    begin = _parse_time(started)
+    return begin, (_parse_time(completed) if completed else begin)
+
+
+def _union(spans: list[tuple[float, float]], begin: float, end: float) -> float:
+    """Seconds covered by SPANS within [BEGIN, END], overlaps once."""
+    total, reached = 0.0, begin
+    for start, stop in sorted(spans):
+        start, stop = max(start, reached), min(stop, end)
+        if stop > start:
+            total += stop - start
+            reached = stop
+    return total
 
 
 def _stage(label: str) -> str:

@@ -13,6 +13,7 @@ import pytest
 import requests
 from python_on_whales import DockerClient, docker
 
+from ci.buildtrace import PHASES
 from ci.git import git
 from tests.conftest import Project, assert_junit_valid, free_port
 from tests.integration.fake_registry import fake_registry
@@ -83,6 +84,10 @@ def test_build_report_has_per_target_figures_in_json_and_junit(
         assert target["size_bytes"] > 0 and target["wall_seconds"] >= 0
         assert {"steps", "cached_steps", "cache_hit_ratio", "context_transferred_bytes"} <= set(target)
         assert 0 < target["context_bytes"] < 5_000_000
+    for target in two_builds[0]["targets"]:  # where the first build's time went, each within its span
+        phases = target["phases"]
+        assert phases and set(phases) <= set(PHASES), target
+        assert all(0 < seconds <= target["wall_seconds"] for seconds in phases.values()), target
     root = assert_junit_valid(project.reports / "junit-prod.xml").getroot()
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     props = {p.get("name"): p.get("value") for p in suites["backend"].findall(".//property")}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ci.bake import _Progress, dev_build_args, failing_step_output, failure_message
+from ci.bake import TargetBuild, _Progress, dev_build_args, failing_step_output, failure_message, phases_line
 from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name
 from ci.errors import DockerFailed
 
@@ -242,3 +242,40 @@ def test_cache_errors_count_a_failing_registry_but_not_an_empty_cache() -> None:
         "[frontend] exporting cache to registry: unexpected status: 500",
         "[frontend] importing cache manifest from r/f: connection refused",
     ]
+
+
+def test_phases_say_where_a_targets_time_went_each_once_within_its_span() -> None:
+    trace = BuildTrace(["backend", "frontend"])
+
+    def at(second: float) -> str:
+        return f"2026-12-06T01:00:{second:06.3f}000000Z"
+
+    trace.add({"vertexes": [vertex("b", "[internal] load build definition", started=at(0), completed=at(0.1))]})
+    imported = vertex("i", "[backend] importing cache manifest from r/b:x", started=at(0.1), completed=at(0.5))
+    trace.add({"vertexes": [imported]})
+    # Two steps in parallel: 1 s of the clock, not 1.5.
+    trace.add({"vertexes": [vertex("s1", "[backend deps 1/2] RUN a", started=at(1), completed=at(2))]})
+    trace.add({"vertexes": [vertex("s2", "[backend web 1/1] RUN b", started=at(1.5), completed=at(2))]})
+    trace.add({"vertexes": [vertex("c", "[backend deps 2/2] COPY c", cached=True, started=at(2), completed=at(2))]})
+    trace.add({"vertexes": [vertex("e", "[backend] exporting to image", started=at(2), completed=at(5))]})
+    tasks = [("exporting layers", 2, 3.5), ("exporting manifest sha256:1", 3.5, 3.6), ("naming to x", 3.6, 3.6),
+             ("unpacking to docker.io/library/x:1", 3.6, 5)]  # fmt: skip
+    trace.add({"statuses": [{"vertex": "e", "id": i, "started": at(a), "completed": at(b)} for i, a, b in tasks]})
+    trace.add({"vertexes": [vertex("x", "[backend] exporting cache to registry", started=at(5), completed=at(7))]})
+    phases = trace.phases("backend")
+    assert phases == {"cache_import": 0.4, "steps": 1.0, "image_export": 1.6, "unpack": 1.4, "cache_export": 2.0}
+    assert list(phases) == ["cache_import", "steps", "image_export", "unpack", "cache_export"]  # a build's order
+    assert trace.target_figures("backend")["phases"] == phases
+    clipped = trace.phases("backend", limit=5.0)  # the span, from 0.1 s, ends at 5.1 s: the cache export is cut
+    assert clipped["cache_export"] == pytest.approx(0.1) and all(s <= 5.0 for s in clipped.values())
+    assert trace.phases("frontend") == {}
+
+
+def test_the_phases_line_names_each_phase_in_a_builds_order_with_the_span() -> None:
+    built = TargetBuild("backend", 2.8, 8, 6, 0.75, 100, ["[runtime 4/5] COPY backend/ ./backend/"],
+                        phases={"steps": 0.15, "image_export": 0.05, "unpack": 0.77, "cache_export": 1.58})  # fmt: skip
+    assert (
+        phases_line(built) == "backend time: steps 0.1s, image export 0.1s, unpacking 0.8s, cache export 1.6s (of 2.8s)"
+    )
+    built.phases = {"cache_import": 0.02, "unpack": 0.04}  # a no-op build: nothing worth a line
+    assert phases_line(built) == ""
