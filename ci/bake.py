@@ -274,6 +274,7 @@ class TargetBuild:
     context_transferred_bytes: int
     ran_steps: list[str]
     phases: dict[str, float] = field(default_factory=dict)  # where its time went (buildtrace.PHASES)
+    pulled_bytes: int = 0  # fetched from registries: base image layers, cache blobs
     image: str = ""
     image_id: str = ""
     digest: str = ""

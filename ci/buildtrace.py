@@ -96,6 +96,7 @@ class Vertex:
     # Its sub-tasks as BuildKit reports them (an export's "exporting layers", "unpacking to ..."), by id:
     # (started, completed).
     tasks: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    pulled: dict[str, int] = field(default_factory=dict)  # bytes of each blob it fetched (a layer, a cache blob)
 
     @property
     def is_step(self) -> bool:
@@ -177,6 +178,9 @@ class BuildTrace:
             task = str(status.get("id", ""))
             if task.startswith("transferring context"):
                 vertex.transferred = max(vertex.transferred, int(status.get("current") or 0))
+            elif BLOB.match(task):  # a blob fetched from a registry, by its digest, as BuildKit counts it
+                size = max(int(status.get("total") or 0), int(status.get("current") or 0))
+                vertex.pulled[task] = max(vertex.pulled.get(task, 0), size)
             else:
                 was = vertex.tasks.get(task, (None, None))
                 vertex.tasks[task] = (status.get("started") or was[0], status.get("completed") or was[1])
@@ -270,7 +274,16 @@ class BuildTrace:
             "context_transferred_bytes": self.context_bytes(target),
             "ran_steps": [self.step_name(v)[:100] for v in steps if not self.hit(v)],
             "phases": self.phases(target, limit),
+            "pulled_bytes": self.pulled_bytes(target),
         }
+
+    def pulled_bytes(self, target: str) -> int:
+        """Bytes TARGET fetched from registries in this bake (base image layers, cache blobs), each blob once."""
+        blobs: dict[str, int] = {}
+        for v in self.vertexes.values():
+            if v.target == target:
+                blobs.update(v.pulled)
+        return sum(blobs.values())
 
     def phases(self, target: str, limit: float | None = None) -> dict[str, float]:
         """Where TARGET's time went, phase by phase (PHASES), from BuildKit's own records of this bake: each
@@ -320,6 +333,8 @@ class BuildTrace:
         return f"{target}{vertex.seconds:6.1f}s   {name}"
 
 
+# A status that is a blob's download: BuildKit names it by the blob's digest.
+BLOB = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Where a target's time goes, in the order a build meets them, and how each is said on screen.
 PHASES = {
     "cache_import": "cache import",

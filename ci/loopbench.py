@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,8 +56,8 @@ class Watching:
         for line in self.proc.stdout:
             self.lines.put(line.rstrip("\n"))
 
-    def wait_for(self, wanted: Callable[[str], bool]) -> str:
-        end = time.monotonic() + TURN_TIMEOUT
+    def wait_for(self, wanted: Callable[[str], bool], timeout: float = TURN_TIMEOUT) -> str:
+        end = time.monotonic() + timeout
         while time.monotonic() < end:
             try:
                 line = self.lines.get(timeout=0.05)
@@ -67,7 +67,7 @@ class Watching:
                 continue
             if wanted(line):
                 return line
-        raise CiError(f"bench: no turn of nox -s watch within {TURN_TIMEOUT:.0f}s")
+        raise CiError(f"bench: nox -s watch said nothing awaited within {timeout:.0f}s")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -103,12 +103,17 @@ def run_dev(nox: list[str], tree: Path, env: Mapping[str, str], case: LoopCase) 
 
 
 def turns(
-    tree: Path, env: Mapping[str, str], edits: list[tuple[str, Callable[[], None]]], cases: dict[str, LoopCase]
+    tree: Path,
+    env: Mapping[str, str],
+    edits: Sequence[tuple[str, Callable[[], object]]],
+    cases: dict[str, LoopCase],
+    start_timeout: float = TURN_TIMEOUT,
 ) -> None:
-    """Each edit of EDITS (name, the write), timed from the write to watch's line for it, into CASES."""
+    """Each edit of EDITS (name, the write), timed from the write to watch's line for it, into CASES; watch
+    may take START_TIMEOUT to start (the stack from the cache when it is not up)."""
     watching = Watching(tree, env)
     try:
-        watching.wait_for(lambda line: line.startswith("watching the inputs of"))
+        watching.wait_for(lambda line: line.startswith("watching the inputs of"), start_timeout)
         for name, edit in edits:
             time.sleep(1.0)  # a quiet tree: the edit is a burst of its own
             start = time.monotonic()

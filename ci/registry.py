@@ -242,6 +242,12 @@ class CacheRef:
     ref: str
     size_bytes: int
     blobs: int
+    digests: frozenset[tuple[str, int]] = frozenset()  # (digest, size) of each blob it names
+
+
+def distinct_bytes(refs: Iterable[CacheRef]) -> int:
+    """What REFS hold in the registry: each blob once, however many refs name it (bench: its growth)."""
+    return sum(size for _, size in set().union(*(r.digests for r in refs)))
 
 
 @dataclass(frozen=True)
@@ -276,7 +282,8 @@ def cache_refs(registry: str, project: str, targets: Iterable[str] = ()) -> List
                     blobs = manifest_blobs(json.loads(body))
                 except ValueError:
                     blobs = []
-                found.append(CacheRef(str(ref), sum(int(b.get("size", 0)) for b in blobs), len(blobs)))
+                digests = frozenset((str(b.get("digest", "")), int(b.get("size", 0))) for b in blobs)
+                found.append(CacheRef(str(ref), sum(int(b.get("size", 0)) for b in blobs), len(blobs), digests))
     return Listing(found, note)
 
 

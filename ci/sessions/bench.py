@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ci import docker as dk
-from ci import loopbench, registry, stack, terminal
+from ci import heavybench, loopbench, registry, stack, terminal
 from ci.bake import resolve_targets
 from ci.bakefile import ResolvedTarget
 from ci.dockerfile import copy_sources
@@ -91,6 +92,12 @@ class Case:
 
 def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the copy of the tree and its images")
+    parser.add_argument(
+        "--heavy",
+        action="store_true",
+        help="the heavy profile instead (bench/heavy/: gigabytes of ML dependencies, a React frontend); "
+        "leaves nothing behind, as one run makes tens of GB",
+    )
 
 
 class Bench:
@@ -105,6 +112,7 @@ class Bench:
         self.settings_ports = list(settings.ports.values())  # the variables that set the stack's host ports
         self.settings: Settings | None = None  # the copy's, once prepared
         self.targets: dict[str, ResolvedTarget] = {}
+        self.last_report: dict[str, Any] = {}  # build-prod.json of the last prod
         self.env = {
             **os.environ,
             **{k: v for k, v in settings.host_defaults.items() if k in HOST_VARIABLES},
@@ -125,9 +133,13 @@ class Bench:
             str(self.workdir / "nox"),
         ]
 
-    def prepare(self, root: Path) -> None:
+    def prepare(self, root: Path, overlay: Path | None = None) -> None:
+        """The copy of ROOT's tree, with OVERLAY's files laid over it (a profile), committed."""
         self.tree.mkdir()
         copy_worktree(root, self.tree, "bench: the tree as it is")
+        if overlay is not None:
+            shutil.copytree(root / overlay, self.tree, dirs_exist_ok=True)
+            commit_all(self.tree, f"bench: the profile in {overlay}")
         try:
             subprocess.run(
                 [*self.nox, "-s", "prod", "dev", "verify", "--install-only"],
@@ -151,7 +163,7 @@ class Bench:
         if run.returncode != 0:
             sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
             raise CiError(f"bench case {name!r}: nox -s prod failed (exit {run.returncode}); its output is above")
-        report = json.loads((self.workdir / "reports" / "build-prod.json").read_text())
+        report = self.last_report = json.loads((self.workdir / "reports" / "build-prod.json").read_text())
         ran = [f"{t['target']}: {s}" for t in report["targets"] for s in t.get("ran_steps", [])]
         rerun = {t["target"]: t["steps"] - t["cached_steps"] for t in report["targets"]}
         case = Case(name, seconds, sum(t["steps"] for t in report["targets"]),
@@ -243,6 +255,9 @@ def body(run: Run) -> None:
         raise CiError(
             f"the benchmark needs the cache registry: {problem} (run `nox -s prod` once, or `ci/provision` as root)"
         )
+    if run.args.heavy:
+        heavy(run, engine, cache_registry)
+        return
     bench = Bench(run.settings, engine, cache_registry)
     cases: list[Case] = []
     try:
@@ -266,6 +281,31 @@ def body(run: Run) -> None:
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
     summarize(run, cases, loop, url_times)
     alternating.show(run)
+
+
+def heavy(run: Run, engine: dk.Engine, cache_registry: str) -> None:
+    """`--heavy`: the heavy profile's cases (ci/heavybench.py), then everything it made removed: images,
+    build cache, registry refs."""
+    bench, example = Bench(run.settings, engine, cache_registry), Bench(run.settings, engine, cache_registry)
+    result = heavybench.HeavyResult()
+    try:
+        print(f"bench --heavy: copy of the tree with {heavybench.OVERLAY} in {bench.tree}", flush=True)
+        bench.prepare(run.settings.root, heavybench.OVERLAY)
+        with run.step("H1-H3 prod builds") as check:
+            heavybench.builds(bench, PROJECT, result)
+            check.message = "; ".join(g.line() for g in result.goals)
+        example.prepare(run.settings.root)
+        with run.step(heavybench.CASES[3]) as check:
+            heavybench.watch_case(bench, example, PROJECT, result)
+            check.message = result.goals[-1].line()
+    finally:
+        bench.stop_stack()
+        example.stop_stack()
+        dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
+        for target in bench.targets:
+            registry.delete_cache(f"{cache_registry}/{PROJECT}/{target}")
+        dk.prune_build_cache(engine)
+    heavybench.summarize(run, result)
 
 
 def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
@@ -412,7 +452,7 @@ def platform_line() -> str:
 SESSION = Session(
     name="bench",
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
-    steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING),
+    steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING, "H1-H3 prod builds", heavybench.CASES[3]),
     body=body,
     options=options,
 )

@@ -279,3 +279,15 @@ def test_the_phases_line_names_each_phase_in_a_builds_order_with_the_span() -> N
     )
     built.phases = {"cache_import": 0.02, "unpack": 0.04}  # a no-op build: nothing worth a line
     assert phases_line(built) == ""
+
+
+def test_pulled_bytes_count_each_blob_a_target_fetched_once() -> None:
+    trace = BuildTrace(["backend", "frontend"])
+    layer, other = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    trace.add({"vertexes": [vertex("d", "[backend deps 3/3] RUN pip install", cached=True)]})
+    trace.add({"vertexes": [vertex("f", "[frontend build 1/1] RUN npm ci", cached=True)]})
+    trace.add({"statuses": [{"vertex": "d", "id": layer, "current": 10, "total": 2000}]})
+    trace.add({"statuses": [{"vertex": "d", "id": layer, "current": 2000, "total": 2000}]})
+    trace.add({"statuses": [{"vertex": "d", "id": f"extracting {layer}"}, {"vertex": "f", "id": other, "total": 7}]})
+    assert trace.pulled_bytes("backend") == 2000 and trace.pulled_bytes("frontend") == 7
+    assert trace.target_figures("backend")["pulled_bytes"] == 2000

@@ -130,3 +130,13 @@ def test_a_degraded_cache_verdict_keeps_the_cause_and_the_fix_short(capsys: pyte
         "or REQUESTS_CA_BUNDLE"
     )
     assert "(the engine reads it too)" in capsys.readouterr().out  # the warning keeps every detail
+
+
+def test_distinct_bytes_count_a_blob_two_refs_share_once() -> None:
+    shared, own = ("sha256:a", 100), ("sha256:b", 7)
+    refs = [
+        registry.CacheRef("r/p/backend:id-1", 100, 1, frozenset({shared})),
+        registry.CacheRef("r/p/backend:branch-main", 107, 2, frozenset({shared, own})),
+    ]
+    assert registry.distinct_bytes(refs) == 107
+    assert registry.distinct_bytes([]) == 0
