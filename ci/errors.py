@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import IntEnum
 
-# The exit codes of `python -m ci SESSION` (docs/sessions.md quotes them).
-EXIT_FAILED = 1  # a step or check failed; also a bug (the traceback is shown)
-EXIT_USAGE = 2  # bad arguments or variables: nothing was done
-EXIT_NO_ENGINE = 3  # no Docker engine answers
-EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+class Exit(IntEnum):
+    """The exit codes of `python -m ci SESSION` (docs/sessions.md quotes them)."""
+
+    PASSED = 0
+    FAILED = 1  # a step or check failed; also a bug (the traceback is shown)
+    USAGE = 2  # bad arguments or variables: nothing was done
+    NO_ENGINE = 3  # no Docker engine answers
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 class Terminated(KeyboardInterrupt):
@@ -24,7 +29,7 @@ class CiError(Exception):
     """A failure the user can act on. `str(err)` is the one line shown; `output` is the longer evidence
     (a failing step's log tail) that goes into the report."""
 
-    exit_code = EXIT_FAILED
+    exit_code = Exit.FAILED
 
     def __init__(self, message: str, output: str = "") -> None:
         super().__init__(message)
@@ -34,13 +39,13 @@ class CiError(Exception):
 class UsageError(CiError):
     """Bad arguments or variables."""
 
-    exit_code = EXIT_USAGE
+    exit_code = Exit.USAGE
 
 
 class EngineUnreachable(CiError):
     """No Docker engine answers."""
 
-    exit_code = EXIT_NO_ENGINE
+    exit_code = Exit.NO_ENGINE
 
 
 class DockerFailed(CiError):

@@ -27,17 +27,9 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_NO_ENGINE,
-    CiError,
-    EngineUnreachable,
-    Terminated,
-    stopped_by,
-)
+from ci.errors import CiError, EngineUnreachable, Exit, Terminated, stopped_by
 from ci.fingerprint import changed_files, fingerprint
-from ci.frame import Run, Session
+from ci.frame import Run, Session, SessionStatus
 from ci.git import commit_label
 from ci.identity import Inputs
 from ci.record import BuildRecord, read_record
@@ -67,6 +59,7 @@ class Turn:
     targets: list[str]
     services: list[str]
     # verified | does not parse | build failed | unhealthy | not verified | failed | no engine | interrupted
+    # (the last two in the words of SessionStatus)
     result: str = "verified"
     detail: str = ""
     build_seconds: float = 0.0
@@ -300,13 +293,13 @@ def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
         current.result, current.detail = failed.result, failed.detail
         lost = engine_lost(loop, current)
         if lost:
-            current.result, current.detail = "no engine", str(lost)
+            current.result, current.detail = SessionStatus.NO_ENGINE, str(lost)
             raise lost from None
     except EngineUnreachable as err:
-        current.result, current.detail = "no engine", str(err)
+        current.result, current.detail = SessionStatus.NO_ENGINE, str(err)
         raise
     except KeyboardInterrupt:
-        current.result, current.detail = "interrupted", "stopped by Ctrl-C during the turn"
+        current.result, current.detail = SessionStatus.INTERRUPTED, "stopped by Ctrl-C during the turn"
         raise
     finally:
         current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
@@ -416,9 +409,10 @@ def changed_since_build(loop: Loop, targets: list[str]) -> list[str]:
 def record(loop: Loop, t: Turn) -> None:
     """The turn's line on screen, and a testcase in the report."""
     text = line(t)
-    status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
-    codes = {"interrupted": EXIT_INTERRUPTED, "no engine": EXIT_NO_ENGINE}
-    exit_code = codes.get(t.result, EXIT_FAILED)
+    interrupted = t.result == SessionStatus.INTERRUPTED
+    status: Status = "passed" if t.result == "verified" else "interrupted" if interrupted else "failed"
+    codes: dict[str, Exit] = {SessionStatus.INTERRUPTED: Exit.INTERRUPTED, SessionStatus.NO_ENGINE: Exit.NO_ENGINE}
+    exit_code = codes.get(t.result, Exit.FAILED)
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
     what = ", ".join(t.targets or t.files)
     # In the report before on screen: a Ctrl-C sent on seeing the line must not find the turn unrecorded.
@@ -431,7 +425,7 @@ def finish(loop: Loop) -> None:
     """watch.json's turns, --down, and the last line."""
     run = loop.run
     run.data["turns"] = [asdict(t) for t in loop.turns]
-    if loop.turns and loop.turns[-1].result == "no engine":
+    if loop.turns and loop.turns[-1].result == SessionStatus.NO_ENGINE:
         run.verdict = f"{len(loop.turns)} turns; the engine went away"
         return  # nothing to stop: --down needs the engine
     if run.args.down and loop.services:

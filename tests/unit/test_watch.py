@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ci import docker as dk
-from ci.errors import EXIT_FAILED, EXIT_NO_ENGINE, CiError, DockerFailed, EngineUnreachable
+from ci.errors import CiError, DockerFailed, EngineUnreachable, Exit
 from ci.frame import Run
 from ci.report import Report
 from ci.sessions import watch
@@ -54,7 +54,7 @@ def test_a_failed_turn_whose_engine_no_longer_answers_ends_the_loop_with_exit_3(
     [turn] = loop.turns
     assert turn.result == "no engine"
     [case] = loop.run.report.main.checks
-    assert case.name == "turn 1: backend" and case.status == "failed" and case.exit_code == EXIT_NO_ENGINE
+    assert case.name == "turn 1: backend" and case.status == "failed" and case.exit_code == Exit.NO_ENGINE
 
 
 def test_a_failed_turn_whose_engine_still_answers_is_recorded_and_the_loop_goes_on(
@@ -66,7 +66,7 @@ def test_a_failed_turn_whose_engine_still_answers_is_recorded_and_the_loop_goes_
     watch.turn(loop, ["backend/main.py"], ["backend"], 0.0)
     [turn] = loop.turns
     assert turn.result == "failed" and "Cannot connect" in turn.detail
-    assert loop.run.report.main.checks[0].exit_code == EXIT_FAILED
+    assert loop.run.report.main.checks[0].exit_code == Exit.FAILED
 
 
 def test_a_verified_turns_detail_gives_way_so_that_its_times_fit(monkeypatch: pytest.MonkeyPatch) -> None:
