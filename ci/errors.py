@@ -25,9 +25,10 @@ def stopped_by(stop: KeyboardInterrupt) -> str:
     return "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
 
 
-class CiError(Exception):
-    """A failure the user can act on. `str(err)` is the one line shown; `output` is the longer evidence
-    (a failing step's log tail) that goes into the report."""
+class Foreseeable(Exception):
+    """A foreseeable failure: `str(err)` is the one line shown; `output` is the longer evidence (a failing
+    step's log tail) that goes into the report; `exit_code` is the session's. A step and the frame catch it
+    (ci/report.py, ci/frame.py); code that goes on past a failure catches CiError, which a lost engine is not."""
 
     exit_code = Exit.FAILED
 
@@ -36,14 +37,18 @@ class CiError(Exception):
         self.output = output
 
 
+class CiError(Foreseeable):
+    """A failure the user can act on, which a session may go on past: a failed check, a turn of watch."""
+
+
 class UsageError(CiError):
     """Bad arguments or variables."""
 
     exit_code = Exit.USAGE
 
 
-class EngineUnreachable(CiError):
-    """No Docker engine answers."""
+class EngineUnreachable(Foreseeable):
+    """No Docker engine answers: nothing that follows can work, so it ends the session (doctor reports it)."""
 
     exit_code = Exit.NO_ENGINE
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ci import sessions, terminal
-from ci.errors import CiError, Exit, UsageError
+from ci.errors import Exit, Foreseeable, UsageError
 from ci.report import Check, Report, report_dict, write_json, write_junit
 from ci.settings import Settings, load_settings, writable_reports_dir
 
@@ -141,7 +141,7 @@ def _phase(report: Report, name: str) -> Iterator[None]:
     """Arguments and settings: a testcase only when they fail."""
     try:
         yield
-    except CiError as err:
+    except Foreseeable as err:
         report.add(Check(name, "failed", message=str(err), exit_code=err.exit_code))
         raise
 
@@ -170,7 +170,7 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
             settings = load_settings()
         context = Run(session, args, settings, report)
         session.body(context)
-    except CiError as err:
+    except Foreseeable as err:
         outcome = Outcome(*classify(err), f"error: {err}")
         outcome.table = not any(c.name in ("arguments", "settings") for c in report.main.checks)
     except KeyboardInterrupt as stop:
@@ -186,7 +186,7 @@ def classify(err: BaseException) -> tuple[SessionStatus, Exit]:
     arguments or variables, no engine, or a failure), Ctrl-C or SIGTERM interrupted, anything else a bug."""
     if isinstance(err, KeyboardInterrupt):
         return SessionStatus.INTERRUPTED, Exit.INTERRUPTED
-    if isinstance(err, CiError):
+    if isinstance(err, Foreseeable):
         status = {Exit.USAGE: SessionStatus.USAGE_ERROR, Exit.NO_ENGINE: SessionStatus.NO_ENGINE}
         return status.get(err.exit_code, SessionStatus.FAILED), err.exit_code
     return SessionStatus.ERROR, Exit.FAILED

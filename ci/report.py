@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from ci.errors import CiError, Exit, stopped_by
+from ci.errors import Exit, Foreseeable, stopped_by
 
 # passed and warned pass; failed is a foreseeable failure, error a bug, interrupted Ctrl-C.
 Status = Literal["passed", "warned", "failed", "error", "interrupted", "skipped"]
@@ -70,14 +70,14 @@ class Report:
 
     @contextmanager
     def step(self, name: str) -> Iterator[Check]:
-        """Time a step; whatever escapes it marks it: a CiError failed, Ctrl-C interrupted, anything
+        """Time a step; whatever escapes it marks it: a foreseeable failure failed, Ctrl-C interrupted, anything
         else an error (a bug). The exception propagates."""
         check = Check(name)
         self.main.checks.append(check)
         start = time.monotonic()
         try:
             yield check
-        except CiError as err:
+        except Foreseeable as err:
             check.status, check.message, check.exit_code = "failed", str(err), err.exit_code
             check.output = check.output or err.output
             raise

@@ -235,8 +235,6 @@ def on_burst(loop: Loop, burst: Burst) -> None:
         try:
             loop.read_definitions()
             loop.unreadable = ""
-        except EngineUnreachable:
-            raise
         except CiError as err:
             loop.unreadable = str(err)
         targets = list(loop.inputs)
@@ -285,8 +283,6 @@ def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
             # way to them.
             with rollback.keeping(loop.engine, current.services, containers) as kept:
                 attempt(loop, current, services, started, kept)
-        except EngineUnreachable:
-            raise
         except CiError as err:  # a docker call around the build and up: listing, keeping the images
             raise Failed("failed", str(err)) from None
     except Failed as failed:
@@ -312,8 +308,6 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
     previous = running_sources(loop, services)
     try:
         build(loop, {t: loop.targets[t] for t in current.targets})
-    except EngineUnreachable:
-        raise
     except CiError as err:
         still = ", ".join(f"{s}: {p}" for s, p in previous.items())
         raise Failed("build failed", f"{err}; the previous build still serves ({still})") from None
@@ -326,8 +320,6 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
     except rollback.NotUp as err:
         loop.record = err.record  # what runs now: the previous build, where it came back
         raise Failed("unhealthy", str(err)) from None
-    except EngineUnreachable:
-        raise
     except CiError as err:
         raise Failed("unhealthy", str(err)) from None
     finally:
