@@ -32,6 +32,7 @@ from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session, SessionStatus
 from ci.git import commit_label
 from ci.identity import Inputs
+from ci.ids import short_id
 from ci.record import BuildRecord, read_record
 from ci.report import Check, Report, Status
 from ci.services import Service
@@ -350,11 +351,7 @@ def running_sources(loop: Loop, services: list[Service]) -> dict[str, str]:
     """What each service runs before the turn, `sources 1a2b3c4d5e6f`: the latest build's, which the
     stack runs (the loop started it so, and each turn that built recreated its services)."""
     targets = loop.record.targets if loop.record else {}
-    return {
-        s.name: f"sources {targets[s.target].source_digest.removeprefix('sha256:')[:12]}"
-        for s in services
-        if s.target in targets
-    }
+    return {s.name: f"sources {short_id(targets[s.target].source_digest)}" for s in services if s.target in targets}
 
 
 def prove(loop: Loop, services: list[Service], containers: dict[str, dk.ContainerInfo]) -> str:
@@ -368,7 +365,7 @@ def prove(loop: Loop, services: list[Service], containers: dict[str, dk.Containe
     failing = [c for c in checks.main.checks if c.failing]
     if failing:
         raise Failed("not verified", "; ".join(f"{c.name}: {c.message}" for c in failing))
-    sources = ", ".join(built.targets[s.target].source_digest.removeprefix("sha256:")[:12] for s in services)
+    sources = ", ".join(short_id(built.targets[s.target].source_digest) for s in services)
     return f"verified: running = tree (sources {sources})"
 
 
