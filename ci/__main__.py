@@ -7,7 +7,7 @@ import os
 import sys
 
 from ci import frame, sessions
-from ci.errors import EXIT_USAGE
+from ci.errors import Exit
 from ci.settings import ROOT
 
 
@@ -22,7 +22,7 @@ def detach_stdin() -> None:
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in sessions.names():
         print(f"usage: python -m ci {{{','.join(sessions.names())}}} [ARGS]", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
     detach_stdin()
     # Sessions run in the project: bake resolves the contexts of the bake file from the working directory,
     # and buildx >= 0.20 reads nothing outside it without a grant.

@@ -22,6 +22,7 @@ from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint, fingerprint
 from ci.git import Commit
 from ci.identity import Inputs, identity
+from ci.ids import short_id
 from ci.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
 from ci.report import Check, Report, Suite, property_value, write_json
 from ci.settings import Settings
@@ -488,7 +489,7 @@ def write_build(report: Report, settings: Settings, build: Build) -> None:
     for t in build.targets:
         suite = Suite(t.target, properties={k: property_value(v) for k, v in t.figures().items()})
         # A suite of its own per target, with one testcase saying what was built (no suite without tests).
-        image = t.image_id.removeprefix("sha256:")[:12]
+        image = short_id(t.image_id)
         suite.checks.append(
             Check(
                 "image", seconds=t.wall_seconds, message=f"{t.image} {image}: {t.cached_steps}/{t.steps} steps cached"
@@ -510,7 +511,7 @@ def write_build(report: Report, settings: Settings, build: Build) -> None:
     headers = ("target", "time", "steps", "cached", "hit ratio", "context", "image id", "size")
     rows = [
         (t.target, f"{t.wall_seconds:.1f}s", t.steps, t.cached_steps, f"{t.cache_hit_ratio:.0%}",
-         human(t.context_bytes), t.image_id.removeprefix("sha256:")[:12], human(t.size_bytes))
+         human(t.context_bytes), short_id(t.image_id), human(t.size_bytes))
         for t in build.targets
     ]  # fmt: skip
     print("\n" + terminal.table(headers, rows, columns=terminal.width()))

@@ -17,6 +17,7 @@ from typing import Any
 
 from ci import docker as dk
 from ci.errors import UsageError
+from ci.ids import short_id
 from ci.sizes import parse_docker_size, parse_input_size
 from ci.versions import BUILDKIT_MAX_USED_SPACE, BUILDX_NEW_SPACE_FLAGS, at_least
 
@@ -304,7 +305,7 @@ def _plan_images(
                 rank.setdefault(image.id, f"build {n} of {service}, newest first (keeping {keep})")
 
     for image in sorted(images, key=lambda i: i.created, reverse=True):
-        name = ", ".join(sorted(image.tags)) or f"<none> {image.id.removeprefix('sha256:')[:12]}"
+        name = ", ".join(sorted(image.tags)) or f"<none> {short_id(image.id)}"
         item = Item("image", image.id, name, image_size.get(image.id, 0), "dangling")
         foreign = [t for t in image.tags if repository(t) not in repos]
         if image.id in used_by:

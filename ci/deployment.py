@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 from ci import buildinfo
 from ci.errors import UsageError
-from ci.fingerprint import Fingerprint, changed_files, fingerprint
+from ci.fingerprint import changed_files, fingerprint
 from ci.git import Commit, is_shallow, resolve_commit, toplevel
 from ci.history import HISTORY_LIMIT, Repository, State, TargetFiles
 from ci.identity import Inputs, identity
+from ci.ids import short_id
 from ci.services import LABEL, Service
+from ci.terminal import plural
 
 SHOWN = 5  # commits and files named in a verdict; the JSON has them all
 WAIT_POLL = 1.0  # seconds between rounds of --wait
@@ -182,10 +184,6 @@ class Verdict:
         return f"{self.service} {self.word}"
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def judge(service: str, answers: list[buildinfo.Answer], want: Expected, history_limit: int = HISTORY_LIMIT) -> Verdict:
     """The verdict on SERVICE from its ANSWERS: every one must carry build info, agree, and have WANT's
     first fingerprint."""
@@ -198,12 +196,12 @@ def judge(service: str, answers: list[buildinfo.Answer], want: Expected, history
     if answer.info is None:
         return Verdict(service, answer.kind, f"{answer.kind}: {answer.url}: {answer.problem}", urls, dict(counts))
     digest, label = answer.identity
-    claims = f"commit {label}, sources {short(digest)}"
+    claims = f"commit {label}, sources {short_id(digest)}"
     index = want.place(digest)
     verdict = Verdict(service, "runs", "", urls, dict(counts), claims)
     if index == 0:
         built = f", built as {label} (the last commit to change its inputs)" if label != want.label else ""
-        verdict.detail = f"runs {want.label}: sources {short(digest)}{built}"
+        verdict.detail = f"runs {want.label}: sources {short_id(digest)}{built}"
         return verdict
     if index is None:
         verdict.word = "not a commit"
@@ -239,16 +237,11 @@ def describe(answer: buildinfo.Answer, want: Expected) -> str:
     digest, label = answer.identity
     index = want.place(digest)
     if index == 0:
-        return f"run {want.label} (sources {short(digest)})"
+        return f"run {want.label} (sources {short_id(digest)})"
     if index is None:
-        return f"not of {want.label}'s history (claims {label}, sources {short(digest)})"
-    return (
-        f"behind by {plural(want.behind(index), 'commit')} ({want.seen[index].commit.short}, sources {short(digest)})"
-    )
-
-
-def short(digest: str) -> str:
-    return Fingerprint(digest).short
+        return f"not of {want.label}'s history (claims {label}, sources {short_id(digest)})"
+    behind = plural(want.behind(index), "commit")
+    return f"behind by {behind} ({want.seen[index].commit.short}, sources {short_id(digest)})"
 
 
 # --- asking the stack --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default, resolved_targets
 from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
 from ci.dockerfile import base_images, copy_sources, expand_source
-from ci.errors import CiError, EngineUnreachable
+from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
 from ci.git import tracked_files
 from ci.registry import cache_refs
 from ci.registry import probe as registry_probe
@@ -51,7 +51,7 @@ class Finding:
     advice: str = ""
     output: str = ""  # longer evidence: the largest files, every COPY source, each base image
     seconds: float = 0.0
-    exit_code: int = 1  # the session's exit code when this is the first failure
+    exit_code: Exit = Exit.FAILED  # the session's exit code when this is the first failure
     facts: dict[str, str] = field(default_factory=dict)  # JUnit properties
 
 
@@ -119,7 +119,7 @@ class Facts:
         start = time.monotonic()
         try:
             result = check(self)
-        except CiError as err:
+        except Foreseeable as err:
             result = Finding(name, "fail", str(err), exit_code=err.exit_code)
         except Exception as err:  # one broken check must not hide the others' answers
             first = (str(err).strip().splitlines() or [""])[0]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import IntEnum
 
-# The exit codes of `python -m ci SESSION` (docs/sessions.md quotes them).
-EXIT_FAILED = 1  # a step or check failed; also a bug (the traceback is shown)
-EXIT_USAGE = 2  # bad arguments or variables: nothing was done
-EXIT_NO_ENGINE = 3  # no Docker engine answers
-EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+class Exit(IntEnum):
+    """The exit codes of `python -m ci SESSION` (docs/sessions.md quotes them)."""
+
+    PASSED = 0
+    FAILED = 1  # a step or check failed; also a bug (the traceback is shown)
+    USAGE = 2  # bad arguments or variables: nothing was done
+    NO_ENGINE = 3  # no Docker engine answers
+    INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 class Terminated(KeyboardInterrupt):
@@ -20,27 +25,32 @@ def stopped_by(stop: KeyboardInterrupt) -> str:
     return "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
 
 
-class CiError(Exception):
-    """A failure the user can act on. `str(err)` is the one line shown; `output` is the longer evidence
-    (a failing step's log tail) that goes into the report."""
+class Foreseeable(Exception):
+    """A foreseeable failure: `str(err)` is the one line shown; `output` is the longer evidence (a failing
+    step's log tail) that goes into the report; `exit_code` is the session's. A step and the frame catch it
+    (ci/report.py, ci/frame.py); code that goes on past a failure catches CiError, which a lost engine is not."""
 
-    exit_code = EXIT_FAILED
+    exit_code = Exit.FAILED
 
     def __init__(self, message: str, output: str = "") -> None:
         super().__init__(message)
         self.output = output
 
 
+class CiError(Foreseeable):
+    """A failure the user can act on, which a session may go on past: a failed check, a turn of watch."""
+
+
 class UsageError(CiError):
     """Bad arguments or variables."""
 
-    exit_code = EXIT_USAGE
+    exit_code = Exit.USAGE
 
 
-class EngineUnreachable(CiError):
-    """No Docker engine answers."""
+class EngineUnreachable(Foreseeable):
+    """No Docker engine answers: nothing that follows can work, so it ends the session (doctor reports it)."""
 
-    exit_code = EXIT_NO_ENGINE
+    exit_code = Exit.NO_ENGINE
 
 
 class DockerFailed(CiError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ci.context import input_files
+from ci.ids import short_id
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Fingerprint:
 
     @property
     def short(self) -> str:
-        return self.digest.removeprefix("sha256:")[:12]
+        return short_id(self.digest)
 
 
 def file_digest(path: Path) -> str:

@@ -14,11 +14,12 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ci import sessions, terminal
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, UsageError
+from ci.errors import Exit, Foreseeable, UsageError
 from ci.report import Check, Report, report_dict, write_json, write_junit
 from ci.settings import Settings, load_settings, writable_reports_dir
 
@@ -53,10 +54,21 @@ class Run:
         return self.report.step(name)
 
 
+class SessionStatus(StrEnum):
+    """How a session ended, as NAME.json's `status` says it."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    USAGE_ERROR = "usage error"
+    NO_ENGINE = "no engine"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"  # a bug
+
+
 @dataclass
 class Outcome:
-    status: str = "passed"  # passed | failed | usage error | no engine | interrupted | error
-    exit_code: int = 0
+    status: SessionStatus = SessionStatus.PASSED
+    exit_code: Exit = Exit.PASSED
     line: str = ""  # the last line
     table: bool = True  # a session that fails on its arguments prints the usage error, not its steps
 
@@ -129,7 +141,7 @@ def _phase(report: Report, name: str) -> Iterator[None]:
     """Arguments and settings: a testcase only when they fail."""
     try:
         yield
-    except CiError as err:
+    except Foreseeable as err:
         report.add(Check(name, "failed", message=str(err), exit_code=err.exit_code))
         raise
 
@@ -142,7 +154,7 @@ def run(session: Session, argv: list[str]) -> int:
     try:
         directory = writable_reports_dir(os.environ)
     except UsageError as err:
-        return last_line(Outcome("usage error", err.exit_code, f"error: {err}", table=False), terminal.colour_on())
+        return last_line(Outcome(*classify(err), f"error: {err}", table=False), terminal.colour_on())
     with terminal.fitted():
         return _run(session, argv, directory)
 
@@ -158,18 +170,29 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
             settings = load_settings()
         context = Run(session, args, settings, report)
         session.body(context)
-    except CiError as err:
-        outcome = Outcome("usage error" if err.exit_code == 2 else "failed", err.exit_code, f"error: {err}")
+    except Foreseeable as err:
+        outcome = Outcome(*classify(err), f"error: {err}")
         outcome.table = not any(c.name in ("arguments", "settings") for c in report.main.checks)
-    except KeyboardInterrupt:
-        outcome = Outcome("interrupted", EXIT_INTERRUPTED, "interrupted")
+    except KeyboardInterrupt as stop:
+        outcome = Outcome(*classify(stop), "interrupted")
     except Exception as err:  # a bug: the traceback is for us, the report still tells CI
         traceback.print_exc(file=terminal.unfitted(sys.stderr))  # evidence: never cut
-        outcome = Outcome("error", EXIT_FAILED, f"error: internal error, a bug ({type(err).__name__}: {err})")
+        outcome = Outcome(*classify(err), f"error: internal error, a bug ({type(err).__name__}: {err})")
     return finished(session, report, outcome, context, directory).exit_code
 
 
-def failure(checks: list[Check]) -> tuple[str, int] | None:
+def classify(err: BaseException) -> tuple[SessionStatus, Exit]:
+    """The status and exit code of a session that ERR ended: a project's error by its exit code (bad
+    arguments or variables, no engine, or a failure), Ctrl-C or SIGTERM interrupted, anything else a bug."""
+    if isinstance(err, KeyboardInterrupt):
+        return SessionStatus.INTERRUPTED, Exit.INTERRUPTED
+    if isinstance(err, Foreseeable):
+        status = {Exit.USAGE: SessionStatus.USAGE_ERROR, Exit.NO_ENGINE: SessionStatus.NO_ENGINE}
+        return status.get(err.exit_code, SessionStatus.FAILED), err.exit_code
+    return SessionStatus.ERROR, Exit.FAILED
+
+
+def failure(checks: list[Check]) -> tuple[str, Exit] | None:
     """One line for the failing checks, the first named with its advice, and its exit code; None if none."""
     failing = [c for c in checks if c.failing]
     if not failing:
@@ -184,15 +207,16 @@ def failure(checks: list[Check]) -> tuple[str, int] | None:
 def finished(session: Session, report: Report, outcome: Outcome, context: Run | None, directory: Path) -> Outcome:
     """Skip what did not run, settle the outcome from the checks, write the files into DIRECTORY, print
     table and line."""
-    why = {"interrupted": "interrupted", "passed": "not run"}.get(outcome.status, "an earlier step failed")
-    report.skip(session.steps, why)
+    why = {SessionStatus.INTERRUPTED: "interrupted", SessionStatus.PASSED: "not run"}
+    report.skip(session.steps, why.get(outcome.status, "an earlier step failed"))
     failed = failure(report.checks) if context is None or context.report_decides else None
-    if outcome.status == "passed" and failed:
-        outcome = Outcome("failed", failed[1], f"error: {failed[0]}")
-    elif outcome.status == "passed":
+    if outcome.status == SessionStatus.PASSED and failed:
+        line, code = failed
+        # A failing check says no engine by its exit code; any other (2 included) fails the session.
+        status = SessionStatus.NO_ENGINE if code == Exit.NO_ENGINE else SessionStatus.FAILED
+        outcome = Outcome(status, code, f"error: {line}")
+    elif outcome.status == SessionStatus.PASSED:
         outcome.line = f"{session.name}: {(context.verdict if context else '') or 'passed'}"
-    if outcome.status == "failed" and outcome.exit_code == 3:
-        outcome.status = "no engine"
     junit = write_junit(report, directory / f"junit-{session.name}.xml")
     data = {"status": outcome.status, "exit_code": outcome.exit_code, "line": outcome.line}
     write_json(
@@ -213,8 +237,8 @@ def finished(session: Session, report: Report, outcome: Outcome, context: Run | 
 
 def last_line(outcome: Outcome, colour: bool) -> int:
     """Print the session's last line, on stderr when it failed; returns its exit code."""
-    stream = sys.stdout if outcome.exit_code == 0 else sys.stderr
-    result = "passed" if outcome.exit_code == 0 else "failed"
+    stream = sys.stdout if outcome.exit_code == Exit.PASSED else sys.stderr
+    result = "passed" if outcome.exit_code == Exit.PASSED else "failed"
     text = terminal.fit_last(outcome.line, stream)
     print(terminal.paint(text, result, on=colour and stream.isatty()), file=stream, flush=True)
     return outcome.exit_code

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from ci.errors import EXIT_FAILED, EXIT_INTERRUPTED, CiError, stopped_by
+from ci.errors import Exit, Foreseeable, stopped_by
 
 # passed and warned pass; failed is a foreseeable failure, error a bug, interrupted Ctrl-C.
 Status = Literal["passed", "warned", "failed", "error", "interrupted", "skipped"]
@@ -30,7 +30,7 @@ class Check:
     message: str = ""  # one line, shown in the table and as the failure message
     output: str = ""  # longer text: a log tail, a response excerpt
     advice: str = ""  # what to do about a failure or warning
-    exit_code: int = EXIT_FAILED  # the session's exit code when this is its first failure
+    exit_code: Exit = Exit.FAILED  # the session's exit code when this is its first failure
     # False: a failed check that the JUnit file shows as failed, but that does not fail the session (prod's
     # degraded cache, unless --strict-cache).
     blocking: bool = True
@@ -70,19 +70,19 @@ class Report:
 
     @contextmanager
     def step(self, name: str) -> Iterator[Check]:
-        """Time a step; whatever escapes it marks it: a CiError failed, Ctrl-C interrupted, anything
+        """Time a step; whatever escapes it marks it: a foreseeable failure failed, Ctrl-C interrupted, anything
         else an error (a bug). The exception propagates."""
         check = Check(name)
         self.main.checks.append(check)
         start = time.monotonic()
         try:
             yield check
-        except CiError as err:
+        except Foreseeable as err:
             check.status, check.message, check.exit_code = "failed", str(err), err.exit_code
             check.output = check.output or err.output
             raise
         except KeyboardInterrupt as stop:
-            check.status, check.exit_code = "interrupted", EXIT_INTERRUPTED
+            check.status, check.exit_code = "interrupted", Exit.INTERRUPTED
             check.message = f"interrupted ({stopped_by(stop)})"
             raise
         except BaseException as err:

@@ -44,6 +44,7 @@ from typing import Any, NoReturn, TextIO
 from ci import docker as dk
 from ci import stack as st
 from ci.errors import CiError, DockerFailed
+from ci.ids import short_id
 from ci.record import BuildRecord, TargetRecord, write_record
 from ci.services import Service
 from ci.settings import Settings
@@ -387,7 +388,7 @@ def verdict(
     for service, (why, summary) in reasons.items():
         if service in tried and service in up:
             digest = dk.image_source_digest(engine, kept[service].image_id) or ""
-            outcome = f"the previous build (sources {digest.removeprefix('sha256:')[:12]}) serves again"
+            outcome = f"the previous build (sources {short_id(digest)}) serves again"
         elif service in tried:
             outcome = f"its previous build does not come up either: {service} is down"
         else:

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from ci import docker as dk
 from ci.errors import CiError, DockerFailed
+from ci.ids import short_id
 from ci.services import Port, Service, compose_services, stack_services
 from ci.settings import Settings
 
@@ -272,7 +273,7 @@ def status(engine: dk.Engine, services: Iterable[str]) -> list[ServiceStatus]:
             ServiceStatus(
                 service=service,
                 container=container.name,
-                image_id=(image.id if image else container.image).removeprefix("sha256:")[:12],
+                image_id=short_id(image.id if image else container.image),
                 build_date=labels.get(dk.CREATED_LABEL, "?"),
                 commit=labels.get(dk.REVISION_LABEL, "?"),
                 health=container.state,

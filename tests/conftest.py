@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
 from ci.git import commit_all, copy_worktree, git
+from ci.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
@@ -67,12 +67,6 @@ def git_repo(root: Path, files: dict[str, str]) -> Path:
     git(root, "config", "user.name", "t")
     commit_all(root, "first")
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -11,6 +11,7 @@ from datetime import datetime
 from python_on_whales.exceptions import DockerException
 
 from ci.docker.engine import PROJECT_LABEL, SOURCE_DIGEST_LABEL, Engine, _inspect, error_line, failed
+from ci.ids import short_id
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def tag_image(engine: Engine, image_id: str, ref: str) -> None:
     try:
         engine._client.image.tag(image_id, ref)
     except DockerException as err:
-        raise failed(err, f"could not tag image {image_id.removeprefix('sha256:')[:12]} as {ref}") from None
+        raise failed(err, f"could not tag image {short_id(image_id)} as {ref}") from None
 
 
 def remove_image(engine: Engine, ref: str) -> str | None:

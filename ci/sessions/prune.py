@@ -143,8 +143,8 @@ def _prune(run: Run, outcome: Outcome) -> None:
 
 def _plan_line(plan: Plan, *, dry_run: bool) -> str:
     verb = "would free" if dry_run else "frees"
-    counts = [_count_of(len(plan.of(k)), k) for k in ("container", "image", "volume")]
-    counts.append(_count_of(len(plan.cache), "build cache record"))
+    counts = [terminal.plural(len(plan.of(k)), k) for k in ("container", "image", "volume")]
+    counts.append(terminal.plural(len(plan.cache), "build cache record"))
     return f"{', '.join(counts)} of this project: {verb} {human(plan.size_of())}"
 
 
@@ -186,13 +186,9 @@ def _done_line(outcome: Outcome, kinds: Sequence[str]) -> str:
     for kind in kinds:
         done = [i for i in outcome.removed if i.kind == kind]
         refused = [i for i in outcome.refused if i.kind == kind]
-        part = f"{_count_of(len(done), kind)} removed ({human(sum(i.size for i in done))})"
+        part = f"{terminal.plural(len(done), kind)} removed ({human(sum(i.size for i in done))})"
         parts.append(part + (f", {len(refused)} kept: {refused[0].why.removeprefix('kept: ')}" if refused else ""))
     return "; ".join(parts)
-
-
-def _count_of(n: int, kind: str) -> str:
-    return f"{n} {kind}{'' if n == 1 else 's'}"
 
 
 def _describe(options: Options) -> str:

@@ -28,11 +28,13 @@ from ci.cleanup import parse_duration
 from ci.errors import CiError, UsageError
 from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session
+from ci.ids import short_id
 from ci.record import FILE as RECORD_FILE
 from ci.record import BuildRecord, read_record
 from ci.report import Check, Report, Status, markdown_table
 from ci.services import LABEL, HeaderRule, Service
 from ci.settings import Settings
+from ci.terminal import plural
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -336,10 +338,6 @@ def epoch_ms(iso: str) -> int | None:
         return None
 
 
-def short_id(image_id: str) -> str:
-    return image_id.removeprefix("sha256:")[:12]
-
-
 def print_summary(report: Report) -> None:
     """The checks as Markdown in the CI job summary, when there is one (GitHub Actions)."""
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -425,9 +423,7 @@ def report_verdict(report: Report, verdict: deployment.Verdict, redact: deployme
             f"{sum(missing.values())} of {sum(verdict.answers.values())} answers: {', '.join(missing)}"
         )
     else:
-        info.message = redact(
-            f"{deployment.plural(sum(verdict.answers.values()), 'answer')} from {', '.join(verdict.urls)}"
-        )
+        info.message = redact(f"{plural(sum(verdict.answers.values()), 'answer')} from {', '.join(verdict.urls)}")
     report.add(info)
     status: Status = "passed" if verdict.passed else "failed" if answered else "skipped"
     detail = verdict.detail if answered else "no build info to compare"

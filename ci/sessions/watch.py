@@ -27,19 +27,12 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_NO_ENGINE,
-    CiError,
-    EngineUnreachable,
-    Terminated,
-    stopped_by,
-)
+from ci.errors import CiError, EngineUnreachable, Exit, Terminated, stopped_by
 from ci.fingerprint import changed_files, fingerprint
-from ci.frame import Run, Session
+from ci.frame import Run, Session, SessionStatus
 from ci.git import commit_label
 from ci.identity import Inputs
+from ci.ids import short_id
 from ci.record import BuildRecord, read_record
 from ci.report import Check, Report, Status
 from ci.services import Service
@@ -67,6 +60,7 @@ class Turn:
     targets: list[str]
     services: list[str]
     # verified | does not parse | build failed | unhealthy | not verified | failed | no engine | interrupted
+    # (the last two in the words of SessionStatus)
     result: str = "verified"
     detail: str = ""
     build_seconds: float = 0.0
@@ -242,8 +236,6 @@ def on_burst(loop: Loop, burst: Burst) -> None:
         try:
             loop.read_definitions()
             loop.unreadable = ""
-        except EngineUnreachable:
-            raise
         except CiError as err:
             loop.unreadable = str(err)
         targets = list(loop.inputs)
@@ -292,21 +284,19 @@ def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
             # way to them.
             with rollback.keeping(loop.engine, current.services, containers) as kept:
                 attempt(loop, current, services, started, kept)
-        except EngineUnreachable:
-            raise
         except CiError as err:  # a docker call around the build and up: listing, keeping the images
             raise Failed("failed", str(err)) from None
     except Failed as failed:
         current.result, current.detail = failed.result, failed.detail
         lost = engine_lost(loop, current)
         if lost:
-            current.result, current.detail = "no engine", str(lost)
+            current.result, current.detail = SessionStatus.NO_ENGINE, str(lost)
             raise lost from None
     except EngineUnreachable as err:
-        current.result, current.detail = "no engine", str(err)
+        current.result, current.detail = SessionStatus.NO_ENGINE, str(err)
         raise
     except KeyboardInterrupt:
-        current.result, current.detail = "interrupted", "stopped by Ctrl-C during the turn"
+        current.result, current.detail = SessionStatus.INTERRUPTED, "stopped by Ctrl-C during the turn"
         raise
     finally:
         current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
@@ -319,8 +309,6 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
     previous = running_sources(loop, services)
     try:
         build(loop, {t: loop.targets[t] for t in current.targets})
-    except EngineUnreachable:
-        raise
     except CiError as err:
         still = ", ".join(f"{s}: {p}" for s, p in previous.items())
         raise Failed("build failed", f"{err}; the previous build still serves ({still})") from None
@@ -333,8 +321,6 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
     except rollback.NotUp as err:
         loop.record = err.record  # what runs now: the previous build, where it came back
         raise Failed("unhealthy", str(err)) from None
-    except EngineUnreachable:
-        raise
     except CiError as err:
         raise Failed("unhealthy", str(err)) from None
     finally:
@@ -365,11 +351,7 @@ def running_sources(loop: Loop, services: list[Service]) -> dict[str, str]:
     """What each service runs before the turn, `sources 1a2b3c4d5e6f`: the latest build's, which the
     stack runs (the loop started it so, and each turn that built recreated its services)."""
     targets = loop.record.targets if loop.record else {}
-    return {
-        s.name: f"sources {targets[s.target].source_digest.removeprefix('sha256:')[:12]}"
-        for s in services
-        if s.target in targets
-    }
+    return {s.name: f"sources {short_id(targets[s.target].source_digest)}" for s in services if s.target in targets}
 
 
 def prove(loop: Loop, services: list[Service], containers: dict[str, dk.ContainerInfo]) -> str:
@@ -383,7 +365,7 @@ def prove(loop: Loop, services: list[Service], containers: dict[str, dk.Containe
     failing = [c for c in checks.main.checks if c.failing]
     if failing:
         raise Failed("not verified", "; ".join(f"{c.name}: {c.message}" for c in failing))
-    sources = ", ".join(built.targets[s.target].source_digest.removeprefix("sha256:")[:12] for s in services)
+    sources = ", ".join(short_id(built.targets[s.target].source_digest) for s in services)
     return f"verified: running = tree (sources {sources})"
 
 
@@ -416,9 +398,10 @@ def changed_since_build(loop: Loop, targets: list[str]) -> list[str]:
 def record(loop: Loop, t: Turn) -> None:
     """The turn's line on screen, and a testcase in the report."""
     text = line(t)
-    status: Status = "passed" if t.result == "verified" else "interrupted" if t.result == "interrupted" else "failed"
-    codes = {"interrupted": EXIT_INTERRUPTED, "no engine": EXIT_NO_ENGINE}
-    exit_code = codes.get(t.result, EXIT_FAILED)
+    interrupted = t.result == SessionStatus.INTERRUPTED
+    status: Status = "passed" if t.result == "verified" else "interrupted" if interrupted else "failed"
+    codes: dict[str, Exit] = {SessionStatus.INTERRUPTED: Exit.INTERRUPTED, SessionStatus.NO_ENGINE: Exit.NO_ENGINE}
+    exit_code = codes.get(t.result, Exit.FAILED)
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
     what = ", ".join(t.targets or t.files)
     # In the report before on screen: a Ctrl-C sent on seeing the line must not find the turn unrecorded.
@@ -431,7 +414,7 @@ def finish(loop: Loop) -> None:
     """watch.json's turns, --down, and the last line."""
     run = loop.run
     run.data["turns"] = [asdict(t) for t in loop.turns]
-    if loop.turns and loop.turns[-1].result == "no engine":
+    if loop.turns and loop.turns[-1].result == SessionStatus.NO_ENGINE:
         run.verdict = f"{len(loop.turns)} turns; the engine went away"
         return  # nothing to stop: --down needs the engine
     if run.args.down and loop.services:

@@ -17,7 +17,8 @@ import requests
 from python_on_whales import docker
 
 from ci.settings import HOST_ENV, read_env_file
-from tests.conftest import Project, free_port, junit_results
+from ci.stack import free_port
+from tests.conftest import Project, junit_results
 from tests.integration.test_services import add_built_service
 
 pytestmark = pytest.mark.integration

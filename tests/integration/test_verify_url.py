@@ -20,7 +20,8 @@ import pytest
 import requests
 from python_on_whales import docker
 
-from tests.conftest import Project, free_port, junit_results
+from ci.stack import free_port
+from tests.conftest import Project, junit_results
 
 pytestmark = pytest.mark.integration
 

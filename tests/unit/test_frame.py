@@ -12,8 +12,9 @@ import pytest
 from lxml import etree
 
 from ci import frame, sessions
-from ci.errors import CiError, EngineUnreachable, UsageError
+from ci.errors import CiError, EngineUnreachable, Exit, Terminated, UsageError
 from ci.frame import Run, Session
+from ci.report import Check
 from ci.settings import load_settings
 from tests.conftest import junit_results
 
@@ -134,6 +135,33 @@ def test_failed_checks_without_an_exception_fail_with_the_first_one_named(
 
     assert frame.run(Session("fake", "checks", STEPS, body), []) == 1
     assert capsys.readouterr().err.splitlines()[-1] == "error: second: second is wrong (and 1 more failing: third)"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (CiError("a step failed"), "failed", 1),
+        (UsageError("bad arguments"), "usage error", 2),
+        (EngineUnreachable("no engine"), "no engine", 3),
+        (KeyboardInterrupt(), "interrupted", 130),
+        (Terminated(), "interrupted", 130),
+        (ZeroDivisionError("a bug"), "error", 1),
+    ],
+)
+def test_what_ended_a_session_gives_its_status_and_exit_code(error: BaseException, status: str, code: int) -> None:
+    assert frame.classify(error) == (status, code)
+
+
+@pytest.mark.parametrize(("code", "status"), [(1, "failed"), (2, "failed"), (3, "no engine"), (130, "failed")])
+def test_a_failing_check_without_an_exception_names_the_status_by_its_exit_code_alone_for_no_engine(
+    reports: Path, code: int, status: str
+) -> None:
+    def body(run: Run) -> None:
+        run.report.add(Check("x", "failed", message="bad", exit_code=Exit(code)))
+
+    assert frame.run(Session("fake", "checks", STEPS, body), []) == code
+    data = json.loads((reports / "fake.json").read_text())
+    assert (data["status"], data["exit_code"]) == (status, code)
 
 
 def test_pipeline_sessions_let_each_others_options_pass_and_refuse_unknown_ones(

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import argparse
 import os
+from contextlib import nullcontext
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from ci import docker as dk
-from ci.errors import EXIT_FAILED, EXIT_NO_ENGINE, CiError, DockerFailed, EngineUnreachable
+from ci import rollback
+from ci.errors import CiError, DockerFailed, EngineUnreachable, Exit
 from ci.frame import Run
+from ci.record import BuildRecord
 from ci.report import Report
 from ci.sessions import watch
 from ci.settings import Settings
+from ci.watcher import Burst
 
 
 def test_a_second_watch_on_one_project_is_refused_naming_the_first(tmp_path: Path) -> None:
@@ -54,7 +59,7 @@ def test_a_failed_turn_whose_engine_no_longer_answers_ends_the_loop_with_exit_3(
     [turn] = loop.turns
     assert turn.result == "no engine"
     [case] = loop.run.report.main.checks
-    assert case.name == "turn 1: backend" and case.status == "failed" and case.exit_code == EXIT_NO_ENGINE
+    assert case.name == "turn 1: backend" and case.status == "failed" and case.exit_code == Exit.NO_ENGINE
 
 
 def test_a_failed_turn_whose_engine_still_answers_is_recorded_and_the_loop_goes_on(
@@ -66,7 +71,43 @@ def test_a_failed_turn_whose_engine_still_answers_is_recorded_and_the_loop_goes_
     watch.turn(loop, ["backend/main.py"], ["backend"], 0.0)
     [turn] = loop.turns
     assert turn.result == "failed" and "Cannot connect" in turn.detail
-    assert loop.run.report.main.checks[0].exit_code == EXIT_FAILED
+    assert loop.run.report.main.checks[0].exit_code == Exit.FAILED
+
+
+def lose_the_engine(*args: object, **kwargs: object) -> NoReturn:
+    raise EngineUnreachable("no Docker engine answers")
+
+
+@pytest.mark.parametrize("where", ["listing", "build", "up"])
+def test_an_engine_lost_inside_a_turn_ends_the_loop_and_is_not_taken_for_a_failed_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    def build(loop: watch.Loop, targets: object) -> None:
+        if where == "build":
+            lose_the_engine()
+        loop.record = BuildRecord("dev", "p", "dev", "", {}, {})
+
+    monkeypatch.setattr(dk, "service_containers", lose_the_engine if where == "listing" else lambda engine: {})
+    monkeypatch.setattr(rollback, "keeping", lambda *args: nullcontext({}))
+    monkeypatch.setattr(watch, "build", build)
+    monkeypatch.setattr(rollback, "deploy", lose_the_engine)
+    loop = loop_of(tmp_path)
+    with pytest.raises(EngineUnreachable, match=r"^no Docker engine answers$"):
+        watch.turn(loop, ["backend/main.py"], [], 0.0)  # no target: nothing to resolve
+    [turn] = loop.turns
+    assert (turn.result, turn.detail) == ("no engine", "no Docker engine answers")
+    [case] = loop.run.report.main.checks
+    assert case.status == "failed" and case.exit_code == Exit.NO_ENGINE
+
+
+def test_an_engine_lost_while_reading_the_definitions_again_ends_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch.Loop, "read_definitions", lose_the_engine)
+    loop = loop_of(tmp_path)
+    with pytest.raises(EngineUnreachable):
+        watch.on_burst(loop, Burst(frozenset(loop.definitions), 0.0))
+    assert loop.unreadable == "" and loop.turns == []
 
 
 def test_a_verified_turns_detail_gives_way_so_that_its_times_fit(monkeypatch: pytest.MonkeyPatch) -> None:
