@@ -11,49 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-from collections.abc import Callable
-from contextlib import suppress
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-import requests
 
 from ci import buildinfo, deployment, rollback, stack, tls
 from ci import docker as dk
 from ci.bake import resolve_targets
 from ci.cleanup import parse_duration
 from ci.errors import CiError, UsageError
-from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session
-from ci.ids import short_id
+from ci.phases.check import Context, run_checks
 from ci.record import FILE as RECORD_FILE
-from ci.record import BuildRecord, read_record
+from ci.record import read_record
 from ci.report import Check, Report, Status, markdown_table
-from ci.services import LABEL, HeaderRule, Service
+from ci.services import LABEL
 from ci.settings import Settings
 from ci.terminal import plural
-
-ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-@dataclass
-class Context:
-    """What the checks share: the engine, the latest build, the stack's services and their containers."""
-
-    settings: Settings
-    engine: dk.Engine
-    build: BuildRecord
-    services: list[Service]
-    containers: dict[str, dk.ContainerInfo]
-    # Keys a service's build info adds beyond those its label requires: they pass, and verify.json lists them.
-    extra_keys: dict[str, list[str]] = field(default_factory=dict)
-
-    def service(self, name: str) -> Service | None:
-        return next((s for s in self.services if s.name == name), None)
-
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
 REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # options of --url
@@ -127,28 +100,7 @@ def body(run: Run) -> None:
         run.verdict = f"running = tree: {ctx.build.what}, tree {ctx.build.commit}"
 
 
-def run_checks(report: Report, ctx: Context, services: list[Service], *, browser: bool = False) -> None:
-    """Each check of each of SERVICES as a testcase `SERVICE CHECK`; every check runs, failed or not."""
-    for service in services:
-        for name, check_function in service_checks(service):
-            with suppress(CiError), report.step(f"{service.name} {name}") as check:
-                check.message = check_function(ctx, service)
-    if browser:
-        with suppress(CiError), report.step("browser") as check:
-            check.message = browser_check(ctx)
-
-
-def service_checks(service: Service) -> list[tuple[str, Callable[[Context, Service], str]]]:
-    """What is checked of SERVICE: its image and sources always; over HTTP and in its log as declared."""
-    found: list[tuple[str, Callable[[Context, Service], str]]] = [("image", image_is_latest)]
-    if service.checks.build_info:
-        found.append(("build info", build_info))
-    if service.checks.page:
-        found.append(("page", page_headers))
-    found.append(("source fingerprint", source_fingerprint))
-    if service.checks.startup_log:
-        found.append(("startup log", startup_log))
-    return found
+# --- the step `services`: the stack up and running (each service's checks: ci/phases/check.py) ---
 
 
 def prepare(settings: Settings, *, recreate: bool = False) -> Context:
@@ -172,9 +124,6 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
     return Context(settings, engine, build, services, containers)
 
 
-# --- the checks: each returns its one-line detail, or raises CiError with what is wrong ------------
-
-
 def services_running(ctx: Context) -> str:
     problems = []
     for service in ctx.services:
@@ -188,154 +137,6 @@ def services_running(ctx: Context) -> str:
     if problems:
         raise CiError("; ".join(problems) + ": run `nox -s verify -- --up`, or `nox -s dev`")
     return ", ".join(f"{s.name} {ctx.containers[s.name].state}" for s in ctx.services)
-
-
-def image_is_latest(ctx: Context, service: Service) -> str:
-    container = ctx.containers[service.name]
-    built = ctx.build.targets[service.target].image_id
-    if container.image != built:
-        raise CiError(
-            f"{service.name} runs image {short_id(container.image)} but {ctx.build.what} produced "
-            f"{short_id(built)}: recreate it from that build (`nox -s verify -- --up`)"
-        )
-    return f"{short_id(container.image)}, the latest build's"
-
-
-def build_info(ctx: Context, service: Service) -> str:
-    """The build info the service answers: the build's values for its target, in JSON or as
-    `window.BUILD_INFO = {...}` (keys in camelCase there), with the headers its labels require."""
-    endpoint = service.checks.build_info
-    assert endpoint is not None
-    url = service.url(endpoint)
-    response = get(url)
-    if response.status_code != 200:
-        raise CiError(f"{url} answered HTTP {response.status_code}: {buildinfo.excerpt(response.text)}")
-    info = buildinfo.parse(response.text)
-    if info is None:
-        raise CiError(
-            f"{url} is neither a JSON object nor `window.BUILD_INFO = {{...}}`: {buildinfo.excerpt(response.text)}"
-        )
-    expected = ctx.build.expected(service.target)
-    problems = header_problems(response, endpoint.headers)
-    wanted = service.checks.build_info_keys
-    if wanted - set(info):
-        problems.append(
-            f"keys {sorted(wanted - set(info))} missing: the label {LABEL}build-info.keys of {service.name} "
-            "in compose.yaml requires them (edit it if the service no longer serves them)"
-        )
-    extra = sorted(set(info) - wanted - set(expected)) if wanted else []
-    if extra:
-        ctx.extra_keys[service.name] = extra
-    for key in ("build_date", "container_started"):
-        if key in info and not ISO_UTC.match(str(info[key])):
-            problems.append(f"{key} {info[key]!r} is not ISO 8601 UTC")
-    if info.get("status", "healthy") != "healthy":
-        problems.append(f"status is {info.get('status')!r}")
-    if "python_version" in info and not re.match(r"^\d+\.\d+", str(info["python_version"])):
-        problems.append(f"python_version {info['python_version']!r}")
-    if "build_timestamp" in info and info["build_timestamp"] != epoch_ms(expected["build_date"]):
-        problems.append(f"buildTimestamp {info['build_timestamp']!r}, expected {epoch_ms(expected['build_date'])}")
-    problems += differences(info, expected)
-    if problems:
-        raise CiError(f"{service.name} {url}: " + "; ".join(problems) + f" (expected {ctx.build.what})")
-    more = f"; extra keys: {', '.join(extra)}" if extra else ""
-    return f"commit {info['git_commit']}, built {info['build_date']}, sources {str(info['source_digest'])[7:19]}{more}"
-
-
-def page_headers(ctx: Context, service: Service) -> str:
-    endpoint = service.checks.page
-    assert endpoint is not None
-    url = service.url(endpoint)
-    problems = header_problems(get(url), endpoint.headers)
-    if problems:
-        raise CiError(f"{service.name} {url}: " + "; ".join(problems))
-    return f"{url}: {', '.join(r.name for r in endpoint.headers) or 'answers'}"
-
-
-def source_fingerprint(ctx: Context, service: Service) -> str:
-    target = ctx.build.targets[service.target]
-    context = ctx.settings.root / target.context
-    now = fingerprint(context, context / target.dockerfile)
-    running = dk.image_source_digest(ctx.engine, ctx.containers[service.name].image)
-    if running == now.digest:
-        return f"sources {now.short}: the working tree's"
-    rebuild = "rebuild (`nox -s dev` or `nox -s prod`)"
-    if running == target.source_digest:
-        changes = changed_files(target.files, now.files)
-        shown = ", ".join(changes[:8]) + (f" and {len(changes) - 8} more" if len(changes) > 8 else "")
-        raise CiError(f"{service.name}: the tree changed since the build: {shown}: {rebuild}")
-    raise CiError(f"{service.name} runs sources {str(running)[7:19]}, the tree is {now.short}: {rebuild}")
-
-
-def startup_log(ctx: Context, service: Service) -> str:
-    logs = dk.container_logs(ctx.engine, ctx.containers[service.name].id)
-    expected = ctx.build.expected(service.target)
-    wanted = {
-        "Cache bust": expected["cache_bust"],
-        "Build date": expected["build_date"],
-        "Git commit": expected["git_commit"],
-    }
-    problems = []
-    for label, value in wanted.items():
-        found = re.findall(rf"{label}: (\S+)", logs)
-        if not found:
-            problems.append(f"no `{label}:` line")
-        elif found[-1] != value:
-            problems.append(f"`{label}: {found[-1]}`, expected {value}")
-    if problems:
-        raise CiError(f"{service.name} startup log: " + "; ".join(problems))
-    return ", ".join(f"{k}: {v}" for k, v in wanted.items())
-
-
-def browser_check(ctx: Context) -> str:
-    from ci import browser as page  # playwright is installed only for --browser
-
-    found = [s for s in ctx.services if s.checks.browser]
-    if not found:
-        raise CiError("no service declares a page for --browser (label mainza.verify.browser)")
-    details = []
-    for service in found:
-        assert service.checks.browser is not None
-        expected = {}
-        for badge in service.checks.badges:
-            shown = ctx.service(badge)
-            if shown is None:
-                raise CiError(f"{service.name}: badge {badge!r} names no service of the stack")
-            expected[badge] = ctx.build.expected(shown.target)["git_commit"]
-        details.append(page.check_page(service.url(service.checks.browser), expected))
-    return "; ".join(details)
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def get(url: str) -> requests.Response:
-    try:
-        return requests.get(url, timeout=buildinfo.HTTP_TIMEOUT)
-    except requests.Timeout:
-        raise CiError(f"{url} did not answer within {buildinfo.HTTP_TIMEOUT:.0f}s") from None
-    except requests.RequestException as err:
-        raise CiError(f"{url}: {type(err).__name__}: {buildinfo.excerpt(str(err))}") from None
-
-
-def header_problems(response: requests.Response, rules: tuple[HeaderRule, ...]) -> list[str]:
-    return [f"header {r.name}: {response.headers.get(r.name)!r}, expected {r.pattern!r}" for r in rules
-            if not r.allows(response.headers.get(r.name))]  # fmt: skip
-
-
-def differences(running_info: dict[str, Any], expected: dict[str, str]) -> list[str]:
-    return [
-        f"{key} is {running_info.get(key)!r}, the latest build has {value!r}"
-        for key, value in expected.items()
-        if running_info.get(key) != value
-    ]
-
-
-def epoch_ms(iso: str) -> int | None:
-    try:
-        return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()) * 1000
-    except ValueError:
-        return None
 
 
 def print_summary(report: Report) -> None:

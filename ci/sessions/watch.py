@@ -33,10 +33,10 @@ from ci.frame import Run, Session, SessionStatus
 from ci.git import commit_label
 from ci.identity import Inputs
 from ci.ids import short_id
+from ci.phases.check import Context, run_checks
 from ci.record import BuildRecord, read_record
 from ci.report import Check, Report, Status
 from ci.services import Service
-from ci.sessions import verify
 
 if TYPE_CHECKING:
     from ci.watcher import Burst
@@ -359,9 +359,9 @@ def prove(loop: Loop, services: list[Service], containers: dict[str, dk.Containe
     raises Failed with the failing ones."""
     built = loop.record
     assert built is not None
-    ctx = verify.Context(loop.run.settings, loop.engine, built, loop.services, containers)
+    ctx = Context(loop.run.settings, loop.engine, built, loop.services, containers)
     checks = Report(PROFILE)
-    verify.run_checks(checks, ctx, services)
+    run_checks(checks, ctx, services)
     failing = [c for c in checks.main.checks if c.failing]
     if failing:
         raise Failed("not verified", "; ".join(f"{c.name}: {c.message}" for c in failing))

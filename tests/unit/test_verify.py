@@ -16,6 +16,7 @@ import pytest
 from ci import buildinfo
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
+from ci.phases import check as checking
 from ci.record import BuildRecord, TargetRecord
 from ci.services import Checks, Endpoint, Port, Service
 from ci.sessions import verify as verifying
@@ -33,8 +34,8 @@ def test_parse_build_info_js_reads_the_object_literal() -> None:
 
 
 def test_epoch_ms_is_utc() -> None:
-    assert verifying.epoch_ms("2026-11-23T10:00:00Z") == 1795428000000
-    assert verifying.epoch_ms("yesterday") is None
+    assert checking.epoch_ms("2026-11-23T10:00:00Z") == 1795428000000
+    assert checking.epoch_ms("yesterday") is None
 
 
 def test_changed_files_names_modified_added_and_removed() -> None:
@@ -88,7 +89,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[int]:
     httpd.server_close()
 
 
-def context_for(port: int, tmp_path: Path, keys: str = "") -> tuple[verifying.Context, Service]:
+def context_for(port: int, tmp_path: Path, keys: str = "") -> tuple[checking.Context, Service]:
     settings = load_settings({}, root=tmp_path)
     target = TargetRecord(image="", image_id="", source_digest="sha256:x", git_commit="abc",
                           build_date="2026-11-23T10:00:00Z", cache_bust="1")  # fmt: skip
@@ -99,7 +100,7 @@ def context_for(port: int, tmp_path: Path, keys: str = "") -> tuple[verifying.Co
     )  # fmt: skip
     checks = Checks(build_info=Endpoint(8000, "/build/info"), build_info_keys=frozenset(keys.split()))
     service = Service("backend", "backend", "mainza-backend:dev", (Port(port, 8000),), checks)
-    return verifying.Context(settings, cast(Any, None), build, [service], {}), service
+    return checking.Context(settings, cast(Any, None), build, [service], {}), service
 
 
 @pytest.mark.parametrize("server", ["garbage"], indirect=True)
@@ -107,14 +108,14 @@ def test_a_service_answering_garbage_is_a_failed_check_with_an_excerpt(server: i
     with pytest.raises(
         CiError, match=r"nor `window.BUILD_INFO = \{...\}`: '<html>502 Bad Gateway from somewhere</html>'"
     ):
-        verifying.build_info(*context_for(server, tmp_path))
+        checking.build_info(*context_for(server, tmp_path))
 
 
 @pytest.mark.parametrize("server", ["slow"], indirect=True)
 def test_a_service_timing_out_is_a_failed_check(server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(buildinfo, "HTTP_TIMEOUT", 0.3)
     with pytest.raises(CiError, match=r"/build/info did not answer within"):
-        verifying.build_info(*context_for(server, tmp_path))
+        checking.build_info(*context_for(server, tmp_path))
 
 
 def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
@@ -122,7 +123,7 @@ def test_nothing_listening_is_a_failed_check(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(CiError, match=r"ConnectionError"):
-        verifying.build_info(*context_for(port, tmp_path))
+        checking.build_info(*context_for(port, tmp_path))
 
 
 def test_build_info_reads_json_and_the_javascript_form_alike() -> None:
@@ -154,7 +155,7 @@ KEYS = "build_date git_commit cache_bust source_digest"
 @pytest.mark.parametrize("server", ["extra"], indirect=True)
 def test_a_build_info_key_beyond_the_label_passes_and_is_listed_as_extra(server: int, tmp_path: Path) -> None:
     ctx, service = context_for(server, tmp_path, KEYS)
-    assert verifying.build_info(ctx, service).endswith("; extra keys: greeting")
+    assert checking.build_info(ctx, service).endswith("; extra keys: greeting")
     assert ctx.extra_keys == {"backend": ["greeting"]}
 
 
@@ -163,4 +164,4 @@ def test_a_missing_build_info_key_names_the_label_to_edit(server: int, tmp_path:
     with pytest.raises(
         CiError, match=r"keys \['cache_bust'\] missing: the label mainza.verify.build-info.keys of backend"
     ):
-        verifying.build_info(*context_for(server, tmp_path, KEYS))
+        checking.build_info(*context_for(server, tmp_path, KEYS))
