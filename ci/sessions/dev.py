@@ -9,10 +9,8 @@ from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.errors import CiError
 from ci.frame import Run, Session
-from ci.git import commit_label
+from ci.phases.build import TAG, dev_values
 from ci.services import Service
-
-TAG = "dev"
 
 
 def options(parser: argparse.ArgumentParser) -> None:
@@ -37,17 +35,12 @@ def body(run: Run) -> None:
     # Kept from before the build: bake moves their tags to the new images (rollback.py says why).
     with rollback.keeping(engine) as kept:
         with run.step("bake") as check:
-            now = datetime.now(UTC)
-            variables = {
-                "PROJECT": settings.project,
-                "TAG": TAG,
-                "REGISTRY_CACHE": "false",  # no cache to import under --no-cache, none worth exporting
-                **bake.dev_build_args(now, commit_label(settings.root)),
-            }
+            values = dev_values(settings, datetime.now(UTC))
+            variables = values.variables
             print(f"baking dev: tree {variables['GIT_COMMIT']}, build date {variables['BUILD_DATE']}")
             try:
                 build, _ = bake.build_and_record(
-                    settings, "dev", variables, build_args=bake.dev_args(now), engine=engine, store=engine,
+                    settings, "dev", variables, build_args=values.build_args, engine=engine, store=engine,
                     no_cache=True, show_logs=run.args.logs,
                 )  # fmt: skip
             except CiError as err:

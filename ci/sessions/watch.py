@@ -30,9 +30,9 @@ from ci.bakefile import ResolvedTarget
 from ci.errors import CiError, EngineUnreachable, Exit, Terminated, stopped_by
 from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session, SessionStatus
-from ci.git import commit_label
 from ci.identity import Inputs
 from ci.ids import short_id
+from ci.phases.build import TAG, dev_values
 from ci.phases.check import Context, run_checks
 from ci.record import BuildRecord, read_record
 from ci.report import Check, Report, Status
@@ -41,7 +41,6 @@ from ci.services import Service
 if TYPE_CHECKING:
     from ci.watcher import Burst
 
-TAG = "dev"  # the stack watch keeps is a dev stack: compose's default tag
 PROFILE = "watch"
 
 
@@ -92,7 +91,7 @@ class Loop:
     def read_definitions(self) -> None:
         """The dev group's targets, their inputs and the stack's services, from the bake and compose files."""
         settings = self.run.settings
-        targets = bake.resolve_targets(self.engine, settings, "dev", variables(self.run, datetime.now(UTC)))
+        targets = bake.resolve_targets(self.engine, settings, "dev", dev_values(settings, datetime.now(UTC)).variables)
         services = stack.services(self.engine, {name: t.tags for name, t in targets.items()})
         # All or nothing: a file that does not parse leaves the loop with the definitions it had.
         self.targets, self.services = targets, services
@@ -105,15 +104,6 @@ class Loop:
     def relative(self, path: Path) -> str:
         root = self.run.settings.root.resolve()
         return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-
-
-def variables(run: Run, now: datetime) -> dict[str, str]:
-    return {
-        "PROJECT": run.settings.project,
-        "TAG": TAG,
-        "REGISTRY_CACHE": "false",  # the local cache is the fast one; the registry's is prod's
-        **bake.dev_build_args(now, commit_label(run.settings.root)),
-    }
 
 
 def body(run: Run) -> None:
@@ -258,9 +248,9 @@ def unread(loop: Loop, files: list[str]) -> None:
 def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
     """Bake TARGETS; the record keeps the others as the loop last recorded them."""
     settings = loop.run.settings
-    now = datetime.now(UTC)
+    values = dev_values(settings, datetime.now(UTC))
     built, _ = bake.build_and_record(
-        settings, PROFILE, variables(loop.run, now), build_args=bake.dev_args(now), engine=loop.engine,
+        settings, PROFILE, values.variables, build_args=values.build_args, engine=loop.engine,
         store=loop.engine, no_cache=False, show_logs=loop.run.args.logs, targets=targets,
         previous=loop.record, out=loop.progress,
     )  # fmt: skip
