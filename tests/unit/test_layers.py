@@ -1,0 +1,79 @@
+"""The layers of docs/layout.md, read from the imports: the sessions call the phases and the shared modules,
+never each other; nothing below them (the phases, the shared modules) imports a session, and only the frame
+uses their registry, ci/sessions/__init__.py."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.unit.test_sessions import OWN_REQUIREMENTS, module_level_imports
+
+CI = ROOT / "ci"
+SESSIONS = "ci.sessions"
+REGISTRY = CI / "sessions" / "__init__.py"
+FRAME = (CI / "frame.py", CI / "__main__.py")  # the frame finds a session by name in the registry
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path, source: str | None = None) -> set[str]:
+    """Every module PATH (or SOURCE, as if at PATH) imports, anywhere in it (functions, `if TYPE_CHECKING:`),
+    by its full dotted name: `from A import B` names A and A.B (B may be a module); relative imports resolved."""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text() if source is None else source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found |= {module, *(f"{module}.{alias.name}" for alias in node.names)}
+    return found
+
+
+def of_sessions(names: set[str]) -> list[str]:
+    return sorted(n for n in names if n == SESSIONS or n.startswith(f"{SESSIONS}."))
+
+
+def modules(under: Path) -> list[Path]:
+    return sorted(under.rglob("*.py"))
+
+
+def test_every_form_of_importing_a_session_is_seen() -> None:
+    source = (
+        "import ci.sessions.verify\nfrom ci.sessions import dev\nfrom ci import sessions\nfrom . import prod\n"
+        "from .lint import SESSION\n\n\ndef later() -> None:\n    from ci.sessions.bench import SESSION\n"
+    )
+    assert of_sessions(imported(CI / "sessions" / "example.py", source)) == [
+        "ci.sessions", "ci.sessions.bench", "ci.sessions.bench.SESSION", "ci.sessions.dev", "ci.sessions.lint",
+        "ci.sessions.lint.SESSION", "ci.sessions.prod", "ci.sessions.verify",
+    ]  # fmt: skip
+    assert of_sessions(imported(CI / "phases" / "check.py", "from ci import docker as dk\n")) == []
+
+
+@pytest.mark.parametrize("path", [p for p in modules(CI / "sessions") if p != REGISTRY], ids=lambda p: p.stem)
+def test_no_session_imports_another(path: Path) -> None:
+    """What two sessions share is a phase (ci/phases/) or a shared module, which both call."""
+    assert of_sessions(imported(path)) == [], f"{path.relative_to(ROOT)}: move what it shares into ci/phases/"
+
+
+def test_nothing_below_the_sessions_imports_one_and_only_the_frame_uses_their_registry() -> None:
+    below = [p for p in modules(CI) if not p.is_relative_to(CI / "sessions")]
+    wrong = {str(p.relative_to(ROOT)): of_sessions(imported(p)) for p in below}
+    allowed = {str(p.relative_to(ROOT)): [SESSIONS] for p in FRAME}
+    assert {path: names for path, names in wrong.items() if names and names != allowed.get(path)} == {}
+
+
+@pytest.mark.parametrize("path", modules(CI / "phases"), ids=lambda p: p.stem)
+def test_a_phase_imports_no_sessions_own_requirements_at_module_level(path: Path) -> None:
+    """The sessions import the phases at module level: the pipeline rule (test_sessions.py) holds for them too."""
+    assert not module_level_imports(path) & OWN_REQUIREMENTS
