@@ -62,3 +62,11 @@ def test_the_layout_page_names_every_module_of_the_ci_package() -> None:
     for module in modules:
         assert f"ci/{module.name}" in page or f"`{module.name}`" in page, module.name
     assert "ci/docker/" in page and "ci/sessions/" in page
+
+
+def test_the_layout_page_names_every_phase() -> None:
+    page = (DOCS / "layout.md").read_text()
+    phases = [p for p in (ROOT / "ci" / "phases").glob("*.py") if p.name != "__init__.py"]
+    assert phases
+    for phase in phases:
+        assert f"ci/phases/{phase.name}" in page, phase.name
