@@ -178,10 +178,10 @@ class BuildTrace:
             task = str(status.get("id", ""))
             if task.startswith("transferring context"):
                 vertex.transferred = max(vertex.transferred, int(status.get("current") or 0))
-            elif BLOB.match(task):  # a blob fetched from a registry, by its digest, as BuildKit counts it
-                size = max(int(status.get("total") or 0), int(status.get("current") or 0))
-                vertex.pulled[task] = max(vertex.pulled.get(task, 0), size)
             else:
+                if BLOB.match(task):  # a blob fetched from a registry, by its digest, as BuildKit counts it
+                    size = max(int(status.get("total") or 0), int(status.get("current") or 0))
+                    vertex.pulled[task] = max(vertex.pulled.get(task, 0), size)
                 was = vertex.tasks.get(task, (None, None))
                 vertex.tasks[task] = (status.get("started") or was[0], status.get("completed") or was[1])
         return ended
@@ -338,6 +338,7 @@ BLOB = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Where a target's time goes, in the order a build meets them, and how each is said on screen.
 PHASES = {
     "cache_import": "cache import",
+    "pull": "pulling",
     "steps": "steps",
     "image_export": "image export",
     "unpack": "unpacking",
@@ -347,9 +348,12 @@ PHASES = {
 
 
 def task_phase(task: str) -> str | None:
-    """The phase of an export's sub-task: compressing and writing the image ("exporting layers", its manifest
-    and config), unpacking it into the image store (or sending it as a tarball to be loaded), pushing it."""
-    if task.startswith(("unpacking to", "sending tarball", "loading layer")):
+    """The phase of a sub-task: downloading a layer, compressing and writing the image ("exporting layers", its
+    manifest and config), unpacking layers or the image into the store (or sending it as a tarball to be
+    loaded), pushing it."""
+    if BLOB.match(task):
+        return "pull"  # a layer's download: a base image's, or the registry cache's for a cached step
+    if task.startswith(("unpacking to", "sending tarball", "loading layer", "extracting sha256:")):
         return "unpack"
     if task.startswith("pushing"):
         return "push"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ci.bake import TargetBuild, _Progress, dev_build_args, failing_step_output, failure_message, phases_line
-from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name
+from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name, task_phase
 from ci.errors import DockerFailed
 
 
@@ -290,4 +290,9 @@ def test_pulled_bytes_count_each_blob_a_target_fetched_once() -> None:
     trace.add({"statuses": [{"vertex": "d", "id": layer, "current": 2000, "total": 2000}]})
     trace.add({"statuses": [{"vertex": "d", "id": f"extracting {layer}"}, {"vertex": "f", "id": other, "total": 7}]})
     assert trace.pulled_bytes("backend") == 2000 and trace.pulled_bytes("frontend") == 7
+    times = {"started": "2026-12-06T01:00:01Z", "completed": "2026-12-06T01:00:03Z"}
+    trace.add({"statuses": [{"vertex": "d", "id": layer, **times}]})
+    trace.add({"statuses": [{"vertex": "d", "id": f"extracting {layer}", "started": "2026-12-06T01:00:03Z",
+                             "completed": "2026-12-06T01:00:04Z"}]})  # fmt: skip
+    assert task_phase(layer) == "pull" and task_phase(f"extracting {layer}") == "unpack"
     assert trace.target_figures("backend")["pulled_bytes"] == 2000
