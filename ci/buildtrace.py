@@ -262,12 +262,9 @@ class BuildTrace:
         bake, never more than LIMIT (the bake's seconds)."""
         steps = self.steps(target)
         cached = sum(1 for v in steps if self.hit(v))
-        mine = [v for v in self.vertexes.values() if v.target == target and v.started and not self.reused(v)]
-        starts = [_parse_time(v.started) for v in mine if v.started]
-        ends = [_parse_time(v.completed) for v in mine if v.completed]
-        span = max(ends) - min(starts) if starts and ends else 0.0
+        _, begin, end = self.own_span(target, limit)
         return {
-            "wall_seconds": round(min(span, limit) if limit is not None else span, 3),
+            "wall_seconds": round(end - begin, 3),
             "steps": len(steps),
             "cached_steps": cached,
             "cache_hit_ratio": round(cached / len(steps), 3) if steps else 0.0,
@@ -276,6 +273,19 @@ class BuildTrace:
             "phases": self.phases(target, limit),
             "pulled_bytes": self.pulled_bytes(target),
         }
+
+    def own_span(self, target: str, limit: float | None = None) -> tuple[list[Vertex], float, float]:
+        """TARGET's vertexes that ran in this bake, and its span: from the first one's start to the last one's
+        end, never more than LIMIT seconds; ([], 0, 0) when none ran."""
+        mine = [v for v in self.vertexes.values() if v.target == target and v.started and not self.reused(v)]
+        starts = [_parse_time(v.started) for v in mine if v.started]
+        if not starts:
+            return [], 0.0, 0.0
+        begin = min(starts)
+        end = max([_parse_time(v.completed) for v in mine if v.completed], default=begin)
+        if limit is not None:
+            end = min(end, begin + limit)
+        return mine, begin, end
 
     def pulled_bytes(self, target: str) -> int:
         """Bytes TARGET fetched from registries in this bake (base image layers, cache blobs), each blob once."""
@@ -289,14 +299,9 @@ class BuildTrace:
         """Where TARGET's time went, phase by phase (PHASES), from BuildKit's own records of this bake: each
         the union of its intervals, so parallel steps count once, within the target's span as
         target_figures measures it (never more than LIMIT). A phase that took no time is left out."""
-        mine = [v for v in self.vertexes.values() if v.target == target and v.started and not self.reused(v)]
-        starts = [_parse_time(v.started) for v in mine if v.started]
-        if not starts:
+        mine, begin, end = self.own_span(target, limit)
+        if not mine:
             return {}
-        begin = min(starts)
-        end = max([_parse_time(v.completed) for v in mine if v.completed], default=begin)
-        if limit is not None:
-            end = min(end, begin + limit)
         spans: dict[str, list[tuple[float, float]]] = {}
         for v in mine:
             if v.is_step and not v.is_source and not self.hit(v):
