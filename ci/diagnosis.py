@@ -27,7 +27,7 @@ from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
 from ci.git import tracked_files
 from ci.registry import cache_refs
 from ci.registry import probe as registry_probe
-from ci.services import compose_services, image_registry, outside_images
+from ci.services import compose_services, outside_images
 from ci.settings import HOST_VARIABLES, Settings
 from ci.sizes import human
 from ci.terminal import plural
@@ -447,7 +447,7 @@ def check_base_images(shared: Facts) -> Finding:
             "fail",
             f"{named[missing[0]]}: {missing[0]}: {results[missing[0]]}"
             + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
-            f"compose pulls it on start: log in to its registry (`docker login {image_registry(missing[0])}`), "
+            f"compose pulls it on start: log in to its registry (`docker login {dk.image_registry(missing[0])}`), "
             "or fix its image in compose.yaml",
             output,
         )
@@ -467,7 +467,7 @@ def check_base_images(shared: Facts) -> Finding:
 def base_image_advice(image: str, named: str) -> str:
     """What to do about a base image this host cannot resolve: its registry named; a variable suggested only
     where the Dockerfile has one, `ci/provision` only where it builds a stand-in for that variable."""
-    registry = image_registry(image)
+    registry = dk.image_registry(image)
     variable = named[2:-1] if named.startswith("${") and named.endswith("}") else named.lstrip("$")
     has_variable = named.startswith("$") and variable.isidentifier()
     ways = []

@@ -107,15 +107,6 @@ def normalized(image: str) -> str:
     return image if ":" in last or "@" in last else f"{image}:latest"
 
 
-def image_registry(image: str) -> str:
-    """The registry an image reference pulls from: its first component when that names a host (a dot, a
-    port or localhost), else Docker Hub, as the engine reads it."""
-    first, slash, _ = image.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
 def _port(raw: Mapping[str, Any]) -> Port | None:
     published = str(raw.get("published") or "")
     if not published.isdigit():

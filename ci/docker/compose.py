@@ -13,6 +13,7 @@ import yaml
 from python_on_whales.exceptions import DockerException
 
 from ci.docker.engine import Engine, error_line, failed
+from ci.docker.images import image_registry
 from ci.errors import DockerFailed
 
 
@@ -74,7 +75,35 @@ def _up(engine: Engine, services: Sequence[str], *, dependencies: bool, force: b
         for _, line in stream:
             yield line.decode(errors="replace").rstrip()
     except DockerException as err:
-        raise failed(err) from None
+        raise failed(err, line=pull_failure(err.stderr or "")) from None
+
+
+PULL_FAILED = re.compile(r'^\s*(?P<service>\S+) Error failed to resolve reference "(?P<image>[^"]+)": (?P<cause>.+)$')
+DENIED = re.compile(r"no basic auth credentials|authoriz|unauthorized|denied|\b40[13]\b", re.IGNORECASE)
+NOT_FOUND = re.compile(r": not found$|manifest unknown|\b404\b")
+UNREACHABLE = re.compile(r"dial tcp|no such host|connection refused|i/o timeout|handshake timeout|unreachable")
+
+
+def pull_failure(output: str) -> str | None:
+    """One line for the first service whose image compose could not pull (OUTPUT: compose's): the service,
+    the image, why in a few words and what to do; None when no pull failed. The engine's own sentence names
+    neither the service nor the fix, and ends in a URL's worth of detail."""
+    found = next((m for m in map(PULL_FAILED.match, output.splitlines()) if m), None)
+    if found is None:
+        return None
+    service, image, cause = found["service"], found["image"], found["cause"].strip()
+    host = image_registry(image)
+    if DENIED.search(cause):
+        why = f"{host} denied the pull: check the name, or log in (`docker login {host}`) as a user who may pull it"
+    elif NOT_FOUND.search(cause):
+        why = f"not found in {host}: check its name and tag (compose.yaml, .env), or push it there"
+    elif "x509" in cause or "certificate" in cause:
+        why = f"{host}'s certificate is not trusted: put its CA in /etc/docker/certs.d/{host}/ca.crt"
+    elif UNREACHABLE.search(cause):
+        why = f"{host} is unreachable ({cause.rsplit(': ', 1)[-1]}): check its name and the network, or use a mirror"
+    else:
+        why = cause
+    return f"could not pull {service}'s image {image}: {why}"
 
 
 def service_logs(engine: Engine, service: str, tail: int = 20) -> str:

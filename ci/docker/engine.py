@@ -81,9 +81,10 @@ def error_line(err: DockerException) -> str:
     return lines[-1] if lines else f"`{' '.join(err.docker_command)}` exited with {err.return_code}"
 
 
-def failed(err: DockerException, what: str = "") -> DockerFailed:
-    """The project's error for a failed command: WHAT it was doing, then docker's own last line."""
-    line = error_line(err)
+def failed(err: DockerException, what: str = "", line: str | None = None) -> DockerFailed:
+    """The project's error for a failed command: WHAT it was doing, then docker's own last line (or LINE,
+    when the caller read a clearer one out of its output)."""
+    line = line or error_line(err)
     return DockerFailed(
         f"{what}: {line}" if what else line,
         command=err.docker_command,

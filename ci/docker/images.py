@@ -116,3 +116,12 @@ def push_image(engine: Engine, ref: str) -> None:
         engine._client.image.push(ref, quiet=True)
     except DockerException as err:
         raise failed(err, f"push of {ref} refused") from None
+
+
+def image_registry(image: str) -> str:
+    """The registry an image reference pulls from: its first component when that names a host (a dot, a
+    port or localhost), else Docker Hub, as the engine reads it."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"

@@ -6,6 +6,7 @@ plans nothing of it; the suite labels the backend's image itself."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -19,7 +20,9 @@ from python_on_whales import docker
 from ci.settings import HOST_ENV, read_env_file
 from ci.stack import free_port
 from tests.conftest import Project, junit_results
+from tests.integration.test_prod import error_line
 from tests.integration.test_services import add_built_service
+from tests.integration.tls_registry import tls_registry
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +160,36 @@ def test_prune_plans_nothing_of_the_service_it_does_not_build(adopted: Adopted) 
     run = adopted.project.ci("prune", "--dry-run")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert IMAGE not in run.stdout and "store-data" not in run.stdout, run.stdout
+
+
+@pytest.mark.parametrize("cause", ["not found", "unreachable", "denied"])
+def test_a_store_image_that_cannot_be_pulled_is_one_line_with_its_cause_and_the_running_store_stays(
+    adopted: Adopted, cause: str, tmp_path: Path
+) -> None:
+    """compose's own error names neither the service nor what to do; the last line names both, and the store,
+    whose definition now names an image no one can pull, keeps running with its data."""
+    project = adopted.project
+    if not docker.image.exists(IMAGE):  # run alone: the first test's dev is what pulls and starts the store
+        assert project.ci("dev").returncode == 0
+    container, before = adopted.container(), adopted.stored()
+    compose = project.root / "compose.yaml"
+    text = compose.read_text()
+    with contextlib.ExitStack() as stack:
+        if cause == "denied":  # a TLS registry with a login, and none given: as a private registry answers
+            served = stack.enter_context(tls_registry(tmp_path / "registry", password="mainza-never-given"))
+            bad, host = f"{served.host}/team/store:1", served.host
+        else:
+            host = {"not found": "localhost:5000", "unreachable": "127.0.0.1:1"}[cause]
+            bad = f"{host}/{NAME}/missing:1"
+        compose.write_text(text.replace(IMAGE, bad))
+        try:
+            run = project.ci("verify", "--up")
+        finally:
+            compose.write_text(text)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    line = error_line(run)
+    assert f"could not pull store's image {bad}: " in line, line
+    said = {"not found": f"not found in {host}", "unreachable": f"{host} is unreachable (connection refused)",
+            "denied": f"{host} denied the pull: check the name, or log in (`docker login {host}`)"}[cause]  # fmt: skip
+    assert said in line, line
+    assert adopted.container() == container and adopted.stored() == before

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ci import docker as dk
 from ci.docker import containers
 
@@ -22,3 +24,35 @@ def test_lines_that_are_no_container_event_are_none() -> None:
 def test_log_lines_sort_by_time_although_docker_trims_the_fraction() -> None:
     lines = ["2026-12-01T23:17:38.41446Z b", "2026-12-01T23:17:38.4144Z a", "2026-12-01T23:17:39Z c"]
     assert sorted(lines, key=containers._log_time) == [lines[1], lines[0], lines[2]]
+
+
+PULLS = {  # compose's stderr for a service whose image could not be pulled (engine 26, compose 2.26 and 2.40)
+    "not found": ' db Pulling \n db Error failed to resolve reference "localhost:5000/team/db:1": '
+    "localhost:5000/team/db:1: not found\nError response from daemon: failed to resolve reference ...\n",
+    "refused": ' db Error failed to resolve reference "127.0.0.1:1/team/db:1": failed to do request: Head '
+    '"https://127.0.0.1:1/v2/team/db/manifests/1": dial tcp 127.0.0.1:1: connect: connection refused\n',
+    "no host": ' db Error failed to resolve reference "registry.nowhere.invalid/db:1": failed to do request: Head '
+    '"https://registry.nowhere.invalid/v2/db/manifests/1": dial tcp: lookup registry.nowhere.invalid on '
+    "10.255.255.53:53: no such host\n",
+    "denied": ' db Error failed to resolve reference "registry.team.example:5000/team/db:1": pull access denied, '
+    "repository does not exist or may require authorization: authorization failed: no basic auth credentials\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("not found", "could not pull db's image localhost:5000/team/db:1: not found in localhost:5000: check"),
+        ("refused", "could not pull db's image 127.0.0.1:1/team/db:1: 127.0.0.1:1 is unreachable (connection"),
+        ("no host", "registry.nowhere.invalid/db:1: registry.nowhere.invalid is unreachable (no such host)"),
+        ("denied", "registry.team.example:5000 denied the pull: check the name, or log in (`docker login registry.te"),
+    ],
+)  # fmt: skip
+def test_a_failed_pull_is_one_line_naming_the_service_the_image_the_cause_and_the_fix(case: str, said: str) -> None:
+    line = dk.pull_failure(PULLS[case])
+    assert line is not None and said in line, line
+    assert "\n" not in line and "https://" not in line
+
+
+def test_compose_output_without_a_failed_pull_gives_no_pull_line() -> None:
+    assert dk.pull_failure(" db Pulling \nError response from daemon: driver failed programming connectivity") is None
