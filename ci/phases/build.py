@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ci import bake
+from ci.buildargs import BuildArgs, dev_args, dev_build_args
 from ci.git import commit_label
 from ci.settings import Settings
 
@@ -17,7 +17,7 @@ class DevValues:
     """A dev build's bake variables and its build args per target: fresh values, from one moment."""
 
     variables: dict[str, str]
-    build_args: bake.BuildArgs
+    build_args: BuildArgs
 
 
 def dev_values(settings: Settings, now: datetime) -> DevValues:
@@ -28,7 +28,7 @@ def dev_values(settings: Settings, now: datetime) -> DevValues:
             # No registry cache: dev bakes with --no-cache (nothing to import, nothing worth exporting), watch
             # from the local cache, the fast one; the registry's is prod's.
             "REGISTRY_CACHE": "false",
-            **bake.dev_build_args(now, commit_label(settings.root)),
+            **dev_build_args(now, commit_label(settings.root)),
         },
-        bake.dev_args(now),
+        dev_args(now),
     )

@@ -10,6 +10,7 @@ from typing import Any
 from ci import bake, cache, registry
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
+from ci.buildargs import prod_args, prod_build_args
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.git import read_commit
@@ -103,7 +104,7 @@ def per_target(
     ignore_error = not run.args.strict_cache
 
     def entries(plan: bake.Plan, resolved: dict[str, ResolvedTarget]) -> dict[str, dict[str, Any]]:
-        refs.update(layout.targets(run.settings.root, plan, resolved, bake.prod_args(datetime.now(UTC))))
+        refs.update(layout.targets(run.settings.root, plan, resolved, prod_args(datetime.now(UTC))))
         for target in refs.values():
             if target.problem:
                 cache_plan.degrade(f"registry cache of {target.target}: {target.problem}", strict=not ignore_error)
@@ -127,7 +128,7 @@ def bake_prod(
         run.settings,
         "prod",
         variables,
-        build_args=bake.prod_args(datetime.now(UTC)),
+        build_args=prod_args(datetime.now(UTC)),
         tag_identity=True,
         engine=store if docker_driver else engine,
         store=store,
@@ -140,7 +141,7 @@ def bake_prod(
 
 
 def prod_variables(run: Run, plan: registry.CachePlan, branches: cache.Branches) -> dict[str, str]:
-    build_args = bake.prod_build_args(read_commit(run.settings.root), datetime.now(UTC))
+    build_args = prod_build_args(read_commit(run.settings.root), datetime.now(UTC))
     strict = run.args.strict_cache
     return {
         "CACHE_BRANCH": branches.branch,

@@ -1,15 +1,14 @@
-"""rawjson decoding, step accounting and build args: pure logic, no engine."""
+"""rawjson decoding, step accounting, the progress shown and the failure text: pure logic, no engine."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
-from datetime import UTC, datetime
 
 import pytest
 
-from ci.bake import TargetBuild, _Progress, dev_build_args, failing_step_output, failure_message, phases_line
+from ci.bake import TargetBuild, _Progress, failing_step_output, failure_message, phases_line
 from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name, task_phase
 from ci.errors import DockerFailed
 
@@ -208,15 +207,6 @@ def test_a_successful_bake_never_shows_a_duplicate_solve_it_cancelled() -> None:
     progress.feed(json.dumps({"vertexes": [vertex("c", name, error="context canceled")]}) + json.dumps(done))
     progress.close()
     assert out.getvalue().splitlines() == ["backend     0.2s   [runtime 2/5] COPY --from=deps /opt/venv /opt/venv"]
-
-
-def test_dev_build_args_are_fresh_epoch_seconds_and_iso_utc() -> None:
-    now = datetime(2026, 11, 23, 10, 0, 5, tzinfo=UTC)
-    assert dev_build_args(now, "abc1234") == {
-        "CACHE_BUST": "1795428005",
-        "BUILD_DATE": "2026-11-23T10:00:05Z",
-        "GIT_COMMIT": "abc1234",
-    }
 
 
 def test_split_step_name_handles_bake_prefixes_without_a_stage() -> None:
