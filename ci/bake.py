@@ -8,14 +8,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from ci import docker as dk
 from ci import terminal
 from ci.bakefile import ResolvedTarget, resolved_targets
-from ci.buildargs import BuildArgs, utc_iso
+from ci.buildargs import BuildArgs
 from ci.buildtrace import PHASES, BuildTrace
 from ci.context import over_budget
 from ci.errors import CiError, DockerFailed
@@ -24,12 +23,10 @@ from ci.git import Commit
 from ci.identity import Inputs, identity
 from ci.ids import short_id
 from ci.progress import Progress, bake_error, failing_step_output, failure_message
-from ci.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.record import BuildRecord, TargetRecord, read_record
 from ci.report import Check, Report, Suite, property_value, write_json
 from ci.settings import Settings
 from ci.sizes import human
-
-PUBLISHED_PROFILE = "prod"  # the one whose images leave this machine (`nox -s prod -- --push`)
 
 
 @dataclass
@@ -210,6 +207,7 @@ class Build:
     seconds: float
     targets: list[TargetBuild]
     record: BuildRecord  # as written to last-build.json
+    trace: BuildTrace = field(repr=False)  # the bake's steps, and what the registry cache did during them
     cache: dict[str, Any] = field(default_factory=lambda: {"status": "off"})
 
 
@@ -267,59 +265,6 @@ def plan_build(settings: Settings, resolved: dict[str, ResolvedTarget], build_ar
 
 # Bake fields per target from the plan and the resolved targets: bake-override-<profile>.json gets them.
 PerTarget = Callable[[Plan, dict[str, ResolvedTarget]], Mapping[str, Mapping[str, Any]]]
-
-
-def build_and_record(
-    settings: Settings,
-    profile: str,
-    variables: dict[str, str],
-    *,
-    build_args: BuildArgs,
-    engine: dk.Engine,
-    store: dk.Engine,
-    no_cache: bool,
-    show_logs: bool,
-    builder: str | None = None,
-    tag_identity: bool = False,
-    targets: dict[str, ResolvedTarget] | None = None,
-    previous: BuildRecord | None = None,
-    out: TextIO | None = None,
-    per_target: PerTarget | None = None,
-) -> tuple[Build, BakeResult]:
-    """Fingerprint and identify each target's inputs, bake PROFILE with their build values (ENGINE runs
-    bake, STORE is the engine the images land in), and record the build: last-build.json for verify.
-    TARGETS: only these (resolved already), the others of PREVIOUS kept in the record as they were. The
-    record also keeps the build each target replaces (PREVIOUS, else the record found), for a rollback.
-    PER_TARGET: more bake fields per target, decided once identities are known (prod's cache refs)."""
-    earlier = previous or last_record(settings)
-    resolved = targets or resolve_targets(engine, settings, profile, variables)
-    plan = plan_build(settings, resolved, build_args, variables["TAG"] if tag_identity else None)
-    override = settings.reports_dir / f"bake-override-{profile}.json"
-    write_json(plan.override(per_target(plan, resolved) if per_target else None), override)
-    result = bake(
-        engine,
-        settings,
-        "" if targets else profile,
-        variables=variables,
-        no_cache=no_cache,
-        metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
-        show_logs=show_logs,
-        builder=builder,
-        resolved=resolved,
-        override=override,
-        # Provenance for the images that are published; dev's and watch's record their commit themselves.
-        git_info=profile == PUBLISHED_PROFILE,
-        out=out,
-    )
-    built = [target_build(store, result, t, plan) for t in result.targets]
-    records = {**(previous.targets if previous else {})} | {
-        t.target: target_record(t, resolved[t.target], plan) for t in built
-    }
-    finished = utc_iso(datetime.now(UTC))
-    replaced = replaced_targets(earlier, records)
-    record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records, replaced)
-    write_record(record, settings.reports_dir)
-    return Build(profile, variables, result.seconds, built, record), result
 
 
 def last_record(settings: Settings) -> BuildRecord | None:

@@ -11,9 +11,11 @@ from ci import bake, cache, registry
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
 from ci.buildargs import prod_args, prod_build_args
+from ci.buildtrace import BuildTrace
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.git import read_commit
+from ci.phases.build import BuildRequest, build_group
 from ci.report import Check
 
 # The SBOM generator BuildKit runs for `type=sbom` attestations.
@@ -55,9 +57,9 @@ def body(run: Run) -> None:
         print(f"baking prod: tree {tag}, builder {builder.name}")
         layout = cache_layout(run, plan, branches)
         caches: dict[str, cache.TargetCache] = {}
-        store, build, result = bake_prod(run, engine, builder, variables, per_target(run, plan, layout, caches))
-        cache_problems(result, plan, strict=args.strict_cache)
-        failed = bool(result.trace.cache_errors())
+        store, build = bake_prod(run, engine, builder, variables, per_target(run, plan, layout, caches))
+        cache_problems(build.trace, plan, strict=args.strict_cache)
+        failed = bool(build.trace.cache_errors())
         if not failed:
             tag_branches(plan, caches, strict=args.strict_cache)
         record_cache(run, build, plan, caches, failed=failed)
@@ -119,25 +121,27 @@ def bake_prod(
     builder: registry.BuilderInfo,
     variables: dict[str, str],
     per_target: bake.PerTarget | None = None,
-) -> tuple[dk.Engine, bake.Build, bake.BakeResult]:
+) -> tuple[dk.Engine, bake.Build]:
     """Bake on BUILDER; returns the engine the images landed in, and the build."""
     # A docker-driver builder is its engine: buildx reaches it through its context, not --builder.
     docker_driver = builder.driver == "docker"
     store = dk.connect(context=builder.nodes[0]) if docker_driver and builder.nodes else engine
-    build, result = bake.build_and_record(
-        run.settings,
-        "prod",
-        variables,
-        build_args=prod_args(datetime.now(UTC)),
-        tag_identity=True,
-        engine=store if docker_driver else engine,
-        store=store,
-        no_cache=run.args.no_cache,
-        show_logs=run.args.logs,
-        builder=None if docker_driver else builder.name,
-        per_target=per_target,
+    build = build_group(
+        BuildRequest(
+            settings=run.settings,
+            profile="prod",
+            variables=variables,
+            build_args=prod_args(datetime.now(UTC)),
+            tag_identity=True,
+            engine=store if docker_driver else engine,
+            store=store,
+            no_cache=run.args.no_cache,
+            show_logs=run.args.logs,
+            builder=None if docker_driver else builder.name,
+            per_target=per_target,
+        )
     )
-    return store, build, result
+    return store, build
 
 
 def prod_variables(run: Run, plan: registry.CachePlan, branches: cache.Branches) -> dict[str, str]:
@@ -205,9 +209,9 @@ def record_cache(
     print(f"registry cache: {plan.status} ({plan.registry})")
 
 
-def cache_problems(result: bake.BakeResult, plan: registry.CachePlan, *, strict: bool) -> None:
+def cache_problems(trace: BuildTrace, plan: registry.CachePlan, *, strict: bool) -> None:
     """Registry cache that failed during the build: BuildKit built on without it."""
-    for error in result.trace.cache_errors():
+    for error in trace.cache_errors():
         if strict:
             raise CiError(f"registry cache failed during the build: {error}")
         plan.degrade(f"registry cache unavailable during the build: {error}", strict=False)
