@@ -4,15 +4,16 @@ out); and what a dev build is given, the same for dev and watch (their stack is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
 from ci import docker as dk
-from ci.bake import Build, PerTarget, bake, last_record, plan_build, resolve_targets, target_build, target_record
+from ci.bake import PerTarget, bake, plan_build, resolve_targets, target_build
 from ci.bakefile import ResolvedTarget
-from ci.buildargs import BuildArgs, dev_args, dev_build_args, utc_iso
+from ci.buildargs import BuildArgs, dev_args, dev_build_args
+from ci.buildrecord import Build, last_record, record_build, target_record
 from ci.git import commit_label
-from ci.record import BuildRecord, replaced_targets, write_record
+from ci.record import BuildRecord
 from ci.report import write_json
 from ci.settings import Settings
 
@@ -96,8 +97,5 @@ def build_group(request: BuildRequest) -> Build:
     records = {**(request.previous.targets if request.previous else {})} | {
         t.target: target_record(t, resolved[t.target], plan) for t in built
     }
-    finished = utc_iso(datetime.now(UTC))
-    replaced = replaced_targets(earlier, records)
-    record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records, replaced)
-    write_record(record, settings.reports_dir)
+    record = record_build(settings, profile, variables, records, earlier)
     return Build(profile, variables, result.seconds, built, record, result.trace)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from ci import bake, rollback, stack, terminal
 from ci import docker as dk
+from ci import rollback, stack, terminal
+from ci.buildrecord import write_build
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.phases.build import TAG, BuildRequest, build_group, dev_values
@@ -47,7 +48,7 @@ def body(run: Run) -> None:
                 )  # fmt: skip
             except CiError as err:
                 raise still_up(err, previous) from None
-            bake.write_build(run.report, settings, build)
+            write_build(run.report, settings, build)
             check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
         with run.step("up") as check:
             services = stack.services(engine, {t.target: t.tags for t in build.targets})

@@ -11,6 +11,7 @@ from ci import bake, cache, registry
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
 from ci.buildargs import prod_args, prod_build_args
+from ci.buildrecord import Build, write_build
 from ci.buildtrace import BuildTrace
 from ci.errors import CiError
 from ci.frame import Run, Session
@@ -82,7 +83,7 @@ def body(run: Run) -> None:
         run.verdict = f"pushed {len(refs)} tags to {image_registry}; next: nox -s verify"
 
 
-def identities(build: bake.Build) -> str:
+def identities(build: Build) -> str:
     """Each image by its own identity, as docker names it: `mainza-backend:1a2b3c4`."""
     return ", ".join(
         t.image.rsplit(":", 1)[0].removeprefix("docker.io/library/") + f":{t.git_commit}" for t in build.targets
@@ -121,7 +122,7 @@ def bake_prod(
     builder: registry.BuilderInfo,
     variables: dict[str, str],
     per_target: bake.PerTarget | None = None,
-) -> tuple[dk.Engine, bake.Build]:
+) -> tuple[dk.Engine, Build]:
     """Bake on BUILDER; returns the engine the images landed in, and the build."""
     # A docker-driver builder is its engine: buildx reaches it through its context, not --builder.
     docker_driver = builder.driver == "docker"
@@ -187,7 +188,7 @@ def loud_cache(check: Check, plan: registry.CachePlan) -> None:
 
 
 def record_cache(
-    run: Run, build: bake.Build, plan: registry.CachePlan, refs: dict[str, cache.TargetCache], *, failed: bool
+    run: Run, build: Build, plan: registry.CachePlan, refs: dict[str, cache.TargetCache], *, failed: bool
 ) -> None:
     """What became of the registry cache, per target too (which refs it read, which it wrote or why
     none; FAILED: the registry failed during the build): in the build's figures, the JUnit properties,
@@ -199,7 +200,7 @@ def record_cache(
     for target in build.targets:
         found = refs.get(target.target)
         target.cache = found.figures(failed) if found else {"not_exported": f"registry cache {plan.status}"}
-    bake.write_build(run.report, run.settings, build)
+    write_build(run.report, run.settings, build)
     for target in build.targets:
         found = refs.get(target.target)
         if found:

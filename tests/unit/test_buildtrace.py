@@ -1,4 +1,4 @@
-"""rawjson decoding, step accounting, the progress shown and the failure text: pure logic, no engine."""
+"""rawjson decoding and step accounting: pure logic, no engine."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from ci.bake import TargetBuild, phases_line
 from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name, task_phase
 
 
@@ -176,16 +175,6 @@ def test_phases_say_where_a_targets_time_went_each_once_within_its_span() -> Non
     clipped = trace.phases("backend", limit=5.0)  # the span, from 0.1 s, ends at 5.1 s: the cache export is cut
     assert clipped["cache_export"] == pytest.approx(0.1) and all(s <= 5.0 for s in clipped.values())
     assert trace.phases("frontend") == {}
-
-
-def test_the_phases_line_names_each_phase_in_a_builds_order_with_the_span() -> None:
-    built = TargetBuild("backend", 2.8, 8, 6, 0.75, 100, ["[runtime 4/5] COPY backend/ ./backend/"],
-                        phases={"steps": 0.15, "image_export": 0.05, "unpack": 0.77, "cache_export": 1.58})  # fmt: skip
-    assert (
-        phases_line(built) == "backend time: steps 0.1s, image export 0.1s, unpacking 0.8s, cache export 1.6s (of 2.8s)"
-    )
-    built.phases = {"cache_import": 0.02, "unpack": 0.04}  # a no-op build: nothing worth a line
-    assert phases_line(built) == ""
 
 
 def test_pulled_bytes_count_each_blob_a_target_fetched_once() -> None:
