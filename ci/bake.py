@@ -1,71 +1,28 @@
-"""Baking a group of the bake file: build args, bake with step progress, failures named by their step,
-per-target figures, and the record of the build (JUnit suites, build-PROFILE.json, last-build.json)."""
+"""Baking a group of the bake file: the targets it resolves to, the plan (each target's fingerprint, identity,
+build values and tags, given to bake in an override file), the bake call itself with its step progress
+(ci/progress.py), and each built target's figures. The build phase (ci/phases/build.py) puts them together."""
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from ci import docker as dk
-from ci import terminal
 from ci.bakefile import ResolvedTarget, resolved_targets
-from ci.buildtrace import COMMAND_ROOM, LOG_TAIL_LINES, PHASES, BuildTrace, RawJsonDecoder, Vertex, cache_note
+from ci.buildargs import BuildArgs
+from ci.buildtrace import BuildTrace
 from ci.context import over_budget
 from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint, fingerprint
 from ci.git import Commit
 from ci.identity import Inputs, identity
-from ci.ids import short_id
-from ci.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
-from ci.report import Check, Report, Suite, property_value, write_json
+from ci.progress import Progress, bake_error, failing_step_output, failure_message
 from ci.settings import Settings
-from ci.sizes import human
-
-PUBLISHED_PROFILE = "prod"  # the one whose images leave this machine (`nox -s prod -- --push`)
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def dev_build_args(now: datetime, commit: str) -> dict[str, str]:
-    """Fresh values every run: a dev build never reuses the build-info layers."""
-    return {"CACHE_BUST": str(int(now.timestamp())), "BUILD_DATE": utc_iso(now), "GIT_COMMIT": commit}
-
-
-def prod_build_args(commit: Commit | None, now: datetime) -> dict[str, str]:
-    """The same values for every build of a clean commit, so that its builds hit the cache all the way
-    and give the same image ids: the commit's time as build date and SOURCE_DATE_EPOCH, its hash as
-    cache bust. A dirty tree gets the time of the build and `-dirty` marks, never the commit's values."""
-    if commit is None:
-        moment = int(now.timestamp())
-        return {
-            "GIT_COMMIT": "unknown",
-            "CACHE_BUST": f"unknown-{moment}",
-            "BUILD_DATE": utc_iso(now),
-            "SOURCE_DATE_EPOCH": str(moment),
-        }
-    if commit.dirty:
-        moment = int(now.timestamp())
-        return {
-            "GIT_COMMIT": commit.label,
-            "CACHE_BUST": f"{commit.full}-dirty-{moment}",
-            "BUILD_DATE": utc_iso(now),
-            "SOURCE_DATE_EPOCH": str(moment),
-        }
-    return {
-        "GIT_COMMIT": commit.short,
-        "CACHE_BUST": commit.full,
-        "BUILD_DATE": utc_iso(datetime.fromtimestamp(commit.epoch, UTC)),
-        "SOURCE_DATE_EPOCH": str(commit.epoch),
-    }
 
 
 @dataclass
@@ -74,52 +31,6 @@ class BakeResult:
     trace: BuildTrace
     metadata: dict[str, Any]
     seconds: float
-
-
-class _Progress:
-    """Feeds bake's stream into the trace and shows each step once, as it ends (OUT). A step cancelled by
-    another's failure is shown after the stream, as cancelled, and only when the bake failed: BuildKit also
-    cancels duplicate solves of steps that then complete."""
-
-    def __init__(self, trace: BuildTrace, out: TextIO, show_logs: bool) -> None:
-        self.trace, self.out, self.show_logs = trace, out, show_logs
-        self.decoder = RawJsonDecoder()
-        self.shown: set[tuple[str | None, str]] = set()
-        self.cancelled: list[Vertex] = []
-
-    def feed(self, chunk: str) -> None:
-        self._consume(self.decoder.feed(chunk))
-
-    def close(self, *, failed: bool = False) -> None:
-        self._consume(self.decoder.close())
-        for vertex in self.cancelled if failed else []:
-            self._show(vertex)
-
-    def _show(self, vertex: Vertex) -> None:
-        key = (vertex.target, vertex.label)
-        line = self.trace.step_line(vertex) or cache_note(vertex)
-        if line and key not in self.shown:
-            self.shown.add(key)
-            print(line, file=self.out, flush=True)
-
-    def _consume(self, items: Iterable[dict[str, Any] | str]) -> None:
-        for item in items:
-            if isinstance(item, str):
-                self.trace.text.append(item)
-                if not self.trace.failed():  # after a failed step, buildx's ERROR block repeats it: the report keeps it
-                    print(item, file=self.out, flush=True)
-                continue
-            for vertex in self.trace.add(item):
-                if vertex.cancelled:
-                    self.cancelled.append(vertex)
-                else:
-                    self._show(vertex)
-            if self.show_logs:
-                raw = terminal.unfitted(self.out)  # the tool's own output, never cut
-                for log in item.get("logs") or []:
-                    text = base64.b64decode(log.get("data") or "").decode(errors="replace")
-                    for row in text.splitlines():
-                        print(f"         | {row}", file=raw, flush=True)
 
 
 def bake(
@@ -145,7 +56,7 @@ def bake(
     resolved = resolved or resolve_targets(engine, settings, group, variables)
     targets = list(resolved)
     trace = BuildTrace(targets, no_cache=no_cache)
-    progress = _Progress(trace, out or sys.stdout, show_logs)  # sys.stdout as the frame set it: lines fit
+    progress = Progress(trace, out or sys.stdout, show_logs)  # sys.stdout as the frame set it: lines fit
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
     metadata_file.unlink(missing_ok=True)
     start = clock()
@@ -221,45 +132,6 @@ def warn_over_budget(prints: dict[str, Fingerprint]) -> None:
             )
 
 
-def bake_error(err: DockerFailed) -> str:
-    """buildx's own message: its ERROR line, else the last line of stderr."""
-    lines = [line.strip() for line in err.stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("ERROR:"):
-            return line.removeprefix("ERROR:").strip()
-    return lines[-1] if lines else str(err)
-
-
-def failure_message(trace: BuildTrace, err: DockerFailed) -> str:
-    """One line: target, step, its command shortened once, the exit code; printed after the step's own
-    output (its log's last lines, untouched), which with the whole error goes into the report."""
-    failed = trace.failed()
-    if not failed:
-        detail = next((t.removeprefix("ERROR:").strip() for t in reversed(trace.text) if t.startswith("ERROR")), "")
-        return f"bake failed: {detail or bake_error(err)}"
-    vertex = failed[0]
-    where = f"{vertex.target} " if vertex.target else ""
-    step = trace.step_name(vertex, COMMAND_ROOM)
-    tail = trace.log_tail(vertex)
-    if tail:
-        print(f"\n--- the last lines of {where}{step.split(']')[0]}] ---", file=sys.stderr)
-        raw = terminal.unfitted(sys.stderr)
-        for line in tail:
-            print(line, file=raw)
-        print("---", file=sys.stderr, flush=True)
-    code = vertex.exit_code
-    # The error whole: the last line is cut in its middle on screen, and its end is the cause.
-    why = f" (exit {code})" if code is not None else f": {' '.join(vertex.error.split())}"
-    return f"{where}{step} failed{why}"
-
-
-def failing_step_output(trace: BuildTrace) -> str:
-    failed = trace.failed()
-    if not failed:
-        return "\n".join(trace.text[-LOG_TAIL_LINES:])
-    return "\n".join([failed[0].name, failed[0].error, *trace.log_tail(failed[0]), *trace.text[-LOG_TAIL_LINES:]])
-
-
 # --- what a build produced -----------------------------------------------------------------------------
 
 
@@ -322,34 +194,6 @@ def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) 
     )
 
 
-@dataclass
-class Build:
-    """A bake of one profile (dev or prod) and what it produced."""
-
-    profile: str
-    variables: dict[str, str]
-    seconds: float
-    targets: list[TargetBuild]
-    record: BuildRecord  # as written to last-build.json
-    cache: dict[str, Any] = field(default_factory=lambda: {"status": "off"})
-
-
-# The build values of one target (GIT_COMMIT, BUILD_DATE, CACHE_BUST, SOURCE_DATE_EPOCH) from its identity:
-# dev_build_args or prod_build_args.
-BuildArgs = Callable[[Commit | None], dict[str, str]]
-
-
-def dev_args(now: datetime) -> BuildArgs:
-    """Dev: fresh values every run, the target's own commit label."""
-    return lambda commit: dev_build_args(now, commit.label if commit else "unknown")
-
-
-def prod_args(now: datetime) -> BuildArgs:
-    """Prod: the values of the commit that last changed the target's inputs, so that a commit leaving them
-    alone leaves the image alone."""
-    return lambda commit: prod_build_args(commit, now)
-
-
 @dataclass(frozen=True)
 class Plan:
     """What each target of a build is given beyond the bake file: its identity, build values, tags."""
@@ -404,123 +248,3 @@ def plan_build(settings: Settings, resolved: dict[str, ResolvedTarget], build_ar
 
 # Bake fields per target from the plan and the resolved targets: bake-override-<profile>.json gets them.
 PerTarget = Callable[[Plan, dict[str, ResolvedTarget]], Mapping[str, Mapping[str, Any]]]
-
-
-def build_and_record(
-    settings: Settings,
-    profile: str,
-    variables: dict[str, str],
-    *,
-    build_args: BuildArgs,
-    engine: dk.Engine,
-    store: dk.Engine,
-    no_cache: bool,
-    show_logs: bool,
-    builder: str | None = None,
-    tag_identity: bool = False,
-    targets: dict[str, ResolvedTarget] | None = None,
-    previous: BuildRecord | None = None,
-    out: TextIO | None = None,
-    per_target: PerTarget | None = None,
-) -> tuple[Build, BakeResult]:
-    """Fingerprint and identify each target's inputs, bake PROFILE with their build values (ENGINE runs
-    bake, STORE is the engine the images land in), and record the build: last-build.json for verify.
-    TARGETS: only these (resolved already), the others of PREVIOUS kept in the record as they were. The
-    record also keeps the build each target replaces (PREVIOUS, else the record found), for a rollback.
-    PER_TARGET: more bake fields per target, decided once identities are known (prod's cache refs)."""
-    earlier = previous or last_record(settings)
-    resolved = targets or resolve_targets(engine, settings, profile, variables)
-    plan = plan_build(settings, resolved, build_args, variables["TAG"] if tag_identity else None)
-    override = settings.reports_dir / f"bake-override-{profile}.json"
-    write_json(plan.override(per_target(plan, resolved) if per_target else None), override)
-    result = bake(
-        engine,
-        settings,
-        "" if targets else profile,
-        variables=variables,
-        no_cache=no_cache,
-        metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
-        show_logs=show_logs,
-        builder=builder,
-        resolved=resolved,
-        override=override,
-        # Provenance for the images that are published; dev's and watch's record their commit themselves.
-        git_info=profile == PUBLISHED_PROFILE,
-        out=out,
-    )
-    built = [target_build(store, result, t, plan) for t in result.targets]
-    records = {**(previous.targets if previous else {})} | {
-        t.target: target_record(t, resolved[t.target], plan) for t in built
-    }
-    finished = utc_iso(datetime.now(UTC))
-    replaced = replaced_targets(earlier, records)
-    record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, records, replaced)
-    write_record(record, settings.reports_dir)
-    return Build(profile, variables, result.seconds, built, record), result
-
-
-def last_record(settings: Settings) -> BuildRecord | None:
-    """The build record as the previous build left it; None when there is none this code reads (a new one
-    replaces it then)."""
-    try:
-        return read_record(settings.reports_dir, settings.project)
-    except CiError:
-        return None
-
-
-def target_record(t: TargetBuild, resolved: ResolvedTarget, plan: Plan) -> TargetRecord:
-    args = plan.args[t.target]
-    return TargetRecord(
-        t.image,
-        t.image_id,
-        t.source_digest,
-        t.files,
-        resolved.context,
-        resolved.dockerfile,
-        args["GIT_COMMIT"],
-        args["BUILD_DATE"],
-        args["CACHE_BUST"],
-        plan.tags[t.target],
-    )
-
-
-def write_build(report: Report, settings: Settings, build: Build) -> None:
-    """The build's figures: a testsuite per target in the JUnit file, build-PROFILE.json, a table on screen."""
-    for t in build.targets:
-        suite = Suite(t.target, properties={k: property_value(v) for k, v in t.figures().items()})
-        # A suite of its own per target, with one testcase saying what was built (no suite without tests).
-        image = short_id(t.image_id)
-        suite.checks.append(
-            Check(
-                "image", seconds=t.wall_seconds, message=f"{t.image} {image}: {t.cached_steps}/{t.steps} steps cached"
-            )
-        )
-        report.suites.append(suite)
-    report.main.properties.update({k.lower(): v for k, v in build.variables.items()})
-    report.main.properties["bake_seconds"] = f"{build.seconds:.3f}"
-    write_json(
-        {
-            "profile": build.profile,
-            "variables": build.variables,
-            "seconds": round(build.seconds, 3),
-            "cache": build.cache,
-            "targets": [t.figures() for t in build.targets],
-        },
-        settings.reports_dir / f"build-{build.profile}.json",
-    )
-    headers = ("target", "time", "steps", "cached", "hit ratio", "context", "image id", "size")
-    rows = [
-        (t.target, f"{t.wall_seconds:.1f}s", t.steps, t.cached_steps, f"{t.cache_hit_ratio:.0%}",
-         human(t.context_bytes), short_id(t.image_id), human(t.size_bytes))
-        for t in build.targets
-    ]  # fmt: skip
-    print("\n" + terminal.table(headers, rows, columns=terminal.width()))
-    for line in filter(None, map(phases_line, build.targets)):
-        print(line, flush=True)
-
-
-def phases_line(t: TargetBuild) -> str:
-    """`backend time: steps 0.2s, image export 0.1s, unpacking 0.8s, cache export 1.6s (of 2.8s)`: the
-    phases that show at a tenth of a second (the JSON keeps every one); "" when none does."""
-    shown = [f"{PHASES[phase]} {seconds:.1f}s" for phase, seconds in t.phases.items() if seconds >= 0.05]
-    return f"{t.target} time: {', '.join(shown)} (of {t.wall_seconds:.1f}s)" if shown else ""

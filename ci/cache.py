@@ -41,7 +41,8 @@ from ci.oci_registry import Presence
 from ci.registry import copy_tag, holds
 
 if TYPE_CHECKING:
-    from ci.bake import BuildArgs, Plan
+    from ci.bake import Plan
+    from ci.buildargs import BuildArgs
 
 IDENTITY_TAG = "id-"
 BRANCH_TAG = "branch-"

@@ -1,15 +1,24 @@
-"""Build: what a dev build is given, the same for dev and watch (their stack is a dev stack)."""
+"""Build, the phase: bake a group and record what it produced (dev, prod, watch: one request in, the build
+out); and what a dev build is given, the same for dev and watch (their stack is a dev stack)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TextIO
 
-from ci import bake
+from ci import docker as dk
+from ci.bake import PerTarget, bake, plan_build, resolve_targets, target_build
+from ci.bakefile import ResolvedTarget
+from ci.buildargs import BuildArgs, dev_args, dev_build_args
+from ci.buildrecord import Build, last_record, record_build, target_record
 from ci.git import commit_label
+from ci.record import BuildRecord
+from ci.report import write_json
 from ci.settings import Settings
 
 TAG = "dev"  # a dev stack's images: compose's default tag
+PUBLISHED_PROFILE = "prod"  # the one whose images leave this machine (`nox -s prod -- --push`)
 
 
 @dataclass(frozen=True)
@@ -17,7 +26,7 @@ class DevValues:
     """A dev build's bake variables and its build args per target: fresh values, from one moment."""
 
     variables: dict[str, str]
-    build_args: bake.BuildArgs
+    build_args: BuildArgs
 
 
 def dev_values(settings: Settings, now: datetime) -> DevValues:
@@ -28,7 +37,65 @@ def dev_values(settings: Settings, now: datetime) -> DevValues:
             # No registry cache: dev bakes with --no-cache (nothing to import, nothing worth exporting), watch
             # from the local cache, the fast one; the registry's is prod's.
             "REGISTRY_CACHE": "false",
-            **bake.dev_build_args(now, commit_label(settings.root)),
+            **dev_build_args(now, commit_label(settings.root)),
         },
-        bake.dev_args(now),
+        dev_args(now),
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildRequest:
+    """A build of PROFILE (the bake group, and the name of its files in reports/) with VARIABLES (TAG among
+    them), each target given BUILD_ARGS from its identity. ENGINE runs bake, STORE is the engine the images
+    land in; BUILDER: a buildx builder by name; TAG_IDENTITY: each image tagged `:TAG` is also tagged with its
+    own identity's label (prod). TARGETS: only these (resolved already), the others of PREVIOUS kept in the
+    record as they were. OUT: where the steps show (sys.stdout). PER_TARGET: more bake fields per target,
+    decided once identities are known (prod's cache refs)."""
+
+    settings: Settings
+    profile: str
+    variables: dict[str, str]
+    build_args: BuildArgs
+    engine: dk.Engine
+    store: dk.Engine
+    no_cache: bool
+    show_logs: bool
+    builder: str | None = None
+    tag_identity: bool = False
+    targets: dict[str, ResolvedTarget] | None = None
+    previous: BuildRecord | None = None
+    out: TextIO | None = None
+    per_target: PerTarget | None = None
+
+
+def build_group(request: BuildRequest) -> Build:
+    """Fingerprint and identify each target's inputs, bake the profile with their build values, and record
+    the build: last-build.json for verify. The record also keeps the build each target replaces (the
+    request's PREVIOUS, else the record found), for a rollback."""
+    settings, profile, variables = request.settings, request.profile, request.variables
+    earlier = request.previous or last_record(settings)
+    resolved = request.targets or resolve_targets(request.engine, settings, profile, variables)
+    plan = plan_build(settings, resolved, request.build_args, variables["TAG"] if request.tag_identity else None)
+    override = settings.reports_dir / f"bake-override-{profile}.json"
+    write_json(plan.override(request.per_target(plan, resolved) if request.per_target else None), override)
+    result = bake(
+        request.engine,
+        settings,
+        "" if request.targets else profile,
+        variables=variables,
+        no_cache=request.no_cache,
+        metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
+        show_logs=request.show_logs,
+        builder=request.builder,
+        resolved=resolved,
+        override=override,
+        # Provenance for the images that are published; dev's and watch's record their commit themselves.
+        git_info=profile == PUBLISHED_PROFILE,
+        out=request.out,
+    )
+    built = [target_build(request.store, result, t, plan) for t in result.targets]
+    records = {**(request.previous.targets if request.previous else {})} | {
+        t.target: target_record(t, resolved[t.target], plan) for t in built
+    }
+    record = record_build(settings, profile, variables, records, earlier)
+    return Build(profile, variables, result.seconds, built, record, result.trace)

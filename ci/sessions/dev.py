@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from ci import bake, rollback, stack, terminal
 from ci import docker as dk
+from ci import rollback, stack, terminal
+from ci.buildrecord import write_build
 from ci.errors import CiError
 from ci.frame import Run, Session
-from ci.phases.build import TAG, dev_values
+from ci.phases.build import TAG, BuildRequest, build_group, dev_values
 from ci.services import Service
 
 
@@ -39,13 +40,15 @@ def body(run: Run) -> None:
             variables = values.variables
             print(f"baking dev: tree {variables['GIT_COMMIT']}, build date {variables['BUILD_DATE']}")
             try:
-                build, _ = bake.build_and_record(
-                    settings, "dev", variables, build_args=values.build_args, engine=engine, store=engine,
-                    no_cache=True, show_logs=run.args.logs,
+                build = build_group(
+                    BuildRequest(
+                        settings=settings, profile="dev", variables=variables, build_args=values.build_args,
+                        engine=engine, store=engine, no_cache=True, show_logs=run.args.logs,
+                    )
                 )  # fmt: skip
             except CiError as err:
                 raise still_up(err, previous) from None
-            bake.write_build(run.report, settings, build)
+            write_build(run.report, settings, build)
             check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
         with run.step("up") as check:
             services = stack.services(engine, {t.target: t.tags for t in build.targets})

@@ -10,9 +10,13 @@ from typing import Any
 from ci import bake, cache, registry
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
+from ci.buildargs import prod_args, prod_build_args
+from ci.buildrecord import Build, write_build
+from ci.buildtrace import BuildTrace
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.git import read_commit
+from ci.phases.build import BuildRequest, build_group
 from ci.report import Check
 
 # The SBOM generator BuildKit runs for `type=sbom` attestations.
@@ -54,9 +58,9 @@ def body(run: Run) -> None:
         print(f"baking prod: tree {tag}, builder {builder.name}")
         layout = cache_layout(run, plan, branches)
         caches: dict[str, cache.TargetCache] = {}
-        store, build, result = bake_prod(run, engine, builder, variables, per_target(run, plan, layout, caches))
-        cache_problems(result, plan, strict=args.strict_cache)
-        failed = bool(result.trace.cache_errors())
+        store, build = bake_prod(run, engine, builder, variables, per_target(run, plan, layout, caches))
+        cache_problems(build.trace, plan, strict=args.strict_cache)
+        failed = bool(build.trace.cache_errors())
         if not failed:
             tag_branches(plan, caches, strict=args.strict_cache)
         record_cache(run, build, plan, caches, failed=failed)
@@ -79,7 +83,7 @@ def body(run: Run) -> None:
         run.verdict = f"pushed {len(refs)} tags to {image_registry}; next: nox -s verify"
 
 
-def identities(build: bake.Build) -> str:
+def identities(build: Build) -> str:
     """Each image by its own identity, as docker names it: `mainza-backend:1a2b3c4`."""
     return ", ".join(
         t.image.rsplit(":", 1)[0].removeprefix("docker.io/library/") + f":{t.git_commit}" for t in build.targets
@@ -103,7 +107,7 @@ def per_target(
     ignore_error = not run.args.strict_cache
 
     def entries(plan: bake.Plan, resolved: dict[str, ResolvedTarget]) -> dict[str, dict[str, Any]]:
-        refs.update(layout.targets(run.settings.root, plan, resolved, bake.prod_args(datetime.now(UTC))))
+        refs.update(layout.targets(run.settings.root, plan, resolved, prod_args(datetime.now(UTC))))
         for target in refs.values():
             if target.problem:
                 cache_plan.degrade(f"registry cache of {target.target}: {target.problem}", strict=not ignore_error)
@@ -118,29 +122,31 @@ def bake_prod(
     builder: registry.BuilderInfo,
     variables: dict[str, str],
     per_target: bake.PerTarget | None = None,
-) -> tuple[dk.Engine, bake.Build, bake.BakeResult]:
+) -> tuple[dk.Engine, Build]:
     """Bake on BUILDER; returns the engine the images landed in, and the build."""
     # A docker-driver builder is its engine: buildx reaches it through its context, not --builder.
     docker_driver = builder.driver == "docker"
     store = dk.connect(context=builder.nodes[0]) if docker_driver and builder.nodes else engine
-    build, result = bake.build_and_record(
-        run.settings,
-        "prod",
-        variables,
-        build_args=bake.prod_args(datetime.now(UTC)),
-        tag_identity=True,
-        engine=store if docker_driver else engine,
-        store=store,
-        no_cache=run.args.no_cache,
-        show_logs=run.args.logs,
-        builder=None if docker_driver else builder.name,
-        per_target=per_target,
+    build = build_group(
+        BuildRequest(
+            settings=run.settings,
+            profile="prod",
+            variables=variables,
+            build_args=prod_args(datetime.now(UTC)),
+            tag_identity=True,
+            engine=store if docker_driver else engine,
+            store=store,
+            no_cache=run.args.no_cache,
+            show_logs=run.args.logs,
+            builder=None if docker_driver else builder.name,
+            per_target=per_target,
+        )
     )
-    return store, build, result
+    return store, build
 
 
 def prod_variables(run: Run, plan: registry.CachePlan, branches: cache.Branches) -> dict[str, str]:
-    build_args = bake.prod_build_args(read_commit(run.settings.root), datetime.now(UTC))
+    build_args = prod_build_args(read_commit(run.settings.root), datetime.now(UTC))
     strict = run.args.strict_cache
     return {
         "CACHE_BRANCH": branches.branch,
@@ -182,7 +188,7 @@ def loud_cache(check: Check, plan: registry.CachePlan) -> None:
 
 
 def record_cache(
-    run: Run, build: bake.Build, plan: registry.CachePlan, refs: dict[str, cache.TargetCache], *, failed: bool
+    run: Run, build: Build, plan: registry.CachePlan, refs: dict[str, cache.TargetCache], *, failed: bool
 ) -> None:
     """What became of the registry cache, per target too (which refs it read, which it wrote or why
     none; FAILED: the registry failed during the build): in the build's figures, the JUnit properties,
@@ -194,7 +200,7 @@ def record_cache(
     for target in build.targets:
         found = refs.get(target.target)
         target.cache = found.figures(failed) if found else {"not_exported": f"registry cache {plan.status}"}
-    bake.write_build(run.report, run.settings, build)
+    write_build(run.report, run.settings, build)
     for target in build.targets:
         found = refs.get(target.target)
         if found:
@@ -204,9 +210,9 @@ def record_cache(
     print(f"registry cache: {plan.status} ({plan.registry})")
 
 
-def cache_problems(result: bake.BakeResult, plan: registry.CachePlan, *, strict: bool) -> None:
+def cache_problems(trace: BuildTrace, plan: registry.CachePlan, *, strict: bool) -> None:
     """Registry cache that failed during the build: BuildKit built on without it."""
-    for error in result.trace.cache_errors():
+    for error in trace.cache_errors():
         if strict:
             raise CiError(f"registry cache failed during the build: {error}")
         plan.degrade(f"registry cache unavailable during the build: {error}", strict=False)

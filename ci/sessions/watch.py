@@ -32,7 +32,7 @@ from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session, SessionStatus
 from ci.identity import Inputs
 from ci.ids import short_id
-from ci.phases.build import TAG, dev_values
+from ci.phases.build import TAG, BuildRequest, build_group, dev_values
 from ci.phases.check import Context, run_checks
 from ci.record import BuildRecord, read_record
 from ci.report import Check, Report, Status
@@ -249,10 +249,12 @@ def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
     """Bake TARGETS; the record keeps the others as the loop last recorded them."""
     settings = loop.run.settings
     values = dev_values(settings, datetime.now(UTC))
-    built, _ = bake.build_and_record(
-        settings, PROFILE, values.variables, build_args=values.build_args, engine=loop.engine,
-        store=loop.engine, no_cache=False, show_logs=loop.run.args.logs, targets=targets,
-        previous=loop.record, out=loop.progress,
+    built = build_group(
+        BuildRequest(
+            settings=settings, profile=PROFILE, variables=values.variables, build_args=values.build_args,
+            engine=loop.engine, store=loop.engine, no_cache=False, show_logs=loop.run.args.logs, targets=targets,
+            previous=loop.record, out=loop.progress,
+        )
     )  # fmt: skip
     loop.record = built.record
 

@@ -1,17 +1,12 @@
-"""rawjson decoding, step accounting and build args: pure logic, no engine."""
+"""rawjson decoding and step accounting: pure logic, no engine."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-from datetime import UTC, datetime
 
 import pytest
 
-from ci.bake import TargetBuild, _Progress, dev_build_args, failing_step_output, failure_message, phases_line
 from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name, task_phase
-from ci.errors import DockerFailed
 
 
 def vertex(digest: str, name: str, **extra: object) -> dict[str, object]:
@@ -72,60 +67,6 @@ def test_trace_merges_vertex_updates_and_counts_cached_steps_per_target_without_
     assert trace.target_figures("frontend")["steps"] == 1
 
 
-def test_failure_message_names_the_failing_step_and_keeps_its_log_tail() -> None:
-    trace = BuildTrace(["backend", "frontend"])
-    trace.add({"vertexes": [vertex("x", "[backend deps 3/3] RUN make", error="exit code: 2", started="t")]})
-    trace.add({"vertexes": [vertex("x", "[backend deps 3/3] RUN make", error="exit code: 2", started="t")]})
-    trace.add({"logs": [{"vertex": "x", "data": base64.b64encode(b"compiling\nboom: missing thing\n").decode()}]})
-    err = DockerFailed("ERROR: failed to solve", stderr="ERROR: failed to solve")
-    message = failure_message(trace, err)
-    assert message == "backend [deps 3/3] RUN make failed (exit 2)"
-    assert "boom: missing thing" in failing_step_output(trace)
-
-
-def test_a_failing_run_is_one_short_line_with_its_command_once_and_the_exit_code(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    command = (
-        'RUN --network=none python -c \'import compileall, json, os, sys; compileall.compile_dir("backend", '
-        'quiet=1) or sys.exit("backend does not compile"); json.dump({k.lower(): os.environ[k] for k in '
-        '("BUILD_DATE", "GIT_COMMIT", "CACHE_BUST", "SOURCE_DIGEST")}, open("backend/build-info.json", "w"))\''
-    )
-    error = f'process "/bin/sh -c {command[19:]}" did not complete successfully: exit code: 1'
-    trace = BuildTrace(["backend", "frontend"])
-    trace.add({"vertexes": [vertex("x", f"[backend runtime 5/5] {command}", error=error, started="t")]})
-    log = b'  File "backend/main.py", line 3\n    def broken(:\n               ^\nSyntaxError: invalid syntax\n'
-    trace.add({"logs": [{"vertex": "x", "data": base64.b64encode(log).decode()}]})
-    message = failure_message(trace, DockerFailed("bake exited with 1"))
-    assert message == "backend [runtime 5/5] RUN python -c 'import compileall,... failed (exit 1)"
-    assert len(message) < 200 and message.count("python -c") == 1
-    shown = capsys.readouterr().err
-    assert "    def broken(:\n               ^\nSyntaxError: invalid syntax\n" in shown  # untouched, above it
-
-
-def test_failure_message_prefers_the_cause_over_steps_cancelled_in_other_targets() -> None:
-    trace = BuildTrace(["backend", "frontend"])
-    trace.add({"vertexes": [vertex("c", "[frontend deps 4/4] RUN npm ci", error="exit code: 137: context canceled")]})
-    trace.add({"vertexes": [vertex("x", "[backend runtime 1/6] RUN false", error="exit code: 3")]})
-    err = DockerFailed("bake exited with 1")
-    assert failure_message(trace, err) == "backend [runtime 1/6] RUN false failed (exit 3)"
-
-
-def test_a_step_without_an_exit_code_fails_with_its_error() -> None:
-    trace = BuildTrace(["frontend"])
-    error = 'failed to compute cache key: "/frontend/package-lock.json": not found'
-    trace.add({"vertexes": [vertex("x", "[deps 3/4] COPY frontend/package-lock.json ./", error=error)]})
-    message = failure_message(trace, DockerFailed("bake exited with 1"))
-    assert message == f"frontend [deps 3/4] COPY frontend/package-lock.json ./ failed: {error}"
-
-
-def test_failure_message_without_a_failing_step_uses_buildx_error_line() -> None:
-    trace = BuildTrace(["backend"])
-    trace.text.append('ERROR: target "nope" not found')
-    err = DockerFailed("bake exited with 1")
-    assert failure_message(trace, err) == 'bake failed: target "nope" not found'
-
-
 T0 = "2026-11-23T10:00:00.000000000Z"
 
 
@@ -184,41 +125,6 @@ def test_steps_cancelled_by_another_targets_failure_are_cancelled_not_failed() -
     assert trace.step_line(v) == "frontend cancelled [build 3/3] RUN npm run build"
 
 
-def test_a_bake_with_one_failing_target_shows_no_other_target_failed() -> None:
-    out = io.StringIO()
-    progress = _Progress(BuildTrace(["backend", "frontend"]), out, show_logs=False)
-    events = [
-        vertex("c", "[backend runtime 2/5] COPY --from=deps /opt/venv /opt/venv", error="context canceled"),
-        vertex("x", "[frontend build 3/3] RUN --network=none npm run build", error="exit code: 2"),
-    ]
-    progress.feed("".join(json.dumps({"vertexes": [e]}) for e in events))
-    progress.close(failed=True)
-    lines = out.getvalue().splitlines()
-    assert lines == [
-        "frontend FAILED    exit 2: [build 3/3] RUN npm run build",
-        "backend  cancelled [runtime 2/5] COPY --from=deps /opt/venv /opt/venv",
-    ]
-
-
-def test_a_successful_bake_never_shows_a_duplicate_solve_it_cancelled() -> None:
-    out = io.StringIO()
-    progress = _Progress(BuildTrace(["backend"]), out, show_logs=False)
-    name = "[runtime 2/5] COPY --from=deps /opt/venv /opt/venv"
-    done = {"vertexes": [vertex("d", name, started=T0, completed=at(0.2))]}
-    progress.feed(json.dumps({"vertexes": [vertex("c", name, error="context canceled")]}) + json.dumps(done))
-    progress.close()
-    assert out.getvalue().splitlines() == ["backend     0.2s   [runtime 2/5] COPY --from=deps /opt/venv /opt/venv"]
-
-
-def test_dev_build_args_are_fresh_epoch_seconds_and_iso_utc() -> None:
-    now = datetime(2026, 11, 23, 10, 0, 5, tzinfo=UTC)
-    assert dev_build_args(now, "abc1234") == {
-        "CACHE_BUST": "1795428005",
-        "BUILD_DATE": "2026-11-23T10:00:05Z",
-        "GIT_COMMIT": "abc1234",
-    }
-
-
 def test_split_step_name_handles_bake_prefixes_without_a_stage() -> None:
     targets = ["backend", "frontend"]
     assert split_step_name("[frontend] importing cache manifest from r/x", targets) == (
@@ -269,16 +175,6 @@ def test_phases_say_where_a_targets_time_went_each_once_within_its_span() -> Non
     clipped = trace.phases("backend", limit=5.0)  # the span, from 0.1 s, ends at 5.1 s: the cache export is cut
     assert clipped["cache_export"] == pytest.approx(0.1) and all(s <= 5.0 for s in clipped.values())
     assert trace.phases("frontend") == {}
-
-
-def test_the_phases_line_names_each_phase_in_a_builds_order_with_the_span() -> None:
-    built = TargetBuild("backend", 2.8, 8, 6, 0.75, 100, ["[runtime 4/5] COPY backend/ ./backend/"],
-                        phases={"steps": 0.15, "image_export": 0.05, "unpack": 0.77, "cache_export": 1.58})  # fmt: skip
-    assert (
-        phases_line(built) == "backend time: steps 0.1s, image export 0.1s, unpacking 0.8s, cache export 1.6s (of 2.8s)"
-    )
-    built.phases = {"cache_import": 0.02, "unpack": 0.04}  # a no-op build: nothing worth a line
-    assert phases_line(built) == ""
 
 
 def test_pulled_bytes_count_each_blob_a_target_fetched_once() -> None:

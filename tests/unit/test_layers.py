@@ -1,6 +1,6 @@
 """The layers of docs/layout.md, read from the imports: the sessions call the phases and the shared modules,
 never each other; nothing below them (the phases, the shared modules) imports a session, and only the frame
-uses their registry, ci/sessions/__init__.py."""
+uses their registry, ci/sessions/__init__.py; the shared modules import no phase."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tests.unit.test_sessions import OWN_REQUIREMENTS, module_level_imports
 
 CI = ROOT / "ci"
 SESSIONS = "ci.sessions"
+PHASES = "ci.phases"
 REGISTRY = CI / "sessions" / "__init__.py"
 FRAME = (CI / "frame.py", CI / "__main__.py")  # the frame finds a session by name in the registry
 
@@ -42,6 +43,10 @@ def imported(path: Path, source: str | None = None) -> set[str]:
 
 def of_sessions(names: set[str]) -> list[str]:
     return sorted(n for n in names if n == SESSIONS or n.startswith(f"{SESSIONS}."))
+
+
+def of_phases(names: set[str]) -> list[str]:
+    return sorted(n for n in names if n == PHASES or n.startswith(f"{PHASES}."))
 
 
 def modules(under: Path) -> list[Path]:
@@ -77,3 +82,14 @@ def test_nothing_below_the_sessions_imports_one_and_only_the_frame_uses_their_re
 def test_a_phase_imports_no_sessions_own_requirements_at_module_level(path: Path) -> None:
     """The sessions import the phases at module level: the pipeline rule (test_sessions.py) holds for them too."""
     assert not module_level_imports(path) & OWN_REQUIREMENTS
+
+
+def test_the_shared_modules_import_no_phase() -> None:
+    """The phases put the shared modules together (ci/phases/build.py: ci/bake.py, ci/buildrecord.py, ...);
+    what a phase returns lives in a shared module, which never imports the phase back."""
+    shared = [p for p in modules(CI) if not p.is_relative_to(CI / "sessions") and not p.is_relative_to(CI / "phases")]
+    wrong = {str(p.relative_to(ROOT)): of_phases(imported(p)) for p in shared if p not in FRAME}
+    assert {path: names for path, names in wrong.items() if names} == {}
+    assert of_phases(imported(CI / "bake.py", "from ci.phases.build import BuildRequest\n")) == [
+        "ci.phases.build", "ci.phases.build.BuildRequest",
+    ]  # fmt: skip
