@@ -3,9 +3,10 @@ line says what happened, and the exit code is the documented one."""
 
 from __future__ import annotations
 
-import argparse
 import json
-from dataclasses import replace
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from ci.errors import CiError, EngineUnreachable, Exit, Terminated, UsageError
 from ci.frame import Run, Session
 from ci.report import Check
 from ci.settings import load_settings
-from tests.conftest import junit_results
+from tests.conftest import ROOT, junit_results
 
 STEPS = ("first", "second", "third")
 
@@ -200,21 +201,44 @@ def test_each_ignored_option_has_one_note_naming_every_session_that_owns_it(
     )
 
 
-def test_an_option_a_session_gains_is_known_to_the_others_from_its_parser(
+def test_an_option_a_session_gains_is_known_to_the_others_from_the_registry(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    load = sessions.load
-
-    def with_more(parser: argparse.ArgumentParser) -> None:
-        load("verify").options(parser)
-        parser.add_argument("--brand-new")
-
-    monkeypatch.setattr(
-        sessions, "load", lambda name: replace(load(name), options=with_more) if name == "verify" else load(name)
-    )
-    args = frame.parse_arguments(load("prod"), ["--brand-new", "http://127.0.0.1:8000", "--push"])
+    """The registry's table of options, held to each session's parser by test_sessions.py."""
+    monkeypatch.setitem(sessions.OPTIONS, "verify", {**sessions.OPTIONS["verify"], "--brand-new": sessions.VALUE})
+    args = frame.parse_arguments(sessions.load("prod"), ["--brand-new", "http://127.0.0.1:8000", "--push"])
     assert args.push
     assert capsys.readouterr().out.splitlines() == ["note: --brand-new is verify's option: prod ignores it"]
+
+
+IMPORTED_SESSIONS = """
+import sys
+from ci.__main__ import main
+code = main(sys.argv[1:])
+print(sorted(m for m in sys.modules if m == "ci.sessions" or m.startswith("ci.sessions.")))
+sys.exit(code)
+"""
+
+
+def test_the_frame_imports_the_session_it_runs_and_no_other(tmp_path: Path) -> None:
+    """Other sessions' options pass (and an unknown one fails) without their modules: no session pays for
+    the others' imports, nor needs their requirements. Each session in a process of its own, all at once."""
+    others = ["--down", "--until", "1h", "--header", "X: y", "--bogus"]
+    env = {**os.environ, "REPORTS_DIR": str(tmp_path), "COLUMNS": "400"}
+    runs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", IMPORTED_SESSIONS, name, *others],
+            cwd=ROOT, env={**env, "REPORTS_DIR": str(tmp_path / name)}, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        for name in sessions.names()
+    }  # fmt: skip
+    ended = {name: (run.communicate(timeout=60), run.returncode) for name, run in runs.items()}
+    assert {name: (out.splitlines()[-1:], code) for name, ((out, _), code) in ended.items()} == {
+        name: ([str(["ci.sessions", f"ci.sessions.{name}"])], 2) for name in runs
+    }
+    for (_, err), _ in ended.values():
+        assert "error: unrecognized arguments: --bogus (" in err, err
 
 
 def test_every_note_fits_120_columns() -> None:
