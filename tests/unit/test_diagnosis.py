@@ -1,4 +1,5 @@
-"""ci.doctoring: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree."""
+"""ci/diagnosis.py: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree;
+the doctor session's report of them, and its run in the frame."""
 
 from __future__ import annotations
 
