@@ -266,12 +266,5 @@ def test_reports_dir_that_cannot_be_written_exits_2_with_one_line_before_the_ses
     assert list(tmp_path.iterdir()) == ([] if kind == "proc" else [folder])  # no reports anywhere else
 
 
-def test_every_session_module_declares_its_session() -> None:
-    names = sessions.names()
-    assert {"dev", "prod", "verify", "prune", "doctor", "lint", "bench"} <= set(names)
-    for name in names:
-        assert sessions.load(name).name == name
-
-
 def test_settings_load_for_the_frame(tmp_path: Path) -> None:
     assert load_settings({}, root=tmp_path).reports_dir == tmp_path / "reports"

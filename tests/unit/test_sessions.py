@@ -53,3 +53,10 @@ def test_the_registry_imports_neither_the_frame_nor_any_session() -> None:
         elif isinstance(node, ast.ImportFrom):
             found |= {"." * node.level + (node.module or "")}
     assert sorted(n for n in found if n.startswith(("ci", "."))) == []
+
+
+def test_every_session_module_declares_its_session() -> None:
+    names = sessions.names()
+    assert {"dev", "prod", "verify", "prune", "doctor", "lint", "bench"} <= set(names)
+    for name in names:
+        assert sessions.load(name).name == name
