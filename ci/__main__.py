@@ -27,7 +27,8 @@ def main(argv: list[str]) -> int:
     # Sessions run in the project: bake resolves the contexts of the bake file from the working directory,
     # and buildx >= 0.20 reads nothing outside it without a grant.
     os.chdir(ROOT)
-    return frame.run(sessions.load(argv[0]), argv[1:])
+    session: frame.Session = sessions.load(argv[0])  # the one session module imported
+    return frame.run(session, argv[1:])
 
 
 if __name__ == "__main__":

@@ -93,14 +93,14 @@ class Foreign:
 
 
 def foreign_options(name: str) -> dict[str, Foreign]:
-    """The options of the other sessions, read from their parsers: `nox -s prod verify -- --down` gives
-    every session of the pipeline the same arguments, and each lets the others' pass."""
+    """The options of the other sessions, from the registry's table of them (no other session's module is
+    imported): `nox -s prod verify -- --down` gives every session of the pipeline the same arguments, and
+    each lets the others' pass. An option two sessions own takes the values of the first by name."""
     found: dict[str, Foreign] = {}
-    for other in sessions.names():
+    for other in sorted(sessions.OPTIONS):
         if other != name:
-            for action in parser(sessions.load(other))._actions:
-                for option in action.option_strings:
-                    found.setdefault(option, Foreign(0 if action.nargs == 0 else 1)).owners.append(other)
+            for option, values in sessions.OPTIONS[other].items():
+                found.setdefault(option, Foreign(values)).owners.append(other)
     return found
 
 

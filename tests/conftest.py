@@ -20,6 +20,18 @@ from ci.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration/ is marked integration, whatever its module says, so that
+    `-m "not integration"` runs the unit tests alone; and no other test may ask for the engine."""
+    for item in items:
+        if item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.integration)
+        elif "engine" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} needs the engine: an integration test, under {INTEGRATION}")
 
 
 def assert_junit_valid(path: Path) -> etree._ElementTree:

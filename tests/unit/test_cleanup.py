@@ -14,7 +14,6 @@ from ci import docker as dk
 from ci.errors import UsageError
 from ci.report import Report, write_junit
 from ci.sessions import prune
-from ci.sizes import human, parse_docker_size
 from tests.conftest import assert_junit_valid
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -115,32 +114,6 @@ def test_space_flag_is_the_newest_both_buildx_and_the_builder_support(
 
 
 # --- docker's printed sizes and times -------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("57.8MB", 57_800_000),
-        ("8.192kB", 8192),
-        ("0B", 0),
-        ("2.761GB (92%)", 2_761_000_000),
-        ("-3.228e+06B", -3_228_000),  # what docker prints while an image is being written
-        ("N/A", 0),
-        (None, 0),
-    ],
-)
-def test_human_sizes_from_docker_are_read_in_decimal_units(text: str | None, size: int) -> None:
-    assert parse_docker_size(text) == size
-
-
-def test_bytes_are_shown_in_decimal_units_with_sign() -> None:
-    assert [human(n) for n in (0, 999, 1000, 57_800_000, -2_500_000_000)] == [
-        "0 B",
-        "999 B",
-        "1.0 kB",
-        "57.8 MB",
-        "-2.5 GB",
-    ]
 
 
 def test_system_df_rows_become_figures_per_type() -> None:

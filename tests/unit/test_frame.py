@@ -3,9 +3,10 @@ line says what happened, and the exit code is the documented one."""
 
 from __future__ import annotations
 
-import argparse
 import json
-from dataclasses import replace
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from ci.errors import CiError, EngineUnreachable, Exit, Terminated, UsageError
 from ci.frame import Run, Session
 from ci.report import Check
 from ci.settings import load_settings
-from tests.conftest import junit_results
+from tests.conftest import ROOT, junit_results
 
 STEPS = ("first", "second", "third")
 
@@ -200,21 +201,54 @@ def test_each_ignored_option_has_one_note_naming_every_session_that_owns_it(
     )
 
 
-def test_an_option_a_session_gains_is_known_to_the_others_from_its_parser(
+def test_an_option_a_session_gains_is_known_to_the_others_from_the_registry(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    load = sessions.load
-
-    def with_more(parser: argparse.ArgumentParser) -> None:
-        load("verify").options(parser)
-        parser.add_argument("--brand-new")
-
-    monkeypatch.setattr(
-        sessions, "load", lambda name: replace(load(name), options=with_more) if name == "verify" else load(name)
-    )
-    args = frame.parse_arguments(load("prod"), ["--brand-new", "http://127.0.0.1:8000", "--push"])
+    """The registry's table of options, held to each session's parser by test_sessions.py."""
+    monkeypatch.setitem(sessions.OPTIONS, "verify", {**sessions.OPTIONS["verify"], "--brand-new": sessions.VALUE})
+    args = frame.parse_arguments(sessions.load("prod"), ["--brand-new", "http://127.0.0.1:8000", "--push"])
     assert args.push
     assert capsys.readouterr().out.splitlines() == ["note: --brand-new is verify's option: prod ignores it"]
+
+
+IMPORTED_SESSIONS = """
+import importlib, json, multiprocessing, pkgutil, sys
+import ci.__main__
+from ci import sessions
+
+# What is below the sessions imported once, then each session run in a fork of its own: only its own imports.
+for module in pkgutil.walk_packages(ci.__path__, "ci."):
+    if not module.name.startswith("ci.sessions."):
+        try:
+            importlib.import_module(module.name)
+        except ImportError:  # a session's own requirement (playwright)
+            pass
+assert not [m for m in sys.modules if m.startswith("ci.sessions.")]
+
+
+def run(name):
+    code = ci.__main__.main([name, *sys.argv[1:]])
+    return name, code, sorted(m for m in sys.modules if m == "ci.sessions" or m.startswith("ci.sessions."))
+
+
+with multiprocessing.get_context("fork").Pool(2, maxtasksperchild=1) as pool:
+    print(json.dumps({name: [code, imported] for name, code, imported in pool.map(run, sessions.names())}))
+"""
+
+
+def test_the_frame_imports_the_session_it_runs_and_no_other(tmp_path: Path) -> None:
+    """Other sessions' options pass (and an unknown one fails) without their modules: no session pays for
+    the others' imports, nor needs their requirements."""
+    others = ["--down", "--until", "1h", "--header", "X: y", "--bogus"]
+    env = {**os.environ, "REPORTS_DIR": str(tmp_path), "COLUMNS": "400"}
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORTED_SESSIONS, *others], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == {
+        name: [2, ["ci.sessions", f"ci.sessions.{name}"]] for name in sessions.names()
+    }
+    assert proc.stderr.count("error: unrecognized arguments: --bogus (") == len(sessions.names()), proc.stderr
 
 
 def test_every_note_fits_120_columns() -> None:
@@ -240,13 +274,6 @@ def test_reports_dir_that_cannot_be_written_exits_2_with_one_line_before_the_ses
     assert line.startswith(f"error: REPORTS_DIR={folder} cannot be written (")
     assert line.endswith("): set REPORTS_DIR to a writable folder")
     assert list(tmp_path.iterdir()) == ([] if kind == "proc" else [folder])  # no reports anywhere else
-
-
-def test_every_session_module_declares_its_session() -> None:
-    names = sessions.names()
-    assert {"dev", "prod", "verify", "prune", "doctor", "lint", "bench"} <= set(names)
-    for name in names:
-        assert sessions.load(name).name == name
 
 
 def test_settings_load_for_the_frame(tmp_path: Path) -> None:

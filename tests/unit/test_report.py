@@ -9,7 +9,6 @@ from lxml import etree
 
 from ci.errors import CiError, Terminated
 from ci.report import Check, Report, Suite, write_junit
-from ci.terminal import table
 
 # A copy of shared/junit-10.xsd (the Jenkins xunit plugin schema, MIT), so a bare clone can validate.
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "junit-10.xsd"
@@ -41,14 +40,6 @@ def test_junit_with_passed_failed_skipped_and_properties_is_schema_valid(tmp_pat
     props = {p.get("name"): p.get("value") for p in root.findall(".//testsuite[@name='backend']//property")}
     assert props == {"steps": "9", "cache_hit_ratio": "0.5"}
     assert report.failed
-
-
-def test_table_aligns_columns() -> None:
-    text = table(("a", "long header"), [("value", 1), ("x", 22)])
-    lines = text.splitlines()
-    assert lines[0] == "a      long header"
-    assert lines[2] == "value  1"
-    assert lines[3] == "x      22"
 
 
 def test_a_step_that_ran_as_several_checks_is_not_also_skipped() -> None:

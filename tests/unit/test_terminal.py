@@ -76,3 +76,11 @@ def test_every_line_printed_inside_fitted_fits_and_a_tools_own_output_is_untouch
 
 def test_plural() -> None:
     assert [terminal.plural(n, "turn") for n in (0, 1, 2)] == ["0 turns", "1 turn", "2 turns"]
+
+
+def test_table_aligns_columns() -> None:
+    text = terminal.table(("a", "long header"), [("value", 1), ("x", 22)])
+    lines = text.splitlines()
+    assert lines[0] == "a      long header"
+    assert lines[2] == "value  1"
+    assert lines[3] == "x      22"

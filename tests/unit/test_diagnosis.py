@@ -1,4 +1,5 @@
-"""ci.doctoring: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree."""
+"""ci/diagnosis.py: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree;
+the doctor session's report of them, and its run in the frame."""
 
 from __future__ import annotations
 
@@ -14,46 +15,19 @@ from ci import context, diagnosis, frame, registry
 from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default
 from ci.diagnosis import Finding, base_image_advice, version_finding
-from ci.dockerfile import base_images, copy_sources, dockerfile_instructions, expand_source, substitute
 from ci.errors import CiError, EngineUnreachable
 from ci.fingerprint import fingerprint
-from ci.registry import probe_url as registry_probe_url
 from ci.report import write_junit
 from ci.sessions import doctor
 from ci.sessions.doctor import to_report
 from ci.settings import Settings
-from ci.sizes import human as human_bytes
-from ci.sizes import parse_docker_size
-from ci.versions import HOST_MINIMUMS, TESTED, parse_version, tool_version
+from ci.versions import HOST_MINIMUMS, TESTED
 from tests.conftest import assert_junit_valid, write_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- pure helpers ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "version"),
-    [
-        ("26.1.5+dfsg1", "26.1.5"),
-        ("v2.29.1", "2.29.1"),
-        ("0.13.1+ds1-3", "0.13.1"),
-        ("2.26.1-4", "2.26.1"),
-        ("25.0", "25.0"),
-        ("dev", None),
-    ],
-)
-def test_parse_version(text: str, version: str | None) -> None:
-    parsed = parse_version(text)
-    assert (str(parsed) if parsed else None) == version
-
-
-def test_tool_version_reads_the_cli_output() -> None:
-    assert tool_version("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3") == "0.13.1+ds1"
-    assert tool_version("github.com/docker/buildx v0.16.2 abc1234") == "0.16.2"
-    assert tool_version("Docker Compose version v2.29.1-desktop.1") == "2.29.1-desktop.1"
-    assert tool_version("Docker Compose version 2.26.1-4") == "2.26.1-4"
 
 
 def test_version_finding_compares_with_packaging() -> None:
@@ -75,110 +49,11 @@ def test_a_version_above_the_newest_tested_warns_and_the_range_is_reported() -> 
     assert newer.facts["buildx_tested"] == f"{oldest}..{newest}"
 
 
-def test_human_bytes() -> None:
-    assert [human_bytes(n) for n in (512, 39_800, 5e6, 10_485_760, 2.5e9)] == [
-        "512 B",
-        "39.8 kB",
-        "5.0 MB",
-        "10.5 MB",
-        "2.5 GB",
-    ]
-
-
 def test_bake_groups_and_variable_defaults_of_the_repository() -> None:
     text = (ROOT / "docker-bake.hcl").read_text()
     assert {"default", "dev", "prod", "validate"} <= set(bake_groups(text))
     assert bake_variable_default(text, "CACHE_REGISTRY") == "localhost:5000"
     assert bake_variable_default(text, "NO_SUCH_VARIABLE") is None
-
-
-def test_dockerfile_instructions_join_continuations_and_skip_comments_and_heredocs() -> None:
-    text = (
-        "# escape=`\n"
-        "FROM x AS a\n"
-        "RUN one `\n"
-        "# a comment inside\n"
-        "\n"
-        "    two\n"
-        "COPY <<EOF /etc/conf\n"
-        "COPY not/an/instruction /\n"
-        "EOF\n"
-        "copy a b /dest/\n"
-    )
-    got = [(i.line, i.keyword, i.args) for i in dockerfile_instructions(text)]
-    assert got == [
-        (2, "FROM", "x AS a"),
-        (3, "RUN", "one two"),
-        (7, "COPY", "<<EOF /etc/conf"),
-        (10, "COPY", "a b /dest/"),
-    ]
-
-
-def test_copy_sources_of_the_repository_dockerfiles() -> None:
-    backend = [(s.keyword, s.source) for s in copy_sources((ROOT / "Dockerfile").read_text())]
-    assert ("COPY", "requirements-docker.txt") in backend
-    assert ("COPY", "backend/") in backend
-    assert not [s for _, s in backend if s.startswith("/opt")]  # COPY --from=deps is not from the context
-    frontend = {s.source for s in copy_sources((ROOT / "Dockerfile.frontend").read_text())}
-    assert {"frontend/package.json", "frontend/package-lock.json", "frontend/src", "frontend/nginx.conf"} <= frontend
-    assert "/app/dist/" not in frontend
-
-
-def test_copy_sources_forms() -> None:
-    text = (
-        'COPY ["a b.txt", "c", "/dst/"]\n'
-        "ADD --chown=1:1 https://example.invalid/x.tgz local.tgz /dst/\n"
-        "COPY --link --chmod=644 --from=build /out /dst\n"
-        "COPY <<EOF /x\nhello\nEOF\n"
-    )
-    assert [s.source for s in copy_sources(text)] == ["a b.txt", "c", "local.tgz"]
-
-
-def test_substitute() -> None:
-    values = {"A": "1", "EMPTY": ""}
-    assert substitute("$A ${A} ${B:-two} ${EMPTY:-d} ${A:+yes} ${B:+no}x", values) == "1 1 two d yes x"
-
-
-def test_base_images_follow_args_and_skip_stages() -> None:
-    text = (ROOT / "Dockerfile.frontend").read_text()
-    assert base_images(text, {}) == [
-        ("docker.io/library/node:20-slim", "${NODE_IMAGE}"),
-        ("docker.io/library/nginx:1.27", "${NGINX_IMAGE}"),
-    ]
-    assert base_images(text, {"NODE_IMAGE": "localhost:5000/mirror/node:20-slim"})[0][0] == (
-        "localhost:5000/mirror/node:20-slim"
-    )
-    assert base_images("FROM scratch AS a\nFROM a\nFROM --platform=$BUILDPLATFORM b:1 AS c\n", {}) == [("b:1", "b:1")]
-
-
-def test_expand_source(tmp_path: Path) -> None:
-    for rel in ("src/a.ts", "src/.hidden", "pkg.json", "pkg-lock.json"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(rel)
-    assert expand_source(tmp_path, "src/") == ([], ["src"])
-    assert expand_source(tmp_path, "./pkg*.json") == (["pkg-lock.json", "pkg.json"], [])
-    assert expand_source(tmp_path, "src/.h*") == (["src/.hidden"], [])
-    assert expand_source(tmp_path, "missing") == ([], [])
-    assert expand_source(tmp_path, ".") == ([], [""])
-
-
-@pytest.mark.parametrize(
-    ("registry", "url", "loopback"),
-    [
-        ("localhost:5000", "http://localhost:5000/v2/", True),
-        ("127.0.0.1:5000/cache", "http://127.0.0.1:5000/v2/", True),
-        ("registry.example.com", "https://registry.example.com/v2/", False),
-        ("[::1]:5000", "http://[::1]:5000/v2/", True),
-    ],
-)
-def test_registry_probe_url(registry: str, url: str, loopback: bool) -> None:
-    assert registry_probe_url(registry) == (url, loopback)
-
-
-def test_the_toolchains_page_states_the_minimums_of_the_one_constant() -> None:
-    page = (ROOT / "docs" / "toolchains.md").read_text()
-    for name, minimum in HOST_MINIMUMS.items():
-        assert f"{name} ≥ {minimum.version}" in page.lower(), name
 
 
 # --- the checks, on a made-up host ---------------------------------------------------------------------
@@ -517,24 +392,6 @@ def test_main_prints_the_table_and_one_error_line(
     assert "check" in out.splitlines()[0] and "advice" in out.splitlines()[0]
     assert (tree / "reports" / "junit-doctor.xml").is_file() and (tree / "reports" / "doctor.json").is_file()
     assert frame.run(doctor.SESSION, ["--context-budget-mb", "10"]) == 0
-
-
-# --- lint's pieces -----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("0B", 0),
-        ("14B", 14),
-        ("583MB", 583_000_000),
-        ("1.547GB", 1_547_000_000),
-        ("12.29kB", 12_290),
-        ("-8.706e+07B", -87_060_000),
-    ],
-)
-def test_parse_size_reads_what_system_df_prints(text: str, size: int) -> None:
-    assert parse_docker_size(text) == size
 
 
 def test_a_copied_file_missing_from_the_tree_says_so_without_the_ignore_file_advice(host: Host, tree: Path) -> None:

@@ -1,0 +1,20 @@
+"""ci/registry.py: the cache registry of prod, and the one reachability check's address."""
+
+from __future__ import annotations
+
+import pytest
+
+from ci.registry import probe_url as registry_probe_url
+
+
+@pytest.mark.parametrize(
+    ("registry", "url", "loopback"),
+    [
+        ("localhost:5000", "http://localhost:5000/v2/", True),
+        ("127.0.0.1:5000/cache", "http://127.0.0.1:5000/v2/", True),
+        ("registry.example.com", "https://registry.example.com/v2/", False),
+        ("[::1]:5000", "http://[::1]:5000/v2/", True),
+    ],
+)
+def test_registry_probe_url(registry: str, url: str, loopback: bool) -> None:
+    assert registry_probe_url(registry) == (url, loopback)
