@@ -9,6 +9,7 @@ from ci import bake, rollback, stack, terminal
 from ci import docker as dk
 from ci.errors import CiError
 from ci.frame import Run, Session
+from ci.phases import start
 from ci.phases.build import TAG, dev_values
 from ci.services import Service
 
@@ -49,7 +50,7 @@ def body(run: Run) -> None:
             check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
         with run.step("up") as check:
             services = stack.services(engine, {t.target: t.tags for t in build.targets})
-            up = rollback.deploy(engine, settings, services, build.record, kept=kept)
+            up = start.replace(start.Request(engine, settings, services, build.record, kept=kept))
             check.message = stack.readiness(up.containers)
     with run.step("clean") as check:
         containers, images = stack.remove_leftovers(engine, settings.project, services)

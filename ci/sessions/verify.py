@@ -14,12 +14,13 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from ci import buildinfo, deployment, rollback, stack, tls
+from ci import buildinfo, deployment, stack, tls
 from ci import docker as dk
 from ci.bake import resolve_targets
 from ci.cleanup import parse_duration
 from ci.errors import CiError, UsageError
 from ci.frame import Run, Session
+from ci.phases import start
 from ci.phases.check import Context, run_checks
 from ci.record import FILE as RECORD_FILE
 from ci.record import read_record
@@ -119,7 +120,7 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
     if recreate or not stack.running(engine, names):
         why = "--up" if recreate else "the stack is down"
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
-        build = rollback.start(engine, settings, services, build).record
+        build = start.stack(start.Request(engine, settings, services, build)).record
     containers = stack.wait_while_starting(engine, names)
     return Context(settings, engine, build, services, containers)
 

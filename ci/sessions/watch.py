@@ -32,6 +32,7 @@ from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session, SessionStatus
 from ci.identity import Inputs
 from ci.ids import short_id
+from ci.phases import start as starting
 from ci.phases.build import TAG, dev_values
 from ci.phases.check import Context, run_checks
 from ci.record import BuildRecord, read_record
@@ -124,7 +125,7 @@ def body(run: Run) -> None:
             check.message = start(loop)
             print(f"stack: {check.message} ({time.monotonic() - began:.1f}s)", flush=True)  # watch prints no step table
         up = True
-    except rollback.NotUp as err:
+    except starting.NotUp as err:
         if run.args.once:
             raise
         # As a failed turn: the step says so, the loop watches, and the next save retries.
@@ -197,7 +198,8 @@ def start(loop: Loop) -> str:
     with rollback.keeping(loop.engine, names) as kept:  # before the build moves their tags
         build(loop, loop.targets)
         assert loop.record is not None
-        started = rollback.start(loop.engine, settings, loop.services, loop.record, kept=kept, out=loop.progress)
+        request = starting.Request(loop.engine, settings, loop.services, loop.record, kept=kept, out=loop.progress)
+        started = starting.stack(request)
     loop.record = started.record
     return f"started from a cached build: {', '.join(names)}"
 
@@ -306,9 +308,10 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
         current.build_seconds = time.monotonic() - started
     assert loop.record is not None
     try:
-        deployed = rollback.deploy(loop.engine, loop.run.settings, loop.services, loop.record,
-                                   current.services, only=True, kept=kept, out=loop.progress)  # fmt: skip
-    except rollback.NotUp as err:
+        request = starting.Request(loop.engine, loop.run.settings, loop.services, loop.record, current.services,
+                                   only=True, kept=kept, out=loop.progress)  # fmt: skip
+        deployed = starting.replace(request)
+    except starting.NotUp as err:
         loop.record = err.record  # what runs now: the previous build, where it came back
         raise Failed("unhealthy", str(err)) from None
     except CiError as err:

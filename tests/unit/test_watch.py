@@ -15,6 +15,7 @@ from ci import docker as dk
 from ci import rollback
 from ci.errors import CiError, DockerFailed, EngineUnreachable, Exit
 from ci.frame import Run
+from ci.phases import start
 from ci.record import BuildRecord
 from ci.report import Report
 from ci.sessions import watch
@@ -90,7 +91,7 @@ def test_an_engine_lost_inside_a_turn_ends_the_loop_and_is_not_taken_for_a_faile
     monkeypatch.setattr(dk, "service_containers", lose_the_engine if where == "listing" else lambda engine: {})
     monkeypatch.setattr(rollback, "keeping", lambda *args: nullcontext({}))
     monkeypatch.setattr(watch, "build", build)
-    monkeypatch.setattr(rollback, "deploy", lose_the_engine)
+    monkeypatch.setattr(start, "replace", lose_the_engine)
     loop = loop_of(tmp_path)
     with pytest.raises(EngineUnreachable, match=r"^no Docker engine answers$"):
         watch.turn(loop, ["backend/main.py"], [], 0.0)  # no target: nothing to resolve
