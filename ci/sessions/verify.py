@@ -9,25 +9,19 @@ with the working tree, and says exactly what is stale.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from dataclasses import asdict
-from pathlib import Path
 
-from ci import buildinfo, deployment, stack, tls
 from ci import docker as dk
-from ci.bake import resolve_targets
+from ci import stack
 from ci.cleanup import parse_duration
 from ci.errors import CiError, UsageError
 from ci.frame import Run, Session
-from ci.phases import start
+from ci.phases import deployment, start
 from ci.phases.check import Context, run_checks
 from ci.record import FILE as RECORD_FILE
 from ci.record import read_record
-from ci.report import Check, Report, Status, markdown_table
-from ci.services import LABEL
+from ci.report import Report, markdown_table
 from ci.settings import Settings
-from ci.terminal import plural
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
 REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # options of --url
@@ -82,7 +76,11 @@ def check_args(args: argparse.Namespace) -> None:
 
 def body(run: Run) -> None:
     if run.args.url:
-        deployed(run)
+        args = run.args
+        remote = deployment.Request(
+            tuple(args.addresses), args.headers, args.samples, args.wait_seconds, args.commit or "HEAD", args.tree
+        )
+        deployed(run, remote)
         return
     ctx: Context | None = None
     try:
@@ -152,84 +150,21 @@ def print_summary(report: Report) -> None:
 # --- a deployed stack (--url) -------------------------------------------------------------------------
 
 
-def deployed(run: Run) -> None:
+def deployed(run: Run, remote: deployment.Request) -> None:
     """Each service of the stack that an address reaches, asked for its build info and placed in the
     history of the commit it must run; the others listed as not checked."""
-    args, settings = run.args, run.settings
-    redact = deployment.Redactor(list(args.headers.values()))
+    redact = remote.redact
     with run.step("services") as check:
-        engine = dk.connect(settings, stack.compose_env("dev"))  # reads the definitions: no daemon is asked
-        dk.require_client(engine)
-        targets = resolve_targets(engine, settings, "default", {"PROJECT": settings.project})
-        services = stack.services(engine, {name: t.tags for name, t in targets.items()})
-        urls, unchecked = deployment.service_urls(services, args.addresses)
-        top, commit = deployment.reference(settings.root, args.commit or "HEAD")
-        label = "the working tree" if args.tree else commit.short
-        wants = {}
-        for service in services:
-            if service.name in urls:
-                target = targets[service.target]
-                context, dockerfile = settings.root / target.context, Path(target.dockerfile)
-                wants[service.name] = deployment.expected(top, None if args.tree else commit, context, dockerfile)
-        check.message = redact(f"{', '.join(urls)} against {label}")
-        if unchecked:
-            check.message += f"; not checked: {', '.join(unchecked)}"
-        if not urls:  # a deploy job must never go green having checked nothing
-            raise CiError(
-                f"no service checked: {', '.join(unchecked)} declare no public build info; add the label "
-                f"{LABEL}build-info.public (its path, e.g. /build-info.json) to each in compose.yaml, or give "
-                "--url SERVICE=URL"
-            )
-    trust = tls.trust()
-
-    def ask(url: str) -> buildinfo.Answer:
-        return buildinfo.ask(url, args.headers, trust)
-
-    def one_round() -> list[deployment.Verdict]:
-        return [deployment.judge(name, deployment.sample(found, args.samples, ask), wants[name])
-                for name, found in urls.items()]  # fmt: skip
-
-    if args.wait_seconds:
-        verdicts = deployment.Rounds(args.wait_seconds, out=lambda line: print(redact(line), flush=True)).run(one_round)
-    else:
-        verdicts = one_round()
-    for verdict in verdicts:
-        report_verdict(run.report, verdict, redact)
-    for name in unchecked:
-        why = f"not checked: no public address (label {LABEL}build-info.public, or --url {name}=URL)"
-        run.report.add(Check(f"{name} build info", "skipped", message=why))
-    where = args.addresses[0].url if len(args.addresses) == 1 else f"{len(args.addresses)} addresses"
-    line = redact(deployment.last_line(where, label, verdicts, unchecked))
-    run.data["deployment"] = {
-        "commit": "" if args.tree else commit.full,
-        "label": label,
-        "services": [json.loads(redact(json.dumps(asdict(v)))) for v in verdicts],
-        "not_checked": unchecked,
-    }
+        asked = deployment.services(run.settings, remote)
+        check.message = asked.message(redact)
+    verdicts = deployment.verdicts(asked, remote)
+    deployment.report(run.report, asked, verdicts, redact)
+    line = redact(deployment.last_line(remote.where, asked.label, verdicts, asked.unchecked))
+    run.data["deployment"] = deployment.data(asked, verdicts, remote)
     print_summary(run.report)
     if not all(v.passed for v in verdicts):
         raise CiError(line)
     run.verdict = line
-
-
-def report_verdict(report: Report, verdict: deployment.Verdict, redact: deployment.Redactor) -> None:
-    """Two testcases: `SERVICE build info` (every answer carried it) and `SERVICE commit` (the verdict)."""
-    answered = verdict.word not in ("unreachable", "no build info")
-    missing = {what: n for what, n in verdict.answers.items() if what.startswith(("unreachable", "no build info"))}
-    info = Check(f"{verdict.service} build info", message=redact(", ".join(verdict.urls)))
-    if not answered:
-        info.status, info.message = "failed", redact(verdict.detail)
-    elif missing:
-        info.status = "failed"
-        info.message = redact(
-            f"{sum(missing.values())} of {sum(verdict.answers.values())} answers: {', '.join(missing)}"
-        )
-    else:
-        info.message = redact(f"{plural(sum(verdict.answers.values()), 'answer')} from {', '.join(verdict.urls)}")
-    report.add(info)
-    status: Status = "passed" if verdict.passed else "failed" if answered else "skipped"
-    detail = verdict.detail if answered else "no build info to compare"
-    report.add(Check(f"{verdict.service} commit", status, message=redact(detail)))
 
 
 SESSION = Session(
