@@ -53,33 +53,37 @@ def options(parser: argparse.ArgumentParser) -> None:
                              "command line that nox or a CI log echoes (repeatable)")  # fmt: skip
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """--url's options need it, the local stack's exclude it; every value is checked before any request."""
+def check_args(args: argparse.Namespace) -> deployment.Request | None:
+    """--url's options need it, the local stack's exclude it; every value is checked before any request.
+    What --url asks, or None without it."""
     given = [name for name in REMOTE_ONLY if getattr(args, name) not in (None, False, [])]
     if not args.url:
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} goes with --url: the address of a deployed stack")
-        return
+        return None
     for name in LOCAL_ONLY:
         if getattr(args, name):
             raise UsageError(f"--{name} is for the stack on this engine: not with --url")
     if args.tree and args.commit:
         raise UsageError("--tree and --commit: give one (what the stack must run)")
-    args.samples = SAMPLES if args.samples is None else args.samples
-    if args.samples < 1:
-        raise UsageError(f"--samples {args.samples}: ask each address at least once")
-    args.addresses = [deployment.parse_address(raw) for raw in args.url]
-    args.headers = dict(deployment.parse_header(raw) for raw in args.header)
-    args.headers |= dict(deployment.header_from_env(raw, os.environ) for raw in args.header_env)
-    args.wait_seconds = parse_duration(args.wait, "--wait").total_seconds() if args.wait else 0.0
+    samples = SAMPLES if args.samples is None else args.samples
+    if samples < 1:
+        raise UsageError(f"--samples {samples}: ask each address at least once")
+    addresses = tuple(deployment.parse_address(raw) for raw in args.url)
+    headers = dict(deployment.parse_header(raw) for raw in args.header)
+    headers |= dict(deployment.header_from_env(raw, os.environ) for raw in args.header_env)
+    wait_seconds = parse_duration(args.wait, "--wait").total_seconds() if args.wait else 0.0
+    return deployment.Request(addresses, headers, samples, wait_seconds, args.commit or "HEAD", args.tree)
+
+
+def arguments_checked(args: argparse.Namespace) -> None:
+    """The frame's check of the arguments, before any step: check_args, whose value the body asks for again."""
+    check_args(args)
 
 
 def body(run: Run) -> None:
-    if run.args.url:
-        args = run.args
-        remote = deployment.Request(
-            tuple(args.addresses), args.headers, args.samples, args.wait_seconds, args.commit or "HEAD", args.tree
-        )
+    remote = check_args(run.args)
+    if remote is not None:
         deployed(run, remote)
         return
     ctx: Context | None = None
@@ -173,5 +177,5 @@ SESSION = Session(
     steps=("services",),  # then a check per service and kind, as the stack's services declare them
     body=body,
     options=options,
-    check_args=check_args,
+    check_args=arguments_checked,
 )
