@@ -14,7 +14,6 @@ second watch, Ctrl-C, SIGTERM or an engine that goes away end it; the engine is 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import signal
 import sys
@@ -32,6 +31,7 @@ from ci.fingerprint import changed_files, fingerprint
 from ci.frame import Run, Session, SessionStatus
 from ci.identity import Inputs
 from ci.ids import short_id
+from ci.lock import hold_lock
 from ci.phases import start as starting
 from ci.phases.build import TAG, dev_values
 from ci.phases.check import Context, run_checks
@@ -153,27 +153,6 @@ def body(run: Run) -> None:
         print(f"\nstopped ({stopped_by(stop)})", flush=True)
     finally:
         finish(loop)
-
-
-def hold_lock(path: Path) -> TextIO:
-    """PATH, locked for this process: two loops on one project would recreate the same containers at
-    once (compose then fails on its own temporary names). The lock goes with the process, however it ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "?"
-        handle.close()
-        raise CiError(
-            f"another `nox -s watch` (pid {holder}) watches this project: stop it first, or give this one "
-            "its own COMPOSE_PROJECT_NAME and REPORTS_DIR"
-        ) from None
-    handle.truncate(0)
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
 
 
 def interrupt(signum: int, frame: object) -> None:

@@ -1,10 +1,8 @@
-"""watch's lock: one loop per project (its reports folder), named when a second one is refused; a failed
-turn ends the loop only when the engine no longer answers."""
+"""watch's turns: a failed turn ends the loop only when the engine no longer answers."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from contextlib import nullcontext
 from pathlib import Path
 from typing import NoReturn
@@ -13,7 +11,7 @@ import pytest
 
 from ci import docker as dk
 from ci import rollback
-from ci.errors import CiError, DockerFailed, EngineUnreachable, Exit
+from ci.errors import DockerFailed, EngineUnreachable, Exit
 from ci.frame import Run
 from ci.phases import start
 from ci.record import BuildRecord
@@ -21,17 +19,6 @@ from ci.report import Report
 from ci.sessions import watch
 from ci.settings import Settings
 from ci.watcher import Burst
-
-
-def test_a_second_watch_on_one_project_is_refused_naming_the_first(tmp_path: Path) -> None:
-    lock = tmp_path / "reports" / "watch.lock"
-    first = watch.hold_lock(lock)
-    try:
-        with pytest.raises(CiError, match=rf"another `nox -s watch` \(pid {os.getpid()}\) watches this project"):
-            watch.hold_lock(lock)
-    finally:
-        first.close()
-    watch.hold_lock(lock).close()  # free again once the first has ended
 
 
 def loop_of(tmp_path: Path) -> watch.Loop:
