@@ -57,6 +57,17 @@ class NotUp(CiError):
         self.record = record
 
 
+def runs(engine: dk.Engine, stack: Sequence[Service], record: BuildRecord | None, tag: str) -> bool:
+    """Whether every service of STACK runs the build RECORD describes, tagged TAG: nothing to start."""
+    running = st.running(engine, [s.name for s in stack])
+    return (
+        record is not None
+        and record.tag == tag
+        and all(s.name in running and s.target in record.targets for s in stack)
+        and all(running[s.name].image == record.targets[s.target].image_id for s in stack)
+    )
+
+
 def stack(request: Request) -> Deployed:
     """Start or recreate the whole stack, its host ports free or held by the project's own containers."""
     st.require_stack_ports(request.engine, request.settings, request.stack)
