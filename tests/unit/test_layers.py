@@ -1,6 +1,6 @@
 """The layers of docs/layout.md, read from the imports: the sessions call the phases and the shared modules,
 never each other; nothing below them (the phases, the shared modules) imports a session, and only the frame
-uses their registry, ci/sessions/__init__.py."""
+uses their registry, ci/sessions/__init__.py; no shared module imports a phase."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tests.unit.test_sessions import OWN_REQUIREMENTS, module_level_imports
 
 CI = ROOT / "ci"
 SESSIONS = "ci.sessions"
+PHASES = "ci.phases"
 REGISTRY = CI / "sessions" / "__init__.py"
 FRAME = (CI / "frame.py", CI / "__main__.py")  # the frame finds a session by name in the registry
 
@@ -44,6 +45,10 @@ def of_sessions(names: set[str]) -> list[str]:
     return sorted(n for n in names if n == SESSIONS or n.startswith(f"{SESSIONS}."))
 
 
+def of_phases(names: set[str]) -> list[str]:
+    return sorted(n for n in names if n == PHASES or n.startswith(f"{PHASES}."))
+
+
 def modules(under: Path) -> list[Path]:
     return sorted(under.rglob("*.py"))
 
@@ -71,6 +76,14 @@ def test_nothing_below_the_sessions_imports_one_and_only_the_frame_uses_their_re
     wrong = {str(p.relative_to(ROOT)): of_sessions(imported(p)) for p in below}
     allowed = {str(p.relative_to(ROOT)): [SESSIONS] for p in FRAME}
     assert {path: names for path, names in wrong.items() if names and names != allowed.get(path)} == {}
+
+
+def test_no_shared_module_imports_a_phase() -> None:
+    """The modules named after what they are sit under the phases: a phase calls them, never the reverse."""
+    above = (CI / "sessions", CI / "phases")
+    shared = [p for p in modules(CI) if p not in FRAME and not any(p.is_relative_to(a) for a in above)]
+    wrong = {str(p.relative_to(ROOT)): of_phases(imported(p)) for p in shared}
+    assert {path: names for path, names in wrong.items() if names} == {}
 
 
 @pytest.mark.parametrize("path", modules(CI / "phases"), ids=lambda p: p.stem)
