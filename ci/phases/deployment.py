@@ -90,7 +90,7 @@ class Request:
     """What `--url` asks of a deployed stack, every value checked (verify's check_args)."""
 
     addresses: tuple[Address, ...]
-    headers: dict[str, str]  # sent with every request; their values are never printed
+    headers: dict[str, str] = field(repr=False)  # sent with every request; their values are never printed
     samples: int  # answers asked of each address
     wait_seconds: float  # polling until every answer runs the commit; 0: one round
     commit: str  # the commit it must run
