@@ -1,9 +1,10 @@
-"""Replacing services without leaving them down: a new build that does not come up gives way to the previous.
+"""A rollback: a new build that does not come up gives way to the previous one, without leaving services down.
 
 compose recreates stop-first: `compose up` removes a service's container before the new one starts, so a new
 build that raises at import or fails its health check leaves the service down, and a service that depends on
 it is never started. Swarm's `failure_action: rollback` and Kubernetes' rolling updates keep the old version
-serving until the new one is healthy; compose has neither, so `deploy` does it around `compose up`:
+serving until the new one is healthy; compose has neither, so the start phase (ci/phases/start.py) does it
+around `compose up`, with what this module holds:
 
 1. Before the build, each service that runs healthy keeps its image under a tag of its own,
    `REPOSITORY:rollback` (`keeping`). It must, and before the build: with the containerd image store, an
@@ -39,15 +40,14 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NoReturn, TextIO
+from typing import Any
 
 from ci import docker as dk
 from ci import stack as st
-from ci.errors import CiError, DockerFailed
+from ci.errors import DockerFailed
 from ci.ids import short_id
-from ci.record import BuildRecord, TargetRecord, write_record
+from ci.record import BuildRecord, TargetRecord
 from ci.services import Service
-from ci.settings import Settings
 
 ROLLBACK_TAG = "rollback"
 LOG_LINES = 20  # of the failed container's log, shown above the line
@@ -75,18 +75,14 @@ class Diagnosis:
     waiting: dict[str, str] = field(default_factory=dict)  # service -> the failed service it waits for
 
 
-@dataclass(frozen=True)
-class Deployed:
-    containers: dict[str, dk.ContainerInfo]  # healthy, by service
-    record: BuildRecord  # the build record, describing what runs
+@dataclass
+class Failures:
+    """What a failed start found, round by round: why each failed service failed and what its log said,
+    the services held back by one, those brought back."""
 
-
-class NotUp(CiError):
-    """Services that did not come up; RECORD: the build record as rewritten to describe what runs."""
-
-    def __init__(self, message: str, record: BuildRecord, output: str = "") -> None:
-        super().__init__(message, output)
-        self.record = record
+    reasons: dict[str, tuple[str, str]]  # service -> (why, summary)
+    waiting: dict[str, str] = field(default_factory=dict)  # service -> the failed service it waits for
+    tried: list[str] = field(default_factory=list)
 
 
 # --- the pure logic ------------------------------------------------------------------------------------------
@@ -235,113 +231,8 @@ def keeping(
         release(engine, kept)
 
 
-def start(
-    engine: dk.Engine,
-    settings: Settings,
-    stack: Sequence[Service],
-    record: BuildRecord,
-    *,
-    kept: Mapping[str, Kept] | None = None,
-    out: TextIO | None = None,
-) -> Deployed:
-    """Start or recreate the whole STACK, its host ports free or held by the project's own containers."""
-    st.require_stack_ports(engine, settings, stack)
-    return deploy(engine, settings, stack, record, kept=kept, out=out)
-
-
-def deploy(
-    engine: dk.Engine,
-    settings: Settings,
-    stack: Sequence[Service],
-    record: BuildRecord,
-    names: Sequence[str] = (),
-    *,
-    only: bool = False,
-    kept: Mapping[str, Kept] | None = None,
-    out: TextIO | None = None,
-) -> Deployed:
-    """`stack.up` of NAMES (every service of STACK when empty; ONLY: not their dependencies), bringing each
-    service that fails back on the image it ran before, KEPT before the build (else now: nothing was built
-    since). Raises NotUp, with the record rewritten to describe what runs, when a service did not come up."""
-    names = list(names) or [s.name for s in stack]
-    if kept is None:
-        with keeping(engine, names) as now:
-            return deploy(engine, settings, stack, record, names, only=only, kept=now, out=out)
-    try:
-        return Deployed(st.up(engine, settings, names, only=only, out=out), record)
-    except st.Unhealthy as err:
-        recover(engine, settings, stack, record, names, err, kept, out)
-
-
-def recover(
-    engine: dk.Engine,
-    settings: Settings,
-    stack: Sequence[Service],
-    record: BuildRecord,
-    names: Sequence[str],
-    err: st.Unhealthy,
-    kept: Mapping[str, Kept],
-    out: TextIO | None,
-) -> NoReturn:
-    """After a failed `compose up`: name what failed, bring it back where it can be, raise NotUp."""
-    by_name = {s.name: s for s in stack}
-    depends = dependencies(dk.compose_config(engine))
-    diagnosis = diagnose(names, err.states, depends, err.late, err.exits)
-    if not diagnosis.failed:
-        raise NotUp(str(err), record)
-    reasons = {s: (why, show_failure(engine, err.states[s], _files(record, by_name[s]))) for s, why in
-               diagnosis.failed.items()}  # fmt: skip
-    for service, blocker in diagnosis.waiting.items():
-        print(f"{service}: not started: waits for {blocker}", file=sys.stderr, flush=True)
-    tried: list[str] = []
-    waiting = dict(diagnosis.waiting)
-    pending = diagnosis
-    record = bring_back(engine, settings, by_name, record, depends, kept, pending, reasons, waiting, tried, out)
-    up = {s for s, c in dk.service_containers(engine).items() if s in names and not st.failing(c)}
-    raise NotUp(verdict(reasons, tried, up, waiting, engine, kept, names), record)
-
-
-def bring_back(
-    engine: dk.Engine,
-    settings: Settings,
-    by_name: Mapping[str, Service],
-    record: BuildRecord,
-    depends: Mapping[str, frozenset[str]],
-    kept: Mapping[str, Kept],
-    pending: Diagnosis,
-    reasons: dict[str, tuple[str, str]],
-    waiting: dict[str, str],
-    tried: list[str],
-    out: TextIO | None,
-) -> BuildRecord:
-    """Round by round, the failed services with a kept image on it, those waiting for them started; a
-    service failing in a round is named (REASONS), one held back noted (WAITING). Writes and returns the
-    record of what runs; TRIED: the services brought back."""
-    for _ in range(len(by_name) + 1):
-        restore = rollback_plan(pending, kept, tried)
-        if not restore:
-            break
-        for service in restore:
-            dk.tag_image(engine, kept[service].image_id, by_name[service].image)
-            record = restored(engine, record, by_name[service], kept[service].image_id)
-            tried.append(service)
-        write_record(record, settings.reports_dir)  # what runs from here on, however the round ends
-        again = restore + [w for w, blocker in waiting.items() if blocker in restore]
-        print(f"bringing back the previous build of {', '.join(restore)}", file=sys.stderr, flush=True)
-        try:
-            st.up(engine, settings, again, only=True, out=out)
-            pending = Diagnosis()
-        except st.Unhealthy as failed_again:
-            pending = diagnose(again, failed_again.states, depends, failed_again.late, failed_again.exits)
-            for service, why in pending.failed.items():
-                if service not in reasons:
-                    files = _files(record, by_name[service])
-                    reasons[service] = (why, show_failure(engine, failed_again.states[service], files))
-            waiting.update(pending.waiting)
-    return record
-
-
-def _files(record: BuildRecord, service: Service) -> list[str]:
+def files(record: BuildRecord, service: Service) -> list[str]:
+    """SERVICE's target's files as RECORD has them: where an exception's frame is looked for."""
     target = record.targets.get(service.target)
     return list(target.files) if target else []
 
@@ -355,6 +246,13 @@ def show_failure(engine: dk.Engine, container: dk.ContainerInfo, files: Iterable
         print(f"--- its latest health check ---\n{container.health_output}", file=sys.stderr)
     print("---", file=sys.stderr, flush=True)
     return error_summary(log, files) or error_summary(container.health_output)
+
+
+def restore(engine: dk.Engine, record: BuildRecord, service: Service, kept: Kept) -> BuildRecord:
+    """SERVICE's image reference, the one compose resolves, pointed back at its KEPT image: RECORD as it then
+    describes what runs (see restored)."""
+    dk.tag_image(engine, kept.image_id, service.image)
+    return restored(engine, record, service, kept.image_id)
 
 
 def restored(engine: dk.Engine, record: BuildRecord, service: Service, image_id: str) -> BuildRecord:
@@ -374,16 +272,9 @@ def restored(engine: dk.Engine, record: BuildRecord, service: Service, image_id:
     return replace(record, targets={**record.targets, service.target: target})
 
 
-def verdict(
-    reasons: Mapping[str, tuple[str, str]],
-    tried: Sequence[str],
-    up: set[str],
-    waiting: Mapping[str, str],
-    engine: dk.Engine,
-    kept: Mapping[str, Kept],
-    names: Sequence[str],
-) -> str:
+def verdict(failures: Failures, up: set[str], engine: dk.Engine, kept: Mapping[str, Kept], names: Sequence[str]) -> str:
     """One line: each failed service, why, and what serves now."""
+    reasons, tried, waiting = failures.reasons, failures.tried, failures.waiting
     parts = []
     for service, (why, summary) in reasons.items():
         if service in tried and service in up:

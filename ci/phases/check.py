@@ -1,21 +1,24 @@
 """Check the stack: each check of each service, as its labels in compose.yaml declare them, against the
-latest build and the working tree; the checks verify runs on the stack and watch runs after every turn."""
+latest build and the working tree; the checks verify runs on the stack and watch runs after every turn
+(prove), and what of the tree the stack or the build does not have (stale_targets, changed_since_build)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from ci import buildinfo
+from ci import buildinfo, stack
 from ci import docker as dk
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
+from ci.identity import Inputs
 from ci.ids import short_id
 from ci.record import BuildRecord
 from ci.report import Report
@@ -50,6 +53,49 @@ def run_checks(report: Report, ctx: Context, services: list[Service], *, browser
     if browser:
         with suppress(CiError), report.step("browser") as check:
             check.message = browser_check(ctx)
+
+
+class NotVerified(CiError):
+    """Checks that failed: each one's name and message."""
+
+
+def prove(ctx: Context, services: list[Service], profile: str) -> str:
+    """The checks of SERVICES, whose containers were just seen healthy, against the build just recorded
+    (a report of their own, PROFILE's): the line that says what runs is the tree, or NotVerified with the
+    failing ones."""
+    checks = Report(profile)
+    run_checks(checks, ctx, services)
+    failing = [c for c in checks.main.checks if c.failing]
+    if failing:
+        raise NotVerified("; ".join(f"{c.name}: {c.message}" for c in failing))
+    sources = ", ".join(short_id(ctx.build.targets[s.target].source_digest) for s in services)
+    return f"verified: running = tree (sources {sources})"
+
+
+def stale_targets(engine: dk.Engine, services: Sequence[Service], inputs: Mapping[str, Inputs]) -> list[str]:
+    """The targets (of INPUTS) whose running sources are not the tree's: what changed while nothing watched."""
+    stale = []
+    running = stack.running(engine, [s.name for s in services])
+    for service in services:
+        found = inputs.get(service.target)
+        container = running.get(service.name)
+        if found is None or container is None:
+            continue
+        if dk.image_source_digest(engine, container.image) != fingerprint(found.context, found.dockerfile).digest:
+            stale.append(service.target)
+    return stale
+
+
+def changed_since_build(record: BuildRecord | None, inputs: Mapping[str, Inputs], targets: Iterable[str]) -> list[Path]:
+    """The files of TARGETS (their INPUTS) that differ from the build RECORD describes."""
+    found = []
+    built = record.targets if record else {}
+    for target in targets:
+        context, dockerfile = inputs[target].context, inputs[target].dockerfile
+        now = fingerprint(context, dockerfile).files
+        before = built[target].files if target in built else {}
+        found += [context / c.split(" ", 1)[1] for c in changed_files(before, now)]
+    return found
 
 
 def service_checks(service: Service) -> list[tuple[str, Callable[[Context, Service], str]]]:

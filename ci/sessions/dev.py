@@ -10,6 +10,7 @@ from ci import rollback, stack, terminal
 from ci.buildrecord import write_build
 from ci.errors import CiError
 from ci.frame import Run, Session
+from ci.phases import start
 from ci.phases.build import TAG, BuildRequest, build_group, dev_values
 from ci.services import Service
 
@@ -52,7 +53,7 @@ def body(run: Run) -> None:
             check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
         with run.step("up") as check:
             services = stack.services(engine, {t.target: t.tags for t in build.targets})
-            up = rollback.deploy(engine, settings, services, build.record, kept=kept)
+            up = start.replace(start.Request(engine, settings, services, build.record, kept=kept))
             check.message = stack.readiness(up.containers)
     with run.step("clean") as check:
         containers, images = stack.remove_leftovers(engine, settings.project, services)

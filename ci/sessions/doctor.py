@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from ci import docker as dk
 from ci import terminal
-from ci.diagnosis import CHECK_NAMES, DEFAULT_CACHE_WARN_GB, DEFAULT_CONTEXT_BUDGET_MB, Finding, diagnose
+from ci.doctor_checks import CHECK_NAMES, DEFAULT_CACHE_WARN_GB, DEFAULT_CONTEXT_BUDGET_MB, Finding, diagnose
 from ci.frame import Run, Session
 from ci.report import Check, Report, Status
 from ci.settings import Settings

@@ -9,24 +9,19 @@ with the working tree, and says exactly what is stale.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from dataclasses import asdict
-from pathlib import Path
 
-from ci import buildinfo, deployment, rollback, stack, tls
 from ci import docker as dk
-from ci.bake import resolve_targets
+from ci import stack
 from ci.cleanup import parse_duration
 from ci.errors import CiError, UsageError
 from ci.frame import Run, Session
+from ci.phases import deployment, start
 from ci.phases.check import Context, run_checks
 from ci.record import FILE as RECORD_FILE
 from ci.record import read_record
-from ci.report import Check, Report, Status, markdown_table
-from ci.services import LABEL
+from ci.report import Report, markdown_table
 from ci.settings import Settings
-from ci.terminal import plural
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
 REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # options of --url
@@ -58,30 +53,38 @@ def options(parser: argparse.ArgumentParser) -> None:
                              "command line that nox or a CI log echoes (repeatable)")  # fmt: skip
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """--url's options need it, the local stack's exclude it; every value is checked before any request."""
+def check_args(args: argparse.Namespace) -> deployment.Request | None:
+    """--url's options need it, the local stack's exclude it; every value is checked before any request.
+    What --url asks, or None without it."""
     given = [name for name in REMOTE_ONLY if getattr(args, name) not in (None, False, [])]
     if not args.url:
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} goes with --url: the address of a deployed stack")
-        return
+        return None
     for name in LOCAL_ONLY:
         if getattr(args, name):
             raise UsageError(f"--{name} is for the stack on this engine: not with --url")
     if args.tree and args.commit:
         raise UsageError("--tree and --commit: give one (what the stack must run)")
-    args.samples = SAMPLES if args.samples is None else args.samples
-    if args.samples < 1:
-        raise UsageError(f"--samples {args.samples}: ask each address at least once")
-    args.addresses = [deployment.parse_address(raw) for raw in args.url]
-    args.headers = dict(deployment.parse_header(raw) for raw in args.header)
-    args.headers |= dict(deployment.header_from_env(raw, os.environ) for raw in args.header_env)
-    args.wait_seconds = parse_duration(args.wait, "--wait").total_seconds() if args.wait else 0.0
+    samples = SAMPLES if args.samples is None else args.samples
+    if samples < 1:
+        raise UsageError(f"--samples {samples}: ask each address at least once")
+    addresses = tuple(deployment.parse_address(raw) for raw in args.url)
+    headers = dict(deployment.parse_header(raw) for raw in args.header)
+    headers |= dict(deployment.header_from_env(raw, os.environ) for raw in args.header_env)
+    wait_seconds = parse_duration(args.wait, "--wait").total_seconds() if args.wait else 0.0
+    return deployment.Request(addresses, headers, samples, wait_seconds, args.commit or "HEAD", args.tree)
+
+
+def arguments_checked(args: argparse.Namespace) -> None:
+    """The frame's check of the arguments, before any step: check_args, whose value the body asks for again."""
+    check_args(args)
 
 
 def body(run: Run) -> None:
-    if run.args.url:
-        deployed(run)
+    remote = check_args(run.args)
+    if remote is not None:
+        deployed(run, remote)
         return
     ctx: Context | None = None
     try:
@@ -119,7 +122,7 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
     if recreate or not stack.running(engine, names):
         why = "--up" if recreate else "the stack is down"
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
-        build = rollback.start(engine, settings, services, build).record
+        build = start.stack(start.Request(engine, settings, services, build)).record
     containers = stack.wait_while_starting(engine, names)
     return Context(settings, engine, build, services, containers)
 
@@ -151,84 +154,21 @@ def print_summary(report: Report) -> None:
 # --- a deployed stack (--url) -------------------------------------------------------------------------
 
 
-def deployed(run: Run) -> None:
+def deployed(run: Run, remote: deployment.Request) -> None:
     """Each service of the stack that an address reaches, asked for its build info and placed in the
     history of the commit it must run; the others listed as not checked."""
-    args, settings = run.args, run.settings
-    redact = deployment.Redactor(list(args.headers.values()))
+    redact = remote.redact
     with run.step("services") as check:
-        engine = dk.connect(settings, stack.compose_env("dev"))  # reads the definitions: no daemon is asked
-        dk.require_client(engine)
-        targets = resolve_targets(engine, settings, "default", {"PROJECT": settings.project})
-        services = stack.services(engine, {name: t.tags for name, t in targets.items()})
-        urls, unchecked = deployment.service_urls(services, args.addresses)
-        top, commit = deployment.reference(settings.root, args.commit or "HEAD")
-        label = "the working tree" if args.tree else commit.short
-        wants = {}
-        for service in services:
-            if service.name in urls:
-                target = targets[service.target]
-                context, dockerfile = settings.root / target.context, Path(target.dockerfile)
-                wants[service.name] = deployment.expected(top, None if args.tree else commit, context, dockerfile)
-        check.message = redact(f"{', '.join(urls)} against {label}")
-        if unchecked:
-            check.message += f"; not checked: {', '.join(unchecked)}"
-        if not urls:  # a deploy job must never go green having checked nothing
-            raise CiError(
-                f"no service checked: {', '.join(unchecked)} declare no public build info; add the label "
-                f"{LABEL}build-info.public (its path, e.g. /build-info.json) to each in compose.yaml, or give "
-                "--url SERVICE=URL"
-            )
-    trust = tls.trust()
-
-    def ask(url: str) -> buildinfo.Answer:
-        return buildinfo.ask(url, args.headers, trust)
-
-    def one_round() -> list[deployment.Verdict]:
-        return [deployment.judge(name, deployment.sample(found, args.samples, ask), wants[name])
-                for name, found in urls.items()]  # fmt: skip
-
-    if args.wait_seconds:
-        verdicts = deployment.Rounds(args.wait_seconds, out=lambda line: print(redact(line), flush=True)).run(one_round)
-    else:
-        verdicts = one_round()
-    for verdict in verdicts:
-        report_verdict(run.report, verdict, redact)
-    for name in unchecked:
-        why = f"not checked: no public address (label {LABEL}build-info.public, or --url {name}=URL)"
-        run.report.add(Check(f"{name} build info", "skipped", message=why))
-    where = args.addresses[0].url if len(args.addresses) == 1 else f"{len(args.addresses)} addresses"
-    line = redact(deployment.last_line(where, label, verdicts, unchecked))
-    run.data["deployment"] = {
-        "commit": "" if args.tree else commit.full,
-        "label": label,
-        "services": [json.loads(redact(json.dumps(asdict(v)))) for v in verdicts],
-        "not_checked": unchecked,
-    }
+        asked = deployment.services(run.settings, remote)
+        check.message = asked.message(redact)
+    verdicts = deployment.verdicts(asked, remote)
+    deployment.report(run.report, asked, verdicts, redact)
+    line = redact(deployment.last_line(remote.where, asked.label, verdicts, asked.unchecked))
+    run.data["deployment"] = deployment.data(asked, verdicts, remote)
     print_summary(run.report)
     if not all(v.passed for v in verdicts):
         raise CiError(line)
     run.verdict = line
-
-
-def report_verdict(report: Report, verdict: deployment.Verdict, redact: deployment.Redactor) -> None:
-    """Two testcases: `SERVICE build info` (every answer carried it) and `SERVICE commit` (the verdict)."""
-    answered = verdict.word not in ("unreachable", "no build info")
-    missing = {what: n for what, n in verdict.answers.items() if what.startswith(("unreachable", "no build info"))}
-    info = Check(f"{verdict.service} build info", message=redact(", ".join(verdict.urls)))
-    if not answered:
-        info.status, info.message = "failed", redact(verdict.detail)
-    elif missing:
-        info.status = "failed"
-        info.message = redact(
-            f"{sum(missing.values())} of {sum(verdict.answers.values())} answers: {', '.join(missing)}"
-        )
-    else:
-        info.message = redact(f"{plural(sum(verdict.answers.values()), 'answer')} from {', '.join(verdict.urls)}")
-    report.add(info)
-    status: Status = "passed" if verdict.passed else "failed" if answered else "skipped"
-    detail = verdict.detail if answered else "no build info to compare"
-    report.add(Check(f"{verdict.service} commit", status, message=redact(detail)))
 
 
 SESSION = Session(
@@ -237,5 +177,5 @@ SESSION = Session(
     steps=("services",),  # then a check per service and kind, as the stack's services declare them
     body=body,
     options=options,
-    check_args=check_args,
+    check_args=arguments_checked,
 )

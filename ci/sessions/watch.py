@@ -14,7 +14,6 @@ second watch, Ctrl-C, SIGTERM or an engine that goes away end it; the engine is 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import signal
 import sys
@@ -24,19 +23,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ci import bake, rollback, stack, terminal
+from ci import bake, rollback, stack, terminal, turns
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import CiError, EngineUnreachable, Exit, Terminated, stopped_by
-from ci.fingerprint import changed_files, fingerprint
+from ci.errors import CiError, Terminated, stopped_by
 from ci.frame import Run, Session, SessionStatus
 from ci.identity import Inputs
-from ci.ids import short_id
+from ci.lock import hold_lock
+from ci.phases import start as starting
 from ci.phases.build import TAG, BuildRequest, build_group, dev_values
-from ci.phases.check import Context, run_checks
+from ci.phases.check import Context, NotVerified, changed_since_build, prove, stale_targets
 from ci.record import BuildRecord, read_record
-from ci.report import Check, Report, Status
 from ci.services import Service
+from ci.turns import Failed, Turn
 
 if TYPE_CHECKING:
     from ci.watcher import Burst
@@ -48,24 +47,6 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="one turn over what changed since the running build")
     parser.add_argument("--down", action="store_true", help="stop the stack when the loop ends")
     parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only failures")
-
-
-@dataclass
-class Turn:
-    """One turn of the loop, as watch.json and the JUnit file keep it."""
-
-    number: int
-    files: list[str]  # relative to the project
-    targets: list[str]
-    services: list[str]
-    # verified | does not parse | build failed | unhealthy | not verified | failed | no engine | interrupted
-    # (the last two in the words of SessionStatus)
-    result: str = "verified"
-    detail: str = ""
-    build_seconds: float = 0.0
-    up_seconds: float = 0.0
-    verify_seconds: float = 0.0
-    from_change_seconds: float = 0.0  # from when the watcher saw the change (or the turn began) to its line
 
 
 @dataclass
@@ -124,16 +105,18 @@ def body(run: Run) -> None:
             check.message = start(loop)
             print(f"stack: {check.message} ({time.monotonic() - began:.1f}s)", flush=True)  # watch prints no step table
         up = True
-    except rollback.NotUp as err:
+    except starting.NotUp as err:
         if run.args.once:
             raise
         # As a failed turn: the step says so, the loop watches, and the next save retries.
         loop.record, up = err.record, False
         print(f"start: {err}; watching: the next save retries", file=sys.stderr, flush=True)
     try:
-        stale = stale_targets(loop) if up else []  # after a failed start, the tree was just tried
+        # What changed while nothing watched; after a failed start, the tree was just tried.
+        stale = stale_targets(loop.engine, loop.services, loop.inputs) if up else []
         if stale:
-            turn(loop, changed_since_build(loop, stale), stale, time.monotonic())
+            files = sorted(loop.relative(p) for p in changed_since_build(loop.record, loop.inputs, stale))
+            turn(loop, files, stale, time.monotonic())
         if run.args.once:
             if not stale:
                 print("nothing changed since the running build", flush=True)
@@ -154,27 +137,6 @@ def body(run: Run) -> None:
         finish(loop)
 
 
-def hold_lock(path: Path) -> TextIO:
-    """PATH, locked for this process: two loops on one project would recreate the same containers at
-    once (compose then fails on its own temporary names). The lock goes with the process, however it ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "?"
-        handle.close()
-        raise CiError(
-            f"another `nox -s watch` (pid {holder}) watches this project: stop it first, or give this one "
-            "its own COMPOSE_PROJECT_NAME and REPORTS_DIR"
-        ) from None
-    handle.truncate(0)
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
-
-
 def interrupt(signum: int, frame: object) -> None:
     raise Terminated
 
@@ -184,39 +146,16 @@ def start(loop: Loop) -> str:
     settings = loop.run.settings
     record = loop.record = read_record(settings.reports_dir, settings.project)
     names = [s.name for s in loop.services]
-    running = stack.running(loop.engine, names)
-    current = (
-        record is not None
-        and record.tag == TAG
-        and all(s.name in running and s.target in record.targets for s in loop.services)
-        and all(running[s.name].image == record.targets[s.target].image_id for s in loop.services)
-    )
-    if current:
+    if starting.runs(loop.engine, loop.services, record, TAG):
         return f"running the latest build: {', '.join(names)}"
     print(f"starting the stack from a cached build of the tree ({', '.join(names)})", flush=True)
     with rollback.keeping(loop.engine, names) as kept:  # before the build moves their tags
         build(loop, loop.targets)
         assert loop.record is not None
-        started = rollback.start(loop.engine, settings, loop.services, loop.record, kept=kept, out=loop.progress)
+        request = starting.Request(loop.engine, settings, loop.services, loop.record, kept=kept, out=loop.progress)
+        started = starting.stack(request)
     loop.record = started.record
     return f"started from a cached build: {', '.join(names)}"
-
-
-def stale_targets(loop: Loop) -> list[str]:
-    """The targets whose running sources are not the tree's: what changed while nothing watched."""
-    stale = []
-    running = stack.running(loop.engine, [s.name for s in loop.services])
-    for service in loop.services:
-        inputs = loop.inputs.get(service.target)
-        container = running.get(service.name)
-        if inputs is None or container is None:
-            continue
-        if (
-            dk.image_source_digest(loop.engine, container.image)
-            != fingerprint(inputs.context, inputs.dockerfile).digest
-        ):
-            stale.append(service.target)
-    return stale
 
 
 def on_burst(loop: Loop, burst: Burst) -> None:
@@ -242,7 +181,7 @@ def unread(loop: Loop, files: list[str]) -> None:
     reads it again."""
     current = Turn(len(loop.turns) + 1, files, [], [], "does not parse", f"{loop.unreadable}; the stack runs unchanged")
     loop.turns.append(current)
-    record(loop, current)
+    turns.record(loop.run.report, current)
 
 
 def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
@@ -261,12 +200,11 @@ def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
 
 def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
     """Rebuild TARGETS, recreate their services and those of the stack that are down (a failed start leaves
-    them so), verify them; one line, and the turn in the report, whatever happens. A failed turn whose
-    engine no longer answers ends the loop: EngineUnreachable. SEEN: when the change was seen (time.monotonic())."""
+    them so), verify them; one line, and the turn in the report, whatever happens (turns.taking). SEEN: when
+    the change was seen (time.monotonic())."""
     current = Turn(len(loop.turns) + 1, files, targets, [])
     loop.turns.append(current)
-    started = time.monotonic()
-    try:
+    with turns.taking(current, seen, loop.engine, loop.run.report) as started:
         try:
             containers = dk.service_containers(loop.engine)
             down = {s.name for s in loop.services if s.name not in containers or stack.failing(containers[s.name])}
@@ -278,27 +216,11 @@ def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
                 attempt(loop, current, services, started, kept)
         except CiError as err:  # a docker call around the build and up: listing, keeping the images
             raise Failed("failed", str(err)) from None
-    except Failed as failed:
-        current.result, current.detail = failed.result, failed.detail
-        lost = engine_lost(loop, current)
-        if lost:
-            current.result, current.detail = SessionStatus.NO_ENGINE, str(lost)
-            raise lost from None
-    except EngineUnreachable as err:
-        current.result, current.detail = SessionStatus.NO_ENGINE, str(err)
-        raise
-    except KeyboardInterrupt:
-        current.result, current.detail = SessionStatus.INTERRUPTED, "stopped by Ctrl-C during the turn"
-        raise
-    finally:
-        current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
-        current.from_change_seconds = max(0.0, time.monotonic() - seen)
-        record(loop, current)
 
 
 def attempt(loop: Loop, current: Turn, services: list[Service], started: float, kept: dict[str, rollback.Kept]) -> None:
     """The turn's build, up and proof, timed into CURRENT; raises Failed with what failed."""
-    previous = running_sources(loop, services)
+    previous = turns.running_sources(loop.record, services)
     try:
         build(loop, {t: loop.targets[t] for t in current.targets})
     except CiError as err:
@@ -307,99 +229,22 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
     finally:
         current.build_seconds = time.monotonic() - started
     assert loop.record is not None
+    request = starting.Request(loop.engine, loop.run.settings, loop.services, loop.record, current.services,
+                               only=True, kept=kept, out=loop.progress)  # fmt: skip
     try:
-        deployed = rollback.deploy(loop.engine, loop.run.settings, loop.services, loop.record,
-                                   current.services, only=True, kept=kept, out=loop.progress)  # fmt: skip
-    except rollback.NotUp as err:
+        deployed = starting.replace(request)
+    except starting.NotUp as err:
         loop.record = err.record  # what runs now: the previous build, where it came back
         raise Failed("unhealthy", str(err)) from None
     except CiError as err:
         raise Failed("unhealthy", str(err)) from None
     finally:
         current.up_seconds = time.monotonic() - started - current.build_seconds
-    current.detail = prove(loop, services, deployed.containers)
-
-
-def engine_lost(loop: Loop, current: Turn) -> EngineUnreachable | None:
-    """After a failed turn, whether the engine still answers; if not, what ends the loop. Asked, not read
-    from the failure's text: a refused socket, a stream cut mid-build and a compose error all read apart."""
+    ctx = Context(loop.run.settings, loop.engine, loop.record, loop.services, deployed.containers)
     try:
-        dk.require_engine(loop.engine)
-    except EngineUnreachable:
-        return EngineUnreachable(
-            f"no Docker engine answers at {dk.engine_location()} any more (turn {current.number} failed on it): "
-            "start it or fix DOCKER_HOST, then run `nox -s watch` again"
-        )
-    return None
-
-
-class Failed(Exception):
-    def __init__(self, result: str, detail: str) -> None:
-        super().__init__(detail)
-        self.result, self.detail = result, detail
-
-
-def running_sources(loop: Loop, services: list[Service]) -> dict[str, str]:
-    """What each service runs before the turn, `sources 1a2b3c4d5e6f`: the latest build's, which the
-    stack runs (the loop started it so, and each turn that built recreated its services)."""
-    targets = loop.record.targets if loop.record else {}
-    return {s.name: f"sources {short_id(targets[s.target].source_digest)}" for s in services if s.target in targets}
-
-
-def prove(loop: Loop, services: list[Service], containers: dict[str, dk.ContainerInfo]) -> str:
-    """verify's checks of SERVICES, whose CONTAINERS up just saw healthy, against the build just recorded;
-    raises Failed with the failing ones."""
-    built = loop.record
-    assert built is not None
-    ctx = Context(loop.run.settings, loop.engine, built, loop.services, containers)
-    checks = Report(PROFILE)
-    run_checks(checks, ctx, services)
-    failing = [c for c in checks.main.checks if c.failing]
-    if failing:
-        raise Failed("not verified", "; ".join(f"{c.name}: {c.message}" for c in failing))
-    sources = ", ".join(short_id(built.targets[s.target].source_digest) for s in services)
-    return f"verified: running = tree (sources {sources})"
-
-
-def line(t: Turn) -> str:
-    """The turn's line: what changed, then its figures; a verified turn's detail gives way to the bare word
-    when the line would not fit the terminal, so that the times at its end stay (watch.json keeps it)."""
-    files = (t.files[0] + (f" (+{len(t.files) - 1})" if len(t.files) > 1 else "")) if t.files else "(catch-up)"
-    if t.result != "verified":
-        return "  ".join([*([", ".join(t.targets)] if t.targets else []), files, f"{t.result}: {t.detail}"])
-    head = f"{', '.join(t.services)}  {files}  built {t.build_seconds:.1f}s  up {t.up_seconds:.1f}s  "
-    tail = f"  {t.from_change_seconds:.1f}s from change"
-    fits = len(head) + len(t.detail) + len(tail) <= terminal.width()
-    return head + (t.detail if fits else "verified") + tail
-
-
-def changed_since_build(loop: Loop, targets: list[str]) -> list[str]:
-    """The files of TARGETS that differ from the latest build's (`--once`, or changes made while nothing
-    watched), relative to the project."""
-    found = []
-    built = loop.record.targets if loop.record else {}
-    for target in targets:
-        inputs = loop.inputs[target]
-        now = fingerprint(inputs.context, inputs.dockerfile).files
-        before = built[target].files if target in built else {}
-        changes = [c.split(" ", 1)[1] for c in changed_files(before, now)]
-        found += [loop.relative(inputs.context / c) for c in changes]
-    return sorted(found)
-
-
-def record(loop: Loop, t: Turn) -> None:
-    """The turn's line on screen, and a testcase in the report."""
-    text = line(t)
-    interrupted = t.result == SessionStatus.INTERRUPTED
-    status: Status = "passed" if t.result == "verified" else "interrupted" if interrupted else "failed"
-    codes: dict[str, Exit] = {SessionStatus.INTERRUPTED: Exit.INTERRUPTED, SessionStatus.NO_ENGINE: Exit.NO_ENGINE}
-    exit_code = codes.get(t.result, Exit.FAILED)
-    seconds = t.build_seconds + t.up_seconds + t.verify_seconds
-    what = ", ".join(t.targets or t.files)
-    # In the report before on screen: a Ctrl-C sent on seeing the line must not find the turn unrecorded.
-    loop.run.report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
-    stream = sys.stdout if t.result == "verified" else sys.stderr
-    print(text, file=stream, flush=True)
+        current.detail = prove(ctx, services, PROFILE)
+    except NotVerified as err:
+        raise Failed("not verified", str(err)) from None
 
 
 def finish(loop: Loop) -> None:

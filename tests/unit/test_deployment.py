@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ci import deployment
 from ci.buildinfo import Answer
 from ci.errors import UsageError
 from ci.fingerprint import Fingerprint, of_files
 from ci.git import Commit
 from ci.history import State
+from ci.phases import deployment
 from ci.services import Checks, Endpoint, Service
 
 

@@ -1,6 +1,6 @@
 """The layers of docs/layout.md, read from the imports: the sessions call the phases and the shared modules,
 never each other; nothing below them (the phases, the shared modules) imports a session, and only the frame
-uses their registry, ci/sessions/__init__.py; the shared modules import no phase."""
+uses their registry, ci/sessions/__init__.py; no shared module imports a phase."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""watch's lock: one loop per project (its reports folder), named when a second one is refused; a failed
-turn ends the loop only when the engine no longer answers."""
+"""watch's turns: a failed turn ends the loop only when the engine no longer answers."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from contextlib import nullcontext
 from pathlib import Path
 from typing import NoReturn
@@ -13,24 +11,14 @@ import pytest
 
 from ci import docker as dk
 from ci import rollback
-from ci.errors import CiError, DockerFailed, EngineUnreachable, Exit
+from ci.errors import DockerFailed, EngineUnreachable, Exit
 from ci.frame import Run
+from ci.phases import start
 from ci.record import BuildRecord
 from ci.report import Report
 from ci.sessions import watch
 from ci.settings import Settings
 from ci.watcher import Burst
-
-
-def test_a_second_watch_on_one_project_is_refused_naming_the_first(tmp_path: Path) -> None:
-    lock = tmp_path / "reports" / "watch.lock"
-    first = watch.hold_lock(lock)
-    try:
-        with pytest.raises(CiError, match=rf"another `nox -s watch` \(pid {os.getpid()}\) watches this project"):
-            watch.hold_lock(lock)
-    finally:
-        first.close()
-    watch.hold_lock(lock).close()  # free again once the first has ended
 
 
 def loop_of(tmp_path: Path) -> watch.Loop:
@@ -90,7 +78,7 @@ def test_an_engine_lost_inside_a_turn_ends_the_loop_and_is_not_taken_for_a_faile
     monkeypatch.setattr(dk, "service_containers", lose_the_engine if where == "listing" else lambda engine: {})
     monkeypatch.setattr(rollback, "keeping", lambda *args: nullcontext({}))
     monkeypatch.setattr(watch, "build", build)
-    monkeypatch.setattr(rollback, "deploy", lose_the_engine)
+    monkeypatch.setattr(start, "replace", lose_the_engine)
     loop = loop_of(tmp_path)
     with pytest.raises(EngineUnreachable, match=r"^no Docker engine answers$"):
         watch.turn(loop, ["backend/main.py"], [], 0.0)  # no target: nothing to resolve
@@ -108,13 +96,3 @@ def test_an_engine_lost_while_reading_the_definitions_again_ends_the_loop(
     with pytest.raises(EngineUnreachable):
         watch.on_burst(loop, Burst(frozenset(loop.definitions), 0.0))
     assert loop.unreadable == "" and loop.turns == []
-
-
-def test_a_verified_turns_detail_gives_way_so_that_its_times_fit(monkeypatch: pytest.MonkeyPatch) -> None:
-    turn = watch.Turn(1, ["backend/main.py"], ["backend"], ["backend"], build_seconds=0.6, up_seconds=1.1)
-    turn.detail, turn.from_change_seconds = "verified: running = tree (sources 83b0fdac436a)", 1.9
-    for columns in (74, 80, 120):
-        monkeypatch.setenv("COLUMNS", str(columns))
-        line = watch.line(turn)
-        assert line.startswith("backend  backend/main.py  built 0.6s  up 1.1s  verified")
-        assert line.endswith("  1.9s from change") and len(line) <= columns, line

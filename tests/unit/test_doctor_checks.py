@@ -1,4 +1,4 @@
-"""ci/diagnosis.py: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree;
+"""ci/doctor_checks.py: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree;
 the doctor session's report of them, and its run in the frame."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from ci import context, diagnosis, frame, registry
+from ci import context, doctor_checks, frame, registry
 from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default
-from ci.diagnosis import Finding, base_image_advice, version_finding
+from ci.doctor_checks import Finding, base_image_advice, version_finding
 from ci.errors import CiError, EngineUnreachable
 from ci.fingerprint import fingerprint
 from ci.report import write_junit
@@ -135,7 +135,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(dk, "image_exists", lambda _, ref: ref in state.local_images)
     monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: None if ref in state.registry_images else "not found")
     monkeypatch.setattr(registry.requests.Session, "get", get)
-    monkeypatch.setattr(diagnosis, "cache_refs", lambda *_: registry.Listing([]))  # no registry API in unit tests
+    monkeypatch.setattr(doctor_checks, "cache_refs", lambda *_: registry.Listing([]))  # no registry API in unit tests
     monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     return state
@@ -166,7 +166,7 @@ def tree(tmp_path: Path) -> Path:
 
 def diagnose(root: Path, budget: float = 5e6) -> dict[str, Finding]:
     settings = Settings(root=root, project="mainzatest-doctor", reports_dir=root / "reports", ports={})
-    findings = diagnosis.diagnose(settings, object(), budget_bytes=budget, cache_warn_bytes=10e9)  # type: ignore[arg-type]
+    findings = doctor_checks.diagnose(settings, object(), budget_bytes=budget, cache_warn_bytes=10e9)  # type: ignore[arg-type]
     return {f.name: f for f in findings}
 
 
@@ -244,7 +244,7 @@ def test_big_build_cache_and_full_disk_point_at_prune(host: Host, tree: Path, mo
     class Usage:
         free = int(1e9)
 
-    monkeypatch.setattr(diagnosis.shutil, "disk_usage", lambda _: Usage())
+    monkeypatch.setattr(doctor_checks.shutil, "disk_usage", lambda _: Usage())
     disk = diagnose(tree)["disk"]
     assert (disk.level, disk.detail.startswith("1.0 GB free")) == ("fail", True)
 
@@ -418,7 +418,7 @@ def test_the_projects_cache_refs_are_listed_with_their_sizes(
     ]
     listing = registry.Listing(refs)
     monkeypatch.setattr(
-        diagnosis, "cache_refs", lambda reg, project, targets: listing if project == "mainzatest-doctor" else None
+        doctor_checks, "cache_refs", lambda reg, project, targets: listing if project == "mainzatest-doctor" else None
     )
     found = diagnose(tree)["cache registry"]
     assert found.level == "ok" and found.detail.endswith("; 2 cache refs of mainzatest-doctor, 240.0 MB named")

@@ -1,4 +1,5 @@
-"""`nox -s verify -- --url`: a deployed stack proven from outside, service by service, against a commit.
+"""Read a deployment (`nox -s verify -- --url`): a deployed stack proven from outside, service by service,
+against a commit; its build info asked (ci/buildinfo.py) and the verdicts on what it runs.
 
 No engine is asked anything: the services and their build-info paths come from the definitions (compose
 and bake resolve them without a daemon), what each should run from git's objects (ci/history.py), and what
@@ -9,22 +10,28 @@ the commit's own, an older one's (by how many commits, which ones, which files),
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
-from ci import buildinfo
-from ci.errors import UsageError
+from ci import buildinfo, stack, tls
+from ci import docker as dk
+from ci.bake import resolve_targets
+from ci.errors import CiError, UsageError
 from ci.fingerprint import changed_files, fingerprint
 from ci.git import Commit, is_shallow, resolve_commit, toplevel
 from ci.history import HISTORY_LIMIT, Repository, State, TargetFiles
 from ci.identity import Inputs, identity
 from ci.ids import short_id
+from ci.report import Check, Report, Status
 from ci.services import LABEL, Service
+from ci.settings import Settings
 from ci.terminal import plural
 
 SHOWN = 5  # commits and files named in a verdict; the JSON has them all
@@ -76,6 +83,27 @@ def header_from_env(raw: str, environ: Mapping[str, str]) -> tuple[str, str]:
     if not value:
         raise UsageError(f"--header-env {name}={variable}: the environment variable {variable} is not set")
     return name, value
+
+
+@dataclass(frozen=True)
+class Request:
+    """What `--url` asks of a deployed stack, every value checked (verify's check_args)."""
+
+    addresses: tuple[Address, ...]
+    headers: dict[str, str] = field(repr=False)  # sent with every request; their values are never printed
+    samples: int  # answers asked of each address
+    wait_seconds: float  # polling until every answer runs the commit; 0: one round
+    commit: str  # the commit it must run
+    tree: bool  # the working tree instead of a commit
+
+    @property
+    def redact(self) -> Redactor:
+        return Redactor(list(self.headers.values()))
+
+    @property
+    def where(self) -> str:
+        """The address in the last line: the one given, or how many."""
+        return self.addresses[0].url if len(self.addresses) == 1 else f"{len(self.addresses)} addresses"
 
 
 class Redactor:
@@ -327,3 +355,104 @@ def last_line(where: str, label: str, verdicts: Sequence[Verdict], unchecked: Se
     if unchecked:
         line += f" ({', '.join(unchecked)} not checked: no public address)"
     return line
+
+
+# --- reading the deployment ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The services an address reaches, each with its build-info URLs and what it should run; the others."""
+
+    urls: dict[str, list[str]]
+    unchecked: list[str]
+    wants: dict[str, Expected]
+    label: str  # what they should run, in words
+    commit: Commit
+
+    def message(self, redact: Redactor) -> str:
+        """The services step's: which services, against what; which are not checked."""
+        found = redact(f"{', '.join(self.urls)} against {self.label}")
+        return found + (f"; not checked: {', '.join(self.unchecked)}" if self.unchecked else "")
+
+
+def services(settings: Settings, request: Request) -> Asked:
+    """The stack's services from the definitions, the addresses that reach them, what each should run;
+    CiError when no address reaches any (a deploy job must never go green having checked nothing)."""
+    engine = dk.connect(settings, stack.compose_env("dev"))  # reads the definitions: no daemon is asked
+    dk.require_client(engine)
+    targets = resolve_targets(engine, settings, "default", {"PROJECT": settings.project})
+    found = stack.services(engine, {name: t.tags for name, t in targets.items()})
+    urls, unchecked = service_urls(found, request.addresses)
+    top, commit = reference(settings.root, request.commit)
+    label = "the working tree" if request.tree else commit.short
+    wants = {}
+    for service in found:
+        if service.name in urls:
+            target = targets[service.target]
+            context, dockerfile = settings.root / target.context, Path(target.dockerfile)
+            wants[service.name] = expected(top, None if request.tree else commit, context, dockerfile)
+    if not urls:
+        raise CiError(
+            f"no service checked: {', '.join(unchecked)} declare no public build info; add the label "
+            f"{LABEL}build-info.public (its path, e.g. /build-info.json) to each in compose.yaml, or give "
+            "--url SERVICE=URL"
+        )
+    return Asked(urls, unchecked, wants, label, commit)
+
+
+def verdicts(asked: Asked, request: Request) -> list[Verdict]:
+    """Each reached service's verdict from its answers: one round, or rounds until every one passes (--wait)."""
+    trust = tls.trust()
+
+    def ask(url: str) -> buildinfo.Answer:
+        return buildinfo.ask(url, request.headers, trust)
+
+    def one_round() -> list[Verdict]:
+        return [judge(name, sample(found, request.samples, ask), asked.wants[name])
+                for name, found in asked.urls.items()]  # fmt: skip
+
+    if request.wait_seconds:
+        redact = request.redact
+        return Rounds(request.wait_seconds, out=lambda line: print(redact(line), flush=True)).run(one_round)
+    return one_round()
+
+
+def report(into: Report, asked: Asked, found: Sequence[Verdict], redact: Redactor) -> None:
+    """Each verdict's two testcases, then each service not checked, skipped."""
+    for verdict in found:
+        report_verdict(into, verdict, redact)
+    for name in asked.unchecked:
+        why = f"not checked: no public address (label {LABEL}build-info.public, or --url {name}=URL)"
+        into.add(Check(f"{name} build info", "skipped", message=why))
+
+
+def report_verdict(report: Report, verdict: Verdict, redact: Redactor) -> None:
+    """Two testcases: `SERVICE build info` (every answer carried it) and `SERVICE commit` (the verdict)."""
+    answered = verdict.word not in ("unreachable", "no build info")
+    missing = {what: n for what, n in verdict.answers.items() if what.startswith(("unreachable", "no build info"))}
+    info = Check(f"{verdict.service} build info", message=redact(", ".join(verdict.urls)))
+    if not answered:
+        info.status, info.message = "failed", redact(verdict.detail)
+    elif missing:
+        info.status = "failed"
+        info.message = redact(
+            f"{sum(missing.values())} of {sum(verdict.answers.values())} answers: {', '.join(missing)}"
+        )
+    else:
+        info.message = redact(f"{plural(sum(verdict.answers.values()), 'answer')} from {', '.join(verdict.urls)}")
+    report.add(info)
+    status: Status = "passed" if verdict.passed else "failed" if answered else "skipped"
+    detail = verdict.detail if answered else "no build info to compare"
+    report.add(Check(f"{verdict.service} commit", status, message=redact(detail)))
+
+
+def data(asked: Asked, found: Sequence[Verdict], request: Request) -> dict[str, Any]:
+    """What verify.json keeps of the deployment, redacted."""
+    redact = request.redact
+    return {
+        "commit": "" if request.tree else asked.commit.full,
+        "label": asked.label,
+        "services": [json.loads(redact(json.dumps(asdict(v)))) for v in found],
+        "not_checked": asked.unchecked,
+    }

@@ -1,0 +1,143 @@
+"""Start: start or replace the stack's services, with the rollback that guards them (ci/rollback.py says why
+and how): a new build that does not come up gives way to the previous one, and what failed is said in one line.
+
+`stack` starts or recreates the whole stack once its host ports are free (verify --up, watch's start);
+`replace` recreates the services a request names, guarded the same way (dev's up, watch's turns). Both raise
+NotUp, the build record rewritten to describe what runs, when a service did not come up.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import replace as changed
+from typing import NoReturn, TextIO
+
+from ci import docker as dk
+from ci import rollback
+from ci import stack as st
+from ci.errors import CiError
+from ci.record import BuildRecord, write_record
+from ci.rollback import Diagnosis, Kept
+from ci.services import Service
+from ci.settings import Settings
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to start, from which build, and what guards it."""
+
+    engine: dk.Engine
+    settings: Settings
+    stack: Sequence[Service]  # the stack's services
+    record: BuildRecord  # the build they start from
+    names: Sequence[str] = ()  # the services to start or recreate; empty: every service of STACK
+    only: bool = False  # NAMES alone, not their dependencies
+    # The images the services ran, kept before the build moved their tags; None: kept now (nothing was built since).
+    kept: Mapping[str, Kept] | None = None
+    out: TextIO | None = None  # compose's progress; None: stdout
+
+    @property
+    def services(self) -> list[str]:
+        return list(self.names) or [s.name for s in self.stack]
+
+
+@dataclass(frozen=True)
+class Deployed:
+    containers: dict[str, dk.ContainerInfo]  # healthy, by service
+    record: BuildRecord  # the build record, describing what runs
+
+
+class NotUp(CiError):
+    """Services that did not come up; RECORD: the build record as rewritten to describe what runs."""
+
+    def __init__(self, message: str, record: BuildRecord, output: str = "") -> None:
+        super().__init__(message, output)
+        self.record = record
+
+
+def runs(engine: dk.Engine, stack: Sequence[Service], record: BuildRecord | None, tag: str) -> bool:
+    """Whether every service of STACK runs the build RECORD describes, tagged TAG: nothing to start."""
+    running = st.running(engine, [s.name for s in stack])
+    return (
+        record is not None
+        and record.tag == tag
+        and all(s.name in running and s.target in record.targets for s in stack)
+        and all(running[s.name].image == record.targets[s.target].image_id for s in stack)
+    )
+
+
+def stack(request: Request) -> Deployed:
+    """Start or recreate the whole stack, its host ports free or held by the project's own containers."""
+    st.require_stack_ports(request.engine, request.settings, request.stack)
+    return replace(request)
+
+
+def replace(request: Request) -> Deployed:
+    """`stack.up` of the request's services (ONLY: not their dependencies), bringing each service that fails
+    back on the image it ran before, KEPT before the build (else now: nothing was built since). Raises NotUp,
+    with the record rewritten to describe what runs, when a service did not come up."""
+    names = request.services
+    if request.kept is None:
+        with rollback.keeping(request.engine, names) as now:
+            return replace(changed(request, names=names, kept=now))
+    try:
+        return Deployed(st.up(request.engine, request.settings, names, only=request.only, out=request.out),
+                        request.record)  # fmt: skip
+    except st.Unhealthy as err:
+        recover(request, err)
+
+
+def recover(request: Request, err: st.Unhealthy) -> NoReturn:
+    """After a failed `compose up`: name what failed, bring it back where it can be, raise NotUp."""
+    engine, record, names, kept = request.engine, request.record, request.services, request.kept or {}
+    by_name = {s.name: s for s in request.stack}
+    depends = rollback.dependencies(dk.compose_config(engine))
+    diagnosis = rollback.diagnose(names, err.states, depends, err.late, err.exits)
+    if not diagnosis.failed:
+        raise NotUp(str(err), record)
+    shown = {
+        s: rollback.show_failure(engine, err.states[s], rollback.files(record, by_name[s])) for s in diagnosis.failed
+    }
+    failures = rollback.Failures({s: (why, shown[s]) for s, why in diagnosis.failed.items()})
+    for service, blocker in diagnosis.waiting.items():
+        print(f"{service}: not started: waits for {blocker}", file=sys.stderr, flush=True)
+    failures.waiting.update(diagnosis.waiting)
+    record = bring_back(request, depends, diagnosis, failures)
+    up = {s for s, c in dk.service_containers(engine).items() if s in names and not st.failing(c)}
+    raise NotUp(rollback.verdict(failures, up, engine, kept, names), record)
+
+
+def bring_back(
+    request: Request, depends: Mapping[str, frozenset[str]], pending: Diagnosis, failures: rollback.Failures
+) -> BuildRecord:
+    """Round by round, the failed services with a kept image on it, those waiting for them started; a
+    service failing in a round is named (FAILURES' reasons), one held back noted (its waiting). Writes and
+    returns the record of what runs; FAILURES' tried: the services brought back."""
+    engine, record, kept = request.engine, request.record, request.kept or {}
+    by_name = {s.name: s for s in request.stack}
+    for _ in range(len(by_name) + 1):
+        restore = rollback.rollback_plan(pending, kept, failures.tried)
+        if not restore:
+            break
+        for service in restore:
+            record = rollback.restore(engine, record, by_name[service], kept[service])
+            failures.tried.append(service)
+        write_record(record, request.settings.reports_dir)  # what runs from here on, however the round ends
+        again = restore + [w for w, blocker in failures.waiting.items() if blocker in restore]
+        print(f"bringing back the previous build of {', '.join(restore)}", file=sys.stderr, flush=True)
+        try:
+            st.up(engine, request.settings, again, only=True, out=request.out)
+            pending = Diagnosis()
+        except st.Unhealthy as failed_again:
+            pending = rollback.diagnose(again, failed_again.states, depends, failed_again.late, failed_again.exits)
+            for service, why in pending.failed.items():
+                if service not in failures.reasons:
+                    files = rollback.files(record, by_name[service])
+                    failures.reasons[service] = (
+                        why,
+                        rollback.show_failure(engine, failed_again.states[service], files),
+                    )
+            failures.waiting.update(pending.waiting)
+    return record
