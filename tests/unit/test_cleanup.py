@@ -11,6 +11,7 @@ import pytest
 
 from ci import cleanup as pr
 from ci import docker as dk
+from ci import prune_report
 from ci.errors import UsageError
 from ci.report import Report, write_junit
 from ci.sessions import prune
@@ -351,7 +352,7 @@ def test_anonymous_volumes_are_those_not_named_at_creation() -> None:
 
 
 def figures(size: int) -> dict[str, dict[str, int]]:
-    return {t: {"count": 1, "active": 0, "size": size, "reclaimable": size // 2} for t in prune.DISK_TYPES}
+    return {t: {"count": 1, "active": 0, "size": size, "reclaimable": size // 2} for t in prune_report.DISK_TYPES}
 
 
 def test_figures_table_and_junit_properties_carry_before_after_and_reclaimed(tmp_path: Path) -> None:
