@@ -40,3 +40,21 @@ def test_a_response_without_build_info_says_why(made: requests.Response, says: s
     read = buildinfo.read(made)
     assert read.info is None and read.kind == "no build info"
     assert read.problem.startswith(says)
+
+
+def test_parse_build_info_js_reads_the_object_literal() -> None:
+    text = 'window.BUILD_INFO = {buildDate: "2026-11-23T10:00:00Z", gitCommit: "abc", buildTimestamp: 1795428000000};\n'
+    assert buildinfo.parse_js(text) == {
+        "buildDate": "2026-11-23T10:00:00Z",
+        "gitCommit": "abc",
+        "buildTimestamp": 1795428000000,
+    }
+    assert buildinfo.parse_js("<html>not it</html>") is None
+
+
+def test_build_info_reads_json_and_the_javascript_form_alike() -> None:
+    js = 'window.BUILD_INFO = {buildDate: "2026-11-23T10:00:00Z", gitCommit: "abc", buildTimestamp: 1};'
+    assert buildinfo.parse(js) == {"build_date": "2026-11-23T10:00:00Z", "git_commit": "abc",
+                                              "build_timestamp": 1}  # fmt: skip
+    assert buildinfo.parse('{"git_commit": "abc"}') == {"git_commit": "abc"}
+    assert buildinfo.parse("[1]") is None

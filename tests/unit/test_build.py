@@ -1,4 +1,4 @@
-"""The phases the sessions call: a dev build's values, the same for dev and watch."""
+"""The build phase: a dev build's values, the same for dev and watch."""
 
 from __future__ import annotations
 
