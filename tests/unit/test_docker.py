@@ -1,13 +1,15 @@
-"""Pure parsing in the door to Docker: event lines and log timestamps."""
+"""Pure parsing in the door to Docker: event lines, log timestamps, a failed pull, compose's YAML errors."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from ci import docker as dk
 from ci.docker import containers
+from ci.docker.compose import yaml_problem
 
 
 def test_an_event_line_gives_the_container_and_the_action() -> None:
@@ -56,3 +58,12 @@ def test_a_failed_pull_is_one_line_naming_the_service_the_image_the_cause_and_th
 
 def test_compose_output_without_a_failed_pull_gives_no_pull_line() -> None:
     assert dk.pull_failure(" db Pulling \nError response from daemon: driver failed programming connectivity") is None
+
+
+def test_a_yaml_error_of_compose_is_placed_at_the_line_of_the_problem(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  backend:\n    image: x\n   ports: [1]\n")
+    assert yaml_problem("yaml: line 1: did not find expected key", [compose]) == (
+        "compose.yaml:4:4: did not find expected key"
+    )
+    assert yaml_problem("services.backend.ports must be a list", [compose]) is None

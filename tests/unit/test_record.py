@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ci.errors import CiError
-from ci.record import BuildRecord, TargetRecord, read_record, write_record
+from ci.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.rollback import previous_target
 
 VARIABLES = {"GIT_COMMIT": "abc1234", "BUILD_DATE": "2026-11-23T10:00:00Z", "CACHE_BUST": "abc"}
 
@@ -44,3 +45,19 @@ def test_a_newer_or_broken_record_says_to_rebuild(tmp_path: Path) -> None:
 def test_what_a_build_is_says_its_profile_and_tag_once() -> None:
     assert BuildRecord("prod", "p", "abc1234", "now", VARIABLES, {}).what == "the latest build (prod abc1234, now)"
     assert BuildRecord("dev", "p", "dev", "now", VARIABLES, {}).what == "the latest build (dev, now)"
+
+
+def target(image_id: str) -> TargetRecord:
+    return TargetRecord("p-backend:dev", image_id, f"sha256:src-{image_id}")
+
+
+def test_a_build_record_keeps_what_each_target_replaced_and_a_rollback_finds_it() -> None:
+    first = BuildRecord("dev", "p", "dev", "t1", {}, {"backend": target("a"), "frontend": target("f")})
+    second_targets = {"backend": target("b"), "frontend": target("f")}
+    second = BuildRecord("dev", "p", "dev", "t2", {}, second_targets, replaced_targets(first, second_targets))
+    assert second.previous == {"backend": target("a")}  # the frontend's image did not change: it replaced none
+    assert previous_target(second, "backend", "a") == target("a")
+    assert previous_target(second, "backend", "b") == target("b")
+    assert previous_target(second, "backend", "z") is None
+    third_targets = {"backend": target("b"), "frontend": target("g")}
+    assert replaced_targets(second, third_targets) == {"backend": target("a"), "frontend": target("f")}

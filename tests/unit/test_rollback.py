@@ -3,18 +3,13 @@ line that says what broke."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ci import docker as dk
-from ci.docker.compose import yaml_problem
-from ci.record import BuildRecord, TargetRecord, replaced_targets
 from ci.rollback import (
     Diagnosis,
     Kept,
     dependencies,
     diagnose,
     error_summary,
-    previous_target,
     repository,
     rollback_plan,
     why_failed,
@@ -103,28 +98,3 @@ def test_the_repository_of_a_reference_keeps_a_registrys_port() -> None:
     assert repository("p-backend:dev") == "p-backend"
     assert repository("localhost:5000/p-backend:abc") == "localhost:5000/p-backend"
     assert repository("localhost:5000/p-backend") == "localhost:5000/p-backend"
-
-
-def target(image_id: str) -> TargetRecord:
-    return TargetRecord("p-backend:dev", image_id, f"sha256:src-{image_id}")
-
-
-def test_a_build_record_keeps_what_each_target_replaced_and_a_rollback_finds_it() -> None:
-    first = BuildRecord("dev", "p", "dev", "t1", {}, {"backend": target("a"), "frontend": target("f")})
-    second_targets = {"backend": target("b"), "frontend": target("f")}
-    second = BuildRecord("dev", "p", "dev", "t2", {}, second_targets, replaced_targets(first, second_targets))
-    assert second.previous == {"backend": target("a")}  # the frontend's image did not change: it replaced none
-    assert previous_target(second, "backend", "a") == target("a")
-    assert previous_target(second, "backend", "b") == target("b")
-    assert previous_target(second, "backend", "z") is None
-    third_targets = {"backend": target("b"), "frontend": target("g")}
-    assert replaced_targets(second, third_targets) == {"backend": target("a"), "frontend": target("f")}
-
-
-def test_a_yaml_error_of_compose_is_placed_at_the_line_of_the_problem(tmp_path: Path) -> None:
-    compose = tmp_path / "compose.yaml"
-    compose.write_text("services:\n  backend:\n    image: x\n   ports: [1]\n")
-    assert yaml_problem("yaml: line 1: did not find expected key", [compose]) == (
-        "compose.yaml:4:4: did not find expected key"
-    )
-    assert yaml_problem("services.backend.ports must be a list", [compose]) is None
