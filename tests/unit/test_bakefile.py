@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ci.bake import outside_paths
-from ci.bakefile import ResolvedTarget, entries, resolved_targets
+from ci.bakefile import ResolvedTarget, bake_groups, bake_variable_default, entries, resolved_targets
 from ci.settings import load_settings
+from tests.conftest import ROOT
 
 OLD = {  # buildx 0.13.1, this repository's prod backend
     "target": {
@@ -70,3 +71,10 @@ def test_only_contexts_outside_the_project_need_a_grant(tmp_path: Path) -> None:
     remote = ResolvedTarget("lib", context="https://github.com/x/y.git")
     assert outside_paths(settings, [inside, remote]) == []
     assert outside_paths(settings, [inside, outside, remote]) == [tmp_path / "shared"]
+
+
+def test_bake_groups_and_variable_defaults_of_the_repository() -> None:
+    text = (ROOT / "docker-bake.hcl").read_text()
+    assert {"default", "dev", "prod", "validate"} <= set(bake_groups(text))
+    assert bake_variable_default(text, "CACHE_REGISTRY") == "localhost:5000"
+    assert bake_variable_default(text, "NO_SUCH_VARIABLE") is None

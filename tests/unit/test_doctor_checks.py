@@ -1,9 +1,8 @@
-"""ci/doctor_checks.py: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real tree;
-the doctor session's report of them, and its run in the frame."""
+"""ci/doctor_checks.py: the checks of `nox -s doctor`, on made-up hosts (Docker calls replaced) and the real
+tree."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,16 +12,13 @@ import pytest
 
 from ci import context, doctor_checks, frame, registry
 from ci import docker as dk
-from ci.bakefile import bake_groups, bake_variable_default
 from ci.doctor_checks import Finding, base_image_advice, version_finding
 from ci.errors import CiError, EngineUnreachable
 from ci.fingerprint import fingerprint
-from ci.report import write_junit
-from ci.sessions import doctor
 from ci.sessions.doctor import to_report
 from ci.settings import Settings
 from ci.versions import HOST_MINIMUMS, TESTED
-from tests.conftest import assert_junit_valid, write_files
+from tests.conftest import write_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,13 +43,6 @@ def test_a_version_above_the_newest_tested_warns_and_the_range_is_reported() -> 
     newer = version_finding("buildx", "0.99.0", minimum, "upgrade")
     assert newer.level == "warn" and f"newer than the newest tested, {newest}" in newer.detail
     assert newer.facts["buildx_tested"] == f"{oldest}..{newest}"
-
-
-def test_bake_groups_and_variable_defaults_of_the_repository() -> None:
-    text = (ROOT / "docker-bake.hcl").read_text()
-    assert {"default", "dev", "prod", "validate"} <= set(bake_groups(text))
-    assert bake_variable_default(text, "CACHE_REGISTRY") == "localhost:5000"
-    assert bake_variable_default(text, "NO_SUCH_VARIABLE") is None
 
 
 # --- the checks, on a made-up host ---------------------------------------------------------------------
@@ -352,46 +341,6 @@ def test_broken_bake_file_fails_and_skips_what_needs_it(
     assert found["bake file"].level == "fail"
     assert "Argument or block definition required" in found["bake file"].detail
     assert {n for n, f in found.items() if f.level == "skip"} == {"context", "dockerignore", "base images"}
-
-
-def test_report_is_schema_valid_junit(tmp_path: Path) -> None:
-    findings = [
-        Finding("engine", "ok", "26.1.5", facts={"engine_version": "26.1.5"}),
-        Finding("disk", "warn", "build cache 12 GB", "run `nox -s prune`"),
-        Finding("context", "fail", "12 MB", "exclude it", "  12 MB  big.bin"),
-        Finding("builder", "skip", "the engine does not answer"),
-    ]
-    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, ports={})
-    report = to_report(findings, settings)
-    document = assert_junit_valid(write_junit(report, tmp_path / "junit-doctor.xml"))
-    cases = {c.get("name"): c for c in document.getroot().iter("testcase")}
-    assert cases["context"].find("failure").get("message") == "12 MB (exclude it)"  # type: ignore[union-attr]
-    assert cases["builder"].find("skipped") is not None
-    assert "WARN: build cache 12 GB" in (cases["disk"].findtext("system-out") or "")
-    properties = {p.get("name"): p.get("value") for p in document.getroot().iter("property")}
-    assert properties["engine_version"] == "26.1.5"
-    assert properties["minimum_engine"] == HOST_MINIMUMS["engine"].version
-    assert (properties["fail_checks"], properties["warn_checks"]) == ("1", "1")
-
-
-def test_main_prints_the_table_and_one_error_line(
-    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
-    settings = Settings(root=tree, project="p", reports_dir=tree / "reports", ports={})
-    monkeypatch.setattr(frame, "load_settings", lambda: settings)
-    monkeypatch.setenv("REPORTS_DIR", str(settings.reports_dir))  # the frame's own, checked before the settings
-    monkeypatch.setattr(dk, "connect", lambda _: object())
-    code = frame.run(doctor.SESSION, [])
-    out, err = capsys.readouterr()
-    assert code == 1
-    assert err.splitlines() == [err.strip()]
-    # On screen the line is cut in its middle (what failed, and what to do); the JSON keeps it whole.
-    assert err.startswith("error: context: ") and err.strip().endswith("or raise --context-budget-mb")
-    assert "app/model.bin" in json.loads((tree / "reports" / "doctor.json").read_text())["line"]
-    assert "check" in out.splitlines()[0] and "advice" in out.splitlines()[0]
-    assert (tree / "reports" / "junit-doctor.xml").is_file() and (tree / "reports" / "doctor.json").is_file()
-    assert frame.run(doctor.SESSION, ["--context-budget-mb", "10"]) == 0
 
 
 def test_a_copied_file_missing_from_the_tree_says_so_without_the_ignore_file_advice(host: Host, tree: Path) -> None:
