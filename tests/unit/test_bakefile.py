@@ -1,13 +1,10 @@
 """The resolved bake definition read in one shape, whichever buildx printed it: strings up to 0.18,
-objects for cache-from, cache-to and output from 0.19 and attest from 0.20."""
+objects for cache-from, cache-to and output from 0.19 and attest from 0.20; the bake file's groups and
+variable defaults read as text."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ci.bake import outside_paths
-from ci.bakefile import ResolvedTarget, bake_groups, bake_variable_default, entries, resolved_targets
-from ci.settings import load_settings
+from ci.bakefile import bake_groups, bake_variable_default, entries, resolved_targets
 from tests.conftest import ROOT
 
 OLD = {  # buildx 0.13.1, this repository's prod backend
@@ -60,17 +57,6 @@ def test_both_shapes_of_the_resolved_definition_read_the_same() -> None:
 def test_entries_take_a_single_value_or_nothing() -> None:
     assert entries("type=local,dest=out") == ({"type": "local", "dest": "out"},)
     assert entries(None) == () and entries([]) == ()
-
-
-def test_only_contexts_outside_the_project_need_a_grant(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    root.mkdir()
-    settings = load_settings({}, root=root)
-    inside = ResolvedTarget("backend", context=".", dockerfile="Dockerfile")
-    outside = ResolvedTarget("shared", context=str(tmp_path / "shared"), dockerfile=str(root / "Dockerfile.shared"))
-    remote = ResolvedTarget("lib", context="https://github.com/x/y.git")
-    assert outside_paths(settings, [inside, remote]) == []
-    assert outside_paths(settings, [inside, outside, remote]) == [tmp_path / "shared"]
 
 
 def test_bake_groups_and_variable_defaults_of_the_repository() -> None:

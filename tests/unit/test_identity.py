@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ci.bake import Plan, identity_tags
-from ci.fingerprint import Fingerprint, fingerprint
+from ci.fingerprint import fingerprint
 from ci.git import Commit, commit_all, git
 from ci.identity import Inputs, identity
 from tests.conftest import git_repo
@@ -73,20 +72,3 @@ def test_removing_an_input_in_a_commit_changes_the_identity(tmp_path: Path) -> N
 def test_outside_git_there_is_no_identity(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM x\n")
     assert of(tmp_path, "Dockerfile") is None
-
-
-def test_identity_tags_add_the_targets_own_label_beside_the_trees() -> None:
-    tags = ["app-api:abc", "app-api:latest", "reg/app-api:abc", "reg/app-api:latest"]
-    assert identity_tags(tags, "abc", "def") == (*tags, "app-api:def", "reg/app-api:def")
-    assert identity_tags(tags, "abc", "abc") == tuple(tags)
-
-
-def test_every_image_built_is_labelled_with_its_date_commit_and_digest_whatever_its_dockerfile_says() -> None:
-    args = {"GIT_COMMIT": "abc1234", "BUILD_DATE": "2026-12-05T10:00:00Z", "CACHE_BUST": "1"}
-    plan = Plan({"vote": Fingerprint("sha256:" + "e" * 64)}, {"vote": None}, {"vote": args}, {"vote": ("v:dev",)})
-    labels = plan.override()["target"]["vote"]["labels"]
-    assert labels == {
-        "mainza.source-digest": "sha256:" + "e" * 64,
-        "org.opencontainers.image.created": "2026-12-05T10:00:00Z",
-        "org.opencontainers.image.revision": "abc1234",
-    }

@@ -1,0 +1,39 @@
+"""Baking a group (ci/bake.py): the contexts that need a grant, each target's identity tags, the labels every
+image built carries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ci.bake import Plan, identity_tags, outside_paths
+from ci.bakefile import ResolvedTarget
+from ci.fingerprint import Fingerprint
+from ci.settings import load_settings
+
+
+def test_only_contexts_outside_the_project_need_a_grant(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    settings = load_settings({}, root=root)
+    inside = ResolvedTarget("backend", context=".", dockerfile="Dockerfile")
+    outside = ResolvedTarget("shared", context=str(tmp_path / "shared"), dockerfile=str(root / "Dockerfile.shared"))
+    remote = ResolvedTarget("lib", context="https://github.com/x/y.git")
+    assert outside_paths(settings, [inside, remote]) == []
+    assert outside_paths(settings, [inside, outside, remote]) == [tmp_path / "shared"]
+
+
+def test_identity_tags_add_the_targets_own_label_beside_the_trees() -> None:
+    tags = ["app-api:abc", "app-api:latest", "reg/app-api:abc", "reg/app-api:latest"]
+    assert identity_tags(tags, "abc", "def") == (*tags, "app-api:def", "reg/app-api:def")
+    assert identity_tags(tags, "abc", "abc") == tuple(tags)
+
+
+def test_every_image_built_is_labelled_with_its_date_commit_and_digest_whatever_its_dockerfile_says() -> None:
+    args = {"GIT_COMMIT": "abc1234", "BUILD_DATE": "2026-12-05T10:00:00Z", "CACHE_BUST": "1"}
+    plan = Plan({"vote": Fingerprint("sha256:" + "e" * 64)}, {"vote": None}, {"vote": args}, {"vote": ("v:dev",)})
+    labels = plan.override()["target"]["vote"]["labels"]
+    assert labels == {
+        "mainza.source-digest": "sha256:" + "e" * 64,
+        "org.opencontainers.image.created": "2026-12-05T10:00:00Z",
+        "org.opencontainers.image.revision": "abc1234",
+    }
