@@ -1,6 +1,6 @@
 """`nox -s prune`: scheduled maintenance that reclaims space from this project's garbage, and only that.
 What goes and what stays is decided in `ci.cleanup`; this session gathers the facts, acts, and reports
-`docker system df` before and after."""
+`docker system df` before and after (what it found and did, and how that reads: `ci.prune_report`)."""
 
 from __future__ import annotations
 
