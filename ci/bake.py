@@ -49,7 +49,8 @@ def bake(
     out: TextIO | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> BakeResult:
-    """Bake GROUP with --load, streaming step progress to OUT. Raises CiError with the failing step.
+    """Bake GROUP into the image store (--load, or the outputs the bake file declares), streaming step
+    progress to OUT. Raises CiError with the failing step.
     RESOLVED: the targets to bake, from resolve_targets (GROUP's, or some of them: those are baked by
     name); OVERRIDE: a bake file merged after the project's (per-target build values); GIT_INFO: buildx
     records the repository in the build's provenance."""
@@ -71,6 +72,9 @@ def bake(
             builder=builder,
             read_paths=outside_paths(settings, resolved.values()),
             git_info=git_info,
+            # --load replaces a declared output: the bake file's own (its compression) wins where every
+            # target has one; an app whose bake file declares none is loaded as before.
+            load=not all(t.output for t in resolved.values()),
         ):
             progress.feed(chunk)
     except DockerFailed as err:

@@ -29,12 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci.bakefile import ResolvedTarget
+from ci.bakefile import Entry, ResolvedTarget
 from ci.git import Commit, current_branch, toplevel
 from ci.history import Repository, TargetFiles
 from ci.oci_registry import Presence
@@ -117,11 +117,17 @@ class TargetCache:
     def identity_ref(self) -> str:
         return f"{self.repository}:{self.identity}"
 
-    def override(self, ignore_error: bool) -> dict[str, Any]:
+    def override(self, ignore_error: bool, declared: Iterable[Entry] = ()) -> dict[str, Any]:
         """The target's cache entries in the bake override: cache-from is added to the bake file's (none:
         prod sets CACHE_FROM_BRANCHES=false), cache-to replaces its (bake merges the one, replaces the
-        other, buildx 0.13 to 0.29)."""
-        flags = f",mode=max,ignore-error={str(ignore_error).lower()}"
+        other, buildx 0.13 to 0.29), keeping the options the bake file DECLARED for it (its cache-to
+        entries: the compression) but for the ref and the error rule."""
+        kept = {
+            k: v for entry in declared for k, v in entry.items() if k not in ("type", "ref", "mode", "ignore-error")
+        }
+        flags = "".join(
+            f",{k}={v}" for k, v in {"mode": "max", "ignore-error": str(ignore_error).lower(), **kept}.items()
+        )
         return {
             "cache-from": [f"type=registry,ref={ref}" for ref in self.found],
             "cache-to": [f"type=registry,ref={ref}{flags}" for ref in self.exports[:1]],

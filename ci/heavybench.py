@@ -45,7 +45,7 @@ IMPORTED = re.compile(r"imported .* in (\d+(?:\.\d+)?)s")
 
 
 class Runner(Protocol):
-    """What the heavy cases need of the bench's copy of the tree (ci/sessions/bench.py's Bench)."""
+    """What the heavy cases need of the bench's copy of the tree (ci/benchcopy.py's Bench)."""
 
     tree: Path
     env: dict[str, str]

@@ -28,6 +28,7 @@ def bake_stream(
     builder: str | None = None,
     read_paths: Sequence[Path] = (),
     git_info: bool = True,
+    load: bool = True,
 ) -> Iterator[str]:
     """Run bake with buildx's machine-readable progress and yield its output as it comes.
 
@@ -35,7 +36,8 @@ def bake_stream(
     "rawjson" is accepted by buildx 0.13 although its --help and python-on-whales' type hint do not list it.
     READ_PATHS outside the working directory are granted to bake explicitly where buildx has `--allow`
     (0.17; from 0.20 bake refuses them without it, and its y/N question finds no terminal to ask).
-    Without GIT_INFO, buildx does not run git (six commands, 0.04 s) for the provenance of the build.
+    LOAD: `--load`, which replaces the targets' own outputs. Without GIT_INFO, buildx does not run git (six
+    commands, 0.04 s) for the provenance of the build.
     Raises DockerFailed when bake fails, after the whole stream was yielded.
     """
     grants = [f"--allow=fs.read={path}" for path in read_paths] if bake_allows(engine) else []
@@ -43,7 +45,7 @@ def bake_stream(
         # python-on-whales 0.81 has no `allow`: the flags go with the targets (cobra reads flags anywhere).
         targets=[*grants, *targets],
         files=list(bake_files),
-        load=True,
+        load=load,
         cache=not no_cache,
         progress=cast(Any, "rawjson"),
         # bake's variables reach buildx as its environment, where it also reads its own settings

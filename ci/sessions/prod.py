@@ -111,7 +111,8 @@ def per_target(
         for target in refs.values():
             if target.problem:
                 cache_plan.degrade(f"registry cache of {target.target}: {target.problem}", strict=not ignore_error)
-        return {name: target.override(ignore_error) for name, target in refs.items()}
+        declared = {name: t.cache_to for name, t in resolved.items()}
+        return {name: t.override(ignore_error, declared.get(name, ())) for name, t in refs.items()}
 
     return entries
 

@@ -91,6 +91,25 @@ def test_the_override_adds_identity_refs_and_replaces_cache_to() -> None:
     assert exporting.line(2, 8).endswith("no ref in the registry yet; exported to id-n, branch-main")
 
 
+def test_the_identity_refs_cache_to_keeps_the_compression_the_bake_file_declares() -> None:
+    repo = "localhost:5000/p/backend"
+    exporting = cache.TargetCache("backend", repo, "id-n", (), (f"{repo}:id-n",))
+    declared = ({"type": "registry", "ref": f"{repo}:branch-main", "mode": "max", "ignore-error": "true",
+                 "compression": "zstd", "compression-level": "3", "oci-mediatypes": "true"},)  # fmt: skip
+    assert exporting.override(ignore_error=False, declared=declared)["cache-to"] == [
+        f"type=registry,ref={repo}:id-n,mode=max,ignore-error=false,compression=zstd,compression-level=3,"
+        "oci-mediatypes=true"
+    ]
+
+
+def test_the_bake_files_images_and_cache_exports_declare_one_compression() -> None:
+    """LAYER_COMPRESSION, once: the loaded image's output and every cache export carry it."""
+    text = (Path(__file__).resolve().parents[2] / "docker-bake.hcl").read_text()
+    assert 'output = ["type=docker,${compression()}"]' in text
+    exports = [line for line in text.splitlines() if line.strip().startswith("cache-to") and "type=registry" in line]
+    assert exports and all("${compression()}" in line for line in exports), exports
+
+
 def test_a_degraded_cache_says_so_first_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
     plan = registry.CachePlan("registry.test:5443/team")
     assert plan.verdict() == ""
