@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 from datetime import UTC, datetime
-from typing import Any
 
-from ci import bake, cache, registry
+from ci import bake, cache, prod_cache, registry
 from ci import docker as dk
-from ci.bakefile import ResolvedTarget
 from ci.buildargs import prod_args, prod_build_args
 from ci.buildrecord import Build, write_build
-from ci.buildtrace import BuildTrace
-from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.git import read_commit
 from ci.phases.build import BuildRequest, build_group
@@ -56,13 +52,14 @@ def body(run: Run) -> None:
             variables |= attestations(engine, plan, image_registry)
         tag = variables["TAG"]
         print(f"baking prod: tree {tag}, builder {builder.name}")
-        layout = cache_layout(run, plan, branches)
+        layout = prod_cache.layout(plan, settings.project, branches, no_cache=args.no_cache)
         caches: dict[str, cache.TargetCache] = {}
-        store, build = bake_prod(run, engine, builder, variables, per_target(run, plan, layout, caches))
-        cache_problems(build.trace, plan, strict=args.strict_cache)
+        per_target = prod_cache.per_target(settings.root, plan, layout, caches, strict=args.strict_cache)
+        store, build = bake_prod(run, engine, builder, variables, per_target)
+        prod_cache.cache_problems(build.trace, plan, strict=args.strict_cache)
         failed = bool(build.trace.cache_errors())
         if not failed:
-            tag_branches(plan, caches, strict=args.strict_cache)
+            prod_cache.tag_branches(plan, caches, strict=args.strict_cache)
         record_cache(run, build, plan, caches, failed=failed)
         check.output = "\n".join(plan.problems)
         check.message = f"{len(build.targets)} images of tree {tag} in {build.seconds:.1f}s; cache {plan.status}"
@@ -88,33 +85,6 @@ def identities(build: Build) -> str:
     return ", ".join(
         t.image.rsplit(":", 1)[0].removeprefix("docker.io/library/") + f":{t.git_commit}" for t in build.targets
     )
-
-
-def cache_layout(run: Run, plan: registry.CachePlan, branches: cache.Branches) -> cache.Layout | None:
-    """The registry cache's refs for this build; None without a registry to read."""
-    if not plan.import_cache:
-        return None
-    problem = None if plan.export_cache else "the builder cannot export registry cache (see the cache step)"
-    return cache.Layout(plan.registry, run.settings.project, branches, problem, run.args.no_cache)
-
-
-def per_target(
-    run: Run, cache_plan: registry.CachePlan, layout: cache.Layout | None, refs: dict[str, cache.TargetCache]
-) -> bake.PerTarget | None:
-    """Each target's cache refs once its identity is known, kept in REFS for the report."""
-    if layout is None:
-        return None
-    ignore_error = not run.args.strict_cache
-
-    def entries(plan: bake.Plan, resolved: dict[str, ResolvedTarget]) -> dict[str, dict[str, Any]]:
-        refs.update(layout.targets(run.settings.root, plan, resolved, prod_args(datetime.now(UTC))))
-        for target in refs.values():
-            if target.problem:
-                cache_plan.degrade(f"registry cache of {target.target}: {target.problem}", strict=not ignore_error)
-        declared = {name: t.cache_to for name, t in resolved.items()}
-        return {name: t.override(ignore_error, declared.get(name, ())) for name, t in refs.items()}
-
-    return entries
 
 
 def bake_prod(
@@ -171,14 +141,6 @@ def attestations(engine: dk.Engine, plan: registry.CachePlan, image_registry: st
     return {"IMAGE_REGISTRY": image_registry, "ATTEST": "true", "SBOM": str(sbom).lower()}
 
 
-def tag_branches(plan: registry.CachePlan, caches: dict[str, cache.TargetCache], *, strict: bool) -> None:
-    """The branch refs, tagged on the identity refs just exported; a failure degrades the cache, as an
-    export's does."""
-    for target in caches.values():
-        for problem in target.tag_exported():
-            plan.degrade(f"registry cache: {problem}", strict=strict)
-
-
 def loud_cache(check: Check, plan: registry.CachePlan) -> None:
     """A registry cache that does not work fails the cache step in the JUnit file, with every reason; the
     session passes all the same (--strict-cache has ended it already)."""
@@ -209,14 +171,6 @@ def record_cache(
         else:
             print(f"{target.target} cache: none read, none written (registry cache {plan.status})")
     print(f"registry cache: {plan.status} ({plan.registry})")
-
-
-def cache_problems(trace: BuildTrace, plan: registry.CachePlan, *, strict: bool) -> None:
-    """Registry cache that failed during the build: BuildKit built on without it."""
-    for error in trace.cache_errors():
-        if strict:
-            raise CiError(f"registry cache failed during the build: {error}")
-        plan.degrade(f"registry cache unavailable during the build: {error}", strict=False)
 
 
 SESSION = Session(
