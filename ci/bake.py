@@ -33,45 +33,52 @@ class BakeResult:
     seconds: float
 
 
-def bake(
-    engine: dk.Engine,
-    settings: Settings,
-    group: str,
-    *,
-    variables: dict[str, str],
-    no_cache: bool,
-    metadata_file: Path,
-    show_logs: bool = False,
-    builder: str | None = None,
-    resolved: dict[str, ResolvedTarget] | None = None,
-    override: Path | None = None,
-    git_info: bool = True,
-    out: TextIO | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> BakeResult:
-    """Bake GROUP into the image store (--load, or the outputs the bake file declares), streaming step
-    progress to OUT. Raises CiError with the failing step.
-    RESOLVED: the targets to bake, from resolve_targets (GROUP's, or some of them: those are baked by
-    name); OVERRIDE: a bake file merged after the project's (per-target build values); GIT_INFO: buildx
-    records the repository in the build's provenance."""
-    resolved = resolved or resolve_targets(engine, settings, group, variables)
+@dataclass(frozen=True, kw_only=True)
+class BakeRequest:
+    """A bake of GROUP with VARIABLES on ENGINE (BUILDER: a buildx builder by name), its metadata written to
+    METADATA_FILE and its step progress streamed to OUT (sys.stdout; every step's output with SHOW_LOGS).
+    RESOLVED: the targets to bake, from resolve_targets (GROUP's, or some of them: those are baked by name);
+    OVERRIDE: a bake file merged after the project's (per-target build values); GIT_INFO: buildx records the
+    repository in the build's provenance; CLOCK: what times it."""
+
+    engine: dk.Engine
+    settings: Settings
+    group: str
+    variables: dict[str, str]
+    no_cache: bool
+    metadata_file: Path
+    show_logs: bool = False
+    builder: str | None = None
+    resolved: dict[str, ResolvedTarget] | None = None
+    override: Path | None = None
+    git_info: bool = True
+    out: TextIO | None = None
+    clock: Callable[[], float] = time.monotonic
+
+
+def bake(request: BakeRequest) -> BakeResult:
+    """Bake the request's group into the image store (--load, or the outputs the bake file declares),
+    streaming step progress. Raises CiError with the failing step."""
+    settings, metadata_file = request.settings, request.metadata_file
+    resolved = request.resolved or resolve_targets(request.engine, settings, request.group, request.variables)
     targets = list(resolved)
-    trace = BuildTrace(targets, no_cache=no_cache)
-    progress = Progress(trace, out or sys.stdout, show_logs)  # sys.stdout as the frame set it: lines fit
+    trace = BuildTrace(targets, no_cache=request.no_cache)
+    # sys.stdout as the frame set it: lines fit
+    progress = Progress(trace, request.out or sys.stdout, request.show_logs)
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
     metadata_file.unlink(missing_ok=True)
-    start = clock()
+    start = request.clock()
     try:
         for chunk in dk.bake_stream(
-            engine,
-            [settings.bake_file, *([override] if override else [])],
-            [group] if group else list(resolved),
-            variables={**settings.host_defaults, **variables},
-            no_cache=no_cache,
+            request.engine,
+            [settings.bake_file, *([request.override] if request.override else [])],
+            [request.group] if request.group else list(resolved),
+            variables={**settings.host_defaults, **request.variables},
+            no_cache=request.no_cache,
             metadata_file=metadata_file,
-            builder=builder,
+            builder=request.builder,
             read_paths=outside_paths(settings, resolved.values()),
-            git_info=git_info,
+            git_info=request.git_info,
             # --load replaces a declared output: the bake file's own (its compression) wins where every
             # target has one; an app whose bake file declares none is loaded as before.
             load=not all(t.output for t in resolved.values()),
@@ -82,7 +89,7 @@ def bake(
         raise CiError(failure_message(trace, err), output=failing_step_output(trace)) from None
     progress.close()
     metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
-    return BakeResult(targets, trace, metadata, clock() - start)
+    return BakeResult(targets, trace, metadata, request.clock() - start)
 
 
 def resolve_targets(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TextIO
 
 from ci import docker as dk
-from ci.bake import PerTarget, bake, plan_build, resolve_targets, target_build
+from ci.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
 from ci.bakefile import ResolvedTarget
 from ci.buildargs import BuildArgs, dev_args, dev_build_args
 from ci.buildrecord import Build, last_record, record_build, target_record
@@ -79,19 +79,21 @@ def build_group(request: BuildRequest) -> Build:
     override = settings.reports_dir / f"bake-override-{profile}.json"
     write_json(plan.override(request.per_target(plan, resolved) if request.per_target else None), override)
     result = bake(
-        request.engine,
-        settings,
-        "" if request.targets else profile,
-        variables=variables,
-        no_cache=request.no_cache,
-        metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
-        show_logs=request.show_logs,
-        builder=request.builder,
-        resolved=resolved,
-        override=override,
-        # Provenance for the images that are published; dev's and watch's record their commit themselves.
-        git_info=profile == PUBLISHED_PROFILE,
-        out=request.out,
+        BakeRequest(
+            engine=request.engine,
+            settings=settings,
+            group="" if request.targets else profile,
+            variables=variables,
+            no_cache=request.no_cache,
+            metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
+            show_logs=request.show_logs,
+            builder=request.builder,
+            resolved=resolved,
+            override=override,
+            # Provenance for the images that are published; dev's and watch's record their commit themselves.
+            git_info=profile == PUBLISHED_PROFILE,
+            out=request.out,
+        )
     )
     built = [target_build(request.store, result, t, plan) for t in result.targets]
     records = {**(request.previous.targets if request.previous else {})} | {
