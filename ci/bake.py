@@ -133,6 +133,11 @@ def source_fingerprints(settings: Settings, targets: dict[str, ResolvedTarget]) 
     return prints
 
 
+def target_inputs(root: Path, targets: dict[str, ResolvedTarget]) -> dict[str, Inputs]:
+    """Where each target's inputs are, by its context and Dockerfile; none for a remote context."""
+    return {name: Inputs.of(root / t.context, Path(t.dockerfile)) for name, t in targets.items() if not t.remote}
+
+
 def warn_over_budget(prints: dict[str, Fingerprint]) -> None:
     """Before building: a context over the budget is sent whole to BuildKit on every build."""
     for name, sources in prints.items():

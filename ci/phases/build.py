@@ -1,10 +1,11 @@
 """Build, the phase: bake a group and record what it produced (dev, prod, watch: one request in, the build
-out); and what a dev build is given, the same for dev and watch (their stack is a dev stack)."""
+out); and what a dev build is given, the same for dev and watch (their stack is a dev stack): the dev group's
+targets as watch reads them, and watch's rebuild of some of them from the local cache."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 
 from ci import docker as dk
@@ -41,6 +42,11 @@ def dev_values(settings: Settings, now: datetime) -> DevValues:
         },
         dev_args(now),
     )
+
+
+def dev_targets(engine: dk.Engine, settings: Settings) -> dict[str, ResolvedTarget]:
+    """The dev group's targets as the bake file resolves them with fresh dev values (watch's definitions)."""
+    return resolve_targets(engine, settings, "dev", dev_values(settings, datetime.now(UTC)).variables)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,3 +107,25 @@ def build_group(request: BuildRequest) -> Build:
     }
     record = record_build(settings, profile, variables, records, earlier)
     return Build(profile, variables, result.seconds, built, record, result.trace)
+
+
+def rebuild(
+    settings: Settings,
+    engine: dk.Engine,
+    profile: str,
+    targets: dict[str, ResolvedTarget],
+    previous: BuildRecord | None,
+    *,
+    show_logs: bool,
+    out: TextIO | None,
+) -> Build:
+    """TARGETS of a dev stack rebuilt from the local cache with fresh dev values (watch's turns and start), the
+    others of PREVIOUS kept in the record as they were."""
+    values = dev_values(settings, datetime.now(UTC))
+    return build_group(
+        BuildRequest(
+            settings=settings, profile=profile, variables=values.variables, build_args=values.build_args,
+            engine=engine, store=engine, no_cache=False, show_logs=show_logs, targets=targets, previous=previous,
+            out=out,
+        )
+    )  # fmt: skip

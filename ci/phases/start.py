@@ -9,7 +9,7 @@ NotUp, the build record rewritten to describe what runs, when a service did not 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as changed
 from typing import NoReturn, TextIO
@@ -72,6 +72,19 @@ def stack(request: Request) -> Deployed:
     """Start or recreate the whole stack, its host ports free or held by the project's own containers."""
     st.require_stack_ports(request.engine, request.settings, request.stack)
     return replace(request)
+
+
+def built(
+    build: Callable[[], BuildRecord],
+    engine: dk.Engine,
+    settings: Settings,
+    services: Sequence[Service],
+    out: TextIO | None = None,
+) -> Deployed:
+    """The whole stack (`stack`) started from the build BUILD makes, the services' images kept before BUILD moves
+    their tags: a service that does not come up gives way to the image it ran (watch's start)."""
+    with rollback.keeping(engine, [s.name for s in services]) as kept:
+        return stack(Request(engine, settings, services, build(), kept=kept, out=out))
 
 
 def replace(request: Request) -> Deployed:

@@ -19,7 +19,6 @@ import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -31,7 +30,7 @@ from ci.frame import Run, Session, SessionStatus
 from ci.identity import Inputs
 from ci.lock import hold_lock
 from ci.phases import start as starting
-from ci.phases.build import TAG, BuildRequest, build_group, dev_values
+from ci.phases.build import TAG, dev_targets, rebuild
 from ci.phases.check import Context, NotVerified, changed_since_build, prove, stale_targets
 from ci.record import BuildRecord, read_record
 from ci.services import Service
@@ -71,16 +70,11 @@ class Loop:
 
     def read_definitions(self) -> None:
         """The dev group's targets, their inputs and the stack's services, from the bake and compose files."""
-        settings = self.run.settings
-        targets = bake.resolve_targets(self.engine, settings, "dev", dev_values(settings, datetime.now(UTC)).variables)
+        targets = dev_targets(self.engine, self.run.settings)
         services = stack.services(self.engine, {name: t.tags for name, t in targets.items()})
         # All or nothing: a file that does not parse leaves the loop with the definitions it had.
         self.targets, self.services = targets, services
-        self.inputs = {
-            name: Inputs.of(settings.root / t.context, Path(t.dockerfile))
-            for name, t in targets.items()
-            if not t.remote
-        }
+        self.inputs = bake.target_inputs(self.run.settings.root, targets)
 
     def relative(self, path: Path) -> str:
         root = self.run.settings.root.resolve()
@@ -143,19 +137,14 @@ def interrupt(signum: int, frame: object) -> None:
 
 def start(loop: Loop) -> str:
     """The stack running the latest build of the tree, from the local cache when it is not already."""
-    settings = loop.run.settings
-    record = loop.record = read_record(settings.reports_dir, settings.project)
-    names = [s.name for s in loop.services]
-    if starting.runs(loop.engine, loop.services, record, TAG):
-        return f"running the latest build: {', '.join(names)}"
-    print(f"starting the stack from a cached build of the tree ({', '.join(names)})", flush=True)
-    with rollback.keeping(loop.engine, names) as kept:  # before the build moves their tags
-        build(loop, loop.targets)
-        assert loop.record is not None
-        request = starting.Request(loop.engine, settings, loop.services, loop.record, kept=kept, out=loop.progress)
-        started = starting.stack(request)
+    settings, names = loop.run.settings, ", ".join(s.name for s in loop.services)
+    loop.record = read_record(settings.reports_dir, settings.project)
+    if starting.runs(loop.engine, loop.services, loop.record, TAG):
+        return f"running the latest build: {names}"
+    print(f"starting the stack from a cached build of the tree ({names})", flush=True)
+    started = starting.built(lambda: build(loop, loop.targets), loop.engine, settings, loop.services, loop.progress)
     loop.record = started.record
-    return f"started from a cached build: {', '.join(names)}"
+    return f"started from a cached build: {names}"
 
 
 def on_burst(loop: Loop, burst: Burst) -> None:
@@ -184,18 +173,12 @@ def unread(loop: Loop, files: list[str]) -> None:
     turns.record(loop.run.report, current)
 
 
-def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> None:
+def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> BuildRecord:
     """Bake TARGETS; the record keeps the others as the loop last recorded them."""
-    settings = loop.run.settings
-    values = dev_values(settings, datetime.now(UTC))
-    built = build_group(
-        BuildRequest(
-            settings=settings, profile=PROFILE, variables=values.variables, build_args=values.build_args,
-            engine=loop.engine, store=loop.engine, no_cache=False, show_logs=loop.run.args.logs, targets=targets,
-            previous=loop.record, out=loop.progress,
-        )
-    )  # fmt: skip
+    settings, logs = loop.run.settings, loop.run.args.logs
+    built = rebuild(settings, loop.engine, PROFILE, targets, loop.record, show_logs=logs, out=loop.progress)
     loop.record = built.record
+    return built.record
 
 
 def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
