@@ -21,6 +21,11 @@ class Terminated(KeyboardInterrupt):
     and said as such."""
 
 
+def terminate(signum: int, frame: object) -> None:
+    """The SIGTERM handler of the sessions that catch it (`signal.signal(signal.SIGTERM, terminate)`)."""
+    raise Terminated
+
+
 def stopped_by(stop: KeyboardInterrupt) -> str:
     return "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
 

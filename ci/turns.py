@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -90,6 +90,20 @@ def running_sources(record: BuildRecord | None, services: Iterable[Service]) -> 
     the stack runs (the loop started it so, and each turn that built recreated its services)."""
     targets = record.targets if record else {}
     return {s.name: f"sources {short_id(targets[s.target].source_digest)}" for s in services if s.target in targets}
+
+
+def engine_went_away(done: Sequence[Turn]) -> bool:
+    """Whether the last turn ended the loop as its engine no longer answered."""
+    return bool(done) and done[-1].result == SessionStatus.NO_ENGINE
+
+
+def verdict(done: Sequence[Turn], stopped: bool) -> str:
+    """The loop's last line: its turns, how many were verified, and whether the stack runs on (STOPPED: --down)."""
+    if engine_went_away(done):
+        return f"{len(done)} turns; the engine went away"
+    verified = sum(t.result == "verified" for t in done)
+    state = "stack stopped" if stopped else "the stack keeps running"
+    return f"{terminal.plural(len(done), 'turn')}, {verified} verified; {state}"
 
 
 def line(t: Turn) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +76,17 @@ def roots(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> list[Path]:
         if not any(path.resolve().is_relative_to(c) for c in found):
             found.add(path.resolve().parent)
     return sorted(p for p in found if not any(p != q and p.is_relative_to(q) for q in found))
+
+
+def watching(inputs: Mapping[str, Inputs], definitions: Sequence[Path]) -> Iterator[Burst]:
+    """The bursts of changes to the inputs of each target (INPUTS: by name) and to DEFINITIONS until Ctrl-C;
+    a line says when the watcher runs: a save after it is never missed."""
+    names = ", ".join(inputs)
+
+    def ready() -> None:
+        print(f"watching the inputs of {names}; Ctrl-C to stop", flush=True)
+
+    return bursts(list(inputs.values()), definitions, lambda: False, ready)
 
 
 def bursts(

@@ -9,7 +9,7 @@ NotUp, the build record rewritten to describe what runs, when a service did not 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import replace as changed
 from typing import NoReturn, TextIO
@@ -66,6 +66,13 @@ def runs(engine: dk.Engine, stack: Sequence[Service], record: BuildRecord | None
         and all(s.name in running and s.target in record.targets for s in stack)
         and all(running[s.name].image == record.targets[s.target].image_id for s in stack)
     )
+
+
+def due(stack: Sequence[Service], targets: Iterable[str], containers: Mapping[str, dk.ContainerInfo]) -> list[Service]:
+    """The services of STACK to recreate after a build of TARGETS: theirs, and those down (no container, or a
+    failing one: a failed start leaves them so), by CONTAINERS."""
+    down = {s.name for s in stack if s.name not in containers or st.failing(containers[s.name])}
+    return [s for s in stack if s.target in targets or s.name in down]
 
 
 def stack(request: Request) -> Deployed:

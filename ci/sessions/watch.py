@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ci import bake, rollback, stack, terminal, turns
+from ci import bake, rollback, stack, turns
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import CiError, Terminated, stopped_by
-from ci.frame import Run, Session, SessionStatus
+from ci.errors import CiError, stopped_by, terminate
+from ci.frame import Run, Session
 from ci.identity import Inputs
 from ci.lock import hold_lock
 from ci.phases import start as starting
@@ -83,7 +83,7 @@ class Loop:
 
 def body(run: Run) -> None:
     # A loop is stopped by Ctrl-C or by a process manager's SIGTERM: both end it cleanly, reports written.
-    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGTERM, terminate)
     with run.step("lock") as check:
         lock = hold_lock(run.settings.reports_dir / "watch.lock")
         check.message = f"{lock.name}: pid {os.getpid()}"
@@ -118,21 +118,12 @@ def body(run: Run) -> None:
         run.report_decides = False  # a loop's failed turns are its record, not its verdict: Ctrl-C ends it
         from ci import watcher  # watchfiles is installed for this session alone; the others import this module
 
-        names = ", ".join(loop.inputs)
-
-        def ready() -> None:  # said once the watcher runs: a save after this line is never missed
-            print(f"watching the inputs of {names}; Ctrl-C to stop", flush=True)
-
-        for burst in watcher.bursts(list(loop.inputs.values()), loop.definitions, lambda: False, ready):
+        for burst in watcher.watching(loop.inputs, loop.definitions):
             on_burst(loop, burst)
     except KeyboardInterrupt as stop:
         print(f"\nstopped ({stopped_by(stop)})", flush=True)
     finally:
         finish(loop)
-
-
-def interrupt(signum: int, frame: object) -> None:
-    raise Terminated
 
 
 def start(loop: Loop) -> str:
@@ -190,8 +181,7 @@ def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
     with turns.taking(current, seen, loop.engine, loop.run.report) as started:
         try:
             containers = dk.service_containers(loop.engine)
-            down = {s.name for s in loop.services if s.name not in containers or stack.failing(containers[s.name])}
-            services = [s for s in loop.services if s.target in targets or s.name in down]
+            services = starting.due(loop.services, targets, containers)
             current.services = [s.name for s in services]
             # Their running images kept before the build moves their tags: a new container that fails gives
             # way to them.
@@ -234,15 +224,11 @@ def finish(loop: Loop) -> None:
     """watch.json's turns, --down, and the last line."""
     run = loop.run
     run.data["turns"] = [asdict(t) for t in loop.turns]
-    if loop.turns and loop.turns[-1].result == SessionStatus.NO_ENGINE:
-        run.verdict = f"{len(loop.turns)} turns; the engine went away"
-        return  # nothing to stop: --down needs the engine
-    if run.args.down and loop.services:
+    # --down needs the engine: after it went away, nothing to stop.
+    if run.args.down and loop.services and not turns.engine_went_away(loop.turns):
         dk.stop_services(loop.engine, [s.name for s in loop.services])
         print("stack stopped (--down)", flush=True)
-    verified = sum(t.result == "verified" for t in loop.turns)
-    state = "stack stopped" if run.args.down else "the stack keeps running"
-    run.verdict = f"{terminal.plural(len(loop.turns), 'turn')}, {verified} verified; {state}"
+    run.verdict = turns.verdict(loop.turns, stopped=run.args.down)
 
 
 SESSION = Session(
