@@ -1,9 +1,10 @@
 """Start: start or replace the stack's services, with the rollback that guards them (ci/rollback.py says why
 and how): a new build that does not come up gives way to the previous one, and what failed is said in one line.
 
-`stack` starts or recreates the whole stack once its host ports are free (verify --up, watch's start);
-`replace` recreates the services a request names, guarded the same way (dev's up, watch's turns). Both raise
-NotUp, the build record rewritten to describe what runs, when a service did not come up.
+`stack` starts or recreates the whole stack once its host ports are free (verify --up; watch's start through
+`built`, which makes the build once the images the services ran are kept); `replace` recreates the services a
+request names, guarded the same way (dev's up, watch's turns: the services `due`). Both raise NotUp, the build
+record rewritten to describe what runs, when a service did not come up.
 """
 
 from __future__ import annotations
