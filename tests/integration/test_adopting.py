@@ -22,7 +22,9 @@ from ci.stack import free_port
 from tests.conftest import Project, junit_results
 from tests.integration.test_prod import error_line
 from tests.integration.test_services import add_built_service
+from tests.integration.test_watch import started
 from tests.integration.tls_registry import tls_registry
+from tests.integration.watching import is_turn
 
 pytestmark = pytest.mark.integration
 
@@ -192,4 +194,24 @@ def test_a_store_image_that_cannot_be_pulled_is_one_line_with_its_cause_and_the_
     said = {"not found": f"not found in {host}", "unreachable": f"{host} is unreachable (connection refused)",
             "denied": f"{host} denied the pull: check the name, or log in (`docker login {host}`)"}[cause]  # fmt: skip
     assert said in line, line
+    assert adopted.container() == container and adopted.stored() == before
+
+
+def test_watch_rebuilds_and_proves_the_service_it_builds_and_never_recreates_the_store(adopted: Adopted) -> None:
+    """The inner loop on an app it did not make: an edit of tally's sources is one turn of tally alone, proven
+    by its image and sources (it serves no build info); the store keeps its container and its data."""
+    project = adopted.project
+    if not docker.image.exists(IMAGE):  # run alone: the first test's dev is what pulls and starts the store
+        assert project.ci("dev").returncode == 0
+    container, before = adopted.container(), adopted.stored()
+    watch = started(project)
+    try:
+        main = project.root / "tally" / "main.py"
+        main.write_text(main.read_text() + "\n# watch: an edit of a service the suite did not make\n")
+        line = watch.wait_for(is_turn)
+        assert line.startswith("tally  tally/main.py  built "), line
+        assert "  verified" in line and line.endswith("s from change"), line
+    finally:
+        watch.proc.kill()
+        watch.proc.wait()
     assert adopted.container() == container and adopted.stored() == before
