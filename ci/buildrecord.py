@@ -12,7 +12,7 @@ from ci import terminal
 from ci.bake import Plan, TargetBuild
 from ci.bakefile import ResolvedTarget
 from ci.buildargs import utc_iso
-from ci.buildtrace import PHASES, BuildTrace
+from ci.buildtrace import BuildTrace, phases_text
 from ci.errors import CiError
 from ci.ids import short_id
 from ci.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
@@ -113,5 +113,5 @@ def write_build(report: Report, settings: Settings, build: Build) -> None:
 def phases_line(t: TargetBuild) -> str:
     """`backend time: steps 0.2s, image export 0.1s, unpacking 0.8s, cache export 1.6s (of 2.8s)`: the
     phases that show at a tenth of a second (the JSON keeps every one); "" when none does."""
-    shown = [f"{PHASES[phase]} {seconds:.1f}s" for phase, seconds in t.phases.items() if seconds >= 0.05]
-    return f"{t.target} time: {', '.join(shown)} (of {t.wall_seconds:.1f}s)" if shown else ""
+    shown = phases_text(t.phases)
+    return f"{t.target} time: {shown} (of {t.wall_seconds:.1f}s)" if shown else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -350,6 +350,13 @@ PHASES = {
     "push": "push",
     "cache_export": "cache export",
 }
+
+
+def phases_text(phases: Mapping[str, float]) -> str:
+    """`steps 0.2s, image export 0.1s, unpacking 0.8s`: the phases that show at a tenth of a second."""
+    return ", ".join(
+        f"{PHASES.get(phase, phase)} {seconds:.1f}s" for phase, seconds in phases.items() if seconds >= 0.05
+    )
 
 
 def task_phase(task: str) -> str | None:

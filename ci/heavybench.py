@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from ci import docker as dk
 from ci import loopbench, registry
 from ci.bakefile import ResolvedTarget
-from ci.buildtrace import PHASES
+from ci.buildtrace import phases_text
 from ci.errors import CiError
 from ci.frame import Run
 from ci.sizes import human
@@ -81,11 +81,9 @@ class HeavyBuild:
     def pulled(self, target: str) -> int:
         return next((int(t.get("pulled_bytes", 0)) for t in self.targets if t["target"] == target), 0)
 
-    def phases(self) -> str:
-        return "; ".join(
-            f"{t['target']} " + ", ".join(f"{PHASES.get(p, p)} {s:.1f}s" for p, s in t.get("phases", {}).items())
-            for t in self.targets
-        )
+    def phases(self) -> list[str]:
+        """A line per target: where its time went (the figures whole, never cut: one target a line)."""
+        return [f"  {t['target']}: {phases_text(t.get('phases', {}))}" for t in self.targets]
 
 
 @dataclass
@@ -120,7 +118,7 @@ def build(bench: Runner, name: str, *extra: str) -> HeavyBuild:
     started = time.monotonic()
     bench.prod(name, *extra, env=ENV)
     found = HeavyBuild(name, time.monotonic() - started, list(bench.last_report.get("targets", [])))
-    print(f"{name}: where the time went: {found.phases()}", flush=True)
+    print("\n".join([f"{name}: where the time went:", *found.phases()]), flush=True)
     return found
 
 
@@ -204,7 +202,7 @@ def watch_case(bench: Runner, example: Runner, project: str, result: HeavyResult
 def summarize(run: Run, result: HeavyResult) -> None:
     """The goals, met or missed, on screen, in bench.json and in the last line."""
     for build_ in result.builds:
-        print(f"{build_.name}: {build_.seconds:.1f}s; {build_.phases()}")
+        print("\n".join([f"{build_.name}: {build_.seconds:.1f}s", *build_.phases()]))
     for goal in result.goals:
         print(goal.line())
     run.data["heavy"] = {

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ci.buildtrace import BuildTrace, RawJsonDecoder, split_step_name, task_phase
+from ci.buildtrace import BuildTrace, RawJsonDecoder, phases_text, split_step_name, task_phase
 
 
 def vertex(digest: str, name: str, **extra: object) -> dict[str, object]:
@@ -192,3 +192,8 @@ def test_pulled_bytes_count_each_blob_a_target_fetched_once() -> None:
                              "completed": "2026-12-06T01:00:04Z"}]})  # fmt: skip
     assert task_phase(layer) == "pull" and task_phase(f"extracting {layer}") == "unpack"
     assert trace.target_figures("backend")["pulled_bytes"] == 2000
+
+
+def test_the_phases_as_text_name_each_phase_that_shows_at_a_tenth_of_a_second_in_its_order() -> None:
+    text = phases_text({"pull": 2.04, "steps": 145.64, "cache_import": 0.01, "image_export": 68.66})
+    assert text == "pulling 2.0s, steps 145.6s, image export 68.7s"
