@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -69,6 +70,28 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     return root
+
+
+APP = ROOT / "tests" / "data" / "app"  # the suite's own app (its README says why): not the example at the root
+# What a working copy holds beside an app's sources, none of it an input of any service.
+NOT_INPUTS = {
+    ".git/HEAD": "ref: refs/heads/main\n",
+    ".nox/lint/bin/python": "",
+    "reports/junit-dev.xml": "<testsuites/>\n",
+    "ci/frame.py": "",
+    "frontend/node_modules/react/index.js": "module.exports = {};\n",
+    "frontend/dist/index.html": "<p>built</p>\n",
+    "backend/__pycache__/main.cpython-311.pyc": "junk",
+}
+
+
+def app_tree(root: Path, committed: bool = False) -> Path:
+    """The suite's own app (APP) copied to ROOT with what a working copy holds beside it (NOT_INPUTS);
+    COMMITTED: in a git repository of its own, everything but those committed."""
+    shutil.copytree(APP, root, dirs_exist_ok=True)
+    if committed:
+        git_repo(root, {})
+    return write_files(root, {k: v for k, v in NOT_INPUTS.items() if not (committed and k.startswith(".git/"))})
 
 
 def git_repo(root: Path, files: dict[str, str]) -> Path:

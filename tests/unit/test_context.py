@@ -15,8 +15,7 @@ import pytest
 
 from ci import context as ctx
 from ci.context import context_files, go_clean, ignore_file, ignore_patterns, is_ignored, is_pruned, parse_ignore_file
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import APP, app_tree
 
 
 @pytest.mark.parametrize(
@@ -338,13 +337,14 @@ def test_excluded_directories_are_walked_when_an_exception_may_reinclude_below(
     ],
 )
 def test_each_service_sees_its_own_files_only(path: str, backend: bool, frontend: bool) -> None:
-    assert is_ignored(path, ignore_patterns(ROOT, ROOT / "Dockerfile")) is backend
-    assert is_ignored(path, ignore_patterns(ROOT, ROOT / "Dockerfile.frontend")) is frontend
+    assert is_ignored(path, ignore_patterns(APP, APP / "Dockerfile")) is backend
+    assert is_ignored(path, ignore_patterns(APP, APP / "Dockerfile.frontend")) is frontend
 
 
-def test_repository_contexts_are_sources_only() -> None:
-    backend = context_files(ROOT, ROOT / "Dockerfile")
-    frontend = context_files(ROOT, ROOT / "Dockerfile.frontend")
+def test_repository_contexts_are_sources_only(tmp_path: Path) -> None:
+    root = app_tree(tmp_path)
+    backend = context_files(root, root / "Dockerfile")
+    frontend = context_files(root, root / "Dockerfile.frontend")
     assert "backend/main.py" in backend and "requirements-docker.txt" in backend
     assert "frontend/src/main.ts" in frontend
     assert not set(backend) & set(frontend)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ci.dockerfile import base_images, copy_sources, dockerfile_instructions, expand_source, substitute
-from tests.conftest import ROOT
+from tests.conftest import APP
 
 
 def test_dockerfile_instructions_join_continuations_and_skip_comments_and_heredocs() -> None:
@@ -31,11 +31,11 @@ def test_dockerfile_instructions_join_continuations_and_skip_comments_and_heredo
 
 
 def test_copy_sources_of_the_repository_dockerfiles() -> None:
-    backend = [(s.keyword, s.source) for s in copy_sources((ROOT / "Dockerfile").read_text())]
+    backend = [(s.keyword, s.source) for s in copy_sources((APP / "Dockerfile").read_text())]
     assert ("COPY", "requirements-docker.txt") in backend
     assert ("COPY", "backend/") in backend
     assert not [s for _, s in backend if s.startswith("/opt")]  # COPY --from=deps is not from the context
-    frontend = {s.source for s in copy_sources((ROOT / "Dockerfile.frontend").read_text())}
+    frontend = {s.source for s in copy_sources((APP / "Dockerfile.frontend").read_text())}
     assert {"frontend/package.json", "frontend/package-lock.json", "frontend/src", "frontend/nginx.conf"} <= frontend
     assert "/app/dist/" not in frontend
 
@@ -56,7 +56,7 @@ def test_substitute() -> None:
 
 
 def test_base_images_follow_args_and_skip_stages() -> None:
-    text = (ROOT / "Dockerfile.frontend").read_text()
+    text = (APP / "Dockerfile.frontend").read_text()
     assert base_images(text, {}) == [
         ("docker.io/library/node:20-slim", "${NODE_IMAGE}"),
         ("docker.io/library/nginx:1.27", "${NGINX_IMAGE}"),

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ci.fingerprint import fingerprint
-from ci.git import commit_all, copy_worktree, git, is_shallow
+from ci.git import commit_all, git, is_shallow
 from ci.history import Repository, TargetFiles
-from tests.conftest import ROOT, git_repo, write_files
+from tests.conftest import app_tree, git_repo, write_files
 
 
 def repo(tmp_path: Path) -> Path:
@@ -45,7 +45,7 @@ def test_the_fingerprint_from_git_objects_equals_the_one_from_the_checkout(tmp_p
 def test_the_projects_own_targets_fingerprint_the_same_from_git_as_from_the_tree(
     tmp_path: Path, context: str, dockerfile: str
 ) -> None:
-    copy_worktree(ROOT, tmp_path)
+    app_tree(tmp_path, committed=True)
     on_disk = fingerprint(tmp_path / context, tmp_path / context / dockerfile)
     from_git = Repository(tmp_path).sources("HEAD", TargetFiles.of(tmp_path, tmp_path / context, Path(dockerfile)))
     assert from_git.digest == on_disk.digest

@@ -11,12 +11,13 @@ from ci.errors import CiError
 from ci.report import Check
 from ci.sessions import lint as linting
 from ci.settings import Settings
+from tests.conftest import APP
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_lint_finds_the_repository_dockerfiles_and_workflows() -> None:
-    assert [p.name for p in linting.dockerfiles(ROOT)] == ["Dockerfile", "Dockerfile.frontend"]
+    assert [p.name for p in linting.dockerfiles(APP)] == ["Dockerfile", "Dockerfile.frontend"]
     assert [p.name for p in linting.workflow_files(ROOT)] == ["ci.yml", "deploy-verify.yml", "nightly.yml"]
 
 
