@@ -22,8 +22,8 @@ from ci.bakefile import ResolvedTarget
 from ci.dockerfile import copy_sources
 from ci.errors import CiError
 from ci.fingerprint import fingerprint
-from ci.frame import Run
 from ci.git import commit_all, copy_worktree, git
+from ci.report import Findings
 from ci.settings import HOST_VARIABLES, Settings
 
 PROJECT = "mainzabench"
@@ -235,7 +235,7 @@ class Alternating:
     def summary(self) -> str:
         return f"{self.unnecessary} unnecessary reruns (goal 0); slowest/cold {self.slowest_ratio:.2f}"
 
-    def show(self, run: Run) -> None:
+    def show(self, run: Findings) -> None:
         pairs = list(zip(self.fresh, self.minimum, strict=True))
         rows = [(f"{n + 1} {label}", f"{f.seconds:.1f}s", len(f.ran), len(m.ran), ", ".join(self.extra(n)) or "-")
                 for n, ((label, _), (f, m)) in enumerate(zip(SEQUENCE, pairs, strict=True))]  # fmt: skip

@@ -1,9 +1,10 @@
-"""Foreseeable failures: one actionable line and an exit code, never a traceback."""
+"""Foreseeable failures: one actionable line and an exit code, never a traceback; the exit codes and how a
+session ended (its status), which the frame reports and the modules below it name."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Exit(IntEnum):
@@ -14,6 +15,17 @@ class Exit(IntEnum):
     USAGE = 2  # bad arguments or variables: nothing was done
     NO_ENGINE = 3  # no Docker engine answers
     INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+
+class SessionStatus(StrEnum):
+    """How a session ended, as NAME.json's `status` says it."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    USAGE_ERROR = "usage error"
+    NO_ENGINE = "no engine"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"  # a bug
 
 
 class Terminated(KeyboardInterrupt):

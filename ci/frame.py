@@ -14,12 +14,11 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ci import sessions, terminal
-from ci.errors import Exit, Foreseeable, UsageError
+from ci.errors import Exit, Foreseeable, SessionStatus, UsageError
 from ci.report import Check, Report, report_dict, write_json, write_junit
 from ci.settings import Settings, load_settings, writable_reports_dir
 
@@ -52,17 +51,6 @@ class Run:
 
     def step(self, name: str) -> Any:
         return self.report.step(name)
-
-
-class SessionStatus(StrEnum):
-    """How a session ended, as NAME.json's `status` says it."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    USAGE_ERROR = "usage error"
-    NO_ENGINE = "no engine"
-    INTERRUPTED = "interrupted"
-    ERROR = "error"  # a bug
 
 
 @dataclass

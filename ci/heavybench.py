@@ -25,7 +25,7 @@ from ci import loopbench, registry
 from ci.bakefile import ResolvedTarget
 from ci.buildtrace import phases_text
 from ci.errors import CiError
-from ci.frame import Run
+from ci.report import Findings
 from ci.sizes import human
 
 OVERLAY = Path("bench/heavy")
@@ -199,7 +199,7 @@ def watch_case(bench: Runner, example: Runner, project: str, result: HeavyResult
     )  # fmt: skip
 
 
-def summarize(run: Run, result: HeavyResult) -> None:
+def summarize(run: Findings, result: HeavyResult) -> None:
     """The goals, met or missed, on screen, in bench.json and in the last line."""
     for build_ in result.builds:
         print("\n".join([f"{build_.name}: {build_.seconds:.1f}s", *build_.phases()]))

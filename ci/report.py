@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
@@ -18,6 +18,14 @@ from ci.errors import Exit, Foreseeable, stopped_by
 # passed and warned pass; failed is a foreseeable failure, error a bug, interrupted Ctrl-C.
 Status = Literal["passed", "warned", "failed", "error", "interrupted", "skipped"]
 FAILING: frozenset[str] = frozenset({"failed", "error", "interrupted"})
+
+
+class Findings(Protocol):
+    """What a session's body leaves beside its checks (ci/frame.py's Run): its own figures, in NAME.json, and
+    its last line when it passes. The shared modules that fill them take this, not the frame above them."""
+
+    data: dict[str, Any]
+    verdict: str
 
 
 @dataclass

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from ci import docker as dk
 from ci import terminal
-from ci.errors import EngineUnreachable, Exit
-from ci.frame import SessionStatus
+from ci.errors import EngineUnreachable, Exit, SessionStatus
 from ci.ids import short_id
 from ci.record import BuildRecord
 from ci.report import Check, Report, Status

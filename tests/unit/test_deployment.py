@@ -1,92 +1,16 @@
-"""The verdicts of `verify --url`, from answers and a history made up here: runs, behind by N naming the
-commits and files, not a commit of the history (shallow said), mixed with counts; the addresses and
-headers it takes, and the values it never shows."""
+"""`verify --url`'s phase (ci/phases/deployment.py): the addresses and headers it takes, and the values it
+never shows; the services each address reaches, the answers sampled, --wait's rounds and the last line."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 from ci.buildinfo import Answer
 from ci.errors import UsageError
-from ci.fingerprint import Fingerprint, of_files
-from ci.git import Commit
-from ci.history import State
 from ci.phases import deployment
 from ci.services import Checks, Endpoint, Service
-
-
-def state(short: str, subject: str, files: dict[str, str], dirty: bool = False) -> State:
-    return State(Commit(short, short * 5, 0, dirty, subject), Fingerprint(of_files(files), files))
-
-
-NEW = state("ccccccc", "backend: greet", {"main.py": "2", "x.py": "1"})
-MID = state("bbbbbbb", "backend: tidy", {"main.py": "1", "x.py": "1"})
-OLD = state("aaaaaaa", "first", {"main.py": "0"})
-
-
-def want(*states: State, shallow: bool = False) -> deployment.Expected:
-    def each() -> Iterator[State]:
-        yield from states
-
-    return deployment.Expected("ccccccc", each(), shallow)
-
-
-def answer(s: State, label: str = "", url: str = "http://stage/api/build/info") -> Answer:
-    return Answer(url, {"source_digest": s.sources.digest, "git_commit": label or s.commit.short})
-
-
-def test_equal_fingerprints_run_the_commit_whatever_commit_label_the_image_carries() -> None:
-    verdict = deployment.judge("frontend", [answer(NEW, "aaaaaaa")] * 5, want(NEW, OLD))
-    assert verdict.passed
-    assert (
-        verdict.detail
-        == f"runs ccccccc: sources {NEW.sources.short}, built as aaaaaaa (the last commit to change its inputs)"
-    )
-
-
-def test_an_older_fingerprint_is_behind_by_the_commits_since_naming_them_and_the_files() -> None:
-    verdict = deployment.judge("backend", [answer(OLD)] * 3, want(NEW, MID, OLD))
-    assert (verdict.word, verdict.behind) == ("behind", 2)
-    assert verdict.commits == ["ccccccc backend: greet", "bbbbbbb backend: tidy"]
-    assert verdict.files == ["modified main.py", "added x.py"]
-    assert verdict.detail.startswith("behind by 2 commits: it runs aaaaaaa")
-    assert verdict.summary == "backend behind by 2 commits"
-
-
-def test_a_fingerprint_no_commit_has_is_not_of_the_history_and_says_what_it_claims() -> None:
-    dirty = state("ccccccc", "", {"main.py": "edited"})
-    verdict = deployment.judge("backend", [answer(dirty, "ccccccc-dirty")], want(NEW, OLD))
-    assert verdict.word == "not a commit"
-    assert "it claims commit ccccccc-dirty" in verdict.detail
-    assert "the last 2 commits that changed its inputs" in verdict.detail
-    shallow = deployment.judge("backend", [answer(dirty, "x")], want(NEW, shallow=True))
-    assert "shallow: its history is too short to count commits" in shallow.detail
-
-
-def test_replicas_that_disagree_are_mixed_with_the_count_of_each_answer() -> None:
-    answers = [answer(NEW)] * 3 + [answer(OLD)] * 2
-    verdict = deployment.judge("backend", answers, want(NEW, OLD))
-    assert verdict.word == "mixed"
-    assert sorted(verdict.answers.values()) == [2, 3]
-    assert "3 run ccccccc" in verdict.detail and "2 behind by 1 commit (aaaaaaa" in verdict.detail
-    assert verdict.summary == "backend mixed (3 + 2 answers)"
-
-
-def test_a_replica_that_does_not_answer_makes_the_service_mixed_not_passed() -> None:
-    down = Answer("http://replica-2/build/info", problem="connection refused by replica-2:80", kind="unreachable")
-    verdict = deployment.judge("backend", [answer(NEW), down], want(NEW))
-    assert verdict.word == "mixed" and not verdict.passed
-    assert "1 unreachable (connection refused by replica-2:80)" in verdict.detail
-
-
-def test_the_working_tree_state_counts_no_commit_when_behind() -> None:
-    tree = state("ccccccc", "", {"main.py": "3"}, dirty=True)
-    expected = deployment.Expected("the working tree", iter([tree, NEW, OLD]), False)
-    verdict = deployment.judge("backend", [answer(NEW)], expected)
-    assert (verdict.word, verdict.behind) == ("behind", 0)
-    assert "behind by 0 commits and the working tree's uncommitted changes" in verdict.detail
+from ci.verdicts import Verdict
+from tests.unit.test_verdicts import NEW, answer
 
 
 @pytest.mark.parametrize(
@@ -155,8 +79,8 @@ def test_wait_polls_until_every_service_runs_the_commit_printing_each_change_onc
     printed: list[str] = []
     rounds = iter([["mixed"], ["mixed"], ["runs"]])
 
-    def one_round() -> list[deployment.Verdict]:
-        return [deployment.Verdict("backend", word, "") for word in next(rounds)]
+    def one_round() -> list[Verdict]:
+        return [Verdict("backend", word, "") for word in next(rounds)]
 
     waiting = deployment.Rounds(
         20, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s), out=printed.append
@@ -168,12 +92,12 @@ def test_wait_polls_until_every_service_runs_the_commit_printing_each_change_onc
 def test_wait_ends_at_the_deadline_with_the_last_state() -> None:
     now = [0.0]
     waiting = deployment.Rounds(3, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s), out=print)
-    verdicts = waiting.run(lambda: [deployment.Verdict("backend", "behind", "", behind=1)])
+    verdicts = waiting.run(lambda: [Verdict("backend", "behind", "", behind=1)])
     assert verdicts[0].word == "behind" and 2.0 <= now[0] <= 3.0
 
 
 def test_the_last_line_says_what_runs_what_does_not_and_what_was_not_checked() -> None:
-    verdicts = [deployment.Verdict("backend", "behind", "", behind=1), deployment.Verdict("frontend", "runs", "")]
+    verdicts = [Verdict("backend", "behind", "", behind=1), Verdict("frontend", "runs", "")]
     line = deployment.last_line("https://stage", "ccccccc", verdicts, ["worker"])
     assert (
         line

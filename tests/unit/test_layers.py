@@ -1,6 +1,7 @@
 """The layers of docs/layout.md, read from the imports: the sessions call the phases and the shared modules,
 never each other; nothing below them (the phases, the shared modules) imports a session, and only the frame
-uses their registry, ci/sessions/__init__.py; no shared module imports a phase."""
+uses their registry, ci/sessions/__init__.py; no shared module imports a phase; nothing below the sessions
+imports the frame."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ SESSIONS = "ci.sessions"
 PHASES = "ci.phases"
 REGISTRY = CI / "sessions" / "__init__.py"
 FRAME = (CI / "frame.py", CI / "__main__.py")  # the frame finds a session by name in the registry
+FRAME_MODULES = ("ci.frame", "ci.__main__")
+# The modules below the sessions that must import the frame, each with the reason: none does. What they share
+# with it lives below it (SessionStatus and Exit in ci/errors.py, Findings in ci/report.py).
+MUST_IMPORT_THE_FRAME: dict[str, str] = {}
 
 
 def module_name(path: Path) -> str:
@@ -47,6 +52,10 @@ def of_sessions(names: set[str]) -> list[str]:
 
 def of_phases(names: set[str]) -> list[str]:
     return sorted(n for n in names if n == PHASES or n.startswith(f"{PHASES}."))
+
+
+def of_frame(names: set[str]) -> list[str]:
+    return sorted(n for n in names if n in FRAME_MODULES or n.startswith(tuple(f"{m}." for m in FRAME_MODULES)))
 
 
 def modules(under: Path) -> list[Path]:
@@ -93,3 +102,23 @@ def test_the_shared_modules_import_no_phase() -> None:
     assert of_phases(imported(CI / "bake.py", "from ci.phases.build import BuildRequest\n")) == [
         "ci.phases.build", "ci.phases.build.BuildRequest",
     ]  # fmt: skip
+
+
+def test_nothing_below_the_sessions_imports_the_frame() -> None:
+    """The frame runs a session, which calls the phases and the shared modules (ci/docker/ among them): none of
+    those imports the frame or ci/__main__.py back; what they share with it lives in a shared module."""
+    below = [p for p in modules(CI) if not p.is_relative_to(CI / "sessions") and p not in FRAME]
+    wrong = {str(p.relative_to(ROOT)): of_frame(imported(p)) for p in below}
+    assert {path: names for path, names in wrong.items() if names and path not in MUST_IMPORT_THE_FRAME} == {}
+    assert set(MUST_IMPORT_THE_FRAME) <= {str(p.relative_to(ROOT)) for p in below}
+
+
+def test_every_form_of_importing_the_frame_is_seen() -> None:
+    source = (
+        "from ci.frame import Run\nfrom ci import frame\nimport ci.__main__\nfrom .. import frame as f\n\n\n"
+        "def later() -> None:\n    from ..frame import SessionStatus\n"
+    )
+    assert of_frame(imported(CI / "phases" / "example.py", source)) == [
+        "ci.__main__", "ci.frame", "ci.frame.Run", "ci.frame.SessionStatus",
+    ]  # fmt: skip
+    assert of_frame(imported(CI / "turns.py", "from ci.errors import SessionStatus\nfrom ci import report\n")) == []
