@@ -154,7 +154,7 @@ class Registry:
         if isinstance(err, requests.exceptions.SSLError):
             return (
                 f"{host}'s certificate is not trusted ({_ssl_reason(err)}): put its CA in "
-                f"/etc/docker/certs.d/{host}/ca.crt (the engine reads it too) or REQUESTS_CA_BUNDLE",
+                f"{dk.ca_file(host)} (the engine reads it too) or REQUESTS_CA_BUNDLE",
                 0,
             )
         if isinstance(err, requests.ConnectionError):

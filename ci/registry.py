@@ -53,7 +53,7 @@ def probe(registry: str, timeout: float = PROBE_TIMEOUT) -> Answer:
             return Answer(
                 url,
                 None,
-                f"{host}'s certificate is not trusted: put its CA in /etc/docker/certs.d/{host}/ca.crt (the engine "
+                f"{host}'s certificate is not trusted: put its CA in {dk.ca_file(host)} (the engine "
                 "reads it too) or REQUESTS_CA_BUNDLE",
             )
         except requests.RequestException as err:

@@ -48,7 +48,7 @@ from ci.docker.containers import (
     service_containers,
     volume_names,
 )
-from ci.docker.credentials import Login, docker_login, engine_cas
+from ci.docker.credentials import Login, ca_file, docker_login, engine_cas
 from ci.docker.disk import (
     DISK_TYPES,
     STOPPED_STATES,
@@ -121,6 +121,7 @@ __all__ = [
     "bake_definition",
     "bake_stream",
     "buildx_version_line",
+    "ca_file",
     "compose_config",
     "compose_up",
     "compose_version_line",

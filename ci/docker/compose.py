@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from python_on_whales.exceptions import DockerException
 
+from ci.docker.credentials import ca_file
 from ci.docker.engine import Engine, error_line, failed
 from ci.docker.images import image_registry
 from ci.errors import DockerFailed
@@ -98,7 +99,7 @@ def pull_failure(output: str) -> str | None:
     elif NOT_FOUND.search(cause):
         why = f"not found in {host}: check its name and tag (compose.yaml, .env), or push it there"
     elif "x509" in cause or "certificate" in cause:
-        why = f"{host}'s certificate is not trusted: put its CA in /etc/docker/certs.d/{host}/ca.crt"
+        why = f"{host}'s certificate is not trusted: put its CA in {ca_file(host)}"
     elif UNREACHABLE.search(cause):
         why = f"{host} is unreachable ({cause.rsplit(': ', 1)[-1]}): check its name and the network, or use a mirror"
     else:

@@ -94,6 +94,11 @@ def _from_helper(name: str, host: str, environ: Mapping[str, str]) -> Login | No
         raise CiError(f"the credential helper {binary} answered something else than credentials") from None
 
 
+def ca_file(host: str) -> Path:
+    """Where HOST's CA certificate goes for the engine to trust it (and the sessions, which read certs.d too)."""
+    return CERTS_D / host / "ca.crt"
+
+
 def engine_cas(host: str) -> list[Path]:
     """The CA certificates the engine trusts for HOST (`/etc/docker/certs.d/HOST/*.crt`), which it adds to
     the system's roots for that registry."""
