@@ -7,7 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,14 +151,23 @@ def tracked_files(root: Path) -> set[str] | None:
     return {p for p in out.decode(errors="replace").split("\0") if p}
 
 
-def copy_worktree(src: Path, dest: Path, message: str = "copy of the working tree") -> str:
-    """Copy SRC's tracked and untracked-but-not-ignored files, as they are now, into DEST, make DEST a git
-    repository with one commit of them, and return that commit's short hash."""
+def copy_worktree(
+    src: Path,
+    dest: Path,
+    message: str = "copy of the working tree",
+    keep: Callable[[str], bool] = lambda rel: True,
+    overlay: Path | None = None,
+) -> str:
+    """Copy SRC's tracked and untracked-but-not-ignored files that KEEP accepts (by relative path), as they
+    are now, into DEST, then OVERLAY's files over them, make DEST a git repository with one commit of them,
+    and return that commit's short hash."""
     for rel in git(src, "ls-files", "--cached", "--others", "--exclude-standard").splitlines():
         path = src / rel
-        if path.is_file():
+        if path.is_file() and keep(rel):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, dest / rel)
+    if overlay is not None:
+        shutil.copytree(overlay, dest, dirs_exist_ok=True)
     git(dest, "init", "-q")
     git(dest, "config", "user.email", "mainza@localhost")
     git(dest, "config", "user.name", "mainza")

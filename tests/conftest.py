@@ -172,8 +172,37 @@ class Project:
             docker.image.remove(images, force=True)
 
 
-def copy_project(dest: Path, name: str, envdir: Path) -> Project:
-    copy_worktree(ROOT, dest, "copy of the project under test")
+# The integration tests' app: the example app as these tests pin it (services, endpoints, files), kept here
+# so that a team that replaces the example at the root keeps `nox -s tests` green; test_root_app runs
+# whatever app the root holds.
+EXAMPLE = ROOT / "tests" / "data" / "example"
+# The suite's own files, what docs/adopting.md says to keep: a copy of the project takes these from the
+# working tree and its app from EXAMPLE, never the root's app.
+SUITE = frozenset(
+    {
+        ".ci",
+        ".github",
+        ".gitignore",
+        ".hadolint.yaml",
+        "README.md",
+        "bench",
+        "ci",
+        "docs",
+        "noxfile.py",
+        "pyproject.toml",
+        "tests",
+    }
+)
+
+
+def copy_project(dest: Path, name: str, envdir: Path, app: Path | None = EXAMPLE) -> Project:
+    """A copy of the suite with APP laid at its root (None: the root's own app, whatever it is)."""
+    if app is None:
+        copy_worktree(ROOT, dest, "copy of the project under test")
+    else:
+        copy_worktree(
+            ROOT, dest, "copy of the project under test", keep=lambda rel: rel.split("/")[0] in SUITE, overlay=app
+        )
     return Project(
         dest,
         name,

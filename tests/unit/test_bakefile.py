@@ -5,7 +5,7 @@ variable defaults read as text."""
 from __future__ import annotations
 
 from ci.bakefile import bake_groups, bake_variable_default, entries, resolved_targets
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLE
 
 OLD = {  # buildx 0.13.1, this repository's prod backend
     "target": {
@@ -59,8 +59,8 @@ def test_entries_take_a_single_value_or_nothing() -> None:
     assert entries(None) == () and entries([]) == ()
 
 
-def test_bake_groups_and_variable_defaults_of_the_repository() -> None:
-    text = (ROOT / "docker-bake.hcl").read_text()
+def test_bake_groups_and_variable_defaults_of_the_example() -> None:
+    text = (EXAMPLE / "docker-bake.hcl").read_text()
     assert {"default", "dev", "prod", "validate"} <= set(bake_groups(text))
     assert bake_variable_default(text, "CACHE_REGISTRY") == "localhost:5000"
     assert bake_variable_default(text, "NO_SUCH_VARIABLE") is None

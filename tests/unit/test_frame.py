@@ -115,9 +115,10 @@ def test_bad_setting_rewrites_the_junit_file_with_the_failure(
     reports: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert frame.run(session(None), []) == 0
-    monkeypatch.setenv("BACKEND_PORT", "99999")
+    monkeypatch.setenv("COLUMNS", "400")  # the last line whole
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "Not A Name")  # a setting of every app, not a port of the example's
     assert frame.run(session(None), []) == 2
-    assert "BACKEND_PORT='99999' is not a port number" in capsys.readouterr().err
+    assert "COMPOSE_PROJECT_NAME='Not A Name' is not a valid project name" in capsys.readouterr().err
     found = cases(reports)
     assert found["settings"] == "failure" and found["first"] == "skipped"
 
