@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,10 +101,10 @@ class Bench:
     def prepare(self, root: Path, overlay: Path | None = None) -> None:
         """The copy of ROOT's tree, with OVERLAY's files laid over it (a profile), committed."""
         self.tree.mkdir()
-        copy_worktree(root, self.tree, "bench: the tree as it is")
-        if overlay is not None:
-            shutil.copytree(root / overlay, self.tree, dirs_exist_ok=True)
-            commit_all(self.tree, f"bench: the profile in {overlay}")
+        if overlay is None:
+            copy_worktree(root, self.tree, "bench: the tree as it is")
+        else:
+            copy_worktree(root, self.tree, f"bench: the tree with the profile in {overlay}", overlay=root / overlay)
         try:
             subprocess.run(
                 [*self.nox, "-s", "prod", "dev", "verify", "--install-only"],
