@@ -29,6 +29,7 @@ from ci.stack import free_port
 
 CERTS_D = Path("/etc/docker/certs.d")
 HOSTS = Path("/etc/hosts")
+HOSTS_MAX_AGE = 5.5  # seconds: Go caches /etc/hosts for 5 (net/hosts.go, cacheMaxAge)
 HOST = "registry.mainza.test"  # the registry's name, resolving to REGISTRY_ADDRESS
 # The test's own network namespace and veth pair (host side, namespace side), on a /24 used by nothing else.
 NETNS = "mainzatest-registry"
@@ -107,10 +108,13 @@ def resolve_locally(name: str = "registry.test", address: str = "127.0.0.1") -> 
         # Append in place: /etc/hosts is often a bind mount (containers) that cannot be replaced by a rename.
         with HOSTS.open("a") as hosts:
             hosts.write(("" if not text or text.endswith("\n") else "\n") + f"{address} {name}\n")
-        return
-    if not found:
-        lines.append(f"{address} {name}")
-    HOSTS.write_text("\n".join(lines) + "\n")  # truncates and rewrites the same file: bind mounts too
+    else:
+        if not found:
+            lines.append(f"{address} {name}")
+        HOSTS.write_text("\n".join(lines) + "\n")  # truncates and rewrites the same file: bind mounts too
+    # The engine's resolver (Go's) reads /etc/hosts again only once its copy is 5 s old: a pull sooner
+    # would say `no such host` for a line just written (a first run on a fresh machine did).
+    time.sleep(HOSTS_MAX_AGE)
 
 
 def _ip(*args: str, check: bool = True) -> None:
