@@ -114,6 +114,7 @@ def test_stopped_backend_fails_on_services_and_junit_is_still_written(project: P
     assert "backend: exited" in failure_text(run, "services")
 
 
+@pytest.mark.first_pass  # the page in chromium, whichever plugins built it: CI's second pass leaves it out (time)
 def test_browser_sees_both_badges_and_the_backend_polled_again(project: Project) -> None:
     assert project.nox("-s", "dev").returncode == 0
     run = project.nox("-s", "verify", "--", "--browser")
