@@ -152,11 +152,7 @@ class Registry:
             who = f"the login Docker has for {host}" if self.login else f"{host} without a login"
             return f"{who} may not {action} {what} (HTTP 403): run {login} as a user who may, or grant it", 403
         if isinstance(err, requests.exceptions.SSLError):
-            return (
-                f"{host}'s certificate is not trusted ({_ssl_reason(err)}): put its CA in "
-                f"{dk.ca_file(host)} (the engine reads it too) or REQUESTS_CA_BUNDLE",
-                0,
-            )
+            return untrusted(host, _ssl_reason(err)), 0
         if isinstance(err, requests.ConnectionError):
             reason = "connection refused" if "refused" in str(err).lower() else "no connection"
             return f"nothing answers at {host} ({reason})", 0
@@ -218,6 +214,15 @@ class Registry:
             digest, _ = client.head_manifest_and_response(ref.tag)
             client._request("delete", f"manifests/{digest}")  # type: ignore[no-untyped-call]
         return True
+
+
+def untrusted(host: str, why: str = "") -> str:
+    """HOST's certificate is not trusted (WHY, when known): where its CA goes, for the engine and the sessions."""
+    because = f" ({why})" if why else ""
+    return (
+        f"{host}'s certificate is not trusted{because}: put its CA in {dk.ca_file(host)} (the engine reads it "
+        "too) or REQUESTS_CA_BUNDLE"
+    )
 
 
 def _ssl_reason(err: Exception) -> str:

@@ -15,7 +15,17 @@ from packaging.version import Version
 
 from ci import docker as dk
 from ci.errors import CiError, UsageError
-from ci.oci_registry import Presence, Ref, Registry, RegistryError, host_of, is_loopback, manifest_blobs, trust
+from ci.oci_registry import (
+    Presence,
+    Ref,
+    Registry,
+    RegistryError,
+    host_of,
+    is_loopback,
+    manifest_blobs,
+    trust,
+    untrusted,
+)
 from ci.settings import Settings
 from ci.versions import HOST_MINIMUMS, parse_version
 
@@ -49,13 +59,7 @@ def probe(registry: str, timeout: float = PROBE_TIMEOUT) -> Answer:
         try:
             response = session.get(url, timeout=timeout, verify=True if loopback else trust(host_of(registry)))
         except requests.exceptions.SSLError:
-            host = host_of(registry)
-            return Answer(
-                url,
-                None,
-                f"{host}'s certificate is not trusted: put its CA in {dk.ca_file(host)} (the engine "
-                "reads it too) or REQUESTS_CA_BUNDLE",
-            )
+            return Answer(url, None, untrusted(host_of(registry)))
         except requests.RequestException as err:
             reason = "connection refused" if "refused" in str(err).lower() else type(err).__name__
             return Answer(url, None, f"nothing answers at {url} ({reason})")
