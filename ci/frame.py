@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ci import sessions, terminal
+from ci import lock, sessions, terminal
 from ci.errors import Exit, Foreseeable, SessionStatus, UsageError
 from ci.report import Check, Report, report_dict, write_json, write_junit
 from ci.settings import Settings, load_settings, writable_reports_dir
@@ -33,6 +33,8 @@ class Session:
     # Checks the parsed arguments beyond argparse (a duration, a size); raises UsageError.
     check_args: Callable[[argparse.Namespace], None] = lambda args: None
     steps_table: bool = True  # False: the session prints a table of its steps itself
+    # True for the arguments with which it changes the stack: the body runs holding the project's lock.
+    locks: Callable[[argparse.Namespace], bool] = lambda args: False
 
 
 @dataclass
@@ -156,8 +158,11 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
             args = parse_arguments(session, argv)
         with _phase(report, "settings"):
             settings = load_settings()
-        context = Run(session, args, settings, report)
-        session.body(context)
+        with holding(session, args, settings):
+            context = Run(session, args, settings, report)
+            session.body(context)
+    except lock.Refused as err:  # the reports folder is the holder's: nothing is written
+        return last_line(Outcome(*classify(err), f"error: {err}", table=False), terminal.colour_on())
     except Foreseeable as err:
         outcome = Outcome(*classify(err), f"error: {err}")
         outcome.table = not any(c.name in ("arguments", "settings") for c in report.main.checks)
@@ -167,6 +172,17 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
         traceback.print_exc(file=terminal.unfitted(sys.stderr))  # evidence: never cut
         outcome = Outcome(*classify(err), f"error: internal error, a bug ({type(err).__name__}: {err})")
     return finished(session, report, outcome, context, directory).exit_code
+
+
+@contextmanager
+def holding(session: Session, args: argparse.Namespace, settings: Settings) -> Iterator[None]:
+    """The project's lock around the body, when SESSION changes the stack with ARGS (ci/lock.py)."""
+    if not session.locks(args):
+        yield
+        return
+    me = lock.holder_here(session.name, settings.root)
+    with lock.held(lock.lock_file(settings.lock_dir, settings.project), me, settings.lock_wait):
+        yield
 
 
 def classify(err: BaseException) -> tuple[SessionStatus, Exit]:

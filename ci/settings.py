@@ -18,6 +18,7 @@ DEFAULT_PROJECT = "mainza"
 # Bake variables a user may set in the environment; bake reads them from there by itself, and we pass
 # the host file's values the same way so that the environment keeps precedence.
 HOST_VARIABLES = ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
+DEFAULT_LOCK_WAIT = 60.0  # seconds a session waits for another that holds the project (ci/lock.py)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -68,6 +69,9 @@ class Settings:
     host_defaults: dict[str, str] = field(default_factory=dict)
     # The project's .env, which compose reads beneath the environment and above the host's defaults.
     dotenv: dict[str, str] = field(default_factory=dict)
+    # Where the projects' locks are (ci/lock.py): this user's state folder, one for every checkout.
+    lock_dir: Path = Path.home() / ".local" / "state" / "mainza" / "locks"
+    lock_wait: float = DEFAULT_LOCK_WAIT  # LOCK_WAIT: seconds to wait for a session that holds the project
 
     @property
     def bake_file(self) -> Path:
@@ -120,6 +124,7 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
         )
     host = read_env_file(host_env)
     compose = root / "compose.yaml"
+    state = Path(env.get("XDG_STATE_HOME", "").strip() or Path.home() / ".local" / "state")
     return Settings(
         root=root,
         project=project,
@@ -127,4 +132,16 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
         ports=port_variables(compose.read_text() if compose.is_file() else "", env),
         host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not environ.get(k)},
         dotenv=dotenv,
+        lock_dir=state / "mainza" / "locks",
+        lock_wait=lock_wait(env),
     )
+
+
+def lock_wait(env: Mapping[str, str]) -> float:
+    """LOCK_WAIT: whole seconds, 0 or more (0: refuse at once when another session holds the project)."""
+    raw = env.get("LOCK_WAIT", "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    if not raw.isdigit():
+        raise UsageError(f"LOCK_WAIT={raw!r} is not a number of seconds: give a whole number, 0 or more")
+    return float(raw)

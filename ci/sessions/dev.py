@@ -107,4 +107,5 @@ SESSION = Session(
     steps=("engine", "ports", "bake", "up", "clean", "status"),
     body=body,
     options=options,
+    locks=lambda args: True,
 )

@@ -179,4 +179,5 @@ SESSION = Session(
     steps=("engine", "builder", "cache", "bake", "push"),
     body=body,
     options=options,
+    locks=lambda args: True,  # it loads the images and moves their tags
 )

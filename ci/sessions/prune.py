@@ -198,4 +198,5 @@ SESSION = Session(
     body=body,
     options=options,
     check_args=check_args,
+    locks=lambda args: not args.dry_run,
 )

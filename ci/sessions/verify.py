@@ -178,4 +178,5 @@ SESSION = Session(
     body=body,
     options=options,
     check_args=arguments_checked,
+    locks=lambda args: bool(args.up or args.down),  # they start or stop the stack
 )

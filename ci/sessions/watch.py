@@ -28,7 +28,6 @@ from ci.bakefile import ResolvedTarget
 from ci.errors import CiError, stopped_by, terminate
 from ci.frame import Run, Session
 from ci.identity import Inputs
-from ci.lock import hold_lock
 from ci.phases import start as starting
 from ci.phases.build import TAG, dev_targets, rebuild
 from ci.phases.check import Context, NotVerified, changed_since_build, prove, stale_targets
@@ -61,7 +60,6 @@ class Loop:
     services: list[Service] = field(default_factory=list)
     record: BuildRecord | None = None  # the latest build, as this loop last wrote it
     turns: list[Turn] = field(default_factory=list)
-    lock: TextIO | None = None  # held open while the loop runs (hold_lock)
     unreadable: str = ""  # why the definitions did not read at the last save of one; empty: they did
 
     @property
@@ -84,11 +82,8 @@ class Loop:
 def body(run: Run) -> None:
     # A loop is stopped by Ctrl-C or by a process manager's SIGTERM: both end it cleanly, reports written.
     signal.signal(signal.SIGTERM, terminate)
-    with run.step("lock") as check:
-        lock = hold_lock(run.settings.reports_dir / "watch.lock")
-        check.message = f"{lock.name}: pid {os.getpid()}"
     with run.step("engine") as check:
-        loop = Loop(run, dk.connect(run.settings, stack.compose_env(TAG)), lock=lock)
+        loop = Loop(run, dk.connect(run.settings, stack.compose_env(TAG)))
         if run.args.logs:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
@@ -234,8 +229,9 @@ def finish(loop: Loop) -> None:
 SESSION = Session(
     name="watch",
     summary="Rebuild, recreate and verify only what changed, after every change (Ctrl-C stops).",
-    steps=("lock", "engine", "stack"),  # then a testcase per turn
+    steps=("engine", "stack"),  # then a testcase per turn
     body=body,
     options=options,
     steps_table=False,  # one line per turn says it all
+    locks=lambda args: True,
 )

@@ -279,3 +279,40 @@ def test_reports_dir_that_cannot_be_written_exits_2_with_one_line_before_the_ses
 
 def test_settings_load_for_the_frame(tmp_path: Path) -> None:
     assert load_settings({}, root=tmp_path).reports_dir == tmp_path / "reports"
+
+
+def test_a_session_refused_by_the_projects_lock_writes_no_report_over_the_holders(
+    reports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reports folder is the holder's while it runs: the refused session says who holds the project and
+    leaves the files alone; the body never ran."""
+    from ci.lock import held, holder_here, lock_file
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("LOCK_WAIT", "0")
+    monkeypatch.setenv("COLUMNS", "400")  # the last line whole
+    ran: list[str] = []
+    locking = Session("fake", "a locking session", STEPS, lambda run: ran.append("body"), locks=lambda args: True)
+    reports.mkdir(parents=True)
+    (reports / "junit-fake.xml").write_text("the holder's\n")
+    holder = holder_here("dev", ROOT)
+    with held(lock_file(tmp_path / "state" / "mainza" / "locks", "mainza"), holder, 0):
+        assert frame.run(locking, []) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: `nox -s dev` (pid {os.getpid()}, since {holder.since}, in {ROOT}) holds")
+    assert ran == []
+    assert (reports / "junit-fake.xml").read_text() == "the holder's\n"
+    assert not (reports / "fake.json").exists()
+    assert frame.run(locking, []) == 0  # free once the holder has ended
+    assert ran == ["body"]
+
+
+def test_a_session_that_changes_nothing_takes_no_lock(
+    reports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci.lock import held, holder_here, lock_file
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("LOCK_WAIT", "0")
+    with held(lock_file(tmp_path / "state" / "mainza" / "locks", "mainza"), holder_here("dev", ROOT), 0):
+        assert frame.run(session(None), []) == 0
