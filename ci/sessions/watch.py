@@ -6,9 +6,10 @@ runs verify's checks on them: every turn ends with one line saying whether what 
 build leaves the previous containers running, a new container that does not come up gives way to the
 previous build (ci/rollback.py), and a bake or compose file that does not parse is a failed turn that
 touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
-loop starts is the same: the loop watches, and each turn also brings up the services that are down. Only a
-second watch, Ctrl-C, SIGTERM or an engine that goes away end it; the engine is asked after a failed turn
-(`docker version`), as its errors read differently in docker, compose and buildx, and mid-stream.
+loop starts is the same: the loop watches, and each turn also brings up the services that are down. Only
+Ctrl-C, SIGTERM or an engine that goes away end it (a second session on the project waits, then is refused:
+ci/lock.py); the engine is asked after a failed turn (`docker version`), as its errors read differently in
+docker, compose and buildx, and mid-stream.
 """
 
 from __future__ import annotations

@@ -5,16 +5,20 @@ fails while the stack keeps serving."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
 from python_on_whales import docker
 
 from ci.git import git
-from tests.conftest import Project, assert_junit_valid
+from tests.conftest import Project, assert_junit_valid, junit_results
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +158,36 @@ def test_a_failing_rebuild_leaves_the_running_stack_serving_and_says_so(project:
     assert line == f"error: {step} failed (exit 3); the previous build still serves"
     assert requests.get(f"{project.backend_url}/build/info", timeout=5).json() == before
     assert requests.get(f"{project.frontend_url}/build-info.js", timeout=5).status_code == 200
+
+
+@pytest.mark.first_pass  # the lock is the frame's, whichever plugins bake and compose
+def test_two_devs_at_once_one_runs_the_other_is_refused_naming_it_and_the_stack_is_whole(
+    project: Project, tmp_path: Path
+) -> None:
+    """A second dev on the project while the first builds: refused in one line naming the first, nothing
+    done, no report written over the first's; the first passes and its stack is whole and proven."""
+    env = {**os.environ, **project.env, "XDG_STATE_HOME": str(tmp_path / "state")}
+    env.pop("VIRTUAL_ENV", None)
+    lock = tmp_path / "state" / "mainza" / "locks" / f"{project.name}.lock"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "ci", "dev"], cwd=project.root, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (lock.is_file() and f'"pid": {first.pid}' in lock.read_text()):
+            assert first.poll() is None and time.monotonic() < deadline, "the first dev never held the lock"
+            time.sleep(0.1)
+        second = project.ci("dev", env={"XDG_STATE_HOME": env["XDG_STATE_HOME"], "LOCK_WAIT": "0"})
+        out, _ = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    print(out)
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1].startswith(f"error: `nox -s dev` (pid {first.pid}, since ")
+    assert "nothing was done" in second.stderr
+    assert first.returncode == 0, out
+    assert json.loads((project.reports / "dev.json").read_text())["status"] == "passed"
+    assert junit_results(project.reports / "junit-dev.xml")["status"] == "passed"
+    verify = project.ci("verify")
+    assert verify.returncode == 0, verify.stderr

@@ -18,9 +18,9 @@ from ci.lock import Holder, Refused, held, holder_here, lock_file
 def test_a_second_session_is_refused_at_once_naming_the_holder(tmp_path: Path) -> None:
     path = lock_file(tmp_path / "locks", "mainza")
     first = holder_here("dev", Path("/srv/checkout"))
-    with held(path, first, 0):
-        with pytest.raises(Refused) as refused, held(path, holder_here("watch", tmp_path), 0):
-            pass
+    second = holder_here("watch", tmp_path)
+    with held(path, first, 0), pytest.raises(Refused) as refused, held(path, second, 0):
+        pass
     message = str(refused.value)
     assert f"`nox -s dev` (pid {os.getpid()}, since {first.since}, in /srv/checkout) holds project mainza" in message
     assert "nothing was done" in message
@@ -36,9 +36,9 @@ def test_a_waiting_session_says_whom_it_waits_for_once_and_gives_up_at_its_bound
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    with held(path, holder_here("prune", tmp_path), 0), pytest.raises(Refused, match="LOCK_WAIT=3 seconds"):
-        with held(path, holder_here("dev", tmp_path), 3, clock=lambda: now[0], sleep=sleep, out=lines.append):
-            pass
+    waiting = held(path, holder_here("dev", tmp_path), 3, clock=lambda: now[0], sleep=sleep, out=lines.append)
+    with held(path, holder_here("prune", tmp_path), 0), pytest.raises(Refused, match="LOCK_WAIT=3 seconds"), waiting:
+        pass
     assert now[0] >= 3
     assert len(lines) == 1 and lines[0].startswith("waiting for `nox -s prune` (pid ") and "up to 3s" in lines[0]
 
@@ -49,9 +49,9 @@ def test_ctrl_c_while_waiting_is_an_interruption_that_did_nothing(tmp_path: Path
     def sleep(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    with held(path, holder_here("dev", tmp_path), 0), pytest.raises(Refused) as refused:
-        with held(path, holder_here("dev", tmp_path), 60, sleep=sleep, out=lambda line: None):
-            pass
+    waiting = held(path, holder_here("dev", tmp_path), 60, sleep=sleep, out=lambda line: None)
+    with held(path, holder_here("dev", tmp_path), 0), pytest.raises(Refused) as refused, waiting:
+        pass
     assert refused.value.exit_code == Exit.INTERRUPTED
     assert "interrupted while waiting" in str(refused.value)
 
@@ -73,9 +73,9 @@ def test_the_lock_goes_with_a_holder_that_is_killed(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-        with pytest.raises(Refused, match=rf"`nox -s watch` \(pid {proc.pid},"):
-            with held(path, holder_here("dev", tmp_path), 0):
-                pass
+        second = held(path, holder_here("dev", tmp_path), 0)
+        with pytest.raises(Refused, match=rf"`nox -s watch` \(pid {proc.pid},"), second:
+            pass
     finally:
         proc.kill()
         proc.wait()
