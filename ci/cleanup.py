@@ -30,8 +30,8 @@ from ci.terminal import plural
 from ci.versions import BUILDKIT_MAX_USED_SPACE, BUILDX_NEW_SPACE_FLAGS, at_least
 
 DEFAULT_UNTIL = "24h"
-# The shortest --until: BuildKit takes no ownership of a record a running build has only looked up, so a prune
-# of records unused for seconds fails other builds on the engine (`failed to solve: not found`). An hour is
+# The shortest --until: a record counts as in use only while a build holds it, so a prune of records unused for
+# seconds can take one another build on the engine is about to use (`failed to solve: not found`). An hour is
 # longer than any build here (the heavy bench's cold build: 224 s) and short enough for an hourly schedule.
 MIN_UNTIL = "1h"
 # Whose build cache prune's step takes: every project's. BuildKit's records carry no label, and the filters
@@ -371,7 +371,10 @@ def _plan_images(
         elif image.id in newest:
             item.why = newest[image.id]
         elif foreign:
-            item.why = f"also tagged {', '.join(foreign)}"
+            names = ", ".join(foreign)
+            item.why = (
+                f"named only {names} by now: theirs" if len(foreign) == len(image.tags) else f"also tagged {names}"
+            )
         else:
             item.why = rank.get(image.id, "dangling")
             item.refs = image_refs(image, owner)

@@ -292,11 +292,13 @@ def test_a_build_also_tagged_elsewhere_or_not_a_service_build_stays() -> None:
         image("b0", f"{P}-backend:b0", "team/backend:b0", minutes_ago=10),  # not in the ledger: not the project's
         image("tool", f"{P}-tools:1", minutes_ago=8, labels={dk.PROJECT_LABEL: P}),
         image("b2", f"{P}-backend:b2", minutes_ago=2),
+        image("renamed", "team/app:3", minutes_ago=20),  # built by the project, its names moved on since
     ]
-    result = plan([], images, "--keep", "1", built=["b1"])
+    result = plan([], images, "--keep", "1", built=["b1", "renamed"])
     assert ids(result.remove, "image") == []
     why = {i.id: i.why for i in result.keep}
     assert why["sha256:b1"] == "also tagged localhost:5000/team/backend:b1"
+    assert why["sha256:renamed"] == "named only team/app:3 by now: theirs"
     assert why["sha256:tool"] == (
         f"carries {P}'s label, not its build (none in its ledger, named outside its repositories)"
     )
