@@ -74,13 +74,16 @@ def parse_duration(raw: str, option: str = "--until") -> timedelta:
 
 
 def parse_until(raw: str) -> timedelta:
-    """--until: a duration (parse_duration), at least MIN_UNTIL: the build cache is the whole engine's."""
-    until = parse_duration(raw)
+    """--until: a duration (parse_duration's forms), at least MIN_UNTIL: the build cache is the whole engine's."""
+    forms = f"give hours, minutes or seconds as Go writes them, {MIN_UNTIL} or more, e.g. 24h, 90m, 1h30m"
+    try:
+        until = parse_duration(raw)
+    except UsageError:
+        raise UsageError(f"--until {raw!r} is not a duration: {forms}") from None
     if until < parse_duration(MIN_UNTIL):
         raise UsageError(
             f"--until {raw!r} is shorter than the floor of {MIN_UNTIL}: the build cache is the whole engine's, "
-            f"and records unused for less may be about to serve another build (it then fails); give {MIN_UNTIL} "
-            "or more, e.g. 24h, 90m, 1h30m"
+            f"and records unused for less may be about to serve another build (it then fails); {forms}"
         )
     return until
 

@@ -208,7 +208,7 @@ def _write(run: Run, outcome: Outcome) -> None:
         print(f"\nkept, the engine refused or they changed meanwhile:\n{terminal.table(('kind', 'name', 'why'), rows)}")
     if outcome.before and outcome.after:
         mine = "would free" if dry_run else "planned"
-        print(f"\nengine-wide figures (docker system df, every project); {mine}: this project's, its build cache's")
+        print(f"\nengine-wide figures (docker system df, every project); {mine}: the plan's")
         print(figures_table(outcome, dry_run=dry_run))
         if outcome.cache_pruned is not None:
             print(f"buildx prune reported {human(outcome.cache_pruned)} of build cache freed")

@@ -467,6 +467,15 @@ def test_until_accepts_the_floor_and_beyond(raw: str) -> None:
     assert pr.parse_until(raw) >= timedelta(hours=1)
 
 
+@pytest.mark.parametrize("raw", ["1d", "24", "-1h", "0s", "soon"])
+def test_until_that_is_no_duration_names_the_forms_and_the_floor(raw: str) -> None:
+    with pytest.raises(UsageError) as err:
+        pr.parse_until(raw)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"--until {raw!r} is not a duration")
+    assert "1h or more, e.g. 24h, 90m, 1h30m" in message
+
+
 @pytest.mark.parametrize("raw", ["1s", "30s", "59m59s", "0.5h"])
 def test_until_below_the_floor_is_one_line_naming_it(raw: str) -> None:
     with pytest.raises(UsageError) as err:
