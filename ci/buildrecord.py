@@ -15,6 +15,7 @@ from ci.buildargs import utc_iso
 from ci.buildtrace import BuildTrace, phases_text
 from ci.errors import CiError
 from ci.ids import short_id
+from ci.ledger import builds_of, record_builds
 from ci.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
 from ci.report import Check, Report, Suite, property_value, write_json
 from ci.settings import Settings
@@ -72,6 +73,7 @@ def record_build(
     replaced = replaced_targets(earlier, targets)
     record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, targets, replaced)
     write_record(record, settings.reports_dir)
+    record_builds(settings.reports_dir, settings.project, builds_of(record))  # what removes images reads it
     return record
 
 

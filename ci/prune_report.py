@@ -10,7 +10,7 @@ from typing import Any
 
 from ci import docker as dk
 from ci import terminal
-from ci.cleanup import Item, Options, Plan
+from ci.cleanup import CACHE_SCOPE, Item, Options, Plan
 from ci.sizes import human
 
 DISK_TYPES = tuple(dk.DISK_TYPES.values())
@@ -28,6 +28,7 @@ class Outcome:
     removed: list[Item] = field(default_factory=list)
     refused: list[Item] = field(default_factory=list)
     cache_pruned: int | None = None
+    forgotten: list[str] = field(default_factory=list)  # ledger entries whose image was gone already
 
     def reclaimed(self) -> dict[str, int]:
         """Per type, the size `docker system df` lost between before and after (other work on the engine
@@ -47,9 +48,9 @@ class Outcome:
 
 def plan_line(plan: Plan, *, dry_run: bool) -> str:
     verb = "would free" if dry_run else "frees"
-    counts = [terminal.plural(len(plan.of(k)), k) for k in ("container", "image", "volume")]
-    counts.append(terminal.plural(len(plan.cache), "build cache record"))
-    return f"{', '.join(counts)} of this project: {verb} {human(plan.size_of())}"
+    counts = ", ".join(terminal.plural(len(plan.of(k)), k) for k in ("container", "image", "volume"))
+    cache = terminal.plural(len(plan.cache), "build cache record")
+    return f"{counts} of this project, {cache} {CACHE_SCOPE}: {verb} {human(plan.size_of())}"
 
 
 def record(outcome: Outcome, item: Item, refused: str | None) -> None:
@@ -89,7 +90,7 @@ def plan_table(plan: Plan, project: str, *, dry_run: bool) -> str:
     rows = [(action, i.kind, i.name, human(i.size), i.why) for i in plan.remove]
     rows += [("keep", i.kind, i.name, "", i.why) for i in plan.keep]
     if not rows:
-        return f"\nnothing of {project} to remove, no build cache unused for that long"
+        return f"\nnothing of {project} to remove, no build cache unused for that long ({CACHE_SCOPE})"
     total = f"\n{action}: {human(plan.size_of())} (as `docker system df --verbose` counts it)" if plan.remove else ""
     return f"\n{terminal.table(('action', 'kind', 'name', 'size', 'why'), rows, columns=terminal.width())}{total}"
 
@@ -135,4 +136,5 @@ def data(outcome: Outcome, project: str) -> dict[str, Any]:
         "removed": [asdict(i) for i in outcome.removed],
         "refused": [asdict(i) for i in outcome.refused],
         "build_cache_pruned_bytes": outcome.cache_pruned,
+        "build_cache_scope": CACHE_SCOPE,
     }

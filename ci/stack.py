@@ -11,8 +11,11 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 
 from ci import docker as dk
+from ci.cleanup import Ownership, leftover_builds
 from ci.errors import CiError, DockerFailed
 from ci.ids import short_id
+from ci.ledger import forget, read_ledger
+from ci.record import BuildRecord
 from ci.services import Port, Service, compose_services, stack_services
 from ci.settings import Settings
 
@@ -91,20 +94,32 @@ def running(engine: dk.Engine, names: Iterable[str]) -> dict[str, dk.ContainerIn
     return {s: c for s, c in dk.service_containers(engine).items() if s in wanted and c.running}
 
 
-def remove_leftovers(engine: dk.Engine, project: str, stack: Sequence[Service]) -> tuple[int, int]:
-    """After the new stack is up: the containers of its services that compose did not replace (a `compose
-    run`, a stopped one), then the project's images that no container uses. Returns the counts."""
+def remove_leftovers(
+    engine: dk.Engine, settings: Settings, stack: Sequence[Service], record: BuildRecord
+) -> tuple[int, int]:
+    """After the new stack is up (RECORD: what it runs): the containers of its services that compose did not
+    replace (a `compose run`, a stopped one), then the previous builds of its services that no container uses,
+    by their ids in the ledger, never by label (cleanup.leftover_builds). Returns the counts."""
+    project = settings.project
     names = {s.name for s in stack}
     current = {c.id for c in running(engine, names).values()}
     containers = [c.id for c in dk.project_containers(engine, project) if c.service in names and c.id not in current]
+    targets = {s.target for s in stack}
+    builds = read_ledger(settings.reports_dir, project)
+    listed = [b.image_id for b in builds if b.target in targets]
     try:
         dk.remove_containers(engine, containers)
         used = {c.image for c in dk.container_facts(engine)}
-        images = [i for i in dk.project_image_ids(engine, project) if i not in used]
-        dk.remove_images(engine, images)
+        images = dk.image_facts(engine, listed)
+        owner = Ownership.of(project, builds)
+        now = [t.image_id for t in record.targets.values()]
+        leftovers = leftover_builds(owner, builds, record.tag, targets, now, images, used)
+        # Never forced: an image a container started meanwhile uses is refused, and stays.
+        done = [i for i in leftovers if not [e for e in (dk.remove_image(engine, r) for r in i.refs) if e]]
+        forget(settings.reports_dir, project, set(listed) - {i.id for i in dk.image_facts(engine, listed)})
     except DockerFailed as err:
         raise CiError(f"could not remove what the previous {project} build left: {err}") from None
-    return len(containers), len(images)
+    return len(containers), len(done)
 
 
 class Unhealthy(CiError):

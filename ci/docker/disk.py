@@ -5,6 +5,7 @@ and the build cache pruned.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
@@ -44,23 +45,36 @@ def disk_figures(rows: Iterable[Mapping[str, Any]]) -> dict[str, DiskUse]:
     return figures
 
 
+# `docker system df` fails when a container goes while the engine lists them ("rw layer snapshot not found for
+# container ...", containerd store): someone else's work on a shared engine, so it is asked again.
+DF_TRIES = 3
+DF_PAUSE = 0.5  # seconds between them: the engine finishes removing it
+
+
+def _system_df(engine: Engine, *args: str) -> str:
+    """`docker system df ARGS` as JSON, asked again while a container going meanwhile fails it."""
+    attempt = 1
+    while True:
+        try:
+            return _cli(engine, "system", "df", *args, "--format", "{{json .}}")
+        except DockerFailed as err:
+            if attempt == DF_TRIES or "not found for container" not in err.stderr:
+                raise CiError(f"`{' '.join(('docker system df', *args))}` failed: {err}") from None
+        attempt += 1
+        time.sleep(DF_PAUSE)
+
+
 def disk_use(engine: Engine) -> dict[str, DiskUse]:
     """`docker system df` per type (images, containers, volumes, build_cache). Read here, not with
     python-on-whales' disk_free: its parser fails on the negative sizes docker prints while an image is
     being written ("-3.228e+06B") and for images sharing layers in the containerd store."""
-    try:
-        out = _cli(engine, "system", "df", "--format", "{{json .}}")
-    except DockerFailed as err:
-        raise CiError(f"`docker system df` failed: {err}") from None
+    out = _system_df(engine)
     return disk_figures(json.loads(line) for line in out.splitlines() if line.strip().startswith("{"))
 
 
 def disk_usage_detail(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     """`docker system df --verbose`: each image, container, volume and build cache record with its size."""
-    try:
-        detail = json.loads(_cli(engine, "system", "df", "--verbose", "--format", "{{json .}}"))
-    except DockerFailed as err:
-        raise CiError(f"`docker system df --verbose` failed: {err}") from None
+    detail = json.loads(_system_df(engine, "--verbose"))
     return {key: list(detail.get(key) or []) for key in ("Images", "Containers", "Volumes", "BuildCache")}
 
 

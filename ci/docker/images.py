@@ -5,7 +5,8 @@ serves one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from python_on_whales.exceptions import DockerException
@@ -68,6 +69,7 @@ class ImageFacts:
     tags: tuple[str, ...]
     repo_digests: tuple[str, ...]
     created: datetime
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def _created(text: str) -> datetime:
@@ -75,11 +77,23 @@ def _created(text: str) -> datetime:
     return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text.replace("Z", "+00:00")))
 
 
-def project_image_facts(engine: Engine, project: str) -> list[ImageFacts]:
-    """The images labelled with the project, tagged or dangling."""
+def image_facts(engine: Engine, ids: Sequence[str] | None = None) -> list[ImageFacts]:
+    """The images IDS, else every image on the engine, tagged or dangling, whoever made them (what is the
+    project's is decided from its own records: ci/cleanup.py); one that is gone is left out."""
+    if ids is None:
+        try:
+            ids = [i.id for i in engine._client.image.list()]
+        except DockerException as err:
+            raise failed(err, "could not list images") from None
     return [
-        ImageFacts(i["Id"], tuple(i.get("RepoTags") or ()), tuple(i.get("RepoDigests") or ()), _created(i["Created"]))
-        for i in _inspect(engine, "image", project_image_ids(engine, project))
+        ImageFacts(
+            i["Id"],
+            tuple(i.get("RepoTags") or ()),
+            tuple(i.get("RepoDigests") or ()),
+            _created(i["Created"]),
+            dict((i.get("Config") or {}).get("Labels") or {}),
+        )
+        for i in _inspect(engine, "image", list(dict.fromkeys(ids)))
     ]
 
 

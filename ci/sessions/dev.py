@@ -56,7 +56,7 @@ def body(run: Run) -> None:
             up = start.replace(start.Request(engine, settings, services, build.record, kept=kept))
             check.message = stack.readiness(up.containers)
     with run.step("clean") as check:
-        containers, images = stack.remove_leftovers(engine, settings.project, services)
+        containers, images = stack.remove_leftovers(engine, settings, services, up.record)
         check.message = f"removed {containers} old containers and {images} old images of {settings.project}"
     with run.step("status") as check:
         check.message = show_status(run, engine, services)

@@ -10,21 +10,25 @@ from datetime import UTC, datetime
 
 from ci import docker as dk
 from ci import frame, terminal
+from ci.buildrecord import last_record
 from ci.cleanup import (
+    CACHE_SCOPE,
     DEFAULT_KEEP,
     DEFAULT_KEEP_STORAGE,
     DEFAULT_UNTIL,
+    MIN_UNTIL,
     Options,
+    Ownership,
     Plan,
     make_plan,
-    parse_duration,
     parse_keep,
     parse_prune_total,
     parse_size,
-    service_names,
+    parse_until,
     space_flag,
 )
 from ci.frame import Run, Session
+from ci.ledger import builds_of, forget, read_ledger
 from ci.prune_report import (
     Outcome,
     data,
@@ -36,13 +40,16 @@ from ci.prune_report import (
     plan_table,
     record,
 )
-from ci.report import Report
 from ci.sizes import human
 from ci.versions import tool_version
 
 
 def options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--until", default=DEFAULT_UNTIL, help="prune build cache unused for this long (default 24h)")
+    p.add_argument(
+        "--until",
+        default=DEFAULT_UNTIL,
+        help=f"prune build cache unused for this long, engine-wide (default 24h, at least {MIN_UNTIL})",
+    )
     p.add_argument(
         "--keep-storage",
         default=DEFAULT_KEEP_STORAGE,
@@ -57,7 +64,7 @@ def check_args(args: argparse.Namespace) -> None:
     """Every argument checked before the engine is touched."""
     args.options = Options(
         until=args.until.strip(),
-        until_delta=parse_duration(args.until),
+        until_delta=parse_until(args.until),
         keep=parse_keep(args.keep),
         keep_storage=parse_size(args.keep_storage),
         volumes=args.volumes,
@@ -96,10 +103,11 @@ def _prune(run: Run, outcome: Outcome) -> None:
         outcome.before = dk.disk_use(engine)
         check.message = figures_line(outcome.before)
     with run.step("plan") as check:
-        images = dk.project_image_facts(engine, settings.project)
+        owner = ownership(run)
+        images = dk.image_facts(engine)
+        outcome.forgotten = sorted(owner.built - {i.id for i in images})  # gone from the engine
         plan = outcome.plan = make_plan(
-            settings.project,
-            service_names(settings.project, images),
+            owner,
             dk.container_facts(engine),
             images,
             dk.disk_usage_detail(engine),
@@ -111,7 +119,7 @@ def _prune(run: Run, outcome: Outcome) -> None:
     if options.dry_run:
         run.report.skip(("containers", "images", "build cache"), "dry run: nothing removed")
     else:
-        _remove(engine, run.report, outcome, plan, options, flag)
+        _remove(run, engine, outcome, plan, options, flag)
     with run.step("after") as check:
         outcome.after = dk.disk_use(engine)
         check.message = figures_line(outcome.after)
@@ -119,7 +127,19 @@ def _prune(run: Run, outcome: Outcome) -> None:
     run.verdict = f"{verb} {human(plan.size_of())} ({plan_line(plan, dry_run=options.dry_run).split(':')[0]})"
 
 
-def _remove(engine: dk.Engine, report: Report, outcome: Outcome, plan: Plan, options: Options, flag: str) -> None:
+def ownership(run: Run) -> Ownership:
+    """What the project built: the ledger's images, and the build record's (its targets', those they replaced)."""
+    settings = run.settings
+    builds = read_ledger(settings.reports_dir, settings.project)
+    record = last_record(settings)
+    if record is None:
+        return Ownership.of(settings.project, builds)
+    replaced = [t.image_id for t in record.previous.values()]
+    return Ownership.of(settings.project, [*builds, *builds_of(record)], replaced)
+
+
+def _remove(run: Run, engine: dk.Engine, outcome: Outcome, plan: Plan, options: Options, flag: str) -> None:
+    report = run.report
     with report.step("containers") as check:
         for item in plan.of("container"):
             record(outcome, item, dk.remove_container(engine, item.id, volumes=options.volumes))
@@ -137,12 +157,17 @@ def _remove(engine: dk.Engine, report: Report, outcome: Outcome, plan: Plan, opt
                 continue
             errors = [e for e in (dk.remove_image(engine, ref) for ref in item.refs) if e]
             record(outcome, item, "; ".join(errors) or None)
+        gone = {i.id for i in outcome.removed if i.kind == "image"}
+        forget(run.settings.reports_dir, run.settings.project, gone | set(outcome.forgotten))
         check.message = done_line(outcome, ("image",))
     with report.step("build cache") as check:
         output = dk.prune_build_cache(engine, until=options.until, space_flag=flag, keep_bytes=options.keep_storage)
         outcome.cache_pruned = parse_prune_total(output)
         budget = f", {flag} {options.keep_storage} ({options.keep_storage_text})" if options.keep_storage else ""
-        check.message = f"buildx freed {human(outcome.cache_pruned or 0)} (unused for {options.until}{budget})"
+        check.message = (
+            f"{CACHE_SCOPE}, every project's: buildx freed {human(outcome.cache_pruned or 0)} "
+            f"(unused for {options.until}{budget})"
+        )
 
 
 def _properties(outcome: Outcome) -> dict[str, str]:
@@ -156,6 +181,7 @@ def _properties(outcome: Outcome) -> dict[str, str]:
             keep=str(o.keep),
             keep_storage_bytes=str(o.keep_storage),
             volumes=str(o.volumes).lower(),
+            build_cache_scope=CACHE_SCOPE,
         )
     props.update({f"{k}_version" if k in ("engine", "buildx", "buildkit") else k: v for k, v in outcome.tools.items()})
     for when, figures in (("before", outcome.before), ("after", outcome.after)):
@@ -182,7 +208,7 @@ def _write(run: Run, outcome: Outcome) -> None:
         print(f"\nkept, the engine refused or they changed meanwhile:\n{terminal.table(('kind', 'name', 'why'), rows)}")
     if outcome.before and outcome.after:
         mine = "would free" if dry_run else "planned"
-        print(f"\nengine-wide figures (docker system df, every project); {mine}: this project's")
+        print(f"\nengine-wide figures (docker system df, every project); {mine}: the plan's")
         print(figures_table(outcome, dry_run=dry_run))
         if outcome.cache_pruned is not None:
             print(f"buildx prune reported {human(outcome.cache_pruned)} of build cache freed")
@@ -192,8 +218,8 @@ def _write(run: Run, outcome: Outcome) -> None:
 
 SESSION = Session(
     name="prune",
-    summary="Remove this project's stopped containers, dangling images and old builds, prune build cache by age "
-    "and size; never anything without the project's labels, never named volumes.",
+    summary="Remove this project's stopped containers, dangling images and old builds, prune the engine's build "
+    "cache by age and size; never what the project did not build, never named volumes.",
     steps=("arguments", "engine", "before", "plan", "containers", "images", "build cache", "after"),
     body=body,
     options=options,

@@ -1,16 +1,20 @@
 """`nox -s prune` on the real, shared engine: other projects' data survives, this project's garbage goes.
 
 Foreign resources are made first: a named volume holding a file, another compose project's volume and
-stopped container, an unlabelled image (tagged and dangling) and an unlabelled stopped container; of this
-project, a running container, stopped ones, a dangling image and more builds than `--keep`. Small
-labelled images stand in for the project's builds: they take a second each, not a full bake.
+stopped container, an unlabelled image (tagged and dangling) and an unlabelled stopped container, and a
+stopped container run by hand from the project's own build (its owner's, not the suite's); of this
+project, a running container, a stopped one, a dangling image and more builds than `--keep`. Small
+labelled images stand in for the project's builds: they take a second each, not a full bake, and are
+written into the project's ledger of built images as its builds would be (the dangling one is the project's
+by the ledger alone). The build cache step is engine-wide: every prune here is given a long --until, at
+least the floor, so the shared engine's cache is not emptied (test_ownership has the image built FROM the
+project's).
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ import pytest
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
+from ci.ledger import Built, record_builds
 from ci.settings import HOST_ENV, read_env_file
 from tests.conftest import Project, assert_junit_valid
 
@@ -27,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 BASE = read_env_file(HOST_ENV).get("PYTHON_IMAGE") or "localhost:5000/mirror/python:3.11-slim"
 KEEP = 3
-UNTIL = "2s"  # short, so that the cache of what this test removes is old enough; one real prune per run
+UNTIL = "1000h"  # the build cache is the engine's, every project's: this test prunes none of it
 
 
 @dataclass
@@ -40,12 +45,12 @@ class Scenario:
     dangling: str = ""
     running: str = ""
     stopped: list[str] = field(default_factory=list)  # this project's stopped containers
+    by_hand: str = ""  # a stopped container run by hand (`docker run`) from one of the project's builds
     anonymous_volume: str = ""
     foreign_containers: list[str] = field(default_factory=list)
     foreign_images: list[str] = field(default_factory=list)  # ids: tagged, then dangling
     named_volume: str = ""
     other_project_volume: str = ""
-    built_at: float = 0.0
 
     @property
     def name(self) -> str:
@@ -95,7 +100,10 @@ def scenario(make_project: Callable[[str], Project], tmp_path_factory: pytest.Te
         docker.image.tag(f"{name}-backend:b2", f"{name}-backend:b2-alias")
         docker.image.tag(f"{name}-backend:b5", f"{name}-backend:moved")
         s.frontend = build(s, f"{name}-frontend:f1", "f1")
-        s.built_at = time.monotonic()
+        # Written into the ledger as the project's builds would be: the dangling one is the project's by it alone.
+        made = [(s.dangling, "backend", f"{name}-backend:moved"), (s.frontend, "frontend", f"{name}-frontend:f1")]
+        made += [(b, "backend", f"{name}-backend:b{n}") for n, b in enumerate(s.builds, 1)]
+        record_builds(s.project.reports, name, [Built(i, target, "dev", (tag,), "") for i, target, tag in made])
         # Its containers: one running (on the oldest build, which must stay for it), stopped ones.
         s.running = docker.container.run(
             s.builds[0], ["sleep", "600"], detach=True, name=f"{name}-running", labels=compose
@@ -108,8 +116,8 @@ def scenario(make_project: Callable[[str], Project], tmp_path_factory: pytest.Te
             labels=compose,
             mounts=[["type=volume", "destination=/scratch"]],
         )
-        oneoff = docker.container.run(s.builds[2], ["true"], detach=True, name=f"{name}-oneoff")
-        s.stopped = [stopped.id, oneoff.id]
+        s.by_hand = docker.container.run(s.builds[2], ["true"], detach=True, name=f"{name}-oneoff").id
+        s.stopped = [stopped.id]
         s.anonymous_volume = next(m.name for m in stopped.mounts if m.destination == "/scratch")
         # Foreign: a named volume holding a file (written by an unlabelled container that stays stopped),
         # another compose project's volume and stopped container (running this project's image), an
@@ -134,11 +142,11 @@ def scenario(make_project: Callable[[str], Project], tmp_path_factory: pytest.Te
         s.foreign_containers.append(
             docker.container.run(s.builds[3], ["true"], detach=True, name=f"{name}-other-db-1", labels=other).id
         )
-        for cid in [*s.stopped, *s.foreign_containers]:
+        for cid in [*s.stopped, s.by_hand, *s.foreign_containers]:
             docker.container.wait(cid)
         yield s
     finally:
-        for cid in [s.running, *s.stopped, *s.foreign_containers]:
+        for cid in [s.running, *s.stopped, s.by_hand, *s.foreign_containers]:
             if cid and docker.container.exists(cid):
                 docker.container.remove(cid, force=True, volumes=True)
         for image in s.foreign_images:
@@ -156,6 +164,7 @@ def foreign_refs(s: Scenario) -> list[tuple[str, str]]:
         *[("image", i) for i in s.foreign_images],
         *[("container", c) for c in s.foreign_containers],
         ("container", s.running),
+        ("container", s.by_hand),
     ]
 
 
@@ -173,6 +182,7 @@ class Before:
     dry_run: subprocess.CompletedProcess[str]
     dry_plan: dict[str, object]
     bad: dict[str, subprocess.CompletedProcess[str]]
+    floor: subprocess.CompletedProcess[str]
     cache: list[str]
 
 
@@ -185,12 +195,12 @@ def before(scenario: Scenario) -> Before:
         "until": scenario.project.ci("prune", "--volumes", "--until", "1d"),
         "keep-storage": scenario.project.ci("prune", "--volumes", "--keep-storage", "10 gigs"),
     }
-    return Before(dry, plan, bad, cache_descriptions())
+    floor = scenario.project.ci("prune", "--volumes", "--until", "1s")  # would empty the engine's cache
+    return Before(dry, plan, bad, floor, cache_descriptions())
 
 
 @pytest.fixture(scope="module")
 def pruned(scenario: Scenario, before: Before) -> subprocess.CompletedProcess[str]:
-    time.sleep(max(0.0, scenario.built_at + 3 - time.monotonic()))  # the cache to prune is older than UNTIL
     return scenario.project.ci("prune", "--volumes", "--until", UNTIL, "--keep", str(KEEP))
 
 
@@ -208,7 +218,7 @@ def test_dry_run_lists_the_garbage_and_its_bytes_and_removes_nothing(scenario: S
     assert all(exists(kind, ref) for kind, ref in garbage_refs(scenario)), "the dry run removed something"
 
 
-@pytest.mark.parametrize(("argument", "forms"), [("until", "24h, 90m, 1h30m, 30s"), ("keep-storage", "512MB, 10GB")])
+@pytest.mark.parametrize(("argument", "forms"), [("until", "24h, 90m, 1h30m"), ("keep-storage", "512MB, 10GB")])
 def test_an_invalid_value_is_one_line_naming_the_accepted_forms_and_removes_nothing(
     scenario: Scenario, before: Before, argument: str, forms: str
 ) -> None:
@@ -216,6 +226,13 @@ def test_an_invalid_value_is_one_line_naming_the_accepted_forms_and_removes_noth
     assert run.returncode == 2
     [line] = error_lines(run)
     assert line.startswith(f"error: --{argument} ") and forms in line
+    assert all(exists(kind, ref) for kind, ref in garbage_refs(scenario)), "a refused run removed something"
+
+
+def test_an_until_below_the_floor_is_one_line_naming_it_and_removes_nothing(scenario: Scenario, before: Before) -> None:
+    assert before.floor.returncode == 2
+    [line] = error_lines(before.floor)
+    assert line.startswith("error: --until '1s' is shorter than the floor of 1h")
     assert all(exists(kind, ref) for kind, ref in garbage_refs(scenario)), "a refused run removed something"
 
 
@@ -235,6 +252,9 @@ def test_foreign_resources_and_running_containers_survive_with_their_data(
     assert docker.container.inspect(scenario.running).state.running
     data = docker.container.run(BASE, ["cat", "/data/file"], volumes=[(scenario.named_volume, "/data")], remove=True)
     assert str(data).strip() == "precious-data"
+    plan = json.loads((scenario.project.reports / "prune.json").read_text())["plan"]
+    kept = {i["id"]: i["why"] for i in plan["keep"]}
+    assert kept[scenario.by_hand] == "run outside compose: its owner's, never the suite's"
 
 
 def test_this_projects_garbage_is_gone_and_kept_builds_stay(
@@ -249,17 +269,22 @@ def test_this_projects_garbage_is_gone_and_kept_builds_stay(
     assert not docker.image.exists(f"{scenario.name}-backend:b2-alias")
 
 
-def test_the_build_cache_of_removed_images_is_pruned_that_of_kept_ones_stays(
+def test_the_build_cache_step_is_engine_wide_and_leaves_records_younger_than_its_until(
     scenario: Scenario, before: Before, pruned: subprocess.CompletedProcess[str]
 ) -> None:
+    """BuildKit's records name no project: the step says it is engine-wide, and prunes by age alone (its
+    selection is test_cleanup's); this project's records, minutes old, are younger than --until."""
+
     def steps(descriptions: list[str]) -> set[str]:
         return {step for d in descriptions for step in ("b2", "b5", "dangling") if f"{scenario.mark}-{step} " in d}
 
     assert steps(before.cache) == {"b2", "b5", "dangling"}
-    assert steps(cache_descriptions()) == {"b5"}
+    assert steps(cache_descriptions()) == {"b2", "b5", "dangling"}
     report = json.loads((scenario.project.reports / "prune.json").read_text())
-    assert report["build_cache_pruned_bytes"] > 0
+    assert report["build_cache_scope"] == "engine-wide"
+    assert isinstance(report["build_cache_pruned_bytes"], int)
     assert report["tools"]["space_flag"] in ("--keep-storage", "--reserved-space", "--max-used-space")
+    assert "engine-wide, every project's: buildx freed " in pruned.stdout
 
 
 def test_prune_writes_schema_valid_junit_and_json_with_the_figures(
@@ -282,7 +307,8 @@ def test_prune_writes_schema_valid_junit_and_json_with_the_figures(
     for kind in ("images", "containers", "volumes", "build_cache"):
         for figure in ("size_bytes_before", "reclaimable_bytes_before", "size_bytes_after", "reclaimable_bytes_after"):
             assert (props.get(f"{kind}_{figure}") or "").lstrip("-").isdigit(), (kind, figure)
-    assert props["containers_removed"] == "2" and props["images_removed"] == "2" and props["volumes_removed"] == "1"
+    assert props["containers_removed"] == "1" and props["images_removed"] == "2" and props["volumes_removed"] == "1"
+    assert props["build_cache_scope"] == "engine-wide"
     report = json.loads((scenario.project.reports / "prune.json").read_text())
     assert set(report["before"]) == set(report["after"]) == {"images", "containers", "volumes", "build_cache"}
     assert report["reclaimed_bytes"]["total"] == sum(
@@ -314,7 +340,7 @@ def test_no_engine_is_one_line_and_junit_is_written(make_project: Callable[[str]
 def test_a_prune_during_a_bake_does_not_fail_the_build(
     scenario: Scenario, pruned: subprocess.CompletedProcess[str]
 ) -> None:
-    """The second and last real prune of the run: build cache unused for 1 s, while a bake works."""
+    """The second and last real prune of the run: build cache unused for the floor, 1 h, while a bake works."""
     context = scenario.context
     # The second stage sleeps long enough to outlast any prune; the prune starts once that stage has
     # started (read from the bake's own output), not after a guessed delay.
@@ -342,7 +368,7 @@ def test_a_prune_during_a_bake_does_not_fail_the_build(
             if "RUN sleep 25" in line:
                 break
         assert bake.poll() is None, "the bake finished before the prune started:\n" + "".join(seen)
-        prune = scenario.project.ci("prune", "--until", "1s")
+        prune = scenario.project.ci("prune", "--until", "1h")
         baking_after_prune = bake.poll() is None
         rest, _ = bake.communicate(timeout=120)
         output = "".join(seen) + rest

@@ -11,6 +11,7 @@ import pytest
 from ci import cleanup as pr
 from ci import docker as dk
 from ci.errors import UsageError
+from ci.ledger import Built
 from ci.sessions import prune
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
@@ -188,14 +189,24 @@ def compose(project: str = P) -> dict[str, str]:
     return {dk.COMPOSE_PROJECT_LABEL: project, dk.PROJECT_LABEL: P}
 
 
-def image(iid: str, *tags: str, minutes_ago: int = 0, digests: bool = True) -> dk.ImageFacts:
+def image(
+    iid: str, *tags: str, minutes_ago: int = 0, digests: bool = True, labels: dict[str, str] | None = None
+) -> dk.ImageFacts:
     repos = sorted({pr.repository(t) for t in tags})
     return dk.ImageFacts(
         f"sha256:{iid}",
         tags,
         tuple(f"{r}@sha256:{iid}" for r in repos) if digests else (),
         NOW - timedelta(minutes=minutes_ago),
+        labels or {},
     )
+
+
+def owner(*built: str) -> pr.Ownership:
+    """The project's: the images BUILT (ids without sha256:, as the ledger lists them), and its services'
+    repositories."""
+    repositories = {f"{P}-backend": "backend", f"{P}-frontend": "frontend"}
+    return pr.Ownership(P, frozenset(f"sha256:{b}" for b in built), repositories)
 
 
 def plan(
@@ -203,29 +214,35 @@ def plan(
     images: Sequence[dk.ImageFacts] = (),
     *argv: str,
     detail: dict[str, list[dict[str, Any]]] | None = None,
+    built: Sequence[str] = (),
 ) -> pr.Plan:
     options = prune.parse_options(list(argv))
-    return pr.make_plan(P, ("backend", "frontend"), containers, list(images), detail or {}, options, NOW)
+    return pr.make_plan(owner(*built), containers, list(images), detail or {}, options, NOW)
 
 
 def ids(items: list[pr.Item], kind: str) -> list[str]:
     return [i.id for i in items if i.kind == kind]
 
 
-def test_only_stopped_containers_of_this_project_are_removed() -> None:
+def test_only_stopped_containers_compose_made_for_this_project_are_removed_never_one_run_by_hand() -> None:
     containers = [
         container("exited", "exited", labels=compose()),
         container("dead", "dead", labels=compose()),
-        container("run-outside-compose", "exited", labels={dk.PROJECT_LABEL: P}),
+        # `docker run` of the project's own build, and of an image that inherited its label: their owners'.
+        container("run-outside-compose", "exited", image="sha256:b1", labels={dk.PROJECT_LABEL: P}),
+        container("run-from-a-derived-image", "exited", labels={dk.PROJECT_LABEL: P}),
         container("running", "running", labels=compose()),
         container("created", "created", labels=compose()),  # compose up may be about to start it
-        container("other-compose-project-on-our-image", "exited", labels=compose("someone-else")),
+        container("other-compose-project-on-our-image", "exited", image="sha256:b1", labels=compose("someone-else")),
         container("unlabelled", "exited"),
         container("other-project-image", "exited", labels={dk.PROJECT_LABEL: "other"}),
     ]
-    result = plan(containers)
-    assert ids(result.remove, "container") == ["exited", "dead", "run-outside-compose"]
-    assert ids(result.keep, "container") == ["running", "created"]
+    result = plan(containers, [image("b1", f"{P}-backend:b1")])
+    assert ids(result.remove, "container") == ["exited", "dead"]
+    assert ids(result.keep, "container") == ["running", "created", "run-outside-compose", "run-from-a-derived-image"]
+    why = {i.id: i.why for i in result.keep}
+    assert why["run-outside-compose"] == "run outside compose: its owner's, never the suite's"
+    assert why["sha256:b1"].startswith("used by container c-")
 
 
 def test_anonymous_volumes_go_with_their_containers_only_with_volumes() -> None:
@@ -246,7 +263,7 @@ def test_anonymous_volumes_go_with_their_containers_only_with_volumes() -> None:
 def test_old_builds_beyond_keep_and_dangling_images_go_newest_builds_stay() -> None:
     images = [image(f"b{n}", f"{P}-backend:b{n}", minutes_ago=10 - n) for n in range(1, 6)]
     images += [image("f1", f"{P}-frontend:dev", minutes_ago=3), image("dangling", minutes_ago=20)]
-    result = plan([], images)
+    result = plan([], images, built=["dangling"])
     assert ids(result.remove, "image") == ["sha256:b2", "sha256:b1", "sha256:dangling"]
     assert set(ids(result.keep, "image")) == {"sha256:b5", "sha256:b4", "sha256:b3", "sha256:f1"}
     b1 = next(i for i in result.remove if i.id == "sha256:b1")
@@ -262,7 +279,7 @@ def test_an_image_a_container_uses_stays_unless_that_container_is_removed_too() 
         container("foreign-stopped", "exited", image="sha256:dangling-used"),
         container("ours-stopped", "exited", image="sha256:b2", labels=compose()),
     ]
-    result = plan(containers, images, "--keep", "1")
+    result = plan(containers, images, "--keep", "1", built=["dangling-used"])
     assert ids(result.remove, "image") == ["sha256:b3", "sha256:b2"]
     why = {i.id: i.why for i in result.keep if i.kind == "image"}
     assert why["sha256:b1"] == "used by container c-running"
@@ -272,14 +289,20 @@ def test_an_image_a_container_uses_stays_unless_that_container_is_removed_too() 
 def test_a_build_also_tagged_elsewhere_or_not_a_service_build_stays() -> None:
     images = [
         image("b1", f"{P}-backend:b1", "localhost:5000/team/backend:b1", minutes_ago=9),
-        image("tool", f"{P}-tools:1", minutes_ago=8),
+        image("b0", f"{P}-backend:b0", "team/backend:b0", minutes_ago=10),  # not in the ledger: not the project's
+        image("tool", f"{P}-tools:1", minutes_ago=8, labels={dk.PROJECT_LABEL: P}),
         image("b2", f"{P}-backend:b2", minutes_ago=2),
+        image("renamed", "team/app:3", minutes_ago=20),  # built by the project, its names moved on since
     ]
-    result = plan([], images, "--keep", "1")
+    result = plan([], images, "--keep", "1", built=["b1", "renamed"])
     assert ids(result.remove, "image") == []
     why = {i.id: i.why for i in result.keep}
     assert why["sha256:b1"] == "also tagged localhost:5000/team/backend:b1"
-    assert why["sha256:tool"] == "not a build of backend, frontend"
+    assert why["sha256:renamed"] == "named only team/app:3 by now: theirs"
+    assert why["sha256:tool"] == (
+        f"carries {P}'s label, not its build (none in its ledger, named outside its repositories)"
+    )
+    assert "sha256:b0" not in why
 
 
 def test_a_build_with_several_tags_goes_by_repository_digest_or_by_id_on_the_classic_store() -> None:
@@ -303,7 +326,7 @@ def test_plan_sizes_come_from_system_df_verbose() -> None:
         ],
     }
     containers = [container("gone", "exited", labels=compose(), anonymous=("anon",))]
-    result = plan(containers, [image("dangling")], "--volumes", detail=detail)
+    result = plan(containers, [image("dangling")], "--volumes", detail=detail, built=["dangling"])
     sizes = {i.kind: i.size for i in result.remove}
     assert sizes == {"container": 32_800, "volume": 1_500_000, "image": 103_300_000, "build cache": 57_800_000}
     assert result.size_of() == 32_800 + 1_500_000 + 103_300_000 + 57_800_000
@@ -324,3 +347,149 @@ def test_anonymous_volumes_are_those_not_named_at_creation() -> None:
         ],
     }
     assert dk.anonymous_volumes(inspect) == ("a" * 64, "b" * 64)
+
+
+# --- what is the project's ------------------------------------------------------------------------
+
+
+def built(iid: str, target: str = "backend", tag: str = "dev", *tags: str) -> Built:
+    return Built(f"sha256:{iid}", target, tag, tags or (f"{P}-{target}:{tag}",), "2026-01-10T11:00:00Z")
+
+
+def test_ownership_is_what_the_builds_made_and_the_repositories_they_tagged() -> None:
+    owner = pr.Ownership.of(
+        P, [built("d1"), built("p1", "frontend", "abc123", f"{P}-frontend:abc123", f"reg.test/{P}-frontend:latest")]
+    )
+    assert owner.built == {"sha256:d1", "sha256:p1"}
+    assert owner.services == ["backend", "frontend"]
+    assert owner.service(f"reg.test/{P}-frontend:abc123") == "frontend"  # the registry's repository it pushed to
+    assert owner.service(f"{P}-backend:anything") == "backend"
+    assert owner.service(f"{P}-tools:1") is None and owner.service("backend:dev") is None
+    assert owner.service(f"other/{P}-backend:dev") is None
+
+
+@pytest.mark.parametrize(
+    ("facts", "ours"),
+    [
+        (image("d1"), True),  # dangling, and the ledger lists it
+        (image("x", "team/app:1", labels={dk.PROJECT_LABEL: P}), False),  # built FROM the project's
+        (image("y", labels={dk.PROJECT_LABEL: P}), False),  # dangling, labelled, not in the ledger
+        (image("z", f"{P}-backend:old"), True),  # a build from before the ledger, by its name alone
+        (image("w", f"{P}-backend:old", "team/app:2"), False),  # named by someone else too, not in the ledger
+        (image("d1", "team/app:3"), True),  # built by the project, named by someone else since
+    ],
+)
+def test_an_image_is_the_projects_by_its_build_or_its_names_never_by_its_label(
+    facts: dk.ImageFacts, ours: bool
+) -> None:
+    assert pr.Ownership.of(P, [built("d1")]).owns(facts) is ours
+
+
+def test_an_image_built_from_the_projects_and_its_hand_run_container_and_volume_all_stay() -> None:
+    """Another team's image FROM the project's (it inherits the label), under its own name and dangling, and
+    a stopped container run from it with an anonymous volume: prune with --volumes takes none of them."""
+    labels = {dk.PROJECT_LABEL: P}
+    images = [
+        image("derived", "team/app:1", "team/app:latest", labels=labels),
+        image("derived-old", minutes_ago=30, labels=labels),
+        image("b1", f"{P}-backend:dev", minutes_ago=5, labels=labels),
+    ]
+    run = container("team-app", "exited", image="sha256:derived", labels=labels, anonymous=("their-data",))
+    result = plan([run], images, "--volumes", "--keep", "1")
+    assert [i for i in result.remove if i.kind != "build cache"] == []
+    why = {i.id: i.why for i in result.keep}
+    assert why["team-app"] == "run outside compose: its owner's, never the suite's"
+    assert why["sha256:derived"] == why["sha256:derived-old"]
+    assert why["sha256:derived"].startswith(f"carries {P}'s label, not its build")
+    assert "their-data" not in why  # a volume of a container that is not the project's is not even considered
+
+
+# --- dev's clean step -----------------------------------------------------------------------------
+
+
+def leftovers(images: Sequence[dk.ImageFacts], builds: Sequence[Built], *, current: Sequence[str] = ("now",),
+              in_use: Sequence[str] = ()) -> dict[str, pr.Item]:  # fmt: skip
+    found = pr.leftover_builds(
+        pr.Ownership.of(P, builds),
+        builds,
+        "dev",
+        ["backend", "frontend"],
+        [f"sha256:{c}" for c in current],
+        images,
+        [f"sha256:{u}" for u in in_use],
+    )
+    return {i.id.removeprefix("sha256:"): i for i in found}
+
+
+def test_dev_removes_its_previous_builds_by_their_ledger_ids_never_prods_nor_the_current_nor_one_in_use() -> None:
+    builds = [
+        built("old"),
+        built("older", "frontend"),
+        built("prod", "backend", "abc123", f"{P}-backend:abc123", f"{P}-backend:latest"),
+        built("used"),
+        built("worker", "worker"),  # a service not in the stack
+        built("now"),
+    ]
+    images = [
+        image("old", f"{P}-backend:rollback"),
+        image("older"),
+        image("prod", f"{P}-backend:abc123", f"{P}-backend:latest"),
+        image("used"),
+        image("worker"),
+        image("now", f"{P}-backend:dev"),
+        image("unknown", labels={dk.PROJECT_LABEL: P}),  # not in the ledger: never dev's
+    ]
+    found = leftovers(images, builds, in_use=["used"])
+    assert sorted(found) == ["old", "older"]
+    assert found["old"].refs == (f"{P}-backend@sha256:old",) and found["older"].refs == ("sha256:older",)
+    assert found["old"].why == "previous dev build of backend"
+
+
+def test_dev_untags_only_its_names_of_a_previous_build_someone_else_named_too() -> None:
+    builds = [built("shared"), built("classic"), built("theirs")]
+    images = [
+        image("shared", f"{P}-backend:rollback", "team/app:1"),
+        image("classic", f"{P}-backend:rollback", "team/app:2", digests=False),
+        image("theirs", "team/app:3"),  # its project's names moved on: the image is theirs now
+    ]
+    found = leftovers(images, builds)
+    assert sorted(found) == ["classic", "shared"]
+    assert found["shared"].refs == (f"{P}-backend@sha256:shared",)  # drops the repository's tags, not theirs
+    assert found["classic"].refs == (f"{P}-backend:rollback",)  # the classic store: by name, never the id
+    assert found["shared"].why == "previous dev build of backend, also tagged team/app:1: untagged only"
+
+
+# --- --until's floor -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["1h", "60m", "3600s", "24h", "1000h"])
+def test_until_accepts_the_floor_and_beyond(raw: str) -> None:
+    assert pr.parse_until(raw) >= timedelta(hours=1)
+
+
+@pytest.mark.parametrize("raw", ["1d", "24", "-1h", "0s", "soon"])
+def test_until_that_is_no_duration_names_the_forms_and_the_floor(raw: str) -> None:
+    with pytest.raises(UsageError) as err:
+        pr.parse_until(raw)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"--until {raw!r} is not a duration")
+    assert "1h or more, e.g. 24h, 90m, 1h30m" in message
+
+
+@pytest.mark.parametrize("raw", ["1s", "30s", "59m59s", "0.5h"])
+def test_until_below_the_floor_is_one_line_naming_it(raw: str) -> None:
+    with pytest.raises(UsageError) as err:
+        pr.parse_until(raw)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"--until {raw!r} is shorter than the floor of 1h:")
+    assert "the whole engine's" in message
+
+
+def test_the_build_cache_item_of_the_plan_says_it_is_engine_wide() -> None:
+    detail = {
+        "BuildCache": [
+            {"ID": "r", "CacheType": "regular", "InUse": "false", "Shared": "false", "Size": "1MB", "LastUsedAt": ""}
+        ]
+    }
+    [item] = plan([], [], detail=detail).of("build cache")
+    assert item.name == "1 record, engine-wide" and "every project's" in item.why

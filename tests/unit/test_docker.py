@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ci import docker as dk
-from ci.docker import containers
+from ci.docker import containers, disk
 from ci.docker.compose import yaml_problem
+from ci.errors import CiError, DockerFailed
 
 
 def test_an_event_line_gives_the_container_and_the_action() -> None:
@@ -67,3 +68,26 @@ def test_a_yaml_error_of_compose_is_placed_at_the_line_of_the_problem(tmp_path: 
         "compose.yaml:4:4: did not find expected key"
     )
     assert yaml_problem("services.backend.ports must be a list", [compose]) is None
+
+
+def test_system_df_is_asked_again_when_a_container_goes_while_it_lists_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone else's container removed meanwhile fails `docker system df` on the containerd store."""
+    gone = "Error response from daemon: failed to retrieve container list: rw layer snapshot not found for container ab"
+    answers = [DockerFailed("x", stderr=gone), DockerFailed("x", stderr=gone), '{"Type": "Images", "Size": "1kB"}']
+
+    def cli(_engine: object, *_args: str) -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, DockerFailed):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(disk, "_cli", cli)
+    monkeypatch.setattr(disk, "DF_PAUSE", 0)
+    assert dk.disk_use(None)["images"]["size"] == 1000
+    answers[:] = [DockerFailed("x", stderr=gone)] * disk.DF_TRIES
+    with pytest.raises(CiError, match=r"^`docker system df --verbose` failed"):
+        dk.disk_usage_detail(None)
+    answers[:] = [DockerFailed("permission denied", stderr="permission denied")]
+    with pytest.raises(CiError, match="permission denied"):
+        dk.disk_use(None)
+    assert answers == []  # another failure is not asked again

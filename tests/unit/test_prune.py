@@ -28,6 +28,14 @@ def test_options_parse_every_argument() -> None:
     assert options == pr.Options("90m", timedelta(minutes=90), 5, 1024**3, True, True, "1GB")
 
 
+@pytest.mark.parametrize("until", ["1s", "30m"])
+def test_until_below_its_floor_is_a_usage_error_naming_the_floor(until: str) -> None:
+    """The build cache step is engine-wide: `--until 1s` would empty every project's cache mid-build."""
+    with pytest.raises(UsageError) as err:
+        prune.parse_options(["--until", until])
+    assert "\n" not in str(err.value) and f"shorter than the floor of {pr.MIN_UNTIL}" in str(err.value)
+
+
 def test_an_unknown_argument_is_one_usage_line() -> None:
     with pytest.raises(UsageError) as err:
         prune.parse_options(["--all"])
@@ -57,9 +65,19 @@ def test_figures_table_and_junit_properties_carry_before_after_and_reclaimed(tmp
     assert props["images_size_bytes_before"] == "3000" and props["build_cache_reclaimable_bytes_after"] == "500"
     assert props["reclaimed_bytes"] == "8000" and props["planned_bytes"] == "1500"
     assert props["keep_storage_bytes"] == str(1024**3) and props["space_flag"] == "--keep-storage"
+    assert props["build_cache_scope"] == "engine-wide"
     report = Report("prune")
     report.main.properties.update(props)
     with report.step("before"):
         pass
     report.skip(prune.SESSION.steps, "dry run")
     assert_junit_valid(write_junit(report, tmp_path / "junit-prune.xml"))
+
+
+def test_the_plan_line_and_prune_json_say_the_build_cache_is_engine_wide() -> None:
+    cache = [pr.CacheRecord("r", "regular", False, False, None, 10, "")]
+    plan = pr.Plan(remove=[pr.Item("image", "sha256:x", "x", 1500, "dangling")], cache=cache)
+    line = prune_report.plan_line(plan, dry_run=True)
+    assert line.startswith("0 containers, 1 image, 0 volumes of this project, 1 build cache record engine-wide: ")
+    data = prune_report.data(prune.Outcome(plan=plan), "p")
+    assert data["build_cache_scope"] == "engine-wide"
