@@ -48,12 +48,23 @@ def toplevel(root: Path) -> Path | None:
         return None
 
 
+def unborn(root: Path) -> bool:
+    """Whether ROOT is in a git work tree that has no commit yet (`git init`, nothing committed)."""
+    if toplevel(root) is None:
+        return False
+    try:
+        git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except (OSError, subprocess.CalledProcessError):
+        return True
+    return False
+
+
 def current_branch(root: Path) -> str | None:
     """The checked-out branch; None outside git or on a detached HEAD."""
-    if toplevel(root) is None:
+    try:  # symbolic-ref, not rev-parse: a branch with no commit yet is still checked out
+        return git(root, "symbolic-ref", "--quiet", "--short", "HEAD") or None
+    except (OSError, subprocess.CalledProcessError):
         return None
-    name = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    return None if name in ("", "HEAD") else name
 
 
 def tree_blobs(top: Path, ref: str = "HEAD") -> dict[str, str]:

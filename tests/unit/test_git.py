@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from ci.git import changes, commit_all, copy_worktree, git, resolve_commit, tracked_files, tree_blobs
+from ci.git import (
+    changes,
+    commit_all,
+    copy_worktree,
+    current_branch,
+    git,
+    resolve_commit,
+    tracked_files,
+    tree_blobs,
+    unborn,
+)
 from tests.conftest import git_repo
 
 # Names `git log --name-only` quotes or splits without -z, whatever core.quotePath says.
@@ -81,3 +91,18 @@ def test_a_copy_of_the_tree_keeps_awkward_names(tmp_path: Path) -> None:
     dest.mkdir()
     copy_worktree(root, dest)
     assert {p.name for p in dest.iterdir() if p.name != ".git"} == {*files, 'untracked "too".py'}
+
+
+def test_a_branch_with_no_commit_yet_is_checked_out_and_unborn(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q", "-b", "feature/x")
+    assert (unborn(tmp_path), current_branch(tmp_path)) == (True, "feature/x")
+    (tmp_path / "a").write_text("1\n")
+    git(tmp_path, "config", "user.email", "t@localhost")
+    git(tmp_path, "config", "user.name", "t")
+    commit_all(tmp_path, "first")
+    assert (unborn(tmp_path), current_branch(tmp_path)) == (False, "feature/x")
+    git(tmp_path, "checkout", "-q", "--detach")
+    assert current_branch(tmp_path) is None
+    outside = tmp_path.parent / f"{tmp_path.name}-not-git"
+    outside.mkdir()
+    assert (unborn(outside), current_branch(outside)) == (False, None)
