@@ -494,6 +494,8 @@ def service_images(shared: Facts) -> dict[str, str]:
 
 
 def _resolve_image(shared: Facts, image: str) -> str:
+    if image.startswith("-"):  # a reference never starts so; docker would read it as an option
+        return "not an image reference"
     if dk.image_exists(shared.engine, image):
         return "local"
     error = dk.image_resolvable(shared.engine, image)

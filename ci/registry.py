@@ -169,6 +169,9 @@ class BuilderInfo:
 def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
     """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
     name = name or os.environ.get("BUILDX_BUILDER") or None
+    # buildx's and docker's own rule for builder and context names: never an option of docker's (`-x`).
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+        raise UsageError(f"builder {name!r} (--builder or BUILDX_BUILDER) is not a builder name: `docker buildx ls`")
     version = parse_version(dk.buildx_version_line(engine)) or Version("0")
     minimum = Version(HOST_MINIMUMS["buildx"].version)
     if version < minimum:

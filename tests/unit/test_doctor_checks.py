@@ -372,3 +372,15 @@ def test_the_projects_cache_refs_are_listed_with_their_sizes(
     found = diagnose(tree)["cache registry"]
     assert found.level == "ok" and found.detail.endswith("; 2 cache refs of mainzatest-doctor, 240.0 MB named")
     assert found.output.splitlines()[0].split() == ["120.0", "MB", refs[0].ref]
+
+
+def test_a_base_image_that_would_be_an_option_of_dockers_is_no_reference_and_never_asked(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tree / "Dockerfile").write_text(DOCKERFILE.replace("docker.io/library/python:3.11-slim", "--output=/tmp/x"))
+    asked: list[str] = []
+    monkeypatch.setattr(dk, "image_exists", lambda _, ref: asked.append(ref) or False)
+    monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: asked.append(ref) or "no")
+    check = diagnose(tree)["base images"]
+    assert (check.level, check.detail) == ("fail", "${BASE}=--output=/tmp/x: not an image reference")
+    assert asked == []
