@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from ci import context as ctx
 from ci import docker as dk
-from ci.bakefile import bake_groups, bake_variable_default, resolved_targets
+from ci.bakefile import bake_groups, bake_variable_default, outside, resolved_targets
 from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
@@ -142,16 +142,20 @@ class Facts:
         return Finding(name, "skip", "the engine does not answer (see engine)")
 
     def _bake_definition(self) -> dict[str, Any] | str:
-        """The definition of every group of the bake file, or buildx's error line."""
+        """The definition of every group of the bake file, or buildx's error line, or the target that reads
+        outside the project."""
         if not self.bake_text:
             return f"no bake file at {self.settings.bake_file}"
         groups = bake_groups(self.bake_text) or ["default"]
         try:
             # PROJECT as the sessions give it: the targets' tags then name the images compose runs.
             variables = {**self.settings.host_defaults, "PROJECT": self.settings.project}
-            return dk.bake_definition(self.engine, self.settings.bake_file, groups, variables)
+            definition = dk.bake_definition(self.engine, self.settings.bake_file, groups, variables)
         except CiError as err:
             return f"{self.settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}"
+        # As the sessions refuse it, before any check reads (and hashes) a folder outside the project.
+        escapes = outside(self.settings.root, resolved_targets(definition).values())
+        return f"{self.settings.bake_file.name}: {escapes}" if escapes else definition
 
     def targets(self) -> list[Target] | str:
         definition = self.definition.result()

@@ -384,3 +384,21 @@ def test_a_base_image_that_would_be_an_option_of_dockers_is_no_reference_and_nev
     check = diagnose(tree)["base images"]
     assert (check.level, check.detail) == ("fail", "${BASE}=--output=/tmp/x: not an image reference")
     assert asked == []
+
+
+def test_a_context_outside_the_project_fails_the_bake_file_naming_it_and_nothing_there_is_read(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def definition(*_: object) -> dict[str, Any]:
+        return {"target": {"app": {"context": "../../../../etc", "dockerfile": "Dockerfile", "args": {}}}}
+
+    monkeypatch.setattr(dk, "bake_definition", definition)
+    monkeypatch.setattr(context, "input_files", lambda *_: pytest.fail("a file outside was listed"))
+    found = diagnose(tree)
+    assert found["bake file"].level == "fail"
+    assert found["bake file"].detail.startswith(
+        "docker-bake.hcl: target app: its context ../../../../etc is outside the project ("
+    )
+    assert {found[name].level for name in ("context", "dockerignore", "base images")} == {"skip"}
+    line = failure_line(list(found.values()))
+    assert line is not None and line[0].startswith("bake file: docker-bake.hcl: target app: its context")
