@@ -8,6 +8,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import requests
@@ -23,7 +24,7 @@ from ci.oci_registry import (
     host_of,
     is_loopback,
     manifest_blobs,
-    trust,
+    trusted,
     untrusted,
 )
 from ci.settings import Settings
@@ -54,10 +55,10 @@ class Answer:
 def probe(registry: str, timeout: float = PROBE_TIMEOUT) -> Answer:
     """Whether the registry answers at all (no login sent: `login_problem` checks that)."""
     url, loopback = probe_url(registry)
-    with requests.Session() as session:
+    with requests.Session() as session, nullcontext(True) if loopback else trusted(host_of(registry)) as verify:
         session.trust_env = not loopback  # a proxy from the environment cannot reach this machine's loopback
         try:
-            response = session.get(url, timeout=timeout, verify=True if loopback else trust(host_of(registry)))
+            response = session.get(url, timeout=timeout, verify=verify)
         except requests.exceptions.SSLError:
             return Answer(url, None, untrusted(host_of(registry)))
         except requests.RequestException as err:
