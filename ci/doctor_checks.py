@@ -25,7 +25,7 @@ from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cach
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
 from ci.git import tracked_files
-from ci.registry import cache_refs
+from ci.registry import cache_refs, login_problem
 from ci.registry import probe as registry_probe
 from ci.services import compose_services, outside_images
 from ci.settings import HOST_VARIABLES, Settings
@@ -255,8 +255,12 @@ def check_registry(shared: Facts) -> Finding:
     if answer.status is None:
         reason = (answer.problem or "").rsplit("(", 1)[-1].rstrip(")")
         return Finding("cache registry", "warn", f"{registry}: {reason} ({answer.url})", advice, facts=facts)
-    if answer.problem is None:  # 401: it answers, and wants a `docker login`
+    if answer.problem is None:  # 200, or 401: it answers, and wants a `docker login`
         detail = f"{registry} answers ({answer.url} HTTP {answer.status})"
+        refused = login_problem(registry)  # as prod asks it: BuildKit, with that login, would get no cache
+        if refused:
+            advice = "until then prod builds without the registry cache (`--strict-cache`: fails)"
+            return Finding("cache registry", "warn", f"{detail}, but {refused}", advice, facts=facts)
         definition = shared.definition.result()
         targets = [] if isinstance(definition, str) else list(resolved_targets(definition))
         listed, output = project_cache_refs(registry, shared.settings.project, targets)

@@ -71,6 +71,7 @@ class Host:
         self.local_images: set[str] = set()
         self.registry_images = {"docker.io/library/python:3.11-slim"}
         self.registry_status = 200
+        self.login_problem: str | None = None  # what the registry says of Docker's login for it
         self.compose: dict[str, Any] = {"services": {}}  # `docker compose config`
 
     def cache_record(self) -> dict[str, str]:
@@ -125,6 +126,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: None if ref in state.registry_images else "not found")
     monkeypatch.setattr(registry.requests.Session, "get", get)
     monkeypatch.setattr(doctor_checks, "cache_refs", lambda *_: registry.Listing([]))  # no registry API in unit tests
+    monkeypatch.setattr(doctor_checks, "login_problem", lambda _: state.login_problem)
     monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     return state
@@ -402,3 +404,24 @@ def test_a_context_outside_the_project_fails_the_bake_file_naming_it_and_nothing
     assert {found[name].level for name in ("context", "dockerignore", "base images")} == {"skip"}
     line = failure_line(list(found.values()))
     assert line is not None and line[0].startswith("bake file: docker-bake.hcl: target app: its context")
+
+
+def test_a_registry_refusing_dockers_login_warns_with_prods_own_line_and_its_refs_go_unlisted(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.registry_status = 401
+    host.login_problem = (
+        "registry.test:5443 refused the login Docker has for it (config.json): wrong user or password, or expired; "
+        "run `docker login registry.test:5443` again"
+    )
+    monkeypatch.setenv("CACHE_REGISTRY", "registry.test:5443/team")
+    monkeypatch.setattr(doctor_checks, "cache_refs", lambda *_: pytest.fail("listed with a refused login"))
+    found = diagnose(tree)["cache registry"]
+    assert found.level == "warn"
+    answers = "registry.test:5443/team answers (https://registry.test:5443/v2/ HTTP 401)"
+    assert found.detail == f"{answers}, but {host.login_problem}"
+    assert "prod builds without the registry cache" in found.advice
+
+
+def test_doctor_asks_the_login_with_prods_own_function() -> None:
+    assert doctor_checks.login_problem is registry.login_problem
