@@ -71,10 +71,11 @@ _PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PROJECT_IMAGE = re.compile(r"\$\{COMPOSE_PROJECT_NAME(?::?-[^}]*)?\}([^\s:@'\"$]*)")
 
 
-def check_project(project: str, compose_text: str, registry: str = "") -> None:
-    """PROJECT as compose takes it, and the image names it makes (those of COMPOSE_TEXT, and with REGISTRY
+def check_project(project: str, compose_file: Path, registry: str = "") -> None:
+    """PROJECT as compose takes it, and the image names it makes (those of COMPOSE_FILE, and with REGISTRY
     before them when prod pushes there) as the engine takes them: a usage error naming
     COMPOSE_PROJECT_NAME, before anything is built, rather than the engine's about a reference later."""
+    compose_text = compose_file.read_text() if compose_file.is_file() else ""
     if not _PROJECT.fullmatch(project):
         raise UsageError(
             f"COMPOSE_PROJECT_NAME={project!r} is not a valid project name: "
@@ -159,16 +160,15 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
     dotenv = read_env_file(root / ".env")
     env = {**dotenv, **environ}  # compose's order: the environment over the project's .env
     project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
-    compose = root / "compose.yaml"
-    compose_text = compose.read_text() if compose.is_file() else ""
-    check_project(project, compose_text, env.get("IMAGE_REGISTRY", "").strip())
+    check_project(project, root / "compose.yaml", env.get("IMAGE_REGISTRY", "").strip())
     check_tag(env)
     host = read_env_file(host_env)
+    compose = root / "compose.yaml"
     return Settings(
         root=root,
         project=project,
         reports_dir=reports_dir(environ, root),
-        ports=port_variables(compose_text, env),
+        ports=port_variables(compose.read_text() if compose.is_file() else "", env),
         host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not environ.get(k)},
         dotenv=dotenv,
     )
