@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ci import docker as dk
-from ci.bakefile import ResolvedTarget, resolved_targets
+from ci.bakefile import ResolvedTarget, outside, resolved_targets
 from ci.buildargs import BuildArgs
 from ci.buildtrace import BuildTrace
 from ci.context import over_budget
@@ -95,8 +95,8 @@ def bake(request: BakeRequest) -> BakeResult:
 def resolve_targets(
     engine: dk.Engine, settings: Settings, group: str, variables: dict[str, str]
 ) -> dict[str, ResolvedTarget]:
-    """The targets GROUP expands to, with their resolved definitions, from `bake --print`; a bad bake file
-    or an unknown group fails here, before anything is built."""
+    """The targets GROUP expands to, with their resolved definitions, from `bake --print`; a bad bake file,
+    an unknown group or a target reading outside the project fails here, before anything is built."""
     if not settings.bake_file.is_file():
         raise CiError(f"bake file not found: {settings.bake_file}")
     try:
@@ -106,7 +106,11 @@ def resolve_targets(
         if not message.startswith(settings.bake_file.name):
             message = f"{settings.bake_file.name}: {message}"
         raise CiError(message) from None
-    return resolved_targets(definition)
+    targets = resolved_targets(definition)
+    escapes = outside(settings.root, targets.values())
+    if escapes:  # before anything is fingerprinted or granted to buildx
+        raise CiError(escapes)
+    return targets
 
 
 def outside_paths(settings: Settings, targets: Iterable[ResolvedTarget]) -> list[Path]:

@@ -4,7 +4,7 @@ cannot resolve it, and its resolved definition (`bake --print`) read in one shap
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,11 +55,12 @@ class ResolvedTarget:
     cache_to: tuple[Entry, ...] = ()
     output: tuple[Entry, ...] = ()
     attest: tuple[Entry, ...] = ()
+    contexts: dict[str, str] = field(default_factory=dict)  # named contexts: a folder, an image, a target
 
     @property
     def remote(self) -> bool:
         """A git or URL context: nothing on this disk."""
-        return re.match(r"^[a-z][a-z0-9+.-]*://|^git@", self.context) is not None
+        return _remote(self.context)
 
     def context_path(self, root: Path) -> Path:
         return (root / self.context).resolve()
@@ -71,6 +72,24 @@ class ResolvedTarget:
             return None
         dockerfile = Path(self.dockerfile)
         return dockerfile if dockerfile.is_absolute() else self.context_path(root) / dockerfile
+
+    def outside(self, root: Path) -> str | None:
+        """Why this target reads a folder or file outside the project ROOT, symlinks followed (its context, a
+        named context, its Dockerfile), in one line naming it; None when it reads none. The suite fingerprints
+        every file of a context into the build record, and buildx would be granted reading it."""
+        top = root.resolve()
+        local = {"context": self.context} if not self.remote else {}
+        local |= {f"context {name}": path for name, path in self.contexts.items() if not _remote(path)}
+        if not self.inline and not self.remote:
+            local["dockerfile"] = str(Path(self.context) / self.dockerfile)
+        for what, path in local.items():
+            resolved = (top / path).resolve()
+            if not resolved.is_relative_to(top):
+                return (
+                    f"target {self.name}: its {what} {path} is outside the project ({resolved} is not under {top}): "
+                    "keep every context and Dockerfile in the project"
+                )
+        return None
 
     def cache_refs(self, field_name: str = "cache_from") -> list[str]:
         return [e["ref"] for e in getattr(self, field_name) if "ref" in e]
@@ -91,5 +110,16 @@ def resolved_targets(definition: Mapping[str, Any]) -> dict[str, ResolvedTarget]
             cache_to=entries(raw.get("cache-to")),
             output=entries(raw.get("output")),
             attest=entries(raw.get("attest")),
+            contexts={str(k): str(v) for k, v in (raw.get("contexts") or {}).items()},
         )
     return found
+
+
+def outside(root: Path, targets: Iterable[ResolvedTarget]) -> str | None:
+    """The first of TARGETS that reads outside the project ROOT, as one line (ResolvedTarget.outside)."""
+    return next(filter(None, (target.outside(root) for target in targets)), None)
+
+
+def _remote(context: str) -> bool:
+    """A context that is not a folder on this disk: a git or URL context, an image, another target."""
+    return re.match(r"^[a-z][a-z0-9+.-]*://|^git@|^target:", context) is not None

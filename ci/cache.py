@@ -52,9 +52,23 @@ DEFAULT_BRANCH = "main"
 CI_BRANCH_VARIABLES = ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "BUILDKITE_BRANCH", "BRANCH_NAME")
 
 
-def tag_of(name: str) -> str:
-    """NAME as the rest of a registry tag (at most 128 characters of [A-Za-z0-9_.-])."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:100]
+READABLE = 80  # characters of a branch's name kept in its tag, before its hash (a tag holds 128)
+BRANCH_HASH = 12  # hex digits of the sha256 of a branch's exact name
+
+
+def branch_tag(branch: str, default: str) -> str:
+    """The tag of BRANCH's cache ref: `branch-<name>-<hash>`, the name with what a tag cannot hold as `-` and
+    cut to 80 characters (readable), the hash 12 hex digits of the sha256 of the exact name, so that
+    distinct branches never share a ref (`feature/a` and `feature-a`, names differing only in characters a
+    tag cannot hold, or after their first 80). The DEFAULT branch keeps a plain `branch-<name>` where its
+    name is a tag already (`main`): the ref earlier versions wrote, so the cache every build reads survives
+    the change (a plain tag ends as a hashed one only for a name made as a preimage of that hash).
+    docker-bake.hcl's branch_tag is the same rule, for a plain `docker buildx bake`."""
+    if branch == default and re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", branch):
+        return BRANCH_TAG + branch
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "-", branch)[:READABLE]
+    digest = hashlib.sha256(branch.encode(errors="surrogateescape")).hexdigest()[:BRANCH_HASH]
+    return f"{BRANCH_TAG}{readable}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,7 @@ class Branches:
 
     @property
     def tags(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(BRANCH_TAG + tag_of(b) for b in (self.branch, self.default)))
+        return tuple(dict.fromkeys(branch_tag(b, self.default) for b in (self.branch, self.default)))
 
 
 def identity_key(target: ResolvedTarget, args: Mapping[str, str], source_digest: str) -> str:

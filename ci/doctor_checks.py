@@ -20,12 +20,12 @@ from packaging.version import Version
 
 from ci import context as ctx
 from ci import docker as dk
-from ci.bakefile import bake_groups, bake_variable_default, resolved_targets
+from ci.bakefile import bake_groups, bake_variable_default, outside, resolved_targets
 from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
 from ci.git import tracked_files
-from ci.registry import cache_refs
+from ci.registry import cache_refs, login_problem
 from ci.registry import probe as registry_probe
 from ci.services import compose_services, outside_images
 from ci.settings import HOST_VARIABLES, Settings
@@ -142,16 +142,20 @@ class Facts:
         return Finding(name, "skip", "the engine does not answer (see engine)")
 
     def _bake_definition(self) -> dict[str, Any] | str:
-        """The definition of every group of the bake file, or buildx's error line."""
+        """The definition of every group of the bake file, or buildx's error line, or the target that reads
+        outside the project."""
         if not self.bake_text:
             return f"no bake file at {self.settings.bake_file}"
         groups = bake_groups(self.bake_text) or ["default"]
         try:
             # PROJECT as the sessions give it: the targets' tags then name the images compose runs.
             variables = {**self.settings.host_defaults, "PROJECT": self.settings.project}
-            return dk.bake_definition(self.engine, self.settings.bake_file, groups, variables)
+            definition = dk.bake_definition(self.engine, self.settings.bake_file, groups, variables)
         except CiError as err:
             return f"{self.settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}"
+        # As the sessions refuse it, before any check reads (and hashes) a folder outside the project.
+        escapes = outside(self.settings.root, resolved_targets(definition).values())
+        return f"{self.settings.bake_file.name}: {escapes}" if escapes else definition
 
     def targets(self) -> list[Target] | str:
         definition = self.definition.result()
@@ -251,8 +255,12 @@ def check_registry(shared: Facts) -> Finding:
     if answer.status is None:
         reason = (answer.problem or "").rsplit("(", 1)[-1].rstrip(")")
         return Finding("cache registry", "warn", f"{registry}: {reason} ({answer.url})", advice, facts=facts)
-    if answer.problem is None:  # 401: it answers, and wants a `docker login`
+    if answer.problem is None:  # 200, or 401: it answers, and wants a `docker login`
         detail = f"{registry} answers ({answer.url} HTTP {answer.status})"
+        refused = login_problem(registry)  # as prod asks it: BuildKit, with that login, would get no cache
+        if refused:
+            advice = "until then prod builds without the registry cache (`--strict-cache`: fails)"
+            return Finding("cache registry", "warn", f"{detail}, but {refused}", advice, facts=facts)
         definition = shared.definition.result()
         targets = [] if isinstance(definition, str) else list(resolved_targets(definition))
         listed, output = project_cache_refs(registry, shared.settings.project, targets)
@@ -494,6 +502,8 @@ def service_images(shared: Facts) -> dict[str, str]:
 
 
 def _resolve_image(shared: Facts, image: str) -> str:
+    if image.startswith("-"):  # a reference never starts so; docker would read it as an option
+        return "not an image reference"
     if dk.image_exists(shared.engine, image):
         return "local"
     error = dk.image_resolvable(shared.engine, image)

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -47,12 +48,23 @@ def toplevel(root: Path) -> Path | None:
         return None
 
 
+def unborn(root: Path) -> bool:
+    """Whether ROOT is in a git work tree that has no commit yet (`git init`, nothing committed)."""
+    if toplevel(root) is None:
+        return False
+    try:
+        git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    except (OSError, subprocess.CalledProcessError):
+        return True
+    return False
+
+
 def current_branch(root: Path) -> str | None:
     """The checked-out branch; None outside git or on a detached HEAD."""
-    if toplevel(root) is None:
+    try:  # symbolic-ref, not rev-parse: a branch with no commit yet is still checked out
+        return git(root, "symbolic-ref", "--quiet", "--short", "HEAD") or None
+    except (OSError, subprocess.CalledProcessError):
         return None
-    name = git(root, "rev-parse", "--abbrev-ref", "HEAD").strip()
-    return None if name in ("", "HEAD") else name
 
 
 def tree_blobs(top: Path, ref: str = "HEAD") -> dict[str, str]:
@@ -65,7 +77,7 @@ def tree_blobs(top: Path, ref: str = "HEAD") -> dict[str, str]:
     except (OSError, subprocess.CalledProcessError):
         return {}
     blobs = {}
-    for entry in out.decode(errors="surrogateescape").split("\0"):
+    for entry in os.fsdecode(out).split("\0"):
         meta, tab, path = entry.partition("\t")
         if tab and meta.split()[1] == "blob":
             blobs[path] = meta.split()[2]
@@ -94,7 +106,9 @@ def blob_sha256(top: Path, blobs: Iterable[str]) -> dict[str, str]:
 def resolve_commit(top: Path, ref: str) -> Commit | None:
     """The commit REF names (a hash, a branch, a tag, HEAD~2), with its subject; None when it names none."""
     try:
-        full, epoch, subject = git(top, "log", "-1", "--format=%H %ct %s", f"{ref}^{{commit}}", "--").split(" ", 2)
+        # --end-of-options: a REF such as `--output=FILE` is a name to look up, never an option of git's.
+        full = git(top, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        _, epoch, subject = git(top, "log", "-1", "--format=%H %ct %s", full, "--").split(" ", 2)
     except (OSError, ValueError, subprocess.CalledProcessError):
         return None
     return Commit(full[:7], full, int(epoch), False, subject)
@@ -115,25 +129,45 @@ def blob_id(path: Path) -> str:
 
 
 def changes(top: Path, pathspecs: list[str], ref: str = "HEAD") -> Iterator[tuple[Commit, list[str]]]:
-    """The commits of REF's first-parent history that touch PATHSPECS, newest first, each with the paths
-    it changed (relative to TOP; a merge against its first parent; a rename as a removal and an addition)."""
-    cmd = ["git", "-c", "core.quotepath=off", "log", "--first-parent", "-m", "--no-renames", "--name-only"]
-    cmd += ["--format=%x01%H %ct %s", ref, "--", *pathspecs]
-    with subprocess.Popen(cmd, cwd=top, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+    """The commits of REF's first-parent history that touch PATHSPECS (literal paths, no globs), newest first,
+    each with the paths it changed (relative to TOP; a merge against its first parent; a rename as a removal
+    and an addition). Read with `-z`, so that any file name comes as it is: a name git would quote (a `"`,
+    a tab, a newline, a control character) is a change like any other."""
+    # Each commit starts with an empty field (a NUL before its header): no file name is empty.
+    cmd = ["git", "--literal-pathspecs", "log", "-z", "--first-parent", "-m", "--no-renames", "--name-only"]
+    cmd += ["--format=%x00%H %ct %s", "--end-of-options", ref, "--", *pathspecs]
+    with subprocess.Popen(cmd, cwd=top, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
         assert proc.stdout is not None
         commit: Commit | None = None
         paths: list[str] = []
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            if line.startswith("\x01"):
+        header_next = first_path = False
+        for field in _nul_fields(proc.stdout):
+            if header_next:
+                full, epoch, subject = ([*os.fsdecode(field).split(" ", 2), ""])[:3]
+                commit, paths = Commit(full[:7], full, int(epoch), False, subject), []
+                header_next, first_path = False, True
+            elif not field:
                 if commit is not None:
                     yield commit, paths
-                full, epoch, subject = ([*line[1:].split(" ", 2), ""])[:3]
-                commit, paths = Commit(full[:7], full, int(epoch), False, subject), []
-            elif line:
-                paths.append(line)
+                    commit = None
+                header_next = True
+            else:
+                # The names follow the header after one newline.
+                paths.append(os.fsdecode(field[1:] if first_path and field.startswith(b"\n") else field))
+                first_path = False
         if commit is not None:
             yield commit, paths
+
+
+def _nul_fields(stream: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
+    """The NUL-separated fields of STREAM as they come (the text after the last NUL too, when not empty):
+    read as git writes them, so that a caller that stops early stops git early."""
+    pending = b""
+    while block := os.read(stream.fileno(), chunk):
+        *fields, pending = (pending + block).split(b"\0")
+        yield from fields
+    if pending:
+        yield pending
 
 
 def commit_label(root: Path) -> str:
@@ -145,10 +179,15 @@ def commit_label(root: Path) -> str:
 def tracked_files(root: Path) -> set[str] | None:
     """Files git tracks under ROOT, relative to it; None outside a git work tree."""
     try:
-        out = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+        return set(listed_files(root))
     except (OSError, subprocess.CalledProcessError):
         return None
-    return {p for p in out.decode(errors="replace").split("\0") if p}
+
+
+def listed_files(root: Path, *options: str) -> list[str]:
+    """`git ls-files OPTIONS` under ROOT, each name as it is (`-z`: none quoted), relative to ROOT."""
+    out = subprocess.run(["git", "ls-files", "-z", *options], cwd=root, capture_output=True, check=True).stdout
+    return [p for p in os.fsdecode(out).split("\0") if p]
 
 
 def copy_worktree(
@@ -161,7 +200,7 @@ def copy_worktree(
     """Copy SRC's tracked and untracked-but-not-ignored files that KEEP accepts (by relative path), as they
     are now, into DEST, then OVERLAY's files over them, make DEST a git repository with one commit of them,
     and return that commit's short hash."""
-    for rel in git(src, "ls-files", "--cached", "--others", "--exclude-standard").splitlines():
+    for rel in listed_files(src, "--cached", "--others", "--exclude-standard"):
         path = src / rel
         if path.is_file() and keep(rel):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)

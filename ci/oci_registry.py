@@ -13,11 +13,9 @@ is ever in it.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import requests
@@ -80,17 +78,11 @@ class RegistryError(CiError):
         self.status = status
 
 
-def trust(host: str) -> str | bool:
-    """What verifies HOST's certificate: the CAs the engine trusts for it (certs.d) added to the usual
-    trust (REQUESTS_CA_BUNDLE, else the host's store), as the engine adds them to the system's roots."""
-    usual = tls.trust()
-    cas = dk.engine_cas(host)
-    if not cas:
-        return usual
-    bundle = Path(tempfile.gettempdir()) / f"mainza-ca-{host.replace(':', '_')}.pem"
-    parts = [Path(usual).read_text()] if isinstance(usual, str) else []
-    bundle.write_text("\n".join([*parts, *(ca.read_text() for ca in cas)]))
-    return str(bundle)
+def trusted(host: str) -> AbstractContextManager[str | bool]:
+    """What verifies HOST's certificate while the block lasts: the CAs the engine trusts for it (certs.d)
+    added to the usual trust (REQUESTS_CA_BUNDLE, else the host's store), as the engine adds them to the
+    system's roots; a private file, removed after (ci/tls.py)."""
+    return tls.trust_with(dk.engine_cas(host))
 
 
 class Registry:
@@ -100,7 +92,9 @@ class Registry:
         self.host = host
         self.insecure = is_loopback(host)
         self.login = None if self.insecure else dk.docker_login(host)
-        self._base = DXFBase(host, auth=self._auth, insecure=self.insecure, tlsverify=trust(host), timeout=timeout)
+        self._closing = ExitStack()  # what `with` ends: the CA bundle, the connections
+        verify = True if self.insecure else self._closing.enter_context(trusted(host))  # loopback: plain HTTP
+        self._base = DXFBase(host, auth=self._auth, insecure=self.insecure, tlsverify=verify, timeout=timeout)
         self._session = requests.Session()
         self._session.trust_env = not self.insecure  # no proxy reaches this machine's loopback
         self._base._sessions = [self._session]  # one connection pool for every repository
@@ -117,6 +111,7 @@ class Registry:
 
     def __exit__(self, *exc: object) -> None:
         self._session.close()
+        self._closing.close()
 
     def _repository(self, repository: str) -> DXF:
         if repository not in self._repositories:

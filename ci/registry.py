@@ -8,6 +8,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import requests
@@ -23,7 +24,7 @@ from ci.oci_registry import (
     host_of,
     is_loopback,
     manifest_blobs,
-    trust,
+    trusted,
     untrusted,
 )
 from ci.settings import Settings
@@ -54,10 +55,10 @@ class Answer:
 def probe(registry: str, timeout: float = PROBE_TIMEOUT) -> Answer:
     """Whether the registry answers at all (no login sent: `login_problem` checks that)."""
     url, loopback = probe_url(registry)
-    with requests.Session() as session:
+    with requests.Session() as session, nullcontext(True) if loopback else trusted(host_of(registry)) as verify:
         session.trust_env = not loopback  # a proxy from the environment cannot reach this machine's loopback
         try:
-            response = session.get(url, timeout=timeout, verify=True if loopback else trust(host_of(registry)))
+            response = session.get(url, timeout=timeout, verify=verify)
         except requests.exceptions.SSLError:
             return Answer(url, None, untrusted(host_of(registry)))
         except requests.RequestException as err:
@@ -169,6 +170,9 @@ class BuilderInfo:
 def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
     """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
     name = name or os.environ.get("BUILDX_BUILDER") or None
+    # buildx's and docker's own rule for builder and context names: never an option of docker's (`-x`).
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+        raise UsageError(f"builder {name!r} (--builder or BUILDX_BUILDER) is not a builder name: `docker buildx ls`")
     version = parse_version(dk.buildx_version_line(engine)) or Version("0")
     minimum = Version(HOST_MINIMUMS["buildx"].version)
     if version < minimum:

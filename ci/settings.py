@@ -59,6 +59,54 @@ def port_variables(compose_text: str, environ: Mapping[str, str]) -> dict[int, s
     return found
 
 
+# Image references as the engine parses them (distribution/reference): a repository name is path components
+# joined by `/`, each lowercase letters and digits with single separators (`.`, `_`, `__` or dashes) between
+# them, at most 255 characters in all, registry included; a tag is 1 to 128 of `\w.-`, not starting with `.-`.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+REPOSITORY_MAX = 255
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# Compose's own rule for project names.
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# What follows the project in compose.yaml's image names (`${COMPOSE_PROJECT_NAME:-mainza}-backend:...`).
+_PROJECT_IMAGE = re.compile(r"\$\{COMPOSE_PROJECT_NAME(?::?-[^}]*)?\}([^\s:@'\"$]*)")
+
+
+def check_project(project: str, compose_file: Path, registry: str = "") -> None:
+    """PROJECT as compose takes it, and the image names it makes (those of COMPOSE_FILE, and with REGISTRY
+    before them when prod pushes there) as the engine takes them: a usage error naming
+    COMPOSE_PROJECT_NAME, before anything is built, rather than the engine's about a reference later."""
+    compose_text = compose_file.read_text() if compose_file.is_file() else ""
+    if not _PROJECT.fullmatch(project):
+        raise UsageError(
+            f"COMPOSE_PROJECT_NAME={project!r} is not a valid project name: "
+            "use lowercase letters, digits, dashes and underscores, starting with a letter or digit"
+        )
+    for name in [project + rest for rest in dict.fromkeys(_PROJECT_IMAGE.findall(compose_text))] or [project]:
+        if not _REPOSITORY.fullmatch(name):
+            raise UsageError(
+                f"COMPOSE_PROJECT_NAME={project!r} makes the image name {name!r}, which is not one: end it with a "
+                "letter or digit, and no more than two underscores or a dot together"
+            )
+        whole = f"{registry}/{name}" if registry else name
+        if len(whole) > REPOSITORY_MAX:
+            raise UsageError(
+                f"COMPOSE_PROJECT_NAME ({len(project)} characters) makes the image name {whole[:40]}... of "
+                f"{len(whole)} characters, over the {REPOSITORY_MAX} an image name may have: shorten it"
+            )
+
+
+def check_tag(environ: Mapping[str, str]) -> None:
+    """TAG, where the environment sets it (compose's image names read it): an image tag, or a usage error
+    naming it, before anything is built."""
+    tag = environ.get("TAG", "")
+    if tag and not _TAG.fullmatch(tag):
+        raise UsageError(
+            f"TAG={tag!r} is not an image tag: 1 to 128 letters, digits, `_`, `.` and `-`, not starting with "
+            "`.` or `-`; set another or unset it"
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     root: Path
@@ -116,12 +164,8 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
     dotenv = read_env_file(root / ".env")
     env = {**dotenv, **environ}  # compose's order: the environment over the project's .env
     project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
-    # Compose's own rule for project names; image names are derived from it too.
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project):
-        raise UsageError(
-            f"COMPOSE_PROJECT_NAME={project!r} is not a valid project name: "
-            "use lowercase letters, digits, dashes and underscores, starting with a letter or digit"
-        )
+    check_project(project, root / "compose.yaml", env.get("IMAGE_REGISTRY", "").strip())
+    check_tag(env)
     host = read_env_file(host_env)
     compose = root / "compose.yaml"
     state = Path(env.get("XDG_STATE_HOME", "").strip() or Path.home() / ".local" / "state")

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import os
 import ssl
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
 
 def trust() -> str | bool:
@@ -14,3 +20,22 @@ def trust() -> str | bool:
             return os.environ[variable]
     system = ssl.get_default_verify_paths().cafile
     return system if system and os.path.isfile(system) else True
+
+
+@contextmanager
+def trust_with(cas: Sequence[Path]) -> Iterator[str | bool]:
+    """What verifies TLS servers with CAS added to the usual trust (`trust()`), for as long as the block
+    lasts: a bundle of both in a file of the process's own (mkstemp: a new name, mode 0600, never a file
+    or symlink found there), removed on leaving. The usual trust itself when CAS is empty."""
+    usual = trust()
+    if not cas:
+        yield usual
+        return
+    fd, name = tempfile.mkstemp(prefix="mainza-ca-", suffix=".pem")
+    try:
+        roots = usual if isinstance(usual, str) else DEFAULT_CA_BUNDLE_PATH  # True: requests' own bundle
+        with os.fdopen(fd, "w") as bundle:
+            bundle.write("\n".join(p.read_text() for p in (Path(roots), *cas)))
+        yield name
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -10,8 +10,9 @@ from ci import bake, cache, prod_cache, registry
 from ci import docker as dk
 from ci.buildargs import prod_args, prod_build_args
 from ci.buildrecord import Build, write_build
+from ci.errors import Exit, UsageError
 from ci.frame import Run, Session
-from ci.git import read_commit
+from ci.git import read_commit, unborn
 from ci.phases.build import BuildRequest, build_group
 from ci.report import Check
 
@@ -33,6 +34,10 @@ def options(parser: argparse.ArgumentParser) -> None:
 
 def body(run: Run) -> None:
     settings, args = run.settings, run.args
+    if unborn(settings.root):  # its images would be "unknown", of no commit a pipeline can find again
+        line = f"{settings.root} has no commit yet: commit first (`git add -A && git commit`), prod builds one"
+        run.report.add(Check("commit", "failed", message=line, exit_code=Exit.USAGE))
+        raise UsageError(line)
     with run.step("engine") as check:
         engine = dk.connect(settings)
         check.message = f"engine {dk.require_engine(engine)}"

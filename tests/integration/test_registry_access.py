@@ -113,7 +113,11 @@ def test_a_refused_login_is_one_line_naming_docker_login_and_the_cache_fails_in_
     strict = project.ci("prod", "--strict-cache", env=env)
     assert strict.returncode == 1
     assert says in error_line(strict) and "--strict-cache" in error_line(strict)
-    never_shown(project, run.stdout, run.stderr, strict.stdout, strict.stderr)
+    doctor = project.ci("doctor", env=env)  # asks the login as prod does: never ok
+    [check] = [c for c in json.loads((project.reports / "doctor.json").read_text())["checks"]
+               if c["name"] == "cache registry"]  # fmt: skip
+    assert check["level"] == "warn" and says in check["detail"], check
+    never_shown(project, run.stdout, run.stderr, strict.stdout, strict.stderr, doctor.stdout, doctor.stderr)
 
 
 def test_a_registry_whose_ca_is_not_given_is_named_with_where_to_put_it(

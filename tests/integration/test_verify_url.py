@@ -405,3 +405,31 @@ def test_a_build_of_an_uncommitted_edit_is_not_a_commit_of_the_history_showing_i
     assert f"it claims commit {deployed.new_commit}-dirty" in str(backend["detail"])
     assert out.verdict("frontend")["word"] == "runs"
     assert tree.code == 0, tree.text  # what runs is the working tree
+
+
+def test_a_commit_changing_only_a_file_named_with_a_quote_puts_the_deployment_behind(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", f"file://{deployed.project.root}", str(clone)], check=True)
+    name = 'backend/say "hi".py'  # git quotes it in `git log --name-only` without -z
+    (clone / name).write_text("print('not deployed')\n")
+    for args in (("config", "user.email", "t@localhost"), ("config", "user.name", "t"), ("add", "-A")):
+        subprocess.run(["git", *args], cwd=clone, check=True)
+    subprocess.run(["git", "commit", "-qm", "a quoted name alone"], cwd=clone, check=True)
+    quoted = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=clone, capture_output=True, text=True)
+    env = {"REPORTS_DIR": str(clone / "reports")}
+    # The old stack: the one no other test rebuilds. Its backend lacks both commits, the quoted one too.
+    out = deployed.verify("--url", deployed.old_url, env=env, cwd=clone)
+    assert out.code == 1, out.text
+    backend, frontend = out.verdict("backend"), out.verdict("frontend")
+    assert (backend["word"], backend["behind"], frontend["word"]) == ("behind", 2, "runs"), backend
+    assert backend["commits"] == [
+        f"{quoted.stdout.strip()} a quoted name alone",
+        f"{deployed.new_commit} backend: the second build",
+    ]
+    assert backend["files"] == ["modified backend/main.py", f"added {name}"]
+    written = tmp_path / "written-by-git"
+    refused = deployed.verify("--url", deployed.old_url, f"--commit=--output={written}", env=env, cwd=clone)
+    assert refused.code == 2 and "names no commit" in refused.run.stderr, refused.text
+    assert not list(tmp_path.glob("written-by-git*"))

@@ -4,9 +4,15 @@ image built carries."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
-from ci.bake import Plan, identity_tags, outside_paths
+import pytest
+
+from ci import bake as bake_module
+from ci import docker as dk
+from ci.bake import Plan, identity_tags, outside_paths, resolve_targets
 from ci.bakefile import ResolvedTarget
+from ci.errors import CiError
 from ci.fingerprint import Fingerprint
 from ci.settings import load_settings
 
@@ -37,3 +43,19 @@ def test_every_image_built_is_labelled_with_its_date_commit_and_digest_whatever_
         "org.opencontainers.image.created": "2026-12-05T10:00:00Z",
         "org.opencontainers.image.revision": "abc1234",
     }
+
+
+def test_a_target_whose_context_leaves_the_project_is_refused_before_anything_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "docker-bake.hcl").write_text('target "backend" {}\n')
+    definition = {"target": {"backend": {"context": "../../../../etc", "dockerfile": "Dockerfile"}}}
+    monkeypatch.setattr(dk, "bake_definition", lambda *_: definition)
+    monkeypatch.setattr(bake_module, "fingerprint", lambda *_: pytest.fail("a file was read"))
+    with pytest.raises(CiError) as refused:
+        resolve_targets(cast(dk.Engine, None), load_settings({}, root=root), "dev", {})
+    assert str(refused.value).startswith("target backend: its context ../../../../etc is outside the project (/")
+    definition["target"]["backend"]["context"] = "."
+    assert list(resolve_targets(cast(dk.Engine, None), load_settings({}, root=root), "dev", {})) == ["backend"]

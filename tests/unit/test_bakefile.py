@@ -4,7 +4,13 @@ variable defaults read as text."""
 
 from __future__ import annotations
 
-from ci.bakefile import bake_groups, bake_variable_default, entries, resolved_targets
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ci.bakefile import bake_groups, bake_variable_default, entries, outside, resolved_targets
 from tests.conftest import EXAMPLE
 
 OLD = {  # buildx 0.13.1, this repository's prod backend
@@ -64,3 +70,54 @@ def test_bake_groups_and_variable_defaults_of_the_example() -> None:
     assert {"default", "dev", "prod", "validate"} <= set(bake_groups(text))
     assert bake_variable_default(text, "CACHE_REGISTRY") == "localhost:5000"
     assert bake_variable_default(text, "NO_SUCH_VARIABLE") is None
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "work" / "app"
+    (root / "backend").mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM x\n")
+    (tmp_path / "secrets").mkdir()
+    os.symlink(tmp_path / "secrets", root / "linked")  # a folder in the project that leads out of it
+    os.symlink(root, tmp_path / "app-link")  # the project reached through a link: still inside
+    return root
+
+
+@pytest.mark.parametrize(
+    ("raw", "what", "path"),
+    [
+        ({"context": "../../../../etc"}, "context", "../../../../etc"),
+        ({"context": "/etc"}, "context", "/etc"),
+        ({"context": "linked"}, "context", "linked"),
+        ({"context": "backend/../.."}, "context", "backend/../.."),
+        ({"context": ".", "dockerfile": "/etc/passwd"}, "dockerfile", "/etc/passwd"),
+        ({"context": "backend", "dockerfile": "../../Dockerfile"}, "dockerfile", "backend/../../Dockerfile"),
+        ({"context": ".", "contexts": {"extra": "../.."}}, "context extra", "../.."),
+    ],
+)
+def test_a_target_reading_outside_the_project_is_named_with_what_and_where(
+    tmp_path: Path, raw: dict[str, Any], what: str, path: str
+) -> None:
+    root = project(tmp_path)
+    target = resolved_targets({"target": {"api": raw}})["api"]
+    line = outside(root, [target])
+    assert line is not None and line.startswith(f"target api: its {what} {path} is outside the project (")
+    assert "\n" not in line and str(root) in line
+    assert outside(tmp_path / "app-link", [target]) is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"context": "."},
+        {"context": "backend", "dockerfile": "../Dockerfile"},
+        {"context": "backend/..", "dockerfile-inline": "FROM x"},
+        {"context": "https://github.com/x/y.git", "dockerfile": "../../Dockerfile"},
+        {"context": "git@github.com:x/y.git"},
+        {"context": ".", "contexts": {"base": "docker-image://alpine", "t": "target:other", "w": "backend"}},
+    ],
+)
+def test_a_target_reading_only_the_project_or_remote_sources_passes(tmp_path: Path, raw: dict[str, Any]) -> None:
+    root = project(tmp_path)
+    targets = resolved_targets({"target": {"api": raw}}).values()
+    assert outside(root, targets) is None
+    assert outside(tmp_path / "app-link", targets) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -27,11 +29,24 @@ def layout(**changes: object) -> cache.Layout:
     return cache.Layout(**values)  # type: ignore[arg-type]
 
 
-def test_a_branch_tag_is_the_bake_files_branch_tag() -> None:
-    # docker-bake.hcl's branch_tag: regex_replace(branch, "[^A-Za-z0-9_.-]+", "-"), at most 100 characters
-    assert cache.Branches("feature/new ui", "main").tags == ("branch-feature-new-ui", "branch-main")
+def test_a_branch_tag_is_its_readable_name_and_a_hash_of_the_exact_name_the_default_branchs_plain() -> None:
+    # docker-bake.hcl's branch_tag, the same rule (tests/integration/test_cache_refs.py holds them together)
+    digest = hashlib.sha256(b"feature/new ui").hexdigest()[:12]
+    assert cache.Branches("feature/new ui", "main").tags == (f"branch-feature-new-ui-{digest}", "branch-main")
     assert cache.Branches("main", "main").tags == ("branch-main",)
-    assert len(cache.tag_of("x" * 300)) == 100
+    assert cache.Branches("main", "trunk").tags == (cache.branch_tag("main", "trunk"), "branch-trunk")
+    assert cache.branch_tag("main", "trunk") != "branch-main"
+    assert cache.branch_tag("release/1.0", "release/1.0").startswith("branch-release-1.0-")  # not a tag as it is
+
+
+@pytest.mark.parametrize("default", ["main", "feature/a", "feature-a", "x" * 300])
+def test_distinct_branches_never_share_a_cache_ref_and_every_tag_is_a_valid_one(default: str) -> None:
+    names = ["main", "Main", "feature/a", "feature-a", "feature_a", "feature a", "feature--a", "fëature", "fäature"]
+    names += ["機能", "功能", "x" * 300, "x" * 301, "x" * 80 + "a", "x" * 80 + "b", "-", "a..b", "a/b/c", "a-b-c"]
+    tags = [cache.branch_tag(name, default) for name in names]
+    assert len(set(tags)) == len(names), [t for t in tags if tags.count(t) > 1]
+    assert all(re.fullmatch(r"[\w][\w.-]{0,127}", tag, re.ASCII) for tag in tags)
+    assert cache.branch_tag("fëature", default).startswith("branch-f-ature-")  # still readable
 
 
 def test_the_branch_is_cache_branch_then_the_cis_then_the_checkout(tmp_path: Path) -> None:

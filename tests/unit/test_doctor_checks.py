@@ -71,6 +71,7 @@ class Host:
         self.local_images: set[str] = set()
         self.registry_images = {"docker.io/library/python:3.11-slim"}
         self.registry_status = 200
+        self.login_problem: str | None = None  # what the registry says of Docker's login for it
         self.compose: dict[str, Any] = {"services": {}}  # `docker compose config`
 
     def cache_record(self) -> dict[str, str]:
@@ -125,6 +126,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: None if ref in state.registry_images else "not found")
     monkeypatch.setattr(registry.requests.Session, "get", get)
     monkeypatch.setattr(doctor_checks, "cache_refs", lambda *_: registry.Listing([]))  # no registry API in unit tests
+    monkeypatch.setattr(doctor_checks, "login_problem", lambda _: state.login_problem)
     monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
     return state
@@ -372,3 +374,54 @@ def test_the_projects_cache_refs_are_listed_with_their_sizes(
     found = diagnose(tree)["cache registry"]
     assert found.level == "ok" and found.detail.endswith("; 2 cache refs of mainzatest-doctor, 240.0 MB named")
     assert found.output.splitlines()[0].split() == ["120.0", "MB", refs[0].ref]
+
+
+def test_a_base_image_that_would_be_an_option_of_dockers_is_no_reference_and_never_asked(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tree / "Dockerfile").write_text(DOCKERFILE.replace("docker.io/library/python:3.11-slim", "--output=/tmp/x"))
+    asked: list[str] = []
+    monkeypatch.setattr(dk, "image_exists", lambda _, ref: asked.append(ref) or False)
+    monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: asked.append(ref) or "no")
+    check = diagnose(tree)["base images"]
+    assert (check.level, check.detail) == ("fail", "${BASE}=--output=/tmp/x: not an image reference")
+    assert asked == []
+
+
+def test_a_context_outside_the_project_fails_the_bake_file_naming_it_and_nothing_there_is_read(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def definition(*_: object) -> dict[str, Any]:
+        return {"target": {"app": {"context": "../../../../etc", "dockerfile": "Dockerfile", "args": {}}}}
+
+    monkeypatch.setattr(dk, "bake_definition", definition)
+    monkeypatch.setattr(context, "input_files", lambda *_: pytest.fail("a file outside was listed"))
+    found = diagnose(tree)
+    assert found["bake file"].level == "fail"
+    assert found["bake file"].detail.startswith(
+        "docker-bake.hcl: target app: its context ../../../../etc is outside the project ("
+    )
+    assert {found[name].level for name in ("context", "dockerignore", "base images")} == {"skip"}
+    line = failure_line(list(found.values()))
+    assert line is not None and line[0].startswith("bake file: docker-bake.hcl: target app: its context")
+
+
+def test_a_registry_refusing_dockers_login_warns_with_prods_own_line_and_its_refs_go_unlisted(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.registry_status = 401
+    host.login_problem = (
+        "registry.test:5443 refused the login Docker has for it (config.json): wrong user or password, or expired; "
+        "run `docker login registry.test:5443` again"
+    )
+    monkeypatch.setenv("CACHE_REGISTRY", "registry.test:5443/team")
+    monkeypatch.setattr(doctor_checks, "cache_refs", lambda *_: pytest.fail("listed with a refused login"))
+    found = diagnose(tree)["cache registry"]
+    assert found.level == "warn"
+    answers = "registry.test:5443/team answers (https://registry.test:5443/v2/ HTTP 401)"
+    assert found.detail == f"{answers}, but {host.login_problem}"
+    assert "prod builds without the registry cache" in found.advice
+
+
+def test_doctor_asks_the_login_with_prods_own_function() -> None:
+    assert doctor_checks.login_problem is registry.login_problem

@@ -91,3 +91,14 @@ def test_a_shallow_clone_still_reads_the_commits_inputs_and_says_it_is_shallow(t
     states = list(Repository(clone).states("HEAD", target))
     assert len(states) == 1
     assert states[0].sources.digest == fingerprint(root, root / "Dockerfile").digest
+
+
+@pytest.mark.parametrize("name", ['say"hi".py', "back\\slash.py", "tab\there.py", "new\nline.py", "esc\x1b.py"])
+def test_a_commit_changing_only_a_file_git_would_quote_is_a_state_of_its_own(tmp_path: Path, name: str) -> None:
+    root = repo(tmp_path)
+    (root / "api" / name).write_text("print('new')\n")
+    second = commit_all(root, "the awkward file alone")
+    states = list(Repository(root).states("HEAD", TargetFiles.of(root, root, Path("Dockerfile"))))
+    assert [s.commit.short for s in states][:1] == [second] and len(states) == 2
+    assert f"api/{name}" in states[0].sources.files and f"api/{name}" not in states[1].sources.files
+    assert states[0].sources.digest == fingerprint(root, root / "Dockerfile").digest

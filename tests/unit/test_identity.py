@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ci.fingerprint import fingerprint
 from ci.git import Commit, commit_all, git
 from ci.identity import Inputs, identity
@@ -72,3 +74,24 @@ def test_removing_an_input_in_a_commit_changes_the_identity(tmp_path: Path) -> N
 def test_outside_git_there_is_no_identity(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM x\n")
     assert of(tmp_path, "Dockerfile") is None
+
+
+@pytest.mark.parametrize("name", ['say"hi".py', "back\\slash.py", "tab\there.py", "new\nline.py", "esc\x1b.py"])
+def test_a_commit_changing_only_a_file_git_would_quote_is_the_identity(tmp_path: Path, name: str) -> None:
+    root = repo(tmp_path)
+    (root / "api" / name).write_text("print('new')\n")
+    second = commit_all(root, "the awkward file alone")
+    api = of(root, "Dockerfile")
+    assert api is not None and api.label == second
+
+
+def test_a_context_whose_name_is_a_glob_finds_its_own_commits(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "svc[1]").mkdir()
+    (root / "svc[1]" / "Dockerfile").write_text("FROM z\n")
+    first = commit_all(root, "svc[1]")
+    (root / "svc1").mkdir()
+    (root / "svc1" / "x").write_text("the glob's match, not the context\n")
+    commit_all(root, "svc1")
+    found = identity(Inputs.of(root / "svc[1]", Path("Dockerfile")), fingerprint(root / "svc[1]", Path("Dockerfile")))
+    assert found is not None and (found.label, found.dirty) == (first, False)

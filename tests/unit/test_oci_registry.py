@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
+from pathlib import Path
+
 import pytest
 import requests
 from dxf import exceptions as dxf_errors
 
+from ci import docker as dk
 from ci import oci_registry
 from ci.docker.credentials import Login
 from ci.oci_registry import Ref, Registry
@@ -73,3 +79,23 @@ def test_each_refusal_is_one_line_naming_the_fix_never_the_secret(
     assert "\n" not in line and SECRET not in line
     if isinstance(err, dxf_errors.DXFUnauthorizedError) or says.startswith("the login"):
         assert "`docker login registry.test:5443`" in line
+
+
+def test_the_engines_cas_for_a_registry_are_trusted_from_a_private_file_while_it_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("THE REGISTRY'S CA\n")
+    monkeypatch.setattr(dk, "engine_cas", lambda host: [ca] if host == "registry.test:5443" else [])
+    monkeypatch.setattr(dk, "docker_login", lambda host: None)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / "mainza-ca-registry.test_5443.pem"  # where it went, by a name known in advance
+    os.symlink(tmp_path / "victim", planted)
+    with Registry("registry.test:5443") as remote:
+        bundle = Path(str(remote._base._tlsverify))
+        assert bundle.parent == tmp_path and bundle != planted and bundle.read_text().endswith("THE REGISTRY'S CA\n")
+        assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
+    assert not bundle.exists() and not (tmp_path / "victim").exists()
+    with Registry("localhost:5000") as local:
+        assert local._base._tlsverify is True  # plain HTTP: no bundle made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ca.crt", planted.name]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
+from ci import docker as dk
+from ci.errors import UsageError
 from ci.registry import probe_url as registry_probe_url
+from ci.registry import selected_builder
 
 
 @pytest.mark.parametrize(
@@ -18,3 +23,15 @@ from ci.registry import probe_url as registry_probe_url
 )
 def test_registry_probe_url(registry: str, url: str, loopback: bool) -> None:
     assert registry_probe_url(registry) == (url, loopback)
+
+
+@pytest.mark.parametrize("name", ["--bootstrap", "-x", "a b", "--output=/tmp/x"])
+def test_a_builder_name_that_is_no_name_is_a_usage_error_before_docker_is_asked(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dk, "buildx_version_line", lambda _: pytest.fail("docker was asked"))
+    with pytest.raises(UsageError, match="is not a builder name"):
+        selected_builder(cast(dk.Engine, None), name)
+    monkeypatch.setenv("BUILDX_BUILDER", name)
+    with pytest.raises(UsageError, match="BUILDX_BUILDER"):
+        selected_builder(cast(dk.Engine, None), None)

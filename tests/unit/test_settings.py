@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,59 @@ def test_the_projects_env_file_is_read_as_compose_reads_it_beneath_the_environme
     assert settings.dotenv["PYTHON_IMAGE"] == "mirror.example/python:3.11"
     # bake reads no .env: the host's default still serves it; compose gets .env's (ci/docker/engine.connect)
     assert settings.host_defaults == {"PYTHON_IMAGE": "localhost:5000/mirror/python:3.11-slim"}
+
+
+IMAGES = COMPOSE.replace(
+    "  backend:\n", "  backend:\n    image: ${COMPOSE_PROJECT_NAME:-mainza}-backend:${TAG:-dev}\n"
+).replace("  frontend:\n", '  frontend:\n    image: "${COMPOSE_PROJECT_NAME-mainza}-web-ui:${TAG:-dev}"\n')
+
+
+@pytest.mark.parametrize(
+    ("project", "says"),
+    [
+        ("x_", "makes the image name 'x_-backend', which is not one"),
+        ("a___b", "makes the image name 'a___b-backend', which is not one"),
+        ("x" * 300, "COMPOSE_PROJECT_NAME (300 characters) makes the image name xxxxx"),
+        ("x" * 248, "of 256 characters, over the 255"),  # with -backend
+        ("My App", "is not a valid project name"),
+        ("-x", "is not a valid project name"),
+        ("x.y", "is not a valid project name"),  # compose refuses a dot, the engine would take it
+    ],
+)
+def test_a_project_name_that_makes_no_valid_image_name_is_a_usage_error_naming_it(
+    tmp_path: Path, project: str, says: str
+) -> None:
+    (tmp_path / "compose.yaml").write_text(IMAGES)
+    with pytest.raises(UsageError, match=re.escape(says)) as refused:
+        load_settings({"COMPOSE_PROJECT_NAME": project}, host_env=tmp_path / "missing", root=tmp_path)
+    assert "COMPOSE_PROJECT_NAME" in str(refused.value) and "\n" not in str(refused.value)
+    assert refused.value.exit_code == 2
+
+
+@pytest.mark.parametrize("project", ["x", "a_b", "a__b", "a-b", "a--b", "x-", "0-9", "x" * 247, "mainza"])
+def test_a_project_name_making_valid_image_names_passes(tmp_path: Path, project: str) -> None:
+    (tmp_path / "compose.yaml").write_text(IMAGES)
+    assert load_settings({"COMPOSE_PROJECT_NAME": project}, host_env=tmp_path / "m", root=tmp_path).project == project
+
+
+def test_the_registry_prod_pushes_to_counts_in_the_length(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(IMAGES)
+    env = {"COMPOSE_PROJECT_NAME": "x" * 220, "IMAGE_REGISTRY": "registry.example.com:5443/team/images"}
+    with pytest.raises(UsageError, match="over the 255"):
+        load_settings(env, host_env=tmp_path / "m", root=tmp_path)
+    assert load_settings({**env, "IMAGE_REGISTRY": ""}, host_env=tmp_path / "m", root=tmp_path)
+
+
+@pytest.mark.parametrize("tag", ["a b", "-x", ".x", "x" * 129, "a:b", "a/b", "ü", " dev", "dev\n"])
+def test_a_tag_that_is_no_image_tag_is_a_usage_error_naming_tag(root: Path, tag: str) -> None:
+    with pytest.raises(UsageError, match=r"^TAG=.* is not an image tag") as refused:
+        load_settings({"TAG": tag}, host_env=root / "missing", root=root)
+    assert refused.value.exit_code == 2
+    (root / ".env").write_text(f"TAG='{tag}'\n" if "\n" not in tag else "TAG=a b\n")
+    with pytest.raises(UsageError, match="is not an image tag"):
+        load_settings({}, host_env=root / "missing", root=root)
+
+
+@pytest.mark.parametrize("tag", ["dev", "x" * 128, "1a2b3c4-dirty", "v1.2.3", "_x", "A_b.C-d"])
+def test_an_image_tag_passes(root: Path, tag: str) -> None:
+    assert load_settings({"TAG": tag}, host_env=root / "missing", root=root).project == "mainza"
