@@ -10,6 +10,8 @@ ends within a second). `server.url(MODE)` is an address that answers as MODE say
 - `echo`: HTTP 401, a page echoing the bearer token (and the whole Authorization header);
 - `deep`: JSON nested 100,000 deep;
 - `silent`: headers, then a body that never starts; `stall`: no answer at all, the connection kept open.
+
+`Hostile(default=MODE)` answers every other path as MODE (a registry's `/v2/...`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class Hostile:
-    def __init__(self) -> None:
+    def __init__(self, default: str = "") -> None:
         self.stop = threading.Event()
         stop = self.stop
 
@@ -58,6 +60,7 @@ class Hostile:
 
             def do_GET(self) -> None:
                 mode = self.path.strip("/").split("/")[0]
+                mode = mode if mode in MODES else default
                 with suppress(BrokenPipeError, ConnectionResetError):  # the client gave up: what is bounded does
                     getattr(self, "answer_" + mode.replace("-", "_"))()
 

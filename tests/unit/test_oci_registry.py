@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from dxf import exceptions as dxf_errors
 
-from ci import oci_registry
+from ci import oci_registry, secrets
 from ci.docker.credentials import Login
 from ci.oci_registry import Ref, Registry
+from tests.hostile import Hostile
 
 
 @pytest.mark.parametrize(
@@ -47,7 +50,7 @@ def refused(status: int) -> requests.HTTPError:
 
 def registry(login: Login | None) -> Registry:
     remote = Registry.__new__(Registry)
-    remote.host, remote.login = "registry.test:5443", login
+    remote.host, remote.login, remote.timeout = "registry.test:5443", login, oci_registry.TIMEOUT
     return remote
 
 
@@ -73,3 +76,38 @@ def test_each_refusal_is_one_line_naming_the_fix_never_the_secret(
     assert "\n" not in line and SECRET not in line
     if isinstance(err, dxf_errors.DXFUnauthorizedError) or says.startswith("the login"):
         assert "`docker login registry.test:5443`" in line
+
+
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        ("trickle", "gave no usable answer when asked to read its API: no full answer within 2.4s"),
+        ("endless", "gave no usable answer when asked to read its API: an answer over 4194304 bytes"),
+        ("bomb", "gave no usable answer when asked to read its API: an answer over 4194304 bytes"),
+    ],
+)
+def test_a_hostile_registry_is_one_line_in_bounded_time_and_memory(mode: str, says: str) -> None:
+    with Hostile(default=mode) as hostile:
+        start = time.monotonic()
+        with (
+            pytest.raises(oci_registry.RegistryError) as refused,
+            Registry(hostile.base.removeprefix("http://"), 1.2) as remote,
+        ):
+            remote.ping()
+        assert time.monotonic() - start < 2.4 + 1.0  # the whole answer's: twice a read's 1.2 s
+    assert says in str(refused.value)
+
+
+class TokenService:
+    """A DXF client whose token service grants a bearer token."""
+
+    def authenticate(self, *args: object, **kwargs: object) -> str:
+        return "registry-b3arer-token"
+
+
+def test_a_token_the_registry_grants_is_a_secret() -> None:
+    try:
+        registry(Login("ci", SECRET, "config.json"))._auth(TokenService(), requests.Response())  # type: ignore[arg-type]
+        assert secrets.redact("Bearer registry-b3arer-token") == "Bearer ***"
+    finally:
+        secrets.forget()
