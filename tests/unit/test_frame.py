@@ -279,3 +279,19 @@ def test_reports_dir_that_cannot_be_written_exits_2_with_one_line_before_the_ses
 
 def test_settings_load_for_the_frame(tmp_path: Path) -> None:
     assert load_settings({}, root=tmp_path).reports_dir == tmp_path / "reports"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--hedaer", "Authorization: Bearer s3cret"], "unrecognized arguments: --hedaer and 1 value, not shown ("),
+        (["--hedaer=Authorization: Bearer s3cret"], "unrecognized arguments: --hedaer ("),
+        (["s3cret", "--bogus"], "unrecognized arguments: --bogus and 1 value, not shown ("),
+        (["s3cret"], "unrecognized arguments: 1 value, not shown ("),
+        (["--head=Authorization: Bearer s3cret"], "ambiguous option: --head=... could match --header, --header-env ("),
+    ],
+)
+def test_a_mistyped_option_is_named_and_its_value_never_shown(argv: list[str], says: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        frame.parse_arguments(sessions.load("verify"), ["--url", "http://127.0.0.1:1", *argv])
+    assert str(refused.value).startswith(says) and "s3cret" not in str(refused.value)
