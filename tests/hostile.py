@@ -132,7 +132,7 @@ class Hostile:
         return f"{self.base}/{mode}/"
 
     def __enter__(self) -> Hostile:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def __exit__(
