@@ -63,8 +63,24 @@ def seconds_shown(seconds: float) -> str:
 
 
 def masked(url: str) -> str:
-    """URL as shown: its user info (a user, a password, a token) replaced by `***`, even in a malformed one."""
-    return re.sub(r"^((?:[A-Za-z][\w+.-]*:)?//)?[^/?#\s]*@", r"\1***@", url.strip(), count=1)
+    """URL as shown: its user info (a user, a password, a token) replaced by `***`, even in a malformed one
+    (`http:/user:pw@host`, `user:pw@host`)."""
+    url = url.strip()
+    start, info = _user_info(url)
+    return url[:start] + "***" + url[start + len(info) :] if info else url
+
+
+def user_info(url: str) -> str:
+    """URL's user info (`user:password`, as written), '' when it has none: all before the authority's last `@`,
+    after `scheme:/` (malformed URLs too)."""
+    return _user_info(url.strip())[1]
+
+
+def _user_info(url: str) -> tuple[int, str]:
+    scheme = re.match(r"[A-Za-z][\w+.-]*:/+", url)
+    start = scheme.end() if scheme else 0
+    authority = re.split(r"[/?#]", url[start:], maxsplit=1)[0]
+    return start, authority[: authority.rindex("@")] if "@" in authority else ""
 
 
 def get(

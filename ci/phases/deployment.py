@@ -66,10 +66,10 @@ def parse_address(raw: str) -> Address:
 def register_user_info(url: str) -> None:
     """The user and password in URL's user info, as given and as requests sends them (unquoted, and Basic
     auth's base64 of `user:password`): secrets, a token often going as the user."""
-    authority = re.sub(r"^(?:[A-Za-z][\w+.-]*:)?//", "", url).split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    if "@" not in authority:
+    info = fetch.user_info(url)
+    if not info:
         return
-    user, _, password = authority.rpartition("@")[0].partition(":")
+    user, _, password = info.partition(":")
     plain_user, plain_password = unquote(user), unquote(password)
     basic = base64.b64encode(f"{plain_user}:{plain_password}".encode("latin-1", "replace")).decode()
     secrets.register(user, password, plain_user, plain_password, f"{user}:{password}", basic)

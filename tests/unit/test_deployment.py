@@ -61,7 +61,13 @@ def test_header_values_and_url_user_info_are_secrets_from_the_moment_they_are_re
 
 
 @pytest.mark.parametrize(
-    "raw", ["http://user:s3cret@host:port/", "backend=http://user:s3cret@host:port", "user:s3cret@staging.example"]
+    "raw",
+    [
+        "http://user:s3cret@host:port/",
+        "backend=http://user:s3cret@host:port",
+        "user:s3cret@staging.example",
+        "http:/user:s3cret@host/",
+    ],
 )
 def test_a_malformed_address_never_shows_its_user_info(raw: str) -> None:
     with pytest.raises(UsageError) as refused:

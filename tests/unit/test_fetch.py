@@ -182,6 +182,9 @@ def test_an_encoding_not_read_or_a_corrupt_body_is_undecodable(encoding: str, bo
         ("http://tok3n@10.0.0.5:8000/build/info?a=b@c", "http://***@10.0.0.5:8000/build/info?a=b@c"),
         ("user:s3cret@stage.example", "***@stage.example"),  # no scheme: malformed, masked all the same
         ("http://user:s3cret@host:port/", "http://***@host:port/"),
+        ("http:/user:s3cret@host/", "http:/***@host/"),
+        ("http:user:s3cret@host", "***@host"),
+        ("https://a@b:s3cret@host/x", "https://***@host/x"),
         ("https://stage.example/path@x", "https://stage.example/path@x"),
         ("https://stage.example", "https://stage.example"),
     ],
