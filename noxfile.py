@@ -28,9 +28,31 @@ def _install(session: nox.Session, *requirements: str) -> None:
     stamp.write_text(digest)
 
 
-def _run_ci(session: nox.Session, name: str) -> None:
-    _install(session, CI_REQUIREMENTS)
-    session.run("python", "-m", "ci", name, *session.posargs)
+def _run_ci(session: nox.Session, name: str, *requirements: str) -> None:
+    _install(session, CI_REQUIREMENTS, *requirements)
+    _ci(session, name)
+
+
+def _ci(session: nox.Session, name: str) -> None:
+    """`python -m ci NAME` with the arguments after `--`, each `--header 'Name: value'` passed as `--header-env
+    Name=VARIABLE` and its value in the child's environment: nox echoes the command line, never the environment.
+    One that is not `Name: value` goes as `--header ***`, which python -m ci refuses."""
+    args: list[str] = []
+    env: dict[str, str] = {}
+    given = iter(session.posargs)
+    for arg in given:
+        if arg != "--header" and not arg.startswith("--header="):
+            args.append(arg)
+            continue
+        header, colon, value = (arg[len("--header=") :] if "=" in arg else next(given, "")).partition(":")
+        if not colon or not header.strip() or any(c.isspace() or c == "=" for c in header.strip()):
+            args += ["--header", "***"]
+        elif not value.strip():
+            args += ["--header", f"{header.strip()}:"]  # nothing to hide
+        else:
+            env[f"MAINZA_HEADER_{len(env) + 1}"] = value.strip()
+            args += ["--header-env", f"{header.strip()}=MAINZA_HEADER_{len(env)}"]
+    session.run("python", "-m", "ci", name, *args, env=env)
 
 
 @nox.session(default=False)
@@ -55,15 +77,13 @@ def prune(session: nox.Session) -> None:
 def verify(session: nox.Session) -> None:
     """Prove the running stack is the latest build of this tree; `-- --browser`, `-- --down`."""
     browser = (BROWSER_REQUIREMENTS,) if "--browser" in session.posargs else ()
-    _install(session, CI_REQUIREMENTS, *browser)
-    session.run("python", "-m", "ci", "verify", *session.posargs)
+    _run_ci(session, "verify", *browser)
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark prod builds: cold, fresh runner warm from the registry, no-op, --no-cache; prints ratios."""
-    _install(session, CI_REQUIREMENTS, BENCH_REQUIREMENTS, WATCH_REQUIREMENTS)
-    session.run("python", "-m", "ci", "bench", *session.posargs)
+    _run_ci(session, "bench", BENCH_REQUIREMENTS, WATCH_REQUIREMENTS)
 
 
 @nox.session
@@ -84,11 +104,10 @@ def lint(session: nox.Session) -> None:
     """ruff, mypy, hadolint, actionlint, and the bake definition resolved (and checked) for every group."""
     # mypy must see every module the ci package imports: the requirements of every session, and the linters.
     _install(session, *sorted(str(p) for p in Path("ci").glob("requirements*.txt")))
-    session.run("python", "-m", "ci", "lint", *session.posargs)
+    _ci(session, "lint")
 
 
 @nox.session(default=False)
 def watch(session: nox.Session) -> None:
     """Rebuild, recreate and verify only what changed, after every save; `-- --once`, `-- --down`."""
-    _install(session, CI_REQUIREMENTS, WATCH_REQUIREMENTS)
-    session.run("python", "-m", "ci", "watch", *session.posargs)
+    _run_ci(session, "watch", WATCH_REQUIREMENTS)

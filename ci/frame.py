@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -65,6 +66,8 @@ class Outcome:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        # argparse quotes an abbreviation that could be two options whole, `--head=VALUE` with its value
+        message = re.sub(r"^(ambiguous option: [^=\s]*)=.*( could match )", r"\1=...\2", message, flags=re.S)
         raise UsageError(f"{message} (`{self.prog} --help` lists the arguments)")
 
 
@@ -108,18 +111,23 @@ def parse_arguments(session: Session, argv: list[str]) -> argparse.Namespace:
     args, rest = p.parse_known_args(argv)
     foreign = foreign_options(session.name) if rest else {}
     unknown = []
+    values = 0  # of the arguments not understood, the values: never shown (a header's may be a token)
     ignored: dict[str, list[str]] = {}
     while rest:
         option, _, inline = rest.pop(0).partition("=")
         other = foreign.get(option)
         if other is None:
-            unknown.append(option)
+            if option.startswith("-"):
+                unknown.append(option)
+            else:
+                values += 1
             continue
         ignored[option] = other.owners
         if other.values and not inline:
             del rest[: other.values]
-    if unknown:
-        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown or values:
+        hidden = [f"{terminal.plural(values, 'value')}, not shown"] if values else []
+        p.error(f"unrecognized arguments: {' and '.join([' '.join(unknown), *hidden] if unknown else hidden)}")
     for option, owners in ignored.items():
         print(ignored_note(session.name, option, owners), flush=True)
     session.check_args(args)

@@ -23,10 +23,10 @@ from dxf import DXF, DXFBase
 from dxf import exceptions as dxf_errors
 
 from ci import docker as dk
-from ci import tls
+from ci import fetch, secrets, tls
 from ci.errors import CiError
 
-TIMEOUT = 5.0  # seconds, each request
+TIMEOUT = 5.0  # seconds to connect and of silence within an answer; a whole answer has twice that (ci/fetch.py)
 # A cache manifest is an index (BuildKit's default) or an image manifest (image-manifest=true).
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "
@@ -89,7 +89,7 @@ class Registry:
     """One registry host, used inside `with`: one connection pool, one login, a client per repository."""
 
     def __init__(self, host: str, timeout: float = TIMEOUT) -> None:
-        self.host = host
+        self.host, self.timeout = host, timeout
         self.insecure = is_loopback(host)
         self.login = None if self.insecure else dk.docker_login(host)
         self._closing = ExitStack()  # what `with` ends: the CA bundle, the connections
@@ -97,14 +97,16 @@ class Registry:
         self._base = DXFBase(host, auth=self._auth, insecure=self.insecure, tlsverify=verify, timeout=timeout)
         self._session = requests.Session()
         self._session.trust_env = not self.insecure  # no proxy reaches this machine's loopback
+        fetch.mount(self._session, fetch.REGISTRY_BYTES, 2 * timeout)  # python-dxf's requests too
         self._base._sessions = [self._session]  # one connection pool for every repository
         self._repositories: dict[str, DXF] = {}
 
     def _auth(self, client: DXFBase, response: requests.Response) -> None:
         if self.login is None or self.login.identity_token:
-            client.authenticate(response=response)  # anonymous: a token service may still grant a pull
+            token = client.authenticate(response=response)  # anonymous: a token service may still grant a pull
         else:
-            client.authenticate(self.login.username, self.login.secret, response=response)
+            token = client.authenticate(self.login.username, self.login.secret, response=response)
+        secrets.register(token or "")  # a bearer token from the registry's token service is a secret too
 
     def __enter__(self) -> Registry:
         return self
@@ -124,7 +126,7 @@ class Registry:
             yield
         except RegistryError:
             raise
-        except (dxf_errors.DXFError, requests.RequestException, ValueError, KeyError, TypeError) as err:
+        except (dxf_errors.DXFError, requests.RequestException, ValueError, KeyError, TypeError, RecursionError) as err:
             raise RegistryError(*self.refusal(err, action, what)) from None
 
     def refusal(self, err: Exception, action: Action, what: str) -> tuple[str, int]:
@@ -141,6 +143,8 @@ class Registry:
             )
         if isinstance(err, dxf_errors.DXFAuthInsecureError):
             return f"{host} asks for a login over plain HTTP, which is only for a registry with none", 401
+        if isinstance(err, fetch.BadAnswer):
+            return f"{host} gave no usable answer when asked to {action} {what}: {err}", 0
         response = getattr(err, "response", None)
         status = response.status_code if isinstance(response, requests.Response) else 0
         if status == 403:
@@ -152,7 +156,7 @@ class Registry:
             reason = "connection refused" if "refused" in str(err).lower() else "no connection"
             return f"nothing answers at {host} ({reason})", 0
         if isinstance(err, requests.Timeout):
-            return f"{host} did not answer within {TIMEOUT:.0f}s", 0
+            return f"{host} did not answer within {fetch.seconds_shown(self.timeout)}", 0
         if status:
             return f"{host} answered HTTP {status} when asked to {action} {what}", status
         return f"{host}: cannot {action} {what} ({type(err).__name__})", 0

@@ -15,6 +15,7 @@ import requests
 from packaging.version import Version
 
 from ci import docker as dk
+from ci import fetch
 from ci.errors import CiError, UsageError
 from ci.oci_registry import (
     Presence,
@@ -53,14 +54,23 @@ class Answer:
 
 
 def probe(registry: str, timeout: float = PROBE_TIMEOUT) -> Answer:
-    """Whether the registry answers at all (no login sent: `login_problem` checks that)."""
+    """Whether the registry answers at all (no login sent: `login_problem` checks that), its whole answer
+    within twice TIMEOUT (the time to connect and to read it, together)."""
     url, loopback = probe_url(registry)
-    with requests.Session() as session, nullcontext(True) if loopback else trusted(host_of(registry)) as verify:
-        session.trust_env = not loopback  # a proxy from the environment cannot reach this machine's loopback
+    with nullcontext(True) if loopback else trusted(host_of(registry)) as verify:
         try:
-            response = session.get(url, timeout=timeout, verify=verify)
+            response = fetch.get(
+                url,
+                cap=fetch.REGISTRY_BYTES,
+                seconds=2 * timeout,
+                read_seconds=timeout,
+                verify=verify,
+                trust_env=not loopback,  # a proxy from the environment cannot reach this machine's loopback
+            )
         except requests.exceptions.SSLError:
             return Answer(url, None, untrusted(host_of(registry)))
+        except fetch.BadAnswer as err:
+            return Answer(url, None, f"{url}: {err}")
         except requests.RequestException as err:
             reason = "connection refused" if "refused" in str(err).lower() else type(err).__name__
             return Answer(url, None, f"nothing answers at {url} ({reason})")

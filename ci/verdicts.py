@@ -19,6 +19,7 @@ from ci.ids import short_id
 from ci.terminal import plural
 
 SHOWN = 5  # commits and files named in a verdict; the JSON has them all
+CLAIM = 64  # characters of the commit label a service claims, shown: a label is a hash and `-dirty` at most
 
 
 @dataclass
@@ -92,6 +93,7 @@ def judge(service: str, answers: list[buildinfo.Answer], want: Expected, history
     if answer.info is None:
         return Verdict(service, answer.kind, f"{answer.kind}: {answer.url}: {answer.problem}", urls, dict(counts))
     digest, label = answer.identity
+    label = buildinfo.cut(label, CLAIM)  # what a service claims is its to choose: never a flood
     claims = f"commit {label}, sources {short_id(digest)}"
     index = want.place(digest)
     verdict = Verdict(service, "runs", "", urls, dict(counts), claims)
@@ -135,6 +137,6 @@ def describe(answer: buildinfo.Answer, want: Expected) -> str:
     if index == 0:
         return f"run {want.label} (sources {short_id(digest)})"
     if index is None:
-        return f"not of {want.label}'s history (claims {label}, sources {short_id(digest)})"
+        return f"not of {want.label}'s history (claims {buildinfo.cut(label, CLAIM)}, sources {short_id(digest)})"
     behind = plural(want.behind(index), "commit")
     return f"behind by {behind} ({want.seen[index].commit.short}, sources {short_id(digest)})"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci import secrets
 from ci.errors import CiError
 
 CERTS_D = Path("/etc/docker/certs.d")
@@ -52,8 +53,16 @@ def _config(environ: Mapping[str, str]) -> dict[str, object]:
 
 def docker_login(host: str, environ: Mapping[str, str] | None = None) -> Login | None:
     """The login `docker login HOST` saved, looked up as the CLI does: the host's credential helper, else
-    the config's credential store, else the config's own `auths`; None when there is none."""
-    environ = os.environ if environ is None else environ
+    the config's credential store, else the config's own `auths`; None when there is none. Its secret is
+    registered (ci/secrets.py) as soon as it is read, as sent too (Basic auth's base64 of `user:secret`)."""
+    login = _lookup(host, os.environ if environ is None else environ)
+    if login is not None:
+        basic = base64.b64encode(f"{login.username}:{login.secret}".encode()).decode()
+        secrets.register(login.secret, basic)
+    return login
+
+
+def _lookup(host: str, environ: Mapping[str, str]) -> Login | None:
     config = _config(environ)
     helpers = config.get("credHelpers")
     helper = helpers.get(host) if isinstance(helpers, dict) else None

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from ci import buildinfo, stack
+from ci import buildinfo, fetch, stack
 from ci import docker as dk
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
@@ -234,10 +234,13 @@ def browser_check(ctx: Context) -> str:
 
 
 def get(url: str) -> requests.Response:
+    """URL's answer, read whole within fetch's limits (a page's: the checks read build info and pages alike)."""
     try:
-        return requests.get(url, timeout=buildinfo.HTTP_TIMEOUT)
+        return fetch.get(url, cap=fetch.PAGE_BYTES, seconds=fetch.ANSWER_SECONDS)
+    except fetch.BadAnswer as err:
+        raise CiError(f"{url}: {err}") from None
     except requests.Timeout:
-        raise CiError(f"{url} did not answer within {buildinfo.HTTP_TIMEOUT:.0f}s") from None
+        raise CiError(f"{url} did not answer within {fetch.seconds_shown(fetch.READ_SECONDS)}") from None
     except requests.RequestException as err:
         raise CiError(f"{url}: {type(err).__name__}: {buildinfo.excerpt(str(err))}") from None
 

@@ -9,6 +9,8 @@ balancer answer in turn).
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import json
 import re
 import time
@@ -16,9 +18,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from ci import buildinfo, stack, tls
+from ci import buildinfo, fetch, secrets, stack, tls
 from ci import docker as dk
 from ci.bake import resolve_targets
 from ci.errors import CiError, UsageError
@@ -45,25 +47,47 @@ class Address:
 
 
 def parse_address(raw: str) -> Address:
-    """`URL` or `NAME=URL`, an http(s) URL with a host; UsageError otherwise."""
+    """`URL` or `NAME=URL`, an http(s) URL with a host; UsageError otherwise. Its user info is a secret from
+    the start (registered before any check), and never in an error: the URL is shown with it masked."""
     name, equals, rest = raw.partition("=")
     service, url = (name.strip(), rest.strip()) if equals and re.fullmatch(r"[\w.-]+", name.strip()) else ("", raw)
+    register_user_info(url.strip())
+    shown = f"{service}={fetch.masked(url)}" if service else fetch.masked(url)
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url {raw!r} is not an http(s) URL with a host (URL, or SERVICE=URL)")
+        raise UsageError(f"--url {shown!r} is not an http(s) URL with a host (URL, or SERVICE=URL)")
     try:
         _ = parts.port  # raises on a port that is not a number
     except ValueError:
-        raise UsageError(f"--url {raw!r} has a port that is not a number") from None
+        raise UsageError(f"--url {shown!r} has a port that is not a number") from None
     return Address(url.strip().rstrip("/"), service)
 
 
+def register_user_info(url: str) -> None:
+    """The user and password in URL's user info, as given and as requests sends them (unquoted, and Basic
+    auth's base64 of `user:password`): secrets, a token often going as the user."""
+    info = fetch.user_info(url)
+    if not info:
+        return
+    user, _, password = info.partition(":")
+    plain_user, plain_password = unquote(user), unquote(password)
+    basic = base64.b64encode(f"{plain_user}:{plain_password}".encode("latin-1", "replace")).decode()
+    secrets.register(user, password, plain_user, plain_password, f"{user}:{password}", basic)
+
+
 def parse_header(raw: str) -> tuple[str, str]:
-    """`Name: value`; UsageError otherwise (the value is never repeated)."""
+    """`Name: value`; UsageError otherwise (the value is never repeated). The value is a secret from now on,
+    and its last word alone too (a bearer token without its scheme)."""
     name, colon, value = raw.partition(":")
+    register_header_value(value.strip() if colon else raw.strip())
     if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
         raise UsageError("a --header is not 'Name: value' (what it holds is not shown)")
     return name.strip(), value.strip()
+
+
+def register_header_value(value: str) -> None:
+    """VALUE and its credentials alone (`Bearer TOKEN`'s TOKEN, which a 401 page may echo bare) as secrets."""
+    secrets.register(value, value.split(None, 1)[-1] if value else "")
 
 
 def header_from_env(raw: str, environ: Mapping[str, str]) -> tuple[str, str]:
@@ -77,6 +101,7 @@ def header_from_env(raw: str, environ: Mapping[str, str]) -> tuple[str, str]:
             "not shown)"
         )
     value = environ.get(variable, "").strip()
+    register_header_value(value)
     if not value:
         raise UsageError(f"--header-env {name}={variable}: the environment variable {variable} is not set")
     return name, value
@@ -94,25 +119,32 @@ class Request:
     tree: bool  # the working tree instead of a commit
 
     @property
-    def redact(self) -> Redactor:
-        return Redactor(list(self.headers.values()))
+    def where(self) -> str:
+        """The address in the last line: the one given (its user info masked), or how many."""
+        return fetch.masked(self.addresses[0].url) if len(self.addresses) == 1 else f"{len(self.addresses)} addresses"
 
     @property
-    def where(self) -> str:
-        """The address in the last line: the one given, or how many."""
-        return self.addresses[0].url if len(self.addresses) == 1 else f"{len(self.addresses)} addresses"
+    def exposed(self) -> str:
+        """Why this request's credentials would cross the network unencrypted ('' when they do not): plain
+        HTTP to a host other than this machine, with a header or a URL's user info."""
+        plain = [a for a in self.addresses if urlsplit(a.url).scheme == "http" and not loopback(a.url)]
+        sent = [a for a in plain if self.headers or "@" in urlsplit(a.url).netloc]
+        if not sent:
+            return ""
+        what = "--header values" if self.headers else "the URL's user info"
+        where = ", ".join(fetch.masked(a.url) for a in sent)
+        return f"{what} go over plain HTTP, unencrypted, to {where}: use https://, or a loopback address"
 
 
-class Redactor:
-    """Every header value (and URL credentials) replaced by *** in what is printed or written."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return re.sub(r"(https?://)[^/@\s]+@", r"\1***@", text)
+def loopback(url: str) -> bool:
+    """Whether URL's host is this machine: localhost, 127.0.0.0/8, ::1."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # --- what each service should run ------------------------------------------------------------------------
@@ -185,32 +217,43 @@ def own_url(url: str, service: Service) -> str:
     return url + path
 
 
-def sample(urls: Sequence[str], samples: int, ask: Callable[[str], buildinfo.Answer]) -> list[buildinfo.Answer]:
-    """SAMPLES answers from each URL; a URL that times out is not asked again (its answer would be the same)."""
-    answers = []
+def sample(urls: Sequence[str], samples: int, ask: Callable[[str], buildinfo.Answer | None]) -> list[buildinfo.Answer]:
+    """SAMPLES answers from each URL; a URL that times out is not asked again (its answer would be the same),
+    and once ASK says there is no time left (None), nothing more is asked."""
+    answers: list[buildinfo.Answer] = []
     for url in urls:
         for _ in range(samples):
             answer = ask(url)
+            if answer is None:
+                return answers
             answers.append(answer)
-            if answer.kind == "unreachable" and answer.problem.startswith("no answer"):
+            if answer.timed_out:
                 break
     return answers
 
 
 @dataclass
 class Rounds:
-    """--wait: rounds of answers until every service passes or the deadline; one progress line a change."""
+    """--wait: rounds of answers until every service passes or the deadline; one progress line a change. No
+    request outlives the deadline: each is given the time left (`left`)."""
 
     deadline: float  # seconds from the start
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     out: Callable[[str], None] = print
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    def left(self) -> float:
+        return self.deadline - (self.clock() - self.started)
 
     def run(self, one_round: Callable[[], list[Verdict]]) -> list[Verdict]:
-        start, last = self.clock(), ""
+        last = ""
         while True:
             verdicts = one_round()
-            elapsed = self.clock() - start
+            elapsed = self.clock() - self.started
             if all(v.passed for v in verdicts) or elapsed + WAIT_POLL > self.deadline:
                 return verdicts
             state = ", ".join(f"{v.service} {v.word}" for v in verdicts)
@@ -218,6 +261,22 @@ class Rounds:
                 self.out(f"waiting ({elapsed:.0f}s of {self.deadline:g}s): {state}")
                 last = state
             self.sleep(WAIT_POLL)
+
+
+def round_verdict(
+    name: str, urls: Sequence[str], answers: Sequence[buildinfo.Answer], want: Expected, before: Verdict | None
+) -> Verdict:
+    """A service's verdict from one round's ANSWERS. A round that --wait's deadline cut short (an answer cut,
+    or none asked) keeps the verdict BEFORE it, when there is one: the deadline says nothing of the service;
+    else the answers that came whole, else what there is."""
+    whole = [a for a in answers if not a.cut]
+    if answers and len(whole) == len(answers):
+        return judge(name, list(answers), want)
+    if before is not None:
+        return before
+    if answers:
+        return judge(name, whole or list(answers), want)
+    return Verdict(name, "unreachable", "unreachable: not asked: --wait's deadline came first", list(urls))
 
 
 def last_line(where: str, label: str, verdicts: Sequence[Verdict], unchecked: Sequence[str]) -> str:
@@ -245,9 +304,9 @@ class Asked:
     label: str  # what they should run, in words
     commit: Commit
 
-    def message(self, redact: Redactor) -> str:
+    def message(self) -> str:
         """The services step's: which services, against what; which are not checked."""
-        found = redact(f"{', '.join(self.urls)} against {self.label}")
+        found = secrets.redact(f"{', '.join(self.urls)} against {self.label}")
         return found + (f"; not checked: {', '.join(self.unchecked)}" if self.unchecked else "")
 
 
@@ -277,33 +336,41 @@ def services(settings: Settings, request: Request) -> Asked:
 
 
 def verdicts(asked: Asked, request: Request) -> list[Verdict]:
-    """Each reached service's verdict from its answers: one round, or rounds until every one passes (--wait)."""
+    """Each reached service's verdict from its answers: one round, or rounds until every one passes (--wait),
+    never past its deadline."""
     trust = tls.trust()
+    rounds = None
+    if request.wait_seconds:
+        rounds = Rounds(request.wait_seconds, out=lambda line: print(secrets.redact(line), flush=True))
+    found: dict[str, Verdict] = {}
 
-    def ask(url: str) -> buildinfo.Answer:
-        return buildinfo.ask(url, request.headers, trust)
+    def ask(url: str) -> buildinfo.Answer | None:
+        if rounds is None:
+            return buildinfo.ask(url, request.headers, trust)
+        left = rounds.left()
+        return buildinfo.ask(url, request.headers, trust, within=left) if left > 0 else None
 
     def one_round() -> list[Verdict]:
-        return [judge(name, sample(found, request.samples, ask), asked.wants[name])
-                for name, found in asked.urls.items()]  # fmt: skip
+        for name, urls in asked.urls.items():
+            answers = sample(urls, request.samples, ask)
+            found[name] = round_verdict(name, urls, answers, asked.wants[name], found.get(name))
+        return [found[name] for name in asked.urls]
 
-    if request.wait_seconds:
-        redact = request.redact
-        return Rounds(request.wait_seconds, out=lambda line: print(redact(line), flush=True)).run(one_round)
-    return one_round()
+    return rounds.run(one_round) if rounds else one_round()
 
 
-def report(into: Report, asked: Asked, found: Sequence[Verdict], redact: Redactor) -> None:
+def report(into: Report, asked: Asked, found: Sequence[Verdict]) -> None:
     """Each verdict's two testcases, then each service not checked, skipped."""
     for verdict in found:
-        report_verdict(into, verdict, redact)
+        report_verdict(into, verdict)
     for name in asked.unchecked:
         why = f"not checked: no public address (label {LABEL}build-info.public, or --url {name}=URL)"
         into.add(Check(f"{name} build info", "skipped", message=why))
 
 
-def report_verdict(report: Report, verdict: Verdict, redact: Redactor) -> None:
+def report_verdict(report: Report, verdict: Verdict) -> None:
     """Two testcases: `SERVICE build info` (every answer carried it) and `SERVICE commit` (the verdict)."""
+    redact = secrets.redact
     answered = verdict.word not in ("unreachable", "no build info")
     missing = {what: n for what, n in verdict.answers.items() if what.startswith(("unreachable", "no build info"))}
     info = Check(f"{verdict.service} build info", message=redact(", ".join(verdict.urls)))
@@ -324,7 +391,7 @@ def report_verdict(report: Report, verdict: Verdict, redact: Redactor) -> None:
 
 def data(asked: Asked, found: Sequence[Verdict], request: Request) -> dict[str, Any]:
     """What verify.json keeps of the deployment, redacted."""
-    redact = request.redact
+    redact = secrets.redact
     return {
         "commit": "" if request.tree else asked.commit.full,
         "label": asked.label,

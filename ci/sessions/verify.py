@@ -12,7 +12,7 @@ import argparse
 import os
 
 from ci import docker as dk
-from ci import stack
+from ci import secrets, stack
 from ci.cleanup import parse_duration
 from ci.errors import CiError, UsageError
 from ci.frame import Run, Session
@@ -20,7 +20,7 @@ from ci.phases import deployment, start
 from ci.phases.check import Context, run_checks
 from ci.record import FILE as RECORD_FILE
 from ci.record import read_record
-from ci.report import Report, markdown_table
+from ci.report import Check, Report, markdown_table
 from ci.settings import Settings
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
@@ -156,14 +156,17 @@ def print_summary(report: Report) -> None:
 
 def deployed(run: Run, remote: deployment.Request) -> None:
     """Each service of the stack that an address reaches, asked for its build info and placed in the
-    history of the commit it must run; the others listed as not checked."""
-    redact = remote.redact
+    history of the commit it must run; the others listed as not checked. Credentials bound for plain HTTP
+    off this machine: one warning line before any request, and a warned check."""
+    if remote.exposed:
+        print(f"warning: {remote.exposed}", flush=True)
+        run.report.add(Check("credentials", "warned", message=remote.exposed))
     with run.step("services") as check:
         asked = deployment.services(run.settings, remote)
-        check.message = asked.message(redact)
+        check.message = asked.message()
     verdicts = deployment.verdicts(asked, remote)
-    deployment.report(run.report, asked, verdicts, redact)
-    line = redact(deployment.last_line(remote.where, asked.label, verdicts, asked.unchecked))
+    deployment.report(run.report, asked, verdicts)
+    line = secrets.redact(deployment.last_line(remote.where, asked.label, verdicts, asked.unchecked))
     run.data["deployment"] = deployment.data(asked, verdicts, remote)
     print_summary(run.report)
     if not all(v.passed for v in verdicts):

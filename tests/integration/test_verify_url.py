@@ -260,10 +260,12 @@ def test_a_header_from_the_environment_is_sent_and_in_no_output_noxs_echo_includ
     assert echoed.code == 1
     assert "denied: ***" in str(echoed.verdict("backend")["detail"])  # sent: the fake echoes it back
     passed = deployed.project.nox(
-        "-s", "verify", "--", "--url", deployed.new_url, "--header-env", "Authorization=VERIFY_AUTHORIZATION"
-    )
+        "-s", "verify", "--", "--url", deployed.new_url, "--header-env", "Authorization=VERIFY_AUTHORIZATION",
+        "--header", f"X-Typed: {SECRET}",  # typed on the command line: nox's echo holds it no more
+    )  # fmt: skip
     assert passed.returncode == 0, passed.stderr[-2000:]
     assert "--header-env Authorization=VERIFY_AUTHORIZATION" in passed.stderr  # nox's echo: the name only
+    assert "--header-env X-Typed=MAINZA_HEADER_1" in passed.stderr
     for text in (
         echoed.text,
         passed.stdout,

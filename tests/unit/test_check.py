@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from ci import buildinfo
+from ci import fetch
 from ci.errors import CiError
 from ci.phases import check as checking
 from ci.record import BuildRecord, TargetRecord
@@ -80,7 +80,7 @@ def test_a_service_answering_garbage_is_a_failed_check_with_an_excerpt(server: i
 
 @pytest.mark.parametrize("server", ["slow"], indirect=True)
 def test_a_service_timing_out_is_a_failed_check(server: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(buildinfo, "HTTP_TIMEOUT", 0.3)
+    monkeypatch.setattr(fetch, "READ_SECONDS", 0.3)
     with pytest.raises(CiError, match=r"/build/info did not answer within"):
         checking.build_info(*context_for(server, tmp_path))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ci import secrets
 from ci.docker import credentials
 from ci.errors import CiError
 
@@ -84,3 +85,13 @@ def test_the_engines_cas_for_a_registry_are_its_certs_d_folder(tmp_path: Path, m
     (tmp_path / "registry.test:5443" / "ca.crt").write_text("a CA")
     assert credentials.engine_cas("registry.test:5443") == [tmp_path / "registry.test:5443" / "ca.crt"]
     assert credentials.engine_cas("other.test") == []
+
+
+def test_a_login_is_a_secret_as_soon_as_it_is_read_as_sent_too(tmp_path: Path) -> None:
+    environ = config(tmp_path, {"auths": {"registry.test:5443": {"auth": basic("ci", "hunter2-s3cret")}}})
+    try:
+        credentials.docker_login("registry.test:5443", environ)
+        shown = secrets.redact(f"denied hunter2-s3cret; Authorization: Basic {basic('ci', 'hunter2-s3cret')}")
+        assert shown == "denied ***; Authorization: Basic ***"
+    finally:
+        secrets.forget()

@@ -316,3 +316,19 @@ def test_a_session_that_changes_nothing_takes_no_lock(
     monkeypatch.setenv("LOCK_WAIT", "0")
     with held(lock_file(tmp_path / "state" / "mainza" / "locks", "mainza"), holder_here("dev", ROOT), 0):
         assert frame.run(session(None), []) == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--hedaer", "Authorization: Bearer s3cret"], "unrecognized arguments: --hedaer and 1 value, not shown ("),
+        (["--hedaer=Authorization: Bearer s3cret"], "unrecognized arguments: --hedaer ("),
+        (["s3cret", "--bogus"], "unrecognized arguments: --bogus and 1 value, not shown ("),
+        (["s3cret"], "unrecognized arguments: 1 value, not shown ("),
+        (["--head=Authorization: Bearer s3cret"], "ambiguous option: --head=... could match --header, --header-env ("),
+    ],
+)
+def test_a_mistyped_option_is_named_and_its_value_never_shown(argv: list[str], says: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        frame.parse_arguments(sessions.load("verify"), ["--url", "http://127.0.0.1:1", *argv])
+    assert str(refused.value).startswith(says) and "s3cret" not in str(refused.value)

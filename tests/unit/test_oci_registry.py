@@ -12,9 +12,10 @@ import requests
 from dxf import exceptions as dxf_errors
 
 from ci import docker as dk
-from ci import oci_registry
+from ci import oci_registry, secrets
 from ci.docker.credentials import Login
 from ci.oci_registry import Ref, Registry
+from tests.hostile import Hostile
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,7 @@ def refused(status: int) -> requests.HTTPError:
 
 def registry(login: Login | None) -> Registry:
     remote = Registry.__new__(Registry)
-    remote.host, remote.login = "registry.test:5443", login
+    remote.host, remote.login, remote.timeout = "registry.test:5443", login, oci_registry.TIMEOUT
     return remote
 
 
@@ -99,3 +100,30 @@ def test_the_engines_cas_for_a_registry_are_trusted_from_a_private_file_while_it
     with Registry("localhost:5000") as local:
         assert local._base._tlsverify is True  # plain HTTP: no bundle made
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ca.crt", planted.name]
+
+
+@pytest.mark.parametrize("mode", ["endless", "bomb"])
+def test_python_dxf_reads_through_the_bounded_fetch_each_refusal_one_line(mode: str) -> None:
+    # Its deadline and cap are fetch's (tests/unit/test_fetch.py): here, that the registry's session has them.
+    with (
+        Hostile(default=mode) as hostile,
+        pytest.raises(oci_registry.RegistryError) as refused,
+        Registry(hostile.base.removeprefix("http://")) as remote,
+    ):
+        remote.ping()
+    assert "gave no usable answer when asked to read its API: an answer over 4194304 bytes" in str(refused.value)
+
+
+class TokenService:
+    """A DXF client whose token service grants a bearer token."""
+
+    def authenticate(self, *args: object, **kwargs: object) -> str:
+        return "registry-b3arer-token"
+
+
+def test_a_token_the_registry_grants_is_a_secret() -> None:
+    try:
+        registry(Login("ci", SECRET, "config.json"))._auth(TokenService(), requests.Response())  # type: ignore[arg-type]
+        assert secrets.redact("Bearer registry-b3arer-token") == "Bearer ***"
+    finally:
+        secrets.forget()

@@ -8,8 +8,9 @@ import pytest
 
 from ci import docker as dk
 from ci.errors import UsageError
+from ci.registry import probe, selected_builder
 from ci.registry import probe_url as registry_probe_url
-from ci.registry import selected_builder
+from tests.hostile import Hostile
 
 
 @pytest.mark.parametrize(
@@ -35,3 +36,10 @@ def test_a_builder_name_that_is_no_name_is_a_usage_error_before_docker_is_asked(
     monkeypatch.setenv("BUILDX_BUILDER", name)
     with pytest.raises(UsageError, match="BUILDX_BUILDER"):
         selected_builder(cast(dk.Engine, None), None)
+
+
+def test_the_probe_reads_through_the_bounded_fetch() -> None:
+    # Its deadline and cap are fetch's (tests/unit/test_fetch.py): an endless answer stops at the cap.
+    with Hostile(default="endless") as hostile:
+        answer = probe(hostile.base.removeprefix("http://"))
+    assert answer.problem is not None and "an answer over 4194304 bytes" in answer.problem

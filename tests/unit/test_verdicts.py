@@ -82,3 +82,13 @@ def test_the_working_tree_state_counts_no_commit_when_behind() -> None:
     verdict = verdicts.judge("backend", [answer(NEW)], expected)
     assert (verdict.word, verdict.behind) == ("behind", 0)
     assert "behind by 0 commits and the working tree's uncommitted changes" in verdict.detail
+
+
+def test_a_claimed_commit_label_is_shown_cut_however_long_the_service_makes_it() -> None:
+    dirty = state("ccccccc", "", {"main.py": "edited"})
+    flood = Answer("http://stage/x", {"source_digest": dirty.sources.digest, "git_commit": "x" * 100_000})
+    verdict = verdicts.judge("backend", [flood], want(NEW))
+    assert verdict.word == "not a commit" and len(verdict.detail) < 400
+    assert f"it claims commit {'x' * 64}..., sources" in verdict.detail
+    mixed = verdicts.judge("backend", [flood, answer(NEW)], want(NEW))
+    assert all(len(what) < 200 for what in mixed.answers)
