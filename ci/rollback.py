@@ -47,7 +47,7 @@ from ci import stack as st
 from ci.errors import DockerFailed
 from ci.ids import short_id
 from ci.record import BuildRecord, TargetRecord
-from ci.services import Service
+from ci.services import Service, repository
 
 ROLLBACK_TAG = "rollback"
 LOG_LINES = 20  # of the failed container's log, shown above the line
@@ -168,12 +168,6 @@ def error_summary(log: str, files: Iterable[str] = ()) -> str:
 
 def _cut(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
-
-
-def repository(ref: str) -> str:
-    """REF without its tag (a registry's port stays): `localhost:5000/p-backend:dev` -> `localhost:5000/p-backend`."""
-    name, colon, tag = ref.rpartition(":")
-    return name if colon and "/" not in tag else ref
 
 
 def previous_target(record: BuildRecord, target: str, image_id: str) -> TargetRecord | None:

@@ -10,7 +10,6 @@ from ci.rollback import (
     dependencies,
     diagnose,
     error_summary,
-    repository,
     rollback_plan,
     why_failed,
 )
@@ -93,8 +92,3 @@ def test_without_an_exception_the_summary_is_the_last_line_saying_error() -> Non
     assert error_summary("just\nthe last line\n") == "the last line"
     assert error_summary("") == ""
 
-
-def test_the_repository_of_a_reference_keeps_a_registrys_port() -> None:
-    assert repository("p-backend:dev") == "p-backend"
-    assert repository("localhost:5000/p-backend:abc") == "localhost:5000/p-backend"
-    assert repository("localhost:5000/p-backend") == "localhost:5000/p-backend"
