@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Collection
 
 from ci import docker as dk
 from ci import stack
@@ -96,7 +97,8 @@ def body(run: Run) -> None:
         print_summary(run.report)
         if run.args.down and ctx is not None:
             dk.stop_services(ctx.engine, [s.name for s in ctx.services])
-            print(stopped(ctx))
+            others = [s.name for s in ctx.others]
+            print(stopped(ctx, stack.running(ctx.engine, others) if others else {}))
     if ctx is not None and ctx.extra_keys:
         run.data["build_info_extra_keys"] = ctx.extra_keys
     if not run.report.failed and ctx is not None:
@@ -146,10 +148,9 @@ def services_running(ctx: Context) -> str:
     return ", ".join(f"{s.name} {ctx.containers[s.name].state}" for s in ctx.services)
 
 
-def stopped(ctx: Context) -> str:
-    """--down's line: the services it stopped, and those it leaves running (not the project's builds, and
+def stopped(ctx: Context, running: Collection[str]) -> str:
+    """--down's line: the services it stopped, and those it leaves RUNNING (not the project's builds, and
     their data with them), with the command that stops them."""
-    running = stack.running(ctx.engine, [s.name for s in ctx.others]) if ctx.others else {}
     left = [s.name for s in ctx.others if s.name in running]
     if not left:
         return "stack stopped (--down)"
