@@ -19,8 +19,9 @@ around `compose up`, with what this module holds:
    session never changes compose.yaml between the two). The services held back start with it; all are
    waited for again, and one that fails then is rolled back the same way.
 4. The build record is rewritten to describe what runs: a rolled-back target gets the record of the build it
-   runs again (a record keeps, per target, the build it replaced: `BuildRecord.previous`), so verify stays
-   truthful.
+   runs again (a record keeps, per target, the build it replaced: `BuildRecord.previous`), its image id and
+   build values, tagged as compose runs it (the record's tag: `:dev` after a failed dev on prod's stack), so
+   verify judges the service by what it runs and `verify --up` starts what the record says.
 
 A rollback restores what runs, not what was built: only the reference compose resolves is pointed back, as
 compose runs nothing else (`:dev`; for prod the tree's commit, which then names the build that runs until the
@@ -47,7 +48,7 @@ from ci import stack as st
 from ci.errors import DockerFailed
 from ci.ids import short_id
 from ci.record import BuildRecord, TargetRecord
-from ci.services import Service
+from ci.services import Service, repository
 
 ROLLBACK_TAG = "rollback"
 LOG_LINES = 20  # of the failed container's log, shown above the line
@@ -170,12 +171,6 @@ def _cut(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
 
 
-def repository(ref: str) -> str:
-    """REF without its tag (a registry's port stays): `localhost:5000/p-backend:dev` -> `localhost:5000/p-backend`."""
-    name, colon, tag = ref.rpartition(":")
-    return name if colon and "/" not in tag else ref
-
-
 def previous_target(record: BuildRecord, target: str, image_id: str) -> TargetRecord | None:
     """The record of TARGET's build whose image is IMAGE_ID: the build's own, or the one it replaced."""
     candidates = (record.targets.get(target), record.previous.get(target))
@@ -256,8 +251,8 @@ def restore(engine: dk.Engine, record: BuildRecord, service: Service, kept: Kept
 
 
 def restored(engine: dk.Engine, record: BuildRecord, service: Service, image_id: str) -> BuildRecord:
-    """RECORD with SERVICE's target described by the build of IMAGE_ID, which it runs again; from the
-    image's own labels when no record of it is left (its files then unknown)."""
+    """RECORD with SERVICE's target described by the build of IMAGE_ID, which it runs again (runs_again);
+    from the image's own labels when no record of it is left (its files then unknown)."""
     target = previous_target(record, service.target, image_id)
     if target is None:
         image = dk.inspect_image(engine, image_id)
@@ -269,7 +264,16 @@ def restored(engine: dk.Engine, record: BuildRecord, service: Service, image_id:
             git_commit=labels.get(dk.REVISION_LABEL, "unknown"),
             build_date=labels.get(dk.CREATED_LABEL, ""),
         )
-    return replace(record, targets={**record.targets, service.target: target})
+    return runs_again(record, service, target)
+
+
+def runs_again(record: BuildRecord, service: Service, build: TargetRecord) -> BuildRecord:
+    """RECORD with SERVICE's target described by BUILD, which compose runs again under the reference it
+    resolves for the service (SERVICE's image): its image id and build values BUILD's, its tags that one
+    reference, as compose runs it (prod's `latest` and own-commit tags name the new build; a dev build of a
+    prod stack was tagged `:dev` where prod's was `:COMMIT`). verify and `verify --up` then read what runs."""
+    described = replace(build, image=service.image, tags=(service.image,))
+    return replace(record, targets={**record.targets, service.target: described})
 
 
 def verdict(failures: Failures, up: set[str], engine: dk.Engine, kept: Mapping[str, Kept], names: Sequence[str]) -> str:

@@ -1,6 +1,8 @@
 """The project's services, as its definitions declare them: each compose service (`docker compose config`)
-that runs an image a bake target builds (`bake --print`), with its published ports and what `nox -s verify`
-checks of it. No service is named in Python: adding one is a bake target, a compose service and a folder.
+that runs an image a bake target builds (`bake --print`: an image of a repository one of its tags names), with
+its published ports and what `nox -s verify` checks of it; and the others (a database, a queue: images the
+project does not build). No service is named in Python: adding one is a bake target, a compose service and a
+folder.
 
 How a service is checked beyond its container, image and sources is declared beside it, as compose labels:
 
@@ -167,20 +169,49 @@ def checks(service: str, labels: Mapping[str, str]) -> Checks:
     )
 
 
+def repository(ref: str) -> str:
+    """An image reference without its tag or digest; a registry's port stays: `localhost:5000/p-backend:dev`
+    -> `localhost:5000/p-backend`."""
+    name = ref.split("@", 1)[0]
+    head, colon, tag = name.rpartition(":")
+    return head if colon and "/" not in tag else name
+
+
+def building_target(image: str, target_tags: Mapping[str, Iterable[str]]) -> str | None:
+    """The target (of TARGET_TAGS: target -> its tags) that builds IMAGE: the one tagging that very reference,
+    else one tagging its repository under another tag (the project's image, at a tag its build may not have
+    given it: verify says so); None: an image the project does not build."""
+    wanted = normalized(image)
+    exact = repo = None
+    for target, tags in target_tags.items():
+        names = {normalized(tag) for tag in tags}
+        if wanted in names:
+            exact = exact or target
+        elif repository(wanted) in {repository(n) for n in names}:
+            repo = repo or target
+    return exact or repo
+
+
+def outside_services(
+    compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]
+) -> list[ComposeService]:
+    """The compose services whose image no target builds (a database, a queue; one with no image named), in
+    compose's order."""
+    return [s for s in compose.values() if not s.image or building_target(s.image, target_tags) is None]
+
+
 def outside_images(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """The compose services whose image no target builds (a database, a queue), by name: their images,
-    which compose pulls."""
-    built = {normalized(tag) for tags in target_tags.values() for tag in tags}
-    return {name: s.image for name, s in compose.items() if s.image and normalized(s.image) not in built}
+    """The compose services whose image no target builds, by name: their images, which compose pulls."""
+    return {s.name: s.image for s in outside_services(compose, target_tags) if s.image}
 
 
 def stack_services(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> list[Service]:
-    """The compose services whose image one of the targets builds (TARGET_TAGS: target -> its tags), in
-    compose's order; a service that runs an image built elsewhere (the cache registry) is not one."""
-    by_tag = {normalized(tag): target for target, tags in target_tags.items() for tag in tags}
+    """The compose services whose image one of the targets builds (TARGET_TAGS: target -> its tags; see
+    building_target), in compose's order; a service that runs an image built elsewhere (the cache registry)
+    is not one."""
     found = []
     for name, service in compose.items():
-        target = by_tag.get(normalized(service.image)) if service.image else None
+        target = building_target(service.image, target_tags) if service.image else None
         if target is not None:
             found.append(Service(name, target, service.image, service.ports, checks(name, service.labels)))
     return found

@@ -11,12 +11,13 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 
 from ci import docker as dk
+from ci.bake import resolve_targets
 from ci.cleanup import Ownership, leftover_builds
 from ci.errors import CiError, DockerFailed
 from ci.ids import short_id
 from ci.ledger import forget, read_ledger
 from ci.record import BuildRecord
-from ci.services import Port, Service, compose_services, stack_services
+from ci.services import ComposeService, Port, Service, compose_services, outside_services, stack_services
 from ci.settings import Settings
 
 UP_TIMEOUT = 180  # seconds to wait for healthy services
@@ -24,6 +25,7 @@ HEALTH_GRACE = 10.0  # seconds beyond its healthcheck's start period before a st
 STARTING_GRACE = 30.0  # seconds waited for a starting service beyond its healthcheck's start period
 EVENTS_SILENCE = 1.0  # seconds without an event of a starting container before it is inspected anyway
 HEALTHY_EVENT = "health_status: healthy"
+GROUP = "default"  # the bake group whose targets build the stack's images: bake's own default
 
 
 def compose_env(tag: str) -> dict[str, str]:
@@ -31,13 +33,41 @@ def compose_env(tag: str) -> dict[str, str]:
     return {"TAG": tag}
 
 
-def services(engine: dk.Engine, target_tags: Mapping[str, Iterable[str]]) -> list[Service]:
-    """The stack: the compose services that run an image one of the targets (target -> tags) builds."""
-    found = stack_services(compose_services(dk.compose_config(engine)), target_tags)
+@dataclass(frozen=True)
+class Defined:
+    """Every service of the stack, as the definitions name it: those whose image a target builds, and the
+    others (a database, a queue: images the project does not build)."""
+
+    built: list[Service]
+    others: list[ComposeService]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.built] + [s.name for s in self.others]
+
+
+def defined(engine: dk.Engine, target_tags: Mapping[str, Iterable[str]]) -> Defined:
+    """The stack's services by `docker compose config`, split by whether one of the targets (target -> tags)
+    builds their image; CiError when none does."""
+    compose = compose_services(dk.compose_config(engine))
+    found = stack_services(compose, target_tags)
     if not found:
         built = ", ".join(sorted(target_tags)) or "none"
         raise CiError(f"no service in compose.yaml runs an image the bake targets build (targets: {built})")
-    return found
+    return Defined(found, outside_services(compose, target_tags))
+
+
+def services(engine: dk.Engine, target_tags: Mapping[str, Iterable[str]]) -> list[Service]:
+    """The stack: the compose services that run an image one of the targets (target -> tags) builds."""
+    return defined(engine, target_tags).built
+
+
+def definitions(engine: dk.Engine, settings: Settings, variables: Mapping[str, str]) -> Defined:
+    """Every service of the stack from the definitions alone, whatever a build record says: compose's
+    services (ENGINE's compose variables), matched to the targets of the bake file's GROUP as bake resolves
+    them with VARIABLES (a build's: the tags it gave its images)."""
+    targets = resolve_targets(engine, settings, GROUP, dict(variables))
+    return defined(engine, {name: t.tags for name, t in targets.items()})
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -157,6 +187,16 @@ def ready(container: dk.ContainerInfo) -> bool:
     """The one health rule of dev, watch and verify, compose's `--wait`: a service with a healthcheck is
     ready when healthy, one without when running (and not restarting)."""
     return not failing(container) and container.health in ("healthy", None)
+
+
+def unready(container: dk.ContainerInfo) -> str:
+    """Why CONTAINER is not ready by the one health rule, in a few words (`exited (exit code 1)`,
+    `restarting`, `restarted 2 times`, `unhealthy`, `starting`); "" when it is."""
+    if container.status != "running":
+        return f"{container.status} (exit code {container.exit_code})"
+    if container.restarts > 0:
+        return f"restarted {container.restarts} time{'s' if container.restarts > 1 else ''} by its restart policy"
+    return "" if ready(container) else str(container.health)
 
 
 def readiness(containers: Mapping[str, dk.ContainerInfo]) -> str:

@@ -1,6 +1,10 @@
 """Check the stack: each check of each service, as its labels in compose.yaml declare them, against the
 latest build and the working tree; the checks verify runs on the stack and watch runs after every turn
-(prove), and what of the tree the stack or the build does not have (stale_targets, changed_since_build)."""
+(prove), and what of the tree the stack or the build does not have (stale_targets, changed_since_build).
+
+Every service the definitions name is checked, whatever the build record says: one the record cannot place
+(no build of its target, or not under the reference compose runs: `placement`) fails its image check, named;
+one whose image the project does not build (a database) is checked for its health alone."""
 
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
 from ci.identity import Inputs
 from ci.ids import short_id
-from ci.record import BuildRecord
+from ci.record import BuildRecord, TargetRecord
 from ci.report import Report
-from ci.services import LABEL, HeaderRule, Service
+from ci.services import LABEL, ComposeService, HeaderRule, Service, normalized
 from ci.settings import Settings
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -30,7 +34,8 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 @dataclass
 class Context:
-    """What the checks share: the engine, the latest build, the stack's services and their containers."""
+    """What the checks share: the engine, the latest build, the stack's services (those the project builds,
+    and the OTHERS) and their containers."""
 
     settings: Settings
     engine: dk.Engine
@@ -39,17 +44,46 @@ class Context:
     containers: dict[str, dk.ContainerInfo]
     # Keys a service's build info adds beyond those its label requires: they pass, and verify.json lists them.
     extra_keys: dict[str, list[str]] = field(default_factory=dict)
+    others: list[ComposeService] = field(default_factory=list)  # images the project does not build
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
 
+    def target(self, service: Service) -> TargetRecord:
+        """The record's build of SERVICE's target; CiError when it has none."""
+        found = self.build.targets.get(service.target)
+        if found is None:
+            raise CiError(f"{service.name}: {no_build(service, self.build)}")
+        return found
 
-def run_checks(report: Report, ctx: Context, services: list[Service], *, browser: bool = False) -> None:
-    """Each check of each of SERVICES as a testcase `SERVICE CHECK`; every check runs, failed or not."""
+    def expected(self, service: Service) -> dict[str, str]:
+        """What SERVICE must report about its build (BuildRecord.expected); CiError when the record has none."""
+        self.target(service)
+        return self.build.expected(service.target)
+
+
+def run_checks(
+    report: Report,
+    ctx: Context,
+    services: list[Service],
+    *,
+    others: Sequence[ComposeService] = (),
+    browser: bool = False,
+) -> None:
+    """Each check of each of SERVICES as a testcase `SERVICE CHECK`, every check run, failed or not; of a
+    service whose target the record has no build of, its image check fails and the others are skipped. Then
+    the health of each of OTHERS, `SERVICE health`."""
     for service in services:
+        recorded = service.target in ctx.build.targets
         for name, check_function in service_checks(service):
+            if not recorded and name != "image":
+                report.skip([f"{service.name} {name}"], f"not checked: no build of {service.target} recorded")
+                continue
             with suppress(CiError), report.step(f"{service.name} {name}") as check:
                 check.message = check_function(ctx, service)
+    for other in others:
+        with suppress(CiError), report.step(f"{other.name} health") as check:
+            check.message = outside_health(ctx, other)
     if browser:
         with suppress(CiError), report.step("browser") as check:
             check.message = browser_check(ctx)
@@ -98,6 +132,29 @@ def changed_since_build(record: BuildRecord | None, inputs: Mapping[str, Inputs]
     return found
 
 
+def no_build(service: Service, record: BuildRecord) -> str:
+    return (
+        f"the build record has no build of target {service.target} ({record.what}): what it runs is unknown; "
+        "build it (`nox -s dev` or `nox -s prod`)"
+    )
+
+
+def placement(record: BuildRecord, service: Service) -> str:
+    """Why RECORD cannot say what SERVICE runs, naming it: no build of its target, or none under the image
+    reference compose runs for it (another tag: what runs there is no build the record knows); "" when it can
+    (whether the container runs that build is the image check's)."""
+    target = record.targets.get(service.target)
+    if target is None:
+        return f"{service.name}: {no_build(service, record)}"
+    if normalized(service.image) not in {normalized(tag) for tag in target.tags}:
+        return (
+            f"{service.name}: compose runs {service.image}, a tag the build record's {service.target} "
+            f"({record.what}: {', '.join(target.tags) or 'no tag'}) does not carry: what runs there is unknown; "
+            "rebuild (`nox -s dev` or `nox -s prod`)"
+        )
+    return ""
+
+
 def service_checks(service: Service) -> list[tuple[str, Callable[[Context, Service], str]]]:
     """What is checked of SERVICE: its image and sources always; over HTTP and in its log as declared."""
     found: list[tuple[str, Callable[[Context, Service], str]]] = [("image", image_is_latest)]
@@ -115,8 +172,12 @@ def service_checks(service: Service) -> list[tuple[str, Callable[[Context, Servi
 
 
 def image_is_latest(ctx: Context, service: Service) -> str:
+    """The record places SERVICE (placement), and its container runs that build's image."""
+    unknown = placement(ctx.build, service)
+    if unknown:
+        raise CiError(unknown)
     container = ctx.containers[service.name]
-    built = ctx.build.targets[service.target].image_id
+    built = ctx.target(service).image_id
     if container.image != built:
         raise CiError(
             f"{service.name} runs image {short_id(container.image)} but {ctx.build.what} produced "
@@ -139,7 +200,7 @@ def build_info(ctx: Context, service: Service) -> str:
         raise CiError(
             f"{url} is neither a JSON object nor `window.BUILD_INFO = {{...}}`: {buildinfo.excerpt(response.text)}"
         )
-    expected = ctx.build.expected(service.target)
+    expected = ctx.expected(service)
     problems = header_problems(response, endpoint.headers)
     wanted = service.checks.build_info_keys
     if wanted - set(info):
@@ -177,7 +238,7 @@ def page_headers(ctx: Context, service: Service) -> str:
 
 
 def source_fingerprint(ctx: Context, service: Service) -> str:
-    target = ctx.build.targets[service.target]
+    target = ctx.target(service)
     context = ctx.settings.root / target.context
     now = fingerprint(context, context / target.dockerfile)
     running = dk.image_source_digest(ctx.engine, ctx.containers[service.name].image)
@@ -193,7 +254,7 @@ def source_fingerprint(ctx: Context, service: Service) -> str:
 
 def startup_log(ctx: Context, service: Service) -> str:
     logs = dk.container_logs(ctx.engine, ctx.containers[service.name].id)
-    expected = ctx.build.expected(service.target)
+    expected = ctx.expected(service)
     wanted = {
         "Cache bust": expected["cache_bust"],
         "Build date": expected["build_date"],
@@ -211,6 +272,17 @@ def startup_log(ctx: Context, service: Service) -> str:
     return ", ".join(f"{k}: {v}" for k, v in wanted.items())
 
 
+def outside_health(ctx: Context, service: ComposeService) -> str:
+    """A service whose image the project does not build (a database): running and healthy by the one health
+    rule (stack.ready); nothing of it is compared with the tree."""
+    container = ctx.containers.get(service.name)
+    why = "no container" if container is None else stack.unready(container)
+    if container is None or why:
+        raise CiError(f"{service.name}: {why}: start it (`nox -s verify -- --up`, or `nox -s dev`)")
+    image = service.image or "its image"
+    return f"{container.state}; {image}: not built by the project, its health alone is checked"
+
+
 def browser_check(ctx: Context) -> str:
     from ci import browser as page  # playwright is installed only for --browser
 
@@ -225,7 +297,7 @@ def browser_check(ctx: Context) -> str:
             shown = ctx.service(badge)
             if shown is None:
                 raise CiError(f"{service.name}: badge {badge!r} names no service of the stack")
-            expected[badge] = ctx.build.expected(shown.target)["git_commit"]
+            expected[badge] = ctx.expected(shown)["git_commit"]
         details.append(page.check_page(service.url(service.checks.browser), expected))
     return "; ".join(details)
 

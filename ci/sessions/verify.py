@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Collection
 
 from ci import docker as dk
 from ci import secrets, stack
@@ -17,7 +18,7 @@ from ci.cleanup import parse_duration
 from ci.errors import CiError, UsageError
 from ci.frame import Run, Session
 from ci.phases import deployment, start
-from ci.phases.check import Context, run_checks
+from ci.phases.check import Context, placement, run_checks
 from ci.record import FILE as RECORD_FILE
 from ci.record import read_record
 from ci.report import Check, Report, markdown_table
@@ -91,12 +92,13 @@ def body(run: Run) -> None:
         with run.step("services") as check:
             ctx = prepare(run.settings, recreate=run.args.up)
             check.message = services_running(ctx)
-        run_checks(run.report, ctx, ctx.services, browser=run.args.browser)
+        run_checks(run.report, ctx, ctx.services, others=ctx.others, browser=run.args.browser)
     finally:
         print_summary(run.report)
         if run.args.down and ctx is not None:
             dk.stop_services(ctx.engine, [s.name for s in ctx.services])
-            print("stack stopped (--down)")
+            others = [s.name for s in ctx.others]
+            print(stopped(ctx, stack.running(ctx.engine, others) if others else {}))
     if ctx is not None and ctx.extra_keys:
         run.data["build_info_extra_keys"] = ctx.extra_keys
     if not run.report.failed and ctx is not None:
@@ -108,7 +110,9 @@ def body(run: Run) -> None:
 
 def prepare(settings: Settings, *, recreate: bool = False) -> Context:
     """The engine, the latest build and the running stack; starts the stack from that build when it is down,
-    or (RECREATE) in any case."""
+    or (RECREATE) in any case. The services are every one the definitions name (compose's, matched to the
+    bake file's targets as that build resolved them), never only those the record knows: a service the
+    record cannot place fails its own check, and is never started from it."""
     build = read_record(settings.reports_dir, settings.project)
     engine = dk.connect(settings, stack.compose_env(build.tag if build else "dev"))
     dk.require_engine(engine)
@@ -117,29 +121,44 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
             f"no build of {settings.project} recorded in {settings.reports_dir / RECORD_FILE}: "
             "run `nox -s dev` or `nox -s prod` first"
         )
-    services = stack.services(engine, {name: t.tags for name, t in build.targets.items()})
-    names = [s.name for s in services]
+    found = stack.definitions(engine, settings, {**build.variables, "PROJECT": settings.project, "TAG": build.tag})
+    names = [s.name for s in found.built]
     if recreate or not stack.running(engine, names):
         why = "--up" if recreate else "the stack is down"
+        unknown = [u for u in (placement(build, s) for s in found.built) if u]
+        if unknown:
+            raise CiError(f"{why}: the build record cannot say what to start: " + "; ".join(unknown))
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
-        build = start.stack(start.Request(engine, settings, services, build)).record
-    containers = stack.wait_while_starting(engine, names)
-    return Context(settings, engine, build, services, containers)
+        build = start.stack(start.Request(engine, settings, found.built, build)).record
+    containers = stack.wait_while_starting(engine, found.names)
+    return Context(settings, engine, build, found.built, containers, others=found.others)
 
 
 def services_running(ctx: Context) -> str:
+    """The services the project builds, each running and healthy by the one health rule (stack.ready); the
+    others have a check each."""
     problems = []
     for service in ctx.services:
         container = ctx.containers.get(service.name)
-        if container is None:
-            problems.append(f"{service.name}: no container")
-        elif not container.running:
-            problems.append(f"{service.name}: {container.status} (exit code {container.exit_code})")
-        elif container.health not in ("healthy", None):
-            problems.append(f"{service.name}: {container.health}")
+        why = "no container" if container is None else stack.unready(container)
+        if why:
+            problems.append(f"{service.name}: {why}")
     if problems:
         raise CiError("; ".join(problems) + ": run `nox -s verify -- --up`, or `nox -s dev`")
     return ", ".join(f"{s.name} {ctx.containers[s.name].state}" for s in ctx.services)
+
+
+def stopped(ctx: Context, running: Collection[str]) -> str:
+    """--down's line: the services it stopped, and those it leaves RUNNING (not the project's builds, and
+    their data with them), with the command that stops them."""
+    left = [s.name for s in ctx.others if s.name in running]
+    if not left:
+        return "stack stopped (--down)"
+    names = " ".join(left)
+    return (
+        f"stack stopped (--down): {', '.join(s.name for s in ctx.services)}; left running: {', '.join(left)} "
+        f"(images the project does not build; `docker compose -p {ctx.settings.project} stop {names}` stops them)"
+    )
 
 
 def print_summary(report: Report) -> None:

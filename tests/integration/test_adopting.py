@@ -132,6 +132,8 @@ def test_verify_checks_the_service_with_no_build_info_by_its_image_and_sources(a
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     results = junit_results(adopted.project.reports / "junit-verify.xml")
     assert results["tally image"] == results["tally source fingerprint"] == "passed", results
+    # the store, which it does not build: its health alone, a testcase of its own
+    assert [(c, r) for c, r in results.items() if c.startswith("store ")] == [("store health", "passed")], results
 
 
 def test_verify_url_says_in_its_last_line_which_services_it_could_not_check(adopted: Adopted) -> None:
@@ -215,3 +217,22 @@ def test_watch_rebuilds_and_proves_the_service_it_builds_and_never_recreates_the
         watch.proc.kill()
         watch.proc.wait()
     assert adopted.container() == container and adopted.stored() == before
+
+
+@pytest.mark.first_pass  # verify's own reading of the stack, whichever plugins run it
+def test_a_stopped_store_fails_verify_named(adopted: Adopted) -> None:
+    """The store is not the project's build, and the app does not work without it: verify checks its health,
+    a testcase of its own."""
+    project = adopted.project
+    if not docker.image.exists(IMAGE):  # run alone: the first test's dev is what pulls and starts the store
+        assert project.ci("dev").returncode == 0
+    container = adopted.container()
+    docker.container.kill(container)  # by hand: its restart policy leaves it down
+    try:
+        run = project.ci("verify")
+    finally:
+        docker.container.start(container)
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    assert error_line(run).startswith("error: store health: store: exited (exit code "), error_line(run)
+    results = junit_results(project.reports / "junit-verify.xml")
+    assert results["store health"] == "failure" and results["services"] == results["backend image"] == "passed"

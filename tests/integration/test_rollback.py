@@ -1,7 +1,8 @@
 """A new build that does not come up gives way to the previous one, on the real engine: in `nox -s dev`,
 `nox -s verify -- --up` and `nox -s watch` (its turns and its start), the failed service is named with its
-exception (never one that only waited for it), the previous build serves again and the build record says so;
-without a previous build, the line says the stack is down. watch also survives a compose.yaml or
+exception (never one that only waited for it), the previous build serves again and the build record says so,
+tagged as compose runs it: a dev that fails on prod's stack leaves verify failing on the backend, never
+dropping it; without a previous build, the line says the stack is down. watch also survives a compose.yaml or
 docker-bake.hcl that does not parse, and ends (exit 3) when its engine goes away: a proxy to the shared
 engine's socket, closed by the test.
 
@@ -113,6 +114,39 @@ def test_dev_with_a_backend_that_raises_at_import_brings_the_previous_build_back
         assert "backend image" in verify.stdout and "frontend source fingerprint  passed" in verify.stdout
 
 
+@pytest.mark.first_pass  # verify's reading of the record a rollback leaves, whichever plugins built it
+def test_dev_on_prods_stack_with_a_backend_that_raises_at_import_brings_prods_build_back_and_verify_names_it(
+    project: Project,
+) -> None:
+    """The issue's case: `prod verify -- --up`, then a dev whose backend fails: the backend runs prod's older
+    build again under dev's tag, the frontend dev's new one. The record says so, and verify judges the backend
+    by what it runs (not the tree), never dropping it from the stack it checks."""
+    up = project.ci("prod")
+    assert up.returncode == 0, up.stderr
+    up = project.ci("verify", "--up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    before = backend_sources(project)
+    with project.edited("backend/main.py", break_backend):
+        assert dev_with_a_broken_backend(project) == f"the previous build (sources {before[7:19]}) serves again"
+        assert backend_sources(project) == before
+        # The record describes what runs, tagged as compose runs it: prod's build of the backend, at :dev.
+        record = json.loads((project.reports / "last-build.json").read_text())
+        assert record["tag"] == "dev" and record["targets"]["backend"]["tags"] == [f"{NAME}-backend:dev"]
+        assert record["targets"]["backend"]["source_digest"] == before
+        assert record["targets"]["backend"]["image_id"] == docker.image.inspect(f"{NAME}-backend:dev").id
+        stale_pass(project, "verify")
+        verify = project.ci("verify")
+    assert verify.returncode == 1
+    assert only_error(verify) == (
+        "error: backend source fingerprint: backend: the tree changed since the build: modified "
+        "backend/main.py: rebuild (`nox -s dev` or `nox -s prod`)"
+    )
+    status, cases = outcome(project, "verify")
+    assert status == "failed", cases
+    assert cases["backend image"] == cases["backend build info"] == cases["frontend source fingerprint"] == "passed"
+    assert cases["backend source fingerprint"] == "failure", cases
+
+
 def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(project: Project) -> None:
     before = backend_sources(project)
     with project.edited("backend/main.py", break_backend):
@@ -127,6 +161,11 @@ def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(projec
     assert "frontend" not in line
     assert backend_sources(project) == before
     assert outcome(project, "verify")[0] == "failed"
+    # The record says what runs: the build the backend ran before, under the new build's tag, which compose runs.
+    with project.edited("backend/main.py", break_backend):
+        verify = project.ci("verify")
+    assert verify.returncode == 1 and "backend: the tree changed since the build" in only_error(verify)
+    assert outcome(project, "verify")[1]["backend image"] == "passed"
 
 
 def image_sources(ref: str) -> str:

@@ -13,11 +13,13 @@ from typing import Any, cast
 
 import pytest
 
+from ci import docker as dk
 from ci import fetch
 from ci.errors import CiError
 from ci.phases import check as checking
 from ci.record import BuildRecord, TargetRecord
-from ci.services import Checks, Endpoint, Port, Service
+from ci.report import Report
+from ci.services import Checks, ComposeService, Endpoint, Port, Service
 from ci.settings import load_settings
 
 
@@ -109,3 +111,79 @@ def test_a_missing_build_info_key_names_the_label_to_edit(server: int, tmp_path:
         CiError, match=r"keys \['cache_bust'\] missing: the label mainza.verify.build-info.keys of backend"
     ):
         checking.build_info(*context_for(server, tmp_path, KEYS))
+
+
+# --- every service the definitions name, whatever the record says --------------------------------------------
+
+PROD = TargetRecord(
+    "p-backend:abc1234", "sha256:prod", "sha256:src-old", tags=("p-backend:abc1234", "p-backend:latest")
+)
+DEV = TargetRecord("p-frontend:dev", "sha256:web", "sha256:src-web", tags=("p-frontend:dev",))
+
+
+def service(name: str, image: str) -> Service:
+    return Service(name, name, image, (), Checks())
+
+
+def record(**targets: TargetRecord) -> BuildRecord:
+    return BuildRecord("dev", "p", "dev", "now", {"GIT_COMMIT": "abc"}, targets)
+
+
+def test_a_service_the_record_has_no_build_of_or_not_under_the_tag_compose_runs_cannot_be_placed() -> None:
+    backend = service("backend", "p-backend:dev")
+    # A dev that failed on prod's stack, as the record stood before: prod's build, prod's tags; compose runs :dev.
+    assert checking.placement(record(backend=PROD), backend) == (
+        "backend: compose runs p-backend:dev, a tag the build record's backend (the latest build (dev, now): "
+        "p-backend:abc1234, p-backend:latest) does not carry: what runs there is unknown; rebuild (`nox -s dev` "
+        "or `nox -s prod`)"
+    )
+    assert checking.placement(record(frontend=DEV), backend) == (
+        "backend: the build record has no build of target backend (the latest build (dev, now)): what it runs is "
+        "unknown; build it (`nox -s dev` or `nox -s prod`)"
+    )
+    assert checking.placement(record(backend=PROD), service("backend", "docker.io/library/p-backend:latest")) == ""
+
+
+def container(service: str, image: str = "sha256:web", **kw: object) -> dk.ContainerInfo:
+    fields: dict[str, object] = {"running": True, "status": "running", "exit_code": 0, "health": "healthy"} | kw
+    return dk.ContainerInfo(id=f"id-{service}", name=f"p-{service}-1", service=service, image=image, **fields)
+
+
+def test_a_service_the_record_cannot_place_is_a_failed_testcase_of_its_own_never_dropped(tmp_path: Path) -> None:
+    """The checks of a stack whose record knows only the frontend: the backend's image check fails, naming it,
+    its other checks are skipped; a service the project does not build is checked for its health."""
+    backend, frontend = service("backend", "p-backend:dev"), service("frontend", "p-frontend:dev")
+    stopped = container("db", "sha256:pg", status="exited", running=False, exit_code=137, health=None)
+    containers = {"backend": container("backend", "sha256:prod"), "frontend": container("frontend"), "db": stopped}
+    ctx = checking.Context(load_settings({}, root=tmp_path), cast(Any, None), record(frontend=DEV),
+                           [backend, frontend], containers, others=[ComposeService("db", "postgres:16")])  # fmt: skip
+    report = Report("verify")
+    checking.run_checks(report, ctx, [backend], others=ctx.others)
+    found = {c.name: (c.status, c.message) for c in report.main.checks}
+    assert found == {
+        "backend image": ("failed", checking.placement(ctx.build, backend)),
+        "backend source fingerprint": ("skipped", "not checked: no build of backend recorded"),
+        "db health": ("failed", "db: exited (exit code 137): start it (`nox -s verify -- --up`, or `nox -s dev`)"),
+    }
+    assert report.failed
+
+
+def test_a_healthy_service_the_project_does_not_build_passes_on_its_health_alone(tmp_path: Path) -> None:
+    db = ComposeService("db", "postgres:16")
+    ctx = checking.Context(load_settings({}, root=tmp_path), cast(Any, None), record(), [], {"db": container("db")})
+    assert (
+        checking.outside_health(ctx, db)
+        == "healthy; postgres:16: not built by the project, its health alone is checked"
+    )
+    states: list[tuple[dict[str, object], str]] = [
+        ({"health": "unhealthy"}, "unhealthy"),
+        ({"restarts": 2}, "restarted 2 times by its restart policy"),
+        ({"health": "starting"}, "starting"),
+    ]
+    for state, says in states:
+        ctx.containers["db"] = container("db", **state)
+        with pytest.raises(CiError, match=f"^db: {says}: start it"):
+            checking.outside_health(ctx, db)
+    del ctx.containers["db"]
+    with pytest.raises(CiError, match=r"^db: no container: start it"):
+        checking.outside_health(ctx, db)

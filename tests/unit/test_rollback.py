@@ -3,17 +3,22 @@ line that says what broke."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ci import docker as dk
+from ci.phases.check import placement
+from ci.record import BuildRecord, TargetRecord
 from ci.rollback import (
     Diagnosis,
     Kept,
     dependencies,
     diagnose,
     error_summary,
-    repository,
     rollback_plan,
+    runs_again,
     why_failed,
 )
+from ci.services import Checks, Service
 
 DEPENDS = {"backend": frozenset(), "frontend": frozenset({"backend"}), "edge": frozenset({"frontend"})}
 
@@ -94,7 +99,20 @@ def test_without_an_exception_the_summary_is_the_last_line_saying_error() -> Non
     assert error_summary("") == ""
 
 
-def test_the_repository_of_a_reference_keeps_a_registrys_port() -> None:
-    assert repository("p-backend:dev") == "p-backend"
-    assert repository("localhost:5000/p-backend:abc") == "localhost:5000/p-backend"
-    assert repository("localhost:5000/p-backend") == "localhost:5000/p-backend"
+def test_a_rollback_records_the_build_that_runs_again_under_the_reference_compose_runs() -> None:
+    """prod's stack, then a dev whose backend fails: the backend runs prod's build again under `:dev`, and the
+    record says so (its image, build values and files prod's, its tag dev's), so verify places it and judges
+    it by what it runs, and `verify --up` starts that."""
+    prod = TargetRecord("p-backend:abc1234", "sha256:prod", "sha256:src-old", {"main.py": "1"}, git_commit="abc1234",
+                        build_date="2026-01-01T00:00:00Z", cache_bust="abc1234",
+                        tags=("p-backend:abc1234", "p-backend:latest"))  # fmt: skip
+    dev = TargetRecord("p-backend:dev", "sha256:broken", "sha256:src-new", tags=("p-backend:dev",))
+    record = BuildRecord("dev", "p", "dev", "now", {"TAG": "dev"}, {"backend": dev}, {"backend": prod})
+    backend = Service("backend", "backend", "p-backend:dev", (), Checks())
+    after = runs_again(record, backend, prod)
+    assert after.targets["backend"] == replace(prod, image="p-backend:dev", tags=("p-backend:dev",))
+    assert after.previous == record.previous and after.tag == "dev"
+    assert placement(after, backend) == ""
+    assert placement(replace(record, targets={"backend": prod}), backend).startswith(
+        "backend: compose runs p-backend:dev"
+    )

@@ -8,7 +8,19 @@ from typing import Any
 import pytest
 
 from ci.errors import CiError
-from ci.services import Endpoint, HeaderRule, Port, checks, compose_services, normalized, stack_services
+from ci.services import (
+    Endpoint,
+    HeaderRule,
+    Port,
+    building_target,
+    checks,
+    compose_services,
+    normalized,
+    outside_images,
+    outside_services,
+    repository,
+    stack_services,
+)
 
 CONFIG: dict[str, Any] = {
     "services": {
@@ -32,6 +44,33 @@ def test_services_are_the_compose_services_running_an_image_a_target_builds() ->
     assert found[0].url(Endpoint(8000, "/build/info")) == "http://127.0.0.1:18000/build/info"
     with pytest.raises(CiError, match="publishes no host port for container port 8080"):
         found[1].url(Endpoint(8080, "/"))
+
+
+def test_a_service_running_the_projects_image_at_a_tag_no_target_gives_it_is_still_the_projects() -> None:
+    """Another tag of a repository a target builds: the service is the target's (verify then says its build
+    is unknown), never a service the project does not build, checked for its health alone."""
+    compose = compose_services({"services": {"api": {"image": "shop-api:latest"}, "db": {"image": "postgres:16"},
+                                             "job": {"build": {"context": "."}}}})  # fmt: skip
+    tags = {"api": ["shop-api:dev"], "web": ["shop-web:dev"]}
+    assert [(s.name, s.target, s.image) for s in stack_services(compose, tags)] == [("api", "api", "shop-api:latest")]
+    assert [s.name for s in outside_services(compose, tags)] == ["db", "job"]  # job: no image named
+    assert outside_images(compose, tags) == {"db": "postgres:16"}  # what compose pulls
+
+
+def test_the_target_tagging_the_very_reference_wins_over_one_tagging_its_repository() -> None:
+    tags = {"a": ["p-api:dev"], "b": ["p-api:prod", "docker.io/library/p-api:edge"]}
+    assert building_target("p-api:edge", tags) == "b"
+    assert building_target("p-api:dev", tags) == "a"
+    assert building_target("p-api", tags) == "a"  # :latest: a tag neither gives, of their repository: the first
+    assert building_target("p-web:dev", tags) is None
+    assert building_target("localhost:5000/p-api:dev", tags) is None  # another registry: another repository
+
+
+def test_the_repository_of_a_reference_keeps_a_registrys_port_and_drops_a_digest() -> None:
+    assert repository("p-backend:dev") == "p-backend"
+    assert repository("localhost:5000/p-backend:abc") == "localhost:5000/p-backend"
+    assert repository("localhost:5000/p-backend") == "localhost:5000/p-backend"
+    assert repository("localhost:5000/p-backend:abc@sha256:0123") == "localhost:5000/p-backend"
 
 
 def test_image_names_compare_as_the_engine_names_them() -> None:

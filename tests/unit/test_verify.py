@@ -22,3 +22,23 @@ def test_summary_goes_to_the_github_step_summary_as_markdown(tmp_path: Path, mon
         "earlier step\n## verify\n\n| check | result | detail |\n|---|---|---|\n"
         "| services | passed | ok |\n| images | failed | a \\| b |\n"
     )
+
+
+def test_down_names_the_services_it_leaves_running_with_the_command_that_stops_them(tmp_path: Path) -> None:
+    from typing import Any, cast
+
+    from ci.phases.check import Context
+    from ci.record import BuildRecord
+    from ci.services import Checks, ComposeService, Service
+    from ci.settings import load_settings
+
+    built = [Service(name, name, f"p-{name}:dev", (), Checks()) for name in ("backend", "frontend")]
+    others = [ComposeService("db", "postgres:16"), ComposeService("queue", "redis:7")]
+    record = BuildRecord("dev", "p", "dev", "now", {}, {})
+    ctx = Context(load_settings({"COMPOSE_PROJECT_NAME": "p"}, root=tmp_path), cast(Any, None), record, built, {},
+                  others=others)  # fmt: skip
+    assert verifying.stopped(ctx, {"db"}) == (
+        "stack stopped (--down): backend, frontend; left running: db (images the project does not build; "
+        "`docker compose -p p stop db` stops them)"
+    )
+    assert verifying.stopped(ctx, set()) == "stack stopped (--down)"
