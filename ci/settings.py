@@ -107,6 +107,17 @@ def check_tag(environ: Mapping[str, str]) -> None:
         )
 
 
+def refuse_exported_tag(environ: Mapping[str, str]) -> None:
+    """The sessions tag their images themselves (dev `dev`, prod the commit) and give compose that TAG in an
+    env file; compose ranks the shell's environment above every env file, so an exported TAG would have it
+    run other images than the session built."""
+    if "TAG" in environ:
+        raise UsageError(
+            f"TAG={environ['TAG']!r} is exported: compose would run that tag, not the images this session builds "
+            "and tags itself (dev: dev, prod: the commit); unset it (`unset TAG`)"
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     root: Path
@@ -166,6 +177,7 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
     project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
     check_project(project, root / "compose.yaml", env.get("IMAGE_REGISTRY", "").strip())
     check_tag(env)
+    refuse_exported_tag(environ)
     host = read_env_file(host_env)
     compose = root / "compose.yaml"
     state = Path(env.get("XDG_STATE_HOME", "").strip() or Path.home() / ".local" / "state")

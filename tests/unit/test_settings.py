@@ -178,5 +178,13 @@ def test_a_tag_that_is_no_image_tag_is_a_usage_error_naming_tag(root: Path, tag:
 
 
 @pytest.mark.parametrize("tag", ["dev", "x" * 128, "1a2b3c4-dirty", "v1.2.3", "_x", "A_b.C-d"])
-def test_an_image_tag_passes(root: Path, tag: str) -> None:
-    assert load_settings({"TAG": tag}, host_env=root / "missing", root=root).project == "mainza"
+def test_an_image_tag_in_dotenv_passes(root: Path, tag: str) -> None:
+    (root / ".env").write_text(f"TAG={tag}\n")  # the sessions' own env file comes after it: theirs wins
+    assert load_settings({}, host_env=root / "missing", root=root).project == "mainza"
+
+
+def test_an_exported_tag_is_a_usage_error_compose_would_run_it_over_the_sessions(root: Path) -> None:
+    """compose ranks the shell's environment above every env file: it would run TAG's images, not the session's."""
+    with pytest.raises(UsageError, match=r"^TAG='v1' is exported: compose would run that tag.*`unset TAG`") as refused:
+        load_settings({"TAG": "v1"}, host_env=root / "missing", root=root)
+    assert refused.value.exit_code == 2
