@@ -77,7 +77,6 @@ def bake(request: BakeRequest) -> BakeResult:
             no_cache=request.no_cache,
             metadata_file=metadata_file,
             builder=request.builder,
-            read_paths=outside_paths(settings, resolved.values()),
             git_info=request.git_info,
             # --load replaces a declared output: the bake file's own (its compression) wins where every
             # target has one; an app whose bake file declares none is loaded as before.
@@ -111,21 +110,6 @@ def resolve_targets(
     if escapes:  # before anything is fingerprinted or granted to buildx
         raise CiError(escapes)
     return targets
-
-
-def outside_paths(settings: Settings, targets: Iterable[ResolvedTarget]) -> list[Path]:
-    """The contexts and Dockerfile folders of TARGETS that lie outside the project: what bake (buildx >=
-    0.20) reads only with an `fs.read` grant. Only these are granted; the project itself needs none, as
-    the sessions run in it."""
-    root = settings.root.resolve()
-    paths: set[Path] = set()
-    for target in targets:
-        if target.remote:
-            continue
-        context = (root / target.context).resolve()
-        dockerfile = context / target.dockerfile
-        paths |= {p for p in (context, dockerfile.parent) if not target.inline or p == context}
-    return sorted(p for p in paths if not p.is_relative_to(root))
 
 
 def source_fingerprints(settings: Settings, targets: dict[str, ResolvedTarget]) -> dict[str, Fingerprint]:

@@ -38,9 +38,6 @@ TESTED: dict[str, tuple[str, str]] = {
     "buildx": ("0.13.1", "0.29.1"),
     "compose": ("2.26.1", "2.40.3"),
 }
-# `bake --allow` (entitlements) first in buildx v0.17.0; from v0.20.0 bake refuses paths outside the
-# working directory without it.
-BUILDX_BAKE_ALLOW = Version("0.17.0")
 # `docker buildx bake --check` (build checks through --call): docker/buildx 8da2857, first in v0.16.0.
 BUILDX_CHECK = Version("0.16.0")
 # buildx v0.18.0 renamed prune's --keep-storage to --reserved-space and added --max-used-space and

@@ -15,7 +15,6 @@ from __future__ import annotations
 from ci.docker.buildx import (
     BuilderFacts,
     NodeFacts,
-    bake_allows,
     bake_check,
     bake_definition,
     bake_stream,
@@ -116,7 +115,6 @@ __all__ = [
     "Login",
     "NodeFacts",
     "anonymous_volumes",
-    "bake_allows",
     "bake_check",
     "bake_definition",
     "bake_stream",

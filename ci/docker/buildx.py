@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from packaging.version import Version
 from python_on_whales.exceptions import DockerException
-from python_on_whales.utils import run
 
 from ci.docker.engine import Engine, _cli, error_line, failed
 from ci.errors import CiError
-from ci.versions import BUILDX_BAKE_ALLOW, at_least, tool_version
 
 
 def bake_stream(
@@ -26,7 +22,6 @@ def bake_stream(
     no_cache: bool,
     metadata_file: Path,
     builder: str | None = None,
-    read_paths: Sequence[Path] = (),
     git_info: bool = True,
     load: bool = True,
 ) -> Iterator[str]:
@@ -34,16 +29,14 @@ def bake_stream(
 
     The bake files are always named: with none, buildx would merge compose.yaml from the same folder.
     "rawjson" is accepted by buildx 0.13 although its --help and python-on-whales' type hint do not list it.
-    READ_PATHS outside the working directory are granted to bake explicitly where buildx has `--allow`
-    (0.17; from 0.20 bake refuses them without it, and its y/N question finds no terminal to ask).
+    Nothing outside the working directory (the project) is granted: a target reading outside it is refused
+    before bake runs (ci/bake.py resolve_targets).
     LOAD: `--load`, which replaces the targets' own outputs. Without GIT_INFO, buildx does not run git (six
     commands, 0.04 s) for the provenance of the build.
     Raises DockerFailed when bake fails, after the whole stream was yielded.
     """
-    grants = [f"--allow=fs.read={path}" for path in read_paths] if bake_allows(engine) else []
     stream = engine._client.buildx.bake(
-        # python-on-whales 0.81 has no `allow`: the flags go with the targets (cobra reads flags anywhere).
-        targets=[*grants, *targets],
+        targets=targets,
         files=list(bake_files),
         load=load,
         cache=not no_cache,
@@ -58,19 +51,6 @@ def bake_stream(
         yield from cast(Iterator[str], stream)
     except DockerException as err:
         raise failed(err) from None
-
-
-def bake_allows(engine: Engine) -> bool:
-    """Whether this buildx's bake takes `--allow` entitlements."""
-    return _buildx_at_least(tuple(engine._client.client_config.docker_cmd), BUILDX_BAKE_ALLOW)
-
-
-@functools.cache
-def _buildx_at_least(docker_cmd: tuple[str, ...], minimum: Version) -> bool:
-    try:
-        return at_least(tool_version(str(run([*docker_cmd, "buildx", "version"]))), minimum)
-    except DockerException:
-        return False
 
 
 def bake_definition(

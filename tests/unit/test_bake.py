@@ -10,22 +10,10 @@ import pytest
 
 from ci import bake as bake_module
 from ci import docker as dk
-from ci.bake import Plan, identity_tags, outside_paths, resolve_targets
-from ci.bakefile import ResolvedTarget
+from ci.bake import Plan, identity_tags, resolve_targets
 from ci.errors import CiError
 from ci.fingerprint import Fingerprint
 from ci.settings import load_settings
-
-
-def test_only_contexts_outside_the_project_need_a_grant(tmp_path: Path) -> None:
-    root = tmp_path / "project"
-    root.mkdir()
-    settings = load_settings({}, root=root)
-    inside = ResolvedTarget("backend", context=".", dockerfile="Dockerfile")
-    outside = ResolvedTarget("shared", context=str(tmp_path / "shared"), dockerfile=str(root / "Dockerfile.shared"))
-    remote = ResolvedTarget("lib", context="https://github.com/x/y.git")
-    assert outside_paths(settings, [inside, remote]) == []
-    assert outside_paths(settings, [inside, outside, remote]) == [tmp_path / "shared"]
 
 
 def test_identity_tags_add_the_targets_own_label_beside_the_trees() -> None:
