@@ -15,7 +15,7 @@ from ci.buildargs import BuildArgs, dev_args, dev_build_args
 from ci.buildrecord import Build, last_record, record_build, target_record
 from ci.git import commit_label
 from ci.record import BuildRecord
-from ci.report import write_json
+from ci.report import write_data
 from ci.settings import Settings
 
 TAG = "dev"  # a dev stack's images: compose's default tag
@@ -83,7 +83,7 @@ def build_group(request: BuildRequest) -> Build:
     resolved = request.targets or resolve_targets(request.engine, settings, profile, variables)
     plan = plan_build(settings, resolved, request.build_args, variables["TAG"] if request.tag_identity else None)
     override = settings.reports_dir / f"bake-override-{profile}.json"
-    write_json(plan.override(request.per_target(plan, resolved) if request.per_target else None), override)
+    write_data(plan.override(request.per_target(plan, resolved) if request.per_target else None), override)
     result = bake(
         BakeRequest(
             engine=request.engine,
