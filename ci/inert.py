@@ -29,9 +29,7 @@ def _escape(char: str) -> str:
 
 
 def _run(found: re.Match[str]) -> str:
-    return "".join(
-        _escape(c) if c in _NONCHARACTERS or unicodedata.category(c) in _SHOWN else c for c in found.group()
-    )
+    return "".join(_escape(c) if c in _NONCHARACTERS or unicodedata.category(c) in _SHOWN else c for c in found.group())
 
 
 def visible(text: str) -> str:
