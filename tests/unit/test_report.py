@@ -99,7 +99,7 @@ HOSTILE = (
     + "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\ufeff"
     + "\ud800\udfff\ufffe\uffff\u2028\u2029 git_commit=abc\x1b[0m"
 )
-TOKEN = "tok-3n\\value\"quoted"
+TOKEN = 'tok-3n\\value"quoted'
 
 
 def hostile_report() -> Report:
