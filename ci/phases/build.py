@@ -4,7 +4,7 @@ targets as watch reads them, and watch's rebuild of some of them from the local 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -72,18 +72,26 @@ class BuildRequest:
     previous: BuildRecord | None = None
     out: TextIO | None = None
     per_target: PerTarget | None = None
+    # A tag (prod's `latest`) that bake does not give: each image gets it once the build is recorded, so that
+    # an interrupted or failed build never moves it to an image no record names.
+    after_record: str = ""
 
 
 def build_group(request: BuildRequest) -> Build:
     """Fingerprint and identify each target's inputs, bake the profile with their build values, and record
     the build: last-build.json for verify. The record also keeps the build each target replaces (the
-    request's PREVIOUS, else the record found), for a rollback."""
+    request's PREVIOUS, else the record found), for a rollback. The tags ending in `:AFTER_RECORD` move only
+    then."""
     settings, profile, variables = request.settings, request.profile, request.variables
     earlier = request.previous or last_record(settings)
     resolved = request.targets or resolve_targets(request.engine, settings, profile, variables)
     plan = plan_build(settings, resolved, request.build_args, variables["TAG"] if request.tag_identity else None)
+    later = {name: [t for t in tags if is_later(t, request.after_record)] for name, tags in plan.tags.items()}
+    baked = replace(
+        plan, tags={name: tuple(t for t in tags if t not in later[name]) for name, tags in plan.tags.items()}
+    )
     override = settings.reports_dir / f"bake-override-{profile}.json"
-    write_data(plan.override(request.per_target(plan, resolved) if request.per_target else None), override)
+    write_data(baked.override(request.per_target(plan, resolved) if request.per_target else None), override)
     result = bake(
         BakeRequest(
             engine=request.engine,
@@ -106,7 +114,15 @@ def build_group(request: BuildRequest) -> Build:
         t.target: target_record(t, resolved[t.target], plan) for t in built
     }
     record = record_build(settings, profile, variables, records, earlier)
+    for t in built:
+        for ref in later[t.target] if t.image_id else ():
+            dk.tag_image(request.store, t.image_id, ref)
     return Build(profile, variables, result.seconds, built, record, result.trace)
+
+
+def is_later(tag: str, after_record: str) -> bool:
+    """Whether TAG is one the build gives only once recorded (`NAME:AFTER_RECORD`)."""
+    return bool(after_record) and tag.endswith(f":{after_record}")
 
 
 def rebuild(
