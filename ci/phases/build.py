@@ -4,6 +4,7 @@ targets as watch reads them, and watch's rebuild of some of them from the local 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TextIO
@@ -13,6 +14,7 @@ from ci.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, t
 from ci.bakefile import ResolvedTarget
 from ci.buildargs import BuildArgs, dev_args, dev_build_args
 from ci.buildrecord import Build, last_record, record_build, target_record
+from ci.errors import CiError
 from ci.git import commit_label
 from ci.record import BuildRecord
 from ci.report import write_data
@@ -81,7 +83,7 @@ def build_group(request: BuildRequest) -> Build:
     """Fingerprint and identify each target's inputs, bake the profile with their build values, and record
     the build: last-build.json for verify. The record also keeps the build each target replaces (the
     request's PREVIOUS, else the record found), for a rollback. The tags ending in `:AFTER_RECORD` move only
-    then."""
+    then; a build that is not recorded puts the tags bake moved back (put_tags_back)."""
     settings, profile, variables = request.settings, request.profile, request.variables
     earlier = request.previous or last_record(settings)
     resolved = request.targets or resolve_targets(request.engine, settings, profile, variables)
@@ -92,32 +94,61 @@ def build_group(request: BuildRequest) -> Build:
     )
     override = settings.reports_dir / f"bake-override-{profile}.json"
     write_data(baked.override(request.per_target(plan, resolved) if request.per_target else None), override)
-    result = bake(
-        BakeRequest(
-            engine=request.engine,
-            settings=settings,
-            group="" if request.targets else profile,
-            variables=variables,
-            no_cache=request.no_cache,
-            metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
-            show_logs=request.show_logs,
-            builder=request.builder,
-            resolved=resolved,
-            override=override,
-            # Provenance for the images that are published; dev's and watch's record their commit themselves.
-            git_info=profile == PUBLISHED_PROFILE,
-            out=request.out,
+    refs = [ref for tags in baked.tags.values() for ref in tags]
+    before = dk.tagged(request.store, refs)
+    try:
+        result = bake(
+            BakeRequest(
+                engine=request.engine,
+                settings=settings,
+                group="" if request.targets else profile,
+                variables=variables,
+                no_cache=request.no_cache,
+                metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
+                show_logs=request.show_logs,
+                builder=request.builder,
+                resolved=resolved,
+                override=override,
+                # Provenance for the images that are published; dev's and watch's record their commit themselves.
+                git_info=profile == PUBLISHED_PROFILE,
+                out=request.out,
+            )
         )
-    )
-    built = [target_build(request.store, result, t, plan) for t in result.targets]
-    records = {**(request.previous.targets if request.previous else {})} | {
-        t.target: target_record(t, resolved[t.target], plan) for t in built
-    }
-    record = record_build(settings, profile, variables, records, earlier)
+        built = [target_build(request.store, result, t, plan) for t in result.targets]
+        records = {**(request.previous.targets if request.previous else {})} | {
+            t.target: target_record(t, resolved[t.target], plan) for t in built
+        }
+        record = record_build(settings, profile, variables, records, earlier)
+    except BaseException:
+        put_tags_back(request.store, before, refs)
+        raise
     for t in built:
         for ref in later[t.target] if t.image_id else ():
             dk.tag_image(request.store, t.image_id, ref)
     return Build(profile, variables, result.seconds, built, record, result.trace)
+
+
+def put_tags_back(store: dk.Engine, before: dict[str, str], refs: list[str]) -> None:
+    """After a build that was not recorded (it failed, or a stop signal ended it, its cache export say), each of
+    REFS that bake moved on the image it named BEFORE; where that image is gone (its last tag was the one
+    moved) or it named none, on no image: no tag is left on an image no record names."""
+    try:
+        now = dk.tagged(store, refs)
+    except (CiError, KeyboardInterrupt) as err:  # a command failing after a stop signal is said as one (ci/docker)
+        print(f"could not put back the tags of the unrecorded build: {err.__cause__ or err}", file=sys.stderr)
+        return
+    for ref in [r for r in refs if r in now and now[r] != before.get(r)]:
+        if not (ref in before and retagged(store, before[ref], ref)):
+            dk.remove_image(store, ref)
+
+
+def retagged(store: dk.Engine, image_id: str, ref: str) -> bool:
+    """Whether REF names IMAGE_ID again (False: the engine has it no more)."""
+    try:
+        dk.tag_image(store, image_id, ref)
+    except (CiError, KeyboardInterrupt):
+        return False
+    return True
 
 
 def is_later(tag: str, after_record: str) -> bool:
