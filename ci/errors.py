@@ -43,8 +43,28 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+# The stop signals this process received, the first first: ci/signals.py's handler notes each. A library that
+# catches the handler's Stopped and raises a bare KeyboardInterrupt instead (watchfiles does) loses its type, not
+# which signal it was.
+_stops: list[int] = []
+
+
+def note_stop(signum: int) -> None:
+    _stops.append(signum)
+
+
+def forget_stops() -> None:
+    _stops.clear()
+
+
+def received() -> int | None:
+    """The first stop signal the process received (while the frame handles them), or None."""
+    return _stops[0] if _stops else None
+
+
 def stop_signal(stop: KeyboardInterrupt) -> int:
-    return stop.signum if isinstance(stop, Stopped) else signal.SIGINT
+    """The signal STOP stands for: its own, else the first received, else SIGINT (Python's own Ctrl-C)."""
+    return stop.signum if isinstance(stop, Stopped) else received() or signal.SIGINT
 
 
 def stopped_by(stop: KeyboardInterrupt) -> str:

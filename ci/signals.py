@@ -2,13 +2,13 @@
 SIGHUP (the terminal closed) end every session alike, as an interruption (ci/errors.py's Stopped), while the
 frame runs it (`handled`).
 
-The first one is recorded (`received`: the Docker door reads it, so that a docker, buildx or compose command
-that fails because the signal reached it too is the interruption, not a failure), the process's children
-are stopped (SIGINT, which each of them cancels on, as from a terminal; SIGKILL for any still running after
-GRACE seconds), so that nothing acts on the stack once the session starts ending, and Stopped is raised in
-the main thread. A later one is recorded but not raised: the session is ending already, and what it does
-then (bringing the previous build back, writing its reports) must finish. A signal ignored when the process
-started stays ignored (`nohup`, a background job's SIGINT), as Python leaves SIGINT then.
+The first one is noted (ci/errors.py's `received`: the Docker door reads it, so that a docker, buildx or
+compose command that fails because the signal reached it too is the interruption, not a failure), the
+process's children are stopped (SIGINT, which each of them cancels on, as from a terminal; SIGKILL for any
+still running after GRACE seconds), so that nothing acts on the stack once the session starts ending, and
+Stopped is raised in the main thread. A later one is noted but not raised: the session is ending already, and
+what it does then (bringing the previous build back, writing its reports) must finish. A signal ignored when
+the process started stays ignored (`nohup`, a background job's SIGINT), as Python leaves SIGINT then.
 """
 
 from __future__ import annotations
@@ -21,19 +21,13 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
 
-from ci.errors import Stopped
+from ci.errors import Stopped, forget_stops, note_stop, received
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE = 10.0  # seconds a child has to end on SIGINT: buildx and compose cancel in well under one
 POLL = 0.05
 
-_received: list[int] = []  # every stop signal since `handled` began, the first first
 _held: list[bool] = []  # [True] once the session has ended: a signal then is recorded, not raised
-
-
-def received() -> int | None:
-    """The first stop signal the session received, or None."""
-    return _received[0] if _received else None
 
 
 def hold() -> None:
@@ -42,8 +36,9 @@ def hold() -> None:
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    _received.append(signum)
-    if len(_received) == 1 and not _held:
+    first = received() is None
+    note_stop(signum)
+    if first and not _held:
         stop_children()
         raise Stopped(signum)
 
@@ -52,7 +47,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 def handled() -> Iterator[None]:
     """Within the block, each stop signal (but one ignored when the block began) ends the session as an
     interruption (see above); the handlers before it are back after it."""
-    _received.clear()
+    forget_stops()
     _held.clear()
     before = {signum: signal.getsignal(signum) for signum in SIGNALS}
     for signum, handler in before.items():
@@ -63,7 +58,7 @@ def handled() -> Iterator[None]:
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
-        _received.clear()
+        forget_stops()
         _held.clear()
 
 

@@ -19,8 +19,7 @@ from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
-from ci import signals
-from ci.errors import CiError, DockerFailed, EngineUnreachable, Stopped
+from ci.errors import CiError, DockerFailed, EngineUnreachable, Stopped, received
 from ci.settings import Settings
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
@@ -94,7 +93,7 @@ def failed(err: DockerException, what: str = "", line: str | None = None) -> Doc
         stdout=err.stdout or "",
         stderr=err.stderr or "",
     )
-    signum = signals.received()
+    signum = received()
     if signum is not None:
         raise Stopped(signum) from found
     return found

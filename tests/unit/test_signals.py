@@ -16,7 +16,7 @@ from python_on_whales.exceptions import DockerException
 
 from ci import signals
 from ci.docker.engine import failed
-from ci.errors import DockerFailed, Exit, Stopped, interruption_exit, stopped_by
+from ci.errors import DockerFailed, Exit, Stopped, interruption_exit, received, stopped_by
 
 
 def wait_for_stop() -> None:
@@ -43,9 +43,9 @@ def test_each_stop_signal_is_an_interruption_named_by_it_and_its_exit_code(signu
         with pytest.raises(Stopped) as stop:
             os.kill(os.getpid(), signum)
             wait_for_stop()
-        assert signals.received() == signum
+        assert received() == signum
     assert (stopped_by(stop.value), interruption_exit(stop.value)) == (name, code)
-    assert signal.getsignal(signum) == before and signals.received() is None
+    assert signal.getsignal(signum) == before and received() is None
 
 
 def test_the_children_are_stopped_before_the_interruption_is_raised(child: subprocess.Popen[bytes]) -> None:
@@ -70,7 +70,7 @@ def test_a_second_signal_while_the_session_ends_is_recorded_not_raised() -> None
             wait_for_stop()
         os.kill(os.getpid(), signal.SIGTERM)  # a runner's SIGTERM after its SIGINT, during the rollback
         time.sleep(0.2)
-        assert signals.received() == signal.SIGINT
+        assert received() == signal.SIGINT
 
 
 def test_once_the_session_has_ended_a_signal_no_longer_interrupts_its_reports() -> None:
@@ -78,7 +78,7 @@ def test_once_the_session_has_ended_a_signal_no_longer_interrupts_its_reports() 
         signals.hold()
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.2)
-        assert signals.received() == signal.SIGTERM
+        assert received() == signal.SIGTERM
 
 
 def test_a_signal_ignored_when_the_session_starts_stays_ignored() -> None:
@@ -87,7 +87,7 @@ def test_a_signal_ignored_when_the_session_starts_stays_ignored() -> None:
         with signals.handled():
             os.kill(os.getpid(), signal.SIGHUP)
             time.sleep(0.2)
-            assert signals.received() is None
+            assert received() is None
     finally:
         signal.signal(signal.SIGHUP, before)
 
@@ -105,3 +105,14 @@ def test_a_docker_command_that_fails_after_a_stop_signal_is_the_interruption() -
             raise failed(exited)
     assert interruption_exit(stop.value) == Exit.TERMINATED
     assert isinstance(stop.value.__cause__, DockerFailed) and "context canceled" in str(stop.value.__cause__)
+
+
+def test_a_bare_keyboard_interrupt_after_a_signal_is_named_by_that_signal() -> None:
+    """watchfiles catches the handler's Stopped and raises a bare KeyboardInterrupt: the signal is still known."""
+    with signals.handled():
+        with pytest.raises(Stopped):
+            os.kill(os.getpid(), signal.SIGHUP)
+            wait_for_stop()
+        bare = KeyboardInterrupt()
+        assert (stopped_by(bare), interruption_exit(bare)) == ("SIGHUP", Exit.HUNG_UP)
+    assert stopped_by(KeyboardInterrupt()) == "SIGINT"  # no handler: Python's own Ctrl-C
