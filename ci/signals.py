@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -46,10 +47,12 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def handled() -> Iterator[None]:
     """Within the block, each stop signal (but one ignored when the block began) ends the session as an
-    interruption (see above); the handlers before it are back after it."""
+    interruption (see above); the handlers before it are back after it. Only the main thread can handle
+    signals: elsewhere the block changes nothing."""
     forget_stops()
     _held.clear()
-    before = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    main = threading.current_thread() is threading.main_thread()
+    before = {signum: signal.getsignal(signum) for signum in SIGNALS} if main else {}
     for signum, handler in before.items():
         if handler is not signal.SIG_IGN:
             signal.signal(signum, _stop)
@@ -57,7 +60,8 @@ def handled() -> Iterator[None]:
         yield
     finally:
         for signum, handler in before.items():
-            signal.signal(signum, handler)
+            # None: a handler not set from Python, which Python cannot set back; the default then.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         forget_stops()
         _held.clear()
 
