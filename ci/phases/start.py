@@ -131,7 +131,7 @@ def put_back(request: Request) -> None:
     by_name = {s.name: s for s in request.stack}
     print(f"interrupted: bringing back the previous build of {', '.join(names)}", file=sys.stderr, flush=True)
     try:
-        listed = dk.project_containers(engine, engine.project, f"{dk.COMPOSE_ONEOFF_LABEL}=False")
+        listed = dk.project_containers(engine, request.settings.project, f"{dk.COMPOSE_ONEOFF_LABEL}=False")
         dk.remove_containers(engine, [c.id for c in listed if HALF_MADE.match(c.name)])
         current = {c.service: c for c in listed if not HALF_MADE.match(c.name)}
         record = request.record
