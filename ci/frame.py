@@ -163,12 +163,14 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
         context = Run(session, args, settings, report)
         session.body(context)
     except Foreseeable as err:
+        signals.hold()  # the session has ended: a signal from here on must not stop its reports
         outcome = Outcome(*classify(err), f"error: {err}")
         outcome.table = not any(c.name in ("arguments", "settings") for c in report.main.checks)
     except KeyboardInterrupt as stop:
         outcome = Outcome(*classify(stop), f"interrupted ({stopped_by(stop)})")
         outcome.stop = stopped_by(stop)
     except Exception as err:  # a bug: the traceback is for us, the report still tells CI
+        signals.hold()
         traceback.print_exc(file=terminal.unfitted(sys.stderr))  # evidence: never cut
         outcome = Outcome(*classify(err), f"error: internal error, a bug ({type(err).__name__}: {err})")
     return finished(session, report, outcome, context, directory).exit_code
