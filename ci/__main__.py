@@ -1,5 +1,5 @@
 """`python -m ci SESSION [ARGS]`: run a session in the frame; exit 0 passed, 1 failed, 2 bad arguments or
-variables, 3 no engine, 130 interrupted."""
+variables, 3 no engine; interrupted 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Foreseeable failures: one actionable line and an exit code, never a traceback; the exit codes and how a
-session ended (its status), which the frame reports and the modules below it name."""
+session ended (its status), which the frame reports and the modules below it name; a stop signal as an
+exception (Stopped)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from enum import IntEnum, StrEnum
 
@@ -14,7 +16,10 @@ class Exit(IntEnum):
     FAILED = 1  # a step or check failed; also a bug (the traceback is shown)
     USAGE = 2  # bad arguments or variables: nothing was done
     NO_ENGINE = 3  # no Docker engine answers
-    INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+    # Stopped by a signal: 128 and its number, as a shell reports a process the signal ended.
+    HUNG_UP = 129  # SIGHUP: the terminal closed
+    INTERRUPTED = 130  # SIGINT: Ctrl-C
+    TERMINATED = 143  # SIGTERM: a process manager's or CI runner's stop
 
 
 class SessionStatus(StrEnum):
@@ -28,18 +33,50 @@ class SessionStatus(StrEnum):
     ERROR = "error"  # a bug
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a process manager's stop), raised by the sessions that catch it: ended as cleanly as Ctrl-C,
-    and said as such."""
+class Stopped(KeyboardInterrupt):
+    """A stop signal, raised by the frame's handler (ci/signals.py): SIGINT (Ctrl-C), SIGTERM (a process
+    manager's or CI runner's stop) or SIGHUP (the terminal closed), each ended as cleanly as Ctrl-C and
+    said by its name. A bare KeyboardInterrupt is Ctrl-C."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
-def terminate(signum: int, frame: object) -> None:
-    """The SIGTERM handler of the sessions that catch it (`signal.signal(signal.SIGTERM, terminate)`)."""
-    raise Terminated
+# The stop signals this process received, the first first: ci/signals.py's handler notes each. A library that
+# catches the handler's Stopped and raises a bare KeyboardInterrupt instead (watchfiles does) loses its type, not
+# which signal it was.
+_stops: list[int] = []
+
+
+def note_stop(signum: int) -> None:
+    _stops.append(signum)
+
+
+def forget_stops() -> None:
+    _stops.clear()
+
+
+def received() -> int | None:
+    """The first stop signal the process received (while the frame handles them), or None."""
+    return _stops[0] if _stops else None
+
+
+def stop_signal(stop: KeyboardInterrupt) -> int:
+    """The signal STOP stands for: its own, else the first received, else SIGINT (Python's own Ctrl-C)."""
+    return stop.signum if isinstance(stop, Stopped) else received() or signal.SIGINT
 
 
 def stopped_by(stop: KeyboardInterrupt) -> str:
-    return "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
+    """`SIGINT` (Ctrl-C, or a CI runner's cancel), `SIGTERM`, `SIGHUP`: what stopped the session, as the reports
+    and its last line name it."""
+    return signal.Signals(stop_signal(stop)).name
+
+
+def interruption_exit(stop: KeyboardInterrupt) -> Exit:
+    """The exit code of a session STOP ended: 128 and the signal's number."""
+    codes: dict[int, Exit] = {signal.SIGHUP: Exit.HUNG_UP, signal.SIGTERM: Exit.TERMINATED}
+    return codes.get(stop_signal(stop), Exit.INTERRUPTED)
 
 
 class Foreseeable(Exception):

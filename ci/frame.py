@@ -2,12 +2,14 @@
 the JUnit and JSON files written on every outcome, the table, the last line and the exit code.
 
 A session module declares a `Session` (name, steps, options, body); `run` does the rest. The files are
-written whatever happens, bad arguments and Ctrl-C included, so no earlier run's result is left standing.
+written whatever happens, bad arguments, a bug and a stop signal (SIGINT, SIGTERM, SIGHUP: ci/signals.py)
+included, each whole or not at all, so no earlier run's result is left standing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -18,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ci import lock, sessions, terminal
-from ci.errors import Exit, Foreseeable, SessionStatus, UsageError
-from ci.report import Check, Report, report_dict, write_json, write_junit
+from ci import lock, sessions, signals, terminal
+from ci.errors import Exit, Foreseeable, SessionStatus, UsageError, interruption_exit, stopped_by
+from ci.inert import inert
+from ci.report import Check, Report, Status, report_dict, write_json, write_junit
 from ci.settings import Settings, load_settings, writable_reports_dir
 
 
@@ -62,6 +65,7 @@ class Outcome:
     exit_code: Exit = Exit.PASSED
     line: str = ""  # the last line
     table: bool = True  # a session that fails on its arguments prints the usage error, not its steps
+    stop: str = ""  # the signal that interrupted it: SIGINT, SIGTERM, SIGHUP
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,12 +152,12 @@ def run(session: Session, argv: list[str]) -> int:
     """Run SESSION with ARGV; returns the exit code. Every line it prints fits the terminal (`terminal.width`),
     the whole text in the reports. They go to REPORTS_DIR whatever happens, so it is proven writable first:
     a folder that is not ends the session with a usage error before anything runs, printed whole (no report
-    can keep it)."""
+    can keep it). SIGINT, SIGTERM and SIGHUP end it as an interruption (ci/signals.py)."""
     try:
         directory = writable_reports_dir(os.environ)
     except UsageError as err:
         return last_line(Outcome(*classify(err), f"error: {err}", table=False), terminal.colour_on())
-    with terminal.fitted():
+    with signals.handled(), terminal.fitted():
         return _run(session, argv, directory)
 
 
@@ -170,13 +174,17 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
             context = Run(session, args, settings, report)
             session.body(context)
     except lock.Refused as err:  # the reports folder is the holder's: nothing is written
+        signals.hold()
         return last_line(Outcome(*classify(err), f"error: {err}", table=False), terminal.colour_on())
     except Foreseeable as err:
+        signals.hold()  # the session has ended: a signal from here on must not stop its reports
         outcome = Outcome(*classify(err), f"error: {err}")
         outcome.table = not any(c.name in ("arguments", "settings") for c in report.main.checks)
     except KeyboardInterrupt as stop:
-        outcome = Outcome(*classify(stop), "interrupted")
+        outcome = Outcome(*classify(stop), f"interrupted ({stopped_by(stop)})")
+        outcome.stop = stopped_by(stop)
     except Exception as err:  # a bug: the traceback is for us, the report still tells CI
+        signals.hold()
         traceback.print_exc(file=terminal.unfitted(sys.stderr))  # evidence: never cut
         outcome = Outcome(*classify(err), f"error: internal error, a bug ({type(err).__name__}: {err})")
     return finished(session, report, outcome, context, directory).exit_code
@@ -195,9 +203,10 @@ def holding(session: Session, args: argparse.Namespace, settings: Settings) -> I
 
 def classify(err: BaseException) -> tuple[SessionStatus, Exit]:
     """The status and exit code of a session that ERR ended: a project's error by its exit code (bad
-    arguments or variables, no engine, or a failure), Ctrl-C or SIGTERM interrupted, anything else a bug."""
+    arguments or variables, no engine, or a failure), a stop signal interrupted (128 and its number),
+    anything else a bug."""
     if isinstance(err, KeyboardInterrupt):
-        return SessionStatus.INTERRUPTED, Exit.INTERRUPTED
+        return SessionStatus.INTERRUPTED, interruption_exit(err)
     if isinstance(err, Foreseeable):
         status = {Exit.USAGE: SessionStatus.USAGE_ERROR, Exit.NO_ENGINE: SessionStatus.NO_ENGINE}
         return status.get(err.exit_code, SessionStatus.FAILED), err.exit_code
@@ -216,9 +225,20 @@ def failure(checks: list[Check]) -> tuple[str, Exit] | None:
     return line, first.exit_code
 
 
+def never_green(report: Report, outcome: Outcome) -> None:
+    """A session that did not pass has a failing testcase: the step it ended in has one already; else (an
+    interruption or a bug between steps, a failure raised after its checks) one is added saying how it ended."""
+    if outcome.status == SessionStatus.PASSED or any(c.failing for c in report.checks):
+        return
+    statuses: dict[SessionStatus, Status] = {SessionStatus.INTERRUPTED: "interrupted", SessionStatus.ERROR: "error"}
+    status = statuses.get(outcome.status, "failed")
+    report.add(Check(str(outcome.status), status, message=outcome.line, exit_code=outcome.exit_code))
+
+
 def finished(session: Session, report: Report, outcome: Outcome, context: Run | None, directory: Path) -> Outcome:
     """Skip what did not run, settle the outcome from the checks, write the files into DIRECTORY, print
-    table and line."""
+    table and line. A stop signal from here on is recorded, not raised: the files are written."""
+    signals.hold()
     why = {SessionStatus.INTERRUPTED: "interrupted", SessionStatus.PASSED: "not run"}
     report.skip(session.steps, why.get(outcome.status, "an earlier step failed"))
     failed = failure(report.checks) if context is None or context.report_decides else None
@@ -229,28 +249,53 @@ def finished(session: Session, report: Report, outcome: Outcome, context: Run | 
         outcome = Outcome(status, code, f"error: {line}")
     elif outcome.status == SessionStatus.PASSED:
         outcome.line = f"{session.name}: {(context.verdict if context else '') or 'passed'}"
-    junit = write_junit(report, directory / f"junit-{session.name}.xml")
-    data = {"status": outcome.status, "exit_code": outcome.exit_code, "line": outcome.line}
-    write_json(
-        {**data, **(context.data if context else {}), "report": report_dict(report)}, directory / f"{session.name}.json"
-    )
+    outcome.line = " ".join(outcome.line.split("\n"))  # one line, whatever a message from outside holds
+    never_green(report, outcome)
+    junit = directory / f"junit-{session.name}.xml"
+    unwritten = write_reports(report, outcome, context, directory / f"{session.name}.json", junit)
     colour = terminal.colour_on()
     if outcome.table and session.steps_table:
         rows = [(c.name, c.status, f"{c.seconds:.1f}s", c.message) for c in report.main.checks]
         steps = terminal.table(
             ("step", "result", "time", "detail"), rows, columns=terminal.width(), results=1, colour=colour
         )
-        print(f"\n{steps}", flush=True)
-    if outcome.table:
+        terminal.show(f"\n{steps}")
+    if outcome.table and junit not in unwritten:
         print(f"\nJUnit: {junit}", flush=True)
     last_line(outcome, colour)
     return outcome
+
+
+def write_reports(report: Report, outcome: Outcome, context: Run | None, json_path: Path, junit: Path) -> list[Path]:
+    """The JUnit file, then the JSON one, each whole or not at all (ci/report.py); returns those that could not
+    be written. Either failing (a full disk, a bug) leaves the other written and no earlier run's file in its
+    place, and fails the session: OUTCOME gets exit 1 at least, its line saying which file and why."""
+
+    def json_report() -> None:
+        data = {"status": outcome.status, "exit_code": outcome.exit_code, "line": outcome.line}
+        data |= ({"signal": outcome.stop} if outcome.stop else {}) | (context.data if context else {})
+        write_json({**data, "report": report_dict(report)}, json_path)
+
+    unwritten: list[Path] = []
+    for path, write in ((junit, lambda: write_junit(report, junit)), (json_path, json_report)):
+        try:
+            write()
+        except Exception as err:  # whatever it is, the other file, the table and the line follow
+            unwritten.append(path)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # an earlier run's file must not stand for this run
+            why = f"{path} could not be written ({type(err).__name__}: {err})"
+            if outcome.exit_code == Exit.PASSED:
+                outcome.status, outcome.exit_code, outcome.line = SessionStatus.ERROR, Exit.FAILED, f"error: {why}"
+            else:
+                outcome.line += f"; {why}"
+    return unwritten
 
 
 def last_line(outcome: Outcome, colour: bool) -> int:
     """Print the session's last line, on stderr when it failed; returns its exit code."""
     stream = sys.stdout if outcome.exit_code == Exit.PASSED else sys.stderr
     result = "passed" if outcome.exit_code == Exit.PASSED else "failed"
-    text = terminal.fit_last(outcome.line, stream)
-    print(terminal.paint(text, result, on=colour and stream.isatty()), file=stream, flush=True)
+    text = terminal.fit_last(" ".join(inert(outcome.line).split("\n")), stream)
+    terminal.show(terminal.paint(text, result, on=colour and stream.isatty()), stream)
     return outcome.exit_code

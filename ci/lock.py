@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from ci.errors import CiError, Exit
+from ci.errors import CiError, interruption_exit, stopped_by
 
 POLL = 0.2  # seconds between tries while waiting
 
@@ -105,9 +105,12 @@ def _take(
             said = True
         try:
             sleep(POLL)
-        except KeyboardInterrupt:
-            err = Refused(f"interrupted while waiting for {who}, which holds project {project}: nothing was done")
-            err.exit_code = Exit.INTERRUPTED
+        except KeyboardInterrupt as stop:
+            err = Refused(
+                f"interrupted ({stopped_by(stop)}) while waiting for {who}, which holds project {project}: "
+                "nothing was done"
+            )
+            err.exit_code = interruption_exit(stop)
             raise err from None
 
 

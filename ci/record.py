@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ci.errors import CiError
+from ci.report import write_data
 
 FORMAT = 3
 FILE = "last-build.json"
@@ -82,10 +83,8 @@ def replaced_targets(earlier: BuildRecord | None, targets: dict[str, TargetRecor
 
 
 def write_record(record: BuildRecord, reports_dir: Path) -> Path:
-    path = reports_dir / FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"format": FORMAT, **asdict(record)}, indent=2) + "\n")
-    return path
+    """The record, whole or not at all: a reader never finds half of one."""
+    return write_data({"format": FORMAT, **asdict(record)}, reports_dir / FILE)
 
 
 def _target(t: dict[str, Any], variables: dict[str, str]) -> TargetRecord:

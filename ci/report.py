@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import json
+import os
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from ci.errors import Exit, Foreseeable, stopped_by
+from ci.errors import Exit, Foreseeable, interruption_exit, stopped_by
+from ci.inert import inert
 
 # passed and warned pass; failed is a foreseeable failure, error a bug, interrupted Ctrl-C.
 Status = Literal["passed", "warned", "failed", "error", "interrupted", "skipped"]
 FAILING: frozenset[str] = frozenset({"failed", "error", "interrupted"})
+# What the reports keep of a text from outside (ci/inert.py): a check's output, a property's value and any
+# other text of NAME.json up to OUTPUT_CAP characters; a check's name, message and advice up to MESSAGE_CAP.
+OUTPUT_CAP = 64 * 1024
+MESSAGE_CAP = 4 * 1024
 
 
 class Findings(Protocol):
@@ -90,7 +99,7 @@ class Report:
             check.output = check.output or err.output
             raise
         except KeyboardInterrupt as stop:
-            check.status, check.exit_code = "interrupted", Exit.INTERRUPTED
+            check.status, check.exit_code = "interrupted", interruption_exit(stop)
             check.message = f"interrupted ({stopped_by(stop)})"
             raise
         except BaseException as err:
@@ -117,8 +126,21 @@ def property_value(value: object) -> str:
     return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
 
 
-def _testcase(report: Report, suite: Suite, check: Check) -> TestCase:
-    case = TestCase(check.name, classname=f"{report.session}.{suite.name}", time=round(check.seconds, 3))
+def shown(check: Check) -> Check:
+    """CHECK as the reports keep it: its texts made inert and capped (ci/inert.py)."""
+    return replace(
+        check,
+        name=inert(check.name, MESSAGE_CAP),
+        message=inert(check.message, MESSAGE_CAP),
+        output=inert(check.output, OUTPUT_CAP),
+        advice=inert(check.advice, MESSAGE_CAP),
+    )
+
+
+def _testcase(report: Report, suite: Suite, raw: Check) -> TestCase:
+    check = shown(raw)
+    classname = inert(f"{report.session}.{suite.name}", MESSAGE_CAP)
+    case = TestCase(check.name, classname=classname, time=round(check.seconds, 3))
     detail = check.message + (f" ({check.advice})" if check.advice else "")
     if check.status == "failed":
         failure = Failure(detail or "failed", "failure")
@@ -136,14 +158,15 @@ def _testcase(report: Report, suite: Suite, check: Check) -> TestCase:
     return case
 
 
-def write_junit(report: Report, path: Path) -> Path:
-    """JUnit XML valid against the Jenkins xunit schema (shared/junit-10.xsd)."""
-    xml = JUnitXml(f"mainza {report.session}")
+def junit_bytes(report: Report) -> bytes:
+    """REPORT as JUnit XML valid against the Jenkins xunit schema (tests/data/junit-10.xsd), whatever its
+    texts hold."""
+    xml = JUnitXml(inert(f"mainza {report.session}", MESSAGE_CAP))
     for suite in report.suites:
-        ts = TestSuite(suite.name)
+        ts = TestSuite(inert(suite.name, MESSAGE_CAP))
         ts.timestamp = report.started.strftime("%Y-%m-%dT%H:%M:%S")
         for key, value in suite.properties.items():
-            ts.add_property(key, value)
+            ts.add_property(inert(key, MESSAGE_CAP), inert(value, OUTPUT_CAP))
         for check in suite.checks:
             ts.add_testcase(_testcase(report, suite, check))
         ts.time = round(sum(c.seconds for c in suite.checks), 3)
@@ -151,27 +174,91 @@ def write_junit(report: Report, path: Path) -> Path:
     xml.update_statistics()  # type: ignore[no-untyped-call]
     # The schema allows no `skipped` on <testsuites> (only on <testsuite>), which junitparser writes.
     xml._elem.attrib.pop("skipped", None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    xml.write(str(path), pretty=True)
-    return path
+    out = io.BytesIO()
+    xml.write(out, pretty=True)
+    return out.getvalue()
+
+
+def write_junit(report: Report, path: Path) -> Path:
+    return write_atomic(path, junit_bytes(report))
+
+
+def safe(data: Any) -> Any:
+    """DATA for a report: every text in it, keys too, made inert and capped to OUTPUT_CAP."""
+    if isinstance(data, str):
+        return inert(data, OUTPUT_CAP)
+    if isinstance(data, dict):
+        return {safe(str(key)): safe(value) for key, value in data.items()}
+    if isinstance(data, list | tuple | set | frozenset):
+        return [safe(item) for item in data]
+    if data is None or isinstance(data, bool | int | float):
+        return data
+    return safe(str(data))
 
 
 def write_json(data: Any, path: Path) -> Path:
+    """A report in JSON (NAME.json, build-PROFILE.json): DATA's texts made safe, written whole or not at all."""
+    return write_atomic(path, json.dumps(safe(data), indent=2, sort_keys=False) + "\n")
+
+
+def write_data(data: Any, path: Path) -> Path:
+    """Data in JSON that this code or a tool reads back (the build record, bake's override): exact, every
+    character kept (JSON escapes them), written whole or not at all."""
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@functools.cache
+def _new_file_mode() -> int:
+    """The mode open() gives a new file here: 0o666 less the umask (read by setting it, then put back)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path: Path, content: str | bytes) -> Path:
+    """CONTENT in PATH, whole or not at all: written to a private temporary file in the same folder (no
+    other user reads it half written, no planted name is followed), flushed to disk, given the mode a new
+    file gets, then renamed over PATH. A reader sees the old file or the new one; a failure leaves the old
+    one as it was, and no temporary file."""
+    data = content.encode() if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(name, _new_file_mode())
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return path
 
 
 def report_dict(report: Report) -> dict[str, Any]:
-    return {"session": report.session, "failed": report.failed, "suites": [asdict(s) for s in report.suites]}
+    suites = [
+        {"name": s.name, "checks": [asdict(shown(c)) for c in s.checks], "properties": dict(s.properties)}
+        for s in report.suites
+    ]
+    return {"session": report.session, "failed": report.failed, "suites": suites}
+
+
+# Characters Markdown or HTML give a meaning to inside a table cell (escapes, code, emphasis, links and images,
+# the cell's end, HTML and entities, strikethrough, math, autolinks and emoji, mentions), written in a job
+# summary's cell as character references: shown as they are, never acted on.
+MARKDOWN_ACTIVE = frozenset("\\`*_[]<>!|~$&:@")
+
+
+def markdown_cell(value: object) -> str:
+    """VALUE as an inert cell of a GitHub-flavoured Markdown table: redacted, made visible, capped, on one
+    line, every character Markdown or HTML acts on written as a character reference (a pipe as GFM escapes it)."""
+    text = " ".join(inert(str(value), MESSAGE_CAP).split())
+    return "".join("\\|" if c == "|" else f"&#{ord(c)};" if c in MARKDOWN_ACTIVE else c for c in text)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table (job summaries)."""
-
-    def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    """A GitHub-flavoured Markdown table (job summaries) whose cells are inert (markdown_cell)."""
+    lines = ["| " + " | ".join(markdown_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)

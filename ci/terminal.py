@@ -1,5 +1,14 @@
-"""What a person reads: every line fits the terminal (one rule, `width`), tables too, and colour for pass,
-fail and warn on a terminal."""
+"""What a person reads: every line fits the terminal (one rule, `width`), tables too, colour for pass, fail and
+warn on a terminal, and no text from outside acts on it.
+
+Text from outside reaches the terminal inert (ci/inert.py): the streams a session prints to (`fitted`, and
+`unfitted` for a tool's own output) make every line inert as it is written, so that whatever prints a
+service's answer, a build's log or a file name shows its escape sequences instead of running them. The
+frame's own colours, the only escape sequences it writes, go by `show`: `paint` and `table` make their text
+visible first, then paint it, so an outside `\x1b[31m` stays text even beside them. Sanitising where each
+outside text enters would miss the next print that forgets to; a stream that passed "only paint's
+sequences" would pass an outside copy of them too.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +19,10 @@ import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TextIO
+from typing import TextIO, cast
+
+from ci import secrets
+from ci.inert import inert, visible
 
 ELLIPSIS = "..."  # marks a cut; the whole text stays in the JSON and JUnit files
 # Output that is no terminal (a pipe, a CI log): a width every CI log viewer shows whole.
@@ -59,29 +71,44 @@ def plural(count: int, word: str, many: str = "") -> str:
 
 def fit_last(line: str, stream: TextIO) -> str:
     """LINE cut in its middle to the columns STREAM fits its lines in, if it fits them (`fitted`)."""
-    return fit_middle(line, stream.columns) if isinstance(stream, Fitted) else line
+    return fit_middle(line, stream.columns) if isinstance(stream, Fitted) and stream.columns else line
 
 
 class Fitted(io.TextIOBase):
-    """A text stream whose every line is cut to COLUMNS on its way to STREAM. What a tool printed (a failing
-    step's log) goes to `unfitted(stream)`, untouched."""
+    """A text stream whose every line is made inert (secrets redacted, control and bidi characters shown as
+    escapes: ci/inert.py) and cut to COLUMNS (None: never cut) on its way to STREAM. Whatever is printed may
+    hold text from outside (a service's answer, a tool's output, a file name), so nothing written here reaches
+    the terminal as an escape sequence: the frame's own colours go through `show`, which writes text whose
+    outside parts were made visible before it was painted."""
 
-    def __init__(self, stream: TextIO, columns: int) -> None:
+    def __init__(self, stream: TextIO, columns: int | None) -> None:
         self.stream, self.columns = stream, columns
         self._pending = ""  # print() writes a line and its newline in two calls
+
+    def _line(self, line: str) -> str:
+        shown = inert(line)
+        return fit(shown, self.columns) if self.columns else shown
 
     def write(self, text: str) -> int:
         *lines, self._pending = (self._pending + text).split("\n")
         for line in lines:
-            self.stream.write(fit(line, self.columns) + "\n")
+            self.stream.write(self._line(line) + "\n")
         return len(text)
+
+    def write_shown(self, text: str) -> None:
+        """TEXT as it is, but cut to COLUMNS and redacted: this code's own, painted (see `show`)."""
+        self.close_line()
+        for line in text.split("\n"):
+            redacted = secrets.redact(line)
+            self.stream.write((fit(redacted, self.columns) if self.columns else redacted) + "\n")
+        self.stream.flush()
 
     def flush(self) -> None:
         self.stream.flush()
 
     def close_line(self) -> None:
         if self._pending:
-            self.stream.write(fit(self._pending, self.columns))
+            self.stream.write(self._line(self._pending))
             self._pending = ""
         self.stream.flush()
 
@@ -96,14 +123,38 @@ class Fitted(io.TextIOBase):
         return getattr(self.stream, "encoding", "utf-8")
 
 
+class _Whole(Fitted):
+    """A tool's own output (a failing step's log, a traceback): made inert like every line, never cut. What a
+    line left unfinished is written when flushed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(stream, None)
+
+    def flush(self) -> None:
+        self.close_line()
+
+
 def unfitted(stream: TextIO) -> TextIO:
-    """The stream under a Fitted one: for a tool's own output, which is evidence and is never cut."""
-    return stream.stream if isinstance(stream, Fitted) else stream
+    """The stream under a Fitted one, for a tool's own output, which is evidence and is never cut; made inert
+    all the same (it is text from outside)."""
+    return cast(TextIO, _Whole(stream.stream if isinstance(stream, Fitted) else stream))
+
+
+def show(text: str, stream: TextIO | None = None) -> None:
+    """Print TEXT, this code's own (a table, a last line) whose parts from outside were made visible before it
+    was painted (`table`, `paint` do), on STREAM (sys.stdout) with its colours: each line cut to the columns
+    STREAM fits lines in, if it fits them, and redacted."""
+    stream = sys.stdout if stream is None else stream
+    if isinstance(stream, Fitted):
+        stream.write_shown(text)
+    else:
+        print(secrets.redact(text), file=stream, flush=True)
 
 
 @contextmanager
 def fitted(columns: int | None = None) -> Iterator[int]:
-    """Within the block, every line printed to stdout and stderr fits COLUMNS (default: `width()`)."""
+    """Within the block, every line printed to stdout and stderr is made inert and fits COLUMNS (default:
+    `width()`)."""
     columns = columns or width()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Fitted(saved[0], columns), Fitted(saved[1], columns)
@@ -122,8 +173,10 @@ def colour_on(stream: TextIO = sys.stdout, environ: Mapping[str, str] | None = N
 
 
 def paint(text: str, result: str, *, on: bool) -> str:
+    """TEXT made visible (ci/inert.py), in RESULT's colour when ON: the only escape sequences this code prints."""
     code = COLOURS.get(result)
-    return f"\033[{code}m{text}\033[0m" if on and code else text
+    shown = visible(text)
+    return f"\033[{code}m{shown}\033[0m" if on and code else shown
 
 
 def shorten(text: str, room: int) -> str:
@@ -142,8 +195,9 @@ def table(
 ) -> str:
     """A plain-text table with aligned columns, no wider than COLUMNS (default: `width()`). The widest
     columns give way first, their cells shortened with an ellipsis; the full text belongs in the JSON and
-    JUnit files. With COLOUR, the column RESULTS (an index) is painted by its word."""
-    cells = [[" ".join(str(h).split()) for h in headers]] + [[" ".join(str(c).split()) for c in row] for row in rows]
+    JUnit files. Every cell is made inert (ci/inert.py); with COLOUR, the column RESULTS (an index) is painted
+    by its word: print it with `show`."""
+    cells = [[" ".join(inert(str(c)).split()) for c in row] for row in [headers, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     widths = _fit(widths, (columns or width()) - len(GAP) * (len(headers) - 1))
 

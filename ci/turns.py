@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ci import docker as dk
 from ci import terminal
-from ci.errors import EngineUnreachable, Exit, SessionStatus
+from ci.errors import EngineUnreachable, Exit, SessionStatus, interruption_exit, stopped_by
 from ci.ids import short_id
 from ci.record import BuildRecord
 from ci.report import Check, Report, Status
@@ -51,6 +51,7 @@ def taking(current: Turn, seen: float, engine: dk.Engine, report: Report) -> Ite
     A Failed block is a failed turn, and the loop goes on; one whose engine no longer answers ends the loop:
     EngineUnreachable."""
     started = time.monotonic()
+    stopped = Exit.INTERRUPTED
     try:
         yield started
     except Failed as failed:
@@ -62,13 +63,14 @@ def taking(current: Turn, seen: float, engine: dk.Engine, report: Report) -> Ite
     except EngineUnreachable as err:
         current.result, current.detail = SessionStatus.NO_ENGINE, str(err)
         raise
-    except KeyboardInterrupt:
-        current.result, current.detail = SessionStatus.INTERRUPTED, "stopped by Ctrl-C during the turn"
+    except KeyboardInterrupt as stop:
+        current.result, current.detail = SessionStatus.INTERRUPTED, f"stopped by {stopped_by(stop)} during the turn"
+        stopped = interruption_exit(stop)
         raise
     finally:
         current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
         current.from_change_seconds = max(0.0, time.monotonic() - seen)
-        record(report, current)
+        record(report, current, stopped)
 
 
 def engine_lost(engine: dk.Engine, current: Turn) -> EngineUnreachable | None:
@@ -117,12 +119,13 @@ def line(t: Turn) -> str:
     return head + (t.detail if fits else "verified") + tail
 
 
-def record(report: Report, t: Turn) -> None:
-    """The turn's line on screen, and a testcase in REPORT."""
+def record(report: Report, t: Turn, stopped: Exit = Exit.INTERRUPTED) -> None:
+    """The turn's line on screen, and a testcase in REPORT; STOPPED: an interrupted turn's exit code (128 and
+    its signal's number)."""
     text = line(t)
     interrupted = t.result == SessionStatus.INTERRUPTED
     status: Status = "passed" if t.result == "verified" else "interrupted" if interrupted else "failed"
-    codes: dict[str, Exit] = {SessionStatus.INTERRUPTED: Exit.INTERRUPTED, SessionStatus.NO_ENGINE: Exit.NO_ENGINE}
+    codes: dict[str, Exit] = {SessionStatus.INTERRUPTED: stopped, SessionStatus.NO_ENGINE: Exit.NO_ENGINE}
     exit_code = codes.get(t.result, Exit.FAILED)
     seconds = t.build_seconds + t.up_seconds + t.verify_seconds
     what = ", ".join(t.targets or t.files)

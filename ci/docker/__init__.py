@@ -90,6 +90,7 @@ from ci.docker.images import (
     remove_image,
     remove_images,
     tag_image,
+    tagged,
 )
 
 __all__ = [
@@ -161,6 +162,7 @@ __all__ = [
     "start_cache_registry",
     "stop_services",
     "tag_image",
+    "tagged",
     "uses_containerd_store",
     "volume_names",
 ]

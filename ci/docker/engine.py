@@ -19,7 +19,7 @@ from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
-from ci.errors import CiError, DockerFailed, EngineUnreachable
+from ci.errors import CiError, DockerFailed, EngineUnreachable, Stopped, received
 from ci.settings import Settings
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
@@ -83,14 +83,20 @@ def error_line(err: DockerException) -> str:
 
 def failed(err: DockerException, what: str = "", line: str | None = None) -> DockerFailed:
     """The project's error for a failed command: WHAT it was doing, then docker's own last line (or LINE,
-    when the caller read a clearer one out of its output)."""
+    when the caller read a clearer one out of its output). After a stop signal it raises the interruption
+    instead: buildx and compose, in the session's process group or stopped by it (ci/signals.py), exit
+    non-zero on it, and may be seen to before the signal's own exception is."""
     line = line or error_line(err)
-    return DockerFailed(
+    found = DockerFailed(
         f"{what}: {line}" if what else line,
         command=err.docker_command,
         stdout=err.stdout or "",
         stderr=err.stderr or "",
     )
+    signum = received()
+    if signum is not None:
+        raise Stopped(signum) from found
+    return found
 
 
 def engine_location() -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from python_on_whales.exceptions import DockerException
 
-from ci.docker.engine import PROJECT_LABEL, SOURCE_DIGEST_LABEL, Engine, _inspect, error_line, failed
+from ci.docker.engine import PROJECT_LABEL, SOURCE_DIGEST_LABEL, Engine, _cli, _inspect, error_line, failed
 from ci.ids import short_id
 
 
@@ -30,6 +30,16 @@ def inspect_image(engine: Engine, ref: str) -> ImageInfo | None:
         return None
     labels = (image.config.labels if image.config else None) or {}
     return ImageInfo(str(image.id), int(image.size or 0), dict(labels), tuple(image.repo_tags or ()))
+
+
+def tagged(engine: Engine, refs: list[str]) -> dict[str, str]:
+    """The image each of REFS names now, by ref (one `docker image ls`); a ref naming none is left out."""
+    if not refs:
+        return {}
+    filters = [f"--filter=reference={ref}" for ref in refs]
+    out = _cli(engine, "image", "ls", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", *filters)
+    found = dict(line.rsplit(" ", 1) for line in out.splitlines() if " " in line)
+    return {ref: found[ref] for ref in refs if ref in found}
 
 
 def image_source_digest(engine: Engine, ref: str) -> str | None:

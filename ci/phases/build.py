@@ -4,7 +4,8 @@ targets as watch reads them, and watch's rebuild of some of them from the local 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -13,9 +14,10 @@ from ci.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, t
 from ci.bakefile import ResolvedTarget
 from ci.buildargs import BuildArgs, dev_args, dev_build_args
 from ci.buildrecord import Build, last_record, record_build, target_record
+from ci.errors import CiError
 from ci.git import commit_label
 from ci.record import BuildRecord
-from ci.report import write_json
+from ci.report import write_data
 from ci.settings import Settings
 
 TAG = "dev"  # a dev stack's images: compose's default tag
@@ -72,41 +74,86 @@ class BuildRequest:
     previous: BuildRecord | None = None
     out: TextIO | None = None
     per_target: PerTarget | None = None
+    # A tag (prod's `latest`) that bake does not give: each image gets it once the build is recorded, so that
+    # an interrupted or failed build never moves it to an image no record names.
+    after_record: str = ""
 
 
 def build_group(request: BuildRequest) -> Build:
     """Fingerprint and identify each target's inputs, bake the profile with their build values, and record
     the build: last-build.json for verify. The record also keeps the build each target replaces (the
-    request's PREVIOUS, else the record found), for a rollback."""
+    request's PREVIOUS, else the record found), for a rollback. The tags ending in `:AFTER_RECORD` move only
+    then; a build that is not recorded puts the tags bake moved back (put_tags_back)."""
     settings, profile, variables = request.settings, request.profile, request.variables
     earlier = request.previous or last_record(settings)
     resolved = request.targets or resolve_targets(request.engine, settings, profile, variables)
     plan = plan_build(settings, resolved, request.build_args, variables["TAG"] if request.tag_identity else None)
-    override = settings.reports_dir / f"bake-override-{profile}.json"
-    write_json(plan.override(request.per_target(plan, resolved) if request.per_target else None), override)
-    result = bake(
-        BakeRequest(
-            engine=request.engine,
-            settings=settings,
-            group="" if request.targets else profile,
-            variables=variables,
-            no_cache=request.no_cache,
-            metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
-            show_logs=request.show_logs,
-            builder=request.builder,
-            resolved=resolved,
-            override=override,
-            # Provenance for the images that are published; dev's and watch's record their commit themselves.
-            git_info=profile == PUBLISHED_PROFILE,
-            out=request.out,
-        )
+    later = {name: [t for t in tags if is_later(t, request.after_record)] for name, tags in plan.tags.items()}
+    baked = replace(
+        plan, tags={name: tuple(t for t in tags if t not in later[name]) for name, tags in plan.tags.items()}
     )
-    built = [target_build(request.store, result, t, plan) for t in result.targets]
-    records = {**(request.previous.targets if request.previous else {})} | {
-        t.target: target_record(t, resolved[t.target], plan) for t in built
-    }
-    record = record_build(settings, profile, variables, records, earlier)
+    override = settings.reports_dir / f"bake-override-{profile}.json"
+    write_data(baked.override(request.per_target(plan, resolved) if request.per_target else None), override)
+    refs = [ref for tags in baked.tags.values() for ref in tags]
+    before = dk.tagged(request.store, refs)
+    try:
+        result = bake(
+            BakeRequest(
+                engine=request.engine,
+                settings=settings,
+                group="" if request.targets else profile,
+                variables=variables,
+                no_cache=request.no_cache,
+                metadata_file=settings.reports_dir / f"bake-metadata-{profile}.json",
+                show_logs=request.show_logs,
+                builder=request.builder,
+                resolved=resolved,
+                override=override,
+                # Provenance for the images that are published; dev's and watch's record their commit themselves.
+                git_info=profile == PUBLISHED_PROFILE,
+                out=request.out,
+            )
+        )
+        built = [target_build(request.store, result, t, plan) for t in result.targets]
+        records = {**(request.previous.targets if request.previous else {})} | {
+            t.target: target_record(t, resolved[t.target], plan) for t in built
+        }
+        record = record_build(settings, profile, variables, records, earlier)
+    except BaseException:
+        put_tags_back(request.store, before, refs)
+        raise
+    for t in built:
+        for ref in later[t.target] if t.image_id else ():
+            dk.tag_image(request.store, t.image_id, ref)
     return Build(profile, variables, result.seconds, built, record, result.trace)
+
+
+def put_tags_back(store: dk.Engine, before: dict[str, str], refs: list[str]) -> None:
+    """After a build that was not recorded (it failed, or a stop signal ended it, its cache export say), each of
+    REFS that bake moved on the image it named BEFORE; where that image is gone (its last tag was the one
+    moved) or it named none, on no image: no tag is left on an image no record names."""
+    try:
+        now = dk.tagged(store, refs)
+    except (CiError, KeyboardInterrupt) as err:  # a command failing after a stop signal is said as one (ci/docker)
+        print(f"could not put back the tags of the unrecorded build: {err.__cause__ or err}", file=sys.stderr)
+        return
+    for ref in [r for r in refs if r in now and now[r] != before.get(r)]:
+        if not (ref in before and retagged(store, before[ref], ref)):
+            dk.remove_image(store, ref)
+
+
+def retagged(store: dk.Engine, image_id: str, ref: str) -> bool:
+    """Whether REF names IMAGE_ID again (False: the engine has it no more)."""
+    try:
+        dk.tag_image(store, image_id, ref)
+    except (CiError, KeyboardInterrupt):
+        return False
+    return True
+
+
+def is_later(tag: str, after_record: str) -> bool:
+    """Whether TAG is one the build gives only once recorded (`NAME:AFTER_RECORD`)."""
+    return bool(after_record) and tag.endswith(f":{after_record}")
 
 
 def rebuild(

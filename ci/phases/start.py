@@ -4,11 +4,13 @@ and how): a new build that does not come up gives way to the previous one, and w
 `stack` starts or recreates the whole stack once its host ports are free (verify --up; watch's start through
 `built`, which makes the build once the images the services ran are kept); `replace` recreates the services a
 request names, guarded the same way (dev's up, watch's turns: the services `due`). Both raise NotUp, the build
-record rewritten to describe what runs, when a service did not come up.
+record rewritten to describe what runs, when a service did not come up. A stop signal during either puts the
+previous build back before it ends the session (`put_back`): compose, stopped halfway, leaves services down.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -108,6 +110,39 @@ def replace(request: Request) -> Deployed:
                         request.record)  # fmt: skip
     except st.Unhealthy as err:
         recover(request, err)
+    except KeyboardInterrupt:
+        put_back(request)
+        raise
+
+
+# compose recreates a container under a temporary name, `<the old one's id, 12 hex>_<its name>`, then renames it.
+HALF_MADE = re.compile(r"^[0-9a-f]{12}_")
+
+
+def put_back(request: Request) -> None:
+    """After a stop signal during `compose up` or the wait for health (compose stopped already: ci/signals.py),
+    the stack as it was: each service of the request with a kept image runs it again (one compose left
+    running it untouched keeps its container) and the record says so. compose's half-made containers go first:
+    the next `compose up` would fail on their names. A failure is said, and the stop ends the session still."""
+    engine, kept = request.engine, request.kept or {}
+    names = [n for n in request.services if n in kept]
+    if not names:
+        return
+    by_name = {s.name: s for s in request.stack}
+    print(f"interrupted: bringing back the previous build of {', '.join(names)}", file=sys.stderr, flush=True)
+    try:
+        listed = dk.project_containers(engine, request.settings.project, f"{dk.COMPOSE_ONEOFF_LABEL}=False")
+        dk.remove_containers(engine, [c.id for c in listed if HALF_MADE.match(c.name)])
+        current = {c.service: c for c in listed if not HALF_MADE.match(c.name)}
+        record = request.record
+        for name in names:
+            record = rollback.restore(engine, record, by_name[name], kept[name])
+        write_record(record, request.settings.reports_dir)  # what runs from here on
+        again = [n for n in names if n not in current or current[n].image != kept[n].image_id or st.failing(current[n])]
+        if again:
+            st.up(engine, request.settings, again, only=True, out=request.out)
+    except (CiError, KeyboardInterrupt) as err:  # a command failing after the stop is said as one (ci/docker)
+        print(f"could not bring back the previous build: {err.__cause__ or err}", file=sys.stderr, flush=True)
 
 
 def recover(request: Request, err: st.Unhealthy) -> NoReturn:

@@ -74,7 +74,9 @@ def show_status(run: Run, engine: dk.Engine, services: list[Service]) -> str:
     rows = stack.status(engine, [s.name for s in services])
     headers = ("service", "image id", "build date", "commit", "health")
     table = [(r.service, r.image_id, r.build_date, r.commit, r.health) for r in rows]
-    print("\n" + terminal.table(headers, table, columns=terminal.width(), results=4, colour=terminal.colour_on()))
+    terminal.show(
+        "\n" + terminal.table(headers, table, columns=terminal.width(), results=4, colour=terminal.colour_on())
+    )
     urls = service_urls(services)
     print("\n" + "\n".join(f"{name:<9} {url}" for name, url in urls.items()))
     unready = [f"{r.service} {r.health}" for r in rows if not r.ready]

@@ -40,7 +40,7 @@ def body(run: Run) -> None:
     run.data.update(
         {"minimums": {name: asdict(m) for name, m in HOST_MINIMUMS.items()}, "checks": [asdict(f) for f in findings]}
     )
-    print(findings_table(findings))
+    terminal.show(findings_table(findings))  # painted: its cells are made visible by the table
     for finding in findings:
         if (finding.name.startswith("context") or finding.name == "cache registry") and finding.output:
             print(f"\n{finding.output}")

@@ -116,6 +116,8 @@ def bake_prod(
             show_logs=run.args.logs,
             builder=None if docker_driver else builder.name,
             per_target=per_target,
+            # `latest` names the latest build recorded: it moves once the record says which that is.
+            after_record=variables["EXTRA_TAG"],
         )
     )
     return store, build

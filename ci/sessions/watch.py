@@ -7,16 +7,15 @@ build leaves the previous containers running, a new container that does not come
 previous build (ci/rollback.py), and a bake or compose file that does not parse is a failed turn that
 touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
 loop starts is the same: the loop watches, and each turn also brings up the services that are down. Only
-Ctrl-C, SIGTERM or an engine that goes away end it (a second session on the project waits, then is refused:
-ci/lock.py); the engine is asked after a failed turn (`docker version`), as its errors read differently in
-docker, compose and buildx, and mid-stream.
+Ctrl-C, SIGTERM, SIGHUP or an engine that goes away end it (a second session on the project waits, then is
+refused: ci/lock.py); the engine is asked after a failed turn (`docker version`), as its errors read
+differently in docker, compose and buildx, and mid-stream.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, rollback, stack, turns
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
-from ci.errors import CiError, stopped_by, terminate
+from ci.errors import CiError, stopped_by
 from ci.frame import Run, Session
 from ci.identity import Inputs
 from ci.phases import start as starting
@@ -81,8 +80,8 @@ class Loop:
 
 
 def body(run: Run) -> None:
-    # A loop is stopped by Ctrl-C or by a process manager's SIGTERM: both end it cleanly, reports written.
-    signal.signal(signal.SIGTERM, terminate)
+    # A loop is stopped by Ctrl-C, a process manager's SIGTERM or a closed terminal's SIGHUP (the frame makes
+    # each an interruption): each ends it cleanly, reports written.
     with run.step("engine") as check:
         loop = Loop(run, dk.connect(run.settings, stack.compose_env(TAG)))
         if run.args.logs:

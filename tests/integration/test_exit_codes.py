@@ -168,7 +168,7 @@ def test_ctrl_c_during_the_build_exits_130_saying_interrupted(project: Project) 
     out, err = proc.communicate(timeout=120)
     print(out, err)
     assert proc.returncode == 130
-    assert err.splitlines()[-1] == "interrupted"
+    assert err.splitlines()[-1] == "interrupted (SIGINT)"
     assert "Traceback" not in err
     status, cases = outcome(project, "dev")
     assert status == "interrupted" and cases["bake"] == "error" and cases["up"] == "skipped"

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from ci import frame, sessions
-from ci.errors import CiError, EngineUnreachable, Exit, Terminated, UsageError
+from ci.errors import CiError, EngineUnreachable, Exit, Stopped, UsageError
 from ci.frame import Run, Session
 from ci.report import Check
 from ci.settings import load_settings
@@ -89,7 +91,7 @@ def test_ctrl_c_exits_130_saying_interrupted_and_marks_the_step(
 ) -> None:
     assert frame.run(session(KeyboardInterrupt()), []) == 130
     err = capsys.readouterr().err
-    assert err.splitlines()[-1] == "interrupted"
+    assert err.splitlines()[-1] == "interrupted (SIGINT)"
     assert "context canceled" not in err and "Traceback" not in err
     assert cases(reports) == {"first": "passed", "second": "error", "third": "skipped"}
     root = etree.parse(str(reports / "junit-fake.xml")).getroot()
@@ -146,7 +148,9 @@ def test_failed_checks_without_an_exception_fail_with_the_first_one_named(
         (UsageError("bad arguments"), "usage error", 2),
         (EngineUnreachable("no engine"), "no engine", 3),
         (KeyboardInterrupt(), "interrupted", 130),
-        (Terminated(), "interrupted", 130),
+        (Stopped(signal.SIGINT), "interrupted", 130),
+        (Stopped(signal.SIGTERM), "interrupted", 143),
+        (Stopped(signal.SIGHUP), "interrupted", 129),
         (ZeroDivisionError("a bug"), "error", 1),
     ],
 )
@@ -332,3 +336,131 @@ def test_a_mistyped_option_is_named_and_its_value_never_shown(argv: list[str], s
     with pytest.raises(UsageError) as refused:
         frame.parse_arguments(sessions.load("verify"), ["--url", "http://127.0.0.1:1", *argv])
     assert str(refused.value).startswith(says) and "s3cret" not in str(refused.value)
+
+
+# What a hostile service's answer or a failing step's colours bring: every C0 control, DEL, C1, escape
+# sequences, a lone CR, bidi overrides and isolates, lone surrogates, noncharacters.
+HOSTILE = (
+    "".join(chr(c) for c in range(0x20)) + "\x7f" + "".join(chr(c) for c in range(0x80, 0xA0))
+    + "\x1b[31mFAILED\x1b[0m\rpassed \u202e\u2066\u200f\ud800\ufffe"
+)  # fmt: skip
+
+
+def stopping(signum: int) -> Session:
+    """A session stopped by SIGNUM, sent to this process in its second step, as a CI runner or a closed
+    terminal sends it."""
+
+    def body(run: Run) -> None:
+        with run.step("first"):
+            pass
+        with run.step("second"):
+            os.kill(os.getpid(), signum)
+            time.sleep(5)
+
+    return Session("fake", "stopped", STEPS, body)
+
+
+def hostile(run: Run) -> None:
+    with run.step("first") as check:
+        check.message, check.output = f"git_commit {HOSTILE}", HOSTILE * 1000
+    with run.step(f"second {HOSTILE}"):
+        raise CiError(f"answered {HOSTILE}", output=HOSTILE)
+
+
+def internal_error(run: Run) -> None:
+    with run.step("first"):
+        raise ZeroDivisionError(f"division by zero {HOSTILE}")
+
+
+@pytest.mark.parametrize(
+    ("ending", "status", "code", "second"),
+    [
+        (Session("fake", "a bug", STEPS, internal_error), "error", 1, "skipped"),
+        (Session("fake", "hostile text", STEPS, hostile), "failed", 1, "skipped"),
+        (stopping(signal.SIGTERM), "interrupted", 143, "error"),
+        (stopping(signal.SIGHUP), "interrupted", 129, "error"),
+        (stopping(signal.SIGINT), "interrupted", 130, "error"),
+    ],
+    ids=["internal error", "forbidden characters", "SIGTERM", "SIGHUP", "SIGINT"],
+)
+def test_a_previous_pass_on_disk_gives_way_to_this_runs_valid_reports_however_it_ends(
+    reports: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    ending: Session,
+    status: str,
+    code: int,
+    second: str,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "4000")  # the last line whole
+    assert frame.run(session(None), []) == 0
+    capsys.readouterr()
+    assert frame.run(ending, []) == code
+    out, err = capsys.readouterr()
+    found = cases(reports)  # schema-valid
+    assert "passed" not in {found.get("second"), found.get("third")} and found["third"] == "skipped"
+    data = json.loads((reports / "fake.json").read_bytes().decode("utf-8"))
+    assert (data["status"], data["exit_code"]) == (status, code)
+    assert "\x1b" not in out + err and "\u202e" not in out + err
+    assert err.splitlines()[-1] == data["line"]
+    if code == 1:
+        assert "\\x1b[31mFAILED\\x1b[0m\\x0dpassed \\u202e" in data["line"]
+    if status == "interrupted":
+        name = signal.Signals(code - 128).name
+        assert data["line"] == f"interrupted ({name})" and data["signal"] == name and found["second"] == second
+        [check] = [c for c in data["report"]["suites"][0]["checks"] if c["name"] == "second"]
+        assert check["message"] == f"interrupted ({name})"
+    assert sorted(p.name for p in reports.iterdir()) == ["fake.json", "junit-fake.xml"]  # no temporary file left
+
+
+def test_a_stop_between_steps_still_leaves_an_error_testcase(reports: Path) -> None:
+    """An interrupted run's JUnit is never green: verify --url asks its deployment outside any step."""
+
+    def body(run: Run) -> None:
+        for name in STEPS:
+            with run.step(name):
+                pass
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    assert frame.run(Session("fake", "between steps", STEPS, body), []) == 143
+    found = cases(reports)
+    assert found["interrupted"] == "error" and [found[s] for s in STEPS] == ["passed"] * 3
+
+
+def test_a_report_that_cannot_be_written_leaves_the_other_the_table_and_the_line_and_fails(
+    reports: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    assert frame.run(session(None), []) == 0  # a passing report on disk first
+    capsys.readouterr()
+
+    def broken(report: object, path: Path) -> Path:
+        raise ValueError("All strings must be XML compatible")
+
+    monkeypatch.setattr(frame, "write_junit", broken)
+    assert frame.run(session(None), []) == 1
+    out, err = capsys.readouterr()
+    assert "step" in out and "third" in out  # the table
+    assert not (reports / "junit-fake.xml").exists()  # the earlier pass is gone, not left standing
+    data = json.loads((reports / "fake.json").read_text())
+    assert (data["status"], data["exit_code"]) == ("error", 1)
+    assert data["line"] == err.splitlines()[-1]
+    assert (
+        data["line"].startswith("error: ")
+        and "junit-fake.xml could not be written (ValueError: All strings" in data["line"]
+    )
+
+
+def test_a_json_report_that_cannot_be_written_fails_a_session_that_failed_already_with_its_own_code(
+    reports: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(data: object, path: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(frame, "write_json", broken)
+    monkeypatch.setenv("COLUMNS", "400")
+    assert frame.run(session(EngineUnreachable("no engine here")), []) == 3
+    line = capsys.readouterr().err.splitlines()[-1]
+    assert line.startswith("error: no engine here; ") and "fake.json could not be written" in line
+    assert cases(reports)["second"] == "failure" and not (reports / "fake.json").exists()

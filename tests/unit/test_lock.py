@@ -53,7 +53,7 @@ def test_ctrl_c_while_waiting_is_an_interruption_that_did_nothing(tmp_path: Path
     with held(path, holder_here("dev", tmp_path), 0), pytest.raises(Refused) as refused, waiting:
         pass
     assert refused.value.exit_code == Exit.INTERRUPTED
-    assert "interrupted while waiting" in str(refused.value)
+    assert "interrupted (SIGINT) while waiting" in str(refused.value)
 
 
 def test_the_lock_goes_with_a_holder_that_is_killed(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Output for people: tables that fit the terminal, colour only on a terminal and never with NO_COLOR."""
+"""Output for people: tables that fit the terminal, colour only on a terminal and never with NO_COLOR, and
+nothing from outside acting on the terminal or showing a secret."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from ci import terminal
+from ci import secrets, terminal
 
 
 class Tty(io.StringIO):
@@ -84,3 +85,51 @@ def test_table_aligns_columns() -> None:
     assert lines[0] == "a      long header"
     assert lines[2] == "value  1"
     assert lines[3] == "x      22"
+
+
+def test_text_printed_inside_fitted_shows_escape_sequences_and_bidi_characters_never_runs_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with terminal.fitted(200):
+        print("git_commit \x1b[31mabc\x1b[0m\x1b]0;owned\x07 \u202etxt.exe\rpassed \ud800")
+        print("a failing step's log: \x1b[2J\x9b31m", file=terminal.unfitted(sys.stdout), flush=True)
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "git_commit \\x1b[31mabc\\x1b[0m\\x1b]0;owned\\x07 \\u202etxt.exe\\x0dpassed \\ud800",
+        "a failing step's log: \\x1b[2J\\x9b31m",
+    ]
+
+
+def test_the_frames_colours_stay_on_a_terminal_while_an_outside_copy_of_them_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tty = Tty()
+    monkeypatch.setattr(sys, "stdout", tty)
+    with terminal.fitted(200):
+        rows = [("page", "failed", "answered \x1b[32mpassed\x1b[0m")]
+        terminal.show(terminal.table(("check", "result", "detail"), rows, results=1, colour=True))
+        terminal.show(terminal.paint("error: said \x1b[32mok\x1b[0m", "failed", on=True))
+        print("plain \x1b[31m")
+    lines = tty.getvalue().splitlines()
+    assert lines[2] == "page   \x1b[31mfailed\x1b[0m  answered \\x1b[32mpassed\\x1b[0m"
+    assert lines[3] == "\x1b[31merror: said \\x1b[32mok\\x1b[0m\x1b[0m"
+    assert lines[4] == "plain \\x1b[31m"
+
+
+def test_a_secret_never_reaches_the_terminal_even_split_across_writes(capsys: pytest.CaptureFixture[str]) -> None:
+    secrets.register("hunter2-token")
+    try:
+        with terminal.fitted(200):
+            sys.stdout.write("sent hunter2-")
+            sys.stdout.write("token\n")
+            print("log: Bearer hunter2-token", file=terminal.unfitted(sys.stderr), flush=True)
+            terminal.show("shown hunter2-token")
+    finally:
+        secrets.forget()
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["sent ***", "shown ***"] and err.splitlines() == ["log: Bearer ***"]
+
+
+def test_a_tables_cells_are_made_inert() -> None:
+    text = terminal.table(("a", "b"), [("\x1b[2Jx", "\u202ey")], columns=80)
+    assert text.splitlines()[2] == "\\x1b[2Jx  \\u202ey"

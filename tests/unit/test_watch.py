@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import NoReturn
@@ -10,15 +14,16 @@ from typing import NoReturn
 import pytest
 
 from ci import docker as dk
-from ci import rollback
-from ci.errors import DockerFailed, EngineUnreachable, Exit
-from ci.frame import Run
+from ci import frame, rollback
+from ci.errors import CiError, DockerFailed, EngineUnreachable, Exit
+from ci.frame import Run, Session
 from ci.phases import start
 from ci.record import BuildRecord
 from ci.report import Report
 from ci.sessions import watch
 from ci.settings import Settings
 from ci.watcher import Burst
+from tests.conftest import junit_results
 
 
 def loop_of(tmp_path: Path) -> watch.Loop:
@@ -96,3 +101,43 @@ def test_an_engine_lost_while_reading_the_definitions_again_ends_the_loop(
     with pytest.raises(EngineUnreachable):
         watch.on_burst(loop, Burst(frozenset(loop.definitions), 0.0))
     assert loop.unreadable == "" and loop.turns == []
+
+
+def test_the_junit_a_watch_writes_at_ctrl_c_is_valid_whatever_its_turns_saw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 32, item 11: a file name with control characters, a failing step's coloured log, then Ctrl-C
+    during a turn; the JUnit file written then is schema-valid, the turns in it, the stop named."""
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    monkeypatch.setattr(dk, "service_containers", lambda engine: {})
+    monkeypatch.setattr(dk, "require_engine", lambda engine: "26.1.5")
+    monkeypatch.setattr(rollback, "keeping", lambda *args: nullcontext({}))
+    saves = ["backend/na\x1bme\u202e.py", "backend/main.py"]  # a failed build, then Ctrl-C
+
+    def build(loop: watch.Loop, targets: object) -> None:
+        if loop.turns[-1].files[0] == "backend/main.py":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, mid-turn
+            time.sleep(5)
+        raise CiError("backend [runtime 5/5] RUN make failed (exit 2)", output="\x1b[31merror\x1b[0m\x00\ud800")
+
+    def body(run: Run) -> None:
+        loop = watch.Loop(run, dk.Engine(_client=None, project="p"))  # type: ignore[arg-type]
+        loop.targets = {"backend": None}  # type: ignore[dict-item]
+        run.report_decides = False
+        try:
+            for name in saves:
+                watch.turn(loop, [name], ["backend"], time.monotonic())
+        except KeyboardInterrupt:
+            pass
+        watch.finish(loop)
+
+    monkeypatch.setattr(watch, "build", build)
+    args = ["--once"]  # parsed, not acted on: the body above is the loop
+    assert frame.run(Session("watch", "loop", (), body, options=watch.options), args) == 0
+    found = junit_results(tmp_path / "reports" / "junit-watch.xml")  # schema-valid
+    assert found == {"turn 1: backend": "failure", "turn 2: backend": "error"}
+    turns = json.loads((tmp_path / "reports" / "watch.json").read_text())["turns"]
+    assert turns[0]["files"] == ["backend/na\\x1bme\\u202e.py"]
+    assert turns[1]["detail"] == "stopped by SIGINT during the turn"
+    assert "\x1b" not in "".join(capsys.readouterr())
