@@ -13,6 +13,7 @@ host name's resolution (the system's resolver has its own timeouts).
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import os
 import re
 import socket
@@ -40,6 +41,19 @@ PAGE_BYTES = 8 << 20
 REGISTRY_BYTES = 4 << 20  # the registry API's largest answer is a manifest, which registries cap at 4 MiB
 CHUNK = 64 << 10  # bytes read from the socket at once
 ACCEPTED = "gzip, deflate"  # the encodings decoded here (requests would also offer br and zstd when installed)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether HOST (a name or an address, no port; an IPv6 one in brackets or not) is this machine:
+    `localhost`, or an address in 127.0.0.0/8 or ::1. A name is judged as written, never resolved:
+    `127.example.com` is somebody's machine, and what goes to it in plain text crosses the network."""
+    name = host.strip().removeprefix("[").removesuffix("]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class BadAnswer(requests.RequestException):

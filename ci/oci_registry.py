@@ -44,7 +44,7 @@ def host_of(registry: str) -> str:
 def is_loopback(host: str) -> bool:
     """Whether HOST is this machine by name, which the engine and BuildKit reach over plain HTTP."""
     name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
-    return name in ("localhost", "[::1]") or name.startswith("127.")
+    return fetch.is_loopback(name)
 
 
 @dataclass(frozen=True)

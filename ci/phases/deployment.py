@@ -10,7 +10,6 @@ balancer answer in turn).
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
 import time
@@ -127,24 +126,16 @@ class Request:
     def exposed(self) -> str:
         """Why this request's credentials would cross the network unencrypted ('' when they do not): plain
         HTTP to a host other than this machine, with a header or a URL's user info."""
-        plain = [a for a in self.addresses if urlsplit(a.url).scheme == "http" and not loopback(a.url)]
+        plain = [
+            a for a in self.addresses
+            if urlsplit(a.url).scheme == "http" and not fetch.is_loopback(urlsplit(a.url).hostname or "")
+        ]  # fmt: skip
         sent = [a for a in plain if self.headers or "@" in urlsplit(a.url).netloc]
         if not sent:
             return ""
         what = "--header values" if self.headers else "the URL's user info"
         where = ", ".join(fetch.masked(a.url) for a in sent)
         return f"{what} go over plain HTTP, unencrypted, to {where}: use https://, or a loopback address"
-
-
-def loopback(url: str) -> bool:
-    """Whether URL's host is this machine: localhost, 127.0.0.0/8, ::1."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # --- what each service should run ------------------------------------------------------------------------

@@ -201,3 +201,15 @@ def test_the_body_is_text_in_its_charset_else_utf8() -> None:
     assert fetch._charset(response) == "utf-8"
     response.headers["Content-Type"] = "text/plain; charset=no-such-codec"
     assert fetch._charset(response) == "utf-8"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True), ("LOCALHOST", True), ("127.0.0.1", True), ("127.255.0.9", True), ("::1", True),
+        ("[::1]", True), ("127.evil.example", False), ("localhost.example", False), ("sub.localhost", False),
+        ("10.0.0.1", False), ("", False),
+    ],
+)  # fmt: skip
+def test_loopback_is_localhost_or_a_loopback_address_a_name_never_resolved(host: str, loopback: bool) -> None:
+    assert fetch.is_loopback(host) is loopback

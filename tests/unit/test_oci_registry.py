@@ -40,8 +40,13 @@ def test_a_ref_keeps_its_whole_namespace_in_the_repository(text: str, host: str,
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("localhost:5000", True), ("127.0.0.1:5000", True), ("[::1]:5000", True), ("registry.test:5443", False)],
-)
+    [
+        ("localhost:5000", True), ("127.0.0.1:5000", True), ("127.8.9.1", True), ("[::1]:5000", True),
+        ("registry.test:5443", False),
+        # A name that only looks like a loopback address is somebody's machine: a login would cross in clear.
+        ("127.evil.example:5000", False), ("localhost.evil.example", False), ("[::2]:5000", False),
+    ],
+)  # fmt: skip
 def test_only_loopback_by_name_is_plain_http(host: str, loopback: bool) -> None:
     assert oci_registry.is_loopback(host) is loopback
 
