@@ -25,6 +25,7 @@ from ci import docker as dk
 from ci.errors import UsageError
 from ci.ids import short_id
 from ci.ledger import Built
+from ci.services import repository
 from ci.sizes import parse_docker_size, parse_input_size
 from ci.terminal import plural
 from ci.versions import BUILDKIT_MAX_USED_SPACE, BUILDX_NEW_SPACE_FLAGS, at_least
@@ -166,13 +167,6 @@ class Plan:
 
     def size_of(self, kind: str | None = None) -> int:
         return sum(i.size for i in self.remove if kind is None or i.kind == kind)
-
-
-def repository(ref: str) -> str:
-    """The repository of an image reference: `mainza-backend:dev` -> `mainza-backend`; a registry's port
-    is not a tag (`localhost:5000/x` -> `localhost:5000/x`)."""
-    name, colon, tag = ref.rpartition(":")
-    return name if colon and "/" not in tag else ref
 
 
 @dataclass(frozen=True)
