@@ -9,10 +9,7 @@ not list is never removed by its id, only by its name (cleanup.Ownership), and a
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 
 from ci.errors import CiError
 from ci.record import BuildRecord
+from ci.report import write_data
 
 FILE = "built-images.json"
 FORMAT = 1
@@ -73,21 +71,6 @@ def read_ledger(reports_dir: Path, project: str) -> list[Built]:
         raise CiError(f"{path} is not a ledger of built images this version reads ({err}): delete it") from None
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
-    """Atomically: a reader sees the previous ledger or this one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{FILE}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, indent=1)
-            out.write("\n")
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-
-
 def _update(reports_dir: Path, project: str, entries: list[Built]) -> None:
     """PROJECT's entries replaced by ENTRIES (the newest LIMIT), the other projects' kept."""
     path = reports_dir / FILE
@@ -97,13 +80,12 @@ def _update(reports_dir: Path, project: str, entries: list[Built]) -> None:
         data = {}  # unreadable: a new one (what it listed is then removed by name only)
     projects: dict[str, Any] = data.get("projects", {})
     projects[project] = [asdict(e) for e in entries[-LIMIT:]]
-    _write(path, {"format": FORMAT, "projects": projects})
+    write_data({"format": FORMAT, "projects": projects}, path, private=True)
 
 
 def record_builds(reports_dir: Path, project: str, builds: Iterable[Built]) -> None:
     """Add BUILDS to PROJECT's ledger (an image listed again moves to the end, with its newest tags). Read and
-    written back at once: two builds that end together may lose one's entry, whose image is then removed
-    by its name only."""
+    written back at once, under the project's lock (ci/lock.py: one build of a project at a time)."""
     new = {(b.image_id, b.target): b for b in builds if b.image_id}
     try:
         old = read_ledger(reports_dir, project)

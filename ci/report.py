@@ -201,10 +201,11 @@ def write_json(data: Any, path: Path) -> Path:
     return write_atomic(path, json.dumps(safe(data), indent=2, sort_keys=False) + "\n")
 
 
-def write_data(data: Any, path: Path) -> Path:
-    """Data in JSON that this code or a tool reads back (the build record, bake's override): exact, every
-    character kept (JSON escapes them), written whole or not at all."""
-    return write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+def write_data(data: Any, path: Path, *, private: bool = False) -> Path:
+    """Data in JSON that this code or a tool reads back (the build record, bake's override, the ledger):
+    exact, every character kept (JSON escapes them), written whole or not at all (PRIVATE: see
+    write_atomic)."""
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", private=private)
 
 
 @functools.cache
@@ -215,11 +216,11 @@ def _new_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: Path, content: str | bytes) -> Path:
+def write_atomic(path: Path, content: str | bytes, *, private: bool = False) -> Path:
     """CONTENT in PATH, whole or not at all: written to a private temporary file in the same folder (no
     other user reads it half written, no planted name is followed), flushed to disk, given the mode a new
-    file gets, then renamed over PATH. A reader sees the old file or the new one; a failure leaves the old
-    one as it was, and no temporary file."""
+    file gets (PRIVATE: kept its user's alone), then renamed over PATH. A reader sees the old file or the
+    new one; a failure leaves the old one as it was, and no temporary file."""
     data = content.encode() if isinstance(content, str) else content
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -228,7 +229,8 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(name, _new_file_mode())
+        if not private:
+            os.chmod(name, _new_file_mode())
         os.replace(name, path)
     except BaseException:
         Path(name).unlink(missing_ok=True)
