@@ -16,6 +16,7 @@ from lxml import etree
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
+from ci import secrets
 from ci.git import commit_all, copy_worktree, git
 from ci.stack import free_port
 
@@ -33,6 +34,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "engine" in getattr(item, "fixturenames", ()):
             raise pytest.UsageError(f"{item.nodeid} needs the engine: an integration test, under {INTEGRATION}")
+
+
+@pytest.fixture(autouse=True)
+def no_secrets() -> Iterator[None]:
+    """The secrets' registry is the process's (ci/secrets.py): each test starts with none and leaves none, so
+    a value one test registers is never masked in another's output."""
+    secrets.forget()
+    yield
+    secrets.forget()
 
 
 def assert_junit_valid(path: Path) -> etree._ElementTree:

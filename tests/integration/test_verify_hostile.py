@@ -122,13 +122,20 @@ def test_hostile_answers_end_in_bounded_time_and_memory_with_this_runs_reports_a
         assert "denied: token *** is not valid" in json.dumps(data)
 
 
-def test_escapes_in_the_build_info_end_in_bounded_time_and_no_token(
+def test_escapes_in_the_build_info_end_in_bounded_time_with_this_runs_valid_reports_shown_never_acted_on(
     project: Project, hostile: Hostile, tmp_path: Path
 ) -> None:
-    # Escape sequences, bidi overrides, \r and characters XML forbids in git_commit and source_digest. What
-    # the reports hold of them is made valid by the sinks (ci/report.py); here: bounded, failed, no token.
+    """Escape sequences, bidi overrides, \r and characters XML forbids in git_commit and source_digest: the
+    run fails in bounded time, its JUnit valid and its JSON saying so, and what the service sent reaches
+    the terminal, the reports and the job summary as visible escapes, never raw."""
     run = verify(project, tmp_path, "--url", f"backend={hostile.url('escapes')}")
-    assert run.code == 1
+    assert run.code == 1 and "Traceback" not in run.err
     assert run.seconds < BOUND and run.peak_kib < MEMORY_KIB
-    for text in run.texts:
+    data = json.loads((project.reports / "verify.json").read_text())
+    assert data["status"] == "failed" and data["exit_code"] == 1
+    assert junit_results(project.reports / "junit-verify.xml")["backend commit"] == "failure"  # valid, or fails
+    reports = [p.read_text() for p in project.reports.glob("*verify*")]
+    for text in [*run.texts, *reports]:
         assert TOKEN not in text
+        assert not any(raw in text for raw in ("\x1b", "\x00", "\u202e", "\r")), repr(text[:300])
+    assert "\\x1b[" in run.out  # shown: the escape's own characters

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -42,13 +41,6 @@ def test_a_header_is_name_colon_value_and_a_bad_one_never_echoes_its_value() -> 
     with pytest.raises(UsageError) as err:
         deployment.parse_header("Bearer topsecretvalue")
     assert "topsecretvalue" not in str(err.value)
-
-
-@pytest.fixture(autouse=True)
-def no_secrets() -> Iterator[None]:
-    """Each test registers its own secrets: none is left for the next."""
-    yield
-    secrets.forget()
 
 
 def test_header_values_and_url_user_info_are_secrets_from_the_moment_they_are_read() -> None:

@@ -4,7 +4,6 @@ shown as its escape, secrets go, and the size is capped with the cut said."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,13 +15,6 @@ C1 = [chr(c) for c in range(0x80, 0xA0)]
 BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
 FORMAT = ["\u200b", "\u200e", "\u200f", "\u061c", "\ufeff", "\u00ad", "\U000e0041"]
 ACTED_ON = [*C0, "\x7f", *C1, *BIDI, *FORMAT, "\u2028", "\u2029", "\ud800", "\udfff", "\ufffe", "\uffff"]
-
-
-@pytest.fixture(autouse=True)
-def no_secrets() -> Iterator[None]:
-    secrets.forget()
-    yield
-    secrets.forget()
 
 
 def xml_char(c: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -14,13 +13,6 @@ from ci import secrets
 from ci.secrets import MASK, redact, register
 
 TOKEN = 'ab\\c"d/e+f g&h<i>é'  # a backslash, a quote, URL- and HTML-special characters, non-ASCII
-
-
-@pytest.fixture(autouse=True)
-def no_secrets() -> Iterator[None]:
-    secrets.forget()
-    yield
-    secrets.forget()
 
 
 @pytest.mark.parametrize(
