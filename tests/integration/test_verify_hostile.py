@@ -139,3 +139,30 @@ def test_escapes_in_the_build_info_end_in_bounded_time_with_this_runs_valid_repo
         assert TOKEN not in text
         assert not any(raw in text for raw in ("\x1b", "\x00", "\u202e", "\r")), repr(text[:300])
     assert "\\x1b[" in run.out  # shown: the escape's own characters
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_while_a_deployment_trickles_its_answer_is_interrupted_never_green(
+    project: Project, hostile: Hostile, signum: int, code: int
+) -> None:
+    """verify --url stopped mid-answer (a CI runner's cancel): its exit code names the signal, and its JUnit,
+    this run's, has the interruption as an error, never 0 failures."""
+    for old in project.reports.glob("*verify*"):
+        old.unlink()
+    env = {**os.environ, **project.env, **NO_ENGINE}
+    env.pop("VIRTUAL_ENV", None)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "ci", "verify", "--url", f"backend={hostile.url('trickle')}", "--wait", "5m"],
+        cwd=project.root, env=env, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(3)  # the definitions read, the answer trickling
+    os.killpg(child.pid, signum)  # as a terminal's Ctrl-C or a runner's stop reaches the whole group
+    out, err = child.communicate(timeout=60)
+    print(out, err)
+    assert child.returncode == code
+    assert err.strip().splitlines()[-1] == f"interrupted ({signal.Signals(signum).name})"
+    data = json.loads((project.reports / "verify.json").read_text())
+    assert data["status"] == "interrupted" and data["exit_code"] == code
+    results = junit_results(project.reports / "junit-verify.xml")
+    assert "error" in results.values(), results
