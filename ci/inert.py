@@ -5,8 +5,9 @@ escape instead: `\\x1b[31m` stays those seven characters, U+202E is shown as `\\
 
 Shown as an escape: the C0 controls but tab and newline (a CRLF is a newline), DEL, the C1 controls, the format
 characters (bidi embeddings, overrides and isolates, marks, zero-width ones: Unicode's Cf), the line and
-paragraph separators, lone surrogates (undecodable bytes in a file name) and U+FFFE/U+FFFF. What is left is
-valid XML 1.0 and prints on any UTF-8 stream.
+paragraph separators, lone surrogates (undecodable bytes in a file name) and U+FFFE/U+FFFF; and the first
+colon of a line that starts with `::`, which GitHub Actions' runner would read as a workflow command. What is
+left is valid XML 1.0 and prints on any UTF-8 stream.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ def _run(found: re.Match[str]) -> str:
     return "".join(_escape(c) if c in _NONCHARACTERS or unicodedata.category(c) in _SHOWN else c for c in found.group())
 
 
+# A log line that starts with `::` is a command to GitHub Actions' runner (`::error::`, `::add-mask::`,
+# `::stop-commands::`), whoever printed it: the first colon of such a line is shown as its escape.
+_WORKFLOW_COMMAND = re.compile(r"^([ \t]*):(?=:)", re.M)
+
+
 def visible(text: str) -> str:
-    """TEXT with every character that would be acted on, not shown, replaced by its escape (see above)."""
-    return _SUSPECT.sub(_run, text.replace("\r\n", "\n"))
+    """TEXT with every character that would be acted on, not shown, replaced by its escape (see above), and no
+    line a CI runner would take for a command."""
+    return _WORKFLOW_COMMAND.sub(r"\1\\x3a", _SUSPECT.sub(_run, text.replace("\r\n", "\n")))
 
 
 def capped(text: str, limit: int) -> str:

@@ -74,3 +74,13 @@ def test_inert_redacts_before_the_cut_so_no_part_of_a_secret_shows() -> None:
     shown = inert(text, 60)
     assert "s3cr3t" not in shown and "t0ken" not in shown and "value" not in shown
     assert inert(f"Bearer {secret}\x1b[2J") == "Bearer ***\\x1b[2J"
+
+
+def test_a_line_a_ci_runner_would_take_for_a_command_is_shown_not_obeyed() -> None:
+    """GitHub Actions reads a log line starting with `::` as a workflow command: an annotation, a mask, or
+    `::stop-commands::`, whoever printed it. Only such a line changes, by its first colon."""
+    answer = "::error file=ci/frame.py::all good\n  ::add-mask::x\r\n::stop-commands::t\nkeep :: this\n:: "
+    assert visible(answer) == (
+        "\\x3a:error file=ci/frame.py::all good\n  \\x3a:add-mask::x\n\\x3a:stop-commands::t\nkeep :: this\n\\x3a: "
+    )
+    assert visible("\r::error::x") == "\\x0d::error::x"  # a lone CR starts no line: it is shown
