@@ -5,6 +5,7 @@ build values and tags, given to bake in an override file), the bake call itself 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -56,18 +57,46 @@ class BakeRequest:
     clock: Callable[[], float] = time.monotonic
 
 
+# containerd can remove a layer's snapshot, left unreferenced by an image just deleted, while an export unpacks
+# the next layer onto it (containerd/containerd#10835, open; seen here once in a CI run): the build is sound, and
+# a second export extracts the layer again.
+SNAPSHOT_RACE = re.compile(r"failed to prepare extraction snapshot .*parent snapshot \S+ does not exist")
+
+
+def snapshot_race(trace: BuildTrace, err: DockerFailed) -> bool:
+    """Whether the bake failed on containerd's race above, and on nothing else (the steps it cancelled aside)."""
+    errors = [v.error for v in trace.failed() if not v.cancelled] or [err.stderr]
+    return all(SNAPSHOT_RACE.search(" ".join(e.split())) for e in errors)
+
+
 def bake(request: BakeRequest) -> BakeResult:
     """Bake the request's group into the image store (--load, or the outputs the bake file declares),
-    streaming step progress. Raises CiError with the failing step."""
+    streaming step progress. Raises CiError with the failing step. A bake that failed on containerd's
+    snapshot race alone (SNAPSHOT_RACE) is run once more, and says so."""
+    resolved = request.resolved or resolve_targets(request.engine, request.settings, request.group, request.variables)
+    start = request.clock()
+    try:
+        trace = _bake(request, resolved)
+    except _Raced:
+        print("the engine lost a layer's snapshot while exporting (containerd#10835): baking again", flush=True)
+        trace = _bake(request, resolved, last=True)
+    metadata_file = request.metadata_file
+    metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
+    return BakeResult(list(resolved), trace, metadata, request.clock() - start)
+
+
+class _Raced(Exception):
+    """A bake that failed on containerd's snapshot race alone."""
+
+
+def _bake(request: BakeRequest, resolved: dict[str, ResolvedTarget], *, last: bool = False) -> BuildTrace:
+    """One bake of RESOLVED, its progress streamed; its trace. _Raced (unless LAST) or CiError when it fails."""
     settings, metadata_file = request.settings, request.metadata_file
-    resolved = request.resolved or resolve_targets(request.engine, settings, request.group, request.variables)
-    targets = list(resolved)
-    trace = BuildTrace(targets, no_cache=request.no_cache)
+    trace = BuildTrace(list(resolved), no_cache=request.no_cache)
     # sys.stdout as the frame set it: lines fit
     progress = Progress(trace, request.out or sys.stdout, request.show_logs)
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
     metadata_file.unlink(missing_ok=True)
-    start = request.clock()
     try:
         for chunk in dk.bake_stream(
             request.engine,
@@ -85,10 +114,11 @@ def bake(request: BakeRequest) -> BakeResult:
             progress.feed(chunk)
     except DockerFailed as err:
         progress.close(failed=True)
+        if not last and snapshot_race(trace, err):
+            raise _Raced from None
         raise CiError(failure_message(trace, err), output=failing_step_output(trace)) from None
     progress.close()
-    metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
-    return BakeResult(targets, trace, metadata, request.clock() - start)
+    return trace
 
 
 def resolve_targets(
