@@ -172,6 +172,7 @@ def image_sources(ref: str) -> str:
     return str(docker.image.inspect(ref).config.labels[SOURCE_DIGEST_LABEL])
 
 
+@pytest.mark.first_pass  # the backend's case runs on both plugin sets; this is the same compose path for the frontend
 def test_verify_up_with_a_frontend_whose_nginx_cannot_start_brings_the_running_one_back(project: Project) -> None:
     before = frontend_sources(project)
     with project.edited("frontend/nginx.conf", lambda text: text.replace(*BROKEN_NGINX)):
@@ -219,6 +220,7 @@ def test_a_watch_whose_start_fails_brings_the_previous_build_back_and_watches(pr
     assert turns and set(turns.values()) == {"passed"} and any("backend" in name for name in turns), cases
 
 
+@pytest.mark.first_pass  # dev's backend case runs on both plugin sets; this is the same compose path for the frontend
 def test_a_frontend_whose_nginx_cannot_start_gives_way_to_its_previous_build(project: Project) -> None:
     before = frontend_sources(project)
     with project.edited("frontend/nginx.conf", lambda text: text.replace(*BROKEN_NGINX)):
@@ -257,6 +259,7 @@ def test_watch_brings_the_previous_backend_back_and_the_next_save_retries(projec
     assert fixed.startswith("backend  backend/main.py  built ") and "verified" in fixed, fixed
 
 
+@pytest.mark.first_pass  # watch's backend case runs on both plugin sets; this is the same compose path for the frontend
 def test_watch_brings_the_previous_frontend_back(project: Project, watch: Watch) -> None:
     before = frontend_sources(project)
     conf = project.root / "frontend" / "nginx.conf"
@@ -300,6 +303,7 @@ def test_watch_survives_a_definition_that_does_not_parse_and_the_fix_verifies(
     assert "verified: running = tree" in fixed, fixed
 
 
+@pytest.mark.first_pass  # the turns watch's report keeps: the frame's, and it counts the frontend's turns above
 def test_watch_ends_on_ctrl_c_having_kept_every_turn(project: Project, watch: Watch) -> None:
     watch.proc.send_signal(signal.SIGINT)
     assert watch.proc.wait(timeout=30) == 0

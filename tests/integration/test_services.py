@@ -59,6 +59,9 @@ def add_worker(project: Project) -> str:
     return project.commit("a third service: worker")
 
 
+# first_pass: services found from the definitions are the suite's logic; every other module reads bake and
+# compose on both plugin sets.
+@pytest.mark.first_pass
 def test_a_third_service_is_built_run_verified_and_pruned_with_no_change_to_ci(
     make_project: Callable[[str], Project],
 ) -> None:

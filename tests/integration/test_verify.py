@@ -57,6 +57,7 @@ def test_prod_then_verify_from_nothing_running_passes_and_down_stops_it(project:
     assert not stack(project), "--down left containers running"
 
 
+@pytest.mark.first_pass  # the fingerprint of the tree against the image's label: no plugin reads it
 def test_uncommitted_edit_fails_on_the_fingerprint_naming_the_file_until_rebuilt(project: Project) -> None:
     assert project.nox("-s", "dev").returncode == 0
     source = project.root / "backend" / "main.py"
@@ -73,6 +74,7 @@ def test_uncommitted_edit_fails_on_the_fingerprint_naming_the_file_until_rebuilt
     assert results(project) == dict.fromkeys(CHECKS, "passed")
 
 
+@pytest.mark.first_pass  # the fingerprint of the tree against the image's label: no plugin reads it
 def test_a_frontend_edit_fails_the_frontend_only_naming_the_file(project: Project) -> None:
     assert project.nox("-s", "dev").returncode == 0
     with project.edited("frontend/src/main.ts", lambda text: text + "\n// edited, not rebuilt\n"):
