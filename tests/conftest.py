@@ -25,11 +25,19 @@ SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
 INTEGRATION = Path(__file__).resolve().parent / "integration"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak", action="store_true", help="also run the soak tests (minutes each; never in CI)")
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test under tests/integration/ is marked integration, whatever its module says, so that
-    `-m "not integration"` runs the unit tests alone; and no other test may ask for the engine."""
+    `-m "not integration"` runs the unit tests alone; and no other test may ask for the engine. Soak tests
+    are skipped unless `--soak` is given."""
+    soak = pytest.mark.skip(reason="a soak test: minutes long, run with --soak")
     for item in items:
+        if "soak" in item.keywords and not config.getoption("--soak"):
+            item.add_marker(soak)
         if item.path.is_relative_to(INTEGRATION):
             item.add_marker(pytest.mark.integration)
         elif "engine" in getattr(item, "fixturenames", ()):
