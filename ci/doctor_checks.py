@@ -21,6 +21,7 @@ from packaging.version import Version
 from ci import context as ctx
 from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default, outside, resolved_targets
+from ci.cache import BRANCH_TAG, IDENTITY_TAG
 from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
@@ -271,18 +272,31 @@ def check_registry(shared: Facts) -> Finding:
 
 def project_cache_refs(registry: str, project: str, targets: list[str]) -> tuple[str, str]:
     """(a summary, a line per ref with its size) of the project's cache refs in REGISTRY (with its
-    namespace), read by TARGETS' repositories when the registry refuses the catalog."""
+    namespace), read by TARGETS' repositories when the registry refuses the catalog. Only the refs the
+    builds write count: a target's repository right under the project, an identity or branch tag
+    (ci/cache.py); an image pushed there by hand (a stand-in base image) is named apart."""
     try:
         listing = cache_refs(registry, project, targets)
     except CiError as err:
         return f"its cache refs unlisted ({err})", ""
-    refs = listing.refs
-    note = f" ({listing.note})" if listing.note else ""
+    refs = [r for r in listing.refs if is_cache_ref(r.ref, registry, project)]
+    others = [r.ref for r in listing.refs if r not in refs]
+    notes = [listing.note] if listing.note else []
+    if others:
+        notes.append(f"{plural(len(others), 'other image')} there not counted: {', '.join(others[:3])}")
+    note = f" ({'; '.join(notes)})" if notes else ""
     if not refs:
         return f"no cache refs of {project} yet{note}", ""
     # Refs share most of their blobs: the sum is what they would take apart, not what the registry stores.
     summary = f"{plural(len(refs), 'cache ref')} of {project}, {human(sum(r.size_bytes for r in refs))} named{note}"
     return summary, "\n".join(f"{human(r.size_bytes):>10}  {r.ref}" for r in refs)
+
+
+def is_cache_ref(ref: str, registry: str, project: str) -> bool:
+    """Whether REF is one the builds write: `REGISTRY/PROJECT/<target>:id-...` or `:branch-...`."""
+    repository, _, tag = ref.rpartition(":")
+    parent, _, target = repository.rpartition("/")
+    return parent == f"{registry}/{project}" and bool(target) and tag.startswith((IDENTITY_TAG, BRANCH_TAG))
 
 
 def check_disk(shared: Facts) -> Finding:
