@@ -199,7 +199,6 @@ SUITE = frozenset(
         "ci",
         "docs",
         "noxfile.py",
-        "pyproject.toml",
         "tests",
     }
 )

@@ -25,6 +25,9 @@ from ci.settings import Settings
 from ci.versions import BUILDX_CHECK, at_least, tool_version
 
 PYTHON_PATHS = ("ci", "tests", "noxfile.py")
+# The suite's ruff and mypy settings (and pytest's: noxfile.py's TOOL_SETTINGS), named on the command line:
+# the root's pyproject.toml is the app's, and ruff would take a folder's own for the files in it.
+TOOL_SETTINGS = "ci/pyproject.toml"
 HADOLINT_CONFIG = ".hadolint.yaml"
 WORKFLOWS = Path(".github/workflows")
 STEPS = ("ruff check", "ruff format", "mypy", "hadolint", "actionlint", "bake print", "bake check")
@@ -190,10 +193,11 @@ def _location(path: str, location: object) -> str:
 
 def steps(settings: Settings) -> list[tuple[str, Callable[[Check], None]]]:
     root = settings.root
+    ruff = ["--config", TOOL_SETTINGS, *PYTHON_PATHS]
     return [
-        ("ruff check", lambda c: run_tool(c, root, ["ruff", "check", *PYTHON_PATHS])),
-        ("ruff format", lambda c: run_tool(c, root, ["ruff", "format", "--check", *PYTHON_PATHS])),
-        ("mypy", lambda c: run_tool(c, root, ["mypy"])),  # files and strictness from pyproject.toml
+        ("ruff check", lambda c: run_tool(c, root, ["ruff", "check", *ruff])),
+        ("ruff format", lambda c: run_tool(c, root, ["ruff", "format", "--check", *ruff])),
+        ("mypy", lambda c: run_tool(c, root, ["mypy", "--config-file", TOOL_SETTINGS])),  # its files, strictness
         ("hadolint", lambda c: hadolint(c, settings)),
         # -pyflakes= : no Python in run: steps, and the same result with or without pyflakes on PATH.
         ("actionlint", lambda c: run_tool(c, root, ["actionlint", "-no-color", "-pyflakes="], findings_first=True)),

@@ -182,3 +182,15 @@ def test_hadolint_is_given_each_dockerfile_by_its_path_in_the_project(
     linting.hadolint(Check("hadolint"), Settings(root=tmp_path, project="p", reports_dir=tmp_path, ports={}))
     [command] = ran
     assert command[-2:] == ["backend/Dockerfile", "frontend/Dockerfile"]
+
+
+def test_ruff_and_mypy_are_given_the_suites_settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+    monkeypatch.setattr(linting, "run_tool", lambda check, root, command, **_: ran.append(command))
+    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, ports={})
+    for name, step in linting.steps(settings)[:3]:
+        step(Check(name))
+    assert [c[:2] for c in ran] == [["ruff", "check"], ["ruff", "format"], ["mypy", "--config-file"]]
+    assert [c[c.index(flag) + 1] for c, flag in zip(ran, ("--config", "--config", "--config-file"), strict=True)] == [
+        "ci/pyproject.toml"
+    ] * 3
