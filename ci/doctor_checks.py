@@ -392,14 +392,15 @@ class CopyAudit:
     lines: list[str] = field(default_factory=list)
     count: int = 0
 
-    def audit(self, target: Target) -> None:
+    def audit(self, target: Target, dockerfile: str) -> None:
+        """TARGET's COPY and ADD sources, each named by DOCKERFILE (its path in the project) and line."""
         included = set(ctx.context_files(target.context, target.dockerfile))
         tracked = tracked_files(target.context) or set()
         ignore = ctx.ignore_file(target.context, target.dockerfile)
         ignore_name = ignore.name if ignore else "no ignore file"
         for src in copy_sources(target.dockerfile.read_text()):
             self.count += 1
-            where = f"{target.dockerfile.name}:{src.line} {src.keyword} {src.source}"
+            where = f"{dockerfile}:{src.line} {src.keyword} {src.source}"
             if "$" in src.source:
                 self.lines.append(f"{where}: uses a variable, not checked")
                 continue
@@ -428,7 +429,7 @@ def check_dockerignore(shared: Facts) -> Finding:
         return shared._skip_without_bake("dockerignore")
     found = CopyAudit()
     for target in {(t.context, t.dockerfile): t for t in targets if t.dockerfile.is_file()}.values():
-        found.audit(target)
+        found.audit(target, shared._relative(target.dockerfile))
     output = "\n".join(found.missing + found.problems + found.doubts + found.lines)
     failing = found.missing + found.problems
     if failing:

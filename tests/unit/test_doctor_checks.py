@@ -353,6 +353,20 @@ def test_a_copied_file_missing_from_the_tree_says_so_without_the_ignore_file_adv
     assert check.advice == "restore it or change the COPY"
 
 
+def test_two_services_dockerfiles_are_named_by_their_paths_in_the_project(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service in a folder of its own with a `Dockerfile`: a finding names which one."""
+    for name in ("api", "web"):
+        (tree / name).mkdir()
+        (tree / name / "Dockerfile").write_text("FROM scratch\nCOPY missing.txt /\n")
+    targets = {name: {"context": name, "dockerfile": "Dockerfile", "args": {}} for name in ("api", "web")}
+    monkeypatch.setattr(dk, "bake_definition", lambda *_: {"target": targets})
+    check = diagnose(tree)["dockerignore"]
+    assert check.detail == "api/Dockerfile:2 COPY missing.txt: does not exist (+1 more)"
+    assert "web/Dockerfile:2 COPY missing.txt: does not exist" in check.output.splitlines()
+
+
 def test_doctor_and_the_builds_measure_a_context_alike(host: Host, tree: Path) -> None:
     (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
     sources = fingerprint(tree, tree / "Dockerfile")
