@@ -15,6 +15,8 @@ CI_REQUIREMENTS = "ci/requirements.txt"
 BENCH_REQUIREMENTS = "ci/requirements-bench.txt"  # the benchmark times nox itself
 BROWSER_REQUIREMENTS = "ci/requirements-browser.txt"  # verify -- --browser
 WATCH_REQUIREMENTS = "ci/requirements-watch.txt"  # watch: the file watcher
+# The suite's ruff, mypy and pytest settings: named on every run, the root's pyproject.toml being the app's.
+TOOL_SETTINGS = "ci/pyproject.toml"
 
 
 def _install(session: nox.Session, *requirements: str) -> None:
@@ -90,7 +92,7 @@ def bench(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests and integration tests against the real engine (pytest args after --)."""
     _install(session, CI_REQUIREMENTS, WATCH_REQUIREMENTS, "tests/requirements.txt")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "--config-file", TOOL_SETTINGS, "--rootdir", ".", *session.posargs)
 
 
 @nox.session(default=False)

@@ -21,6 +21,7 @@ from packaging.version import Version
 from ci import context as ctx
 from ci import docker as dk
 from ci.bakefile import bake_groups, bake_variable_default, outside, resolved_targets
+from ci.cache import BRANCH_TAG, IDENTITY_TAG
 from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
@@ -271,18 +272,31 @@ def check_registry(shared: Facts) -> Finding:
 
 def project_cache_refs(registry: str, project: str, targets: list[str]) -> tuple[str, str]:
     """(a summary, a line per ref with its size) of the project's cache refs in REGISTRY (with its
-    namespace), read by TARGETS' repositories when the registry refuses the catalog."""
+    namespace), read by TARGETS' repositories when the registry refuses the catalog. Only the refs the
+    builds write count: a target's repository right under the project, an identity or branch tag
+    (ci/cache.py); an image pushed there by hand (a stand-in base image) is named apart."""
     try:
         listing = cache_refs(registry, project, targets)
     except CiError as err:
         return f"its cache refs unlisted ({err})", ""
-    refs = listing.refs
-    note = f" ({listing.note})" if listing.note else ""
+    refs = [r for r in listing.refs if is_cache_ref(r.ref, registry, project)]
+    others = [r.ref for r in listing.refs if r not in refs]
+    notes = [listing.note] if listing.note else []
+    if others:
+        notes.append(f"{plural(len(others), 'other image')} there not counted: {', '.join(others[:3])}")
+    note = f" ({'; '.join(notes)})" if notes else ""
     if not refs:
         return f"no cache refs of {project} yet{note}", ""
     # Refs share most of their blobs: the sum is what they would take apart, not what the registry stores.
     summary = f"{plural(len(refs), 'cache ref')} of {project}, {human(sum(r.size_bytes for r in refs))} named{note}"
     return summary, "\n".join(f"{human(r.size_bytes):>10}  {r.ref}" for r in refs)
+
+
+def is_cache_ref(ref: str, registry: str, project: str) -> bool:
+    """Whether REF is one the builds write: `REGISTRY/PROJECT/<target>:id-...` or `:branch-...`."""
+    repository, _, tag = ref.rpartition(":")
+    parent, _, target = repository.rpartition("/")
+    return parent == f"{registry}/{project}" and bool(target) and tag.startswith((IDENTITY_TAG, BRANCH_TAG))
 
 
 def check_disk(shared: Facts) -> Finding:
@@ -378,14 +392,15 @@ class CopyAudit:
     lines: list[str] = field(default_factory=list)
     count: int = 0
 
-    def audit(self, target: Target) -> None:
+    def audit(self, target: Target, dockerfile: str) -> None:
+        """TARGET's COPY and ADD sources, each named by DOCKERFILE (its path in the project) and line."""
         included = set(ctx.context_files(target.context, target.dockerfile))
         tracked = tracked_files(target.context) or set()
         ignore = ctx.ignore_file(target.context, target.dockerfile)
         ignore_name = ignore.name if ignore else "no ignore file"
         for src in copy_sources(target.dockerfile.read_text()):
             self.count += 1
-            where = f"{target.dockerfile.name}:{src.line} {src.keyword} {src.source}"
+            where = f"{dockerfile}:{src.line} {src.keyword} {src.source}"
             if "$" in src.source:
                 self.lines.append(f"{where}: uses a variable, not checked")
                 continue
@@ -414,7 +429,7 @@ def check_dockerignore(shared: Facts) -> Finding:
         return shared._skip_without_bake("dockerignore")
     found = CopyAudit()
     for target in {(t.context, t.dockerfile): t for t in targets if t.dockerfile.is_file()}.values():
-        found.audit(target)
+        found.audit(target, shared._relative(target.dockerfile))
     output = "\n".join(found.missing + found.problems + found.doubts + found.lines)
     failing = found.missing + found.problems
     if failing:

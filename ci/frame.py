@@ -170,6 +170,7 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
             args = parse_arguments(session, argv)
         with _phase(report, "settings"):
             settings = load_settings()
+        report.project = settings.project  # the JUnit root names it
         with holding(session, args, settings):
             context = Run(session, args, settings, report)
             session.body(context)

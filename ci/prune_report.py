@@ -53,6 +53,24 @@ def plan_line(plan: Plan, *, dry_run: bool) -> str:
     return f"{counts} of this project, {cache} {CACHE_SCOPE}: {verb} {human(plan.size_of())}"
 
 
+def verdict(outcome: Outcome, plan: Plan, *, dry_run: bool) -> str:
+    """The last line. A prune: what the engine reclaimed by its own count (`docker system df` before and
+    after), then the plan's estimate, named as such (image sizes are what removing each would free by
+    docker's count: layers another image still uses, or content the store keeps, stay). A dry run: the
+    estimate alone."""
+    scope = plan_line(plan, dry_run=dry_run).split(":")[0]
+    estimate = f"an estimated {human(plan.size_of())}"
+    if dry_run:
+        return f"would free {estimate} ({scope})"
+    total = outcome.reclaimed().get("total", 0)
+    engine = (
+        f"the engine reclaimed {human(total)}"
+        if total >= 0
+        else f"the engine reclaimed nothing it could count (its use grew {human(-total)} meanwhile: other work)"
+    )
+    return f"{engine} (docker system df, before and after); the plan estimated {human(plan.size_of())} ({scope})"
+
+
 def record(outcome: Outcome, item: Item, refused: str | None) -> None:
     if refused:
         outcome.refused.append(Item(item.kind, item.id, item.name, item.size, f"kept: {refused}", item.refs))

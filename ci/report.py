@@ -47,7 +47,9 @@ class Check:
     message: str = ""  # one line, shown in the table and as the failure message
     output: str = ""  # longer text: a log tail, a response excerpt
     advice: str = ""  # what to do about a failure or warning
-    exit_code: Exit = Exit.FAILED  # the session's exit code when this is its first failure
+    # The session's exit code when this is its first failure (a check that fails says it when it fails; the
+    # reports give one that does not fail, passed or skipped, 0: check_dict).
+    exit_code: Exit = Exit.FAILED
     # False: a failed check that the JUnit file shows as failed, but that does not fail the session (prod's
     # degraded cache, unless --strict-cache).
     blocking: bool = True
@@ -68,8 +70,9 @@ class Report:
     """A session's steps (the main suite) and any further suites (a build's targets). Steps run inside
     `with report.step(name):`, which times them and records how they ended."""
 
-    def __init__(self, session: str) -> None:
+    def __init__(self, session: str, project: str = "") -> None:
         self.session = session
+        self.project = project  # the compose project, once the settings name it: the JUnit root's name
         self.started = datetime.now(UTC)
         self.suites: list[Suite] = [Suite(session)]
 
@@ -161,7 +164,7 @@ def _testcase(report: Report, suite: Suite, raw: Check) -> TestCase:
 def junit_bytes(report: Report) -> bytes:
     """REPORT as JUnit XML valid against the Jenkins xunit schema (tests/data/junit-10.xsd), whatever its
     texts hold."""
-    xml = JUnitXml(inert(f"mainza {report.session}", MESSAGE_CAP))
+    xml = JUnitXml(inert(f"{report.project} {report.session}".strip(), MESSAGE_CAP))
     for suite in report.suites:
         ts = TestSuite(inert(suite.name, MESSAGE_CAP))
         ts.timestamp = report.started.strftime("%Y-%m-%dT%H:%M:%S")
@@ -238,9 +241,15 @@ def write_atomic(path: Path, content: str | bytes, *, private: bool = False) -> 
     return path
 
 
+def check_dict(check: Check) -> dict[str, Any]:
+    """CHECK as NAME.json keeps it: its exit code the session's for a check that fails it, else 0 (passed,
+    warned, skipped, or failed without failing the session)."""
+    return asdict(shown(check)) | {"exit_code": check.exit_code if check.failing else Exit.PASSED}
+
+
 def report_dict(report: Report) -> dict[str, Any]:
     suites = [
-        {"name": s.name, "checks": [asdict(shown(c)) for c in s.checks], "properties": dict(s.properties)}
+        {"name": s.name, "checks": [check_dict(c) for c in s.checks], "properties": dict(s.properties)}
         for s in report.suites
     ]
     return {"session": report.session, "failed": report.failed, "suites": suites}

@@ -207,7 +207,6 @@ SUITE = frozenset(
         "ci",
         "docs",
         "noxfile.py",
-        "pyproject.toml",
         "tests",
     }
 )

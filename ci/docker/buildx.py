@@ -67,9 +67,12 @@ def bake_definition(
 
 
 def bake_check(engine: Engine, bake_file: Path, targets: list[str], variables: Mapping[str, str]) -> str:
-    """`bake --check TARGETS` (buildx >= 0.16): the build checks of each target, building nothing; its
-    output. Raises DockerFailed (stdout and stderr kept) when a check fails."""
-    return _cli(engine, "buildx", "bake", "--file", str(bake_file), "--check", *targets, env=variables, stderr=True)
+    """`bake --call check,format=json TARGETS` (buildx >= 0.16): the build checks of each target, building
+    nothing; its JSON (each target's definition and findings). Raises DockerFailed (stdout and stderr kept)
+    when a check fails."""
+    return _cli(
+        engine, "buildx", "bake", "--file", str(bake_file), "--call", "check,format=json", *targets, env=variables
+    )
 
 
 def buildx_version_line(engine: Engine) -> str:

@@ -9,6 +9,7 @@ failed step saying so.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -24,6 +25,9 @@ from ci.settings import Settings
 from ci.versions import BUILDX_CHECK, at_least, tool_version
 
 PYTHON_PATHS = ("ci", "tests", "noxfile.py")
+# The suite's ruff and mypy settings (and pytest's: noxfile.py's TOOL_SETTINGS), named on the command line:
+# the root's pyproject.toml is the app's, and ruff would take a folder's own for the files in it.
+TOOL_SETTINGS = "ci/pyproject.toml"
 HADOLINT_CONFIG = ".hadolint.yaml"
 WORKFLOWS = Path(".github/workflows")
 STEPS = ("ruff check", "ruff format", "mypy", "hadolint", "actionlint", "bake print", "bake check")
@@ -108,7 +112,8 @@ def bake_print(check: Check, settings: Settings) -> None:
 
 
 def bake_check(check: Check, settings: Settings) -> None:
-    """buildx's build checks over every group, when this buildx has `bake --check`; skipped with a note if not."""
+    """buildx's build checks over every group, when this buildx has `bake --check`; skipped with a note if not.
+    Each finding is a line naming its Dockerfile by its path in the project (check_findings)."""
     engine = dk.connect(settings)
     version = tool_version(dk.buildx_version_line(engine))
     if not at_least(version, BUILDX_CHECK):
@@ -117,31 +122,82 @@ def bake_check(check: Check, settings: Settings) -> None:
         print(f"skipped: {check.message}", flush=True)
         return
     groups = bake_groups(settings.bake_file.read_text()) or ["default"]
-    print(f"$ docker buildx bake -f {settings.bake_file.name} --check {' '.join(groups)}", flush=True)
+    print(f"$ docker buildx bake -f {settings.bake_file.name} --call check,format=json {' '.join(groups)}", flush=True)
     try:
-        output = dk.bake_check(engine, settings.bake_file, groups, settings.host_defaults)
+        findings = check_findings(
+            dk.bake_check(engine, settings.bake_file, groups, settings.host_defaults), settings.root
+        )
     except DockerFailed as err:
-        output = "\n".join(p for p in (err.stdout, err.stderr) if p)
-        print(output, flush=True)
-        # BuildKit before 0.15 has no build checks in its Dockerfile frontend: buildx then asks for the
-        # docker/dockerfile frontend image, which a host without Docker Hub cannot pull.
-        if "subrequest" in output or "not support" in output or "docker/dockerfile" in output:
-            check.status = "skipped"
-            check.message = f"the builder's BuildKit cannot run build checks: {err}"
-            return
-        lines = [line for line in output.splitlines() if "WARN" in line or "ERROR" in line]
-        raise CiError(lines[0].strip() if lines else str(err), output) from None
-    print(output, flush=True)
-    check.output = output
-    check.message = summary(output) or "no findings"
+        findings = check_findings(err.stdout, settings.root)
+        if not findings:  # no findings to show: bake itself failed, its own words say why
+            output = "\n".join(p for p in (err.stdout, err.stderr) if p)
+            print(output, flush=True)
+            # BuildKit before 0.15 has no build checks in its Dockerfile frontend: buildx then asks for the
+            # docker/dockerfile frontend image, which a host without Docker Hub cannot pull.
+            if "subrequest" in output or "not support" in output or "docker/dockerfile" in output:
+                check.status = "skipped"
+                check.message = f"the builder's BuildKit cannot run build checks: {err}"
+                return
+            lines = [line for line in output.splitlines() if "WARN" in line or "ERROR" in line]
+            raise CiError(lines[0].strip() if lines else str(err), output) from None
+    check.output = "\n".join(findings or [])
+    print(check.output or "no findings", flush=True)
+    if findings:
+        more = f" ({len(findings)} findings)" if len(findings) > 1 else ""
+        raise CiError(findings[0] + more, check.output)
+    check.message = "no findings"
+
+
+def check_findings(output: str, root: Path) -> list[str] | None:
+    """The findings of `bake --call check,format=json` as lines, `PATH:LINE RULE: what (its page)`, PATH the
+    Dockerfile's path in the project ROOT from the target's own definition: buildx names it relative to the
+    target's context (`Dockerfile`, for every service in a folder of its own). A finding two targets share
+    (a target and its validate twin) once. None when OUTPUT is no such JSON."""
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return None
+    results = data.get("target") if isinstance(data, dict) else None
+    if not isinstance(results, dict):
+        return None
+    results = {name: entry for name, entry in results.items() if isinstance(entry, dict)}
+    targets = resolved_targets({"target": {name: entry.get("build") or {} for name, entry in results.items()}})
+    top = root.resolve()
+    lines: list[str] = []
+    for name, target in targets.items():
+        found = results[name].get("check")
+        if not isinstance(found, dict):
+            continue
+        path = target.dockerfile_path(root)
+        shown = str(path.relative_to(top)) if path and path.is_relative_to(top) else str(path or target.dockerfile)
+        for warning in found.get("warnings") or []:
+            where = _location(shown, warning.get("location"))
+            page = f" ({warning['url']})" if warning.get("url") else ""
+            lines.append(f"{where} {warning.get('ruleName', '?')}: {warning.get('detail', '')}{page}")
+        error = found.get("buildError")
+        if isinstance(error, dict):
+            lines.append(f"{_location(shown, error.get('location'))} error: {error.get('message', '')}")
+        elif isinstance(found.get("error"), str):
+            lines.append(f"{shown} error: {found['error'].strip()}")
+    return list(dict.fromkeys(lines))
+
+
+def _location(path: str, location: object) -> str:
+    """PATH:LINE, the first line of a finding's location (BuildKit's pb.Location, zero values left out)."""
+    ranges = location.get("ranges") if isinstance(location, dict) else None
+    if not isinstance(location, dict) or location.get("sourceIndex", 0) < 0 or not ranges:
+        return path
+    line = (ranges[0].get("start") or {}).get("line", 0)
+    return f"{path}:{line}" if line else path
 
 
 def steps(settings: Settings) -> list[tuple[str, Callable[[Check], None]]]:
     root = settings.root
+    ruff = ["--config", TOOL_SETTINGS, *PYTHON_PATHS]
     return [
-        ("ruff check", lambda c: run_tool(c, root, ["ruff", "check", *PYTHON_PATHS])),
-        ("ruff format", lambda c: run_tool(c, root, ["ruff", "format", "--check", *PYTHON_PATHS])),
-        ("mypy", lambda c: run_tool(c, root, ["mypy"])),  # files and strictness from pyproject.toml
+        ("ruff check", lambda c: run_tool(c, root, ["ruff", "check", *ruff])),
+        ("ruff format", lambda c: run_tool(c, root, ["ruff", "format", "--check", *ruff])),
+        ("mypy", lambda c: run_tool(c, root, ["mypy", "--config-file", TOOL_SETTINGS])),  # its files, strictness
         ("hadolint", lambda c: hadolint(c, settings)),
         # -pyflakes= : no Python in run: steps, and the same result with or without pyflakes on PATH.
         ("actionlint", lambda c: run_tool(c, root, ["actionlint", "-no-color", "-pyflakes="], findings_first=True)),

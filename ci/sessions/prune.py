@@ -39,6 +39,7 @@ from ci.prune_report import (
     plan_line,
     plan_table,
     record,
+    verdict,
 )
 from ci.sizes import human
 from ci.versions import tool_version
@@ -123,8 +124,7 @@ def _prune(run: Run, outcome: Outcome) -> None:
     with run.step("after") as check:
         outcome.after = dk.disk_use(engine)
         check.message = figures_line(outcome.after)
-    verb = "would free" if options.dry_run else "freed"
-    run.verdict = f"{verb} {human(plan.size_of())} ({plan_line(plan, dry_run=options.dry_run).split(':')[0]})"
+    run.verdict = verdict(outcome, plan, dry_run=options.dry_run)
 
 
 def ownership(run: Run) -> Ownership:

@@ -26,6 +26,7 @@ from python_on_whales.exceptions import DockerException
 
 from ci.ledger import Built, record_builds
 from ci.settings import HOST_ENV, read_env_file
+from ci.sizes import human
 from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration
@@ -236,12 +237,20 @@ def test_an_until_below_the_floor_is_one_line_naming_it_and_removes_nothing(scen
     assert all(exists(kind, ref) for kind, ref in garbage_refs(scenario)), "a refused run removed something"
 
 
-def test_prune_succeeds_and_prints_before_after_and_reclaimed(pruned: subprocess.CompletedProcess[str]) -> None:
+def test_prune_succeeds_and_prints_before_after_and_reclaimed(
+    scenario: Scenario, pruned: subprocess.CompletedProcess[str]
+) -> None:
     assert pruned.returncode == 0, pruned.stderr
     for header in ("size before", "size after", "reclaimed", "planned"):
         assert header in pruned.stdout
     for row in ("images", "containers", "volumes", "build cache", "total"):
         assert f"\n{row} " in pruned.stdout
+    # The last line: what the engine reclaimed by its own count, the plan's figure named an estimate.
+    report = json.loads((scenario.project.reports / "prune.json").read_text())
+    reclaimed, planned = report["reclaimed_bytes"]["total"], report["planned_bytes"]["total"]
+    last = pruned.stdout.splitlines()[-1]
+    assert last.startswith("prune: the engine reclaimed ") and f"; the plan estimated {human(planned)} (" in last
+    assert reclaimed < 0 or last.startswith(f"prune: the engine reclaimed {human(reclaimed)} (docker system df")
 
 
 def test_foreign_resources_and_running_containers_survive_with_their_data(

@@ -3,11 +3,16 @@ code it describes: every session and option, every label verify reads, every mod
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from ci import frame, sessions
+from ci.dockerfile import dockerfile_instructions
 from ci.services import __doc__ as LABELS_DOC
 from tests.conftest import ROOT
 
@@ -70,3 +75,33 @@ def test_the_layout_page_names_every_phase() -> None:
     assert phases
     for phase in phases:
         assert f"ci/phases/{phase.name}" in page, phase.name
+
+
+def recipe_step() -> str:
+    """The shell command of the RUN step in adopting.md's build-info recipe, its continuations joined."""
+    page = (DOCS / "adopting.md").read_text()
+    section = page.split("## The smallest build-info endpoint", 1)[1].split("\n## ", 1)[0]
+    recipe = section.split("```dockerfile\n", 1)[1].split("```", 1)[0]
+    [run] = [i for i in dockerfile_instructions(recipe) if i.keyword == "RUN"]
+    return run.args
+
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_the_build_info_recipe_fails_on_a_syntax_error_and_writes_nothing(tmp_path: Path, broken: bool) -> None:
+    """adopting.md's step, run as `RUN` runs it (`/bin/sh -c`) in the image's working folder: a syntax error
+    fails it, as the example's does, so the build fails instead of the service at start."""
+    (tmp_path / "app" / "static").mkdir(parents=True)
+    (tmp_path / "app" / "main.py").write_text("def app(:\n" if broken else "def app() -> None: ...\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    args = {"SOURCE_DIGEST": "sha256:0f3c", "GIT_COMMIT": "1a2b3c4", "BUILD_DATE": "2026-12-07T06:00:00Z"}
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **args}
+    done = subprocess.run(["/bin/sh", "-c", recipe_step()], cwd=tmp_path, env=env, capture_output=True, text=True)
+    info = tmp_path / "app" / "static" / "build-info.json"
+    if broken:
+        assert done.returncode != 0 and "main.py" in done.stdout + done.stderr
+        assert not info.exists()
+    else:
+        assert done.returncode == 0, done.stderr
+        assert json.loads(info.read_text()) == {k.lower(): v for k, v in args.items()}

@@ -353,6 +353,20 @@ def test_a_copied_file_missing_from_the_tree_says_so_without_the_ignore_file_adv
     assert check.advice == "restore it or change the COPY"
 
 
+def test_two_services_dockerfiles_are_named_by_their_paths_in_the_project(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service in a folder of its own with a `Dockerfile`: a finding names which one."""
+    for name in ("api", "web"):
+        (tree / name).mkdir()
+        (tree / name / "Dockerfile").write_text("FROM scratch\nCOPY missing.txt /\n")
+    targets = {name: {"context": name, "dockerfile": "Dockerfile", "args": {}} for name in ("api", "web")}
+    monkeypatch.setattr(dk, "bake_definition", lambda *_: {"target": targets})
+    check = diagnose(tree)["dockerignore"]
+    assert check.detail == "api/Dockerfile:2 COPY missing.txt: does not exist (+1 more)"
+    assert "web/Dockerfile:2 COPY missing.txt: does not exist" in check.output.splitlines()
+
+
 def test_doctor_and_the_builds_measure_a_context_alike(host: Host, tree: Path) -> None:
     (tree / "app" / "model.bin").write_bytes(b"\0" * 6_000_000)
     sources = fingerprint(tree, tree / "Dockerfile")
@@ -374,6 +388,44 @@ def test_the_projects_cache_refs_are_listed_with_their_sizes(
     found = diagnose(tree)["cache registry"]
     assert found.level == "ok" and found.detail.endswith("; 2 cache refs of mainzatest-doctor, 240.0 MB named")
     assert found.output.splitlines()[0].split() == ["120.0", "MB", refs[0].ref]
+
+
+def test_an_image_pushed_under_the_project_is_no_cache_ref_and_is_named_apart(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in base image a team pushed under its project's name (the registry lists it with the cache)
+    is not counted, nor sized, as a cache ref: only a target's identity and branch refs are."""
+    cache = [
+        registry.CacheRef("localhost:5000/mainzatest-doctor/app:id-1a2b", 120_000_000, 9),
+        registry.CacheRef("localhost:5000/mainzatest-doctor/app:branch-main", 120_000_000, 9),
+    ]
+    stand_ins = [
+        registry.CacheRef("localhost:5000/mainzatest-doctor/postgres:16", 150_000_000, 7),
+        registry.CacheRef("localhost:5000/mainzatest-doctor/mirror/python:branch-main", 50_000_000, 3),
+    ]
+    monkeypatch.setattr(doctor_checks, "cache_refs", lambda *_: registry.Listing([stand_ins[0], *cache, stand_ins[1]]))
+    found = diagnose(tree)["cache registry"]
+    assert found.level == "ok"
+    assert found.detail.endswith(
+        "; 2 cache refs of mainzatest-doctor, 240.0 MB named (2 other images there not counted: "
+        f"{stand_ins[0].ref}, {stand_ins[1].ref})"
+    )
+    assert [line.split()[-1] for line in found.output.splitlines()] == [r.ref for r in cache]
+
+
+@pytest.mark.parametrize(
+    ("ref", "counted"),
+    [
+        ("ghcr.io/org/shop/backend:id-0f3c", True),
+        ("ghcr.io/org/shop/backend:branch-feature-a-1a2b3c4d5e6f", True),
+        ("ghcr.io/org/shop/backend:1.2", False),  # not a tag the builds write
+        ("ghcr.io/org/shop/base/python:id-0f3c", False),  # not right under the project
+        ("ghcr.io/org/shopping/backend:id-0f3c", False),  # another project
+        ("ghcr.io/other/shop/backend:id-0f3c", False),  # another namespace
+    ],
+)
+def test_a_cache_ref_is_a_targets_identity_or_branch_tag_right_under_the_project(ref: str, counted: bool) -> None:
+    assert doctor_checks.is_cache_ref(ref, "ghcr.io/org", "shop") is counted
 
 
 def test_a_base_image_that_would_be_an_option_of_dockers_is_no_reference_and_never_asked(

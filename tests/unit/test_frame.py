@@ -75,6 +75,20 @@ def test_project_error_fails_its_step_skips_the_rest_and_exits_with_its_code(
     assert (data["status"], data["exit_code"]) == ("no engine", 3)
 
 
+def test_the_reports_name_the_project_and_give_the_checks_that_did_not_fail_exit_code_0(
+    reports: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", "trial5")
+    assert frame.run(session(UsageError("bad value")), []) == 2
+    assert etree.parse(str(reports / "junit-fake.xml")).getroot().get("name") == "trial5 fake"
+    checks = json.loads((reports / "fake.json").read_text())["report"]["suites"][0]["checks"]
+    assert [(c["name"], c["status"], c["exit_code"]) for c in checks] == [
+        ("first", "passed", 0),
+        ("second", "failed", 2),
+        ("third", "skipped", 0),
+    ]
+
+
 def test_a_bug_shows_its_traceback_and_still_writes_junit_marking_the_step_as_an_error(
     reports: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

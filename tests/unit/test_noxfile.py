@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import tomllib
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from ci.sessions import lint as linting
 from tests.conftest import ROOT
 
 
@@ -56,3 +58,12 @@ def test_a_header_value_goes_to_the_childs_environment_not_its_command_line(
     assert list(args) == ["python", "-m", "ci", "verify", *command]
     assert given == env
     assert "s3cret" not in " ".join(args)
+
+
+def test_the_tests_session_and_lint_name_the_suites_own_tool_settings_never_the_roots_pyproject() -> None:
+    """The root's pyproject.toml is the app's (a uv workspace's root, its own ruff and mypy): pytest, ruff
+    and mypy take the suite's settings from the one file both name."""
+    assert noxfile().TOOL_SETTINGS == linting.TOOL_SETTINGS
+    settings = tomllib.loads((ROOT / linting.TOOL_SETTINGS).read_text())["tool"]
+    assert {"ruff", "mypy", "pytest"} <= set(settings)
+    assert "--strict-markers" in settings["pytest"]["ini_options"]["addopts"]

@@ -81,3 +81,24 @@ def test_the_plan_line_and_prune_json_say_the_build_cache_is_engine_wide() -> No
     assert line.startswith("0 containers, 1 image, 0 volumes of this project, 1 build cache record engine-wide: ")
     data = prune_report.data(prune.Outcome(plan=plan), "p")
     assert data["build_cache_scope"] == "engine-wide"
+
+
+def test_the_last_line_says_what_the_engine_reclaimed_and_names_the_plans_figure_an_estimate() -> None:
+    """The trial: the plan counted 179.4 MB of images, `docker system df` showed nothing reclaimed (their
+    layers stayed): the line must not say "freed 179.4 MB"."""
+    plan = pr.Plan(remove=[pr.Item("image", "sha256:x", "x", 179_400_000, "dangling")])
+    unchanged = prune.Outcome(before=figures(3000), after=figures(3000), plan=plan)
+    assert prune_report.verdict(unchanged, plan, dry_run=False) == (
+        "the engine reclaimed 0 B (docker system df, before and after); the plan estimated 179.4 MB "
+        "(0 containers, 1 image, 0 volumes of this project, 0 build cache records engine-wide)"
+    )
+    freed = prune.Outcome(before=figures(3000), after=figures(1000), plan=plan)
+    assert prune_report.verdict(freed, plan, dry_run=False).startswith("the engine reclaimed 8.0 kB (docker system")
+    grew = prune.Outcome(before=figures(1000), after=figures(1500), plan=plan)
+    assert prune_report.verdict(grew, plan, dry_run=False).startswith(
+        "the engine reclaimed nothing it could count (its use grew 2.0 kB meanwhile: other work)"
+    )
+    assert prune_report.verdict(prune.Outcome(plan=plan), plan, dry_run=True) == (
+        "would free an estimated 179.4 MB (0 containers, 1 image, 0 volumes of this project, "
+        "0 build cache records engine-wide)"
+    )

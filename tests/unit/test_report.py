@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from ci import secrets
-from ci.errors import CiError, Stopped
+from ci.errors import CiError, Exit, Stopped
 from ci.inert import visible
 from ci.report import (
     MESSAGE_CAP,
@@ -87,6 +87,35 @@ def test_an_interrupted_step_says_what_stopped_it(stop: KeyboardInterrupt, says:
         raise stop
     [check] = report.main.checks
     assert (check.status, check.message, check.exit_code) == ("interrupted", f"interrupted ({says})", code)
+
+
+def test_the_json_gives_a_check_that_does_not_fail_the_session_exit_code_0_and_one_that_does_its_own() -> None:
+    report = Report("prod")
+    report.add(Check("engine"))  # created passing: no failure, whatever the field's default
+    report.add(Check("doctor-like", "passed", exit_code=Exit.FAILED))  # a finding's default, passed
+    report.add(Check("warned", "warned"))
+    report.add(Check("skipped", "skipped"))
+    report.add(Check("cache", "failed", blocking=False))  # shown failed, never the session's failure
+    report.add(Check("commit", "failed", exit_code=Exit.USAGE))
+    report.add(Check("bake", "failed"))
+    with pytest.raises(KeyboardInterrupt), report.step("push"):
+        raise Stopped(signal.SIGTERM)
+    codes = {c["name"]: c["exit_code"] for c in report_dict(report)["suites"][0]["checks"]}
+    assert codes == {
+        "engine": 0, "doctor-like": 0, "warned": 0, "skipped": 0, "cache": 0, "commit": 2, "bake": 1, "push": 143,
+    }  # fmt: skip
+    assert '"exit_code": 0' in json.dumps(report_dict(report))  # a number, not an enum's name
+
+
+@pytest.mark.parametrize(("project", "root"), [("trial5", "trial5 dev"), ("", "dev")])
+def test_the_junit_root_is_named_after_the_project_and_the_session(tmp_path: Path, project: str, root: str) -> None:
+    """The compose project's name, never the suite's own: a team's CI shows its project; before the settings
+    are read (a bad argument), the session's alone."""
+    report = Report("dev", project)
+    report.add(Check("engine"))
+    junit = write_junit(report, tmp_path / "junit-dev.xml")
+    assert etree.parse(str(junit)).getroot().get("name") == root
+    validate(junit)
 
 
 # Every C0 control but tab and newline, DEL, every C1 control, escape sequences, a lone CR, bidi overrides and
