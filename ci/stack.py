@@ -49,7 +49,11 @@ class Defined:
 def defined(engine: dk.Engine, target_tags: Mapping[str, Iterable[str]]) -> Defined:
     """The stack's services by `docker compose config`, split by whether one of the targets (target -> tags)
     builds their image; CiError when none does."""
-    compose = compose_services(dk.compose_config(engine))
+    return defined_in(compose_services(dk.compose_config(engine)), target_tags)
+
+
+def defined_in(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> Defined:
+    """COMPOSE's services (resolved already) split as `defined` splits them."""
     found = stack_services(compose, target_tags)
     if not found:
         built = ", ".join(sorted(target_tags)) or "none"
