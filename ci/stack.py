@@ -106,11 +106,6 @@ def require_free_ports(settings: Settings, ports: Iterable[Port], held: Iterable
             raise CiError(f"host port {port.host} is in use on 127.0.0.1: free it or {advice}")
 
 
-def published_ports(engine: dk.Engine) -> list[Port]:
-    """The host ports of every service compose would start (the active profiles)."""
-    return [port for service in compose_services(dk.compose_config(engine)).values() for port in service.ports]
-
-
 def held_ports(engine: dk.Engine, project: str) -> list[int]:
     """The host ports the project's own containers are bound to, in any state (running, restarting,
     unhealthy, exited): never a foreign holder, `compose up` replaces them."""
