@@ -46,11 +46,10 @@ class Found:
 
 @dataclass(frozen=True)
 class Ready:
-    """The definitions resolved: compose's services, split by whether a target builds their image, the targets,
-    and where each image not built here comes from."""
+    """The definitions resolved: compose's services, split by whether a target builds their image, and where
+    each image not built here comes from."""
 
     defined: Defined
-    targets: Mapping[str, ResolvedTarget]
     images: tuple[Found, ...]
 
     @property
@@ -83,7 +82,7 @@ def check(engine: dk.Engine, compose: Mapping[str, ComposeService], targets: Map
     each other one looked for: its problems are in the answer, not raised (doctor reports them, the sessions
     `require`)."""
     defined = defined_in(compose, {name: t.tags for name, t in targets.items()})
-    return Ready(defined, targets, find(engine, defined.others))
+    return Ready(defined, find(engine, defined.others))
 
 
 def require(ready: Ready) -> Ready:
@@ -95,16 +94,13 @@ def require(ready: Ready) -> Ready:
     return ready
 
 
-def before_build(
-    engine: dk.Engine, settings: Settings, group: str, variables: Mapping[str, str] | None = None
-) -> Ready:
-    """What dev, watch and prod run before they bake GROUP: compose.yaml and the bake file resolved at once (the
-    bake file with VARIABLES, else the project's name alone: the targets' tags name its images), then every
-    image no target of GROUP builds found. Raises on the first problem: a missing variable (exit 2), a
-    definition that does not resolve, an image that cannot be had."""
-    values = dict(variables) if variables is not None else {"PROJECT": settings.project}
+def before_build(engine: dk.Engine, settings: Settings, group: str) -> Ready:
+    """What dev and prod run before they bake GROUP (watch runs its parts on the definitions it reads):
+    compose.yaml and the bake file resolved at once (the bake file with the project's name: the targets' tags
+    name its images), then every image no target of GROUP builds found. Raises on the first problem: a missing
+    variable (exit 2), a definition that does not resolve, an image that cannot be had."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        targets = pool.submit(resolve_targets, engine, settings, group, values)
+        targets = pool.submit(resolve_targets, engine, settings, group, {"PROJECT": settings.project})
         compose = resolve(engine)  # its error first: a missing variable is the user's to set, whatever bake says
         resolved = targets.result()
     return require(check(engine, compose, resolved))

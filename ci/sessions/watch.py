@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ci.watcher import Burst
 
 PROFILE = "watch"
+IMAGE_MISSING = "image missing"  # a turn's result: the definitions name an image that cannot be had
 
 
 def options(parser: argparse.ArgumentParser) -> None:
@@ -139,14 +140,16 @@ def start(loop: Loop) -> str:
 
 def on_burst(loop: Loop, burst: Burst) -> None:
     files = sorted(loop.relative(p) for p in burst.paths)
-    if any(p in burst.paths for p in loop.definitions):
-        print("the definitions changed: reading them again", flush=True)
+    changed = any(p in burst.paths for p in loop.definitions)
+    # An image missing may be pulled meanwhile, with no edit: each save asks again.
+    if changed or (loop.unreadable and loop.unread_as == IMAGE_MISSING):
+        print(f"the definitions {'changed' if changed else 'named an image missing'}: reading them again", flush=True)
         try:
             loop.read_definitions()
             loop.unreadable = ""
         except CiError as err:
             loop.unreadable = str(err)
-            loop.unread_as = "image missing" if isinstance(err, preflight.ImagesMissing) else "does not parse"
+            loop.unread_as = IMAGE_MISSING if isinstance(err, preflight.ImagesMissing) else "does not parse"
         targets = list(loop.inputs)
     else:
         targets = [name for name, i in loop.inputs.items() if any(i.includes(p) for p in burst.paths)]
