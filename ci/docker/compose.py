@@ -18,7 +18,8 @@ from ci.docker.engine import Engine, error_line, failed
 from ci.docker.images import refusal
 from ci.errors import DockerFailed, UsageError
 
-# compose's own words for `${X?message}` or `${X:?message}` that nothing sets (compose-go's interpolation).
+# compose's own words for `${X?message}` or `${X:?message}` that nothing sets (2.26 and 2.40 alike): "error while
+# interpolating services.db.environment.X: required variable X is missing a value: message".
 REQUIRED = re.compile(r"required variable (?P<name>\w+) is missing a value(?::\s*(?P<said>.*))?")
 REQUIRED_ROUNDS = 20  # compose names one at a time: how many more it is asked for before the list is cut
 STAND_IN = "mainza-stand-in"  # a value given to a variable already found missing, to find the next one
@@ -29,7 +30,7 @@ class MissingVariables(UsageError):
     message its definition gives (`${X?message}`), as compose said it (`problem`), and what to do (`fix`)."""
 
     def __init__(self, said: Mapping[str, str]) -> None:
-        self.said = dict(said)
+        self.said = dict(sorted(said.items()))  # by name: compose finds them in no set order
         first, *others = self.said
         self.problem = f"required variable {first} is missing a value" + (f": {said[first]}" if said[first] else "")
         if others:
