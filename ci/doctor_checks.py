@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from ci import context as ctx
 from ci import docker as dk
+from ci import preflight
 from ci.bakefile import bake_groups, bake_variable_default, outside, resolved_targets
 from ci.cache import BRANCH_TAG, IDENTITY_TAG
 from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
@@ -28,7 +29,7 @@ from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
 from ci.git import tracked_files
 from ci.registry import cache_refs, login_problem
 from ci.registry import probe as registry_probe
-from ci.services import compose_services, outside_images
+from ci.services import ComposeService
 from ci.settings import HOST_VARIABLES, Settings
 from ci.sizes import human
 from ci.terminal import plural
@@ -105,6 +106,8 @@ class Facts:
         self.host: Future[dk.EngineFacts] = self.pool.submit(self._after_engine, dk.engine_facts)
         self.disk: Future[dict[str, dk.DiskUse]] = self.pool.submit(self._after_engine, dk.disk_use)
         self.disk_detail = self.pool.submit(self._after_engine, dk.disk_usage_detail)
+        self.compose: Future[dict[str, ComposeService] | Foreseeable] = self.pool.submit(self._compose)
+        self.ready: Future[preflight.Ready | Finding] = self.pool.submit(self._preflight)
 
     def run(self, checks: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]]) -> list[Finding]:
         self.start()
@@ -157,6 +160,29 @@ class Facts:
         # As the sessions refuse it, before any check reads (and hashes) a folder outside the project.
         escapes = outside(self.settings.root, resolved_targets(definition).values())
         return f"{self.settings.bake_file.name}: {escapes}" if escapes else definition
+
+    def _compose(self) -> dict[str, ComposeService] | Foreseeable:
+        """compose.yaml resolved as the sessions resolve it (preflight), or why not."""
+        try:
+            return preflight.resolve(self.engine)
+        except Foreseeable as err:
+            return err
+
+    def _preflight(self) -> preflight.Ready | Finding:
+        """What the sessions' preflight finds of the definitions (the targets of every group), or the finding
+        that it could not run (the compose file, bake file or engine check says why) or failed."""
+        name = "service images"
+        compose, definition = self.compose.result(), self.definition.result()
+        if isinstance(compose, Foreseeable):
+            return Finding(name, "skip", "compose.yaml does not resolve (see compose file)")
+        if isinstance(definition, str):
+            return self._skip_without_bake(name)
+        if not self._engine_ok():
+            return self._skip_without_engine(name)
+        try:
+            return preflight.check(self.engine, compose, resolved_targets(definition))
+        except CiError as err:  # no service runs an image a target builds
+            return Finding(name, "fail", str(err), "name a bake target's image in compose.yaml (docs/services.md)")
 
     def targets(self) -> list[Target] | str:
         definition = self.definition.result()
@@ -336,6 +362,21 @@ def check_bake_file(shared: Facts) -> Finding:
     return Finding("bake file", "ok", f"{shared.settings.bake_file.name}: {len(groups)} groups, {len(targets)} targets")
 
 
+def check_compose_file(shared: Facts) -> Finding:
+    """compose.yaml resolved as the sessions' preflight resolves it: a required variable nothing sets fails
+    with the sessions' exit code, 2."""
+    name, compose = "compose file", shared.compose.result()
+    if isinstance(compose, dk.MissingVariables):
+        detail = f"{shared.settings.compose_file.name} does not resolve: {compose.problem}"
+        return Finding(name, "fail", detail, compose.fix, compose.output, exit_code=compose.exit_code)
+    if isinstance(compose, Foreseeable):
+        advice = "fix it: `docker compose config` shows it resolved, or why not"
+        return Finding(name, "fail", str(compose), advice, compose.output, exit_code=compose.exit_code)
+    return Finding(
+        name, "ok", f"{shared.settings.compose_file.name}: {plural(len(compose), 'service')} ({', '.join(compose)})"
+    )
+
+
 def check_contexts(shared: Facts) -> list[Finding]:
     targets = shared.targets()
     if isinstance(targets, str):
@@ -459,21 +500,9 @@ def check_base_images(shared: Facts) -> Finding:
         if target.dockerfile.is_file():
             for image, how in base_images(target.dockerfile.read_text(), target.args):
                 named.setdefault(image, how)
-    for service, image in service_images(shared).items():
-        named.setdefault(image, f"service {service}")
     results = dict(zip(named, shared.pool.map(lambda image: _resolve_image(shared, image), named), strict=True))
     output = "\n".join(f"{named[image]:<16} {image}: {how}" for image, how in results.items())
     missing = [image for image, how in results.items() if how.startswith("not ")]
-    if missing and named[missing[0]].startswith("service "):
-        return Finding(
-            "base images",
-            "fail",
-            f"{named[missing[0]]}: {missing[0]}: {results[missing[0]]}"
-            + (f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""),
-            f"compose pulls it on start: log in to its registry (`docker login {dk.image_registry(missing[0])}`), "
-            "or fix its image in compose.yaml",
-            output,
-        )
     if missing:
         return Finding(
             "base images",
@@ -504,18 +533,6 @@ def base_image_advice(image: str, named: str) -> str:
     return f"{registry} does not give it to this host: " + "; ".join(ways)
 
 
-def service_images(shared: Facts) -> dict[str, str]:
-    """The images of the compose services that no target builds, which compose pulls: by service."""
-    definition = shared.definition.result()
-    if isinstance(definition, str):
-        return {}
-    try:
-        compose = compose_services(dk.compose_config(shared.engine))
-    except CiError:
-        return {}  # the bake file check and the sessions say why compose.yaml does not resolve
-    return outside_images(compose, {n: t.tags for n, t in resolved_targets(definition).items()})
-
-
 def _resolve_image(shared: Facts, image: str) -> str:
     if image.startswith("-"):  # a reference never starts so; docker would read it as an option
         return "not an image reference"
@@ -525,6 +542,21 @@ def _resolve_image(shared: Facts, image: str) -> str:
     return "registry" if error is None else f"not local, and the registry says: {error}"
 
 
+def check_service_images(shared: Facts) -> Finding:
+    """The images of the services no target builds, found as the sessions' preflight finds them."""
+    ready = shared.ready.result()
+    if isinstance(ready, Finding):
+        return ready
+    output = "\n".join(f.line for f in ready.images)
+    missing = ready.missing
+    if missing:
+        more = f" (+{len(missing) - 1} more)" if len(missing) > 1 else ""
+        return Finding("service images", "fail", missing[0].problem + more, output=output)
+    found = ", ".join(f"{f.service} {f.where}" for f in ready.images)
+    detail = found or "none to find: every service runs an image a bake target builds"
+    return Finding("service images", "ok", detail, output=output)
+
+
 CHECKS: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]] = [
     ("buildx", check_buildx),
     ("compose", check_compose),
@@ -532,9 +564,11 @@ CHECKS: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]] = [
     ("cache registry", check_registry),
     ("disk", check_disk),
     ("bake file", check_bake_file),
+    ("compose file", check_compose_file),
     ("context", check_contexts),
     ("dockerignore", check_dockerignore),
     ("base images", check_base_images),
+    ("service images", check_service_images),
 ]
 
 

@@ -77,6 +77,8 @@ class ComposeService:
     image: str
     ports: tuple[Port, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
+    pull_policy: str = ""  # compose's, as `config` gives it; empty: its default, pull when missing
+    build: bool = False  # it has a `build:` section: compose builds its image when it has none
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ def compose_services(config: Mapping[str, Any]) -> dict[str, ComposeService]:
             image=str(raw.get("image") or ""),
             ports=tuple(p for p in map(_port, raw.get("ports") or []) if p is not None),
             labels={str(k): str(v) for k, v in labels.items()},
+            pull_policy=str(raw.get("pull_policy") or ""),
+            build=bool(raw.get("build")),
         )
     return found
 

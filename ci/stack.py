@@ -49,7 +49,11 @@ class Defined:
 def defined(engine: dk.Engine, target_tags: Mapping[str, Iterable[str]]) -> Defined:
     """The stack's services by `docker compose config`, split by whether one of the targets (target -> tags)
     builds their image; CiError when none does."""
-    compose = compose_services(dk.compose_config(engine))
+    return defined_in(compose_services(dk.compose_config(engine)), target_tags)
+
+
+def defined_in(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> Defined:
+    """COMPOSE's services (resolved already) split as `defined` splits them."""
     found = stack_services(compose, target_tags)
     if not found:
         built = ", ".join(sorted(target_tags)) or "none"
@@ -100,11 +104,6 @@ def require_free_ports(settings: Settings, ports: Iterable[Port], held: Iterable
         if port.host not in taken and not port_free(port.host):
             advice = port_advice(settings, port.host)
             raise CiError(f"host port {port.host} is in use on 127.0.0.1: free it or {advice}")
-
-
-def published_ports(engine: dk.Engine) -> list[Port]:
-    """The host ports of every service compose would start (the active profiles)."""
-    return [port for service in compose_services(dk.compose_config(engine)).values() for port in service.ports]
 
 
 def held_ports(engine: dk.Engine, project: str) -> list[int]:

@@ -26,8 +26,8 @@ class Turn:
     files: list[str]  # relative to the project
     targets: list[str]
     services: list[str]
-    # verified | does not parse | build failed | unhealthy | not verified | failed | no engine | interrupted
-    # (the last two in the words of SessionStatus)
+    # verified | does not parse | image missing | build failed | unhealthy | not verified | failed | no engine |
+    # interrupted (the last two in the words of SessionStatus)
     result: str = "verified"
     detail: str = ""
     build_seconds: float = 0.0

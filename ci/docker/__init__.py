@@ -22,6 +22,7 @@ from ci.docker.buildx import (
     inspect_builder,
 )
 from ci.docker.compose import (
+    MissingVariables,
     compose_config,
     compose_up,
     compose_version_line,
@@ -77,8 +78,10 @@ from ci.docker.engine import (
     uses_containerd_store,
 )
 from ci.docker.images import (
+    MANIFEST_DEADLINE,
     ImageFacts,
     ImageInfo,
+    Refusal,
     image_exists,
     image_facts,
     image_registry,
@@ -87,6 +90,7 @@ from ci.docker.images import (
     inspect_image,
     project_image_ids,
     push_image,
+    refusal,
     remove_image,
     remove_images,
     tag_image,
@@ -99,6 +103,7 @@ __all__ = [
     "COMPOSE_SERVICE_LABEL",
     "CREATED_LABEL",
     "DISK_TYPES",
+    "MANIFEST_DEADLINE",
     "PROJECT_LABEL",
     "REVISION_LABEL",
     "SOURCE_DIGEST_LABEL",
@@ -114,7 +119,9 @@ __all__ = [
     "ImageFacts",
     "ImageInfo",
     "Login",
+    "MissingVariables",
     "NodeFacts",
+    "Refusal",
     "anonymous_volumes",
     "bake_check",
     "bake_definition",
@@ -151,6 +158,7 @@ __all__ = [
     "prune_build_cache",
     "pull_failure",
     "push_image",
+    "refusal",
     "remove_container",
     "remove_containers",
     "remove_image",

@@ -4,30 +4,78 @@ and compose's version.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from python_on_whales.exceptions import DockerException
+from python_on_whales.utils import run
 
-from ci.docker.credentials import ca_file
 from ci.docker.engine import Engine, error_line, failed
-from ci.docker.images import image_registry
-from ci.errors import DockerFailed
+from ci.docker.images import refusal
+from ci.errors import DockerFailed, UsageError
+
+# compose's own words for `${X?message}` or `${X:?message}` that nothing sets (2.26 and 2.40 alike): "error while
+# interpolating services.db.environment.X: required variable X is missing a value: message".
+REQUIRED = re.compile(r"required variable (?P<name>\w+) is missing a value(?::\s*(?P<said>.*))?")
+REQUIRED_ROUNDS = 20  # compose names one at a time: how many more it is asked for before the list is cut
+STAND_IN = "mainza-stand-in"  # a value given to a variable already found missing, to find the next one
+
+
+class MissingVariables(UsageError):
+    """compose.yaml requires variables that neither the environment nor .env sets: each by name, with the
+    message its definition gives (`${X?message}`), as compose said it (`problem`), and what to do (`fix`)."""
+
+    def __init__(self, said: Mapping[str, str]) -> None:
+        self.said = dict(sorted(said.items()))  # by name: compose finds them in no set order
+        first, *others = self.said
+        self.problem = f"required variable {first} is missing a value" + (f": {said[first]}" if said[first] else "")
+        if others:
+            self.problem += "; so are " + ", ".join(n + (f" ({said[n]})" if said[n] else "") for n in others)
+        self.fix = "set them in .env or export them" if others else "set it in .env or export it"
+        output = "\n".join(f"{n}: {m}" if m else n for n, m in self.said.items())
+        super().__init__(f"compose.yaml does not resolve: {self.problem}; {self.fix}", output=output)
 
 
 def compose_config(engine: Engine) -> dict[str, Any]:
-    """`docker compose config`: the compose file resolved (interpolated, active profiles only)."""
+    """`docker compose config`: the compose file resolved (interpolated, active profiles only). Every required
+    variable nothing sets is MissingVariables (a usage error) naming them all, by compose's own messages."""
     try:
-        config = engine._client.compose.config(return_json=True)
+        return _config(engine)
     except DockerException as err:
+        required = REQUIRED.search(err.stderr or "")
+        if required:
+            raise MissingVariables(_missing(engine, {required["name"]: (required["said"] or "").strip()})) from None
         where = yaml_problem(error_line(err), engine._client.client_config.compose_files or ())
         if where:
             raise DockerFailed(where, command=err.docker_command, stderr=err.stderr or "") from None
         raise failed(err, "compose.yaml does not resolve") from None
+
+
+def _config(engine: Engine, stand_ins: Mapping[str, str] | None = None) -> dict[str, Any]:
+    # The client's own compose command (files, env files, project), STAND_INS in its environment, which compose
+    # ranks above every env file.
+    command = [*engine._client.client_config.docker_compose_cmd, "config", "--format", "json"]
+    config = json.loads(str(run(command, env=dict(stand_ins or {}))))
     return config if isinstance(config, dict) else {}
+
+
+def _missing(engine: Engine, found: dict[str, str]) -> dict[str, str]:
+    """FOUND (name -> compose's message) and the required variables compose names once those are given a
+    stand-in, one more each round: compose stops at the first."""
+    for _ in range(REQUIRED_ROUNDS):
+        try:
+            _config(engine, dict.fromkeys(found, STAND_IN))
+        except DockerException as err:
+            more = REQUIRED.search(err.stderr or "")
+            if more and more["name"] not in found:
+                found[more["name"]] = (more["said"] or "").strip()
+                continue
+        break  # resolved, or another error: a stand-in may not be a valid value where the variable is used
+    return found
 
 
 def yaml_problem(line: str, files: Iterable[str | Path]) -> str | None:
@@ -80,9 +128,6 @@ def _up(engine: Engine, services: Sequence[str], *, dependencies: bool, force: b
 
 
 PULL_FAILED = re.compile(r'^\s*(?P<service>\S+) Error failed to resolve reference "(?P<image>[^"]+)": (?P<cause>.+)$')
-DENIED = re.compile(r"no basic auth credentials|authoriz|unauthorized|denied|\b40[13]\b", re.IGNORECASE)
-NOT_FOUND = re.compile(r": not found$|manifest unknown|\b404\b")
-UNREACHABLE = re.compile(r"dial tcp|no such host|connection refused|i/o timeout|handshake timeout|unreachable")
 
 
 def pull_failure(output: str) -> str | None:
@@ -92,19 +137,8 @@ def pull_failure(output: str) -> str | None:
     found = next((m for m in map(PULL_FAILED.match, output.splitlines()) if m), None)
     if found is None:
         return None
-    service, image, cause = found["service"], found["image"], found["cause"].strip()
-    host = image_registry(image)
-    if DENIED.search(cause):
-        why = f"{host} denied the pull: check the name, or log in (`docker login {host}`) as a user who may pull it"
-    elif NOT_FOUND.search(cause):
-        why = f"not found in {host}: check its name and tag (compose.yaml, .env), or push it there"
-    elif "x509" in cause or "certificate" in cause:
-        why = f"{host}'s certificate is not trusted: put its CA in {ca_file(host)}"
-    elif UNREACHABLE.search(cause):
-        why = f"{host} is unreachable ({cause.rsplit(': ', 1)[-1]}): check its name and the network, or use a mirror"
-    else:
-        why = cause
-    return f"could not pull {service}'s image {image}: {why}"
+    service, image = found["service"], found["image"]
+    return f"could not pull {service}'s image {image}: {refusal(image, found['cause'].strip()).why}"
 
 
 def service_logs(engine: Engine, service: str, tail: int = 20) -> str:

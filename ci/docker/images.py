@@ -1,16 +1,18 @@
 """Images on the engine: inspected, looked up, listed by project, removed and pushed; whether a registry
-serves one.
+serves one, and why not in a few words with the fix.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from python_on_whales.exceptions import DockerException
 
+from ci.docker.credentials import ca_file
 from ci.docker.engine import PROJECT_LABEL, SOURCE_DIGEST_LABEL, Engine, _cli, _inspect, error_line, failed
 from ci.ids import short_id
 
@@ -124,15 +126,56 @@ def remove_image(engine: Engine, ref: str) -> str | None:
     return None
 
 
-def image_resolvable(engine: Engine, ref: str) -> str | None:
-    """None when a registry serves REF's manifest, else why not (one line)."""
+MANIFEST_DEADLINE = 10.0  # seconds a registry has to give one manifest: a host that never answers is not waited on
+
+
+def image_resolvable(engine: Engine, ref: str, deadline: float = MANIFEST_DEADLINE) -> str | None:
+    """None when a registry serves REF's manifest (`buildx imagetools inspect`: nothing is pulled), else why not
+    (one line, the registry's or buildx's own words); no answer within DEADLINE seconds is one too."""
+    command = [*engine._client.client_config.docker_cmd, "buildx", "imagetools", "inspect", "--raw", ref]
     try:
-        engine._client.buildx.imagetools.inspect(ref)
-    except DockerException as err:
-        return error_line(err).removeprefix("ERROR: ")
-    except ValueError:
-        return None  # served, in a manifest shape python-on-whales does not model
-    return None
+        done = subprocess.run(command, capture_output=True, text=True, timeout=deadline, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"no answer within {deadline:g}s"
+    except OSError as err:  # no docker client: the engine step has said so already
+        return str(err)
+    if done.returncode == 0:
+        return None
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    return (lines[-1] if lines else f"exit {done.returncode}").removeprefix("ERROR: ")
+
+
+DENIED = re.compile(r"no basic auth credentials|authoriz|unauthorized|denied|\b40[13]\b", re.IGNORECASE)
+NOT_FOUND = re.compile(r": not found$|manifest unknown|\b404\b")
+UNREACHABLE = re.compile(r"dial tcp|no such host|connection refused|i/o timeout|handshake timeout|unreachable")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a registry did not give an image, in a few words with what to do (`why`). DEFINITE: the registry
+    said so itself (not found, denied); otherwise it could not be asked from here (unreachable, a certificate
+    this client does not trust, no answer in time), which a pull by the engine, through its own mirrors, proxy
+    and CAs, may still get past."""
+
+    why: str
+    definite: bool
+
+
+def refusal(image: str, cause: str) -> Refusal:
+    """CAUSE (a registry's or the engine's words for a failed resolve of IMAGE) as a Refusal."""
+    host = image_registry(image)
+    if DENIED.search(cause):
+        return Refusal(
+            f"{host} denied the pull: check the name, or log in (`docker login {host}`) as a user who may pull it", True
+        )
+    if NOT_FOUND.search(cause):
+        return Refusal(f"not found in {host}: check its name and tag (compose.yaml, .env), or push it there", True)
+    if "x509" in cause or "certificate" in cause:
+        return Refusal(f"{host}'s certificate is not trusted: put its CA in {ca_file(host)}", False)
+    if UNREACHABLE.search(cause) or cause.startswith("no answer within"):
+        why = cause.rsplit(": ", 1)[-1]
+        return Refusal(f"{host} is unreachable ({why}): check its name and the network, or use a mirror", False)
+    return Refusal(cause, False)
 
 
 def push_image(engine: Engine, ref: str) -> None:

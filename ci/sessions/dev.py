@@ -6,13 +6,15 @@ import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
-from ci import rollback, stack, terminal
+from ci import preflight, rollback, stack, terminal
 from ci.buildrecord import write_build
 from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.phases import start
 from ci.phases.build import TAG, BuildRequest, build_group, dev_values
 from ci.services import Service
+
+PROFILE = "dev"  # the bake group dev builds, and the name of its files in reports/
 
 
 def options(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +26,15 @@ def body(run: Run) -> None:
     with run.step("engine") as check:
         engine = dk.connect(settings, stack.compose_env(TAG))
         check.message = f"engine {dk.require_engine(engine)}"
+    with run.step("preflight") as check:
+        ready = preflight.before_build(engine, settings, PROFILE)
+        check.message = ready.summary()
     with run.step("ports") as check:
         # The previous stack keeps serving while the new images build. The project's own containers, in
         # any state (a backend restarting in a loop too), hold their ports for `compose up` to replace.
         own = dk.project_containers(engine, settings.project)
         previous = {c.service: c for c in own if c.running}
-        stack.require_free_ports(settings, stack.published_ports(engine), [p for c in own for p in c.host_ports])
+        stack.require_free_ports(settings, ready.ports, [p for c in own for p in c.host_ports])
         holders = stack.holders(own)
         check.message = (
             f"free, or held by {settings.project}'s own containers ({holders}), replaced" if holders else "free"
@@ -43,7 +48,7 @@ def body(run: Run) -> None:
             try:
                 build = build_group(
                     BuildRequest(
-                        settings=settings, profile="dev", variables=variables, build_args=values.build_args,
+                        settings=settings, profile=PROFILE, variables=variables, build_args=values.build_args,
                         engine=engine, store=engine, no_cache=True, show_logs=run.args.logs,
                     )
                 )  # fmt: skip
@@ -106,7 +111,7 @@ def service_urls(services: list[Service]) -> dict[str, str]:
 SESSION = Session(
     name="dev",
     summary="Bake with no cache, then replace the running stack with the new images, and show it.",
-    steps=("engine", "ports", "bake", "up", "clean", "status"),
+    steps=("engine", "preflight", "ports", "bake", "up", "clean", "status"),
     body=body,
     options=options,
     locks=lambda args: True,

@@ -6,7 +6,7 @@ import argparse
 import os
 from datetime import UTC, datetime
 
-from ci import bake, cache, prod_cache, registry
+from ci import bake, cache, preflight, prod_cache, registry
 from ci import docker as dk
 from ci.buildargs import prod_args, prod_build_args
 from ci.buildrecord import Build, write_build
@@ -16,6 +16,7 @@ from ci.git import read_commit, unborn
 from ci.phases.build import BuildRequest, build_group
 from ci.report import Check
 
+PROFILE = "prod"  # the bake group prod builds, and the name of its files in reports/
 # The SBOM generator BuildKit runs for `type=sbom` attestations.
 SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
 
@@ -41,6 +42,8 @@ def body(run: Run) -> None:
     with run.step("engine") as check:
         engine = dk.connect(settings)
         check.message = f"engine {dk.require_engine(engine)}"
+    with run.step("preflight") as check:  # before the cache step, which may start the cache registry
+        check.message = preflight.before_build(engine, settings, PROFILE).summary()
     with run.step("builder") as check:
         builder = registry.selected_builder(engine, args.builder)
         check.message = f"{builder.name} ({builder.driver} driver)"
@@ -106,7 +109,7 @@ def bake_prod(
     build = build_group(
         BuildRequest(
             settings=run.settings,
-            profile="prod",
+            profile=PROFILE,
             variables=variables,
             build_args=prod_args(datetime.now(UTC)),
             tag_identity=True,
@@ -183,7 +186,7 @@ def record_cache(
 SESSION = Session(
     name="prod",
     summary="Bake the prod group with the registry cache (mode=max) and reproducible build args.",
-    steps=("engine", "builder", "cache", "bake", "push"),
+    steps=("engine", "preflight", "builder", "cache", "bake", "push"),
     body=body,
     options=options,
     locks=lambda args: True,  # it loads the images and moves their tags

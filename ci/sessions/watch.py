@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ci import bake, rollback, stack, turns
+from ci import bake, preflight, rollback, stack, turns
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
 from ci.errors import CiError, stopped_by
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ci.watcher import Burst
 
 PROFILE = "watch"
+IMAGE_MISSING = "image missing"  # a turn's result: the definitions name an image that cannot be had
 
 
 def options(parser: argparse.ArgumentParser) -> None:
@@ -61,18 +62,21 @@ class Loop:
     record: BuildRecord | None = None  # the latest build, as this loop last wrote it
     turns: list[Turn] = field(default_factory=list)
     unreadable: str = ""  # why the definitions did not read at the last save of one; empty: they did
+    unread_as: str = "does not parse"  # that turn's result: does not parse | image missing
 
     @property
     def definitions(self) -> list[Path]:
         return [self.run.settings.bake_file, self.run.settings.compose_file]
 
-    def read_definitions(self) -> None:
-        """The dev group's targets, their inputs and the stack's services, from the bake and compose files."""
+    def read_definitions(self) -> str:
+        """The dev group's targets, their inputs and the stack's services, from the bake and compose files, each
+        image the loop does not build found (preflight); what preflight says."""
         targets = dev_targets(self.engine, self.run.settings)
-        services = stack.services(self.engine, {name: t.tags for name, t in targets.items()})
+        ready = preflight.require(preflight.check(self.engine, preflight.resolve(self.engine), targets))
         # All or nothing: a file that does not parse leaves the loop with the definitions it had.
-        self.targets, self.services = targets, services
+        self.targets, self.services = targets, ready.defined.built
         self.inputs = bake.target_inputs(self.run.settings.root, targets)
+        return ready.summary()
 
     def relative(self, path: Path) -> str:
         root = self.run.settings.root.resolve()
@@ -87,10 +91,11 @@ def body(run: Run) -> None:
         if run.args.logs:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
+    with run.step("preflight") as check:
+        check.message = loop.read_definitions()
     try:
         with run.step("stack") as check:
             began = time.monotonic()
-            loop.read_definitions()
             check.message = start(loop)
             print(f"stack: {check.message} ({time.monotonic() - began:.1f}s)", flush=True)  # watch prints no step table
         up = True
@@ -135,13 +140,16 @@ def start(loop: Loop) -> str:
 
 def on_burst(loop: Loop, burst: Burst) -> None:
     files = sorted(loop.relative(p) for p in burst.paths)
-    if any(p in burst.paths for p in loop.definitions):
-        print("the definitions changed: reading them again", flush=True)
+    changed = any(p in burst.paths for p in loop.definitions)
+    # An image missing may be pulled meanwhile, with no edit: each save asks again.
+    if changed or (loop.unreadable and loop.unread_as == IMAGE_MISSING):
+        print(f"the definitions {'changed' if changed else 'named an image missing'}: reading them again", flush=True)
         try:
             loop.read_definitions()
             loop.unreadable = ""
         except CiError as err:
             loop.unreadable = str(err)
+            loop.unread_as = IMAGE_MISSING if isinstance(err, preflight.ImagesMissing) else "does not parse"
         targets = list(loop.inputs)
     else:
         targets = [name for name, i in loop.inputs.items() if any(i.includes(p) for p in burst.paths)]
@@ -152,9 +160,9 @@ def on_burst(loop: Loop, burst: Burst) -> None:
 
 
 def unread(loop: Loop, files: list[str]) -> None:
-    """A turn that cannot run: a definition does not parse. Nothing is built or touched; the next save of it
-    reads it again."""
-    current = Turn(len(loop.turns) + 1, files, [], [], "does not parse", f"{loop.unreadable}; the stack runs unchanged")
+    """A turn that cannot run: a definition does not parse, or names an image that cannot be had. Nothing is
+    built or touched; the next save of it reads it again."""
+    current = Turn(len(loop.turns) + 1, files, [], [], loop.unread_as, f"{loop.unreadable}; the stack runs unchanged")
     loop.turns.append(current)
     turns.record(loop.run.report, current)
 
@@ -229,7 +237,7 @@ def finish(loop: Loop) -> None:
 SESSION = Session(
     name="watch",
     summary="Rebuild, recreate and verify only what changed, after every change (Ctrl-C stops).",
-    steps=("engine", "stack"),  # then a testcase per turn
+    steps=("engine", "preflight", "stack"),  # then a testcase per turn
     body=body,
     options=options,
     steps_table=False,  # one line per turn says it all

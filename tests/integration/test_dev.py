@@ -118,7 +118,7 @@ def test_backend_startup_log_carries_the_build_lines(project: Project) -> None:
 def test_dev_writes_schema_valid_junit_with_one_case_per_step(project: Project) -> None:
     document = assert_junit_valid(project.reports / "junit-dev.xml")
     cases = document.getroot().findall("testsuite[@name='dev']/testcase")
-    assert [c.get("name") for c in cases] == ["engine", "ports", "bake", "up", "clean", "status"]
+    assert [c.get("name") for c in cases] == ["engine", "preflight", "ports", "bake", "up", "clean", "status"]
     assert all(suite.findall("testcase") for suite in document.getroot().findall("testsuite"))  # none empty
     assert all(c.find("failure") is None and c.find("skipped") is None for c in cases)
     targets = {s.get("name") for s in document.getroot().findall("testsuite")}

@@ -52,7 +52,7 @@ def test_no_engine_is_one_line_naming_the_fix(project: Project, tmp_path: Path) 
 
 
 def junit_steps() -> list[str]:
-    return ["engine", "ports", "bake", "up", "clean", "status"]
+    return ["engine", "preflight", "ports", "bake", "up", "clean", "status"]
 
 
 def test_host_port_in_use_names_the_port_and_its_variable(project: Project) -> None:
@@ -86,7 +86,7 @@ def test_malformed_bake_file_shows_buildx_message(project: Project) -> None:
     assert run.returncode == 1
     [line] = error_lines(run)
     assert re.match(r"error: docker-bake\.hcl:\d+,\d+-\d+: Missing expression", line), line
-    assert junit_cases(project)["bake"] == "failed"
+    assert junit_cases(project)["preflight"] == "failed"  # the definitions resolved before anything is built
 
 
 def test_missing_dev_group_is_named(project: Project) -> None:

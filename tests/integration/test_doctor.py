@@ -22,10 +22,12 @@ CHECKS = {
     "cache registry",
     "disk",
     "bake file",
+    "compose file",
     "context backend",  # a check per target: each has its own inputs
     "context frontend",
     "dockerignore",
     "base images",
+    "service images",
 }
 
 

@@ -93,7 +93,8 @@ def test_build_report_has_per_target_figures_in_json_and_junit(
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     props = {p.get("name"): p.get("value") for p in suites["backend"].findall(".//property")}
     assert props["cache_hit_ratio"] == "1.0" and props["steps"] == props["cached_steps"]
-    assert [c.get("name") for c in suites["prod"].findall("testcase")] == ["engine", "builder", "cache", "bake", "push"]
+    steps = ["engine", "preflight", "builder", "cache", "bake", "push"]
+    assert [c.get("name") for c in suites["prod"].findall("testcase")] == steps
 
 
 def test_a_second_node_takes_at_least_90_percent_of_steps_from_the_registry_cache(

@@ -72,7 +72,8 @@ class Host:
         self.registry_images = {"docker.io/library/python:3.11-slim"}
         self.registry_status = 200
         self.login_problem: str | None = None  # what the registry says of Docker's login for it
-        self.compose: dict[str, Any] = {"services": {}}  # `docker compose config`
+        # `docker compose config`: the service running the image the bake target builds
+        self.compose: dict[str, Any] = {"services": {"app": {"image": "p-app:dev", "pull_policy": "never"}}}
 
     def cache_record(self) -> dict[str, str]:
         """The engine's build cache as one record, in `docker system df --verbose`'s form."""
@@ -95,7 +96,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     def definition(_: object, bake_file: Path, targets: list[str], variables: dict[str, str]) -> dict[str, Any]:
         return {
             "group": {"default": {"targets": ["app"]}},
-            "target": {"app": {"context": ".", "dockerfile": "Dockerfile", "args": {}}},
+            "target": {"app": {"context": ".", "dockerfile": "Dockerfile", "args": {}, "tags": ["p-app:dev"]}},
         }
 
     class Response:
@@ -181,9 +182,11 @@ def test_healthy_host_is_all_ok(host: Host, tree: Path) -> None:
         "cache registry": "ok",
         "disk": "ok",
         "bake file": "ok",
+        "compose file": "ok",
         "context": "ok",
         "dockerignore": "ok",
         "base images": "ok",
+        "service images": "ok",
     }
     # requirements.txt, app/main.py, config/app.toml and the Dockerfile, which the build reads though ignored
     assert "4 files" in found["context"].detail
@@ -200,7 +203,7 @@ def test_unreachable_engine_fails_once_and_skips_what_needs_it(host: Host, tree:
     assert found["engine"].level == "fail"
     assert found["engine"].detail == "no Docker engine answers at unix:///nope.sock"
     assert found["engine"].advice.startswith("run `ci/provision` as root")
-    assert {n for n, f in found.items() if f.level == "skip"} == {"builder", "disk", "base images"}
+    assert {n for n, f in found.items() if f.level == "skip"} == {"builder", "disk", "base images", "service images"}
     line, code = failure_line(list(found.values())) or ("", 0)
     assert code == 3
     assert line.startswith("engine: no Docker engine answers at unix:///nope.sock: run `ci/provision` as root")
@@ -322,14 +325,66 @@ def test_the_advice_for_an_unreachable_base_image_names_its_registry_and_only_wh
     assert "set PYTHON_IMAGE to a copy of it" in standin and standin.startswith("docker.io ")
 
 
-def test_the_image_of_a_service_the_project_does_not_build_is_checked_too(host: Host, tree: Path) -> None:
-    host.compose = {"services": {"store": {"image": "registry.test:5443/team/store:1"}}}
-    check = diagnose(tree)["base images"]
+def test_the_image_of_a_service_the_project_does_not_build_is_checked_as_the_sessions_preflight_checks_it(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.compose["services"]["store"] = {"image": "registry.test:5443/team/store:1"}
+    monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: f"{ref}: not found" if "store" in ref else None)
+    found = diagnose(tree)
+    check = found["service images"]
+    assert check.level == "fail" and check.exit_code == 1
+    assert check.detail == (
+        "store's image registry.test:5443/team/store:1 is not on this engine and cannot be pulled: not found in "
+        "registry.test:5443: check its name and tag (compose.yaml, .env), or push it there"
+    )
+    assert "service" not in found["base images"].output  # base images are the Dockerfiles' FROMs alone
+    line, code = failure_line(list(found.values())) or ("", 0)
+    assert code == 1
+    assert line.startswith("service images: store's image registry.test:5443/team/store:1 is not on this engine")
+    monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: None)
+    check = diagnose(tree)["service images"]
+    assert (check.level, check.detail) == ("ok", "store registry")
+
+
+def test_a_required_variable_nothing_sets_fails_the_compose_file_with_exit_2_naming_it(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unresolved(_: object) -> dict[str, Any]:
+        raise dk.MissingVariables({"POSTGRES_PASSWORD": "set the database's password", "SECRET_KEY": ""})
+
+    monkeypatch.setattr(dk, "compose_config", unresolved)
+    found = diagnose(tree)
+    check = found["compose file"]
+    assert (check.level, check.exit_code) == ("fail", 2)
+    assert check.detail == (
+        "compose.yaml does not resolve: required variable POSTGRES_PASSWORD is missing a value: set the database's "
+        "password; so are SECRET_KEY"
+    )
+    assert check.advice == "set them in .env or export them"
+    assert found["service images"].level == "skip"
+    line, code = failure_line(list(found.values())) or ("", 0)
+    assert code == 2 and line.startswith("compose file: compose.yaml does not resolve: required variable POSTGRES")
+    assert line.endswith(": set them in .env or export them"), line
+
+
+def test_a_compose_file_that_does_not_parse_fails_the_compose_file(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(_: object) -> dict[str, Any]:
+        raise CiError("compose.yaml:4:4: did not find expected key")
+
+    monkeypatch.setattr(dk, "compose_config", broken)
+    found = diagnose(tree)
+    assert (found["compose file"].level, found["compose file"].exit_code) == ("fail", 1)
+    assert found["compose file"].detail == "compose.yaml:4:4: did not find expected key"
+
+
+def test_a_compose_file_where_no_service_runs_a_built_image_fails_as_dev_would(host: Host, tree: Path) -> None:
+    host.compose = {"services": {"db": {"image": "postgres:16"}}}
+    host.local_images = {"postgres:16"}
+    check = diagnose(tree)["service images"]
     assert check.level == "fail"
-    assert check.detail.startswith("service store: registry.test:5443/team/store:1: not local")
-    assert "docker login" in check.advice and "compose.yaml" in check.advice
-    host.registry_images.add("registry.test:5443/team/store:1")
-    assert diagnose(tree)["base images"].detail == "2 resolvable (registry)"
+    assert check.detail == "no service in compose.yaml runs an image the bake targets build (targets: app)"
 
 
 def test_broken_bake_file_fails_and_skips_what_needs_it(
@@ -342,7 +397,8 @@ def test_broken_bake_file_fails_and_skips_what_needs_it(
     found = diagnose(tree)
     assert found["bake file"].level == "fail"
     assert "Argument or block definition required" in found["bake file"].detail
-    assert {n for n, f in found.items() if f.level == "skip"} == {"context", "dockerignore", "base images"}
+    skipped = {"context", "dockerignore", "base images", "service images"}
+    assert {n for n, f in found.items() if f.level == "skip"} == skipped
 
 
 def test_a_copied_file_missing_from_the_tree_says_so_without_the_ignore_file_advice(host: Host, tree: Path) -> None:

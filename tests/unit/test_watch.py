@@ -14,9 +14,10 @@ from typing import NoReturn
 import pytest
 
 from ci import docker as dk
-from ci import frame, rollback
+from ci import frame, preflight, rollback
 from ci.errors import CiError, DockerFailed, EngineUnreachable, Exit
 from ci.frame import Run, Session
+from ci.identity import Inputs
 from ci.phases import start
 from ci.record import BuildRecord
 from ci.report import Report
@@ -101,6 +102,48 @@ def test_an_engine_lost_while_reading_the_definitions_again_ends_the_loop(
     with pytest.raises(EngineUnreachable):
         watch.on_burst(loop, Burst(frozenset(loop.definitions), 0.0))
     assert loop.unreadable == "" and loop.turns == []
+
+
+def test_an_image_missing_from_new_definitions_is_a_turn_that_touches_nothing_and_each_save_asks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compose.yaml now names a database image nobody can pull: a failed turn, nothing built; a pull needs no
+    edit of the definitions, so the next save of any file reads them again, and the turn runs."""
+    pulled: list[bool] = []
+    turns: list[list[str]] = []
+
+    def read(loop: watch.Loop) -> str:
+        if not pulled:
+            raise preflight.ImagesMissing("db's image team/db:1 is not on this engine and cannot be pulled: ...")
+        loop.inputs = {"backend": Inputs.of(tmp_path, Path("Dockerfile"))}
+        return "definitions resolve"
+
+    monkeypatch.setattr(watch.Loop, "read_definitions", read)
+    monkeypatch.setattr(watch, "turn", lambda loop, files, targets, seen: turns.append(targets))
+    loop = loop_of(tmp_path)
+    watch.on_burst(loop, Burst(frozenset([loop.run.settings.compose_file]), 0.0))
+    [turn] = loop.turns
+    assert turn.result == "image missing" and turn.targets == [] and turns == []
+    assert turn.detail.startswith("db's image team/db:1") and turn.detail.endswith("; the stack runs unchanged")
+    pulled.append(True)  # `docker pull team/db:1`, then a save of a source
+    watch.on_burst(loop, Burst(frozenset([tmp_path / "backend" / "main.py"]), 0.0))
+    assert loop.unreadable == "" and turns == [["backend"]] and len(loop.turns) == 1
+
+
+def test_definitions_that_do_not_parse_are_read_again_only_when_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+
+    def read(loop: watch.Loop) -> str:
+        reads.append(1)
+        raise CiError("compose.yaml:4:4: did not find expected key")
+
+    monkeypatch.setattr(watch.Loop, "read_definitions", read)
+    loop = loop_of(tmp_path)
+    watch.on_burst(loop, Burst(frozenset([loop.run.settings.compose_file]), 0.0))
+    watch.on_burst(loop, Burst(frozenset([tmp_path / "backend" / "main.py"]), 0.0))
+    assert [t.result for t in loop.turns] == ["does not parse", "does not parse"] and reads == [1]
 
 
 def test_the_junit_a_watch_writes_at_ctrl_c_is_valid_whatever_its_turns_saw(
