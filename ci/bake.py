@@ -73,7 +73,7 @@ def bake(request: BakeRequest) -> BakeResult:
             request.engine,
             [settings.bake_file, *([request.override] if request.override else [])],
             [request.group] if request.group else list(resolved),
-            variables={**settings.host_defaults, **request.variables},
+            variables={**settings.bake_variables, **request.variables},
             no_cache=request.no_cache,
             metadata_file=metadata_file,
             builder=request.builder,
@@ -99,7 +99,7 @@ def resolve_targets(
     if not settings.bake_file.is_file():
         raise CiError(f"bake file not found: {settings.bake_file}")
     try:
-        definition = dk.bake_definition(engine, settings.bake_file, [group], {**settings.host_defaults, **variables})
+        definition = dk.bake_definition(engine, settings.bake_file, [group], {**settings.bake_variables, **variables})
     except DockerFailed as err:
         message = bake_error(err).replace(f"{settings.root}/", "")
         if not message.startswith(settings.bake_file.name):

@@ -20,7 +20,7 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
 from ci.errors import CiError, DockerFailed, EngineUnreachable, Stopped, received
-from ci.settings import Settings
+from ci.settings import Settings, environment
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
 SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
@@ -100,7 +100,8 @@ def failed(err: DockerException, what: str = "", line: str | None = None) -> Doc
 
 
 def engine_location() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    # Exported only (settings.PROCESS_VARIABLES): the docker client reads it from its environment, never .env.
+    return environment().get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def require_engine(engine: Engine) -> str:
