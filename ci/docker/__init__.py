@@ -58,6 +58,7 @@ from ci.docker.disk import (
     prune_build_cache,
 )
 from ci.docker.engine import (
+    BUILD_ARGS_LABEL,
     COMPOSE_ONEOFF_LABEL,
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
@@ -79,6 +80,7 @@ from ci.docker.engine import (
 from ci.docker.images import (
     ImageFacts,
     ImageInfo,
+    image_build_args,
     image_exists,
     image_facts,
     image_registry,
@@ -94,6 +96,7 @@ from ci.docker.images import (
 )
 
 __all__ = [
+    "BUILD_ARGS_LABEL",
     "COMPOSE_ONEOFF_LABEL",
     "COMPOSE_PROJECT_LABEL",
     "COMPOSE_SERVICE_LABEL",
@@ -138,6 +141,7 @@ __all__ = [
     "engine_location",
     "error_line",
     "failed",
+    "image_build_args",
     "image_exists",
     "image_facts",
     "image_registry",
