@@ -64,7 +64,9 @@ class Context:
     def shaping(self, target: str) -> dict[str, str]:
         if self.args_now is None:
             variables = {**self.build.variables, "PROJECT": self.settings.project, "TAG": self.build.tag}
-            self.args_now = shaping_now(self.engine, self.settings, self.build.targets, variables)
+            # The targets of the services the definitions name (a target the record alone knows is gone).
+            targets = dict.fromkeys(s.target for s in self.services)
+            self.args_now = shaping_now(self.engine, self.settings, targets, variables)
         return self.args_now.get(target, {})
 
     def expected(self, service: Service) -> dict[str, str]:

@@ -15,7 +15,7 @@ from ci import docker as dk
 from ci.bake import Plan, identity_tags, plan_build, resolve_targets
 from ci.bakefile import ResolvedTarget
 from ci.buildargs import args_digest, dev_args
-from ci.errors import CiError
+from ci.errors import CiError, DockerFailed
 from ci.fingerprint import Fingerprint
 from ci.settings import load_settings
 
@@ -121,3 +121,21 @@ def test_bake_and_its_print_are_given_dotenvs_values_beneath_the_sessions_own(
     )  # fmt: skip
     expected = {"VITE_API_URL": "https://api.example.test", "CACHE_REGISTRY": "exported.test", "TAG": "dev"}
     assert given == [expected, expected]  # the session's TAG over .env's; the exported registry over .env's
+
+
+def test_the_args_now_are_each_targets_but_its_build_info_and_a_bake_file_that_fails_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings({}, root=tmp_path, host_env=tmp_path / "missing")
+    args = {"VITE_API_URL": "/api", "GIT_COMMIT": "abc", "SOURCE_DIGEST": "x"}
+    monkeypatch.setattr(dk, "bake_definition", lambda *_: {"target": {"frontend": {"args": args}}})
+    engine = cast(dk.Engine, None)
+    assert bake_module.shaping_now(engine, settings, ["frontend"], {}) == {"frontend": {"VITE_API_URL": "/api"}}
+    assert bake_module.shaping_now(engine, settings, [], {}) == {}
+
+    def fails(*_: object) -> None:
+        raise DockerFailed("exit 1", stderr='ERROR: docker-bake.hcl:3: Unknown variable "X"')
+
+    monkeypatch.setattr(dk, "bake_definition", fails)
+    with pytest.raises(CiError, match=r'^docker-bake.hcl does not resolve: docker-bake.hcl:3: Unknown variable "X"$'):
+        bake_module.shaping_now(engine, settings, ["frontend"], {})
