@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget, outside, resolved_targets
-from ci.buildargs import BuildArgs
+from ci.buildargs import BuildArgs, arg_digests, args_digest, shaping_args
 from ci.buildtrace import BuildTrace
 from ci.context import over_budget
 from ci.errors import CiError, DockerFailed
@@ -102,7 +102,7 @@ def _bake(request: BakeRequest, resolved: dict[str, ResolvedTarget], *, last: bo
             request.engine,
             [settings.bake_file, *([request.override] if request.override else [])],
             [request.group] if request.group else list(resolved),
-            variables={**settings.host_defaults, **request.variables},
+            variables={**settings.bake_variables, **request.variables},
             no_cache=request.no_cache,
             metadata_file=metadata_file,
             builder=request.builder,
@@ -129,7 +129,7 @@ def resolve_targets(
     if not settings.bake_file.is_file():
         raise CiError(f"bake file not found: {settings.bake_file}")
     try:
-        definition = dk.bake_definition(engine, settings.bake_file, [group], {**settings.host_defaults, **variables})
+        definition = dk.bake_definition(engine, settings.bake_file, [group], {**settings.bake_variables, **variables})
     except DockerFailed as err:
         message = bake_error(err).replace(f"{settings.root}/", "")
         if not message.startswith(settings.bake_file.name):
@@ -190,6 +190,8 @@ class TargetBuild:
     context_bytes: int = 0
     git_commit: str = ""  # the target's identity: the commit that last changed its inputs (-dirty: edited)
     inputs_commit: str = ""  # that commit in full
+    build_args_digest: str = ""  # and the build args that shape its image (label mainza.build-args)
+    build_args: dict[str, str] = field(default_factory=dict, repr=False)  # each of them: name -> its value's sha256
     tags: tuple[str, ...] = ()
     files: dict[str, str] = field(default_factory=dict, repr=False)
     cache: dict[str, Any] = field(default_factory=dict)  # prod: the registry refs read and written (ci/cache.py)
@@ -200,7 +202,7 @@ class TargetBuild:
 
     def figures(self) -> dict[str, Any]:
         """Everything but the file list (and an empty cache): build-PROFILE.json and the JUnit properties."""
-        found = {k: v for k, v in asdict(self).items() if k != "files" and (k != "cache" or v)}
+        found = {k: v for k, v in asdict(self).items() if k not in ("files", "build_args") and (k != "cache" or v)}
         return found | {"steps_rerun": self.steps_rerun}
 
 
@@ -223,6 +225,8 @@ def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) 
         context_bytes=sources.size,
         git_commit=plan.args[target]["GIT_COMMIT"],
         inputs_commit=commit.full if commit else "",
+        build_args_digest=args_digest(plan.shaping[target]),
+        build_args=arg_digests(plan.shaping[target]),
         tags=plan.tags[target],
         files=sources.files,
     )
@@ -230,23 +234,29 @@ def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) 
 
 @dataclass(frozen=True)
 class Plan:
-    """What each target of a build is given beyond the bake file: its identity, build values, tags."""
+    """What each target of a build is given beyond the bake file: its identity (the commit of its inputs, and
+    the build args that shape its image), build values, tags."""
 
     prints: dict[str, Fingerprint]
     identities: dict[str, Commit | None]
-    args: dict[str, dict[str, str]]
+    args: dict[str, dict[str, str]]  # the build-info args (buildargs.BUILD_INFO_ARGS), from its identity
     tags: dict[str, tuple[str, ...]]
+    # The other build args, as bake resolved them (the bake file with the environment view, .env's values too).
+    shaping: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def override(self, extra: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
         """A bake file, merged after docker-bake.hcl, giving each target its own build args, its labels (source
         digest, build date, commit: whatever its Dockerfile says), its tags (as docker/metadata-action's bake
-        file does), and EXTRA's fields."""
+        file does), and EXTRA's fields. The args that shape the image are given as planned, so that what is baked
+        is what its label says, whatever bake would resolve now (watch plans once, bakes on every turn)."""
         targets = {}
         for name, args in self.args.items():
+            shaping = self.shaping.get(name, {})
             targets[name] = {
-                "args": {**args, "SOURCE_DIGEST": self.prints[name].digest},
+                "args": {**shaping, **args, "SOURCE_DIGEST": self.prints[name].digest},
                 "labels": {
                     dk.SOURCE_DIGEST_LABEL: self.prints[name].digest,
+                    dk.BUILD_ARGS_LABEL: args_digest(shaping),
                     dk.CREATED_LABEL: args["BUILD_DATE"],
                     dk.REVISION_LABEL: args["GIT_COMMIT"],
                 },
@@ -277,7 +287,23 @@ def plan_build(settings: Settings, resolved: dict[str, ResolvedTarget], build_ar
     args = {name: build_args(commit) for name, commit in identities.items()}
     tags = {name: identity_tags(t.tags, tag, args[name]["GIT_COMMIT"]) if tag else t.tags
             for name, t in resolved.items()}  # fmt: skip
-    return Plan(prints, identities, args, tags)
+    return Plan(prints, identities, args, tags, {name: shaping_args(t.args) for name, t in resolved.items()})
+
+
+def shaping_now(
+    engine: dk.Engine, settings: Settings, targets: Iterable[str], variables: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """The build args that shape each of TARGETS' images as the definitions resolve them now (the bake file,
+    VARIABLES: a build's own, over the environment view), for verify to compare with what runs. CiError
+    naming the bake file when it does not resolve."""
+    names = list(targets)
+    if not names:
+        return {}
+    try:
+        definition = dk.bake_definition(engine, settings.bake_file, names, {**settings.bake_variables, **variables})
+    except DockerFailed as err:
+        raise CiError(f"{settings.bake_file.name} does not resolve: {bake_error(err)}") from None
+    return {name: shaping_args(t.args) for name, t in resolved_targets(definition).items()}
 
 
 # Bake fields per target from the plan and the resolved targets: bake-override-<profile>.json gets them.

@@ -15,6 +15,15 @@ def bake_groups(bake_text: str) -> list[str]:
     return list(dict.fromkeys(re.findall(r'^\s*group\s+"([^"]+)"', bake_text, re.M)))
 
 
+# `variable "NAME" {` at the start of a line (HCL takes the label quoted or bare); a commented-out one is not.
+_VARIABLE = re.compile(r'^[ \t]*variable[ \t]+"?([A-Za-z_][A-Za-z0-9_-]*)"?[ \t]*\{', re.M)
+
+
+def bake_variables(bake_text: str) -> list[str]:
+    """The variables an HCL bake file declares, in order: those bake reads from its environment."""
+    return list(dict.fromkeys(_VARIABLE.findall(bake_text)))
+
+
 def bake_variable_default(bake_text: str, name: str) -> str | None:
     """The literal default of `variable "NAME"` in an HCL bake file."""
     match = re.search(rf'variable\s+"{re.escape(name)}"\s*\{{[^}}]*?default\s*=\s*"([^"]*)"', bake_text, re.S)

@@ -5,7 +5,6 @@ figures (`Case`), cases 1-5 and case 10 (the alternating commits, against their 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -72,14 +71,14 @@ class Bench:
         self.engine, self.registry = engine, cache_registry
         self.workdir = Path(tempfile.mkdtemp(prefix="mainza-bench-"))
         self.tree = self.workdir / "tree"
-        self.bases = [os.environ.get(k) or settings.host_defaults.get(k) or v for k, v in OFFICIAL_BASES.items()]
+        self.bases = [settings.env.get(k) or settings.host_defaults.get(k) or v for k, v in OFFICIAL_BASES.items()]
         self.host_defaults = settings.host_defaults
         self.settings_ports = list(settings.ports.values())  # the variables that set the stack's host ports
         self.settings: Settings | None = None  # the copy's, once prepared
         self.targets: dict[str, ResolvedTarget] = {}
         self.last_report: dict[str, Any] = {}  # build-prod.json of the last prod
         self.env = {
-            **os.environ,
+            **settings.env.exported,  # the sessions' own environment, which they read .env beneath
             **{k: v for k, v in settings.host_defaults.items() if k in HOST_VARIABLES},
             "COMPOSE_PROJECT_NAME": PROJECT,
             "CACHE_BRANCH": "bench",  # case 10 checks out commits, detached

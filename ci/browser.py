@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from ci.errors import CiError
+from ci.settings import environment
 
 # Debian's chromium (installed by ci/provision); Playwright's own browser download cannot be had here.
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(environment().get("CHROMIUM") or "/usr/bin/chromium")
 # Without the background-networking flags chromium keeps dialling Google's hosts on a closed network.
 ARGS = [
     "--no-sandbox",

@@ -1,12 +1,22 @@
 """The build args a target is given, from its identity: dev's fresh every run, prod's those of the commit
-that last changed its inputs (the same for every build of it); the build date as ISO 8601 UTC."""
+that last changed its inputs (the same for every build of it); the build date as ISO 8601 UTC. And the other
+build args, those that shape the image (a base image, the API URL a frontend bundles): part of its identity,
+each by its digest."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
+from ci.fingerprint import of_files
 from ci.git import Commit
+
+# The suite's own build-info args, which the sessions give each target (what a build says of itself: its commit,
+# date, cache bust, sources, repository); every other build arg shapes the image, and is part of its identity.
+BUILD_INFO_ARGS = frozenset(
+    {"GIT_COMMIT", "BUILD_DATE", "CACHE_BUST", "SOURCE_DATE_EPOCH", "SOURCE_DIGEST", "SOURCE_URL"}
+)
 
 
 def utc_iso(moment: datetime) -> str:
@@ -60,3 +70,37 @@ def prod_args(now: datetime) -> BuildArgs:
     """Prod: the values of the commit that last changed the target's inputs, so that a commit leaving them
     alone leaves the image alone."""
     return lambda commit: prod_build_args(commit, now)
+
+
+# --- the build args that shape an image ---------------------------------------------------------------
+
+
+def shaping_args(args: Mapping[str, str]) -> dict[str, str]:
+    """ARGS (a target's, as bake resolved them) but the suite's build-info args, sorted by name."""
+    return {name: args[name] for name in sorted(args) if name not in BUILD_INFO_ARGS}
+
+
+def arg_digests(args: Mapping[str, str]) -> dict[str, str]:
+    """Each arg's value as the sha256 of it: what the build record keeps, so that it never holds a value (a
+    team may pass a token as a build arg) and still names the arg that changed."""
+    return {name: hashlib.sha256(value.encode(errors="surrogateescape")).hexdigest() for name, value in args.items()}
+
+
+def args_digest(args: Mapping[str, str]) -> str:
+    """The digest of shaping ARGS, names and values: the image's label mainza.build-args."""
+    return of_files(arg_digests(args))
+
+
+def changed_args(built: Mapping[str, str], now: Mapping[str, str], source: Callable[[str], str]) -> list[str]:
+    """The args whose digests differ between a build (BUILT) and the definitions now (NOW), each named with
+    where its value comes from now (SOURCE: the environment view's words, "" for the bake file's own)."""
+    found = []
+    for name in sorted(built.keys() | now.keys()):
+        if built.get(name) == now.get(name):
+            continue
+        where = source(name) or "the bake file"
+        if name not in now:
+            found.append(f"{name} (no longer an arg)")
+        else:
+            found.append(f"{name} ({'now' if name in built else 'a new arg'} from {where})")
+    return found

@@ -57,6 +57,8 @@ def target_record(t: TargetBuild, resolved: ResolvedTarget, plan: Plan) -> Targe
         args["BUILD_DATE"],
         args["CACHE_BUST"],
         plan.tags[t.target],
+        t.build_args_digest,
+        t.build_args,
     )
 
 

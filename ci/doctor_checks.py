@@ -21,13 +21,13 @@ from packaging.version import Version
 from ci import context as ctx
 from ci import docker as dk
 from ci import preflight
-from ci.bakefile import bake_groups, bake_variable_default, outside, resolved_targets
+from ci.bakefile import bake_groups, outside, resolved_targets
 from ci.cache import BRANCH_TAG, IDENTITY_TAG
 from ci.cleanup import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
 from ci.dockerfile import base_images, copy_sources, expand_source
 from ci.errors import CiError, EngineUnreachable, Exit, Foreseeable
 from ci.git import tracked_files
-from ci.registry import cache_refs, login_problem
+from ci.registry import cache_refs, cache_registry, login_problem
 from ci.registry import probe as registry_probe
 from ci.services import ComposeService
 from ci.settings import HOST_VARIABLES, Settings
@@ -153,7 +153,7 @@ class Facts:
         groups = bake_groups(self.bake_text) or ["default"]
         try:
             # PROJECT as the sessions give it: the targets' tags then name the images compose runs.
-            variables = {**self.settings.host_defaults, "PROJECT": self.settings.project}
+            variables = {**self.settings.bake_variables, "PROJECT": self.settings.project}
             definition = dk.bake_definition(self.engine, self.settings.bake_file, groups, variables)
         except CiError as err:
             return f"{self.settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}"
@@ -206,7 +206,9 @@ class Facts:
             return str(path)
 
     def cache_registry(self) -> str:
-        return os.environ.get("CACHE_REGISTRY") or bake_variable_default(self.bake_text, "CACHE_REGISTRY") or ""
+        """The registry prod caches in, as prod finds it (registry.cache_registry: CACHE_REGISTRY, else
+        localhost:CACHE_REGISTRY_PORT), from the same view of the environment."""
+        return cache_registry(self.settings.env)[0]
 
 
 def check_engine(shared: Facts) -> Finding:
@@ -270,9 +272,7 @@ def check_builder(shared: Facts) -> Finding:
 
 
 def check_registry(shared: Facts) -> Finding:
-    registry = shared.cache_registry()
-    if not registry:
-        return Finding("cache registry", "skip", "no CACHE_REGISTRY set and none in the bake file")
+    registry = shared.cache_registry()  # a bad CACHE_REGISTRY or CACHE_REGISTRY_PORT fails, named, as in prod
     facts = {"cache_registry": registry}
     advice = (
         "start it (`ci/provision` as root serves one on 127.0.0.1:5000) or set CACHE_REGISTRY; "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
 import sys
 import traceback
@@ -154,7 +153,7 @@ def run(session: Session, argv: list[str]) -> int:
     a folder that is not ends the session with a usage error before anything runs, printed whole (no report
     can keep it). SIGINT, SIGTERM and SIGHUP end it as an interruption (ci/signals.py)."""
     try:
-        directory = writable_reports_dir(os.environ)
+        directory = writable_reports_dir()
     except UsageError as err:
         return last_line(Outcome(*classify(err), f"error: {err}", table=False), terminal.colour_on())
     with signals.handled(), terminal.fitted():

@@ -1,7 +1,8 @@
 """The build record, `reports/last-build.json`: what the latest dev or prod build produced, per target,
 with the files each image was built from. dev and prod write it; verify reads it. One writer, one reader.
 
-Format 3 (this one) gives each target its own build values (commit, build date, cache bust) and tags;
+Format 3 (this one) gives each target its own build values (commit, build date, cache bust) and tags, and
+the digests of the build args that shaped its image (absent from the records made before them: read as none);
 formats 1 and 2 had one set for every target, in `variables`, and read as such. A record this code cannot
 read fails with one line saying to rebuild.
 """
@@ -34,6 +35,10 @@ class TargetRecord:
     build_date: str = ""
     cache_bust: str = ""
     tags: tuple[str, ...] = ()  # every tag bake gave the image
+    # The build args that shaped it (all but the build-info ones): their digest, the image's label
+    # mainza.build-args, and each by name -> the sha256 of its value (never the value: it may be a token).
+    build_args_digest: str = ""
+    build_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ def _target(t: dict[str, Any], variables: dict[str, str]) -> TargetRecord:
         t.get("build_date", variables["BUILD_DATE"]),
         t.get("cache_bust", variables["CACHE_BUST"]),
         tuple(t.get("tags") or (t["image"],)),
+        str(t.get("build_args_digest") or ""),  # none before the build args were recorded
+        {str(k): str(v) for k, v in (t.get("build_args") or {}).items()},
     )
 
 

@@ -4,7 +4,6 @@ export to it), and the one reachability check every session uses."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -28,7 +27,7 @@ from ci.oci_registry import (
     trusted,
     untrusted,
 )
-from ci.settings import Settings
+from ci.settings import Settings, environment
 from ci.versions import HOST_MINIMUMS, parse_version
 
 DEFAULT_REGISTRY_PORT = 5000
@@ -179,7 +178,7 @@ class BuilderInfo:
 
 def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
     """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
-    name = name or os.environ.get("BUILDX_BUILDER") or None
+    name = name or environment().get("BUILDX_BUILDER") or None  # buildx's own: exported only
     # buildx's and docker's own rule for builder and context names: never an option of docker's (`-x`).
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
         raise UsageError(f"builder {name!r} (--builder or BUILDX_BUILDER) is not a builder name: `docker buildx ls`")

@@ -1,14 +1,18 @@
-"""Settings from the environment, with the host's provisioned defaults underneath."""
+"""Settings from the environment, with the host's provisioned defaults underneath: the one place that reads
+the process environment. Every module takes its variables from the view here (`Environment`: exported over the
+project's .env over the host's defaults, as compose ranks them), never from `os.environ`
+(tests/unit/test_settings.py holds every module to it, with the one exception it names)."""
 
 from __future__ import annotations
 
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci.bakefile import bake_variables
 from ci.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +22,16 @@ DEFAULT_PROJECT = "mainza"
 # Bake variables a user may set in the environment; bake reads them from there by itself, and we pass
 # the host file's values the same way so that the environment keeps precedence.
 HOST_VARIABLES = ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
+# Variables the programs the sessions run read from their own process environment, which no .env reaches: the
+# docker client and its plugins (compose refuses DOCKER_HOST from .env: docker/compose#9871; buildx picks its
+# builder by BUILDX_BUILDER), requests' trust, the CI runner's job summary. The view gives them as exported only,
+# so that what a session says (the engine, the builder, whom it trusts) is what those programs do.
+PROCESS_VARIABLES = frozenset(
+    {
+        "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "BUILDX_BUILDER",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GITHUB_STEP_SUMMARY",
+    }
+)  # fmt: skip
 DEFAULT_LOCK_WAIT = 60.0  # seconds a session waits for another that holds the project (ci/lock.py)
 
 
@@ -118,6 +132,55 @@ def refuse_exported_tag(environ: Mapping[str, str]) -> None:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class Environment(Mapping[str, str]):
+    """The variables the sessions read, each where compose finds it: EXPORTED (the process environment) over
+    the project's DOTENV over the HOST's provisioned defaults; a variable of PROCESS_VARIABLES as exported
+    only. An exported variable wins even when empty, as it does for compose and bake."""
+
+    exported: Mapping[str, str] = field(default_factory=dict)
+    dotenv: Mapping[str, str] = field(default_factory=dict)
+    host: Mapping[str, str] = field(default_factory=dict)
+
+    def _layers(self, name: str) -> tuple[Mapping[str, str], ...]:
+        return (self.exported,) if name in PROCESS_VARIABLES else (self.exported, self.dotenv, self.host)
+
+    def __getitem__(self, name: str) -> str:
+        for layer in self._layers(name):
+            if name in layer:
+                return layer[name]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        names = dict.fromkeys([*self.exported, *self.dotenv, *self.host])
+        return iter([name for name in names if name in self])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(name in layer for layer in self._layers(name))
+
+    def source(self, name: str) -> str:
+        """Where NAME's value comes from, in words: `exported`, `.env`, `the host's defaults`; "" when unset."""
+        for layer, words in zip(self._layers(name), ("exported", ".env", "the host's defaults"), strict=False):
+            if name in layer:
+                return words
+        return ""
+
+
+def environment(environ: Mapping[str, str] | None = None, root: Path = ROOT, host_env: Path = HOST_ENV) -> Environment:
+    """The view of ENVIRON (the process environment), ROOT's .env and the host's defaults (HOST_VARIABLES of
+    HOST_ENV). For the few modules that hold no Settings (whom TLS trusts, the engine's address); the others
+    read `settings.env`."""
+    host = read_env_file(host_env)
+    return Environment(
+        dict(os.environ if environ is None else environ),
+        read_env_file(root / ".env"),
+        {k: host[k] for k in HOST_VARIABLES if host.get(k)},
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     root: Path
@@ -131,6 +194,8 @@ class Settings:
     # Where the projects' locks are (ci/lock.py): this user's state folder, one for every checkout.
     lock_dir: Path = Path.home() / ".local" / "state" / "mainza" / "locks"
     lock_wait: float = DEFAULT_LOCK_WAIT  # LOCK_WAIT: seconds to wait for a session that holds the project
+    # Every variable the sessions read: exported over .env over the host's defaults (load_settings fills it).
+    env: Environment = field(default_factory=Environment)
 
     @property
     def bake_file(self) -> Path:
@@ -145,19 +210,32 @@ class Settings:
         """The project's .env, as `docker compose` reads it beside compose.yaml."""
         return self.root / ".env"
 
+    @property
+    def bake_variables(self) -> dict[str, str]:
+        """What bake is given beneath a session's own variables: the host's defaults, and every variable the
+        bake file declares as the view sets it (exported, .env or the host's), as compose is given .env.
+        buildx reads exported variables by itself; .env it never reads."""
+        try:
+            declared = bake_variables(self.bake_file.read_text())
+        except OSError:
+            declared = []
+        return {**self.host_defaults, **{name: self.env[name] for name in declared if name in self.env}}
+
 
 def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
-    """Where the sessions write their reports: REPORTS_DIR, relative to the project, else reports/. Read
-    apart from the other settings, so that a session whose settings are wrong still reports it there."""
+    """Where the sessions write their reports: REPORTS_DIR (ENVIRON: the view, .env's too), relative to the
+    project, else reports/. Read apart from the other settings, so that a session whose settings are wrong
+    still reports it there."""
     reports = Path(environ.get("REPORTS_DIR", "").strip() or root / "reports")
     return reports if reports.is_absolute() else root / reports
 
 
-def writable_reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
-    """The reports folder, created and proven writable by creating and removing a file in it (root passes
-    any permission check, so only a write tells a read-only mount); else a usage error naming it, raised
-    before anything runs rather than at the end, when the reports are written."""
-    reports = reports_dir(environ, root)
+def writable_reports_dir(environ: Mapping[str, str] | None = None, root: Path = ROOT) -> Path:
+    """The reports folder (ENVIRON: the view, by default this process's), created and proven writable by
+    creating and removing a file in it (root passes any permission check, so only a write tells a read-only
+    mount); else a usage error naming it, raised before anything runs rather than at the end, when the reports
+    are written."""
+    reports = reports_dir(environment(root=root) if environ is None else environ, root)
     try:
         reports.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=reports, prefix=".write-check-"):
@@ -171,25 +249,23 @@ def writable_reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
 
 
 def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOST_ENV, root: Path = ROOT) -> Settings:
-    environ = os.environ if environ is None else environ
-    dotenv = read_env_file(root / ".env")
-    env = {**dotenv, **environ}  # compose's order: the environment over the project's .env
+    env = environment(environ, root, host_env)  # compose's order: the environment over the project's .env
     project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
     check_project(project, root / "compose.yaml", env.get("IMAGE_REGISTRY", "").strip())
     check_tag(env)
-    refuse_exported_tag(environ)
-    host = read_env_file(host_env)
+    refuse_exported_tag(env.exported)
     compose = root / "compose.yaml"
     state = Path(env.get("XDG_STATE_HOME", "").strip() or Path.home() / ".local" / "state")
     return Settings(
         root=root,
         project=project,
-        reports_dir=reports_dir(environ, root),
+        reports_dir=reports_dir(env, root),
         ports=port_variables(compose.read_text() if compose.is_file() else "", env),
-        host_defaults={k: host[k] for k in HOST_VARIABLES if host.get(k) and not environ.get(k)},
-        dotenv=dotenv,
+        host_defaults={k: v for k, v in env.host.items() if not env.exported.get(k)},
+        dotenv=dict(env.dotenv),
         lock_dir=state / "mainza" / "locks",
         lock_wait=lock_wait(env),
+        env=env,
     )
 
 

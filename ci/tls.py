@@ -11,13 +11,16 @@ from pathlib import Path
 
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
+from ci.settings import environment
+
 
 def trust() -> str | bool:
     """What verifies TLS servers: REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE), else the system's trust store,
     else the bundle requests ships."""
+    env = environment()  # exported only: requests' own variables (settings.PROCESS_VARIABLES)
     for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        if os.environ.get(variable):
-            return os.environ[variable]
+        if env.get(variable):
+            return env[variable]
     system = ssl.get_default_verify_paths().cafile
     return system if system and os.path.isfile(system) else True
 

@@ -59,6 +59,7 @@ from ci.docker.disk import (
     prune_build_cache,
 )
 from ci.docker.engine import (
+    BUILD_ARGS_LABEL,
     COMPOSE_ONEOFF_LABEL,
     COMPOSE_PROJECT_LABEL,
     COMPOSE_SERVICE_LABEL,
@@ -82,6 +83,7 @@ from ci.docker.images import (
     ImageFacts,
     ImageInfo,
     Refusal,
+    image_build_args,
     image_exists,
     image_facts,
     image_registry,
@@ -98,6 +100,7 @@ from ci.docker.images import (
 )
 
 __all__ = [
+    "BUILD_ARGS_LABEL",
     "COMPOSE_ONEOFF_LABEL",
     "COMPOSE_PROJECT_LABEL",
     "COMPOSE_SERVICE_LABEL",
@@ -145,6 +148,7 @@ __all__ = [
     "engine_location",
     "error_line",
     "failed",
+    "image_build_args",
     "image_exists",
     "image_facts",
     "image_registry",

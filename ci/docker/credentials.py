@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from ci import secrets
 from ci.errors import CiError
+from ci.settings import environment
 
 CERTS_D = Path("/etc/docker/certs.d")
 HELPER_TIMEOUT = 10.0  # seconds: a helper may ask a keychain or a cloud
@@ -55,7 +55,8 @@ def docker_login(host: str, environ: Mapping[str, str] | None = None) -> Login |
     """The login `docker login HOST` saved, looked up as the CLI does: the host's credential helper, else
     the config's credential store, else the config's own `auths`; None when there is none. Its secret is
     registered (ci/secrets.py) as soon as it is read, as sent too (Basic auth's base64 of `user:secret`)."""
-    login = _lookup(host, os.environ if environ is None else environ)
+    # The process environment: what the CLI and its credential helpers see, never the project's .env.
+    login = _lookup(host, environment().exported if environ is None else environ)
     if login is not None:
         basic = base64.b64encode(f"{login.username}:{login.secret}".encode()).decode()
         secrets.register(login.secret, basic)

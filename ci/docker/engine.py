@@ -20,10 +20,11 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
 from ci.errors import CiError, DockerFailed, EngineUnreachable, Stopped, received
-from ci.settings import Settings
+from ci.settings import Settings, environment
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
 SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
+BUILD_ARGS_LABEL = "mainza.build-args"  # the digest of the build args that shape it (ci/buildargs.py)
 # The OCI labels the sessions give every image they build (build date, commit), whatever its Dockerfile says.
 CREATED_LABEL = "org.opencontainers.image.created"
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -100,7 +101,8 @@ def failed(err: DockerException, what: str = "", line: str | None = None) -> Doc
 
 
 def engine_location() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    # Exported only (settings.PROCESS_VARIABLES): the docker client reads it from its environment, never .env.
+    return environment().get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def require_engine(engine: Engine) -> str:

@@ -13,7 +13,16 @@ from datetime import datetime
 from python_on_whales.exceptions import DockerException
 
 from ci.docker.credentials import ca_file
-from ci.docker.engine import PROJECT_LABEL, SOURCE_DIGEST_LABEL, Engine, _cli, _inspect, error_line, failed
+from ci.docker.engine import (
+    BUILD_ARGS_LABEL,
+    PROJECT_LABEL,
+    SOURCE_DIGEST_LABEL,
+    Engine,
+    _cli,
+    _inspect,
+    error_line,
+    failed,
+)
 from ci.ids import short_id
 
 
@@ -48,6 +57,12 @@ def image_source_digest(engine: Engine, ref: str) -> str | None:
     """The source fingerprint an image carries (label mainza.source-digest); None without one."""
     image = inspect_image(engine, ref)
     return image.labels.get(SOURCE_DIGEST_LABEL) if image else None
+
+
+def image_build_args(engine: Engine, ref: str) -> str | None:
+    """The digest of the build args that shaped an image (label mainza.build-args); None without one."""
+    image = inspect_image(engine, ref)
+    return image.labels.get(BUILD_ARGS_LABEL) if image else None
 
 
 def image_exists(engine: Engine, ref: str) -> bool:

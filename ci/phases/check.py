@@ -20,6 +20,8 @@ import requests
 
 from ci import buildinfo, fetch, stack
 from ci import docker as dk
+from ci.bake import shaping_now
+from ci.buildargs import arg_digests, args_digest, changed_args
 from ci.errors import CiError
 from ci.fingerprint import changed_files, fingerprint
 from ci.identity import Inputs
@@ -45,6 +47,9 @@ class Context:
     # Keys a service's build info adds beyond those its label requires: they pass, and verify.json lists them.
     extra_keys: dict[str, list[str]] = field(default_factory=dict)
     others: list[ComposeService] = field(default_factory=list)  # images the project does not build
+    # The build args that shape each target's image as the definitions resolve them now (exported over .env):
+    # given (watch: as it resolved them when it started), else resolved once, when first needed.
+    args_now: dict[str, dict[str, str]] | None = None
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
@@ -55,6 +60,14 @@ class Context:
         if found is None:
             raise CiError(f"{service.name}: {no_build(service, self.build)}")
         return found
+
+    def shaping(self, target: str) -> dict[str, str]:
+        if self.args_now is None:
+            variables = {**self.build.variables, "PROJECT": self.settings.project, "TAG": self.build.tag}
+            # The targets of the services the definitions name (a target the record alone knows is gone).
+            targets = dict.fromkeys(s.target for s in self.services)
+            self.args_now = shaping_now(self.engine, self.settings, targets, variables)
+        return self.args_now.get(target, {})
 
     def expected(self, service: Service) -> dict[str, str]:
         """What SERVICE must report about its build (BuildRecord.expected); CiError when the record has none."""
@@ -238,18 +251,32 @@ def page_headers(ctx: Context, service: Service) -> str:
 
 
 def source_fingerprint(ctx: Context, service: Service) -> str:
+    """What SERVICE runs is the working tree's: its sources, and the build args that shape its image as the
+    definitions resolve them now (a frontend built with another API URL in .env is another build)."""
     target = ctx.target(service)
     context = ctx.settings.root / target.context
     now = fingerprint(context, context / target.dockerfile)
-    running = dk.image_source_digest(ctx.engine, ctx.containers[service.name].image)
-    if running == now.digest:
-        return f"sources {now.short}: the working tree's"
+    image = ctx.containers[service.name].image
+    running = dk.image_source_digest(ctx.engine, image)
     rebuild = "rebuild (`nox -s dev` or `nox -s prod`)"
-    if running == target.source_digest:
+    if running != now.digest and running == target.source_digest:
         changes = changed_files(target.files, now.files)
         shown = ", ".join(changes[:8]) + (f" and {len(changes) - 8} more" if len(changes) > 8 else "")
         raise CiError(f"{service.name}: the tree changed since the build: {shown}: {rebuild}")
-    raise CiError(f"{service.name} runs sources {str(running)[7:19]}, the tree is {now.short}: {rebuild}")
+    if running != now.digest:
+        raise CiError(f"{service.name} runs sources {str(running)[7:19]}, the tree is {now.short}: {rebuild}")
+    args = ctx.shaping(service.target)
+    running_args, args_now = dk.image_build_args(ctx.engine, image), args_digest(args)
+    if running_args == args_now:
+        return f"sources {now.short}, build args {short_id(args_now)}: the working tree's"
+    if running_args == target.build_args_digest:
+        declared = ctx.settings.bake_variables
+        changed = changed_args(
+            target.build_args, arg_digests(args), lambda n: ctx.settings.env.source(n) if n in declared else ""
+        )
+        raise CiError(f"{service.name}: build args changed since the build: {', '.join(changed)}: {rebuild}")
+    shown = short_id(running_args) if running_args else "(none recorded)"
+    raise CiError(f"{service.name} runs build args {shown}, the definitions resolve {short_id(args_now)}: {rebuild}")
 
 
 def startup_log(ctx: Context, service: Service) -> str:

@@ -48,7 +48,7 @@ def named_dockerfiles(settings: Settings) -> list[Path]:
     groups = bake_groups(settings.bake_file.read_text()) if settings.bake_file.is_file() else []
     try:
         definition = dk.bake_definition(
-            dk.connect(settings), settings.bake_file, groups or ["default"], settings.host_defaults
+            dk.connect(settings), settings.bake_file, groups or ["default"], settings.bake_variables
         )
     except CiError:
         return []
@@ -104,7 +104,7 @@ def bake_print(check: Check, settings: Settings) -> None:
     for group in groups:
         print(f"$ docker buildx bake -f {settings.bake_file.name} --print {group}", flush=True)
         try:
-            definition = dk.bake_definition(engine, settings.bake_file, [group], settings.host_defaults)
+            definition = dk.bake_definition(engine, settings.bake_file, [group], settings.bake_variables)
         except DockerFailed as err:
             raise CiError(f"{settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}") from None
         resolved.append(f"{group} ({len(definition.get('target') or {})} targets)")
@@ -125,7 +125,7 @@ def bake_check(check: Check, settings: Settings) -> None:
     print(f"$ docker buildx bake -f {settings.bake_file.name} --call check,format=json {' '.join(groups)}", flush=True)
     try:
         findings = check_findings(
-            dk.bake_check(engine, settings.bake_file, groups, settings.host_defaults), settings.root
+            dk.bake_check(engine, settings.bake_file, groups, settings.bake_variables), settings.root
         )
     except DockerFailed as err:
         findings = check_findings(err.stdout, settings.root)

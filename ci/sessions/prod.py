@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import UTC, datetime
 
 from ci import bake, cache, preflight, prod_cache, registry
@@ -48,14 +47,14 @@ def body(run: Run) -> None:
         builder = registry.selected_builder(engine, args.builder)
         check.message = f"{builder.name} ({builder.driver} driver)"
     with run.step("cache") as cache_check:
-        plan = registry.plan_cache(settings, builder, os.environ, strict=args.strict_cache)
+        plan = registry.plan_cache(settings, builder, settings.env, strict=args.strict_cache)
         # The problems were said once, as warnings; the JUnit file keeps them with the step.
         cache_check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes])
         cache_check.output = "\n".join(plan.problems)
     with run.step("bake") as check:
-        branches = cache.Branches.of(os.environ, run.settings.root)
+        branches = cache.Branches.of(settings.env, settings.root)
         variables = prod_variables(run, plan, branches)
-        image_registry = os.environ.get("IMAGE_REGISTRY", "").strip() or plan.registry
+        image_registry = settings.env.get("IMAGE_REGISTRY", "").strip() or plan.registry
         if args.push:
             variables |= attestations(engine, plan, image_registry)
         tag = variables["TAG"]

@@ -9,7 +9,6 @@ with the working tree, and says exactly what is stale.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Collection
 
 from ci import docker as dk
@@ -22,7 +21,7 @@ from ci.phases.check import Context, placement, run_checks
 from ci.record import FILE as RECORD_FILE
 from ci.record import read_record
 from ci.report import Check, Report, markdown_table
-from ci.settings import Settings
+from ci.settings import Settings, environment
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
 REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # options of --url
@@ -72,7 +71,7 @@ def check_args(args: argparse.Namespace) -> deployment.Request | None:
         raise UsageError(f"--samples {samples}: ask each address at least once")
     addresses = tuple(deployment.parse_address(raw) for raw in args.url)
     headers = dict(deployment.parse_header(raw) for raw in args.header)
-    headers |= dict(deployment.header_from_env(raw, os.environ) for raw in args.header_env)
+    headers |= dict(deployment.header_from_env(raw, environment()) for raw in args.header_env)
     wait_seconds = parse_duration(args.wait, "--wait").total_seconds() if args.wait else 0.0
     return deployment.Request(addresses, headers, samples, wait_seconds, args.commit or "HEAD", args.tree)
 
@@ -163,7 +162,7 @@ def stopped(ctx: Context, running: Collection[str]) -> str:
 
 def print_summary(report: Report) -> None:
     """The checks as Markdown in the CI job summary, when there is one (GitHub Actions)."""
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary = environment().get("GITHUB_STEP_SUMMARY")  # the runner's: exported only
     if summary:
         rows = [(c.name, c.status, c.message) for c in report.main.checks]
         with open(summary, "a", encoding="utf-8") as out:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from ci import bake, preflight, rollback, stack, turns
 from ci import docker as dk
 from ci.bakefile import ResolvedTarget
+from ci.buildargs import shaping_args
 from ci.errors import CiError, stopped_by
 from ci.frame import Run, Session
 from ci.identity import Inputs
@@ -216,7 +217,9 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
         raise Failed("unhealthy", str(err)) from None
     finally:
         current.up_seconds = time.monotonic() - started - current.build_seconds
-    ctx = Context(loop.run.settings, loop.engine, loop.record, loop.services, deployed.containers)
+    # The args it built with: those it resolved when it started (a .env edited since is verify's to name).
+    resolved = {name: shaping_args(t.args) for name, t in loop.targets.items()}
+    ctx = Context(loop.run.settings, loop.engine, loop.record, loop.services, deployed.containers, args_now=resolved)
     try:
         current.detail = prove(ctx, services, PROFILE)
     except NotVerified as err:

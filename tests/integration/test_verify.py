@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
+import requests
 from junitparser import JUnitXml
 from python_on_whales import docker
 
@@ -84,6 +85,33 @@ def test_a_frontend_edit_fails_the_frontend_only_naming_the_file(project: Projec
     assert [check for check, result in found.items() if result != "passed"] == ["frontend source fingerprint"]
     assert "modified frontend/src/main.ts" in failure_text(run, "frontend source fingerprint")
     assert "backend" not in failure_text(run, "frontend source fingerprint").split("failed", 1)[1]
+
+
+@pytest.mark.first_pass  # .env is read by the suite and given to bake as variables, by every buildx alike
+def test_a_build_arg_in_dotenv_is_in_the_image_and_its_change_makes_the_frontend_stale_naming_it(
+    project: Project,
+) -> None:
+    """Issue 33: VITE_API_URL in .env was ignored by the build (the default URL baked), and verify, comparing
+    sources alone, could not tell two frontends built with different URLs apart."""
+    dotenv = project.root / ".env"
+    dotenv.write_text("VITE_API_URL=http://api.example.test:9000/api\n")
+    try:
+        built = project.ci("dev")
+        assert built.returncode == 0, built.stdout + built.stderr
+        # In the image: Dockerfile.frontend puts the origin of an absolute API URL in the page's CSP.
+        policy = requests.get(project.frontend_url + "/", timeout=10).headers["Content-Security-Policy"]
+        assert "connect-src 'self' http://api.example.test:9000;" in policy
+        dotenv.write_text("VITE_API_URL=http://api.example.test:9000/api-renamed\n")
+        run = project.ci("verify")
+    finally:
+        dotenv.unlink()
+    assert run.returncode == 1, run.stdout + run.stderr
+    found = results(project)
+    assert [check for check, result in found.items() if result != "passed"] == ["frontend source fingerprint"]
+    assert "build args changed since the build: VITE_API_URL (now from .env)" in failure_text(
+        run, "frontend source fingerprint"
+    )
+    assert "api-renamed" not in run.stdout + run.stderr  # the arg named, never its value
 
 
 def test_rebuilt_image_with_the_old_container_still_running_fails_until_up_recreates_it(project: Project) -> None:

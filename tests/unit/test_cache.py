@@ -63,6 +63,10 @@ def test_the_identity_key_follows_sources_and_build_args_only() -> None:
     assert key != cache.identity_key(TARGET, {"GIT_COMMIT": "5d6e7f8"}, "sha256:aa")
     other_base = ResolvedTarget("backend", args={**TARGET.args, "PYTHON_IMAGE": "python:3.12-slim"})
     assert key != cache.identity_key(other_base, {"GIT_COMMIT": "1a2b3c4"}, "sha256:aa")
+    # A build arg from .env (bake resolves the target with it: ci/settings.py bake_variables) is another identity,
+    # so a build with another API URL never reads nor writes the identity ref of one with the first.
+    api = ResolvedTarget("backend", args={**TARGET.args, "VITE_API_URL": "https://api.example.test"})
+    assert key != cache.identity_key(api, {"GIT_COMMIT": "1a2b3c4"}, "sha256:aa")
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
@@ -15,7 +16,9 @@ import pytest
 
 from ci import docker as dk
 from ci import fetch
+from ci.buildargs import arg_digests, args_digest
 from ci.errors import CiError
+from ci.fingerprint import fingerprint
 from ci.phases import check as checking
 from ci.record import BuildRecord, TargetRecord
 from ci.report import Report
@@ -187,3 +190,98 @@ def test_a_healthy_service_the_project_does_not_build_passes_on_its_health_alone
     del ctx.containers["db"]
     with pytest.raises(CiError, match=r"^db: no container: start it"):
         checking.outside_health(ctx, db)
+
+
+# --- the source fingerprint: the tree's sources, and the build args that shape the image ------------------
+
+BAKE = 'variable "VITE_API_URL" {\n  default = "/api"\n}\ntarget "frontend" {\n}\n'
+
+
+def args_context(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built: dict[str, str], env: dict[str, str] | None = None
+) -> tuple[checking.Context, Service]:
+    """A frontend whose record and running image say it was built with BUILT (its shaping args), in a project
+    whose definitions resolve VITE_API_URL as bake would: exported ENV over .env over the bake file's default."""
+    (tmp_path / "docker-bake.hcl").write_text(BAKE)
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    settings = load_settings(env or {}, root=tmp_path, host_env=tmp_path / "missing")
+    sources = fingerprint(tmp_path, tmp_path / "Dockerfile")
+    target = TargetRecord(
+        "p-frontend:dev", "sha256:web", sources.digest, sources.files, tags=("p-frontend:dev",),
+        build_args_digest=args_digest(built), build_args=arg_digests(built),
+    )  # fmt: skip
+    build = BuildRecord("dev", "p", "dev", "now", {"GIT_COMMIT": "abc"}, {"frontend": target})
+    labels = {dk.SOURCE_DIGEST_LABEL: sources.digest, dk.BUILD_ARGS_LABEL: args_digest(built)}
+    monkeypatch.setattr(dk, "image_source_digest", lambda _, ref: labels[dk.SOURCE_DIGEST_LABEL])
+    monkeypatch.setattr(dk, "image_build_args", lambda _, ref: labels[dk.BUILD_ARGS_LABEL])
+    resolved: list[dict[str, str]] = []
+
+    def definition(_: object, bake_file: Path, targets: list[str], variables: dict[str, str]) -> dict[str, Any]:
+        resolved.append(variables)
+        url = variables.get("VITE_API_URL", "/api")
+        return {"target": {"frontend": {"args": {"VITE_API_URL": url, "GIT_COMMIT": variables["GIT_COMMIT"]}}}}
+
+    monkeypatch.setattr(dk, "bake_definition", definition)
+    container = dk.ContainerInfo("c1", "p-frontend-1", "frontend", "sha256:web", True, "running", 0, "healthy")
+    ctx = checking.Context(
+        settings, cast(Any, None), build, [service("frontend", "p-frontend:dev")], {"frontend": container}
+    )
+    return ctx, ctx.services[0]
+
+
+def test_a_service_built_with_the_args_the_definitions_resolve_now_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("VITE_API_URL=https://api.example.test\n")
+    ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "https://api.example.test"})
+    assert checking.source_fingerprint(ctx, frontend).endswith(": the working tree's")
+    checking.source_fingerprint(ctx, frontend)
+    assert ctx.args_now == {"frontend": {"VITE_API_URL": "https://api.example.test"}}  # resolved once, then kept
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "env", "says"),
+    [
+        ("VITE_API_URL=https://other.example.test\n", {}, "VITE_API_URL (now from .env)"),
+        ("VITE_API_URL=https://api.example.test\n", {"VITE_API_URL": "/x"}, "VITE_API_URL (now from exported)"),
+        ("", {}, "VITE_API_URL (now from the bake file)"),  # .env's line removed: the default again
+    ],
+)
+def test_a_build_arg_changed_since_the_build_makes_the_service_stale_naming_it_and_where_it_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dotenv: str, env: dict[str, str], says: str
+) -> None:
+    (tmp_path / ".env").write_text(dotenv)
+    ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "https://api.example.test"}, env)
+    with pytest.raises(CiError) as stale:
+        checking.source_fingerprint(ctx, frontend)
+    assert str(stale.value) == (
+        f"frontend: build args changed since the build: {says}: rebuild (`nox -s dev` or `nox -s prod`)"
+    )
+    assert "example.test" not in str(stale.value).replace(says, "")  # names the arg, never its value
+
+
+def test_an_image_whose_build_args_no_record_has_is_stale_by_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "/elsewhere"})
+    ctx.build.targets["frontend"] = replace(ctx.build.targets["frontend"], build_args_digest="", build_args={})
+    with pytest.raises(
+        CiError, match=r"^frontend runs build args [0-9a-f]{12}, the definitions resolve [0-9a-f]{12}: "
+    ):
+        checking.source_fingerprint(ctx, frontend)
+
+
+def test_watch_gives_the_args_it_resolved_and_nothing_is_resolved_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "/api"})
+    ctx.args_now = {"frontend": {"VITE_API_URL": "/api"}}
+    monkeypatch.setattr(dk, "bake_definition", lambda *_: pytest.fail("resolved again"))
+    assert checking.source_fingerprint(ctx, frontend).endswith(": the working tree's")
+
+
+def test_sources_that_changed_are_said_before_the_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "/elsewhere"})
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nUSER 1\n")
+    with pytest.raises(CiError, match=r"^frontend: the tree changed since the build: modified Dockerfile: rebuild"):
+        checking.source_fingerprint(ctx, frontend)

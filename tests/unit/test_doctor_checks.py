@@ -16,7 +16,7 @@ from ci.doctor_checks import Finding, base_image_advice, version_finding
 from ci.errors import CiError, EngineUnreachable
 from ci.fingerprint import fingerprint
 from ci.sessions.doctor import to_report
-from ci.settings import Settings
+from ci.settings import Settings, environment
 from ci.versions import HOST_MINIMUMS, TESTED
 from tests.conftest import write_files
 
@@ -157,7 +157,8 @@ def tree(tmp_path: Path) -> Path:
 
 
 def diagnose(root: Path, budget: float = 5e6) -> dict[str, Finding]:
-    settings = Settings(root=root, project="mainzatest-doctor", reports_dir=root / "reports", ports={})
+    env = environment(root=root, host_env=root / "no-host.env")  # the process's, as the monkeypatches set it
+    settings = Settings(root=root, project="mainzatest-doctor", reports_dir=root / "reports", ports={}, env=env)
     findings = doctor_checks.diagnose(settings, object(), budget_bytes=budget, cache_warn_bytes=10e9)  # type: ignore[arg-type]
     return {f.name: f for f in findings}
 
@@ -258,7 +259,35 @@ def test_unreachable_registry_warns(host: Host, tree: Path, monkeypatch: pytest.
     host.registry_status = 503
     assert diagnose(tree)["cache registry"].level == "warn"
     monkeypatch.delenv("CACHE_REGISTRY")
-    assert diagnose(tree)["cache registry"].level == "skip"  # and the tree's bake file names none
+    found = diagnose(tree)["cache registry"]  # prod's default registry all the same: prod caches there
+    assert (found.level, found.facts["cache_registry"]) == ("warn", "localhost:5000")
+
+
+@pytest.mark.parametrize("where", ["exported", ".env"])
+def test_doctor_and_prod_find_the_same_cache_registry_with_cache_registry_port_set(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Issue 34: doctor read CACHE_REGISTRY or the bake file's default (localhost:5000) where prod, with no
+    CACHE_REGISTRY, caches at localhost:CACHE_REGISTRY_PORT."""
+    monkeypatch.delenv("CACHE_REGISTRY")
+    if where == "exported":
+        monkeypatch.setenv("CACHE_REGISTRY_PORT", "5999")
+    else:
+        monkeypatch.delenv("CACHE_REGISTRY_PORT", raising=False)
+        (tree / ".env").write_text("CACHE_REGISTRY_PORT=5999\n")
+    env = environment(root=tree, host_env=tree / "no-host.env")
+    assert diagnose(tree)["cache registry"].facts["cache_registry"] == "localhost:5999"
+    assert registry.cache_registry(env) == ("localhost:5999", True)  # what prod's plan_cache is given
+
+
+def test_a_cache_registry_port_that_is_none_fails_doctor_naming_it(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CACHE_REGISTRY")
+    (tree / ".env").write_text("CACHE_REGISTRY_PORT=five\n")
+    found = diagnose(tree)["cache registry"]
+    assert (found.level, found.exit_code) == ("fail", 2)
+    assert found.detail == "CACHE_REGISTRY_PORT='five' is not a port number (1-65535)"
 
 
 def test_context_over_budget_fails_naming_the_largest_file(host: Host, tree: Path) -> None:

@@ -16,7 +16,7 @@ VARIABLES = {"GIT_COMMIT": "abc1234", "BUILD_DATE": "2026-11-23T10:00:00Z", "CAC
 
 def test_a_record_reads_back_as_written_with_each_targets_own_identity(tmp_path: Path) -> None:
     api = TargetRecord("p-api:1", "sha256:1", "sha256:s", {"a.py": "h"}, ".", "Dockerfile", "def5678", "d", "c",
-                       ("p-api:abc1234", "p-api:def5678"))  # fmt: skip
+                       ("p-api:abc1234", "p-api:def5678"), "sha256:args", {"API_URL": "ab12"})  # fmt: skip
     record = BuildRecord("prod", "p", "abc1234", "now", VARIABLES, {"api": api})
     write_record(record, tmp_path)
     assert read_record(tmp_path, "p") == record
@@ -34,6 +34,7 @@ def test_a_format_2_record_gives_every_target_the_builds_values(tmp_path: Path) 
     record = read_record(tmp_path, "p")
     assert record is not None and record.expected("api")["git_commit"] == "abc1234"
     assert record.targets["api"].tags == ("p-api:dev",)
+    assert (record.targets["api"].build_args_digest, record.targets["api"].build_args) == ("", {})  # none recorded
 
 
 def test_a_newer_or_broken_record_says_to_rebuild(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import errno
 import re
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 
 from ci import settings as settings_module
 from ci.errors import UsageError
-from ci.settings import load_settings, read_env_file, writable_reports_dir
+from ci.settings import PROCESS_VARIABLES, Environment, environment, load_settings, read_env_file, writable_reports_dir
+from tests.conftest import ROOT
 
 
 def test_host_file_supplies_base_images_unless_the_environment_sets_them(tmp_path: Path) -> None:
@@ -122,8 +124,10 @@ def test_the_projects_env_file_is_read_as_compose_reads_it_beneath_the_environme
     assert settings.project == "fromdotenv"
     assert settings.ports == {8081: "FRONTEND_PORT", 9000: "BACKEND_PORT"}  # the environment wins over .env
     assert settings.dotenv["PYTHON_IMAGE"] == "mirror.example/python:3.11"
-    # bake reads no .env: the host's default still serves it; compose gets .env's (ci/docker/engine.connect)
+    # The host's default is still there beneath (compose's env files, ci/docker/engine.connect); the view and
+    # bake's variables give .env's over it.
     assert settings.host_defaults == {"PYTHON_IMAGE": "localhost:5000/mirror/python:3.11-slim"}
+    assert settings.env["PYTHON_IMAGE"] == "mirror.example/python:3.11"
 
 
 IMAGES = COMPOSE.replace(
@@ -188,3 +192,129 @@ def test_an_exported_tag_is_a_usage_error_compose_would_run_it_over_the_sessions
     with pytest.raises(UsageError, match=r"^TAG='v1' is exported: compose would run that tag.*`unset TAG`") as refused:
         load_settings({"TAG": "v1"}, host_env=root / "missing", root=root)
     assert refused.value.exit_code == 2
+
+
+# --- the environment view: exported over .env over the host's defaults -----------------------------------
+
+BAKE = """variable "VITE_API_URL" {
+  default = "/api"
+}
+variable PYTHON_IMAGE {
+  default = "python"
+}
+# variable "COMMENTED" {
+variable "CACHE_REGISTRY" {}
+target "frontend" {
+  args = { VITE_API_URL = VITE_API_URL }
+}
+"""
+
+
+def test_the_view_ranks_exported_over_dotenv_over_the_hosts_defaults() -> None:
+    env = Environment(
+        exported={"A": "exported", "EMPTY": ""},
+        dotenv={"A": "dotenv", "B": "dotenv", "EMPTY": "dotenv"},
+        host={"A": "host", "B": "host", "C": "host"},
+    )
+    assert (env["A"], env["B"], env["C"], env["EMPTY"]) == ("exported", "dotenv", "host", "")  # empty wins too
+    assert [env.source(n) for n in ("A", "B", "C", "D")] == ["exported", ".env", "the host's defaults", ""]
+    assert dict(env) == {"A": "exported", "EMPTY": "", "B": "dotenv", "C": "host"}
+    assert ("D" in env, env.get("D"), len(env)) == (False, None, 4)
+
+
+@pytest.mark.parametrize("name", sorted(PROCESS_VARIABLES))
+def test_a_variable_other_programs_read_from_their_own_environment_is_never_taken_from_dotenv(name: str) -> None:
+    """The docker client reads DOCKER_HOST from its process (compose refuses it from .env, docker/compose#9871):
+    a session must neither name nor use another engine, builder or trust than the tools it runs."""
+    env = Environment(exported={}, dotenv={name: "from-dotenv"}, host={name: "from-host"})
+    assert (name in env, env.get(name), list(env), env.source(name)) == (False, None, [], "")
+    assert Environment(exported={name: "x"}, dotenv={name: "y"})[name] == "x"
+
+
+def test_settings_read_every_variable_through_the_view(root: Path) -> None:
+    (root / ".env").write_text("REPORTS_DIR=from-dotenv\nLOCK_WAIT=5\nXDG_STATE_HOME=/state\nCACHE_REGISTRY=r.test\n")
+    settings = load_settings({"LOCK_WAIT": "7"}, host_env=root / "missing", root=root)
+    assert settings.reports_dir == root / "from-dotenv"
+    assert writable_reports_dir(settings.env, root) == root / "from-dotenv"  # the frame's check: the same folder
+    assert (settings.lock_wait, settings.lock_dir) == (7.0, Path("/state/mainza/locks"))
+    assert (settings.env["CACHE_REGISTRY"], settings.env.source("CACHE_REGISTRY")) == ("r.test", ".env")
+
+
+def test_a_tag_exported_is_refused_and_one_in_dotenv_is_not_taken_for_it(root: Path) -> None:
+    (root / ".env").write_text("TAG=v1\n")
+    assert load_settings({}, host_env=root / "missing", root=root).env["TAG"] == "v1"
+    with pytest.raises(UsageError, match="TAG='v2' is exported"):
+        load_settings({"TAG": "v2"}, host_env=root / "missing", root=root)
+
+
+def test_bake_is_given_the_dotenv_value_of_every_variable_its_file_declares_and_no_other(root: Path) -> None:
+    (root / "docker-bake.hcl").write_text(BAKE)
+    (root / ".env").write_text("VITE_API_URL=https://api.example.test\nPYTHON_IMAGE=mirror/python\nSECRET_KEY=s3\n")
+    host = root / "host.env"
+    host.write_text("PYTHON_IMAGE=host/python\nNODE_IMAGE=host/node\n")
+    settings = load_settings({"CACHE_REGISTRY": "exported.test"}, host_env=host, root=root)
+    assert settings.bake_variables == {
+        "NODE_IMAGE": "host/node",  # the host's defaults, as before
+        "VITE_API_URL": "https://api.example.test",
+        "PYTHON_IMAGE": "mirror/python",  # .env over the host's default
+        "CACHE_REGISTRY": "exported.test",  # buildx reads it from its environment too: the same value
+    }  # SECRET_KEY: compose's alone; COMMENTED: no variable
+    exported = load_settings({"VITE_API_URL": "/exported"}, host_env=host, root=root)
+    assert exported.bake_variables["VITE_API_URL"] == "/exported"
+
+
+def test_a_project_without_a_bake_file_gives_bake_the_hosts_defaults_alone(root: Path) -> None:
+    (root / ".env").write_text("VITE_API_URL=x\n")
+    host = root / "host.env"
+    host.write_text("PYTHON_IMAGE=host/python\n")
+    assert load_settings({}, host_env=host, root=root).bake_variables == {"PYTHON_IMAGE": "host/python"}
+
+
+def test_the_view_of_the_process_reads_its_environment_and_the_projects_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("CHROMIUM=/opt/chromium\nDOCKER_HOST=tcp://elsewhere:2375\n")
+    monkeypatch.setenv("DOCKER_CONFIG", "/cfg")
+    env = environment(root=tmp_path, host_env=tmp_path / "missing")
+    assert (env["CHROMIUM"], env["DOCKER_CONFIG"], env.get("DOCKER_HOST")) == ("/opt/chromium", "/cfg", None)
+
+
+# Modules that read the process environment themselves, each with why: every other reads the view above.
+READS_THE_PROCESS_ENVIRONMENT = {
+    "ci/settings.py": "the one place: the view of the environment",
+    "ci/terminal.py": "COLUMNS, NO_COLOR and TERM: the terminal's, read on every line printed and before any "
+    "settings (a session whose settings are wrong still prints its error to fit)",
+}
+
+
+def reads_of_the_process_environment(source: str) -> list[str]:
+    """`os.environ`, `os.environb`, `os.getenv`, `os.getenvb` and `from os import ...` of them, in SOURCE."""
+    found = []
+    names = {"environ", "environb", "getenv", "getenvb"}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in names and getattr(node.value, "id", "") == "os":
+            found.append(f"os.{node.attr} (line {node.lineno})")
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            found += [f"from os import {a.name} (line {node.lineno})" for a in node.names if a.name in names]
+    return found
+
+
+def test_every_form_of_reading_the_process_environment_is_seen() -> None:
+    source = (
+        "import os\nfrom os import environ, getenv as g\nx = os.environ['A']\ny = os.getenv('B')\n"
+        "def f() -> None:\n    os.environb.get(b'C')\n"
+    )
+    assert [r.split(" (")[0] for r in reads_of_the_process_environment(source)] == [
+        "from os import environ", "from os import getenv", "os.environ", "os.getenv", "os.environb",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("ci/**/*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_reads_the_process_environment_but_through_settings(path: Path) -> None:
+    """The project's .env must count wherever the environment does: a module reading os.environ would see
+    exported variables alone (issue 33: CACHE_REGISTRY in .env was ignored)."""
+    rel = str(path.relative_to(ROOT))
+    if rel in READS_THE_PROCESS_ENVIRONMENT:
+        return
+    reads = reads_of_the_process_environment(path.read_text())
+    assert not reads, f"{rel} reads {', '.join(reads)}: take the variable from settings.env (ci/settings.py)"
