@@ -24,12 +24,6 @@ def bake_variables(bake_text: str) -> list[str]:
     return list(dict.fromkeys(_VARIABLE.findall(bake_text)))
 
 
-def bake_variable_default(bake_text: str, name: str) -> str | None:
-    """The literal default of `variable "NAME"` in an HCL bake file."""
-    match = re.search(rf'variable\s+"{re.escape(name)}"\s*\{{[^}}]*?default\s*=\s*"([^"]*)"', bake_text, re.S)
-    return match.group(1) if match else None
-
-
 # --- the resolved definition (`bake --print`) -------------------------------------------------------------
 
 Entry = dict[str, str]
