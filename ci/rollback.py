@@ -115,7 +115,7 @@ def why_failed(
         return None
     if container.status in ("exited", "dead", "restarting") or container.restarts > 0:
         return f"exited {container.exit_code if exit_code is None else exit_code}"
-    if container.health == "unhealthy":
+    if container.health == "unhealthy" and job is not Job.WAITED:
         return "unhealthy"
     if late and job is Job.WAITED:
         return f"not completed within {st.deadline(container):g}s"

@@ -206,10 +206,12 @@ def completed(container: dk.ContainerInfo) -> bool:
 
 def failing(container: dk.ContainerInfo, job: Job | None = None) -> bool:
     """A container that is down or going down: exited (a JOB's: with another code than 0), restarting (its
-    policy brings it back, and back), unhealthy, or never started."""
+    policy brings it back, and back), unhealthy (not a job others wait for: its exit is all compose asks of
+    it, whatever the healthcheck of the image it shares with a service says), or never started."""
     if job is not None and completed(container):
         return False
-    return container.status != "running" or container.restarts > 0 or container.health == "unhealthy"
+    unhealthy = container.health == "unhealthy" and job is not Job.WAITED
+    return container.status != "running" or container.restarts > 0 or unhealthy
 
 
 def ready(container: dk.ContainerInfo, job: Job | None = None) -> bool:

@@ -80,6 +80,11 @@ def test_a_job_is_ready_once_it_completed_and_failed_by_any_other_exit() -> None
     assert not ready(busy, Job.WAITED) and not failing(busy, Job.WAITED)
     assert unready(busy, Job.WAITED) == "running: not completed yet"
     assert ready(busy, Job.ONCE) and unready(busy, Job.ONCE) == ""
+    # The healthcheck of the image a job shares with its service is not the job's: its exit is.
+    sick = job_container("running", health="unhealthy")
+    assert not failing(sick, Job.WAITED) and unready(sick, Job.WAITED) == "running: not completed yet"
+    assert failing(sick, Job.ONCE) and unready(sick, Job.ONCE) == "unhealthy"
+    assert completed(job_container(health="unhealthy")) and ready(job_container(health="starting"), Job.WAITED)
     # A service that exited 0 is down: only a job is done by it.
     assert failing(done) and not ready(done) and unready(done) == "exited (exit code 0)" and state(done) == "exited"
     never = job_container("created", started=False)
