@@ -120,7 +120,8 @@ def prove(ctx: Context, services: list[Service], profile: str) -> str:
     failing = [c for c in checks.main.checks if c.failing]
     if failing:
         raise NotVerified("; ".join(f"{c.name}: {c.message}" for c in failing))
-    sources = ", ".join(short_id(ctx.build.targets[s.target].source_digest) for s in services)
+    # A job from a service's image is that target's: its sources said once.
+    sources = ", ".join(dict.fromkeys(short_id(ctx.build.targets[s.target].source_digest) for s in services))
     return f"verified: running = tree (sources {sources})"
 
 
