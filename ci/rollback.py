@@ -6,18 +6,24 @@ it is never started. Swarm's `failure_action: rollback` and Kubernetes' rolling 
 serving until the new one is healthy; compose has neither, so the start phase (ci/phases/start.py) does it
 around `compose up`, with what this module holds:
 
-1. Before the build, each service that runs healthy keeps its image under a tag of its own,
-   `REPOSITORY:rollback` (`keeping`). It must, and before the build: with the containerd image store, an
+1. Before the build, each service that runs healthy (a job: that completed) keeps its image under a tag of
+   its own, `REPOSITORY:rollback` (`keeping`; `REPOSITORY:rollback-SERVICE` for a second service of that
+   repository on another image). It must, and before the build: with the containerd image store, an
    image whose last tag bake moves to the new build is no longer the engine's to name, though its container
    still runs (and goes with that container, which `compose up` removes).
 2. A service whose new container exits, restarts, turns unhealthy or is not healthy within its start period
-   has failed, and is named with its log's exception; a service compose held back because it waits for a
-   failed one is `not started: waits for X`, never blamed.
-3. Each failed service with a kept image gets it back: the image reference compose resolves for the service
-   (`${COMPOSE_PROJECT_NAME}-backend:${TAG}`) is pointed at the kept image, and compose recreates that service
-   alone (`--no-deps`), with the configuration it gives the service, as the previous container had it (a
-   session never changes compose.yaml between the two). The services held back start with it; all are
-   waited for again, and one that fails then is rolled back the same way.
+   has failed, and is named with its log's exception; a job (ci/services.py) whose container exits with
+   another code than 0 has failed the same way, one that exits 0 is done; a service compose held back
+   because it waits for a failed one is `not started: waits for X`, never blamed.
+3. Each failed service with a kept image gets it back, and with it every other service the start replaced
+   (on a new image now, up or held back) that has one, so that the stack never runs two trees: the image
+   reference compose resolves for the service (`${COMPOSE_PROJECT_NAME}-backend:${TAG}`) is pointed at the
+   kept image, and compose recreates those services alone (`--no-deps`), with the configuration it gives
+   each, as the previous container had it (a session never changes compose.yaml between the two): a job
+   runs again on the previous build, before the services that wait for it. The services held back start
+   with them; all are waited for again, and one that fails then is rolled back the same way. A start of
+   some services on purpose (a watch turn) replaces only those: the others run on, and verify names what
+   each runs.
 4. The build record is rewritten to describe what runs: a rolled-back target gets the record of the build it
    runs again (a record keeps, per target, the build it replaced: `BuildRecord.previous`), its image id and
    build values, tagged as compose runs it (the record's tag: `:dev` after a failed dev on prod's stack), so
@@ -31,7 +37,9 @@ container; a prod one stays under those tags for the next build or prune to move
 
 The session then fails with one line per failed service, after the new container's last log lines and its
 health check output: `backend: the new build is unhealthy (exited 1: RuntimeError: boom at backend/main.py:12);
-the previous build (sources 1a2b3c4d5e6f) serves again`; without a previous build, that the stack is down.
+the previous build (sources 1a2b3c4d5e6f) serves again; back on their previous build too: frontend, migrate`
+(a job's: `migrate: the new build's job failed (exited 1: ...)`); without a previous build, that the stack is
+down.
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ from ci import stack as st
 from ci.errors import DockerFailed
 from ci.ids import short_id
 from ci.record import BuildRecord, TargetRecord
-from ci.services import Service, repository
+from ci.services import Job, Service, jobs, repository
 
 ROLLBACK_TAG = "rollback"
 LOG_LINES = 20  # of the failed container's log, shown above the line
@@ -98,15 +106,19 @@ def dependencies(config: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     }
 
 
-def why_failed(container: dk.ContainerInfo, late: bool = False, exit_code: int | None = None) -> str | None:
-    """Why a new container is not up, or None (up, or never started: held back by compose). EXIT_CODE: its
-    last `die`'s, which a restart resets in the container."""
-    if not container.started:
+def why_failed(
+    container: dk.ContainerInfo, late: bool = False, exit_code: int | None = None, job: Job | None = None
+) -> str | None:
+    """Why a new container is not up, or None (up, a JOB that completed, or never started: held back by
+    compose). EXIT_CODE: its last `die`'s, which a restart resets in the container."""
+    if not container.started or (job is not None and st.completed(container)):
         return None
     if container.status in ("exited", "dead", "restarting") or container.restarts > 0:
         return f"exited {container.exit_code if exit_code is None else exit_code}"
-    if container.health == "unhealthy":
+    if container.health == "unhealthy" and job is not Job.WAITED:
         return "unhealthy"
+    if late and job is Job.WAITED:
+        return f"not completed within {st.deadline(container):g}s"
     if late:
         return f"not healthy within its start period ({container.start_period:g}s)"
     return None if container.running else container.status
@@ -118,11 +130,13 @@ def diagnose(
     depends: Mapping[str, frozenset[str]],
     late: Iterable[str] = (),
     exits: Mapping[str, int] | None = None,
+    jobs: Mapping[str, Job] | None = None,
 ) -> Diagnosis:
-    """The services of NAMES that failed, and those that were only not started because of one (by
-    `depends_on`, however deep): a service waiting for another is never the one to blame."""
-    slow, codes = set(late), exits or {}
-    failed = {n: why for n in names if n in states and (why := why_failed(states[n], n in slow, codes.get(n)))}
+    """The services of NAMES that failed (JOBS: the jobs among them), and those that were only not started
+    because of one (by `depends_on`, however deep): a service waiting for another is never the one to blame."""
+    slow, codes, kinds = set(late), exits or {}, jobs or {}
+    failed = {n: why for n in names
+              if n in states and (why := why_failed(states[n], n in slow, codes.get(n), kinds.get(n)))}  # fmt: skip
     waiting = {}
     for name in names:
         if name in failed or (name in states and states[name].started):
@@ -146,11 +160,23 @@ def _failed_dependency(name: str, depends: Mapping[str, frozenset[str]], failed:
     return None
 
 
-def rollback_plan(diagnosis: Diagnosis, kept: Mapping[str, Kept], tried: Iterable[str] = ()) -> list[str]:
-    """The failed services to bring back: those with a kept image, not brought back already (a previous
-    build that fails too is not tried again)."""
+def replaced(names: Iterable[str], states: Mapping[str, dk.ContainerInfo], kept: Mapping[str, Kept]) -> list[str]:
+    """The services of NAMES that a start replaced: with a kept image, and a container (in STATES: up, failed,
+    or created and held back) of another image, in NAMES' order."""
+    return [n for n in names if n in kept and n in states and states[n].image != kept[n].image_id]
+
+
+def rollback_plan(
+    diagnosis: Diagnosis, kept: Mapping[str, Kept], tried: Iterable[str] = (), replaced: Iterable[str] = ()
+) -> list[str]:
+    """The services to bring back: the failed ones with a kept image, then every other service the start
+    REPLACED (see replaced) with one, so that no service runs the new build beside one on the previous; none
+    brought back already (a previous build that fails too is not tried again). Nothing when none failed."""
+    if not diagnosis.failed:
+        return []
     done = set(tried)
-    return [s for s in diagnosis.failed if s in kept and s not in done]
+    failed = [s for s in diagnosis.failed if s in kept and s not in done]
+    return failed + [s for s in replaced if s in kept and s not in done and s not in failed]
 
 
 def error_summary(log: str, files: Iterable[str] = ()) -> str:
@@ -177,29 +203,36 @@ def previous_target(record: BuildRecord, target: str, image_id: str) -> TargetRe
     return next((t for t in candidates if t is not None and t.image_id == image_id), None)
 
 
-def failure_line(service: str, why: str, summary: str, outcome: str) -> str:
+def failure_line(service: str, why: str, summary: str, outcome: str, job: bool = False) -> str:
     detail = f"{why}: {summary}" if summary and summary not in why else why
-    return f"{service}: the new build is unhealthy ({detail}); {outcome}"
+    what = "the new build's job failed" if job else "the new build is unhealthy"
+    return f"{service}: {what} ({detail}); {outcome}"
 
 
 # --- on the engine ---------------------------------------------------------------------------------------------
 
 
 def keep(
-    engine: dk.Engine, names: Iterable[str] | None = None, containers: Mapping[str, dk.ContainerInfo] | None = None
+    engine: dk.Engine,
+    names: Iterable[str] | None = None,
+    containers: Mapping[str, dk.ContainerInfo] | None = None,
+    kinds: Mapping[str, Job] | None = None,
 ) -> dict[str, Kept]:
-    """Each service (of NAMES, else all) that runs healthy now (its CONTAINERS, if just listed): its image,
-    tagged `REPOSITORY:rollback` so that the engine still has it when the build has moved the image's own
-    tag and its container is gone."""
+    """Each service (of NAMES, else all) that runs healthy now, or, a job (of KINDS, else as the definitions
+    say), completed (its CONTAINERS, if just listed): its image, tagged `REPOSITORY:rollback` so that the
+    engine still has it when the build has moved the image's own tag and its container is gone. A job built
+    from a service's image shares its repository: on another image than that service's, its own tag."""
     wanted = None if names is None else set(names)
-    kept = {}
+    found = jobs(dk.compose_config(engine)) if kinds is None else kinds
+    kept: dict[str, Kept] = {}
     listed = dk.service_containers(engine) if containers is None else containers
     for name, container in listed.items():
-        if (wanted is not None and name not in wanted) or st.failing(container) or not container.image_ref:
-            continue
-        if container.health not in ("healthy", None):
+        job = found.get(name)
+        if (wanted is not None and name not in wanted) or not st.ready(container, job) or not container.image_ref:
             continue
         ref = f"{repository(container.image_ref)}:{ROLLBACK_TAG}"
+        if any(k.ref == ref and k.image_id != container.image for k in kept.values()):
+            ref += f"-{name}"
         try:
             dk.tag_image(engine, container.image, ref)
         except DockerFailed:
@@ -210,16 +243,19 @@ def keep(
 
 def release(engine: dk.Engine, kept: Mapping[str, Kept]) -> None:
     """Untag what was kept: an image no container uses any more goes with it."""
-    for k in kept.values():
-        dk.remove_image(engine, k.ref)  # refused only when in use under that tag alone: then it stays
+    for ref in dict.fromkeys(k.ref for k in kept.values()):
+        dk.remove_image(engine, ref)  # refused only when in use under that tag alone: then it stays
 
 
 @contextlib.contextmanager
 def keeping(
-    engine: dk.Engine, names: Iterable[str] | None = None, containers: Mapping[str, dk.ContainerInfo] | None = None
+    engine: dk.Engine,
+    names: Iterable[str] | None = None,
+    containers: Mapping[str, dk.ContainerInfo] | None = None,
+    kinds: Mapping[str, Job] | None = None,
 ) -> Iterator[dict[str, Kept]]:
     """The services' images kept (see keep) while the block builds and deploys, released after it."""
-    kept = keep(engine, names, containers)
+    kept = keep(engine, names, containers, kinds)
     try:
         yield kept
     finally:
@@ -276,22 +312,34 @@ def runs_again(record: BuildRecord, service: Service, build: TargetRecord) -> Bu
     return replace(record, targets={**record.targets, service.target: described})
 
 
-def verdict(failures: Failures, up: set[str], engine: dk.Engine, kept: Mapping[str, Kept], names: Sequence[str]) -> str:
-    """One line: each failed service, why, and what serves now."""
-    reasons, tried, waiting = failures.reasons, failures.tried, failures.waiting
+def verdict(
+    failures: Failures,
+    up: set[str],
+    engine: dk.Engine,
+    kept: Mapping[str, Kept],
+    names: Sequence[str],
+    kinds: Mapping[str, Job] | None = None,
+) -> str:
+    """One line: each failed service (a job of KINDS: its job), why, and what serves now; the services brought
+    back with them."""
+    reasons, tried, waiting, jobs_ = failures.reasons, failures.tried, failures.waiting, kinds or {}
     parts = []
     for service, (why, summary) in reasons.items():
         if service in tried and service in up:
-            digest = dk.image_source_digest(engine, kept[service].image_id) or ""
-            outcome = f"the previous build (sources {short_id(digest)}) serves again"
+            digest = short_id(dk.image_source_digest(engine, kept[service].image_id) or "")
+            again = "ran it again: completed" if service in jobs_ else "serves again"
+            outcome = f"the previous build (sources {digest}) {again}"
         elif service in tried:
             outcome = f"its previous build does not come up either: {service} is down"
         else:
             outcome = "there is no previous build to bring back"
-        parts.append(failure_line(service, why, summary, outcome))
+        parts.append(failure_line(service, why, summary, outcome, service in jobs_))
     down = [n for n in names if n not in up]
     if down and not any(p.endswith("is down") for p in parts):
         held = [f"{w} not started: waits for {b}" for w, b in waiting.items() if w not in up]
         state = "the stack is down" if not up else f"{', '.join(down)} down"
         parts[-1] += f": {state}" + (f" ({'; '.join(held)})" if held else "")
+    also = [s for s in tried if s not in reasons and s in up]
+    if also:
+        parts.append(f"back on {'their' if len(also) > 1 else 'its'} previous build too: {', '.join(also)}")
     return "; ".join(parts)

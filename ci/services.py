@@ -18,6 +18,10 @@ How a service is checked beyond its container, image and sources is declared bes
     mainza.verify.browser.badges: "a b"              ...whose `[data-testid=NAME-badge]` show each service's commit
 
 A header rule is `Name=glob`, matched without regard to case (`?*`: present and not empty).
+
+A job (a migration, a seed: a one-shot) is a service by compose's own rules: one that another waits for with
+`depends_on: {NAME: {condition: service_completed_successfully}}` (what compose's `up --wait` waits to complete),
+or one declared `restart: "no"` once it has exited. Exit 0 is done; any other, a failure.
 """
 
 from __future__ import annotations
@@ -25,11 +29,20 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ci.errors import CiError
 
 LABEL = "mainza.verify."
+COMPLETED = "service_completed_successfully"  # the depends_on condition that makes its service a job
+
+
+class Job(Enum):
+    """How a job says it is one: what it is judged by while it runs (`stack.ready`)."""
+
+    WAITED = "waited for"  # another service waits for it to complete: until it exits, it is not done
+    ONCE = 'restart: "no"'  # declared not to restart: a service while it runs, a job once it has exited
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class ComposeService:
     labels: dict[str, str] = field(default_factory=dict)
     pull_policy: str = ""  # compose's, as `config` gives it; empty: its default, pull when missing
     build: bool = False  # it has a `build:` section: compose builds its image when it has none
+    job: Job | None = None  # None: a service, which runs until stopped
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,7 @@ class Service:
     image: str
     ports: tuple[Port, ...]
     checks: Checks
+    job: Job | None = None  # built by the project and run once (a migration from the backend's image)
 
     def url(self, endpoint: Endpoint) -> str:
         host = next((p.host for p in self.ports if p.container == endpoint.port), None)
@@ -118,9 +133,35 @@ def _port(raw: Mapping[str, Any]) -> Port | None:
     return Port(int(published), int(raw.get("target") or 0), str(raw.get("host_ip") or ""))
 
 
+def jobs(config: Mapping[str, Any]) -> dict[str, Job]:
+    """The jobs of `docker compose config --format json`, by name: those another service waits for with
+    `condition: service_completed_successfully` (compose writes depends_on in its long form), then those
+    declared `restart: "no"`."""
+    services = config.get("services") or {}
+    depends = [raw.get("depends_on") for raw in services.values() if isinstance(raw, Mapping)]
+    waited = {
+        name
+        for each in depends
+        if isinstance(each, Mapping)  # the short form, a list, waits for nothing to complete
+        for name, dependency in each.items()
+        if isinstance(dependency, Mapping) and dependency.get("condition") == COMPLETED
+    }
+    found = {name: Job.WAITED for name in sorted(waited) if name in services}
+    for name, raw in sorted(services.items()):
+        if name not in found and isinstance(raw, Mapping) and str(raw.get("restart") or "") == "no":
+            found[name] = Job.ONCE
+    return found
+
+
+def job_kinds(services: Iterable[ComposeService | Service]) -> dict[str, Job]:
+    """The jobs among SERVICES, by name: what the one health rule (stack.ready) is told of them."""
+    return {s.name: s.job for s in services if s.job is not None}
+
+
 def compose_services(config: Mapping[str, Any]) -> dict[str, ComposeService]:
     """The services of `docker compose config --format json` (the active profiles only), by name."""
     found = {}
+    kinds = jobs(config)
     for name, raw in sorted((config.get("services") or {}).items()):
         labels = raw.get("labels") or {}
         if isinstance(labels, list):  # compose accepts "key=value" items too
@@ -132,6 +173,7 @@ def compose_services(config: Mapping[str, Any]) -> dict[str, ComposeService]:
             labels={str(k): str(v) for k, v in labels.items()},
             pull_policy=str(raw.get("pull_policy") or ""),
             build=bool(raw.get("build")),
+            job=kinds.get(name),
         )
     return found
 
@@ -217,5 +259,5 @@ def stack_services(compose: Mapping[str, ComposeService], target_tags: Mapping[s
     for name, service in compose.items():
         target = building_target(service.image, target_tags) if service.image else None
         if target is not None:
-            found.append(Service(name, target, service.image, service.ports, checks(name, service.labels)))
+            found.append(Service(name, target, service.image, service.ports, checks(name, service.labels), service.job))
     return found

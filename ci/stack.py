@@ -17,10 +17,20 @@ from ci.errors import CiError, DockerFailed
 from ci.ids import short_id
 from ci.ledger import forget, read_ledger
 from ci.record import BuildRecord
-from ci.services import ComposeService, Port, Service, compose_services, outside_services, stack_services
+from ci.services import (
+    ComposeService,
+    Job,
+    Port,
+    Service,
+    compose_services,
+    job_kinds,
+    outside_services,
+    stack_services,
+)
 from ci.settings import Settings
 
-UP_TIMEOUT = 180  # seconds to wait for healthy services
+UP_TIMEOUT = 180  # seconds to wait for healthy services (and jobs to complete)
+JOB_LOG_LINES = 20  # of a failed job's log that compose ran for a service waiting for it
 HEALTH_GRACE = 10.0  # seconds beyond its healthcheck's start period before a starting service has failed
 STARTING_GRACE = 30.0  # seconds waited for a starting service beyond its healthcheck's start period
 EVENTS_SILENCE = 1.0  # seconds without an event of a starting container before it is inspected anyway
@@ -44,6 +54,10 @@ class Defined:
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.built] + [s.name for s in self.others]
+
+    @property
+    def jobs(self) -> dict[str, Job]:
+        return job_kinds([*self.built, *self.others])
 
 
 def defined(engine: dk.Engine, target_tags: Mapping[str, Iterable[str]]) -> Defined:
@@ -123,6 +137,14 @@ def running(engine: dk.Engine, names: Iterable[str]) -> dict[str, dk.ContainerIn
     return {s: c for s, c in dk.service_containers(engine).items() if s in wanted and c.running}
 
 
+def current(engine: dk.Engine, services: Iterable[Service]) -> dict[str, dk.ContainerInfo]:
+    """The containers of SERVICES that are what runs: running, or a job's that completed (its work done, its
+    container what says so)."""
+    wanted = {s.name: s.job for s in services}
+    return {s: c for s, c in dk.service_containers(engine).items()
+            if s in wanted and (c.running or (wanted[s] is not None and completed(c)))}  # fmt: skip
+
+
 def remove_leftovers(
     engine: dk.Engine, settings: Settings, stack: Sequence[Service], record: BuildRecord
 ) -> tuple[int, int]:
@@ -131,8 +153,8 @@ def remove_leftovers(
     by their ids in the ledger, never by label (cleanup.leftover_builds). Returns the counts."""
     project = settings.project
     names = {s.name for s in stack}
-    current = {c.id for c in running(engine, names).values()}
-    containers = [c.id for c in dk.project_containers(engine, project) if c.service in names and c.id not in current]
+    now = {c.id for c in current(engine, stack).values()}
+    containers = [c.id for c in dk.project_containers(engine, project) if c.service in names and c.id not in now]
     targets = {s.target for s in stack}
     builds = read_ledger(settings.reports_dir, project)
     listed = [b.image_id for b in builds if b.target in targets]
@@ -141,8 +163,8 @@ def remove_leftovers(
         used = {c.image for c in dk.container_facts(engine)}
         images = dk.image_facts(engine, listed)
         owner = Ownership.of(project, builds)
-        now = [t.image_id for t in record.targets.values()]
-        leftovers = leftover_builds(owner, builds, record.tag, targets, now, images, used)
+        recorded = [t.image_id for t in record.targets.values()]
+        leftovers = leftover_builds(owner, builds, record.tag, targets, recorded, images, used)
         # Never forced: an image a container started meanwhile uses is refused, and stays.
         done = [i for i in leftovers if not [e for e in (dk.remove_image(engine, r) for r in i.refs) if e]]
         forget(settings.reports_dir, project, set(listed) - {i.id for i in dk.image_facts(engine, listed)})
@@ -176,63 +198,116 @@ def exit_codes(events: Iterable[dk.ContainerEvent], states: Mapping[str, dk.Cont
             if e.action == "die" and e.exit_code is not None and e.container_id in service}  # fmt: skip
 
 
-def failing(container: dk.ContainerInfo) -> bool:
-    """A container that is down or going down: exited, restarting (its policy brings it back, and back),
-    unhealthy, or never started."""
-    return container.status != "running" or container.restarts > 0 or container.health == "unhealthy"
+def completed(container: dk.ContainerInfo) -> bool:
+    """A job's container that did its work: started, and exited 0."""
+    return container.started and container.status == "exited" and container.exit_code == 0
 
 
-def ready(container: dk.ContainerInfo) -> bool:
+def failing(container: dk.ContainerInfo, job: Job | None = None) -> bool:
+    """A container that is down or going down: exited (a JOB's: with another code than 0), restarting (its
+    policy brings it back, and back), unhealthy (not a job others wait for: its exit is all compose asks of
+    it, whatever the healthcheck of the image it shares with a service says), or never started."""
+    if job is not None and completed(container):
+        return False
+    unhealthy = container.health == "unhealthy" and job is not Job.WAITED
+    return container.status != "running" or container.restarts > 0 or unhealthy
+
+
+def ready(container: dk.ContainerInfo, job: Job | None = None) -> bool:
     """The one health rule of dev, watch and verify, compose's `--wait`: a service with a healthcheck is
-    ready when healthy, one without when running (and not restarting)."""
-    return not failing(container) and container.health in ("healthy", None)
+    ready when healthy, one without when running (and not restarting); a JOB once it completed (exit 0), one
+    declared `restart: "no"` also while it runs, as a service (until it exits, nothing says it is a job)."""
+    if job is not None and completed(container):
+        return True
+    return job is not Job.WAITED and not failing(container) and container.health in ("healthy", None)
 
 
-def unready(container: dk.ContainerInfo) -> str:
+def unready(container: dk.ContainerInfo, job: Job | None = None) -> str:
     """Why CONTAINER is not ready by the one health rule, in a few words (`exited (exit code 1)`,
-    `restarting`, `restarted 2 times`, `unhealthy`, `starting`); "" when it is."""
+    `restarting`, `restarted 2 times`, `unhealthy`, `starting`, a job's `running: not completed yet`); ""
+    when it is."""
+    if ready(container, job):
+        return ""
     if container.status != "running":
         return f"{container.status} (exit code {container.exit_code})"
     if container.restarts > 0:
         return f"restarted {container.restarts} time{'s' if container.restarts > 1 else ''} by its restart policy"
-    return "" if ready(container) else str(container.health)
+    return "running: not completed yet" if job is Job.WAITED else str(container.health)
 
 
-def readiness(containers: Mapping[str, dk.ContainerInfo]) -> str:
-    """`backend healthy, worker running`: each service by the one health rule's word."""
-    return ", ".join(f"{name} {c.health or c.status}" for name, c in containers.items())
+def state(container: dk.ContainerInfo, job: Job | None = None) -> str:
+    """The one health rule's word for CONTAINER: a JOB's `completed`, else its health, else its status."""
+    return "completed" if job is not None and completed(container) else container.state
+
+
+def readiness(containers: Mapping[str, dk.ContainerInfo], jobs: Mapping[str, Job] | None = None) -> str:
+    """`backend healthy, worker running, migrate completed`: each service by the one health rule's word."""
+    kinds = jobs or {}
+    return ", ".join(f"{name} {state(c, kinds.get(name))}" for name, c in containers.items())
 
 
 def up_failure(
-    engine: dk.Engine, settings: Settings, names: Sequence[str], err: DockerFailed, events: dk.ContainerEvents
+    engine: dk.Engine,
+    settings: Settings,
+    names: Sequence[str],
+    err: DockerFailed,
+    events: dk.ContainerEvents,
+    jobs: Mapping[str, Job],
 ) -> CiError:
-    """Why `compose up` failed: a taken port in one line, else the services' containers (Unhealthy)."""
+    """Why `compose up` failed: a taken port in one line, else the containers of NAMES (Unhealthy; JOBS: the
+    jobs among them); a job compose ran for a service waiting for it fails it too (`service "migrate" didn't
+    complete successfully: exit 1`), one the project does not build shown by its log's tail."""
     taken = re.search(
         r"(?:0\.0\.0\.0|127\.0\.0\.1|\[::\]):(\d+).*(?:address already in use|port is already allocated)", err.stderr
     )
     if taken:
         port = int(taken.group(1))
         return CiError(f"host port {port} is in use: free it or {port_advice(settings, port)}")
-    states = {s: c for s, c in dk.service_containers(engine).items() if s in names}
-    if any(failing(c) for c in states.values()):
+    listed = dk.service_containers(engine)
+    states = {s: c for s, c in listed.items() if s in names}
+    if any(failing(c, jobs.get(s)) for s, c in states.items()):
         return Unhealthy(f"compose up failed: {err}", states, exits=exit_codes(events.pending(), states))
-    return CiError(f"compose up failed: {err}")
+    return CiError(f"compose up failed: {err}", output=failed_jobs(engine, listed, names))
+
+
+def failed_jobs(engine: dk.Engine, containers: Mapping[str, dk.ContainerInfo], names: Iterable[str]) -> str:
+    """The log's tail of each job of the stack beyond NAMES (one the project does not build, which compose
+    ran for a service waiting for it) whose container failed, of CONTAINERS: what a failed `compose up`
+    shows of it."""
+    try:
+        kinds = job_kinds(compose_services(dk.compose_config(engine)).values())
+    except CiError:
+        return ""  # the definitions no longer resolve: compose's own line says what failed
+    skip = set(names)
+    return "\n".join(
+        f"--- last log lines of {name} ---\n{dk.container_logs(engine, c.id, tail=JOB_LOG_LINES)}"
+        for name, c in containers.items()
+        if name not in skip and name in kinds and c.started and failing(c, kinds[name])
+    )
 
 
 def up(
-    engine: dk.Engine, settings: Settings, names: Sequence[str], *, only: bool = False, out: TextIO | None = None
+    engine: dk.Engine,
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    only: bool = False,
+    out: TextIO | None = None,
+    jobs: Mapping[str, Job] | None = None,
 ) -> dict[str, dk.ContainerInfo]:
     """Start the stack's services NAMES (ONLY: those alone, not their dependencies) with forced recreation,
     the services the project does not build by compose's own rules (dk.compose_up), and wait until each of
-    NAMES is healthy, or running when it has no healthcheck. Returns their containers then."""
+    NAMES is healthy, or running when it has no healthcheck, or, of JOBS (every job of the stack, by name),
+    completed. Returns their containers then."""
+    kinds = jobs or {}
     with dk.container_events(engine, ("health_status", "die")) as events:
         try:
             for line in dk.compose_up(engine, names, only=only):
                 if line:
                     print(f"  {line}", file=out, flush=True)
         except DockerFailed as err:
-            raise up_failure(engine, settings, names, err, events) from None
-        return wait_healthy(engine, names, events)
+            raise up_failure(engine, settings, names, err, events, kinds) from None
+        return wait_healthy(engine, names, events, kinds)
 
 
 def require_stack_ports(engine: dk.Engine, settings: Settings, stack: Sequence[Service]) -> None:
@@ -242,13 +317,19 @@ def require_stack_ports(engine: dk.Engine, settings: Settings, stack: Sequence[S
 
 
 def wait_healthy(
-    engine: dk.Engine, names: Sequence[str], events: dk.ContainerEvents, clock: Callable[[], float] = time.monotonic
+    engine: dk.Engine,
+    names: Sequence[str],
+    events: dk.ContainerEvents,
+    jobs: Mapping[str, Job] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, dk.ContainerInfo]:
-    """Until every service NAMES is healthy (running, without a healthcheck). EVENTS, opened before `compose
-    up`, say the moment the engine sees a service healthy; any other event of its container, or a second
-    without one, has it inspected again (compose's --wait polls at 0.5 s). Returns their containers, by
-    service; raises Unhealthy when one exits, restarts, turns unhealthy or is not healthy within its
-    healthcheck's start period (and a grace)."""
+    """Until every service NAMES is ready by the one health rule (ready): healthy (running, without a
+    healthcheck), or, of JOBS, completed. EVENTS, opened before `compose up`, say the moment the engine sees
+    a service healthy; any other event of its container (a job's `die`), or a second without one, has it
+    inspected again (compose's --wait polls at 0.5 s). Returns their containers, by service; raises Unhealthy
+    when one exits (a job: with another code than 0), restarts, turns unhealthy or is not ready within its
+    healthcheck's start period (and a grace), or UP_TIMEOUT without one."""
+    kinds = jobs or {}
     containers = {c.id: c for s, c in dk.service_containers(engine).items() if s in names}
     missing = set(names) - {c.service for c in containers.values()}
     if missing:
@@ -258,13 +339,14 @@ def wait_healthy(
     died: list[dk.ContainerEvent] = []
     while True:
         by_service = {s.service: s for s in states.values()}
-        down = [s.service for s in states.values() if failing(s)]
+        down = [s.service for s in states.values() if failing(s, kinds.get(s.service))]
         if down:
             exits = exit_codes([*died, *events.pending()], by_service)
             raise Unhealthy(f"not up after `compose up`: {', '.join(down)}", by_service, exits=exits)
-        if all(ready(s) for s in states.values()):
+        if all(ready(s, kinds.get(s.service)) for s in states.values()):
             return by_service
-        late = [s.service for s in states.values() if s.health != "healthy" and clock() - start > deadline(s)]
+        late = [s.service for s in states.values()
+                if not ready(s, kinds.get(s.service)) and clock() - start > deadline(s)]  # fmt: skip
         if late:
             raise Unhealthy(f"not healthy in time: {', '.join(late)}", by_service, late)
         event = events.next(timeout=EVENTS_SILENCE)
@@ -284,16 +366,22 @@ def deadline(container: dk.ContainerInfo) -> float:
 
 
 def wait_while_starting(
-    engine: dk.Engine, services: Iterable[str], clock: Callable[[], float] = time.monotonic
+    engine: dk.Engine,
+    services: Iterable[str],
+    jobs: Mapping[str, Job] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, dk.ContainerInfo]:
     """The stack's containers, once none is `starting` any more (a `compose up -d` without --wait a
-    moment ago): each is waited for up to its healthcheck's start period plus a bound, with one line."""
+    moment ago), nor a job others wait for (of JOBS) still running: each is waited for up to its
+    healthcheck's start period plus a bound, with one line."""
     start = clock()
     announced = False
     wanted = set(services)
+    kinds = jobs or {}
     while True:
         containers = {s: c for s, c in dk.service_containers(engine).items() if s in wanted}
-        starting = [c for c in containers.values() if c.running and c.health == "starting"]
+        starting = [c for c in containers.values()
+                    if c.running and (c.health == "starting" or kinds.get(c.service) is Job.WAITED)]  # fmt: skip
         if not starting or clock() - start > max(c.start_period for c in starting) + STARTING_GRACE:
             return containers
         if not announced:
@@ -309,15 +397,16 @@ class ServiceStatus:
     image_id: str  # short
     build_date: str
     commit: str
-    health: str  # healthy, starting, unhealthy; without a healthcheck, its status (running, exited...)
+    health: str  # healthy, starting, unhealthy; without a healthcheck, its status (running...); a job's: completed
     ready: bool  # the one health rule (stack.ready)
 
 
-def status(engine: dk.Engine, services: Iterable[str]) -> list[ServiceStatus]:
+def status(engine: dk.Engine, services: Iterable[str], jobs: Mapping[str, Job] | None = None) -> list[ServiceStatus]:
     """Per service of the stack (not the cache registry beside it): container, image id, build date and
-    commit (from the image's OCI labels), health."""
+    commit (from the image's OCI labels), health (a job of JOBS: completed)."""
     rows = []
     wanted = set(services)
+    kinds = jobs or {}
     for service, container in sorted(dk.service_containers(engine).items()):
         if service not in wanted:
             continue
@@ -330,8 +419,8 @@ def status(engine: dk.Engine, services: Iterable[str]) -> list[ServiceStatus]:
                 image_id=short_id(image.id if image else container.image),
                 build_date=labels.get(dk.CREATED_LABEL, "?"),
                 commit=labels.get(dk.REVISION_LABEL, "?"),
-                health=container.state,
-                ready=ready(container),
+                health=state(container, kinds.get(service)),
+                ready=ready(container, kinds.get(service)),
             )
         )
     return rows

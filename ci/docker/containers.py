@@ -46,6 +46,7 @@ class ContainerInfo:
     started: bool = True  # False: created, never started (compose holds back a service waiting for another)
     health_output: str = ""  # what its latest health check printed
     image_ref: str = ""  # the reference it was created from (which may name another image by now)
+    finished: str = ""  # when it last exited, ISO 8601 UTC to the second; "" while it never has
 
     @property
     def state(self) -> str:
@@ -82,7 +83,13 @@ def _container_info(inspect: Mapping[str, Any]) -> ContainerInfo:
         started=not str(state.get("StartedAt") or "").startswith("0001-"),  # Go's zero time: never started
         health_output=str(checks[-1].get("Output") or "").strip(),
         image_ref=str(config.get("Image") or ""),
+        finished=_moment(str(state.get("FinishedAt") or "")),
     )
+
+
+def _moment(stamp: str) -> str:
+    """An engine's RFC 3339 time (`2026-12-07T06:01:02.123456789Z`) to the second; "" for Go's zero time."""
+    return "" if not stamp or stamp.startswith("0001-") else stamp.partition(".")[0].removesuffix("Z") + "Z"
 
 
 def project_containers(engine: Engine, project: str, *labels: str) -> list[ContainerInfo]:

@@ -4,7 +4,9 @@ latest build and the working tree; the checks verify runs on the stack and watch
 
 Every service the definitions name is checked, whatever the build record says: one the record cannot place
 (no build of its target, or not under the reference compose runs: `placement`) fails its image check, named;
-one whose image the project does not build (a database) is checked for its health alone."""
+one whose image the project does not build (a database) is checked for its health alone. A job (ci/services.py)
+is checked for its completion (`NAME job`: exit 0, and when), never for its health; one the project builds, for
+its image and sources too, as the services of its image are (not over HTTP: it serves nothing)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 
 import requests
 
-from ci import buildinfo, fetch, stack
+from ci import buildinfo, fetch, rollback, stack
 from ci import docker as dk
 from ci.bake import shaping_now
 from ci.buildargs import arg_digests, args_digest, changed_args
@@ -28,7 +30,7 @@ from ci.identity import Inputs
 from ci.ids import short_id
 from ci.record import BuildRecord, TargetRecord
 from ci.report import Report
-from ci.services import LABEL, ComposeService, HeaderRule, Service, normalized
+from ci.services import LABEL, ComposeService, HeaderRule, Job, Service, job_kinds, normalized
 from ci.settings import Settings
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -53,6 +55,11 @@ class Context:
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
+
+    @property
+    def jobs(self) -> dict[str, Job]:
+        """The jobs of the stack, built or not, by name."""
+        return job_kinds([*self.services, *self.others])
 
     def target(self, service: Service) -> TargetRecord:
         """The record's build of SERVICE's target; CiError when it has none."""
@@ -84,17 +91,28 @@ def run_checks(
     browser: bool = False,
 ) -> None:
     """Each check of each of SERVICES as a testcase `SERVICE CHECK`, every check run, failed or not; of a
-    service whose target the record has no build of, its image check fails and the others are skipped. Then
-    the health of each of OTHERS, `SERVICE health`."""
+    service whose target the record has no build of, its image check fails and the others are skipped; a
+    job's `SERVICE job` first, its checks over HTTP skipped. Then each of OTHERS: a job's completion, `SERVICE
+    job`, else its health, `SERVICE health`."""
     for service in services:
         recorded = service.target in ctx.build.targets
+        if service.job is not None:
+            with suppress(CiError), report.step(f"{service.name} job") as check:
+                check.message = job_done(ctx, service.name, service.job)
         for name, check_function in service_checks(service):
             if not recorded and name != "image":
                 report.skip([f"{service.name} {name}"], f"not checked: no build of {service.target} recorded")
                 continue
+            if service.job is not None and name in OVER_HTTP:
+                report.skip([f"{service.name} {name}"], "not checked: a job serves nothing")
+                continue
             with suppress(CiError), report.step(f"{service.name} {name}") as check:
                 check.message = check_function(ctx, service)
     for other in others:
+        if other.job is not None:
+            with suppress(CiError), report.step(f"{other.name} job") as check:
+                check.message = job_done(ctx, other.name, other.job) + f"; {outside(other)}, its completion checked"
+            continue
         with suppress(CiError), report.step(f"{other.name} health") as check:
             check.message = outside_health(ctx, other)
     if browser:
@@ -115,7 +133,8 @@ def prove(ctx: Context, services: list[Service], profile: str) -> str:
     failing = [c for c in checks.main.checks if c.failing]
     if failing:
         raise NotVerified("; ".join(f"{c.name}: {c.message}" for c in failing))
-    sources = ", ".join(short_id(ctx.build.targets[s.target].source_digest) for s in services)
+    # A job from a service's image is that target's: its sources said once.
+    sources = ", ".join(dict.fromkeys(short_id(ctx.build.targets[s.target].source_digest) for s in services))
     return f"verified: running = tree (sources {sources})"
 
 
@@ -166,6 +185,9 @@ def placement(record: BuildRecord, service: Service) -> str:
             "rebuild (`nox -s dev` or `nox -s prod`)"
         )
     return ""
+
+
+OVER_HTTP = ("build info", "page")  # the checks that ask a running service: none of a job's
 
 
 def service_checks(service: Service) -> list[tuple[str, Callable[[Context, Service], str]]]:
@@ -306,8 +328,34 @@ def outside_health(ctx: Context, service: ComposeService) -> str:
     why = "no container" if container is None else stack.unready(container)
     if container is None or why:
         raise CiError(f"{service.name}: {why}: start it (`nox -s verify -- --up`, or `nox -s dev`)")
-    image = service.image or "its image"
-    return f"{container.state}; {image}: not built by the project, its health alone is checked"
+    return f"{container.state}; {outside(service)}, its health alone is checked"
+
+
+def outside(service: ComposeService) -> str:
+    return f"{service.image or 'its image'}: not built by the project"
+
+
+def job_done(ctx: Context, name: str, job: Job) -> str:
+    """The job NAME completed: its container exited 0 (`completed (exit code 0) at 2026-12-07T06:01:02Z`); one
+    declared `restart: "no"` may still run, as a service. Else CiError naming it (a failure with its log's
+    tail)."""
+    container = ctx.containers.get(name)
+    if container is None:
+        raise CiError(f"{name}: no container: the job never ran: run it (`nox -s verify -- --up`, or `nox -s dev`)")
+    why = stack.unready(container, job)
+    if not why:
+        if stack.completed(container):
+            return f"completed (exit code 0) at {container.finished}"
+        return f'{container.state} (restart: "no": a service until it exits)'
+    if container.running and not container.restarts:
+        raise CiError(f"{name}: {why}: a job others wait for; wait for it (`docker compose logs {name}`)")
+    log = dk.container_logs(ctx.engine, container.id, tail=rollback.LOG_LINES) if container.started else ""
+    summary = rollback.error_summary(log)
+    detail = f"{why}: {summary}" if summary and summary not in why else why
+    raise CiError(
+        f"{name}: the job failed ({detail}): run it again (`nox -s verify -- --up`, or `nox -s dev`)",
+        output=f"--- last log lines of {name} ---\n{log}" if log else "",
+    )
 
 
 def browser_check(ctx: Context) -> str:

@@ -3,9 +3,12 @@ and how): a new build that does not come up gives way to the previous one, and w
 
 `stack` starts or recreates the whole stack once its host ports are free (verify --up; watch's start through
 `built`, which makes the build once the images the services ran are kept); `replace` recreates the services a
-request names, guarded the same way (dev's up, watch's turns: the services `due`). Both raise NotUp, the build
-record rewritten to describe what runs, when a service did not come up. A stop signal during either puts the
-previous build back before it ends the session (`put_back`): compose, stopped halfway, leaves services down.
+request names, guarded the same way (dev's up, watch's turns: the services `due`). A job among them (a
+migration built from the backend's image: ci/services.py) runs again, and is waited for until it completes.
+Both raise NotUp, the build record rewritten to describe what runs, when a service did not come up: every
+service the start replaced is then back on its previous build, not only the one that failed. A stop signal
+during either puts the previous build back before it ends the session (`put_back`): compose, stopped halfway,
+leaves services down.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from ci import stack as st
 from ci.errors import CiError
 from ci.record import BuildRecord, write_record
 from ci.rollback import Diagnosis, Kept
-from ci.services import Service
+from ci.services import Job, Service, job_kinds
 from ci.settings import Settings
 
 
@@ -45,6 +48,11 @@ class Request:
     def services(self) -> list[str]:
         return list(self.names) or [s.name for s in self.stack]
 
+    @property
+    def jobs(self) -> dict[str, Job]:
+        """The jobs of the stack, by name: what the one health rule is told of them."""
+        return job_kinds(self.stack)
+
 
 @dataclass(frozen=True)
 class Deployed:
@@ -61,8 +69,9 @@ class NotUp(CiError):
 
 
 def runs(engine: dk.Engine, stack: Sequence[Service], record: BuildRecord | None, tag: str) -> bool:
-    """Whether every service of STACK runs the build RECORD describes, tagged TAG: nothing to start."""
-    running = st.running(engine, [s.name for s in stack])
+    """Whether every service of STACK runs the build RECORD describes, tagged TAG (a job: completed on it):
+    nothing to start."""
+    running = st.current(engine, stack)
     return (
         record is not None
         and record.tag == tag
@@ -72,9 +81,10 @@ def runs(engine: dk.Engine, stack: Sequence[Service], record: BuildRecord | None
 
 
 def due(stack: Sequence[Service], targets: Iterable[str], containers: Mapping[str, dk.ContainerInfo]) -> list[Service]:
-    """The services of STACK to recreate after a build of TARGETS: theirs, and those down (no container, or a
-    failing one: a failed start leaves them so), by CONTAINERS."""
-    down = {s.name for s in stack if s.name not in containers or st.failing(containers[s.name])}
+    """The services of STACK to recreate after a build of TARGETS: theirs (a job from a target's image
+    too: it runs again), and those down (no container, or a failing one: a failed start leaves them so; a
+    job that completed is done), by CONTAINERS."""
+    down = {s.name for s in stack if s.name not in containers or st.failing(containers[s.name], s.job)}
     return [s for s in stack if s.target in targets or s.name in down]
 
 
@@ -93,7 +103,7 @@ def built(
 ) -> Deployed:
     """The whole stack (`stack`) started from the build BUILD makes, the services' images kept before BUILD moves
     their tags: a service that does not come up gives way to the image it ran (watch's start)."""
-    with rollback.keeping(engine, [s.name for s in services]) as kept:
+    with rollback.keeping(engine, [s.name for s in services], kinds=job_kinds(services)) as kept:
         return stack(Request(engine, settings, services, build(), kept=kept, out=out))
 
 
@@ -103,11 +113,11 @@ def replace(request: Request) -> Deployed:
     with the record rewritten to describe what runs, when a service did not come up."""
     names = request.services
     if request.kept is None:
-        with rollback.keeping(request.engine, names) as now:
+        with rollback.keeping(request.engine, names, kinds=request.jobs) as now:
             return replace(changed(request, names=names, kept=now))
     try:
-        return Deployed(st.up(request.engine, request.settings, names, only=request.only, out=request.out),
-                        request.record)  # fmt: skip
+        up = st.up(request.engine, request.settings, names, only=request.only, out=request.out, jobs=request.jobs)
+        return Deployed(up, request.record)
     except st.Unhealthy as err:
         recover(request, err)
     except KeyboardInterrupt:
@@ -138,9 +148,11 @@ def put_back(request: Request) -> None:
         for name in names:
             record = rollback.restore(engine, record, by_name[name], kept[name])
         write_record(record, request.settings.reports_dir)  # what runs from here on
-        again = [n for n in names if n not in current or current[n].image != kept[n].image_id or st.failing(current[n])]
+        jobs = request.jobs
+        again = [n for n in names if n not in current or current[n].image != kept[n].image_id
+                 or st.failing(current[n], jobs.get(n))]  # fmt: skip
         if again:
-            st.up(engine, request.settings, again, only=True, out=request.out)
+            st.up(engine, request.settings, again, only=True, out=request.out, jobs=jobs)
     except (CiError, KeyboardInterrupt) as err:  # a command failing after the stop is said as one (ci/docker)
         print(f"could not bring back the previous build: {err.__cause__ or err}", file=sys.stderr, flush=True)
 
@@ -148,9 +160,10 @@ def put_back(request: Request) -> None:
 def recover(request: Request, err: st.Unhealthy) -> NoReturn:
     """After a failed `compose up`: name what failed, bring it back where it can be, raise NotUp."""
     engine, record, names, kept = request.engine, request.record, request.services, request.kept or {}
+    jobs = request.jobs
     by_name = {s.name: s for s in request.stack}
     depends = rollback.dependencies(dk.compose_config(engine))
-    diagnosis = rollback.diagnose(names, err.states, depends, err.late, err.exits)
+    diagnosis = rollback.diagnose(names, err.states, depends, err.late, err.exits, jobs)
     if not diagnosis.failed:
         raise NotUp(str(err), record)
     shown = {
@@ -160,34 +173,42 @@ def recover(request: Request, err: st.Unhealthy) -> NoReturn:
     for service, blocker in diagnosis.waiting.items():
         print(f"{service}: not started: waits for {blocker}", file=sys.stderr, flush=True)
     failures.waiting.update(diagnosis.waiting)
-    record = bring_back(request, depends, diagnosis, failures)
-    up = {s for s, c in dk.service_containers(engine).items() if s in names and not st.failing(c)}
-    raise NotUp(rollback.verdict(failures, up, engine, kept, names), record)
+    replaced = rollback.replaced(names, err.states, kept)
+    record = bring_back(request, depends, diagnosis, failures, replaced)
+    up = {s for s, c in dk.service_containers(engine).items() if s in names and not st.failing(c, jobs.get(s))}
+    raise NotUp(rollback.verdict(failures, up, engine, kept, names, jobs), record)
 
 
 def bring_back(
-    request: Request, depends: Mapping[str, frozenset[str]], pending: Diagnosis, failures: rollback.Failures
+    request: Request,
+    depends: Mapping[str, frozenset[str]],
+    pending: Diagnosis,
+    failures: rollback.Failures,
+    replaced: Sequence[str] = (),
 ) -> BuildRecord:
-    """Round by round, the failed services with a kept image on it, those waiting for them started; a
-    service failing in a round is named (FAILURES' reasons), one held back noted (its waiting). Writes and
-    returns the record of what runs; FAILURES' tried: the services brought back."""
-    engine, record, kept = request.engine, request.record, request.kept or {}
+    """Round by round, the failed services with a kept image on it, and every other service the start
+    REPLACED with one (rollback.rollback_plan), those waiting for them started; a service failing in a round
+    is named (FAILURES' reasons), one held back noted (its waiting). Writes and returns the record of what
+    runs; FAILURES' tried: the services brought back."""
+    engine, record, kept, jobs = request.engine, request.record, request.kept or {}, request.jobs
     by_name = {s.name: s for s in request.stack}
     for _ in range(len(by_name) + 1):
-        restore = rollback.rollback_plan(pending, kept, failures.tried)
+        restore = rollback.rollback_plan(pending, kept, failures.tried, replaced)
         if not restore:
             break
         for service in restore:
             record = rollback.restore(engine, record, by_name[service], kept[service])
             failures.tried.append(service)
         write_record(record, request.settings.reports_dir)  # what runs from here on, however the round ends
-        again = restore + [w for w, blocker in failures.waiting.items() if blocker in restore]
+        again = restore + [w for w, blocker in failures.waiting.items() if blocker in restore and w not in restore]
         print(f"bringing back the previous build of {', '.join(restore)}", file=sys.stderr, flush=True)
         try:
-            st.up(engine, request.settings, again, only=True, out=request.out)
+            st.up(engine, request.settings, again, only=True, out=request.out, jobs=jobs)
             pending = Diagnosis()
         except st.Unhealthy as failed_again:
-            pending = rollback.diagnose(again, failed_again.states, depends, failed_again.late, failed_again.exits)
+            pending = rollback.diagnose(
+                again, failed_again.states, depends, failed_again.late, failed_again.exits, jobs
+            )
             for service, why in pending.failed.items():
                 if service not in failures.reasons:
                     files = rollback.files(record, by_name[service])

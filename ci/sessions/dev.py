@@ -12,7 +12,7 @@ from ci.errors import CiError
 from ci.frame import Run, Session
 from ci.phases import start
 from ci.phases.build import TAG, BuildRequest, build_group, dev_values
-from ci.services import Service
+from ci.services import Service, job_kinds
 
 PROFILE = "dev"  # the bake group dev builds, and the name of its files in reports/
 
@@ -59,7 +59,7 @@ def body(run: Run) -> None:
         with run.step("up") as check:
             services = stack.services(engine, {t.target: t.tags for t in build.targets})
             up = start.replace(start.Request(engine, settings, services, build.record, kept=kept))
-            check.message = stack.readiness(up.containers)
+            check.message = stack.readiness(up.containers, job_kinds(services))
     with run.step("clean") as check:
         containers, images = stack.remove_leftovers(engine, settings, services, up.record)
         check.message = f"removed {containers} old containers and {images} old images of {settings.project}"
@@ -76,7 +76,7 @@ def still_up(err: CiError, previous: dict[str, dk.ContainerInfo]) -> CiError:
 
 
 def show_status(run: Run, engine: dk.Engine, services: list[Service]) -> str:
-    rows = stack.status(engine, [s.name for s in services])
+    rows = stack.status(engine, [s.name for s in services], job_kinds(services))
     headers = ("service", "image id", "build date", "commit", "health")
     table = [(r.service, r.image_id, r.build_date, r.commit, r.health) for r in rows]
     terminal.show(
@@ -86,9 +86,8 @@ def show_status(run: Run, engine: dk.Engine, services: list[Service]) -> str:
     print("\n" + "\n".join(f"{name:<9} {url}" for name, url in urls.items()))
     unready = [f"{r.service} {r.health}" for r in rows if not r.ready]
     if unready:
-        raise CiError(
-            f"not up: {', '.join(unready)} (a service with a healthcheck must be healthy, one without running)"
-        )
+        rule = "a service with a healthcheck must be healthy, one without running, a job completed"
+        raise CiError(f"not up: {', '.join(unready)} ({rule})")
     page = next(iter(urls.values()), "")
     run.verdict = (
         f"running {', '.join(f'{r.service} {r.commit}' for r in rows)}, all up; "

@@ -129,22 +129,22 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
             raise CiError(f"{why}: the build record cannot say what to start: " + "; ".join(unknown))
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
         build = start.stack(start.Request(engine, settings, found.built, build)).record
-    containers = stack.wait_while_starting(engine, found.names)
+    containers = stack.wait_while_starting(engine, found.names, found.jobs)
     return Context(settings, engine, build, found.built, containers, others=found.others)
 
 
 def services_running(ctx: Context) -> str:
-    """The services the project builds, each running and healthy by the one health rule (stack.ready); the
-    others have a check each."""
+    """The services the project builds, each running and healthy by the one health rule (stack.ready; a job:
+    completed); the others have a check each."""
     problems = []
     for service in ctx.services:
         container = ctx.containers.get(service.name)
-        why = "no container" if container is None else stack.unready(container)
+        why = "no container" if container is None else stack.unready(container, service.job)
         if why:
             problems.append(f"{service.name}: {why}")
     if problems:
         raise CiError("; ".join(problems) + ": run `nox -s verify -- --up`, or `nox -s dev`")
-    return ", ".join(f"{s.name} {ctx.containers[s.name].state}" for s in ctx.services)
+    return ", ".join(f"{s.name} {stack.state(ctx.containers[s.name], s.job)}" for s in ctx.services)
 
 
 def stopped(ctx: Context, running: Collection[str]) -> str:

@@ -33,7 +33,7 @@ from ci.phases import start as starting
 from ci.phases.build import TAG, dev_targets, rebuild
 from ci.phases.check import Context, NotVerified, changed_since_build, prove, stale_targets
 from ci.record import BuildRecord, read_record
-from ci.services import Service
+from ci.services import Service, job_kinds
 from ci.turns import Failed, Turn
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
             current.services = [s.name for s in services]
             # Their running images kept before the build moves their tags: a new container that fails gives
             # way to them.
-            with rollback.keeping(loop.engine, current.services, containers) as kept:
+            with rollback.keeping(loop.engine, current.services, containers, job_kinds(loop.services)) as kept:
                 attempt(loop, current, services, started, kept)
         except CiError as err:  # a docker call around the build and up: listing, keeping the images
             raise Failed("failed", str(err)) from None

@@ -101,7 +101,9 @@ def test_the_next_dev_replaces_the_projects_own_restarting_backend_on_its_port(p
 def test_dev_with_a_backend_that_raises_at_import_brings_the_previous_build_back(project: Project) -> None:
     before = backend_sources(project)
     with project.edited("backend/main.py", break_backend):
-        assert dev_with_a_broken_backend(project) == f"the previous build (sources {before[7:19]}) serves again"
+        assert dev_with_a_broken_backend(project) == (
+            f"the previous build (sources {before[7:19]}) serves again; back on its previous build too: frontend"
+        )
         assert backend_sources(project) == before
         assert requests.get(f"{project.frontend_url}/api/build/info", timeout=5).json()["source_digest"] == before
         # The record describes what runs: verify passes the image and build info, and names the edit.
@@ -127,7 +129,9 @@ def test_dev_on_prods_stack_with_a_backend_that_raises_at_import_brings_prods_bu
     assert up.returncode == 0, up.stdout + up.stderr
     before = backend_sources(project)
     with project.edited("backend/main.py", break_backend):
-        assert dev_with_a_broken_backend(project) == f"the previous build (sources {before[7:19]}) serves again"
+        assert dev_with_a_broken_backend(project) == (
+            f"the previous build (sources {before[7:19]}) serves again; back on its previous build too: frontend"
+        )
         assert backend_sources(project) == before
         # The record describes what runs, tagged as compose runs it: prod's build of the backend, at :dev.
         record = json.loads((project.reports / "last-build.json").read_text())
@@ -204,7 +208,7 @@ def test_a_watch_whose_start_fails_brings_the_previous_build_back_and_watches(pr
             assert line == (
                 "start: backend: the new build is unhealthy (exited 1: RuntimeError: broken at import at "
                 f"backend/main.py:{raise_line(project)}); the previous build (sources {before[7:19]}) serves again; "
-                "watching: the next save retries"
+                "back on its previous build too: frontend; watching: the next save retries"
             )
             assert backend_sources(project) == before
         fixed = running.wait_for(is_turn)  # the file restored: a save
@@ -228,7 +232,8 @@ def test_a_frontend_whose_nginx_cannot_start_gives_way_to_its_previous_build(pro
     assert run.returncode == 1
     assert only_error(run) == (
         'error: frontend: the new build is unhealthy (exited 1: nginx: [emerg] open() "/run/nginx.pid" failed '
-        f"(13: Permission denied)); the previous build (sources {before[7:19]}) serves again"
+        f"(13: Permission denied)); the previous build (sources {before[7:19]}) serves again; back on its previous "
+        "build too: backend"  # dev rebuilt it: it came up on the new build, and goes back with the frontend
     )
     assert frontend_sources(project) == before
     assert requests.get(f"{project.backend_url}/health", timeout=5).status_code == 200

@@ -22,7 +22,7 @@ from ci.fingerprint import fingerprint
 from ci.phases import check as checking
 from ci.record import BuildRecord, TargetRecord
 from ci.report import Report
-from ci.services import Checks, ComposeService, Endpoint, Port, Service
+from ci.services import Checks, ComposeService, Endpoint, Job, Port, Service
 from ci.settings import load_settings
 
 
@@ -285,3 +285,54 @@ def test_sources_that_changed_are_said_before_the_args(tmp_path: Path, monkeypat
     (tmp_path / "Dockerfile").write_text("FROM scratch\nUSER 1\n")
     with pytest.raises(CiError, match=r"^frontend: the tree changed since the build: modified Dockerfile: rebuild"):
         checking.source_fingerprint(ctx, frontend)
+
+
+# --- jobs: by their completion, never their health -------------------------------------------------------------
+
+
+def test_a_job_is_checked_for_its_completion_and_one_it_builds_for_its_image_and_sources_never_over_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's stack: a migration from the backend's image that exited 0 (having logged a warning) passes as
+    completed, with when; one the project does not build that exited 1 fails, named with its log's tail; the
+    checks over HTTP a job's labels may carry (copied from the backend's) are skipped."""
+    labels = Checks(build_info=Endpoint(8000, "/build/info"), startup_log=True)
+    prestart = Service("prestart", "backend", "p-backend:dev", (), labels, Job.WAITED)
+    seed = ComposeService("seed", "team/seed:1", job=Job.ONCE)
+    done = container("prestart", "sha256:prod", status="exited", running=False, health=None,
+                     finished="2026-12-07T06:01:02Z")  # fmt: skip
+    failed = container("seed", "sha256:seed", status="exited", running=False, health=None, exit_code=1)
+    containers = {"prestart": done, "seed": failed}
+    ctx = checking.Context(load_settings({}, root=tmp_path), cast(Any, None), record(backend=PROD), [prestart],
+                           containers, others=[seed])  # fmt: skip
+    log = "INFO migrating\nTraceback (most recent call last):\n  File \"/app/seed.py\", line 3\nKeyError: 'x'\n"
+    monkeypatch.setattr(dk, "container_logs", lambda engine, cid, tail=None: log)
+    monkeypatch.setattr(checking, "image_is_latest", lambda ctx, service: "the latest build's")
+    monkeypatch.setattr(checking, "source_fingerprint", lambda ctx, service: "the working tree's")
+    monkeypatch.setattr(checking, "startup_log", lambda ctx, service: "its lines")
+    report = Report("verify")
+    checking.run_checks(report, ctx, [prestart], others=ctx.others)
+    found = {c.name: (c.status, c.message) for c in report.main.checks}
+    assert found == {
+        "prestart job": ("passed", "completed (exit code 0) at 2026-12-07T06:01:02Z"),
+        "prestart image": ("passed", "the latest build's"),
+        "prestart build info": ("skipped", "not checked: a job serves nothing"),
+        "prestart source fingerprint": ("passed", "the working tree's"),
+        "prestart startup log": ("passed", "its lines"),
+        "seed job": (
+            "failed",
+            "seed: the job failed (exited (exit code 1): KeyError: 'x'): run it again (`nox -s verify -- --up`, "
+            "or `nox -s dev`)",
+        ),
+    }
+    [seed_check] = [c for c in report.main.checks if c.name == "seed job"]
+    assert seed_check.output == f"--- last log lines of seed ---\n{log}"
+    ctx.containers["seed"] = replace(failed, exit_code=0, finished="2026-12-07T06:00:00Z")
+    assert checking.job_done(ctx, "seed", Job.ONCE) == "completed (exit code 0) at 2026-12-07T06:00:00Z"
+    ctx.containers["seed"] = container("seed", status="running", health=None)
+    assert checking.job_done(ctx, "seed", Job.ONCE) == 'running (restart: "no": a service until it exits)'
+    with pytest.raises(CiError, match=r"^seed: running: not completed yet: a job others wait for; wait for it"):
+        checking.job_done(ctx, "seed", Job.WAITED)
+    del ctx.containers["seed"]
+    with pytest.raises(CiError, match=r"^seed: no container: the job never ran: run it"):
+        checking.job_done(ctx, "seed", Job.WAITED)

@@ -1,4 +1,5 @@
-"""Pure parsing in the door to Docker: event lines, log timestamps, a failed pull, compose's YAML errors."""
+"""Pure parsing in the door to Docker: event lines, log timestamps, when a container exited, a failed pull,
+compose's YAML errors."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def test_lines_that_are_no_container_event_are_none() -> None:
 def test_log_lines_sort_by_time_although_docker_trims_the_fraction() -> None:
     lines = ["2026-12-01T23:17:38.41446Z b", "2026-12-01T23:17:38.4144Z a", "2026-12-01T23:17:39Z c"]
     assert sorted(lines, key=containers._log_time) == [lines[1], lines[0], lines[2]]
+
+
+def test_when_a_container_last_exited_is_read_to_the_second_and_never_is_empty() -> None:
+    def finished(stamp: str) -> str:
+        return containers._container_info({"Id": "c", "State": {"FinishedAt": stamp}}).finished
+
+    assert finished("2026-12-07T06:01:02.123456789Z") == "2026-12-07T06:01:02Z"
+    assert finished("2026-12-07T06:01:02Z") == "2026-12-07T06:01:02Z"
+    assert finished("0001-01-01T00:00:00Z") == finished("") == ""
 
 
 PULLS = {  # compose's stderr for a service whose image could not be pulled (engine 26, compose 2.26 and 2.40)

@@ -1,24 +1,31 @@
-"""A rollback's pure logic: which service failed and which only waited for it, what is brought back, and the
-line that says what broke."""
+"""A rollback's pure logic: which service failed and which only waited for it (a job by its exit), what is
+brought back (every service the start replaced, so that the stack never runs two trees), and the line that says
+what broke."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+
+import pytest
 
 from ci import docker as dk
 from ci.phases.check import placement
 from ci.record import BuildRecord, TargetRecord
 from ci.rollback import (
     Diagnosis,
+    Failures,
     Kept,
     dependencies,
     diagnose,
     error_summary,
+    keep,
+    replaced,
     rollback_plan,
     runs_again,
+    verdict,
     why_failed,
 )
-from ci.services import Checks, Service
+from ci.services import Checks, Job, Service
 
 DEPENDS = {"backend": frozenset(), "frontend": frozenset({"backend"}), "edge": frozenset({"frontend"})}
 
@@ -68,6 +75,84 @@ def test_only_failed_services_with_a_kept_image_are_brought_back_and_never_twice
     kept = {"backend": Kept("backend", "sha256:old", "p-backend:rollback")}
     assert rollback_plan(failed, kept) == ["backend"]
     assert rollback_plan(failed, kept, tried=["backend"]) == []
+
+
+def old_and_new(*names: str) -> tuple[dict[str, Kept], dict[str, dk.ContainerInfo]]:
+    kept = {n: Kept(n, f"sha256:old-{n}", f"p-{n}:rollback") for n in names}
+    return kept, {n: replace(container(n), image=f"sha256:new-{n}") for n in names}
+
+
+def test_a_failed_start_of_one_of_two_replaced_services_brings_both_back() -> None:
+    """dev replaced backend and frontend; the frontend fails, the backend came up on the new build: both go
+    back, or the stack runs two trees. One the start left on its image (an unchanged build), one with no
+    previous build, and one the start did not name stay as they are."""
+    kept, states = old_and_new("backend", "frontend", "worker", "edge")
+    states["worker"] = replace(states["worker"], image="sha256:old-worker")  # its image did not change
+    del kept["edge"]  # nothing ran before it
+    names = ["backend", "frontend", "worker", "edge"]
+    assert replaced(names, states, kept) == ["backend", "frontend"]
+    assert replaced(["frontend"], states, kept) == ["frontend"]  # a watch turn's: the backend is not its to move
+    failed = Diagnosis(failed={"frontend": "exited 1"})
+    assert rollback_plan(failed, kept, replaced=replaced(names, states, kept)) == ["frontend", "backend"]
+    assert rollback_plan(failed, kept, ["frontend", "backend"], replaced(names, states, kept)) == []
+    assert rollback_plan(Diagnosis(), kept, replaced=replaced(names, states, kept)) == []  # nothing failed
+
+
+def test_a_job_that_fails_brings_back_itself_and_the_services_held_back_for_it() -> None:
+    """The backend waits for its migrations (a job from its image), the frontend for the backend: the job exits
+    1, compose starts neither; all three were created on the new build, all three go back, the job first."""
+    kept, states = old_and_new("backend", "frontend", "migrate")
+    states["migrate"] = replace(states["migrate"], status="exited", running=False, exit_code=1)
+    for held in ("backend", "frontend"):
+        states[held] = replace(states[held], status="created", running=False, started=False)
+    depends = {**DEPENDS, "backend": frozenset({"migrate"}), "migrate": frozenset()}
+    names = ["backend", "frontend", "migrate"]
+    found = diagnose(names, states, depends, jobs={"migrate": Job.WAITED})
+    assert found == Diagnosis(failed={"migrate": "exited 1"}, waiting={"backend": "migrate", "frontend": "migrate"})
+    assert rollback_plan(found, kept, replaced=replaced(names, states, kept)) == ["migrate", "backend", "frontend"]
+    # The same job done: nothing failed, nothing to bring back.
+    states["migrate"] = replace(states["migrate"], exit_code=0)
+    assert why_failed(states["migrate"], job=Job.WAITED) is None and why_failed(states["migrate"]) == "exited 0"
+    late = replace(states["migrate"], status="running", running=True)
+    assert why_failed(late, late=True, job=Job.WAITED) == "not completed within 180s"
+
+
+def test_the_line_names_the_failed_service_and_what_came_back_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dk, "image_source_digest", lambda engine, image: f"sha256:{image[-3:]}000000000000")
+    kept = {n: Kept(n, f"sha256:{n[:3]}", f"p-{n}:rollback") for n in ("backend", "frontend", "migrate")}
+    failures = Failures({"frontend": ("exited 1", "nginx: [emerg] no")}, tried=["frontend", "backend", "migrate"])
+    line = verdict(failures, {"backend", "frontend", "migrate"}, None, kept, list(kept), {"migrate": Job.WAITED})  # type: ignore[arg-type]
+    assert line == (
+        "frontend: the new build is unhealthy (exited 1: nginx: [emerg] no); the previous build (sources fro000000000) "
+        "serves again; back on their previous build too: backend, migrate"
+    )
+    failures = Failures({"migrate": ("exited 1", "KeyError: 'x'")}, tried=["migrate", "backend"])
+    line = verdict(failures, {"backend", "migrate"}, None, kept, ["backend", "migrate"], {"migrate": Job.WAITED})  # type: ignore[arg-type]
+    assert line == (
+        "migrate: the new build's job failed (exited 1: KeyError: 'x'); the previous build (sources mig000000000) "
+        "ran it again: completed; back on its previous build too: backend"
+    )
+
+
+def test_a_job_done_is_kept_and_one_of_the_same_repository_on_another_image_gets_its_own_tag(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job from the backend's image shares its repository: on the same image one tag serves both; on another
+    (it ran an older build) its own, so that bringing one back never moves the other's."""
+    ref = "p-backend:dev"
+    running = replace(container("backend", health="healthy"), image="sha256:a", image_ref=ref)
+    done = replace(container("migrate", "exited"), running=False, image="sha256:a", image_ref=ref)
+    mid = replace(container("seed"), image="sha256:a", image_ref=ref)  # a job others wait for, not done yet
+    tagged: list[tuple[str, str]] = []
+    monkeypatch.setattr(dk, "tag_image", lambda engine, image, to: tagged.append((image, to)))
+    kinds = {"migrate": Job.WAITED, "seed": Job.WAITED}
+    listed = {"backend": running, "migrate": done, "seed": mid}
+    found = keep(None, containers=listed, kinds=kinds)  # type: ignore[arg-type]
+    assert {n: k.ref for n, k in found.items()} == {"backend": "p-backend:rollback", "migrate": "p-backend:rollback"}
+    listed["migrate"] = replace(done, image="sha256:b")
+    found = keep(None, containers=listed, kinds=kinds)  # type: ignore[arg-type]
+    assert found["migrate"] == Kept("migrate", "sha256:b", "p-backend:rollback-migrate")
+    assert "backend" in found and "seed" not in found
 
 
 def test_depends_on_is_read_from_composes_long_form() -> None:

@@ -11,10 +11,13 @@ from ci.errors import CiError
 from ci.services import (
     Endpoint,
     HeaderRule,
+    Job,
     Port,
     building_target,
     checks,
     compose_services,
+    job_kinds,
+    jobs,
     normalized,
     outside_images,
     outside_services,
@@ -115,3 +118,42 @@ def test_header_rules_match_without_regard_to_case() -> None:
 def test_a_bad_label_is_one_line_naming_the_service(labels: dict[str, str], says: str) -> None:
     with pytest.raises(CiError, match=f"^web: label mainza.verify.page.*{says}"):
         checks("web", labels)
+
+
+def test_a_job_is_a_service_another_waits_for_to_complete_or_one_declared_not_to_restart() -> None:
+    """compose's own rules: `service_completed_successfully` (what `up --wait` waits to complete), or
+    `restart: "no"`; a service others wait to be healthy or started is none, nor one restarted by its policy."""
+    config = {
+        "services": {
+            "backend": {
+                "image": "p-backend:dev",
+                "depends_on": {
+                    "prestart": {"condition": "service_completed_successfully", "required": True},
+                    "db": {"condition": "service_healthy"},
+                    "cache": {"condition": "service_started"},
+                },
+            },
+            "prestart": {"image": "p-backend:dev", "restart": "no"},  # both: waited for wins
+            "seed": {"image": "p-backend:dev", "restart": "no"},
+            "db": {"image": "postgres:16", "restart": "always"},
+            "cache": {"image": "redis:7"},
+            "worker": {"image": "p-worker:dev", "depends_on": ["db"]},  # compose writes the long form; never this
+            "gone": {"depends_on": {"missing": {"condition": "service_completed_successfully"}}},
+        }
+    }
+    assert jobs(config) == {"prestart": Job.WAITED, "seed": Job.ONCE}
+    compose = compose_services(config)
+    assert {n: s.job for n, s in compose.items() if s.job} == {"prestart": Job.WAITED, "seed": Job.ONCE}
+    built = stack_services(compose, {"backend": ["p-backend:dev"], "worker": ["p-worker:dev"]})
+    # A job from the backend's image is the backend target's, as a service of that image is.
+    assert [(s.name, s.target, s.job) for s in built] == [
+        ("backend", "backend", None),
+        ("prestart", "backend", Job.WAITED),
+        ("seed", "backend", Job.ONCE),
+        ("worker", "worker", None),
+    ]
+    assert job_kinds([*built, *outside_services(compose, {"backend": ["p-backend:dev"]})]) == {
+        "prestart": Job.WAITED,
+        "seed": Job.ONCE,
+    }
+    assert jobs({}) == {} and jobs({"services": {"a": {"depends_on": {"b": "x"}}}}) == {}

@@ -42,3 +42,29 @@ def test_down_names_the_services_it_leaves_running_with_the_command_that_stops_t
         "`docker compose -p p stop db` stops them)"
     )
     assert verifying.stopped(ctx, set()) == "stack stopped (--down)"
+
+
+def test_the_services_step_says_a_job_completed_and_fails_one_that_did_not(tmp_path: Path) -> None:
+    from typing import Any, cast
+
+    from ci import docker as dk
+    from ci.errors import CiError
+    from ci.phases.check import Context
+    from ci.record import BuildRecord
+    from ci.services import Checks, Job, Service
+    from ci.settings import load_settings
+
+    def container(service: str, status: str, exit_code: int = 0) -> dk.ContainerInfo:
+        return dk.ContainerInfo(id=service, name=f"p-{service}-1", service=service, image="sha256:x",
+                                running=status == "running", status=status, exit_code=exit_code,
+                                health="healthy" if status == "running" else None)  # fmt: skip
+
+    built = [Service("backend", "backend", "p-backend:dev", (), Checks()),
+             Service("migrate", "backend", "p-backend:dev", (), Checks(), Job.WAITED)]  # fmt: skip
+    containers = {"backend": container("backend", "running"), "migrate": container("migrate", "exited")}
+    ctx = Context(load_settings({"COMPOSE_PROJECT_NAME": "p"}, root=tmp_path), cast(Any, None),
+                  BuildRecord("dev", "p", "dev", "now", {}, {}), built, containers)  # fmt: skip
+    assert verifying.services_running(ctx) == "backend healthy, migrate completed"
+    ctx.containers["migrate"] = container("migrate", "exited", 2)
+    with pytest.raises(CiError, match=r"^migrate: exited \(exit code 2\): run `nox -s verify -- --up`, or"):
+        verifying.services_running(ctx)
