@@ -246,11 +246,6 @@ def outside_services(
     return [s for s in compose.values() if not s.image or building_target(s.image, target_tags) is None]
 
 
-def outside_images(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """The compose services whose image no target builds, by name: their images, which compose pulls."""
-    return {s.name: s.image for s in outside_services(compose, target_tags) if s.image}
-
-
 def stack_services(compose: Mapping[str, ComposeService], target_tags: Mapping[str, Iterable[str]]) -> list[Service]:
     """The compose services whose image one of the targets builds (TARGET_TAGS: target -> its tags; see
     building_target), in compose's order; a service that runs an image built elsewhere (the cache registry)

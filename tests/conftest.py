@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from python_on_whales import docker
+from python_on_whales import Container, docker
 from python_on_whales.exceptions import DockerException
 
 from ci import secrets
@@ -145,6 +145,16 @@ class Project:
 
     def commit(self, message: str) -> str:
         return commit_all(self.root, message)
+
+    def running(self, service: str) -> Container:
+        """SERVICE's one running container in this project's stack."""
+        [found] = docker.container.list(
+            filters=[
+                ("label", f"com.docker.compose.project={self.name}"),
+                ("label", f"com.docker.compose.service={service}"),
+            ]
+        )
+        return found
 
     @contextmanager
     def edited(self, rel: str, change: Callable[[str], str]) -> Iterator[None]:

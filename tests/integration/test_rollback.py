@@ -151,21 +151,11 @@ def test_dev_on_prods_stack_with_a_backend_that_raises_at_import_brings_prods_bu
     assert cases["backend source fingerprint"] == "failure", cases
 
 
-def running_image(project: Project, service: str) -> str:
-    [container] = docker.container.list(
-        filters=[
-            ("label", f"com.docker.compose.project={project.name}"),
-            ("label", f"com.docker.compose.service={service}"),
-        ]
-    )
-    return str(container.image)
-
-
 def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(project: Project) -> None:
     """Every service `verify --up` replaced goes back with the backend that did not come up: the frontend too,
     when the build brought it a new image (which depends on what ran before: CI's second pass skips a test)."""
     before, frontend_before = backend_sources(project), frontend_sources(project)
-    running_frontend = running_image(project, "frontend")
+    running_frontend = project.running("frontend").image
     with project.edited("backend/main.py", break_backend):
         built = project.ci("prod")
         assert built.returncode == 0, built.stderr  # it builds: the sources compile

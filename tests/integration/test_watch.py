@@ -49,13 +49,7 @@ def watch(project: Project) -> Iterator[Watch]:
 
 
 def container_id(project: Project, service: str) -> str:
-    [found] = docker.container.list(
-        filters=[
-            ("label", f"com.docker.compose.project={project.name}"),
-            ("label", f"com.docker.compose.service={service}"),
-        ]
-    )
-    return str(found.id)
+    return str(project.running(service).id)
 
 
 def test_a_backend_edit_rebuilds_and_recreates_the_backend_only_and_proves_it(project: Project, watch: Watch) -> None:

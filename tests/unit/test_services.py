@@ -19,7 +19,6 @@ from ci.services import (
     job_kinds,
     jobs,
     normalized,
-    outside_images,
     outside_services,
     repository,
     stack_services,
@@ -57,7 +56,6 @@ def test_a_service_running_the_projects_image_at_a_tag_no_target_gives_it_is_sti
     tags = {"api": ["shop-api:dev"], "web": ["shop-web:dev"]}
     assert [(s.name, s.target, s.image) for s in stack_services(compose, tags)] == [("api", "api", "shop-api:latest")]
     assert [s.name for s in outside_services(compose, tags)] == ["db", "job"]  # job: no image named
-    assert outside_images(compose, tags) == {"db": "postgres:16"}  # what compose pulls
 
 
 def test_the_target_tagging_the_very_reference_wins_over_one_tagging_its_repository() -> None:
