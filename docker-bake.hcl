@@ -58,7 +58,7 @@ variable "NGINX_IMAGE" {
   default = "docker.io/library/nginx:1.27"
 }
 # Registry holding the shared build cache: <CACHE_REGISTRY>/<PROJECT>/<target>:branch-<branch>-<hash>, a ref per
-# branch (`nox -s prod` adds a ref per identity of each target: ci/cache.py)
+# branch (`nox -s prod` adds a ref per identity of each target: ci/cache/refs.py)
 variable "CACHE_REGISTRY" {
   default = "localhost:5000"
 }
@@ -117,7 +117,7 @@ variable "VITE_LIVEKIT_URL" {
 
 # A branch's tag: its name with what a tag cannot hold as "-", then a hash of its exact name, so that no two
 # branches share one (feature/a, feature-a); the default branch's plain where its name is a tag already
-# (ci/cache.py branch_tag does the same)
+# (ci/cache/refs.py branch_tag does the same)
 function "branch_tag" {
   params = [branch]
   result = branch == CACHE_DEFAULT_BRANCH && length(regexall("^[A-Za-z0-9_.-]{1,100}$", branch)) > 0 ? "branch-${branch}" : "branch-${substr(regex_replace(branch, "[^A-Za-z0-9_.-]+", "-"), 0, 80)}-${substr(sha256(branch), 0, 12)}"

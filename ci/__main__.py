@@ -7,8 +7,9 @@ import os
 import sys
 
 from ci import frame, sessions
-from ci.errors import Exit
-from ci.settings import ROOT
+from ci.core.errors import Exit
+from ci.core.session import Session
+from ci.core.settings import ROOT
 
 
 def detach_stdin() -> None:
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> int:
     # Sessions run in the project: bake resolves the contexts of the bake file from the working directory,
     # and buildx >= 0.20 reads nothing outside it without a grant.
     os.chdir(ROOT)
-    session: frame.Session = sessions.load(argv[0])  # the one session module imported
+    session: Session = sessions.load(argv[0])  # the one session module imported
     return frame.run(session, argv[1:])
 
 

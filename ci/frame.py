@@ -2,7 +2,7 @@
 the JUnit and JSON files written on every outcome, the table, the last line and the exit code.
 
 A session module declares a `Session` (name, steps, options, body); `run` does the rest. The files are
-written whatever happens, bad arguments, a bug and a stop signal (SIGINT, SIGTERM, SIGHUP: ci/signals.py)
+written whatever happens, bad arguments, a bug and a stop signal (SIGINT, SIGTERM, SIGHUP: ci/core/signals.py)
 included, each whole or not at all, so no earlier run's result is left standing.
 """
 
@@ -13,49 +13,19 @@ import contextlib
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from ci import lock, sessions, signals, terminal
-from ci.errors import Exit, Foreseeable, SessionStatus, UsageError, interruption_exit, stopped_by
-from ci.inert import inert
-from ci.report import Check, Report, Status, report_dict, write_json, write_junit
-from ci.settings import Settings, load_settings, writable_reports_dir
-
-
-@dataclass(frozen=True)
-class Session:
-    name: str
-    summary: str  # one line: the --help description
-    steps: tuple[str, ...]  # in order; those that do not run are reported as skipped
-    body: Callable[[Run], None]
-    options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
-    # Checks the parsed arguments beyond argparse (a duration, a size); raises UsageError.
-    check_args: Callable[[argparse.Namespace], None] = lambda args: None
-    steps_table: bool = True  # False: the session prints a table of its steps itself
-    # True for the arguments with which it changes the stack: the body runs holding the project's lock.
-    locks: Callable[[argparse.Namespace], bool] = lambda args: False
-
-
-@dataclass
-class Run:
-    """What a session's body works with, and what it leaves for the frame to report."""
-
-    session: Session
-    args: argparse.Namespace
-    settings: Settings
-    report: Report
-    verdict: str = ""  # the last line when the session passes: what it did, and what to run next
-    data: dict[str, Any] = field(default_factory=dict)  # the session's own figures, in NAME.json
-    # False: the failed checks are reported as such but do not fail the session (a loop's turns: what it
-    # saw, not its verdict; the loop itself ends well on Ctrl-C).
-    report_decides: bool = True
-
-    def step(self, name: str) -> Any:
-        return self.report.step(name)
+from ci import sessions
+from ci.core import lock, signals, terminal
+from ci.core.errors import Exit, Foreseeable, SessionStatus, UsageError, interruption_exit, stopped_by
+from ci.core.inert import inert
+from ci.core.report import Check, Report, Status, report_dict, write_json, write_junit
+from ci.core.session import Run, Session
+from ci.core.settings import Settings, load_settings, writable_reports_dir
 
 
 @dataclass
@@ -151,7 +121,7 @@ def run(session: Session, argv: list[str]) -> int:
     """Run SESSION with ARGV; returns the exit code. Every line it prints fits the terminal (`terminal.width`),
     the whole text in the reports. They go to REPORTS_DIR whatever happens, so it is proven writable first:
     a folder that is not ends the session with a usage error before anything runs, printed whole (no report
-    can keep it). SIGINT, SIGTERM and SIGHUP end it as an interruption (ci/signals.py)."""
+    can keep it). SIGINT, SIGTERM and SIGHUP end it as an interruption (ci/core/signals.py)."""
     try:
         directory = writable_reports_dir()
     except UsageError as err:
@@ -192,7 +162,7 @@ def _run(session: Session, argv: list[str], directory: Path) -> int:
 
 @contextmanager
 def holding(session: Session, args: argparse.Namespace, settings: Settings) -> Iterator[None]:
-    """The project's lock around the body, when SESSION changes the stack with ARGS (ci/lock.py)."""
+    """The project's lock around the body, when SESSION changes the stack with ARGS (ci/core/lock.py)."""
     if not session.locks(args):
         yield
         return
@@ -267,7 +237,7 @@ def finished(session: Session, report: Report, outcome: Outcome, context: Run | 
 
 
 def write_reports(report: Report, outcome: Outcome, context: Run | None, json_path: Path, junit: Path) -> list[Path]:
-    """The JUnit file, then the JSON one, each whole or not at all (ci/report.py); returns those that could not
+    """The JUnit file, then the JSON one, each whole or not at all (ci/core/report.py); returns those that could not
     be written. Either failing (a full disk, a bug) leaves the other written and no earlier run's file in its
     place, and fails the session: OUTCOME gets exit 1 at least, its line saying which file and why."""
 

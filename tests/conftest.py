@@ -16,9 +16,9 @@ from lxml import etree
 from python_on_whales import Container, docker
 from python_on_whales.exceptions import DockerException
 
-from ci import secrets
-from ci.git import commit_all, copy_worktree, git
-from ci.stack import free_port
+from ci.core import secrets
+from ci.sources.git import commit_all, copy_worktree, git
+from ci.stack.live import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def no_secrets() -> Iterator[None]:
-    """The secrets' registry is the process's (ci/secrets.py): each test starts with none and leaves none, so
+    """The secrets' registry is the process's (ci/core/secrets.py): each test starts with none and leaves none, so
     a value one test registers is never masked in another's output."""
     secrets.forget()
     yield

@@ -14,9 +14,9 @@ import yaml
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
+from ci.core.errors import DockerFailed, UsageError
 from ci.docker.engine import Engine, error_line, failed
 from ci.docker.images import refusal
-from ci.errors import DockerFailed, UsageError
 
 # compose's own words for `${X?message}` or `${X:?message}` that nothing sets (2.26 and 2.40 alike): "error while
 # interpolating services.db.environment.X: required variable X is missing a value: message".

@@ -16,6 +16,7 @@ from typing import Any
 
 from python_on_whales.exceptions import DockerException
 
+from ci.core.errors import CiError, DockerFailed
 from ci.docker.engine import (
     COMPOSE_ONEOFF_LABEL,
     COMPOSE_PROJECT_LABEL,
@@ -26,7 +27,6 @@ from ci.docker.engine import (
     error_line,
     failed,
 )
-from ci.errors import CiError, DockerFailed
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci import secrets
-from ci.errors import CiError
-from ci.settings import environment
+from ci.core import secrets
+from ci.core.errors import CiError
+from ci.core.settings import environment
 
 CERTS_D = Path("/etc/docker/certs.d")
 HELPER_TIMEOUT = 10.0  # seconds: a helper may ask a keychain or a cloud
@@ -54,7 +54,7 @@ def _config(environ: Mapping[str, str]) -> dict[str, object]:
 def docker_login(host: str, environ: Mapping[str, str] | None = None) -> Login | None:
     """The login `docker login HOST` saved, looked up as the CLI does: the host's credential helper, else
     the config's credential store, else the config's own `auths`; None when there is none. Its secret is
-    registered (ci/secrets.py) as soon as it is read, as sent too (Basic auth's base64 of `user:secret`)."""
+    registered (ci/core/secrets.py) as soon as it is read, as sent too (Basic auth's base64 of `user:secret`)."""
     # The process environment: what the CLI and its credential helpers see, never the project's .env.
     login = _lookup(host, environment().exported if environ is None else environ)
     if login is not None:

@@ -9,9 +9,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
+from ci.core.errors import CiError, DockerFailed
+from ci.core.units import parse_docker_size
 from ci.docker.engine import Engine, _cli
-from ci.errors import CiError, DockerFailed
-from ci.sizes import parse_docker_size
 
 # Only containers in these states are garbage; "created" may be a compose up about to start it.
 STOPPED_STATES = frozenset({"exited", "dead"})

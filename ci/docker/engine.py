@@ -19,12 +19,12 @@ from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
-from ci.errors import CiError, DockerFailed, EngineUnreachable, Stopped, received
-from ci.settings import Settings, environment
+from ci.core.errors import CiError, DockerFailed, EngineUnreachable, Stopped, received
+from ci.core.settings import Settings, environment
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
 SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
-BUILD_ARGS_LABEL = "mainza.build-args"  # the digest of the build args that shape it (ci/buildargs.py)
+BUILD_ARGS_LABEL = "mainza.build-args"  # the digest of the build args that shape it (ci/build/buildargs.py)
 # The OCI labels the sessions give every image they build (build date, commit), whatever its Dockerfile says.
 CREATED_LABEL = "org.opencontainers.image.created"
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -85,7 +85,7 @@ def error_line(err: DockerException) -> str:
 def failed(err: DockerException, what: str = "", line: str | None = None) -> DockerFailed:
     """The project's error for a failed command: WHAT it was doing, then docker's own last line (or LINE,
     when the caller read a clearer one out of its output). After a stop signal it raises the interruption
-    instead: buildx and compose, in the session's process group or stopped by it (ci/signals.py), exit
+    instead: buildx and compose, in the session's process group or stopped by it (ci/core/signals.py), exit
     non-zero on it, and may be seen to before the signal's own exception is."""
     line = line or error_line(err)
     found = DockerFailed(

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from python_on_whales.exceptions import DockerException
 
+from ci.core.units import short_id
 from ci.docker.credentials import ca_file
 from ci.docker.engine import (
     BUILD_ARGS_LABEL,
@@ -23,7 +24,6 @@ from ci.docker.engine import (
     error_line,
     failed,
 )
-from ci.ids import short_id
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def _created(text: str) -> datetime:
 
 def image_facts(engine: Engine, ids: Sequence[str] | None = None) -> list[ImageFacts]:
     """The images IDS, else every image on the engine, tagged or dangling, whoever made them (what is the
-    project's is decided from its own records: ci/cleanup.py); one that is gone is left out."""
+    project's is decided from its own records: ci/prune/plan.py); one that is gone is left out."""
     if ids is None:
         try:
             ids = [i.id for i in engine._client.image.list()]

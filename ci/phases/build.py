@@ -10,15 +10,15 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from ci import docker as dk
-from ci.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
-from ci.bakefile import ResolvedTarget
-from ci.buildargs import BuildArgs, dev_args, dev_build_args
-from ci.buildrecord import Build, last_record, record_build, target_record
-from ci.errors import CiError
-from ci.git import commit_label
-from ci.record import BuildRecord
-from ci.report import write_data
-from ci.settings import Settings
+from ci.build.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
+from ci.build.bakefile import ResolvedTarget
+from ci.build.buildargs import BuildArgs, dev_args, dev_build_args
+from ci.build.finished import Build, last_record, record_build, target_record
+from ci.build.record import BuildRecord
+from ci.core.errors import CiError
+from ci.core.report import write_data
+from ci.core.settings import Settings
+from ci.sources.git import commit_label
 
 TAG = "dev"  # a dev stack's images: compose's default tag
 PUBLISHED_PROFILE = "prod"  # the one whose images leave this machine (`nox -s prod -- --push`)

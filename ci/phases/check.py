@@ -4,7 +4,7 @@ latest build and the working tree; the checks verify runs on the stack and watch
 
 Every service the definitions name is checked, whatever the build record says: one the record cannot place
 (no build of its target, or not under the reference compose runs: `placement`) fails its image check, named;
-one whose image the project does not build (a database) is checked for its health alone. A job (ci/services.py)
+one whose image the project does not build (a database) is checked for its health alone. A job (ci/stack/services.py)
 is checked for its completion (`NAME job`: exit 0, and when), never for its health; one the project builds, for
 its image and sources too, as the services of its image are (not over HTTP: it serves nothing)."""
 
@@ -20,18 +20,20 @@ from typing import Any
 
 import requests
 
-from ci import buildinfo, fetch, rollback, stack
 from ci import docker as dk
-from ci.bake import shaping_now
-from ci.buildargs import arg_digests, args_digest, changed_args
-from ci.errors import CiError
-from ci.fingerprint import changed_files, fingerprint
-from ci.identity import Inputs
-from ci.ids import short_id
-from ci.record import BuildRecord, TargetRecord
-from ci.report import Report
-from ci.services import LABEL, ComposeService, HeaderRule, Job, Service, job_kinds, normalized
-from ci.settings import Settings
+from ci.build.bake import shaping_now
+from ci.build.buildargs import arg_digests, args_digest, changed_args
+from ci.build.record import BuildRecord, TargetRecord
+from ci.core import fetch
+from ci.core.errors import CiError
+from ci.core.report import Report
+from ci.core.settings import Settings
+from ci.core.units import short_id
+from ci.probe import buildinfo
+from ci.sources.fingerprint import changed_files, fingerprint
+from ci.sources.identity import Inputs
+from ci.stack import live, rollback
+from ci.stack.services import LABEL, ComposeService, HeaderRule, Job, Service, job_kinds, normalized
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -141,7 +143,7 @@ def prove(ctx: Context, services: list[Service], profile: str) -> str:
 def stale_targets(engine: dk.Engine, services: Sequence[Service], inputs: Mapping[str, Inputs]) -> list[str]:
     """The targets (of INPUTS) whose running sources are not the tree's: what changed while nothing watched."""
     stale = []
-    running = stack.running(engine, [s.name for s in services])
+    running = live.running(engine, [s.name for s in services])
     for service in services:
         found = inputs.get(service.target)
         container = running.get(service.name)
@@ -323,9 +325,9 @@ def startup_log(ctx: Context, service: Service) -> str:
 
 def outside_health(ctx: Context, service: ComposeService) -> str:
     """A service whose image the project does not build (a database): running and healthy by the one health
-    rule (stack.ready); nothing of it is compared with the tree."""
+    rule (live.ready); nothing of it is compared with the tree."""
     container = ctx.containers.get(service.name)
-    why = "no container" if container is None else stack.unready(container)
+    why = "no container" if container is None else live.unready(container)
     if container is None or why:
         raise CiError(f"{service.name}: {why}: start it (`nox -s verify -- --up`, or `nox -s dev`)")
     return f"{container.state}; {outside(service)}, its health alone is checked"
@@ -342,9 +344,9 @@ def job_done(ctx: Context, name: str, job: Job) -> str:
     container = ctx.containers.get(name)
     if container is None:
         raise CiError(f"{name}: no container: the job never ran: run it (`nox -s verify -- --up`, or `nox -s dev`)")
-    why = stack.unready(container, job)
+    why = live.unready(container, job)
     if not why:
-        if stack.completed(container):
+        if live.completed(container):
             return f"completed (exit code 0) at {container.finished}"
         return f'{container.state} (restart: "no": a service until it exits)'
     if container.running and not container.restarts:
@@ -359,7 +361,7 @@ def job_done(ctx: Context, name: str, job: Job) -> str:
 
 
 def browser_check(ctx: Context) -> str:
-    from ci import browser as page  # playwright is installed only for --browser
+    from ci.probe import browser as page  # playwright is installed only for --browser
 
     found = [s for s in ctx.services if s.checks.browser]
     if not found:

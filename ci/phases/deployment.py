@@ -1,8 +1,8 @@
 """Read a deployment (`nox -s verify -- --url`): a deployed stack proven from outside, service by service,
-against a commit; its build info asked (ci/buildinfo.py) and the verdicts on what it runs (ci/verdicts.py).
+against a commit; its build info asked (ci/probe/buildinfo.py) and the verdicts on what it runs (ci/probe/verdicts.py).
 
 No engine is asked anything: the services and their build-info paths come from the definitions (compose
-and bake resolve them without a daemon), what each should run from git's objects (ci/history.py), and what
+and bake resolve them without a daemon), what each should run from git's objects (ci/sources/git_history.py), and what
 each does run from its own build info, asked several times on fresh connections (replicas behind a load
 balancer answer in turn).
 """
@@ -19,19 +19,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ci import buildinfo, fetch, secrets, stack, tls
 from ci import docker as dk
-from ci.bake import resolve_targets
-from ci.errors import CiError, UsageError
-from ci.fingerprint import fingerprint
-from ci.git import Commit, is_shallow, resolve_commit, toplevel
-from ci.history import Repository, State, TargetFiles
-from ci.identity import Inputs, identity
-from ci.report import Check, Report, Status
-from ci.services import LABEL, Service
-from ci.settings import Settings
-from ci.terminal import plural
-from ci.verdicts import Expected, Verdict, judge
+from ci.build.bake import resolve_targets
+from ci.core import fetch, secrets, tls
+from ci.core.errors import CiError, UsageError
+from ci.core.report import Check, Report, Status
+from ci.core.settings import Settings
+from ci.core.terminal import plural
+from ci.probe import buildinfo
+from ci.probe.verdicts import Expected, Verdict, judge
+from ci.sources.fingerprint import fingerprint
+from ci.sources.git import Commit, is_shallow, resolve_commit, toplevel
+from ci.sources.git_history import Repository, State, TargetFiles
+from ci.sources.identity import Inputs, identity
+from ci.stack import live
+from ci.stack.services import LABEL, Service
 
 WAIT_POLL = 1.0  # seconds between rounds of --wait
 
@@ -304,10 +306,10 @@ class Asked:
 def services(settings: Settings, request: Request) -> Asked:
     """The stack's services from the definitions, the addresses that reach them, what each should run;
     CiError when no address reaches any (a deploy job must never go green having checked nothing)."""
-    engine = dk.connect(settings, stack.compose_env("dev"))  # reads the definitions: no daemon is asked
+    engine = dk.connect(settings, live.compose_env("dev"))  # reads the definitions: no daemon is asked
     dk.require_client(engine)
     targets = resolve_targets(engine, settings, "default", {"PROJECT": settings.project})
-    found = stack.services(engine, {name: t.tags for name, t in targets.items()})
+    found = live.services(engine, {name: t.tags for name, t in targets.items()})
     urls, unchecked = service_urls(found, request.addresses)
     top, commit = reference(settings.root, request.commit)
     label = "the working tree" if request.tree else commit.short

@@ -1,10 +1,10 @@
-"""Start: start or replace the stack's services, with the rollback that guards them (ci/rollback.py says why
+"""Start: start or replace the stack's services, with the rollback that guards them (ci/stack/rollback.py says why
 and how): a new build that does not come up gives way to the previous one, and what failed is said in one line.
 
 `stack` starts or recreates the whole stack once its host ports are free (verify --up; watch's start through
 `built`, which makes the build once the images the services ran are kept); `replace` recreates the services a
 request names, guarded the same way (dev's up, watch's turns: the services `due`). A job among them (a
-migration built from the backend's image: ci/services.py) runs again, and is waited for until it completes.
+migration built from the backend's image: ci/stack/services.py) runs again, and is waited for until it completes.
 Both raise NotUp, the build record rewritten to describe what runs, when a service did not come up: every
 service the start replaced is then back on its previous build, not only the one that failed. A stop signal
 during either puts the previous build back before it ends the session (`put_back`): compose, stopped halfway,
@@ -21,13 +21,13 @@ from dataclasses import replace as changed
 from typing import NoReturn, TextIO
 
 from ci import docker as dk
-from ci import rollback
-from ci import stack as st
-from ci.errors import CiError
-from ci.record import BuildRecord, write_record
-from ci.rollback import Diagnosis, Kept
-from ci.services import Job, Service, job_kinds
-from ci.settings import Settings
+from ci.build.record import BuildRecord, write_record
+from ci.core.errors import CiError
+from ci.core.settings import Settings
+from ci.stack import live as st
+from ci.stack import rollback
+from ci.stack.rollback import Diagnosis, Kept
+from ci.stack.services import Job, Service, job_kinds
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ HALF_MADE = re.compile(r"^[0-9a-f]{12}_")
 
 
 def put_back(request: Request) -> None:
-    """After a stop signal during `compose up` or the wait for health (compose stopped already: ci/signals.py),
+    """After a stop signal during `compose up` or the wait for health (compose stopped already: ci/core/signals.py),
     the stack as it was: each service of the request with a kept image runs it again (one compose left
     running it untouched keeps its container) and the record says so. compose's half-made containers go first:
     the next `compose up` would fail on their names. A failure is said, and the stop ends the session still."""

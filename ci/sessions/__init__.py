@@ -15,7 +15,7 @@ FLAG, VALUE = 0, 1  # how many values an option takes
 
 # Each session's options as its parser declares them (`--help` aside), and how many values each takes: a
 # pipeline's sessions share their arguments (`nox -s prod verify -- --down`), and each lets the others'
-# options pass without importing their modules. tests/unit/test_sessions.py holds every row to its parser.
+# options pass without importing their modules. tests/unit/sessions/test_sessions.py holds every row to its parser.
 OPTIONS: dict[str, dict[str, int]] = {
     "bench": {"--keep": FLAG, "--heavy": FLAG},
     "dev": {"--logs": FLAG},
@@ -44,6 +44,6 @@ def names() -> list[str]:
 
 
 def load(name: str) -> Any:
-    """The session declared by ci/sessions/NAME.py, its `SESSION` (a `ci.frame.Session`: the registry names
-    no type of the frame, which imports it), imported only when it runs: imports cost time."""
+    """The session declared by ci/sessions/NAME.py, its `SESSION` (a `ci.core.session.Session`: the registry names
+    no type, so that it imports nothing), imported only when it runs: imports cost time."""
     return importlib.import_module(f"{__name__}.{name}").SESSION

@@ -8,7 +8,7 @@
 4. no-op: nothing changed, local cache warm (the whole `nox -s prod`, nox included);
 5. the build process guide's way: the same tree rebuilt with --no-cache for everything;
 6. `nox -s dev` (no cache), then `nox -s watch` with the stack up: 7. a one-line edit to the first target's
-   sources, 8. to the last target's, each from the write to the turn's verified line (ci/loopbench.py); each
+   sources, 8. to the last target's, each from the write to the turn's verified line (ci/bench/loop.py); each
    of 6-8 five times, dev and the turns side by side in each round, counted by its median;
 9. `nox -s verify -- --url` at the stack 6-8 left running, each service at its own address, 5 samples each,
    five times, counted by its median (goal: under 1 s, nox included);
@@ -30,10 +30,12 @@ from dataclasses import asdict
 from typing import Any
 
 from ci import docker as dk
-from ci import heavybench, loopbench, registry, terminal
-from ci.benchcopy import ALTERNATING, CASES, PROJECT, URL_CASE, Bench, Case, alternating_case, run_case
-from ci.errors import CiError
-from ci.frame import Run, Session
+from ci.bench import heavy, loop
+from ci.bench.cases import ALTERNATING, CASES, PROJECT, URL_CASE, Bench, Case, alternating_case, run_case
+from ci.cache import registry
+from ci.core import terminal
+from ci.core.errors import CiError
+from ci.core.session import Run, Session
 
 LOOP_CASES = ("6 dev (no cache)", "7 watch: first target edited", "8 watch: last target edited")
 LOOP_STEP = "6-8 dev and watch, side by side"
@@ -60,7 +62,7 @@ def body(run: Run) -> None:
             f"the benchmark needs the cache registry: {problem} (run `nox -s prod` once, or `ci/provision` as root)"
         )
     if run.args.heavy:
-        heavy(run, engine, cache_registry)
+        heavy_profile(run, engine, cache_registry)
         return
     bench = Bench(run.settings, engine, cache_registry)
     cases: list[Case] = []
@@ -71,7 +73,7 @@ def body(run: Run) -> None:
             with run.step(name) as check:
                 cases.append(run_case(bench, name))
                 check.message = f"{cases[-1].seconds:.1f}s, {cases[-1].cached}/{cases[-1].steps} steps cached"
-        loop = loop_cases(run, bench)
+        timed = loop_cases(run, bench)
         with run.step(URL_CASE) as check:
             url_times = bench.verify_url()
             check.message = f"median {statistics.median(url_times):.2f}s of {len(url_times)}"
@@ -83,24 +85,24 @@ def body(run: Run) -> None:
         if not run.args.keep:
             bench.stop_stack()
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
-    summarize(run, cases, loop, url_times)
+    summarize(run, cases, timed, url_times)
     alternating.show(run)
 
 
-def heavy(run: Run, engine: dk.Engine, cache_registry: str) -> None:
-    """`--heavy`: the heavy profile's cases (ci/heavybench.py), then everything it made removed: images,
+def heavy_profile(run: Run, engine: dk.Engine, cache_registry: str) -> None:
+    """`--heavy`: the heavy profile's cases (ci/bench/heavy.py), then everything it made removed: images,
     build cache, registry refs."""
     bench, example = Bench(run.settings, engine, cache_registry), Bench(run.settings, engine, cache_registry)
-    result = heavybench.HeavyResult()
+    result = heavy.HeavyResult()
     try:
-        print(f"bench --heavy: copy of the tree with {heavybench.OVERLAY} in {bench.tree}", flush=True)
-        bench.prepare(run.settings.root, heavybench.OVERLAY)
+        print(f"bench --heavy: copy of the tree with {heavy.OVERLAY} in {bench.tree}", flush=True)
+        bench.prepare(run.settings.root, heavy.OVERLAY)
         with run.step("H1-H3 prod builds") as check:
-            heavybench.builds(bench, PROJECT, result)
+            heavy.builds(bench, PROJECT, result)
             check.message = "; ".join(g.line() for g in result.goals)
         example.prepare(run.settings.root)
-        with run.step(heavybench.CASES[3]) as check:
-            heavybench.watch_case(bench, example, PROJECT, result)
+        with run.step(heavy.CASES[3]) as check:
+            heavy.watch_case(bench, example, PROJECT, result)
             check.message = result.goals[-1].line()
     finally:
         bench.stop_stack()
@@ -109,21 +111,21 @@ def heavy(run: Run, engine: dk.Engine, cache_registry: str) -> None:
         for target in bench.targets:
             registry.delete_cache(f"{cache_registry}/{PROJECT}/{target}")
         dk.prune_build_cache(engine)
-    heavybench.summarize(run, result)
+    heavy.summarize(run, result)
 
 
-def loop_cases(run: Run, bench: Bench) -> list[loopbench.LoopCase]:
+def loop_cases(run: Run, bench: Bench) -> list[loop.LoopCase]:
     names = list(bench.targets)
     first, last = names[0], names[-1]
     with run.step(LOOP_STEP) as check:
         edits = [(LOOP_CASES[1], lambda: print(f"edited {bench.edit(first)}")),
                  (LOOP_CASES[2], lambda: print(f"edited {bench.edit(last)}"))]  # fmt: skip
-        found = loopbench.measure(bench.nox, bench.tree, bench.env, LOOP_CASES[0], edits)
+        found = loop.measure(bench.nox, bench.tree, bench.env, LOOP_CASES[0], edits)
         check.message = ", ".join(f"{c.name}: {c.figures()}" for c in found)
     return found
 
 
-def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase], url_times: list[float]) -> None:
+def summarize(run: Run, cases: list[Case], timed: list[loop.LoopCase], url_times: list[float]) -> None:
     cold, warm, other, noop, guide = cases
     rows = [(c.name, f"{c.seconds:.1f}s", c.steps, c.cached, f"{c.ratio:.0%}") for c in cases]
     print("\n" + terminal.table(("case", "wall time", "steps", "cached", "hit ratio"), rows, columns=terminal.width()))
@@ -133,9 +135,9 @@ def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase], url_t
         "3/1": other.seconds / cold.seconds,
         "4/1": noop.seconds / cold.seconds,
     }
-    dev, *turns = loop
+    dev, *turns = timed
     goals = {}
-    for turn, goal in zip(turns, loopbench.GOALS, strict=True):
+    for turn, goal in zip(turns, loop.GOALS, strict=True):
         key, ratio = f"{turn.name[0]}/6", turn.seconds / dev.seconds
         ratios[key] = ratio
         goals[key] = {"ratio": round(ratio, 3), "goal": goal, "met": ratio <= goal}
@@ -153,7 +155,7 @@ def summarize(run: Run, cases: list[Case], loop: list[loopbench.LoopCase], url_t
     result: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, {platform_line()}",
         "cases": [asdict(c) | {"hit_ratio": round(c.ratio, 3)} for c in cases],
-        "loop": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in loop],
+        "loop": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in timed],
         "verify_url_seconds": [round(t, 3) for t in url_times],
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "goals": goals,
@@ -172,7 +174,7 @@ def platform_line() -> str:
 SESSION = Session(
     name="bench",
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
-    steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING, "H1-H3 prod builds", heavybench.CASES[3]),
+    steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING, "H1-H3 prod builds", heavy.CASES[3]),
     body=body,
     options=options,
 )

@@ -6,13 +6,14 @@ import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
-from ci import preflight, rollback, stack, terminal
-from ci.buildrecord import write_build
-from ci.errors import CiError
-from ci.frame import Run, Session
+from ci.build.finished import write_build
+from ci.core import terminal
+from ci.core.errors import CiError
+from ci.core.session import Run, Session
 from ci.phases import start
 from ci.phases.build import TAG, BuildRequest, build_group, dev_values
-from ci.services import Service, job_kinds
+from ci.stack import live, preflight, rollback
+from ci.stack.services import Service, job_kinds
 
 PROFILE = "dev"  # the bake group dev builds, and the name of its files in reports/
 
@@ -24,7 +25,7 @@ def options(parser: argparse.ArgumentParser) -> None:
 def body(run: Run) -> None:
     settings = run.settings
     with run.step("engine") as check:
-        engine = dk.connect(settings, stack.compose_env(TAG))
+        engine = dk.connect(settings, live.compose_env(TAG))
         check.message = f"engine {dk.require_engine(engine)}"
     with run.step("preflight") as check:
         ready = preflight.before_build(engine, settings, PROFILE)
@@ -34,8 +35,8 @@ def body(run: Run) -> None:
         # any state (a backend restarting in a loop too), hold their ports for `compose up` to replace.
         own = dk.project_containers(engine, settings.project)
         previous = {c.service: c for c in own if c.running}
-        stack.require_free_ports(settings, ready.ports, [p for c in own for p in c.host_ports])
-        holders = stack.holders(own)
+        live.require_free_ports(settings, ready.ports, [p for c in own for p in c.host_ports])
+        holders = live.holders(own)
         check.message = (
             f"free, or held by {settings.project}'s own containers ({holders}), replaced" if holders else "free"
         )
@@ -57,11 +58,11 @@ def body(run: Run) -> None:
             write_build(run.report, settings, build)
             check.message = f"{len(build.targets)} images in {build.seconds:.1f}s"
         with run.step("up") as check:
-            services = stack.services(engine, {t.target: t.tags for t in build.targets})
+            services = live.services(engine, {t.target: t.tags for t in build.targets})
             up = start.replace(start.Request(engine, settings, services, build.record, kept=kept))
-            check.message = stack.readiness(up.containers, job_kinds(services))
+            check.message = live.readiness(up.containers, job_kinds(services))
     with run.step("clean") as check:
-        containers, images = stack.remove_leftovers(engine, settings, services, up.record)
+        containers, images = live.remove_leftovers(engine, settings, services, up.record)
         check.message = f"removed {containers} old containers and {images} old images of {settings.project}"
     with run.step("status") as check:
         check.message = show_status(run, engine, services)
@@ -76,7 +77,7 @@ def still_up(err: CiError, previous: dict[str, dk.ContainerInfo]) -> CiError:
 
 
 def show_status(run: Run, engine: dk.Engine, services: list[Service]) -> str:
-    rows = stack.status(engine, [s.name for s in services], job_kinds(services))
+    rows = live.status(engine, [s.name for s in services], job_kinds(services))
     headers = ("service", "image id", "build date", "commit", "health")
     table = [(r.service, r.image_id, r.build_date, r.commit, r.health) for r in rows]
     terminal.show(

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from dataclasses import asdict
 
 from ci import docker as dk
-from ci import terminal
-from ci.doctor_checks import CHECK_NAMES, DEFAULT_CACHE_WARN_GB, DEFAULT_CONTEXT_BUDGET_MB, Finding, diagnose
-from ci.frame import Run, Session
-from ci.report import Check, Report, Status
-from ci.settings import Settings
-from ci.versions import HOST_MINIMUMS
+from ci.core import terminal
+from ci.core.report import Check, Report, Status
+from ci.core.session import Run, Session
+from ci.core.settings import Settings
+from ci.core.versions import HOST_MINIMUMS
+from ci.doctor.checks import CHECK_NAMES, DEFAULT_CACHE_WARN_GB, DEFAULT_CONTEXT_BUDGET_MB, Finding, diagnose
 
 STATUS: dict[str, Status] = {"ok": "passed", "warn": "warned", "fail": "failed", "skip": "skipped"}
 

@@ -17,12 +17,12 @@ from contextlib import suppress
 from pathlib import Path
 
 from ci import docker as dk
-from ci.bakefile import bake_groups, resolved_targets
-from ci.errors import CiError, DockerFailed
-from ci.frame import Run, Session
-from ci.report import Check
-from ci.settings import Settings
-from ci.versions import BUILDX_CHECK, at_least, tool_version
+from ci.build.bakefile import bake_groups, resolved_targets
+from ci.core.errors import CiError, DockerFailed
+from ci.core.report import Check
+from ci.core.session import Run, Session
+from ci.core.settings import Settings
+from ci.core.versions import BUILDX_CHECK, at_least, tool_version
 
 PYTHON_PATHS = ("ci", "tests", "noxfile.py")
 # The suite's ruff and mypy settings (and pytest's: noxfile.py's TOOL_SETTINGS), named on the command line:

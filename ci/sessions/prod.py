@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
-from ci import bake, cache, preflight, prod_cache, registry
 from ci import docker as dk
-from ci.buildargs import prod_args, prod_build_args
-from ci.buildrecord import Build, write_build
-from ci.errors import Exit, UsageError
-from ci.frame import Run, Session
-from ci.git import read_commit, unborn
+from ci.build import bake
+from ci.build.buildargs import prod_args, prod_build_args
+from ci.build.finished import Build, write_build
+from ci.cache import in_build, refs, registry
+from ci.core.errors import Exit, UsageError
+from ci.core.report import Check
+from ci.core.session import Run, Session
 from ci.phases.build import BuildRequest, build_group
-from ci.report import Check
+from ci.sources.git import read_commit, unborn
+from ci.stack import preflight
 
 PROFILE = "prod"  # the bake group prod builds, and the name of its files in reports/
 # The SBOM generator BuildKit runs for `type=sbom` attestations.
@@ -52,21 +54,21 @@ def body(run: Run) -> None:
         cache_check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes])
         cache_check.output = "\n".join(plan.problems)
     with run.step("bake") as check:
-        branches = cache.Branches.of(settings.env, settings.root)
+        branches = refs.Branches.of(settings.env, settings.root)
         variables = prod_variables(run, plan, branches)
         image_registry = settings.env.get("IMAGE_REGISTRY", "").strip() or plan.registry
         if args.push:
             variables |= attestations(engine, plan, image_registry)
         tag = variables["TAG"]
         print(f"baking prod: tree {tag}, builder {builder.name}")
-        layout = prod_cache.layout(plan, settings.project, branches, no_cache=args.no_cache)
-        caches: dict[str, cache.TargetCache] = {}
-        per_target = prod_cache.per_target(settings.root, plan, layout, caches, strict=args.strict_cache)
+        layout = in_build.layout(plan, settings.project, branches, no_cache=args.no_cache)
+        caches: dict[str, refs.TargetCache] = {}
+        per_target = in_build.per_target(settings.root, plan, layout, caches, strict=args.strict_cache)
         store, build = bake_prod(run, engine, builder, variables, per_target)
-        prod_cache.cache_problems(build.trace, plan, strict=args.strict_cache)
+        in_build.cache_problems(build.trace, plan, strict=args.strict_cache)
         failed = bool(build.trace.cache_errors())
         if not failed:
-            prod_cache.tag_branches(plan, caches, strict=args.strict_cache)
+            in_build.tag_branches(plan, caches, strict=args.strict_cache)
         record_cache(run, build, plan, caches, failed=failed)
         check.output = "\n".join(plan.problems)
         check.message = f"{len(build.targets)} images of tree {tag} in {build.seconds:.1f}s; cache {plan.status}"
@@ -79,12 +81,12 @@ def body(run: Run) -> None:
         run.report.skip(["push"], "no --push")
         return
     with run.step("push") as check:
-        refs = [ref for t in build.targets for ref in t.tags if ref.startswith(f"{image_registry}/")]
-        for ref in refs:
+        pushed = [ref for t in build.targets for ref in t.tags if ref.startswith(f"{image_registry}/")]
+        for ref in pushed:
             print(f"pushing {ref}", flush=True)
             dk.push_image(store, ref)
-        check.message = f"pushed {len(refs)} tags to {image_registry}"
-        run.verdict = f"pushed {len(refs)} tags to {image_registry}; next: nox -s verify"
+        check.message = f"pushed {len(pushed)} tags to {image_registry}"
+        run.verdict = f"pushed {len(pushed)} tags to {image_registry}; next: nox -s verify"
 
 
 def identities(build: Build) -> str:
@@ -125,13 +127,13 @@ def bake_prod(
     return store, build
 
 
-def prod_variables(run: Run, plan: registry.CachePlan, branches: cache.Branches) -> dict[str, str]:
+def prod_variables(run: Run, plan: registry.CachePlan, branches: refs.Branches) -> dict[str, str]:
     build_args = prod_build_args(read_commit(run.settings.root), datetime.now(UTC))
     strict = run.args.strict_cache
     return {
         "CACHE_BRANCH": branches.branch,
         "CACHE_DEFAULT_BRANCH": branches.default,
-        "CACHE_FROM_BRANCHES": "false",  # each target's refs come in the override (ci/cache.py)
+        "CACHE_FROM_BRANCHES": "false",  # each target's refs come in the override (ci/cache/refs.py)
         "PROJECT": run.settings.project,
         "TAG": build_args["GIT_COMMIT"],
         "EXTRA_TAG": "latest",
@@ -160,7 +162,7 @@ def loud_cache(check: Check, plan: registry.CachePlan) -> None:
 
 
 def record_cache(
-    run: Run, build: Build, plan: registry.CachePlan, refs: dict[str, cache.TargetCache], *, failed: bool
+    run: Run, build: Build, plan: registry.CachePlan, caches: dict[str, refs.TargetCache], *, failed: bool
 ) -> None:
     """What became of the registry cache, per target too (which refs it read, which it wrote or why
     none; FAILED: the registry failed during the build): in the build's figures, the JUnit properties,
@@ -170,11 +172,11 @@ def record_cache(
     if plan.problems:
         run.report.main.properties["cache_problems"] = " | ".join(plan.problems)
     for target in build.targets:
-        found = refs.get(target.target)
+        found = caches.get(target.target)
         target.cache = found.figures(failed) if found else {"not_exported": f"registry cache {plan.status}"}
     write_build(run.report, run.settings, build)
     for target in build.targets:
-        found = refs.get(target.target)
+        found = caches.get(target.target)
         if found:
             print(found.line(target.cached_steps, target.steps, failed))
         else:

@@ -1,6 +1,6 @@
 """`nox -s prune`: scheduled maintenance that reclaims space from this project's garbage, and only that.
-What goes and what stays is decided in `ci.cleanup`; this session gathers the facts, acts, and reports
-`docker system df` before and after (what it found and did, and how that reads: `ci.prune_report`)."""
+What goes and what stays is decided in `ci.prune.plan`; this session gathers the facts, acts, and reports
+`docker system df` before and after (what it found and did, and how that reads: `ci.prune.outcome`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,26 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ci import docker as dk
-from ci import frame, terminal
-from ci.buildrecord import last_record
-from ci.cleanup import (
+from ci import frame
+from ci.build.finished import last_record
+from ci.build.ledger import builds_of, forget, read_ledger
+from ci.core import terminal
+from ci.core.session import Run, Session
+from ci.core.units import human
+from ci.core.versions import tool_version
+from ci.prune.outcome import (
+    Outcome,
+    data,
+    describe,
+    done_line,
+    figures_line,
+    figures_table,
+    plan_line,
+    plan_table,
+    record,
+    verdict,
+)
+from ci.prune.plan import (
     CACHE_SCOPE,
     DEFAULT_KEEP,
     DEFAULT_KEEP_STORAGE,
@@ -27,22 +44,6 @@ from ci.cleanup import (
     parse_until,
     space_flag,
 )
-from ci.frame import Run, Session
-from ci.ledger import builds_of, forget, read_ledger
-from ci.prune_report import (
-    Outcome,
-    data,
-    describe,
-    done_line,
-    figures_line,
-    figures_table,
-    plan_line,
-    plan_table,
-    record,
-    verdict,
-)
-from ci.sizes import human
-from ci.versions import tool_version
 
 
 def options(p: argparse.ArgumentParser) -> None:

@@ -12,16 +12,17 @@ import argparse
 from collections.abc import Collection
 
 from ci import docker as dk
-from ci import secrets, stack
-from ci.cleanup import parse_duration
-from ci.errors import CiError, UsageError
-from ci.frame import Run, Session
+from ci.build.record import FILE as RECORD_FILE
+from ci.build.record import read_record
+from ci.core import secrets
+from ci.core.errors import CiError, UsageError
+from ci.core.report import Check, Report, markdown_table
+from ci.core.session import Run, Session
+from ci.core.settings import Settings, environment
 from ci.phases import deployment, start
 from ci.phases.check import Context, placement, run_checks
-from ci.record import FILE as RECORD_FILE
-from ci.record import read_record
-from ci.report import Check, Report, markdown_table
-from ci.settings import Settings, environment
+from ci.prune.plan import parse_duration
+from ci.stack import live
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
 REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # options of --url
@@ -97,7 +98,7 @@ def body(run: Run) -> None:
         if run.args.down and ctx is not None:
             dk.stop_services(ctx.engine, [s.name for s in ctx.services])
             others = [s.name for s in ctx.others]
-            print(stopped(ctx, stack.running(ctx.engine, others) if others else {}))
+            print(stopped(ctx, live.running(ctx.engine, others) if others else {}))
     if ctx is not None and ctx.extra_keys:
         run.data["build_info_extra_keys"] = ctx.extra_keys
     if not run.report.failed and ctx is not None:
@@ -113,38 +114,38 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
     bake file's targets as that build resolved them), never only those the record knows: a service the
     record cannot place fails its own check, and is never started from it."""
     build = read_record(settings.reports_dir, settings.project)
-    engine = dk.connect(settings, stack.compose_env(build.tag if build else "dev"))
+    engine = dk.connect(settings, live.compose_env(build.tag if build else "dev"))
     dk.require_engine(engine)
     if build is None:
         raise CiError(
             f"no build of {settings.project} recorded in {settings.reports_dir / RECORD_FILE}: "
             "run `nox -s dev` or `nox -s prod` first"
         )
-    found = stack.definitions(engine, settings, {**build.variables, "PROJECT": settings.project, "TAG": build.tag})
+    found = live.definitions(engine, settings, {**build.variables, "PROJECT": settings.project, "TAG": build.tag})
     names = [s.name for s in found.built]
-    if recreate or not stack.running(engine, names):
+    if recreate or not live.running(engine, names):
         why = "--up" if recreate else "the stack is down"
         unknown = [u for u in (placement(build, s) for s in found.built) if u]
         if unknown:
             raise CiError(f"{why}: the build record cannot say what to start: " + "; ".join(unknown))
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
         build = start.stack(start.Request(engine, settings, found.built, build)).record
-    containers = stack.wait_while_starting(engine, found.names, found.jobs)
+    containers = live.wait_while_starting(engine, found.names, found.jobs)
     return Context(settings, engine, build, found.built, containers, others=found.others)
 
 
 def services_running(ctx: Context) -> str:
-    """The services the project builds, each running and healthy by the one health rule (stack.ready; a job:
+    """The services the project builds, each running and healthy by the one health rule (live.ready; a job:
     completed); the others have a check each."""
     problems = []
     for service in ctx.services:
         container = ctx.containers.get(service.name)
-        why = "no container" if container is None else stack.unready(container, service.job)
+        why = "no container" if container is None else live.unready(container, service.job)
         if why:
             problems.append(f"{service.name}: {why}")
     if problems:
         raise CiError("; ".join(problems) + ": run `nox -s verify -- --up`, or `nox -s dev`")
-    return ", ".join(f"{s.name} {stack.state(ctx.containers[s.name], s.job)}" for s in ctx.services)
+    return ", ".join(f"{s.name} {live.state(ctx.containers[s.name], s.job)}" for s in ctx.services)
 
 
 def stopped(ctx: Context, running: Collection[str]) -> str:

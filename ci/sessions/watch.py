@@ -4,11 +4,11 @@ Watches each target's inputs; after a burst of changes, rebuilds only the target
 (local build cache, fresh build-info values), recreates only their services, waits for their health, and
 runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
 build leaves the previous containers running, a new container that does not come up gives way to the
-previous build (ci/rollback.py), and a bake or compose file that does not parse is a failed turn that
+previous build (ci/stack/rollback.py), and a bake or compose file that does not parse is a failed turn that
 touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
 loop starts is the same: the loop watches, and each turn also brings up the services that are down. Only
 Ctrl-C, SIGTERM, SIGHUP or an engine that goes away end it (a second session on the project waits, then is
-refused: ci/lock.py); the engine is asked after a failed turn (`docker version`), as its errors read
+refused: ci/core/lock.py); the engine is asked after a failed turn (`docker version`), as its errors read
 differently in docker, compose and buildx, and mid-stream.
 """
 
@@ -22,22 +22,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ci import bake, preflight, rollback, stack, turns
 from ci import docker as dk
-from ci.bakefile import ResolvedTarget
-from ci.buildargs import shaping_args
-from ci.errors import CiError, stopped_by
-from ci.frame import Run, Session
-from ci.identity import Inputs
+from ci.build import bake
+from ci.build.bakefile import ResolvedTarget
+from ci.build.buildargs import shaping_args
+from ci.build.record import BuildRecord, read_record
+from ci.core.errors import CiError, stopped_by
+from ci.core.session import Run, Session
 from ci.phases import start as starting
 from ci.phases.build import TAG, dev_targets, rebuild
 from ci.phases.check import Context, NotVerified, changed_since_build, prove, stale_targets
-from ci.record import BuildRecord, read_record
-from ci.services import Service, job_kinds
-from ci.turns import Failed, Turn
+from ci.sources.identity import Inputs
+from ci.stack import live, preflight, rollback
+from ci.stack.services import Service, job_kinds
+from ci.watch import turns
+from ci.watch.turns import Failed, Turn
 
 if TYPE_CHECKING:
-    from ci.watcher import Burst
+    from ci.watch.bursts import Burst
 
 PROFILE = "watch"
 IMAGE_MISSING = "image missing"  # a turn's result: the definitions name an image that cannot be had
@@ -88,7 +90,7 @@ def body(run: Run) -> None:
     # A loop is stopped by Ctrl-C, a process manager's SIGTERM or a closed terminal's SIGHUP (the frame makes
     # each an interruption): each ends it cleanly, reports written.
     with run.step("engine") as check:
-        loop = Loop(run, dk.connect(run.settings, stack.compose_env(TAG)))
+        loop = Loop(run, dk.connect(run.settings, live.compose_env(TAG)))
         if run.args.logs:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
@@ -117,9 +119,9 @@ def body(run: Run) -> None:
                 print("nothing changed since the running build", flush=True)
             return
         run.report_decides = False  # a loop's failed turns are its record, not its verdict: Ctrl-C ends it
-        from ci import watcher  # watchfiles is installed for this session alone; the others import this module
+        from ci.watch import bursts  # watchfiles is installed for this session alone; the others import this module
 
-        for burst in watcher.watching(loop.inputs, loop.definitions):
+        for burst in bursts.watching(loop.inputs, loop.definitions):
             on_burst(loop, burst)
     except KeyboardInterrupt as stop:
         print(f"\nstopped ({stopped_by(stop)})", flush=True)

@@ -1,5 +1,5 @@
 """The bake file's branch refs, as buildx's own HCL functions make them, are the ones prod writes and reads
-(ci/cache.py branch_tag): a plain `docker buildx bake prod` and `nox -s prod` share a branch's cache, and
+(ci/cache/refs.py branch_tag): a plain `docker buildx bake prod` and `nox -s prod` share a branch's cache, and
 no two branches share one. buildx's HCL, so run on both plugin sets."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ci import cache
 from ci import docker as dk
-from ci.bakefile import resolved_targets
+from ci.build.bakefile import resolved_targets
+from ci.cache import refs
 from tests.conftest import EXAMPLE, ROOT
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def test_the_bake_files_branch_refs_are_prods(bake_file: Path) -> None:
         variables = {"CACHE_BRANCH": branch, "CACHE_DEFAULT_BRANCH": default, "CACHE_REGISTRY": "r", "PROJECT": "p"}
         backend = resolved_targets(dk.bake_definition(engine, bake_file, ["prod"], variables))["backend"]
         tags = [ref.rpartition(":")[2] for ref in backend.cache_refs("cache_from")]
-        assert tags == list(cache.Branches(branch, default).tags)
+        assert tags == list(refs.Branches(branch, default).tags)
         written[(branch, default)] = backend.cache_refs("cache_to")[0].rpartition(":")[2]
-        assert written[(branch, default)] == cache.branch_tag(branch, default)
+        assert written[(branch, default)] == refs.branch_tag(branch, default)
     assert len({tag for (_, default), tag in written.items() if default == "main"}) == 5

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import requests
 
-from ci import cache, registry
-from ci.git import git
-from ci.oci_registry import MANIFEST_TYPES, Ref
+from ci.cache import refs, registry
+from ci.cache.registry_api import MANIFEST_TYPES, Ref
+from ci.sources.git import git
 from tests.conftest import Project
 from tests.integration.second_engine import second_engine
 
@@ -225,7 +225,7 @@ def test_two_branches_built_at_once_then_again_on_fresh_runners_rerun_nothing(
         for target in report["targets"]:
             ours = target["target"] == changed[branch]
             tags = [ref.rpartition(":")[2] for ref in target["cache"]["cache_to"]]
-            own = cache.branch_tag(branch, "main")  # main's plain branch-main, feature's with its name's hash
+            own = refs.branch_tag(branch, "main")  # main's plain branch-main, feature's with its name's hash
             assert tags == ([target["cache"]["identity_ref"].rpartition(":")[2], own] if ours else [])
     for branch, (root, _, env) in branches.items():
         again = fresh_build(project, tmp_path_factory.mktemp(f"{branch}-again"), 0, cwd=root, env=env)

@@ -17,7 +17,7 @@ import pytest
 import requests
 from python_on_whales import docker
 
-from ci.git import git
+from ci.sources.git import git
 from tests.conftest import Project, assert_junit_valid, junit_results
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ci import docker as dk
-from ci.settings import HOST_ENV, Settings, read_env_file
+from ci.core.settings import HOST_ENV, Settings, read_env_file
 
 pytestmark = pytest.mark.integration
 

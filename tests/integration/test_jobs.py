@@ -22,8 +22,8 @@ import pytest
 import requests
 from python_on_whales import docker
 
-from ci.settings import HOST_ENV, read_env_file
-from ci.stack import free_port
+from ci.core.settings import HOST_ENV, read_env_file
+from ci.stack.live import free_port
 from tests.conftest import Project, junit_results
 from tests.integration.test_rollback import only_error as error_line
 

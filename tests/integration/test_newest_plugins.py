@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from ci.settings import HOST_ENV, read_env_file
+from ci.core.settings import HOST_ENV, read_env_file
 from tests.conftest import Project
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from python_on_whales import docker
 
-from ci.settings import HOST_ENV, read_env_file
+from ci.core.settings import HOST_ENV, read_env_file
 from tests.conftest import Project, junit_results
 
 pytestmark = [pytest.mark.integration, pytest.mark.first_pass]

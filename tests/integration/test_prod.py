@@ -13,9 +13,9 @@ import pytest
 import requests
 from python_on_whales import DockerClient, docker
 
-from ci.buildtrace import PHASES
-from ci.git import git
-from ci.stack import free_port
+from ci.build.trace import PHASES
+from ci.sources.git import git
+from ci.stack.live import free_port
 from tests.conftest import Project, assert_junit_valid
 from tests.integration.fake_registry import fake_registry
 from tests.integration.second_engine import second_engine

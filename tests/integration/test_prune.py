@@ -26,9 +26,9 @@ import pytest
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
-from ci.ledger import Built, record_builds
-from ci.settings import HOST_ENV, read_env_file
-from ci.sizes import human
+from ci.build.ledger import Built, record_builds
+from ci.core.settings import HOST_ENV, read_env_file
+from ci.core.units import human
 from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ci import registry
+from ci.cache import registry
 from tests.conftest import Project, assert_junit_valid
 from tests.integration.second_engine import second_engine
 from tests.integration.test_prod import error_line

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ci import fetch
+from ci.core import fetch
 from tests.conftest import Project, junit_results
 from tests.hostile import Hostile
 

@@ -20,7 +20,7 @@ import pytest
 import requests
 from python_on_whales import docker
 
-from ci.stack import free_port
+from ci.stack.live import free_port
 from tests.conftest import Project, junit_results
 
 # first_pass: verify --url reads a deployment over HTTP from Python, whichever plugins made the stack (the

@@ -12,7 +12,7 @@ import pytest
 import requests
 from python_on_whales import docker
 
-from ci.fingerprint import fingerprint
+from ci.sources.fingerprint import fingerprint
 from tests.conftest import Project, assert_junit_valid
 from tests.integration.watching import Watch, is_turn
 
@@ -28,7 +28,7 @@ def project(make_project: Callable[[str], Project]) -> Project:
 
 def started(project: Project, env: dict[str, str] | None = None) -> Watch:
     """A watch in PROJECT (ENV over the project's), once it watches: it says so when its watcher runs, so a
-    save right after the line is seen (ci/watcher.py)."""
+    save right after the line is seen (ci/watch/bursts.py)."""
     running = Watch(project, env)
     running.wait_for(lambda line: line.startswith("watching the inputs of"))
     return running

@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci.stack import free_port
+from ci.stack.live import free_port
 
 CERTS_D = Path("/etc/docker/certs.d")
 HOSTS = Path("/etc/hosts")

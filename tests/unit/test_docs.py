@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ci import frame, sessions
-from ci.dockerfile import dockerfile_instructions
-from ci.services import __doc__ as LABELS_DOC
+from ci.sources.dockerfile import dockerfile_instructions
+from ci.stack.services import __doc__ as LABELS_DOC
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

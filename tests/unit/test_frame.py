@@ -15,10 +15,10 @@ import pytest
 from lxml import etree
 
 from ci import frame, sessions
-from ci.errors import CiError, EngineUnreachable, Exit, Stopped, UsageError
-from ci.frame import Run, Session
-from ci.report import Check
-from ci.settings import load_settings
+from ci.core.errors import CiError, EngineUnreachable, Exit, Stopped, UsageError
+from ci.core.report import Check
+from ci.core.session import Run, Session
+from ci.core.settings import load_settings
 from tests.conftest import ROOT, junit_results
 
 STEPS = ("first", "second", "third")
@@ -304,7 +304,7 @@ def test_a_session_refused_by_the_projects_lock_writes_no_report_over_the_holder
 ) -> None:
     """The reports folder is the holder's while it runs: the refused session says who holds the project and
     leaves the files alone; the body never ran."""
-    from ci.lock import held, holder_here, lock_file
+    from ci.core.lock import held, holder_here, lock_file
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("LOCK_WAIT", "0")
@@ -328,7 +328,7 @@ def test_a_session_refused_by_the_projects_lock_writes_no_report_over_the_holder
 def test_a_session_that_changes_nothing_takes_no_lock(
     reports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ci.lock import held, holder_here, lock_file
+    from ci.core.lock import held, holder_here, lock_file
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("LOCK_WAIT", "0")

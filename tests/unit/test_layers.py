@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.unit.test_sessions import OWN_REQUIREMENTS, module_level_imports
+from tests.unit.sessions.test_sessions import OWN_REQUIREMENTS, module_level_imports
 
 CI = ROOT / "ci"
 SESSIONS = "ci.sessions"
@@ -20,7 +20,7 @@ REGISTRY = CI / "sessions" / "__init__.py"
 FRAME = (CI / "frame.py", CI / "__main__.py")  # the frame finds a session by name in the registry
 FRAME_MODULES = ("ci.frame", "ci.__main__")
 # The modules below the sessions that must import the frame, each with the reason: none does. What they share
-# with it lives below it (SessionStatus and Exit in ci/errors.py, Findings in ci/report.py).
+# with it lives below it (SessionStatus and Exit in ci/core/errors.py, Findings in ci/core/report.py).
 MUST_IMPORT_THE_FRAME: dict[str, str] = {}
 
 
@@ -94,7 +94,7 @@ def test_a_phase_imports_no_sessions_own_requirements_at_module_level(path: Path
 
 
 def test_the_shared_modules_import_no_phase() -> None:
-    """The phases put the shared modules together (ci/phases/build.py: ci/bake.py, ci/buildrecord.py, ...);
+    """The phases put the shared modules together (ci/phases/build.py: ci/build/bake.py, ci/build/finished.py, ...);
     what a phase returns lives in a shared module, which never imports the phase back."""
     shared = [p for p in modules(CI) if not p.is_relative_to(CI / "sessions") and not p.is_relative_to(CI / "phases")]
     wrong = {str(p.relative_to(ROOT)): of_phases(imported(p)) for p in shared if p not in FRAME}
@@ -121,4 +121,11 @@ def test_every_form_of_importing_the_frame_is_seen() -> None:
     assert of_frame(imported(CI / "phases" / "example.py", source)) == [
         "ci.__main__", "ci.frame", "ci.frame.Run", "ci.frame.SessionStatus",
     ]  # fmt: skip
-    assert of_frame(imported(CI / "turns.py", "from ci.errors import SessionStatus\nfrom ci import report\n")) == []
+    assert (
+        of_frame(
+            imported(
+                CI / "watch" / "turns.py", "from ci.core.errors import SessionStatus\nfrom ci.core import report\n"
+            )
+        )
+        == []
+    )

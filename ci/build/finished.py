@@ -1,0 +1,120 @@
+"""A finished build, written down: the `Build` the build phase returns (its figures per target), its record
+in last-build.json (ci/build/record.py's format, for verify and a rollback), and its report: a JUnit suite per
+target, build-PROFILE.json, the table and each target's phases on screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ci.build.bake import Plan, TargetBuild
+from ci.build.bakefile import ResolvedTarget
+from ci.build.buildargs import utc_iso
+from ci.build.ledger import builds_of, record_builds
+from ci.build.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.build.trace import BuildTrace, phases_text
+from ci.core import terminal
+from ci.core.errors import CiError
+from ci.core.report import Check, Report, Suite, property_value, write_json
+from ci.core.settings import Settings
+from ci.core.units import human, short_id
+
+
+@dataclass
+class Build:
+    """A bake of one profile (dev or prod) and what it produced."""
+
+    profile: str
+    variables: dict[str, str]
+    seconds: float
+    targets: list[TargetBuild]
+    record: BuildRecord  # as written to last-build.json
+    trace: BuildTrace = field(repr=False)  # the bake's steps, and what the registry cache did during them
+    cache: dict[str, Any] = field(default_factory=lambda: {"status": "off"})
+
+
+def last_record(settings: Settings) -> BuildRecord | None:
+    """The build record as the previous build left it; None when there is none this code reads (a new one
+    replaces it then)."""
+    try:
+        return read_record(settings.reports_dir, settings.project)
+    except CiError:
+        return None
+
+
+def target_record(t: TargetBuild, resolved: ResolvedTarget, plan: Plan) -> TargetRecord:
+    args = plan.args[t.target]
+    return TargetRecord(
+        t.image,
+        t.image_id,
+        t.source_digest,
+        t.files,
+        resolved.context,
+        resolved.dockerfile,
+        args["GIT_COMMIT"],
+        args["BUILD_DATE"],
+        args["CACHE_BUST"],
+        plan.tags[t.target],
+        t.build_args_digest,
+        t.build_args,
+    )
+
+
+def record_build(
+    settings: Settings,
+    profile: str,
+    variables: dict[str, str],
+    targets: dict[str, TargetRecord],
+    earlier: BuildRecord | None,
+) -> BuildRecord:
+    """The record of a build of PROFILE that leaves TARGETS, written to last-build.json; it keeps the build
+    each target replaces (EARLIER's), for a rollback."""
+    finished = utc_iso(datetime.now(UTC))
+    replaced = replaced_targets(earlier, targets)
+    record = BuildRecord(profile, settings.project, variables["TAG"], finished, variables, targets, replaced)
+    write_record(record, settings.reports_dir)
+    record_builds(settings.reports_dir, settings.project, builds_of(record))  # what removes images reads it
+    return record
+
+
+def write_build(report: Report, settings: Settings, build: Build) -> None:
+    """The build's figures: a testsuite per target in the JUnit file, build-PROFILE.json, a table on screen."""
+    for t in build.targets:
+        suite = Suite(t.target, properties={k: property_value(v) for k, v in t.figures().items()})
+        # A suite of its own per target, with one testcase saying what was built (no suite without tests).
+        image = short_id(t.image_id)
+        suite.checks.append(
+            Check(
+                "image", seconds=t.wall_seconds, message=f"{t.image} {image}: {t.cached_steps}/{t.steps} steps cached"
+            )
+        )
+        report.suites.append(suite)
+    report.main.properties.update({k.lower(): v for k, v in build.variables.items()})
+    report.main.properties["bake_seconds"] = f"{build.seconds:.3f}"
+    write_json(
+        {
+            "profile": build.profile,
+            "variables": build.variables,
+            "seconds": round(build.seconds, 3),
+            "cache": build.cache,
+            "targets": [t.figures() for t in build.targets],
+        },
+        settings.reports_dir / f"build-{build.profile}.json",
+    )
+    headers = ("target", "time", "steps", "cached", "hit ratio", "context", "image id", "size")
+    rows = [
+        (t.target, f"{t.wall_seconds:.1f}s", t.steps, t.cached_steps, f"{t.cache_hit_ratio:.0%}",
+         human(t.context_bytes), short_id(t.image_id), human(t.size_bytes))
+        for t in build.targets
+    ]  # fmt: skip
+    print("\n" + terminal.table(headers, rows, columns=terminal.width()))
+    for line in filter(None, map(phases_line, build.targets)):
+        print(line, flush=True)
+
+
+def phases_line(t: TargetBuild) -> str:
+    """`backend time: steps 0.2s, image export 0.1s, unpacking 0.8s, cache export 1.6s (of 2.8s)`: the
+    phases that show at a tenth of a second (the JSON keeps every one); "" when none does."""
+    shown = phases_text(t.phases)
+    return f"{t.target} time: {shown} (of {t.wall_seconds:.1f}s)" if shown else ""

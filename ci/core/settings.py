@@ -1,0 +1,279 @@
+"""Settings from the environment, with the host's provisioned defaults underneath: the one place that reads
+the process environment. Every module takes its variables from the view here (`Environment`: exported over the
+project's .env over the host's defaults, as compose ranks them), never from `os.environ`
+(tests/unit/core/test_settings.py holds every module to it, with the one exception it names)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ci.build.bakefile import bake_variables
+from ci.core.errors import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+# Written by ci/provision: stand-in base images on hosts that cannot reach Docker Hub.
+HOST_ENV = Path("/etc/mainza/host.env")
+DEFAULT_PROJECT = "mainza"
+# Bake variables a user may set in the environment; bake reads them from there by itself, and we pass
+# the host file's values the same way so that the environment keeps precedence.
+HOST_VARIABLES = ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
+# Variables the programs the sessions run read from their own process environment, which no .env reaches: the
+# docker client and its plugins (compose refuses DOCKER_HOST from .env: docker/compose#9871; buildx picks its
+# builder by BUILDX_BUILDER), requests' trust, the CI runner's job summary. The view gives them as exported only,
+# so that what a session says (the engine, the builder, whom it trusts) is what those programs do.
+PROCESS_VARIABLES = frozenset(
+    {
+        "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "BUILDX_BUILDER",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GITHUB_STEP_SUMMARY",
+    }
+)  # fmt: skip
+DEFAULT_LOCK_WAIT = 60.0  # seconds a session waits for another that holds the project (ci/core/lock.py)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (`export KEY=VALUE` too, as compose reads its .env); comments and blank lines ignored;
+    a missing file is empty."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.removeprefix("export ").split("=", 1)
+        value = value.strip()
+        if value[:1] not in ("'", '"'):
+            value = value.split(" #", 1)[0].strip()  # an inline comment, as compose reads one
+        values[key.strip()] = value.strip("'\"")
+    return values
+
+
+# `${NAME:-default}` in compose.yaml: the variables that set host ports are those named *_PORT.
+_PORT_VARIABLE = re.compile(r"\$\{(\w+_PORT)(?::?-([^}]*))?\}")
+
+
+def port_variables(compose_text: str, environ: Mapping[str, str]) -> dict[int, str]:
+    """Host port -> the compose variable that sets it, each checked: a bad value is a usage error here,
+    before anything runs, rather than compose's message about a port mapping."""
+    found: dict[int, str] = {}
+    for name, default in _PORT_VARIABLE.findall(compose_text):
+        raw = environ.get(name, "").strip() or default.strip()
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise UsageError(f"{name}={raw!r} is not a port number (1-65535)")
+        if found.get(int(raw), name) != name:
+            raise UsageError(f"{found[int(raw)]} and {name} are both {raw}: give them different ports")
+        found[int(raw)] = name
+    return found
+
+
+# Image references as the engine parses them (distribution/reference): a repository name is path components
+# joined by `/`, each lowercase letters and digits with single separators (`.`, `_`, `__` or dashes) between
+# them, at most 255 characters in all, registry included; a tag is 1 to 128 of `\w.-`, not starting with `.-`.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+REPOSITORY_MAX = 255
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# Compose's own rule for project names.
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9_-]*")
+# What follows the project in compose.yaml's image names (`${COMPOSE_PROJECT_NAME:-mainza}-backend:...`).
+_PROJECT_IMAGE = re.compile(r"\$\{COMPOSE_PROJECT_NAME(?::?-[^}]*)?\}([^\s:@'\"$]*)")
+
+
+def check_project(project: str, compose_file: Path, registry: str = "") -> None:
+    """PROJECT as compose takes it, and the image names it makes (those of COMPOSE_FILE, and with REGISTRY
+    before them when prod pushes there) as the engine takes them: a usage error naming
+    COMPOSE_PROJECT_NAME, before anything is built, rather than the engine's about a reference later."""
+    compose_text = compose_file.read_text() if compose_file.is_file() else ""
+    if not _PROJECT.fullmatch(project):
+        raise UsageError(
+            f"COMPOSE_PROJECT_NAME={project!r} is not a valid project name: "
+            "use lowercase letters, digits, dashes and underscores, starting with a letter or digit"
+        )
+    for name in [project + rest for rest in dict.fromkeys(_PROJECT_IMAGE.findall(compose_text))] or [project]:
+        if not _REPOSITORY.fullmatch(name):
+            raise UsageError(
+                f"COMPOSE_PROJECT_NAME={project!r} makes the image name {name!r}, which is not one: end it with a "
+                "letter or digit, and no more than two underscores or a dot together"
+            )
+        whole = f"{registry}/{name}" if registry else name
+        if len(whole) > REPOSITORY_MAX:
+            raise UsageError(
+                f"COMPOSE_PROJECT_NAME ({len(project)} characters) makes the image name {whole[:40]}... of "
+                f"{len(whole)} characters, over the {REPOSITORY_MAX} an image name may have: shorten it"
+            )
+
+
+def check_tag(environ: Mapping[str, str]) -> None:
+    """TAG, where the environment sets it (compose's image names read it): an image tag, or a usage error
+    naming it, before anything is built."""
+    tag = environ.get("TAG", "")
+    if tag and not _TAG.fullmatch(tag):
+        raise UsageError(
+            f"TAG={tag!r} is not an image tag: 1 to 128 letters, digits, `_`, `.` and `-`, not starting with "
+            "`.` or `-`; set another or unset it"
+        )
+
+
+def refuse_exported_tag(environ: Mapping[str, str]) -> None:
+    """The sessions tag their images themselves (dev `dev`, prod the commit) and give compose that TAG in an
+    env file; compose ranks the shell's environment above every env file, so an exported TAG would have it
+    run other images than the session built."""
+    if "TAG" in environ:
+        raise UsageError(
+            f"TAG={environ['TAG']!r} is exported: compose would run that tag, not the images this session builds "
+            "and tags itself (dev: dev, prod: the commit); unset it (`unset TAG`)"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Environment(Mapping[str, str]):
+    """The variables the sessions read, each where compose finds it: EXPORTED (the process environment) over
+    the project's DOTENV over the HOST's provisioned defaults; a variable of PROCESS_VARIABLES as exported
+    only. An exported variable wins even when empty, as it does for compose and bake."""
+
+    exported: Mapping[str, str] = field(default_factory=dict)
+    dotenv: Mapping[str, str] = field(default_factory=dict)
+    host: Mapping[str, str] = field(default_factory=dict)
+
+    def _layers(self, name: str) -> tuple[Mapping[str, str], ...]:
+        return (self.exported,) if name in PROCESS_VARIABLES else (self.exported, self.dotenv, self.host)
+
+    def __getitem__(self, name: str) -> str:
+        for layer in self._layers(name):
+            if name in layer:
+                return layer[name]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        names = dict.fromkeys([*self.exported, *self.dotenv, *self.host])
+        return iter([name for name in names if name in self])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(name in layer for layer in self._layers(name))
+
+    def source(self, name: str) -> str:
+        """Where NAME's value comes from, in words: `exported`, `.env`, `the host's defaults`; "" when unset."""
+        for layer, words in zip(self._layers(name), ("exported", ".env", "the host's defaults"), strict=False):
+            if name in layer:
+                return words
+        return ""
+
+
+def environment(environ: Mapping[str, str] | None = None, root: Path = ROOT, host_env: Path = HOST_ENV) -> Environment:
+    """The view of ENVIRON (the process environment), ROOT's .env and the host's defaults (HOST_VARIABLES of
+    HOST_ENV). For the few modules that hold no Settings (whom TLS trusts, the engine's address); the others
+    read `settings.env`."""
+    host = read_env_file(host_env)
+    return Environment(
+        dict(os.environ if environ is None else environ),
+        read_env_file(root / ".env"),
+        {k: host[k] for k in HOST_VARIABLES if host.get(k)},
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    project: str
+    reports_dir: Path
+    ports: dict[int, str]  # host port -> the compose variable that sets it (BACKEND_PORT...)
+    # Values for bake variables and compose interpolation that do not come from the user's environment.
+    host_defaults: dict[str, str] = field(default_factory=dict)
+    # The project's .env, which compose reads beneath the environment and above the host's defaults.
+    dotenv: dict[str, str] = field(default_factory=dict)
+    # Where the projects' locks are (ci/core/lock.py): this user's state folder, one for every checkout.
+    lock_dir: Path = Path.home() / ".local" / "state" / "mainza" / "locks"
+    lock_wait: float = DEFAULT_LOCK_WAIT  # LOCK_WAIT: seconds to wait for a session that holds the project
+    # Every variable the sessions read: exported over .env over the host's defaults (load_settings fills it).
+    env: Environment = field(default_factory=Environment)
+
+    @property
+    def bake_file(self) -> Path:
+        return self.root / "docker-bake.hcl"
+
+    @property
+    def compose_file(self) -> Path:
+        return self.root / "compose.yaml"
+
+    @property
+    def env_file(self) -> Path:
+        """The project's .env, as `docker compose` reads it beside compose.yaml."""
+        return self.root / ".env"
+
+    @property
+    def bake_variables(self) -> dict[str, str]:
+        """What bake is given beneath a session's own variables: the host's defaults, and every variable the
+        bake file declares as the view sets it (exported, .env or the host's), as compose is given .env.
+        buildx reads exported variables by itself; .env it never reads."""
+        try:
+            declared = bake_variables(self.bake_file.read_text())
+        except OSError:
+            declared = []
+        return {**self.host_defaults, **{name: self.env[name] for name in declared if name in self.env}}
+
+
+def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
+    """Where the sessions write their reports: REPORTS_DIR (ENVIRON: the view, .env's too), relative to the
+    project, else reports/. Read apart from the other settings, so that a session whose settings are wrong
+    still reports it there."""
+    reports = Path(environ.get("REPORTS_DIR", "").strip() or root / "reports")
+    return reports if reports.is_absolute() else root / reports
+
+
+def writable_reports_dir(environ: Mapping[str, str] | None = None, root: Path = ROOT) -> Path:
+    """The reports folder (ENVIRON: the view, by default this process's), created and proven writable by
+    creating and removing a file in it (root passes any permission check, so only a write tells a read-only
+    mount); else a usage error naming it, raised before anything runs rather than at the end, when the reports
+    are written."""
+    reports = reports_dir(environment(root=root) if environ is None else environ, root)
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=reports, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        reason = "not a folder" if reports.exists() and not reports.is_dir() else err.strerror or str(err)
+        raise UsageError(
+            f"REPORTS_DIR={reports} cannot be written ({reason}): set REPORTS_DIR to a writable folder"
+        ) from err
+    return reports
+
+
+def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOST_ENV, root: Path = ROOT) -> Settings:
+    env = environment(environ, root, host_env)  # compose's order: the environment over the project's .env
+    project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
+    check_project(project, root / "compose.yaml", env.get("IMAGE_REGISTRY", "").strip())
+    check_tag(env)
+    refuse_exported_tag(env.exported)
+    compose = root / "compose.yaml"
+    state = Path(env.get("XDG_STATE_HOME", "").strip() or Path.home() / ".local" / "state")
+    return Settings(
+        root=root,
+        project=project,
+        reports_dir=reports_dir(env, root),
+        ports=port_variables(compose.read_text() if compose.is_file() else "", env),
+        host_defaults={k: v for k, v in env.host.items() if not env.exported.get(k)},
+        dotenv=dict(env.dotenv),
+        lock_dir=state / "mainza" / "locks",
+        lock_wait=lock_wait(env),
+        env=env,
+    )
+
+
+def lock_wait(env: Mapping[str, str]) -> float:
+    """LOCK_WAIT: whole seconds, 0 or more (0: refuse at once when another session holds the project)."""
+    raw = env.get("LOCK_WAIT", "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT
+    if not raw.isdigit():
+        raise UsageError(f"LOCK_WAIT={raw!r} is not a number of seconds: give a whole number, 0 or more")
+    return float(raw)

@@ -1,0 +1,2 @@
+"""doctor's own parts: its checks of the host and the tree.
+"""

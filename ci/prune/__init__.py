@@ -1,0 +1,3 @@
+"""prune's own parts: what is the project's to remove and the plan of what goes and why, and what a prune
+found and did.
+"""

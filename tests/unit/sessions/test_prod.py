@@ -1,0 +1,35 @@
+"""`nox -s prod` before anything is asked of the engine: a repository with no commit yet is one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ci import frame
+from ci.core.settings import load_settings
+from ci.sessions.prod import SESSION
+from ci.sources.git import git
+from tests.conftest import junit_results
+
+
+def test_a_repository_with_no_commit_yet_is_one_usage_line_saying_to_commit_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "app"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "docker-bake.hcl").write_text('target "app" {}\n')
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setattr(frame, "load_settings", lambda: load_settings({}, root=root))
+    monkeypatch.setattr("ci.docker.connect", lambda *a, **k: pytest.fail("the engine was asked"))
+    assert frame.run(SESSION, []) == 2
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err and "internal error" not in out.err
+    assert out.err.strip().splitlines()[-1] == f"error: {root} has no commit yet: " + (
+        "commit first (`git add -A && git commit`), prod builds one"
+    )
+    assert junit_results(tmp_path / "reports" / "junit-prod.xml")["commit"] == "failure"
+    assert json.loads((tmp_path / "reports" / "prod.json").read_text())["status"] == "usage error"

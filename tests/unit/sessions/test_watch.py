@@ -1,0 +1,187 @@
+"""watch's turns: a failed turn ends the loop only when the engine no longer answers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from ci import docker as dk
+from ci import frame
+from ci.build.record import BuildRecord
+from ci.core.errors import CiError, DockerFailed, EngineUnreachable, Exit
+from ci.core.report import Report
+from ci.core.session import Run, Session
+from ci.core.settings import Settings
+from ci.phases import start
+from ci.sessions import watch
+from ci.sources.identity import Inputs
+from ci.stack import preflight, rollback
+from ci.watch.bursts import Burst
+from tests.conftest import junit_results
+
+
+def loop_of(tmp_path: Path) -> watch.Loop:
+    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, ports={})
+    args = argparse.Namespace(logs=False, once=False, down=False)
+    run = Run(watch.SESSION, args, settings, Report("watch"))
+    return watch.Loop(run, dk.Engine(_client=None, project="p"))  # type: ignore[arg-type]
+
+
+def listing_fails(engine: dk.Engine) -> dict[str, dk.ContainerInfo]:
+    raise DockerFailed("could not list the p containers: Cannot connect to the Docker daemon")
+
+
+def engine_gone(engine: dk.Engine) -> str:
+    raise EngineUnreachable("no Docker engine answers")
+
+
+def test_a_failed_turn_whose_engine_no_longer_answers_ends_the_loop_with_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dk, "service_containers", listing_fails)
+    monkeypatch.setattr(dk, "require_engine", engine_gone)
+    loop = loop_of(tmp_path)
+    with pytest.raises(EngineUnreachable, match=r"any more \(turn 1 failed on it\): start it or fix DOCKER_HOST"):
+        watch.turn(loop, ["backend/main.py"], ["backend"], 0.0)
+    [turn] = loop.turns
+    assert turn.result == "no engine"
+    [case] = loop.run.report.main.checks
+    assert case.name == "turn 1: backend" and case.status == "failed" and case.exit_code == Exit.NO_ENGINE
+
+
+def test_a_failed_turn_whose_engine_still_answers_is_recorded_and_the_loop_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dk, "service_containers", listing_fails)
+    monkeypatch.setattr(dk, "require_engine", lambda engine: "26.1.5")
+    loop = loop_of(tmp_path)
+    watch.turn(loop, ["backend/main.py"], ["backend"], 0.0)
+    [turn] = loop.turns
+    assert turn.result == "failed" and "Cannot connect" in turn.detail
+    assert loop.run.report.main.checks[0].exit_code == Exit.FAILED
+
+
+def lose_the_engine(*args: object, **kwargs: object) -> NoReturn:
+    raise EngineUnreachable("no Docker engine answers")
+
+
+@pytest.mark.parametrize("where", ["listing", "build", "up"])
+def test_an_engine_lost_inside_a_turn_ends_the_loop_and_is_not_taken_for_a_failed_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    def build(loop: watch.Loop, targets: object) -> None:
+        if where == "build":
+            lose_the_engine()
+        loop.record = BuildRecord("dev", "p", "dev", "", {}, {})
+
+    monkeypatch.setattr(dk, "service_containers", lose_the_engine if where == "listing" else lambda engine: {})
+    monkeypatch.setattr(rollback, "keeping", lambda *args: nullcontext({}))
+    monkeypatch.setattr(watch, "build", build)
+    monkeypatch.setattr(start, "replace", lose_the_engine)
+    loop = loop_of(tmp_path)
+    with pytest.raises(EngineUnreachable, match=r"^no Docker engine answers$"):
+        watch.turn(loop, ["backend/main.py"], [], 0.0)  # no target: nothing to resolve
+    [turn] = loop.turns
+    assert (turn.result, turn.detail) == ("no engine", "no Docker engine answers")
+    [case] = loop.run.report.main.checks
+    assert case.status == "failed" and case.exit_code == Exit.NO_ENGINE
+
+
+def test_an_engine_lost_while_reading_the_definitions_again_ends_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch.Loop, "read_definitions", lose_the_engine)
+    loop = loop_of(tmp_path)
+    with pytest.raises(EngineUnreachable):
+        watch.on_burst(loop, Burst(frozenset(loop.definitions), 0.0))
+    assert loop.unreadable == "" and loop.turns == []
+
+
+def test_an_image_missing_from_new_definitions_is_a_turn_that_touches_nothing_and_each_save_asks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compose.yaml now names a database image nobody can pull: a failed turn, nothing built; a pull needs no
+    edit of the definitions, so the next save of any file reads them again, and the turn runs."""
+    pulled: list[bool] = []
+    turns: list[list[str]] = []
+
+    def read(loop: watch.Loop) -> str:
+        if not pulled:
+            raise preflight.ImagesMissing("db's image team/db:1 is not on this engine and cannot be pulled: ...")
+        loop.inputs = {"backend": Inputs.of(tmp_path, Path("Dockerfile"))}
+        return "definitions resolve"
+
+    monkeypatch.setattr(watch.Loop, "read_definitions", read)
+    monkeypatch.setattr(watch, "turn", lambda loop, files, targets, seen: turns.append(targets))
+    loop = loop_of(tmp_path)
+    watch.on_burst(loop, Burst(frozenset([loop.run.settings.compose_file]), 0.0))
+    [turn] = loop.turns
+    assert turn.result == "image missing" and turn.targets == [] and turns == []
+    assert turn.detail.startswith("db's image team/db:1") and turn.detail.endswith("; the stack runs unchanged")
+    pulled.append(True)  # `docker pull team/db:1`, then a save of a source
+    watch.on_burst(loop, Burst(frozenset([tmp_path / "backend" / "main.py"]), 0.0))
+    assert loop.unreadable == "" and turns == [["backend"]] and len(loop.turns) == 1
+
+
+def test_definitions_that_do_not_parse_are_read_again_only_when_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[int] = []
+
+    def read(loop: watch.Loop) -> str:
+        reads.append(1)
+        raise CiError("compose.yaml:4:4: did not find expected key")
+
+    monkeypatch.setattr(watch.Loop, "read_definitions", read)
+    loop = loop_of(tmp_path)
+    watch.on_burst(loop, Burst(frozenset([loop.run.settings.compose_file]), 0.0))
+    watch.on_burst(loop, Burst(frozenset([tmp_path / "backend" / "main.py"]), 0.0))
+    assert [t.result for t in loop.turns] == ["does not parse", "does not parse"] and reads == [1]
+
+
+def test_the_junit_a_watch_writes_at_ctrl_c_is_valid_whatever_its_turns_saw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 32, item 11: a file name with control characters, a failing step's coloured log, then Ctrl-C
+    during a turn; the JUnit file written then is schema-valid, the turns in it, the stop named."""
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    monkeypatch.setattr(dk, "service_containers", lambda engine: {})
+    monkeypatch.setattr(dk, "require_engine", lambda engine: "26.1.5")
+    monkeypatch.setattr(rollback, "keeping", lambda *args: nullcontext({}))
+    saves = ["backend/na\x1bme\u202e.py", "backend/main.py"]  # a failed build, then Ctrl-C
+
+    def build(loop: watch.Loop, targets: object) -> None:
+        if loop.turns[-1].files[0] == "backend/main.py":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, mid-turn
+            time.sleep(5)
+        raise CiError("backend [runtime 5/5] RUN make failed (exit 2)", output="\x1b[31merror\x1b[0m\x00\ud800")
+
+    def body(run: Run) -> None:
+        loop = watch.Loop(run, dk.Engine(_client=None, project="p"))  # type: ignore[arg-type]
+        loop.targets = {"backend": None}  # type: ignore[dict-item]
+        run.report_decides = False
+        try:
+            for name in saves:
+                watch.turn(loop, [name], ["backend"], time.monotonic())
+        except KeyboardInterrupt:
+            pass
+        watch.finish(loop)
+
+    monkeypatch.setattr(watch, "build", build)
+    args = ["--once"]  # parsed, not acted on: the body above is the loop
+    assert frame.run(Session("watch", "loop", (), body, options=watch.options), args) == 0
+    found = junit_results(tmp_path / "reports" / "junit-watch.xml")  # schema-valid
+    assert found == {"turn 1: backend": "failure", "turn 2: backend": "error"}
+    turns = json.loads((tmp_path / "reports" / "watch.json").read_text())["turns"]
+    assert turns[0]["files"] == ["backend/na\\x1bme\\u202e.py"]
+    assert turns[1]["detail"] == "stopped by SIGINT during the turn"
+    assert "\x1b" not in "".join(capsys.readouterr())
