@@ -11,7 +11,8 @@ from typing import Any
 from ci import docker as dk
 from ci.core import terminal
 from ci.core.units import human
-from ci.prune.plan import CACHE_SCOPE, Item, Options, Plan
+from ci.prune.plan import CACHE_SCOPE, Options, Plan
+from ci.stack.owned import Item
 
 DISK_TYPES = tuple(dk.DISK_TYPES.values())
 

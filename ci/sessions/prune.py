@@ -35,7 +35,6 @@ from ci.prune.plan import (
     DEFAULT_UNTIL,
     MIN_UNTIL,
     Options,
-    Ownership,
     Plan,
     make_plan,
     parse_keep,
@@ -44,6 +43,7 @@ from ci.prune.plan import (
     parse_until,
     space_flag,
 )
+from ci.stack.owned import Ownership
 
 
 def options(p: argparse.ArgumentParser) -> None:

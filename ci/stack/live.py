@@ -17,7 +17,7 @@ from ci.build.record import BuildRecord
 from ci.core.errors import CiError, DockerFailed
 from ci.core.settings import Settings
 from ci.core.units import short_id
-from ci.prune.plan import Ownership, leftover_builds
+from ci.stack.owned import Ownership, leftover_builds
 from ci.stack.services import (
     ComposeService,
     Job,

@@ -13,6 +13,8 @@ from ci.build.ledger import Built
 from ci.core.errors import UsageError
 from ci.prune import plan as pr
 from ci.sessions import prune
+from ci.stack import owned
+from ci.stack.services import repository
 
 NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 P = "mainza"
@@ -192,7 +194,7 @@ def compose(project: str = P) -> dict[str, str]:
 def image(
     iid: str, *tags: str, minutes_ago: int = 0, digests: bool = True, labels: dict[str, str] | None = None
 ) -> dk.ImageFacts:
-    repos = sorted({pr.repository(t) for t in tags})
+    repos = sorted({repository(t) for t in tags})
     return dk.ImageFacts(
         f"sha256:{iid}",
         tags,
@@ -202,11 +204,11 @@ def image(
     )
 
 
-def owner(*built: str) -> pr.Ownership:
+def owner(*built: str) -> owned.Ownership:
     """The project's: the images BUILT (ids without sha256:, as the ledger lists them), and its services'
     repositories."""
     repositories = {f"{P}-backend": "backend", f"{P}-frontend": "frontend"}
-    return pr.Ownership(P, frozenset(f"sha256:{b}" for b in built), repositories)
+    return owned.Ownership(P, frozenset(f"sha256:{b}" for b in built), repositories)
 
 
 def plan(
@@ -220,7 +222,7 @@ def plan(
     return pr.make_plan(owner(*built), containers, list(images), detail or {}, options, NOW)
 
 
-def ids(items: list[pr.Item], kind: str) -> list[str]:
+def ids(items: list[owned.Item], kind: str) -> list[str]:
     return [i.id for i in items if i.kind == kind]
 
 
@@ -356,35 +358,6 @@ def built(iid: str, target: str = "backend", tag: str = "dev", *tags: str) -> Bu
     return Built(f"sha256:{iid}", target, tag, tags or (f"{P}-{target}:{tag}",), "2026-01-10T11:00:00Z")
 
 
-def test_ownership_is_what_the_builds_made_and_the_repositories_they_tagged() -> None:
-    owner = pr.Ownership.of(
-        P, [built("d1"), built("p1", "frontend", "abc123", f"{P}-frontend:abc123", f"reg.test/{P}-frontend:latest")]
-    )
-    assert owner.built == {"sha256:d1", "sha256:p1"}
-    assert owner.services == ["backend", "frontend"]
-    assert owner.service(f"reg.test/{P}-frontend:abc123") == "frontend"  # the registry's repository it pushed to
-    assert owner.service(f"{P}-backend:anything") == "backend"
-    assert owner.service(f"{P}-tools:1") is None and owner.service("backend:dev") is None
-    assert owner.service(f"other/{P}-backend:dev") is None
-
-
-@pytest.mark.parametrize(
-    ("facts", "ours"),
-    [
-        (image("d1"), True),  # dangling, and the ledger lists it
-        (image("x", "team/app:1", labels={dk.PROJECT_LABEL: P}), False),  # built FROM the project's
-        (image("y", labels={dk.PROJECT_LABEL: P}), False),  # dangling, labelled, not in the ledger
-        (image("z", f"{P}-backend:old"), True),  # a build from before the ledger, by its name alone
-        (image("w", f"{P}-backend:old", "team/app:2"), False),  # named by someone else too, not in the ledger
-        (image("d1", "team/app:3"), True),  # built by the project, named by someone else since
-    ],
-)
-def test_an_image_is_the_projects_by_its_build_or_its_names_never_by_its_label(
-    facts: dk.ImageFacts, ours: bool
-) -> None:
-    assert pr.Ownership.of(P, [built("d1")]).owns(facts) is ours
-
-
 def test_an_image_built_from_the_projects_and_its_hand_run_container_and_volume_all_stay() -> None:
     """Another team's image FROM the project's (it inherits the label), under its own name and dangling, and
     a stopped container run from it with an anonymous volume: prune with --volumes takes none of them."""
@@ -402,61 +375,6 @@ def test_an_image_built_from_the_projects_and_its_hand_run_container_and_volume_
     assert why["sha256:derived"] == why["sha256:derived-old"]
     assert why["sha256:derived"].startswith(f"carries {P}'s label, not its build")
     assert "their-data" not in why  # a volume of a container that is not the project's is not even considered
-
-
-# --- dev's clean step -----------------------------------------------------------------------------
-
-
-def leftovers(images: Sequence[dk.ImageFacts], builds: Sequence[Built], *, current: Sequence[str] = ("now",),
-              in_use: Sequence[str] = ()) -> dict[str, pr.Item]:  # fmt: skip
-    found = pr.leftover_builds(
-        pr.Ownership.of(P, builds),
-        builds,
-        "dev",
-        ["backend", "frontend"],
-        [f"sha256:{c}" for c in current],
-        images,
-        [f"sha256:{u}" for u in in_use],
-    )
-    return {i.id.removeprefix("sha256:"): i for i in found}
-
-
-def test_dev_removes_its_previous_builds_by_their_ledger_ids_never_prods_nor_the_current_nor_one_in_use() -> None:
-    builds = [
-        built("old"),
-        built("older", "frontend"),
-        built("prod", "backend", "abc123", f"{P}-backend:abc123", f"{P}-backend:latest"),
-        built("used"),
-        built("worker", "worker"),  # a service not in the stack
-        built("now"),
-    ]
-    images = [
-        image("old", f"{P}-backend:rollback"),
-        image("older"),
-        image("prod", f"{P}-backend:abc123", f"{P}-backend:latest"),
-        image("used"),
-        image("worker"),
-        image("now", f"{P}-backend:dev"),
-        image("unknown", labels={dk.PROJECT_LABEL: P}),  # not in the ledger: never dev's
-    ]
-    found = leftovers(images, builds, in_use=["used"])
-    assert sorted(found) == ["old", "older"]
-    assert found["old"].refs == (f"{P}-backend@sha256:old",) and found["older"].refs == ("sha256:older",)
-    assert found["old"].why == "previous dev build of backend"
-
-
-def test_dev_untags_only_its_names_of_a_previous_build_someone_else_named_too() -> None:
-    builds = [built("shared"), built("classic"), built("theirs")]
-    images = [
-        image("shared", f"{P}-backend:rollback", "team/app:1"),
-        image("classic", f"{P}-backend:rollback", "team/app:2", digests=False),
-        image("theirs", "team/app:3"),  # its project's names moved on: the image is theirs now
-    ]
-    found = leftovers(images, builds)
-    assert sorted(found) == ["classic", "shared"]
-    assert found["shared"].refs == (f"{P}-backend@sha256:shared",)  # drops the repository's tags, not theirs
-    assert found["classic"].refs == (f"{P}-backend:rollback",)  # the classic store: by name, never the id
-    assert found["shared"].why == "previous dev build of backend, also tagged team/app:1: untagged only"
 
 
 # --- --until's floor -------------------------------------------------------------------------------

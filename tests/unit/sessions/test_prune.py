@@ -13,6 +13,7 @@ from ci.core.report import Report, write_junit
 from ci.prune import outcome
 from ci.prune import plan as pr
 from ci.sessions import prune
+from ci.stack import owned
 from tests.conftest import assert_junit_valid
 
 
@@ -55,7 +56,7 @@ def test_figures_table_and_junit_properties_carry_before_after_and_reclaimed(tmp
         tools={"engine": "26.1.5", "buildx": "0.13.1", "buildkit": "unknown", "space_flag": "--keep-storage"},
         before=figures(3000),
         after=figures(1000),
-        plan=pr.Plan(remove=[pr.Item("image", "sha256:x", "x", 1500, "dangling")]),
+        plan=pr.Plan(remove=[owned.Item("image", "sha256:x", "x", 1500, "dangling")]),
         cache_pruned=500,
     )
     rows = {line.split("  ")[0]: line.split()[-6:] for line in prune.figures_table(outcome, dry_run=False).splitlines()}
@@ -76,7 +77,7 @@ def test_figures_table_and_junit_properties_carry_before_after_and_reclaimed(tmp
 
 def test_the_plan_line_and_prune_json_say_the_build_cache_is_engine_wide() -> None:
     cache = [pr.CacheRecord("r", "regular", False, False, None, 10, "")]
-    plan = pr.Plan(remove=[pr.Item("image", "sha256:x", "x", 1500, "dangling")], cache=cache)
+    plan = pr.Plan(remove=[owned.Item("image", "sha256:x", "x", 1500, "dangling")], cache=cache)
     line = outcome.plan_line(plan, dry_run=True)
     assert line.startswith("0 containers, 1 image, 0 volumes of this project, 1 build cache record engine-wide: ")
     data = outcome.data(prune.Outcome(plan=plan), "p")
@@ -86,7 +87,7 @@ def test_the_plan_line_and_prune_json_say_the_build_cache_is_engine_wide() -> No
 def test_the_last_line_says_what_the_engine_reclaimed_and_names_the_plans_figure_an_estimate() -> None:
     """The trial: the plan counted 179.4 MB of images, `docker system df` showed nothing reclaimed (their
     layers stayed): the line must not say "freed 179.4 MB"."""
-    plan = pr.Plan(remove=[pr.Item("image", "sha256:x", "x", 179_400_000, "dangling")])
+    plan = pr.Plan(remove=[owned.Item("image", "sha256:x", "x", 179_400_000, "dangling")])
     unchanged = prune.Outcome(before=figures(3000), after=figures(3000), plan=plan)
     assert outcome.verdict(unchanged, plan, dry_run=False) == (
         "the engine reclaimed 0 B (docker system df, before and after); the plan estimated 179.4 MB "
