@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ci import docker as dk
-from ci.build.bakefile import ResolvedTarget, outside, resolved_targets
+from ci.build.bakefile import ResolvedTarget, bake_environment, outside, resolved_targets
 from ci.build.buildargs import BuildArgs, arg_digests, args_digest, shaping_args
 from ci.build.progress import Progress, bake_error, failing_step_output, failure_message
 from ci.build.trace import BuildTrace
@@ -102,7 +102,7 @@ def _bake(request: BakeRequest, resolved: dict[str, ResolvedTarget], *, last: bo
             request.engine,
             [settings.bake_file, *([request.override] if request.override else [])],
             [request.group] if request.group else list(resolved),
-            variables={**settings.bake_variables, **request.variables},
+            variables={**bake_environment(settings), **request.variables},
             no_cache=request.no_cache,
             metadata_file=metadata_file,
             builder=request.builder,
@@ -129,7 +129,8 @@ def resolve_targets(
     if not settings.bake_file.is_file():
         raise CiError(f"bake file not found: {settings.bake_file}")
     try:
-        definition = dk.bake_definition(engine, settings.bake_file, [group], {**settings.bake_variables, **variables})
+        given = {**bake_environment(settings), **variables}
+        definition = dk.bake_definition(engine, settings.bake_file, [group], given)
     except DockerFailed as err:
         message = bake_error(err).replace(f"{settings.root}/", "")
         if not message.startswith(settings.bake_file.name):
@@ -300,7 +301,7 @@ def shaping_now(
     if not names:
         return {}
     try:
-        definition = dk.bake_definition(engine, settings.bake_file, names, {**settings.bake_variables, **variables})
+        definition = dk.bake_definition(engine, settings.bake_file, names, {**bake_environment(settings), **variables})
     except DockerFailed as err:
         raise CiError(f"{settings.bake_file.name} does not resolve: {bake_error(err)}") from None
     return {name: shaping_args(t.args) for name, t in resolved_targets(definition).items()}

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ci.core.settings import Settings
+
 
 def bake_groups(bake_text: str) -> list[str]:
     """The group names declared in an HCL bake file, in order."""
@@ -22,6 +24,17 @@ _VARIABLE = re.compile(r'^[ \t]*variable[ \t]+"?([A-Za-z_][A-Za-z0-9_-]*)"?[ \t]
 def bake_variables(bake_text: str) -> list[str]:
     """The variables an HCL bake file declares, in order: those bake reads from its environment."""
     return list(dict.fromkeys(_VARIABLE.findall(bake_text)))
+
+
+def bake_environment(settings: Settings) -> dict[str, str]:
+    """What bake is given beneath a session's own variables: the host's defaults, and every variable the
+    bake file declares as the settings' view sets it (exported, .env or the host's), as compose is given .env.
+    buildx reads exported variables by itself; .env it never reads."""
+    try:
+        declared = bake_variables(settings.bake_file.read_text())
+    except OSError:
+        declared = []
+    return {**settings.host_defaults, **{name: settings.env[name] for name in declared if name in settings.env}}
 
 
 # --- the resolved definition (`bake --print`) -------------------------------------------------------------

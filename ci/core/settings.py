@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ci.build.bakefile import bake_variables
 from ci.core.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,17 +208,6 @@ class Settings:
     def env_file(self) -> Path:
         """The project's .env, as `docker compose` reads it beside compose.yaml."""
         return self.root / ".env"
-
-    @property
-    def bake_variables(self) -> dict[str, str]:
-        """What bake is given beneath a session's own variables: the host's defaults, and every variable the
-        bake file declares as the view sets it (exported, .env or the host's), as compose is given .env.
-        buildx reads exported variables by itself; .env it never reads."""
-        try:
-            declared = bake_variables(self.bake_file.read_text())
-        except OSError:
-            declared = []
-        return {**self.host_defaults, **{name: self.env[name] for name in declared if name in self.env}}
 
 
 def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:

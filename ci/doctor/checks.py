@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from packaging.version import Version
 
 from ci import docker as dk
-from ci.build.bakefile import bake_groups, outside, resolved_targets
+from ci.build.bakefile import bake_environment, bake_groups, outside, resolved_targets
 from ci.cache.refs import BRANCH_TAG, IDENTITY_TAG
 from ci.cache.registry import cache_refs, cache_registry, login_problem
 from ci.cache.registry import probe as registry_probe
@@ -153,7 +153,7 @@ class Facts:
         groups = bake_groups(self.bake_text) or ["default"]
         try:
             # PROJECT as the sessions give it: the targets' tags then name the images compose runs.
-            variables = {**self.settings.bake_variables, "PROJECT": self.settings.project}
+            variables = {**bake_environment(self.settings), "PROJECT": self.settings.project}
             definition = dk.bake_definition(self.engine, self.settings.bake_file, groups, variables)
         except CiError as err:
             return f"{self.settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}"

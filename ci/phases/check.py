@@ -22,6 +22,7 @@ import requests
 
 from ci import docker as dk
 from ci.build.bake import shaping_now
+from ci.build.bakefile import bake_environment
 from ci.build.buildargs import arg_digests, args_digest, changed_args
 from ci.build.record import BuildRecord, TargetRecord
 from ci.core import fetch
@@ -294,7 +295,7 @@ def source_fingerprint(ctx: Context, service: Service) -> str:
     if running_args == args_now:
         return f"sources {now.short}, build args {short_id(args_now)}: the working tree's"
     if running_args == target.build_args_digest:
-        declared = ctx.settings.bake_variables
+        declared = bake_environment(ctx.settings)
         changed = changed_args(
             target.build_args, arg_digests(args), lambda n: ctx.settings.env.source(n) if n in declared else ""
         )

@@ -17,7 +17,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from ci import docker as dk
-from ci.build.bakefile import bake_groups, resolved_targets
+from ci.build.bakefile import bake_environment, bake_groups, resolved_targets
 from ci.core.errors import CiError, DockerFailed
 from ci.core.report import Check
 from ci.core.session import Run, Session
@@ -48,7 +48,7 @@ def named_dockerfiles(settings: Settings) -> list[Path]:
     groups = bake_groups(settings.bake_file.read_text()) if settings.bake_file.is_file() else []
     try:
         definition = dk.bake_definition(
-            dk.connect(settings), settings.bake_file, groups or ["default"], settings.bake_variables
+            dk.connect(settings), settings.bake_file, groups or ["default"], bake_environment(settings)
         )
     except CiError:
         return []
@@ -104,7 +104,7 @@ def bake_print(check: Check, settings: Settings) -> None:
     for group in groups:
         print(f"$ docker buildx bake -f {settings.bake_file.name} --print {group}", flush=True)
         try:
-            definition = dk.bake_definition(engine, settings.bake_file, [group], settings.bake_variables)
+            definition = dk.bake_definition(engine, settings.bake_file, [group], bake_environment(settings))
         except DockerFailed as err:
             raise CiError(f"{settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}") from None
         resolved.append(f"{group} ({len(definition.get('target') or {})} targets)")
@@ -125,7 +125,7 @@ def bake_check(check: Check, settings: Settings) -> None:
     print(f"$ docker buildx bake -f {settings.bake_file.name} --call check,format=json {' '.join(groups)}", flush=True)
     try:
         findings = check_findings(
-            dk.bake_check(engine, settings.bake_file, groups, settings.bake_variables), settings.root
+            dk.bake_check(engine, settings.bake_file, groups, bake_environment(settings)), settings.root
         )
     except DockerFailed as err:
         findings = check_findings(err.stdout, settings.root)

@@ -5,11 +5,9 @@ What goes and what stays is decided in `ci.prune.plan`; this session gathers the
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from ci import docker as dk
-from ci import frame
 from ci.build.finished import last_record
 from ci.build.ledger import builds_of, forget, read_ledger
 from ci.core import terminal
@@ -73,11 +71,6 @@ def check_args(args: argparse.Namespace) -> None:
         dry_run=args.dry_run,
         keep_storage_text=args.keep_storage.strip(),
     )
-
-
-def parse_options(argv: Sequence[str]) -> Options:
-    options: Options = frame.parse_arguments(SESSION, list(argv)).options
-    return options
 
 
 def body(run: Run) -> None:

@@ -104,10 +104,11 @@ def test_the_shared_modules_import_no_phase() -> None:
     ]  # fmt: skip
 
 
-def test_nothing_below_the_sessions_imports_the_frame() -> None:
-    """The frame runs a session, which calls the phases and the shared modules (ci/docker/ among them): none of
-    those imports the frame or ci/__main__.py back; what they share with it lives in a shared module."""
-    below = [p for p in modules(CI) if not p.is_relative_to(CI / "sessions") and p not in FRAME]
+def test_nothing_below_the_frame_imports_it() -> None:
+    """The frame runs a session, which calls the phases and the packages below (ci/docker/ among them): none of
+    those, and no session, imports the frame or ci/__main__.py back; what they share with it lives below it
+    (`Session` and `Run` in ci/core/session.py)."""
+    below = [p for p in modules(CI) if p not in FRAME]
     wrong = {str(p.relative_to(ROOT)): of_frame(imported(p)) for p in below}
     assert {path: names for path, names in wrong.items() if names and path not in MUST_IMPORT_THE_FRAME} == {}
     assert set(MUST_IMPORT_THE_FRAME) <= {str(p.relative_to(ROOT)) for p in below}
@@ -121,11 +122,81 @@ def test_every_form_of_importing_the_frame_is_seen() -> None:
     assert of_frame(imported(CI / "phases" / "example.py", source)) == [
         "ci.__main__", "ci.frame", "ci.frame.Run", "ci.frame.SessionStatus",
     ]  # fmt: skip
-    assert (
-        of_frame(
-            imported(
-                CI / "watch" / "turns.py", "from ci.core.errors import SessionStatus\nfrom ci.core import report\n"
-            )
-        )
-        == []
-    )
+    below = "from ci.core.errors import SessionStatus\nfrom ci.core import report\n"
+    assert of_frame(imported(CI / "watch" / "turns.py", below)) == []
+
+
+# --- the packages ---------------------------------------------------------------------------------------
+# Which package of ci/ may import which (its own always): each floor stands on those below it, drawn in
+# docs/layout.md. A package not in the table, or an import outside its row, fails below.
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "docker": {"core"},
+    "sources": {"core"},
+    "build": {"core", "docker", "sources"},
+    "cache": {"core", "docker", "sources", "build"},
+    "stack": {"core", "docker", "sources", "build"},
+    "probe": {"core", "sources"},
+    "phases": {"core", "docker", "sources", "build", "stack", "probe"},
+    "watch": {"core", "docker", "sources", "build", "stack"},
+    "bench": {"core", "docker", "sources", "build", "cache", "stack"},
+    "prune": {"core", "docker", "build", "stack"},
+    # doctor says what a prune with its defaults would take, by prune's own plan
+    "doctor": {"core", "docker", "sources", "build", "cache", "stack", "prune"},
+    "sessions": {
+        "core",
+        "docker",
+        "sources",
+        "build",
+        "cache",
+        "stack",
+        "probe",
+        "phases",
+        "watch",
+        "bench",
+        "prune",
+        "doctor",
+    },
+    "frame": {"core", "sessions"},
+    "__main__": {"core", "frame", "sessions"},
+}
+
+
+def package_of(path: Path) -> str:
+    """ci/build/bake.py: build; ci/frame.py: frame."""
+    return path.relative_to(CI).with_suffix("").parts[0]
+
+
+def packages_imported(path: Path, source: str | None = None) -> set[str]:
+    return {name.split(".")[1] for name in imported(path, source) if name.startswith("ci.")} - {package_of(path)}
+
+
+def test_every_package_of_ci_is_in_the_table_and_its_row_names_packages() -> None:
+    found = {package_of(p) for p in modules(CI) if p != CI / "__init__.py"}
+    assert found == set(MAY_IMPORT)
+    assert set().union(*MAY_IMPORT.values()) <= found
+
+
+def test_each_package_imports_only_what_its_row_allows() -> None:
+    wrong = {
+        str(p.relative_to(ROOT)): sorted(packages_imported(p) - MAY_IMPORT[package_of(p)])
+        for p in modules(CI)
+        if p != CI / "__init__.py"
+    }
+    assert {path: names for path, names in wrong.items() if names} == {}
+
+
+def test_the_table_has_no_import_that_runs_back_up() -> None:
+    """No cycle among the packages: each can be put on a floor above everything it imports."""
+    placed: list[str] = []
+    while len(placed) < len(MAY_IMPORT):
+        ready = sorted(p for p in MAY_IMPORT if p not in placed and MAY_IMPORT[p] <= set(placed))
+        assert ready, f"a cycle among {sorted(set(MAY_IMPORT) - set(placed))}"
+        placed += ready
+
+
+def test_an_import_outside_the_row_is_seen() -> None:
+    assert packages_imported(CI / "core" / "settings.py", "from ci.build.bakefile import bake_variables\n") == {"build"}
+    assert packages_imported(CI / "stack" / "live.py", "from ci.prune import plan\nfrom ci.stack import owned\n") == {
+        "prune"
+    }

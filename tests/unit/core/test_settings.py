@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ci.build.bakefile import bake_environment
 from ci.core import settings as settings_module
 from ci.core.errors import UsageError
 from ci.core.settings import (
@@ -260,21 +261,21 @@ def test_bake_is_given_the_dotenv_value_of_every_variable_its_file_declares_and_
     host = root / "host.env"
     host.write_text("PYTHON_IMAGE=host/python\nNODE_IMAGE=host/node\n")
     settings = load_settings({"CACHE_REGISTRY": "exported.test"}, host_env=host, root=root)
-    assert settings.bake_variables == {
+    assert bake_environment(settings) == {
         "NODE_IMAGE": "host/node",  # the host's defaults, as before
         "VITE_API_URL": "https://api.example.test",
         "PYTHON_IMAGE": "mirror/python",  # .env over the host's default
         "CACHE_REGISTRY": "exported.test",  # buildx reads it from its environment too: the same value
     }  # SECRET_KEY: compose's alone; COMMENTED: no variable
     exported = load_settings({"VITE_API_URL": "/exported"}, host_env=host, root=root)
-    assert exported.bake_variables["VITE_API_URL"] == "/exported"
+    assert bake_environment(exported)["VITE_API_URL"] == "/exported"
 
 
 def test_a_project_without_a_bake_file_gives_bake_the_hosts_defaults_alone(root: Path) -> None:
     (root / ".env").write_text("VITE_API_URL=x\n")
     host = root / "host.env"
     host.write_text("PYTHON_IMAGE=host/python\n")
-    assert load_settings({}, host_env=host, root=root).bake_variables == {"PYTHON_IMAGE": "host/python"}
+    assert bake_environment(load_settings({}, host_env=host, root=root)) == {"PYTHON_IMAGE": "host/python"}
 
 
 def test_the_view_of_the_process_reads_its_environment_and_the_projects_dotenv(

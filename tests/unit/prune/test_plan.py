@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ci import docker as dk
+from ci import frame
 from ci.build.ledger import Built
 from ci.core.errors import UsageError
 from ci.prune import plan as pr
@@ -218,7 +219,7 @@ def plan(
     detail: dict[str, list[dict[str, Any]]] | None = None,
     built: Sequence[str] = (),
 ) -> pr.Plan:
-    options = prune.parse_options(list(argv))
+    options = parse_options(list(argv))
     return pr.make_plan(owner(*built), containers, list(images), detail or {}, options, NOW)
 
 
@@ -411,3 +412,9 @@ def test_the_build_cache_item_of_the_plan_says_it_is_engine_wide() -> None:
     }
     [item] = plan([], [], detail=detail).of("build cache")
     assert item.name == "1 record, engine-wide" and "every project's" in item.why
+
+
+def parse_options(argv: list[str]) -> pr.Options:
+    """prune's options as the frame parses its arguments."""
+    options: pr.Options = frame.parse_arguments(prune.SESSION, argv).options
+    return options

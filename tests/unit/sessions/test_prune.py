@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ci import frame
 from ci.core.errors import UsageError
 from ci.core.report import Report, write_junit
 from ci.prune import outcome
@@ -18,14 +19,14 @@ from tests.conftest import assert_junit_valid
 
 
 def test_options_default_to_a_day_three_builds_no_budget_no_volumes() -> None:
-    options = prune.parse_options([])
+    options = parse_options([])
     assert (options.until, options.until_delta, options.keep, options.keep_storage) == ("24h", timedelta(1), 3, 0)
     assert not options.volumes and not options.dry_run
 
 
 def test_options_parse_every_argument() -> None:
     argv = ["--until", "90m", "--keep-storage", "1GB", "--keep", "5", "--volumes", "--dry-run"]
-    options = prune.parse_options(argv)
+    options = parse_options(argv)
     assert options == pr.Options("90m", timedelta(minutes=90), 5, 1024**3, True, True, "1GB")
 
 
@@ -33,13 +34,13 @@ def test_options_parse_every_argument() -> None:
 def test_until_below_its_floor_is_a_usage_error_naming_the_floor(until: str) -> None:
     """The build cache step is engine-wide: `--until 1s` would empty every project's cache mid-build."""
     with pytest.raises(UsageError) as err:
-        prune.parse_options(["--until", until])
+        parse_options(["--until", until])
     assert "\n" not in str(err.value) and f"shorter than the floor of {pr.MIN_UNTIL}" in str(err.value)
 
 
 def test_an_unknown_argument_is_one_usage_line() -> None:
     with pytest.raises(UsageError) as err:
-        prune.parse_options(["--all"])
+        parse_options(["--all"])
     assert "\n" not in str(err.value) and "unrecognized arguments: --all" in str(err.value)
 
 
@@ -52,7 +53,7 @@ def figures(size: int) -> dict[str, dict[str, int]]:
 
 def test_figures_table_and_junit_properties_carry_before_after_and_reclaimed(tmp_path: Path) -> None:
     outcome = prune.Outcome(
-        options=prune.parse_options(["--keep-storage", "1GB"]),
+        options=parse_options(["--keep-storage", "1GB"]),
         tools={"engine": "26.1.5", "buildx": "0.13.1", "buildkit": "unknown", "space_flag": "--keep-storage"},
         before=figures(3000),
         after=figures(1000),
@@ -103,3 +104,9 @@ def test_the_last_line_says_what_the_engine_reclaimed_and_names_the_plans_figure
         "would free an estimated 179.4 MB (0 containers, 1 image, 0 volumes of this project, "
         "0 build cache records engine-wide)"
     )
+
+
+def parse_options(argv: list[str]) -> pr.Options:
+    """prune's options as the frame parses its arguments."""
+    options: pr.Options = frame.parse_arguments(prune.SESSION, argv).options
+    return options
