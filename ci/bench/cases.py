@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ci import docker as dk
-from ci.build.bake import resolve_targets
-from ci.build.bakefile import ResolvedTarget
+from ci.builds.bake import resolve_targets
+from ci.builds.bakefile import ResolvedTarget
 from ci.cache import registry
 from ci.core import terminal
 from ci.core.errors import CiError

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ci.build import bake
-from ci.build.bakefile import ResolvedTarget
-from ci.build.buildargs import prod_args
-from ci.build.trace import BuildTrace
+from ci.builds import bake
+from ci.builds.bakefile import ResolvedTarget
+from ci.builds.buildargs import prod_args
+from ci.builds.trace import BuildTrace
 from ci.cache import refs, registry
 from ci.core.errors import CiError
 

@@ -34,15 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci.build.bakefile import Entry, ResolvedTarget
+from ci.builds.bakefile import Entry, ResolvedTarget
 from ci.cache.registry import copy_tag, holds
 from ci.cache.registry_api import Presence
 from ci.sources.git import Commit, current_branch, toplevel
 from ci.sources.git_history import Repository, TargetFiles
 
 if TYPE_CHECKING:
-    from ci.build.bake import Plan
-    from ci.build.buildargs import BuildArgs
+    from ci.builds.bake import Plan
+    from ci.builds.buildargs import BuildArgs
 
 IDENTITY_TAG = "id-"
 BRANCH_TAG = "branch-"

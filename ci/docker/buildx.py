@@ -30,7 +30,7 @@ def bake_stream(
     The bake files are always named: with none, buildx would merge compose.yaml from the same folder.
     "rawjson" is accepted by buildx 0.13 although its --help and python-on-whales' type hint do not list it.
     Nothing outside the working directory (the project) is granted: a target reading outside it is refused
-    before bake runs (ci/build/bake.py resolve_targets).
+    before bake runs (ci/builds/bake.py resolve_targets).
     LOAD: `--load`, which replaces the targets' own outputs. Without GIT_INFO, buildx does not run git (six
     commands, 0.04 s) for the provenance of the build.
     Raises DockerFailed when bake fails, after the whole stream was yielded.

@@ -24,7 +24,7 @@ from ci.core.settings import Settings, environment
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
 SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
-BUILD_ARGS_LABEL = "mainza.build-args"  # the digest of the build args that shape it (ci/build/buildargs.py)
+BUILD_ARGS_LABEL = "mainza.build-args"  # the digest of the build args that shape it (ci/builds/buildargs.py)
 # The OCI labels the sessions give every image they build (build date, commit), whatever its Dockerfile says.
 CREATED_LABEL = "org.opencontainers.image.created"
 REVISION_LABEL = "org.opencontainers.image.revision"

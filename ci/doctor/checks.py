@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 from packaging.version import Version
 
 from ci import docker as dk
-from ci.build.bakefile import bake_environment, bake_groups, outside, resolved_targets
+from ci.builds.bakefile import bake_environment, bake_groups, outside, resolved_targets
 from ci.cache.refs import BRANCH_TAG, IDENTITY_TAG
 from ci.cache.registry import cache_refs, cache_registry, login_problem
 from ci.cache.registry import probe as registry_probe

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from ci import docker as dk
-from ci.build.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
-from ci.build.bakefile import ResolvedTarget
-from ci.build.buildargs import BuildArgs, dev_args, dev_build_args
-from ci.build.finished import Build, last_record, record_build, target_record
-from ci.build.record import BuildRecord
+from ci.builds.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
+from ci.builds.bakefile import ResolvedTarget
+from ci.builds.buildargs import BuildArgs, dev_args, dev_build_args
+from ci.builds.finished import Build, last_record, record_build, target_record
+from ci.builds.record import BuildRecord
 from ci.core.errors import CiError
 from ci.core.report import write_data
 from ci.core.settings import Settings

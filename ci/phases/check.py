@@ -21,10 +21,10 @@ from typing import Any
 import requests
 
 from ci import docker as dk
-from ci.build.bake import shaping_now
-from ci.build.bakefile import bake_environment
-from ci.build.buildargs import arg_digests, args_digest, changed_args
-from ci.build.record import BuildRecord, TargetRecord
+from ci.builds.bake import shaping_now
+from ci.builds.bakefile import bake_environment
+from ci.builds.buildargs import arg_digests, args_digest, changed_args
+from ci.builds.record import BuildRecord, TargetRecord
 from ci.core import fetch
 from ci.core.errors import CiError
 from ci.core.report import Report

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ci import docker as dk
-from ci.build.bake import resolve_targets
+from ci.builds.bake import resolve_targets
 from ci.core import fetch, secrets, tls
 from ci.core.errors import CiError, UsageError
 from ci.core.report import Check, Report, Status

@@ -21,7 +21,7 @@ from dataclasses import replace as changed
 from typing import NoReturn, TextIO
 
 from ci import docker as dk
-from ci.build.record import BuildRecord, write_record
+from ci.builds.record import BuildRecord, write_record
 from ci.core.errors import CiError
 from ci.core.settings import Settings
 from ci.stack import live as st

@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
-from ci.build.finished import write_build
+from ci.builds.finished import write_build
 from ci.core import terminal
 from ci.core.errors import CiError
 from ci.core.session import Run, Session

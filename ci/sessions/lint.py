@@ -17,7 +17,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from ci import docker as dk
-from ci.build.bakefile import bake_environment, bake_groups, resolved_targets
+from ci.builds.bakefile import bake_environment, bake_groups, resolved_targets
 from ci.core.errors import CiError, DockerFailed
 from ci.core.report import Check
 from ci.core.session import Run, Session

@@ -6,9 +6,9 @@ import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
-from ci.build import bake
-from ci.build.buildargs import prod_args, prod_build_args
-from ci.build.finished import Build, write_build
+from ci.builds import bake
+from ci.builds.buildargs import prod_args, prod_build_args
+from ci.builds.finished import Build, write_build
 from ci.cache import in_build, refs, registry
 from ci.core.errors import Exit, UsageError
 from ci.core.report import Check

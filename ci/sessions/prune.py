@@ -8,8 +8,8 @@ import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
-from ci.build.finished import last_record
-from ci.build.ledger import builds_of, forget, read_ledger
+from ci.builds.finished import last_record
+from ci.builds.ledger import builds_of, forget, read_ledger
 from ci.core import terminal
 from ci.core.session import Run, Session
 from ci.core.units import human

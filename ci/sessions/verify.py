@@ -12,8 +12,8 @@ import argparse
 from collections.abc import Collection
 
 from ci import docker as dk
-from ci.build.record import FILE as RECORD_FILE
-from ci.build.record import read_record
+from ci.builds.record import FILE as RECORD_FILE
+from ci.builds.record import read_record
 from ci.core import secrets
 from ci.core.errors import CiError, UsageError
 from ci.core.report import Check, Report, markdown_table

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ci import docker as dk
-from ci.build import bake
-from ci.build.bakefile import ResolvedTarget
-from ci.build.buildargs import shaping_args
-from ci.build.record import BuildRecord, read_record
+from ci.builds import bake
+from ci.builds.bakefile import ResolvedTarget
+from ci.builds.buildargs import shaping_args
+from ci.builds.record import BuildRecord, read_record
 from ci.core.errors import CiError, stopped_by
 from ci.core.session import Run, Session
 from ci.phases import start as starting

@@ -2,8 +2,8 @@
 its Dockerfile, its ignore file), and whether the working tree's inputs differ from that commit's. As
 Skaffold's inputDigest and Garden's versions: a commit that leaves a target's inputs alone leaves its
 identity, so its build args, and so its image, unchanged. The other half of a target's identity, the build args
-that shape its image (a base image, an API URL from .env), is the plan's (ci/build/bake.py,
-ci/build/buildargs.py): it is no commit's, as git holds no .env.
+that shape its image (a base image, an API URL from .env), is the plan's (ci/builds/bake.py,
+ci/builds/buildargs.py): it is no commit's, as git holds no .env.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 
 from ci import docker as dk
-from ci.build.bake import resolve_targets
-from ci.build.ledger import forget, read_ledger
-from ci.build.record import BuildRecord
+from ci.builds.bake import resolve_targets
+from ci.builds.ledger import forget, read_ledger
+from ci.builds.record import BuildRecord
 from ci.core.errors import CiError, DockerFailed
 from ci.core.settings import Settings
 from ci.core.units import short_id

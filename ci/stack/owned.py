@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ci import docker as dk
-from ci.build.ledger import Built
+from ci.builds.ledger import Built
 from ci.core.units import short_id
 from ci.stack.services import repository
 

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ci import docker as dk
-from ci.build.bake import resolve_targets
-from ci.build.bakefile import ResolvedTarget
+from ci.builds.bake import resolve_targets
+from ci.builds.bakefile import ResolvedTarget
 from ci.core.errors import CiError
 from ci.core.settings import Settings
 from ci.stack.live import Defined, defined_in

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ci import docker as dk
-from ci.build.record import BuildRecord, TargetRecord
+from ci.builds.record import BuildRecord, TargetRecord
 from ci.core.errors import DockerFailed
 from ci.core.units import short_id
 from ci.stack import live as st

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ci import docker as dk
-from ci.build.record import BuildRecord
+from ci.builds.record import BuildRecord
 from ci.core import terminal
 from ci.core.errors import EngineUnreachable, Exit, SessionStatus, interruption_exit, stopped_by
 from ci.core.report import Check, Report, Status

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ci import docker as dk
-from ci.build.bakefile import resolved_targets
+from ci.builds.bakefile import resolved_targets
 from ci.cache import refs
 from tests.conftest import EXAMPLE, ROOT
 

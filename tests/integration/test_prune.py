@@ -26,7 +26,7 @@ import pytest
 from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
-from ci.build.ledger import Built, record_builds
+from ci.builds.ledger import Built, record_builds
 from ci.core.settings import HOST_ENV, read_env_file
 from ci.core.units import human
 from tests.conftest import Project, assert_junit_valid

@@ -94,7 +94,7 @@ def test_a_phase_imports_no_sessions_own_requirements_at_module_level(path: Path
 
 
 def test_the_shared_modules_import_no_phase() -> None:
-    """The phases put the shared modules together (ci/phases/build.py: ci/build/bake.py, ci/build/finished.py, ...);
+    """The phases put the shared modules together (ci/phases/build.py: ci/builds/bake.py, ci/builds/finished.py, ...);
     what a phase returns lives in a shared module, which never imports the phase back."""
     shared = [p for p in modules(CI) if not p.is_relative_to(CI / "sessions") and not p.is_relative_to(CI / "phases")]
     wrong = {str(p.relative_to(ROOT)): of_phases(imported(p)) for p in shared if p not in FRAME}
@@ -133,21 +133,21 @@ MAY_IMPORT: dict[str, set[str]] = {
     "core": set(),
     "docker": {"core"},
     "sources": {"core"},
-    "build": {"core", "docker", "sources"},
-    "cache": {"core", "docker", "sources", "build"},
-    "stack": {"core", "docker", "sources", "build"},
+    "builds": {"core", "docker", "sources"},
+    "cache": {"core", "docker", "sources", "builds"},
+    "stack": {"core", "docker", "sources", "builds"},
     "probe": {"core", "sources"},
-    "phases": {"core", "docker", "sources", "build", "stack", "probe"},
-    "watch": {"core", "docker", "sources", "build", "stack"},
-    "bench": {"core", "docker", "sources", "build", "cache", "stack"},
-    "prune": {"core", "docker", "build", "stack"},
+    "phases": {"core", "docker", "sources", "builds", "stack", "probe"},
+    "watch": {"core", "docker", "sources", "builds", "stack"},
+    "bench": {"core", "docker", "sources", "builds", "cache", "stack"},
+    "prune": {"core", "docker", "builds", "stack"},
     # doctor says what a prune with its defaults would take, by prune's own plan
-    "doctor": {"core", "docker", "sources", "build", "cache", "stack", "prune"},
+    "doctor": {"core", "docker", "sources", "builds", "cache", "stack", "prune"},
     "sessions": {
         "core",
         "docker",
         "sources",
-        "build",
+        "builds",
         "cache",
         "stack",
         "probe",
@@ -163,7 +163,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 
 
 def package_of(path: Path) -> str:
-    """ci/build/bake.py: build; ci/frame.py: frame."""
+    """ci/builds/bake.py: build; ci/frame.py: frame."""
     return path.relative_to(CI).with_suffix("").parts[0]
 
 
@@ -196,7 +196,9 @@ def test_the_table_has_no_import_that_runs_back_up() -> None:
 
 
 def test_an_import_outside_the_row_is_seen() -> None:
-    assert packages_imported(CI / "core" / "settings.py", "from ci.build.bakefile import bake_variables\n") == {"build"}
+    assert packages_imported(CI / "core" / "settings.py", "from ci.builds.bakefile import bake_variables\n") == {
+        "builds"
+    }
     assert packages_imported(CI / "stack" / "live.py", "from ci.prune import plan\nfrom ci.stack import owned\n") == {
         "prune"
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.build.bakefile import ResolvedTarget
+from ci.builds.bakefile import ResolvedTarget
 from ci.cache import refs, registry
 from ci.cache.registry_api import Presence
 from ci.core.errors import CiError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.build.bakefile import bake_environment
+from ci.builds.bakefile import bake_environment
 from ci.core import settings as settings_module
 from ci.core.errors import UsageError
 from ci.core.settings import (

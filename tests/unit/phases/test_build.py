@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ci import docker as dk
-from ci.build.bake import BakeRequest, BakeResult, Plan, TargetBuild
-from ci.build.bakefile import ResolvedTarget
-from ci.build.record import BuildRecord, TargetRecord
-from ci.build.trace import BuildTrace
+from ci.builds.bake import BakeRequest, BakeResult, Plan, TargetBuild
+from ci.builds.bakefile import ResolvedTarget
+from ci.builds.record import BuildRecord, TargetRecord
+from ci.builds.trace import BuildTrace
 from ci.core.errors import CiError, DockerFailed, Stopped
 from ci.core.settings import load_settings
 from ci.phases import build as building

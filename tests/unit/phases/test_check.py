@@ -15,8 +15,8 @@ from typing import Any, cast
 import pytest
 
 from ci import docker as dk
-from ci.build.buildargs import arg_digests, args_digest
-from ci.build.record import BuildRecord, TargetRecord
+from ci.builds.buildargs import arg_digests, args_digest
+from ci.builds.record import BuildRecord, TargetRecord
 from ci.core import fetch
 from ci.core.errors import CiError
 from ci.core.report import Report

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ci import docker as dk
-from ci.build.record import BuildRecord, TargetRecord, read_record
+from ci.builds.record import BuildRecord, TargetRecord, read_record
 from ci.core.errors import Stopped
 from ci.core.settings import load_settings
 from ci.phases import start

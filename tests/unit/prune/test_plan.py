@@ -10,7 +10,7 @@ import pytest
 
 from ci import docker as dk
 from ci import frame
-from ci.build.ledger import Built
+from ci.builds.ledger import Built
 from ci.core.errors import UsageError
 from ci.prune import plan as pr
 from ci.sessions import prune

@@ -27,7 +27,7 @@ def test_summary_goes_to_the_github_step_summary_as_markdown(tmp_path: Path, mon
 def test_down_names_the_services_it_leaves_running_with_the_command_that_stops_them(tmp_path: Path) -> None:
     from typing import Any, cast
 
-    from ci.build.record import BuildRecord
+    from ci.builds.record import BuildRecord
     from ci.core.settings import load_settings
     from ci.phases.check import Context
     from ci.stack.services import Checks, ComposeService, Service
@@ -48,7 +48,7 @@ def test_the_services_step_says_a_job_completed_and_fails_one_that_did_not(tmp_p
     from typing import Any, cast
 
     from ci import docker as dk
-    from ci.build.record import BuildRecord
+    from ci.builds.record import BuildRecord
     from ci.core.errors import CiError
     from ci.core.settings import load_settings
     from ci.phases.check import Context

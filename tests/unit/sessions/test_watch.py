@@ -15,7 +15,7 @@ import pytest
 
 from ci import docker as dk
 from ci import frame
-from ci.build.record import BuildRecord
+from ci.builds.record import BuildRecord
 from ci.core.errors import CiError, DockerFailed, EngineUnreachable, Exit
 from ci.core.report import Report
 from ci.core.session import Run, Session

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from ci import docker as dk
-from ci.build.ledger import Built
+from ci.builds.ledger import Built
 from ci.stack import owned
 from tests.unit.prune.test_plan import P, built, image
 

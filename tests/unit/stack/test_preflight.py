@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ci import docker as dk
-from ci.build.bakefile import ResolvedTarget
+from ci.builds.bakefile import ResolvedTarget
 from ci.core.errors import CiError, Exit
 from ci.core.settings import Settings
 from ci.stack import preflight

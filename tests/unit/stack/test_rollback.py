@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from ci import docker as dk
-from ci.build.record import BuildRecord, TargetRecord
+from ci.builds.record import BuildRecord, TargetRecord
 from ci.phases.check import placement
 from ci.stack.rollback import (
     Diagnosis,

@@ -1,6 +1,6 @@
 """Baking a group of the bake file: the targets it resolves to, the plan (each target's fingerprint, identity,
 build values and tags, given to bake in an override file), the bake call itself with its step progress
-(ci/build/progress.py), and each built target's figures. The build phase (ci/phases/build.py) puts them together."""
+(ci/builds/progress.py), and each built target's figures. The build phase (ci/phases/build.py) puts them together."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ci import docker as dk
-from ci.build.bakefile import ResolvedTarget, bake_environment, outside, resolved_targets
-from ci.build.buildargs import BuildArgs, arg_digests, args_digest, shaping_args
-from ci.build.progress import Progress, bake_error, failing_step_output, failure_message
-from ci.build.trace import BuildTrace
+from ci.builds.bakefile import ResolvedTarget, bake_environment, outside, resolved_targets
+from ci.builds.buildargs import BuildArgs, arg_digests, args_digest, shaping_args
+from ci.builds.progress import Progress, bake_error, failing_step_output, failure_message
+from ci.builds.trace import BuildTrace
 from ci.core.errors import CiError, DockerFailed
 from ci.core.settings import Settings
 from ci.sources.build_context import over_budget

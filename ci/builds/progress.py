@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from ci.build.trace import COMMAND_ROOM, LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, Vertex, cache_note
+from ci.builds.trace import COMMAND_ROOM, LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, Vertex, cache_note
 from ci.core import terminal
 from ci.core.errors import DockerFailed
 

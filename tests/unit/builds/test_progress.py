@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from ci.build.progress import Progress, failing_step_output, failure_message
-from ci.build.trace import BuildTrace
+from ci.builds.progress import Progress, failing_step_output, failure_message
+from ci.builds.trace import BuildTrace
 from ci.core.errors import DockerFailed
-from tests.unit.build.test_trace import T0, at, vertex
+from tests.unit.builds.test_trace import T0, at, vertex
 
 
 def test_failure_message_names_the_failing_step_and_keeps_its_log_tail() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ci.build.bakefile import bake_groups, bake_variables, entries, outside, resolved_targets
+from ci.builds.bakefile import bake_groups, bake_variables, entries, outside, resolved_targets
 from tests.conftest import EXAMPLE
 
 OLD = {  # buildx 0.13.1, this repository's prod backend

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ci.build.bake import TargetBuild
-from ci.build.finished import phases_line
+from ci.builds.bake import TargetBuild
+from ci.builds.finished import phases_line
 
 
 def test_the_phases_line_names_each_phase_in_a_builds_order_with_the_span() -> None:

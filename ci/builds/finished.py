@@ -1,5 +1,5 @@
 """A finished build, written down: the `Build` the build phase returns (its figures per target), its record
-in last-build.json (ci/build/record.py's format, for verify and a rollback), and its report: a JUnit suite per
+in last-build.json (ci/builds/record.py's format, for verify and a rollback), and its report: a JUnit suite per
 target, build-PROFILE.json, the table and each target's phases on screen."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ci.build.bake import Plan, TargetBuild
-from ci.build.bakefile import ResolvedTarget
-from ci.build.buildargs import utc_iso
-from ci.build.ledger import builds_of, record_builds
-from ci.build.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
-from ci.build.trace import BuildTrace, phases_text
+from ci.builds.bake import Plan, TargetBuild
+from ci.builds.bakefile import ResolvedTarget
+from ci.builds.buildargs import utc_iso
+from ci.builds.ledger import builds_of, record_builds
+from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.builds.trace import BuildTrace, phases_text
 from ci.core import terminal
 from ci.core.errors import CiError
 from ci.core.report import Check, Report, Suite, property_value, write_json

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ci.build import ledger
-from ci.build.ledger import Built, builds_of, forget, read_ledger, record_builds
-from ci.build.record import BuildRecord, TargetRecord
+from ci.builds import ledger
+from ci.builds.ledger import Built, builds_of, forget, read_ledger, record_builds
+from ci.builds.record import BuildRecord, TargetRecord
 from ci.core.errors import CiError
 
 

@@ -1,6 +1,6 @@
 """The ledger of the images the project's builds made, `reports/built-images.json`: per project, each image a
 dev, prod or watch build produced, with its target, the build's TAG and the tags bake gave it. Written where
-the build record is (ci/build/finished.py), read by what removes images (dev's clean step, prune: ci/prune/plan.py).
+the build record is (ci/builds/finished.py), read by what removes images (dev's clean step, prune: ci/prune/plan.py).
 
 It, and not the label `mainza.project`, says that the project built an image: an image built FROM one of the
 project's inherits that label, and is someone else's. Losing the file loses no one's image: a build it does
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ci.build.record import BuildRecord
+from ci.builds.record import BuildRecord
 from ci.core.errors import CiError
 from ci.core.report import write_data
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ci.build.buildargs import BUILD_INFO_ARGS, arg_digests, args_digest, changed_args, dev_build_args, shaping_args
+from ci.builds.buildargs import BUILD_INFO_ARGS, arg_digests, args_digest, changed_args, dev_build_args, shaping_args
 
 
 def test_dev_build_args_are_fresh_epoch_seconds_and_iso_utc() -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ci.build.trace import BuildTrace, RawJsonDecoder, phases_text, split_step_name, task_phase
+from ci.builds.trace import BuildTrace, RawJsonDecoder, phases_text, split_step_name, task_phase
 
 
 def vertex(digest: str, name: str, **extra: object) -> dict[str, object]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.build.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
 from ci.core.errors import CiError
 from ci.stack.rollback import previous_target
 

@@ -1,4 +1,4 @@
-"""Baking a group (ci/build/bake.py): the contexts that need a grant, each target's identity tags, the labels every
+"""Baking a group (ci/builds/bake.py): the contexts that need a grant, each target's identity tags, the labels every
 image built carries."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import cast
 import pytest
 
 from ci import docker as dk
-from ci.build import bake as bake_module
-from ci.build.bake import Plan, identity_tags, plan_build, resolve_targets
-from ci.build.bakefile import ResolvedTarget
-from ci.build.buildargs import args_digest, dev_args
+from ci.builds import bake as bake_module
+from ci.builds.bake import Plan, identity_tags, plan_build, resolve_targets
+from ci.builds.bakefile import ResolvedTarget
+from ci.builds.buildargs import args_digest, dev_args
 from ci.core.errors import CiError, DockerFailed
 from ci.core.settings import load_settings
 from ci.sources.fingerprint import Fingerprint
-from tests.unit.build.test_trace import vertex
+from tests.unit.builds.test_trace import vertex
 
 
 def test_identity_tags_add_the_targets_own_label_beside_the_trees() -> None:
