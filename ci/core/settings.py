@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ci.core.errors import UsageError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project: ci/core/settings.py is two folders down
 # Written by ci/provision: stand-in base images on hosts that cannot reach Docker Hub.
 HOST_ENV = Path("/etc/mainza/host.env")
 DEFAULT_PROJECT = "mainza"

@@ -326,3 +326,9 @@ def test_no_module_reads_the_process_environment_but_through_settings(path: Path
         return
     reads = reads_of_the_process_environment(path.read_text())
     assert not reads, f"{rel} reads {', '.join(reads)}: take the variable from settings.env (ci/core/settings.py)"
+
+
+def test_the_project_root_is_the_folder_that_holds_ci() -> None:
+    """What the sessions run in when nothing says otherwise: the folder of the noxfile, wherever ci/ moves."""
+    assert settings_module.ROOT == ROOT == Path(__file__).resolve().parents[3]
+    assert (settings_module.ROOT / "noxfile.py").is_file()
