@@ -213,7 +213,6 @@ SUITE = frozenset(
         ".gitignore",
         ".hadolint.yaml",
         "README.md",
-        "bench",
         "ci",
         "docs",
         "noxfile.py",

@@ -1,4 +1,4 @@
-"""The real weight, for `nox -s bench -- --heavy`: the heavy profile (bench/heavy/, laid over the bench's copy
+"""The real weight, for `nox -s bench -- --heavy`: the heavy profile (ci/bench/heavy_app/, laid over the bench's copy
 of the tree: a backend with gigabytes of ML dependencies, a React frontend of several hundred packages) built
 as a pipeline builds it, with where each build's time goes and what each moves.
 
@@ -29,7 +29,7 @@ from ci.core.errors import CiError
 from ci.core.report import Findings
 from ci.core.units import human
 
-OVERLAY = Path("bench/heavy")
+OVERLAY = Path("ci/bench/heavy_app")  # the app the profile lays over the copy, beside this code
 CASES = (
     "H1 cold prod",
     "H2 fresh runner, backend commit",
