@@ -1,2 +1,1 @@
-"""doctor's own parts: its checks of the host and the tree.
-"""
+"""doctor's own parts: its checks of the host and the tree."""
