@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from ci import docker as dk
 from ci.build.bakefile import ResolvedTarget, outside, resolved_targets
 from ci.build.buildargs import BuildArgs, arg_digests, args_digest, shaping_args
+from ci.build.figures import target_figures
 from ci.build.progress import Progress, bake_error, failing_step_output, failure_message
 from ci.build.trace import BuildTrace
 from ci.core.errors import CiError, DockerFailed
@@ -180,7 +181,7 @@ class TargetBuild:
     cache_hit_ratio: float
     context_transferred_bytes: int
     ran_steps: list[str]
-    phases: dict[str, float] = field(default_factory=dict)  # where its time went (buildtrace.PHASES)
+    phases: dict[str, float] = field(default_factory=dict)  # where its time went (ci/build/figures.py PHASES)
     pulled_bytes: int = 0  # fetched from registries: base image layers, cache blobs
     image: str = ""
     image_id: str = ""
@@ -216,7 +217,7 @@ def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) 
     commit = plan.identities.get(target)
     return TargetBuild(
         target=target,
-        **result.trace.target_figures(target, limit=result.seconds),
+        **target_figures(result.trace, target, limit=result.seconds),
         image=name,
         image_id=image.id if image else "",
         digest=meta.get("containerimage.digest", ""),

@@ -11,9 +11,10 @@ from typing import Any
 from ci.build.bake import Plan, TargetBuild
 from ci.build.bakefile import ResolvedTarget
 from ci.build.buildargs import utc_iso
+from ci.build.figures import phases_text
 from ci.build.ledger import builds_of, record_builds
 from ci.build.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
-from ci.build.trace import BuildTrace, phases_text
+from ci.build.trace import BuildTrace
 from ci.core import terminal
 from ci.core.errors import CiError
 from ci.core.report import Check, Report, Suite, property_value, write_json
