@@ -96,22 +96,22 @@ def _bake(request: BakeRequest, resolved: dict[str, ResolvedTarget], *, last: bo
     trace = BuildTrace(list(resolved), no_cache=request.no_cache)
     # sys.stdout as the frame set it: lines fit
     progress = Progress(trace, request.out or sys.stdout, request.show_logs)
+    call = dk.BakeCall(
+        bake_files=[settings.bake_file, *([request.override] if request.override else [])],
+        targets=[request.group] if request.group else list(resolved),
+        variables={**settings.bake_variables, **request.variables},
+        no_cache=request.no_cache,
+        metadata_file=metadata_file,
+        builder=request.builder,
+        git_info=request.git_info,
+        # --load replaces a declared output: the bake file's own (its compression) wins where every
+        # target has one; an app whose bake file declares none is loaded as before.
+        load=not all(t.output for t in resolved.values()),
+    )
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
     metadata_file.unlink(missing_ok=True)
     try:
-        for chunk in dk.bake_stream(
-            request.engine,
-            [settings.bake_file, *([request.override] if request.override else [])],
-            [request.group] if request.group else list(resolved),
-            variables={**settings.bake_variables, **request.variables},
-            no_cache=request.no_cache,
-            metadata_file=metadata_file,
-            builder=request.builder,
-            git_info=request.git_info,
-            # --load replaces a declared output: the bake file's own (its compression) wins where every
-            # target has one; an app whose bake file declares none is loaded as before.
-            load=not all(t.output for t in resolved.values()),
-        ):
+        for chunk in dk.bake_stream(request.engine, call):
             progress.feed(chunk)
     except DockerFailed as err:
         progress.close(failed=True)
