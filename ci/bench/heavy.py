@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from ci import docker as dk
 from ci.bench import loop
 from ci.builds.bakefile import ResolvedTarget
-from ci.builds.trace import phases_text
+from ci.builds.figures import phases_text
 from ci.cache import registry
 from ci.core.errors import CiError
 from ci.core.report import Findings

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from ci import docker as dk
 from ci.builds.bakefile import ResolvedTarget, bake_environment, outside, resolved_targets
 from ci.builds.buildargs import BuildArgs, arg_digests, args_digest, shaping_args
+from ci.builds.figures import target_figures
 from ci.builds.progress import Progress, bake_error, failing_step_output, failure_message
 from ci.builds.trace import BuildTrace
 from ci.core.errors import CiError, DockerFailed
@@ -95,22 +96,22 @@ def _bake(request: BakeRequest, resolved: dict[str, ResolvedTarget], *, last: bo
     trace = BuildTrace(list(resolved), no_cache=request.no_cache)
     # sys.stdout as the frame set it: lines fit
     progress = Progress(trace, request.out or sys.stdout, request.show_logs)
+    call = dk.BakeCall(
+        bake_files=[settings.bake_file, *([request.override] if request.override else [])],
+        targets=[request.group] if request.group else list(resolved),
+        variables={**bake_environment(settings), **request.variables},
+        no_cache=request.no_cache,
+        metadata_file=metadata_file,
+        builder=request.builder,
+        git_info=request.git_info,
+        # --load replaces a declared output: the bake file's own (its compression) wins where every
+        # target has one; an app whose bake file declares none is loaded as before.
+        load=not all(t.output for t in resolved.values()),
+    )
     metadata_file.parent.mkdir(parents=True, exist_ok=True)
     metadata_file.unlink(missing_ok=True)
     try:
-        for chunk in dk.bake_stream(
-            request.engine,
-            [settings.bake_file, *([request.override] if request.override else [])],
-            [request.group] if request.group else list(resolved),
-            variables={**bake_environment(settings), **request.variables},
-            no_cache=request.no_cache,
-            metadata_file=metadata_file,
-            builder=request.builder,
-            git_info=request.git_info,
-            # --load replaces a declared output: the bake file's own (its compression) wins where every
-            # target has one; an app whose bake file declares none is loaded as before.
-            load=not all(t.output for t in resolved.values()),
-        ):
+        for chunk in dk.bake_stream(request.engine, call):
             progress.feed(chunk)
     except DockerFailed as err:
         progress.close(failed=True)
@@ -181,7 +182,7 @@ class TargetBuild:
     cache_hit_ratio: float
     context_transferred_bytes: int
     ran_steps: list[str]
-    phases: dict[str, float] = field(default_factory=dict)  # where its time went (buildtrace.PHASES)
+    phases: dict[str, float] = field(default_factory=dict)  # where its time went (ci/builds/figures.py PHASES)
     pulled_bytes: int = 0  # fetched from registries: base image layers, cache blobs
     image: str = ""
     image_id: str = ""
@@ -217,7 +218,7 @@ def target_build(store: dk.Engine, result: BakeResult, target: str, plan: Plan) 
     commit = plan.identities.get(target)
     return TargetBuild(
         target=target,
-        **result.trace.target_figures(target, limit=result.seconds),
+        **target_figures(result.trace, target, limit=result.seconds),
         image=name,
         image_id=image.id if image else "",
         digest=meta.get("containerimage.digest", ""),

@@ -11,9 +11,10 @@ from typing import Any
 from ci.builds.bake import Plan, TargetBuild
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import utc_iso
+from ci.builds.figures import phases_text
 from ci.builds.ledger import builds_of, record_builds
 from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
-from ci.builds.trace import BuildTrace, phases_text
+from ci.builds.trace import BuildTrace
 from ci.core import terminal
 from ci.core.errors import CiError
 from ci.core.report import Check, Report, Suite, property_value, write_json

@@ -1,5 +1,5 @@
-"""A bake's progress on screen and its failure in words: each step shown once, as it ends (its logs too
-with --logs); a failed bake as the failing step's last log lines, one line naming the step and its exit
+"""A bake's progress on screen and its failure in words: each step shown once, as it ends, in one line (its
+logs too with --logs); a failed bake as the failing step's last log lines, one line naming the step and its exit
 code, and what goes into the report; buildx's own error when no step failed."""
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from ci.builds.trace import COMMAND_ROOM, LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, Vertex, cache_note
+from ci.builds.trace import LOG_TAIL_LINES, BuildTrace, RawJsonDecoder, Vertex
 from ci.core import terminal
 from ci.core.errors import DockerFailed
+
+COMMAND_ROOM = 36  # characters of a step's command in a one-line failure: enough to know it
 
 
 class Progress:
@@ -35,7 +37,7 @@ class Progress:
 
     def _show(self, vertex: Vertex) -> None:
         key = (vertex.target, vertex.label)
-        line = self.trace.step_line(vertex) or cache_note(vertex)
+        line = step_line(self.trace, vertex) or cache_note(vertex)
         if line and key not in self.shown:
             self.shown.add(key)
             print(line, file=self.out, flush=True)
@@ -58,6 +60,35 @@ class Progress:
                     text = base64.b64decode(log.get("data") or "").decode(errors="replace")
                     for row in text.splitlines():
                         print(f"         | {row}", file=raw, flush=True)
+
+
+def step_line(trace: BuildTrace, vertex: Vertex) -> str | None:
+    """The one line of a step that ended: its time, CACHED, FAILED (exit code) or cancelled; None for a
+    vertex that is not a step (a FROM, a context load, a cache export)."""
+    if not vertex.is_step or vertex.is_source:
+        return None
+    target = f"{vertex.target:<8} " if vertex.target else ""
+    name = trace.step_name(vertex)
+    if vertex.cancelled:
+        return f"{target}cancelled {name}"
+    if vertex.error:  # the exit code first: a cut to the terminal's width takes the end of the command
+        code = vertex.exit_code
+        return (
+            f"{target}FAILED    exit {code}: {name}"
+            if code is not None
+            else f"{target}FAILED    {name}: {vertex.error}"
+        )
+    if trace.hit(vertex):
+        return f"{target}CACHED    {name}"
+    return f"{target}{vertex.seconds:6.1f}s   {name}"
+
+
+def cache_note(vertex: Vertex) -> str | None:
+    """A registry cache import that found nothing yet: worth a line, and not a failure."""
+    if vertex.cache_miss:
+        target = f"{vertex.target:<8} " if vertex.target else ""
+        return f"{target}CACHE     registry cache empty so far ({vertex.label.split(' from ', 1)[-1]})"
+    return None
 
 
 def bake_error(err: DockerFailed) -> str:

@@ -1,12 +1,13 @@
 """BuildKit's progress as buildx streams it (`--progress=rawjson`): the stream decoded, its vertexes merged
-into a trace, steps counted per target, the lines shown while a build runs, and what failed."""
+into a trace, each target's steps, what BuildKit reused, what failed, a step's name as the figures count it.
+Each target's figures from it: ci/builds/figures.py; the lines shown while a build runs: ci/builds/progress.py."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,9 +24,10 @@ CANCELLED = re.compile(r"\bcancell?ed\b", re.I)
 EXIT_CODE = re.compile(r"exit code: (\d+)")
 # RUN's own flags (--mount=..., --network=none): how the step runs, not what it runs.
 RUN_FLAGS = re.compile(r"^RUN(?:\s+--\S+)+\s+")
-COMMAND_ROOM = 36  # characters of a step's command in a one-line failure: enough to know it
 # The vertexes BuildKit runs anew in every bake (a source of this session): when it began, on the engine's clock.
 FRESH = ("[internal] load local bake definitions", "[internal] load build definition")
+# A status that is a blob's download: BuildKit names it by the blob's digest.
+BLOB = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class RawJsonDecoder:
@@ -69,10 +71,10 @@ class RawJsonDecoder:
 def _seconds(started: str | None, completed: str | None) -> float:
     if not started or not completed:
         return 0.0
-    return max(0.0, (_parse_time(completed) - _parse_time(started)))
+    return max(0.0, (parse_time(completed) - parse_time(started)))
 
 
-def _parse_time(stamp: str) -> float:
+def parse_time(stamp: str) -> float:
     # BuildKit writes nanoseconds ("2026-11-23T21:09:59.233472741Z"); Python parses microseconds.
     match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?", stamp)
     if not match:
@@ -116,6 +118,15 @@ class Vertex:
     def cancelled(self) -> bool:
         """Stopped by BuildKit, not failed: the cause is another step's error."""
         return bool(self.error) and CANCELLED.search(self.error) is not None
+
+    @property
+    def cache_miss(self) -> bool:
+        """A registry cache import that found nothing yet (the first build to it): not a failure."""
+        return (
+            bool(self.error)
+            and self.label.startswith("importing cache manifest")
+            and bool(CACHE_MISS.search(self.error))
+        )
 
     @property
     def exit_code(self) -> int | None:
@@ -207,18 +218,10 @@ class BuildTrace:
             and not (v.label.startswith("importing") and CACHE_MISS.search(v.error))
         ]
 
-    def context_bytes(self, target: str) -> int:
-        """Bytes of build context sent for TARGET (BuildKit sends only what changed since its last build)."""
-        return sum(
-            v.transferred
-            for v in self.vertexes.values()
-            if v.name.endswith("load build context") and (v.target == target or len(self.targets) == 1)
-        )
-
     def failed(self) -> list[Vertex]:
         """Failed vertexes, the cause first: when one target fails, BuildKit cancels the steps still
         running in the others, and those carry an error too ("context canceled")."""
-        failed = [v for v in self.vertexes.values() if v.error and cache_note(v) is None]
+        failed = [v for v in self.vertexes.values() if v.error and not v.cache_miss]
         return sorted(failed, key=lambda v: (v.cancelled, not v.is_step))
 
     @staticmethod
@@ -229,14 +232,14 @@ class BuildTrace:
     @property
     def began(self) -> float | None:
         """When this bake began on the engine's clock: its first vertex that BuildKit never reuses."""
-        starts = [_parse_time(v.started) for v in self.vertexes.values() if v.started and v.label.startswith(FRESH)]
+        starts = [parse_time(v.started) for v in self.vertexes.values() if v.started and v.label.startswith(FRESH)]
         return min(starts, default=None)
 
     def reused(self, vertex: Vertex) -> bool:
         """A vertex another build ran (an earlier one, or one beside this on the engine), which BuildKit hands
         on with that build's times and often no cached mark."""
         began = self.began
-        return began is not None and vertex.started is not None and _parse_time(vertex.started) < began
+        return began is not None and vertex.started is not None and parse_time(vertex.started) < began
 
     def hit(self, vertex: Vertex) -> bool:
         """Whether the step came from a cache; under --no-cache none could."""
@@ -257,150 +260,7 @@ class BuildTrace:
             command = command[: room - 3].rstrip() + "..."
         return f"[{' '.join([*stage.split(), f'{n}/{m}'])}] {command}"
 
-    def target_figures(self, target: str, limit: float | None = None) -> dict[str, Any]:
-        """TARGET's steps and cache use, and its own span: from its first to its last vertex that ran in this
-        bake, never more than LIMIT (the bake's seconds)."""
-        steps = self.steps(target)
-        cached = sum(1 for v in steps if self.hit(v))
-        _, begin, end = self.own_span(target, limit)
-        return {
-            "wall_seconds": round(end - begin, 3),
-            "steps": len(steps),
-            "cached_steps": cached,
-            "cache_hit_ratio": round(cached / len(steps), 3) if steps else 0.0,
-            "context_transferred_bytes": self.context_bytes(target),
-            "ran_steps": [self.step_name(v)[:100] for v in steps if not self.hit(v)],
-            "phases": self.phases(target, limit),
-            "pulled_bytes": self.pulled_bytes(target),
-        }
-
-    def own_span(self, target: str, limit: float | None = None) -> tuple[list[Vertex], float, float]:
-        """TARGET's vertexes that ran in this bake, and its span: from the first one's start to the last one's
-        end, never more than LIMIT seconds; ([], 0, 0) when none ran."""
-        mine = [v for v in self.vertexes.values() if v.target == target and v.started and not self.reused(v)]
-        starts = [_parse_time(v.started) for v in mine if v.started]
-        if not starts:
-            return [], 0.0, 0.0
-        begin = min(starts)
-        end = max([_parse_time(v.completed) for v in mine if v.completed], default=begin)
-        if limit is not None:
-            end = min(end, begin + limit)
-        return mine, begin, end
-
-    def pulled_bytes(self, target: str) -> int:
-        """Bytes TARGET fetched from registries in this bake (base image layers, cache blobs), each blob once."""
-        blobs: dict[str, int] = {}
-        for v in self.vertexes.values():
-            if v.target == target:
-                blobs.update(v.pulled)
-        return sum(blobs.values())
-
-    def phases(self, target: str, limit: float | None = None) -> dict[str, float]:
-        """Where TARGET's time went, phase by phase (PHASES), from BuildKit's own records of this bake: each
-        the union of its intervals, so parallel steps count once, within the target's span as
-        target_figures measures it (never more than LIMIT). A phase that took no time is left out."""
-        mine, begin, end = self.own_span(target, limit)
-        if not mine:
-            return {}
-        spans: dict[str, list[tuple[float, float]]] = {}
-        for v in mine:
-            if v.is_step and not v.is_source and not self.hit(v):
-                spans.setdefault("steps", []).append(_interval(v.started, v.completed))
-            elif v.label.startswith("importing cache manifest"):
-                spans.setdefault("cache_import", []).append(_interval(v.started, v.completed))
-            elif v.label.startswith("exporting cache"):
-                spans.setdefault("cache_export", []).append(_interval(v.started, v.completed))
-            for task, (started, completed) in v.tasks.items():
-                phase = task_phase(task)
-                if phase:
-                    spans.setdefault(phase, []).append(_interval(started, completed))
-        found = {phase: _union(spans.get(phase, []), begin, end) for phase in PHASES}
-        return {phase: round(seconds, 3) for phase, seconds in found.items() if seconds >= 0.001}
-
-    def step_line(self, vertex: Vertex) -> str | None:
-        """The one line of a step that ended: its time, CACHED, FAILED (exit code) or cancelled; None for a
-        vertex that is not a step (a FROM, a context load, a cache export)."""
-        if not vertex.is_step or vertex.is_source:
-            return None
-        target = f"{vertex.target:<8} " if vertex.target else ""
-        name = self.step_name(vertex)
-        if vertex.cancelled:
-            return f"{target}cancelled {name}"
-        if vertex.error:  # the exit code first: a cut to the terminal's width takes the end of the command
-            code = vertex.exit_code
-            return (
-                f"{target}FAILED    exit {code}: {name}"
-                if code is not None
-                else f"{target}FAILED    {name}: {vertex.error}"
-            )
-        if self.hit(vertex):
-            return f"{target}CACHED    {name}"
-        return f"{target}{vertex.seconds:6.1f}s   {name}"
-
-
-# A status that is a blob's download: BuildKit names it by the blob's digest.
-BLOB = re.compile(r"^sha256:[0-9a-f]{64}$")
-# Where a target's time goes, in the order a build meets them, and how each is said on screen.
-PHASES = {
-    "cache_import": "cache import",
-    "pull": "pulling",
-    "steps": "steps",
-    "image_export": "image export",
-    "unpack": "unpacking",
-    "push": "push",
-    "cache_export": "cache export",
-}
-
-
-def phases_text(phases: Mapping[str, float]) -> str:
-    """`steps 0.2s, image export 0.1s, unpacking 0.8s`: the phases that show at a tenth of a second."""
-    return ", ".join(
-        f"{PHASES.get(phase, phase)} {seconds:.1f}s" for phase, seconds in phases.items() if seconds >= 0.05
-    )
-
-
-def task_phase(task: str) -> str | None:
-    """The phase of a sub-task: downloading a layer, compressing and writing the image ("exporting layers", its
-    manifest and config), unpacking layers or the image into the store (or sending it as a tarball to be
-    loaded), pushing it."""
-    if BLOB.match(task):
-        return "pull"  # a layer's download: a base image's, or the registry cache's for a cached step
-    if task.startswith(("unpacking to", "sending tarball", "loading layer", "extracting sha256:")):
-        return "unpack"
-    if task.startswith("pushing"):
-        return "push"
-    if task.startswith(("exporting layers", "exporting manifest", "exporting config", "exporting attestation")):
-        return "image_export"
-    return None
-
-
-def _interval(started: str | None, completed: str | None) -> tuple[float, float]:
-    """An interval on the engine's clock; one never started is empty, one never completed ends at once."""
-    if not started:
-        return 0.0, 0.0
-    begin = _parse_time(started)
-    return begin, (_parse_time(completed) if completed else begin)
-
-
-def _union(spans: list[tuple[float, float]], begin: float, end: float) -> float:
-    """Seconds covered by SPANS within [BEGIN, END], overlaps once."""
-    total, reached = 0.0, begin
-    for start, stop in sorted(spans):
-        start, stop = max(start, reached), min(stop, end)
-        if stop > start:
-            total += stop - start
-            reached = stop
-    return total
-
 
 def _stage(label: str) -> str:
     match = STEP_NAME.match(label)
     return match.group("prefix") if match else ""
-
-
-def cache_note(vertex: Vertex) -> str | None:
-    """A registry cache import that found nothing yet: worth a line, and not a failure."""
-    if vertex.error and vertex.label.startswith("importing cache manifest") and CACHE_MISS.search(vertex.error):
-        target = f"{vertex.target:<8} " if vertex.target else ""
-        return f"{target}CACHE     registry cache empty so far ({vertex.label.split(' from ', 1)[-1]})"
-    return None

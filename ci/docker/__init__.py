@@ -13,6 +13,7 @@ Callers use the names re-exported here (`from ci import docker as dk`, `dk.conne
 from __future__ import annotations
 
 from ci.docker.buildx import (
+    BakeCall,
     BuilderFacts,
     NodeFacts,
     bake_check,
@@ -111,6 +112,7 @@ __all__ = [
     "REVISION_LABEL",
     "SOURCE_DIGEST_LABEL",
     "STOPPED_STATES",
+    "BakeCall",
     "BuilderFacts",
     "ContainerEvent",
     "ContainerEvents",

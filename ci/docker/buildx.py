@@ -13,38 +13,44 @@ from ci.core.errors import CiError
 from ci.docker.engine import Engine, _cli, error_line, failed
 
 
-def bake_stream(
-    engine: Engine,
-    bake_files: Sequence[Path],
-    targets: list[str],
-    *,
-    variables: Mapping[str, str],
-    no_cache: bool,
-    metadata_file: Path,
-    builder: str | None = None,
-    git_info: bool = True,
-    load: bool = True,
-) -> Iterator[str]:
-    """Run bake with buildx's machine-readable progress and yield its output as it comes.
+@dataclass(frozen=True, kw_only=True)
+class BakeCall:
+    """One `buildx bake` of TARGETS from BAKE_FILES with VARIABLES, its metadata written to METADATA_FILE.
 
     The bake files are always named: with none, buildx would merge compose.yaml from the same folder.
+    BUILDER: a buildx builder by name (None: the one bake would use). LOAD: `--load`, which replaces the
+    targets' own outputs. Without GIT_INFO, buildx does not run git (six commands, 0.04 s) for the
+    provenance of the build.
+    """
+
+    bake_files: Sequence[Path]
+    targets: list[str]
+    variables: Mapping[str, str]
+    no_cache: bool
+    metadata_file: Path
+    builder: str | None = None
+    git_info: bool = True
+    load: bool = True
+
+
+def bake_stream(engine: Engine, call: BakeCall) -> Iterator[str]:
+    """Run CALL's bake with buildx's machine-readable progress and yield its output as it comes.
+
     "rawjson" is accepted by buildx 0.13 although its --help and python-on-whales' type hint do not list it.
     Nothing outside the working directory (the project) is granted: a target reading outside it is refused
     before bake runs (ci/builds/bake.py resolve_targets).
-    LOAD: `--load`, which replaces the targets' own outputs. Without GIT_INFO, buildx does not run git (six
-    commands, 0.04 s) for the provenance of the build.
     Raises DockerFailed when bake fails, after the whole stream was yielded.
     """
     stream = engine._client.buildx.bake(
-        targets=targets,
-        files=list(bake_files),
-        load=load,
-        cache=not no_cache,
+        targets=call.targets,
+        files=list(call.bake_files),
+        load=call.load,
+        cache=not call.no_cache,
         progress=cast(Any, "rawjson"),
         # bake's variables reach buildx as its environment, where it also reads its own settings
-        variables={**variables, **({} if git_info else {"BUILDX_GIT_INFO": "0"})},
-        metadata_file=metadata_file,
-        builder=builder,
+        variables={**call.variables, **({} if call.git_info else {"BUILDX_GIT_INFO": "0"})},
+        metadata_file=call.metadata_file,
+        builder=call.builder,
         stream_logs=True,
     )
     try:

@@ -1,6 +1,7 @@
 """`nox -s lint`: the repository checks itself. Python (ruff, mypy strict), every Dockerfile the bake
 file names and the root's (hadolint, zero findings), the workflows (actionlint), the bake definition of
-every group, and buildx's build checks when the installed buildx has them. Every step runs even after one
+every group, the bake file's one compression for its images and cache exports, and buildx's build checks
+when the installed buildx has them. Every step runs even after one
 fails; the JUnit file lists them all.
 
 The nox session installs the linters (ci/requirements-lint.txt); run outside it, a missing tool is a
@@ -10,10 +11,13 @@ failed step saying so.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from ci import docker as dk
@@ -30,7 +34,7 @@ PYTHON_PATHS = ("ci", "tests", "noxfile.py")
 TOOL_SETTINGS = "ci/pyproject.toml"
 HADOLINT_CONFIG = ".hadolint.yaml"
 WORKFLOWS = Path(".github/workflows")
-STEPS = ("ruff check", "ruff format", "mypy", "hadolint", "actionlint", "bake print", "bake check")
+STEPS = ("ruff check", "ruff format", "mypy", "hadolint", "actionlint", "bake print", "bake compression", "bake check")
 NOT_INSTALLED = "{tool} is not installed here: run `nox -s lint`, which installs the linters"
 
 
@@ -109,6 +113,116 @@ def bake_print(check: Check, settings: Settings) -> None:
             raise CiError(f"{settings.bake_file.name}: {str(err).removeprefix('ERROR: ')}") from None
         resolved.append(f"{group} ({len(definition.get('target') or {})} targets)")
     check.message = f"{len(groups)} groups resolve: {', '.join(resolved)}"
+
+
+# --- the bake file's one compression ---------------------------------------------------------------------
+
+# The exporters whose layers a compression applies to: an image's outputs (loaded, pushed, written as an OCI
+# layout) and the cache exports that hold layers of their own (inline cache rides in the image's).
+IMAGE_OUTPUTS = ("docker", "image", "oci", "registry")
+CACHE_EXPORTS = ("registry", "local", "gha", "s3", "azblob")
+_OPTION = re.compile(r"(?<![\w-])(compression|compression-level|force-compression|oci-mediatypes)=([^,\"\s\]]*)")
+_CALL = re.compile(r"\$\{\s*([A-Za-z_][\w-]*)\s*\(([^)]*)\)\s*\}")
+_FUNCTION = re.compile(r'^[ \t]*function[ \t]+"?([A-Za-z_][\w-]*)"?[ \t]*\{(.*?)^[ \t]*\}', re.M | re.S)
+_TARGET = re.compile(r'^\s*target\s+"?([\w.-]+)"?\s*\{')
+_EXPORT = re.compile(r"^\s*(output|cache-to)\s*=(.*)$")
+
+
+@dataclass(frozen=True)
+class Export:
+    """An image output or cache export as the bake file writes it: where, and the compression it declares
+    (its options sorted, then the calls of a function declaring one; "" when none)."""
+
+    line: int
+    target: str
+    attribute: str  # output, cache-to
+    kind: str  # its type=
+    declared: str
+
+
+def bake_exports(text: str) -> list[Export]:
+    """The image outputs and cache exports of a bake file's targets, read as text (`output` and `cache-to`,
+    a list on several lines included; comments left out). What a function returns whole is not seen: the
+    rule holds for exports written in the targets, as the project's are."""
+    functions = {name for name, block in _FUNCTION.findall(text) if "compression=" in block}
+    lines = [_uncommented(line) for line in text.splitlines()]
+    found, target = [], ""
+    for number, line in enumerate(lines, start=1):
+        if header := _TARGET.match(line):
+            target = header.group(1)
+        if not (attribute := _EXPORT.match(line)):
+            continue
+        value, more = attribute.group(2), iter(lines[number:])
+        while value.count("[") > value.count("]") and (following := next(more, None)) is not None:
+            value += " " + following
+        kinds = IMAGE_OUTPUTS if attribute.group(1) == "output" else CACHE_EXPORTS
+        for kind, spec in _specs(value):
+            if kind in kinds:
+                declared = sorted(f"{k}={v}" for k, v in _OPTION.findall(spec))
+                declared += [f"${{{n}({a})}}" for n, a in _CALL.findall(spec) if n in functions]
+                found.append(Export(number, target, attribute.group(1), kind, ",".join(declared)))
+    return found
+
+
+def _specs(value: str) -> Iterator[tuple[str, str]]:
+    """Each exporter in an attribute's value, from its `type=` to the next one's."""
+    starts = list(re.finditer(r"type=([\w-]+)", value))
+    for i, start in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(value)
+        yield start.group(1), value[start.start() : end]
+
+
+def _uncommented(line: str) -> str:
+    """LINE without its `#` or `//` comment (a quote opens or closes a string, as HCL's do)."""
+    quoted = False
+    for i, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and (char == "#" or line.startswith("//", i)):
+            return line[:i]
+    return line
+
+
+def compression_findings(text: str, shown: str) -> list[str]:
+    """The image outputs and cache exports of a bake file (SHOWN: its path) that do not declare the one
+    compression the others do, a line each: `PATH:LINE OneCompression: what it declares; the one`. The one is
+    the declaration most of them share (the first, on a tie); where none declares any, each is a finding."""
+    exports = bake_exports(text)
+    counts = Counter(e.declared for e in exports if e.declared)
+    one = counts.most_common(1)[0][0] if counts else ""
+    first = next((e for e in exports if e.declared == one), None) if one else None
+    lines = []
+    for e in exports:
+        if e.declared and e.declared == one:
+            continue
+        what = f"declares {e.declared}" if e.declared else "declares no compression"
+        rule = f"declare one: {one} ({shown}:{first.line})" if first else "declare one, the same on each"
+        where = f'target "{e.target}" {e.attribute} type={e.kind}' if e.target else f"{e.attribute} type={e.kind}"
+        lines.append(f"{shown}:{e.line} OneCompression: {where} {what}; images and cache exports {rule}")
+    return lines
+
+
+def bake_compression(check: Check, settings: Settings) -> None:
+    """The bake file's image outputs and cache exports declare one compression: a layer is then compressed
+    once, the loaded image's and the cache's the same blob (docs/benchmark.md), and LAYER_COMPRESSION says it
+    for all of them. A line per finding, by the bake file's path in the project (compression_findings)."""
+    bake_file = settings.bake_file
+    if not bake_file.is_file():
+        raise CiError(f"bake file not found: {bake_file}")
+    shown = bake_file.name
+    text = bake_file.read_text()
+    findings = compression_findings(text, shown)
+    check.output = "\n".join(findings)
+    print(check.output or "no findings", flush=True)
+    if findings:
+        more = f" ({len(findings)} findings)" if len(findings) > 1 else ""
+        raise CiError(findings[0] + more, check.output)
+    exports = bake_exports(text)
+    check.message = (
+        f"{len(exports)} image outputs and cache exports declare {exports[0].declared}"
+        if exports
+        else "no image output or cache export declared"
+    )
 
 
 def bake_check(check: Check, settings: Settings) -> None:
@@ -202,6 +316,7 @@ def steps(settings: Settings) -> list[tuple[str, Callable[[Check], None]]]:
         # -pyflakes= : no Python in run: steps, and the same result with or without pyflakes on PATH.
         ("actionlint", lambda c: run_tool(c, root, ["actionlint", "-no-color", "-pyflakes="], findings_first=True)),
         ("bake print", lambda c: bake_print(c, settings)),
+        ("bake compression", lambda c: bake_compression(c, settings)),
         ("bake check", lambda c: bake_check(c, settings)),
     ]
 
@@ -220,7 +335,8 @@ def body(run: Run) -> None:
 
 SESSION = Session(
     name="lint",
-    summary="ruff, mypy, hadolint, actionlint, and the bake definition of every group; fails on any finding.",
+    summary="ruff, mypy, hadolint, actionlint, the bake definition of every group and its one compression; "
+    "fails on any finding.",
     steps=STEPS,
     body=body,
 )

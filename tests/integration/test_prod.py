@@ -13,7 +13,7 @@ import pytest
 import requests
 from python_on_whales import DockerClient, docker
 
-from ci.builds.trace import PHASES
+from ci.builds.figures import PHASES
 from ci.sources.git import git
 from ci.stack.live import free_port
 from tests.conftest import Project, assert_junit_valid

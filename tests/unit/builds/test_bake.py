@@ -114,7 +114,7 @@ def test_a_bake_lost_to_containerds_snapshot_race_alone_is_run_once_more(
     errors = [RACE if bakes == 2 else second, second]
     calls: list[str] = []
 
-    def stream(*args: object, **kwargs: object) -> Iterator[str]:
+    def stream(_: object, call: dk.BakeCall) -> Iterator[str]:
         error = errors[len(calls)]
         calls.append(error)
         return failing_stream(error) if error else iter(())
@@ -152,8 +152,8 @@ def test_bake_and_its_print_are_given_dotenvs_values_beneath_the_sessions_own(
         given.append(variables)
         return {"target": {"frontend": {"context": "."}}}
 
-    def stream(_: object, files: list[Path], targets: list[str], **kwargs: object) -> list[str]:
-        given.append(cast(dict[str, str], kwargs["variables"]))
+    def stream(_: object, call: dk.BakeCall) -> list[str]:
+        given.append(dict(call.variables))
         return []
 
     monkeypatch.setattr(dk, "bake_definition", definition)

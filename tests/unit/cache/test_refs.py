@@ -121,14 +121,6 @@ def test_the_identity_refs_cache_to_keeps_the_compression_the_bake_file_declares
     ]
 
 
-def test_the_bake_files_images_and_cache_exports_declare_one_compression() -> None:
-    """LAYER_COMPRESSION, once: the loaded image's output and every cache export carry it."""
-    text = (Path(__file__).resolve().parents[3] / "docker-bake.hcl").read_text()
-    assert 'output = ["type=docker,${compression()}"]' in text
-    exports = [line for line in text.splitlines() if line.strip().startswith("cache-to") and "type=registry" in line]
-    assert exports and all("${compression()}" in line for line in exports), exports
-
-
 def test_a_degraded_cache_says_so_first_with_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:
     plan = registry.CachePlan("registry.test:5443/team")
     assert plan.verdict() == ""

@@ -12,9 +12,10 @@ from ci.core.errors import CiError, DockerFailed
 from ci.core.report import Check
 from ci.core.settings import Settings
 from ci.sessions import lint as linting
-from tests.conftest import APP
+from tests.conftest import APP, EXAMPLE
 
 ROOT = Path(__file__).resolve().parents[3]
+MIXED = ROOT / "tests" / "data" / "bake" / "mixed-compressions.hcl"
 
 
 def test_lint_finds_the_repository_dockerfiles_and_workflows() -> None:
@@ -194,3 +195,43 @@ def test_ruff_and_mypy_are_given_the_suites_settings_file(tmp_path: Path, monkey
     assert [c[c.index(flag) + 1] for c, flag in zip(ran, ("--config", "--config", "--config-file"), strict=True)] == [
         "ci/pyproject.toml"
     ] * 3
+
+
+def test_images_and_cache_exports_that_do_not_declare_the_one_compression_are_each_a_line_by_path_and_line() -> None:
+    """The rule of the team's bake file (LAYER_COMPRESSION, once): the example's loaded image and cache exports
+    all call compression(); a fixture breaking it three ways (another compression, none, the same options
+    written out) has a line each, and what is no export (a cache read, inline cache, cacheonly, a comment) none."""
+    assert linting.compression_findings((EXAMPLE / "docker-bake.hcl").read_text(), "docker-bake.hcl") == []
+    one = "images and cache exports declare one: ${compression()} (mixed.hcl:22)"
+    assert linting.compression_findings(MIXED.read_text(), "mixed.hcl") == [
+        f'mixed.hcl:28 OneCompression: target "api" cache-to type=registry declares compression=gzip; {one}',
+        f'mixed.hcl:33 OneCompression: target "web" output type=image declares no compression; {one}',
+        'mixed.hcl:43 OneCompression: target "worker" output type=docker declares '
+        f"compression=zstd,force-compression=true,oci-mediatypes=true; {one}",
+    ]
+
+
+def test_exports_that_declare_no_compression_at_all_are_each_a_finding() -> None:
+    text = 'target "a" {\n  output = ["type=docker"]\n  cache-to = ["type=local,dest=/c"]\n}\n'
+    assert linting.compression_findings(text, "docker-bake.hcl") == [
+        f'docker-bake.hcl:{n} OneCompression: target "a" {what} declares no compression; images and cache '
+        "exports declare one, the same on each"
+        for n, what in ((2, "output type=docker"), (3, "cache-to type=local"))
+    ]
+
+
+def test_the_bake_compression_step_fails_on_the_first_finding_and_counts_them(tmp_path: Path) -> None:
+    settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path / "reports", ports={})
+    (tmp_path / "docker-bake.hcl").write_text(MIXED.read_text())
+    check = Check("bake compression")
+    with pytest.raises(CiError) as caught:
+        linting.bake_compression(check, settings)
+    assert str(caught.value).startswith('docker-bake.hcl:28 OneCompression: target "api" cache-to')
+    assert str(caught.value).endswith("(docker-bake.hcl:22) (3 findings)")
+    assert len(check.output.splitlines()) == 3
+    (tmp_path / "docker-bake.hcl").write_text((EXAMPLE / "docker-bake.hcl").read_text())
+    linting.bake_compression(passed := Check("bake compression"), settings)
+    assert (passed.status, passed.message) == ("passed", "3 image outputs and cache exports declare ${compression()}")
+    (tmp_path / "docker-bake.hcl").write_text('group "default" {\n  targets = ["a"]\n}\n')
+    linting.bake_compression(bare := Check("bake compression"), settings)
+    assert bare.message == "no image output or cache export declared"
