@@ -82,9 +82,15 @@ def test_an_option_is_declared_once_and_a_flag_once_per_session() -> None:
 
 
 @pytest.mark.parametrize("name", sessions.names())
-def test_the_options_a_session_lets_pass_are_the_other_sessions_rows(name: str) -> None:
-    """Each with its owners by name and the values the first of them takes (the frame's pipeline rule)."""
+def test_the_options_a_session_lets_pass_are_the_other_sessions_rows(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each with its owners by name and the values the first of them takes (the frame's pipeline rule),
+    whatever the order of the rows."""
     foreign = frame.foreign_options(name)
+    monkeypatch.setattr(sessions, "OPTION_TABLE", sessions.OPTION_TABLE[::-1])
+    assert frame.foreign_options(name) == foreign
+    monkeypatch.undo()
     owners: dict[str, list[str]] = {}
     for option in sessions.OPTION_TABLE:
         for flag in option.flags:
