@@ -1,9 +1,10 @@
 """The frame every session runs in: its arguments (the pipeline rule included), its settings, its steps,
 the JUnit and JSON files written on every outcome, the table, the last line and the exit code.
 
-A session module declares a `Session` (name, steps, options, body); `run` does the rest. The files are
-written whatever happens, bad arguments, a bug and a stop signal (SIGINT, SIGTERM, SIGHUP: ci/core/signals.py)
-included, each whole or not at all, so no earlier run's result is left standing.
+A session module declares a `Session` (name, steps, body), the registry (ci/sessions/__init__.py) its options;
+`run` does the rest. The files are written whatever happens, bad arguments, a bug and a stop signal (SIGINT,
+SIGTERM, SIGHUP: ci/core/signals.py) included, each whole or not at all, so no earlier run's result is left
+standing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ci import sessions
 from ci.core import lock, signals, terminal
@@ -45,9 +46,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser(session: Session) -> argparse.ArgumentParser:
+    """SESSION's parser, made from the registry's table: its options in the table's order, each in its group."""
     p = _Parser(prog=f"nox -s {session.name} --", description=session.summary)
-    session.options(p)
+    groups: dict[str, argparse._ActionsContainer] = {"": p}
+    for option in sessions.options_of(session.name):
+        if option.group not in groups:
+            groups[option.group] = p.add_argument_group(option.group)
+        groups[option.group].add_argument(*option.flags, **_declared(option, session.name))
     return p
+
+
+def _declared(option: sessions.Option, session: str) -> dict[str, Any]:
+    """OPTION as argparse's add_argument takes it: what the table leaves out, argparse's own default."""
+    declared: dict[str, Any] = {"action": option.action, "help": option.help_in(session)}
+    if option.action == "append":
+        declared["default"] = []  # a list whether given or not; argparse copies it before appending
+    elif option.default is not None:
+        declared["default"] = option.default
+    if option.type is not None:
+        declared["type"] = option.type
+    if option.metavar:
+        declared["metavar"] = option.metavar
+    return declared
 
 
 @dataclass
@@ -59,14 +79,14 @@ class Foreign:
 
 
 def foreign_options(name: str) -> dict[str, Foreign]:
-    """The options of the other sessions, from the registry's table of them (no other session's module is
+    """The options of the other sessions, from the registry's table (no other session's module is
     imported): `nox -s prod verify -- --down` gives every session of the pipeline the same arguments, and
     each lets the others' pass. An option two sessions own takes the values of the first by name."""
+    served = [(other, option) for option in sessions.OPTION_TABLE for other in option.sessions if other != name]
     found: dict[str, Foreign] = {}
-    for other in sorted(sessions.OPTIONS):
-        if other != name:
-            for option, values in sessions.OPTIONS[other].items():
-                found.setdefault(option, Foreign(values)).owners.append(other)
+    for other, option in sorted(served, key=lambda pair: pair[0]):  # stable: a session's own in the table's order
+        for flag in option.flags:
+            found.setdefault(flag, Foreign(option.values)).owners.append(other)
     return found
 
 

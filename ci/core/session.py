@@ -1,6 +1,6 @@
-"""What a session is: its declaration (`Session`: name, steps, options, body), which `ci/sessions/NAME.py`
-makes, and what its body works with (`Run`), which the frame (ci/frame.py) gives it. Here, beneath both, so
-that the sessions import nothing of the frame, which imports them.
+"""What a session is: its declaration (`Session`: name, steps, body; its options are the registry's), which
+`ci/sessions/NAME.py` makes, and what its body works with (`Run`), which the frame (ci/frame.py) gives it. Here,
+beneath both, so that the sessions import nothing of the frame, which imports them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ class Session:
     summary: str  # one line: the --help description
     steps: tuple[str, ...]  # in order; those that do not run are reported as skipped
     body: Callable[[Run], None]
-    options: Callable[[argparse.ArgumentParser], None] = lambda parser: None
     # Checks the parsed arguments beyond argparse (a duration, a size); raises UsageError.
     check_args: Callable[[argparse.Namespace], None] = lambda args: None
     steps_table: bool = True  # False: the session prints a table of its steps itself

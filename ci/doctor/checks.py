@@ -35,8 +35,6 @@ from ci.sources.git import tracked_files
 from ci.stack import preflight
 from ci.stack.services import ComposeService
 
-DEFAULT_CONTEXT_BUDGET_MB = ctx.BUDGET_MB
-DEFAULT_CACHE_WARN_GB = 10.0  # build cache above this: time for `nox -s prune`
 FREE_DISK_WARN_GB = 10.0
 FREE_DISK_FAIL_GB = 2.0  # below this, builds fail half-way with "no space left on device"
 LARGEST_SHOWN = 10

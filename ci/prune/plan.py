@@ -37,8 +37,6 @@ MIN_UNTIL = "1h"
 # `buildx prune` passes it (id, parents, description, type, inuse, shared/private, mutable; 0.13.1 to 0.29.1)
 # select none by who built it: a description is a step's command, the same for anyone building it.
 CACHE_SCOPE = "engine-wide"
-DEFAULT_KEEP = "3"
-DEFAULT_KEEP_STORAGE = "0"
 # Cache records a prune without --all never takes (BuildKit's own rule, with records shared with images).
 KEPT_CACHE_TYPES = frozenset({"internal", "frontend"})
 

@@ -22,7 +22,6 @@ The targets and their sources come from the bake definition, as every session re
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -40,16 +39,6 @@ from ci.core.session import Run, Session
 LOOP_CASES = ("6 dev (no cache)", "7 watch: first target edited", "8 watch: last target edited")
 LOOP_STEP = "6-8 dev and watch, side by side"
 URL_GOAL = 1.0  # seconds, nox included
-
-
-def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--keep", action="store_true", help="keep the copy of the tree and its images")
-    parser.add_argument(
-        "--heavy",
-        action="store_true",
-        help="the heavy profile instead (bench/heavy/: gigabytes of ML dependencies, a React frontend); "
-        "leaves nothing behind, as one run makes tens of GB",
-    )
 
 
 def body(run: Run) -> None:
@@ -176,5 +165,4 @@ SESSION = Session(
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
     steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING, "H1-H3 prod builds", heavy.CASES[3]),
     body=body,
-    options=options,
 )

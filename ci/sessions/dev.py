@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
@@ -16,10 +15,6 @@ from ci.stack import live, preflight, rollback
 from ci.stack.services import Service, job_kinds
 
 PROFILE = "dev"  # the bake group dev builds, and the name of its files in reports/
-
-
-def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only progress")
 
 
 def body(run: Run) -> None:
@@ -113,6 +108,5 @@ SESSION = Session(
     summary="Bake with no cache, then replace the running stack with the new images, and show it.",
     steps=("engine", "preflight", "ports", "bake", "up", "clean", "status"),
     body=body,
-    options=options,
     locks=lambda args: True,
 )

@@ -3,7 +3,6 @@ base images. It only reads: it builds, pulls, starts and removes nothing, and fa
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterable
 from dataclasses import asdict
 
@@ -13,24 +12,9 @@ from ci.core.report import Check, Report, Status
 from ci.core.session import Run, Session
 from ci.core.settings import Settings
 from ci.core.versions import HOST_MINIMUMS
-from ci.doctor.checks import CHECK_NAMES, DEFAULT_CACHE_WARN_GB, DEFAULT_CONTEXT_BUDGET_MB, Finding, diagnose
+from ci.doctor.checks import CHECK_NAMES, Finding, diagnose
 
 STATUS: dict[str, Status] = {"ok": "passed", "warn": "warned", "fail": "failed", "skip": "skipped"}
-
-
-def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--context-budget-mb",
-        type=float,
-        default=DEFAULT_CONTEXT_BUDGET_MB,
-        help=f"largest build context allowed, in MB (default {DEFAULT_CONTEXT_BUDGET_MB:g})",
-    )
-    parser.add_argument(
-        "--cache-warn-gb",
-        type=float,
-        default=DEFAULT_CACHE_WARN_GB,
-        help=f"warn when prune would free more build cache than this, in GB (default {DEFAULT_CACHE_WARN_GB:g})",
-    )
 
 
 def body(run: Run) -> None:
@@ -81,6 +65,5 @@ SESSION = Session(
     summary="Check the host and the tree this project builds on; fails only on a failed check.",
     steps=CHECK_NAMES,
     body=body,
-    options=options,
     steps_table=False,  # its own table has a column of advice
 )

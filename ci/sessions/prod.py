@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
@@ -20,18 +19,6 @@ from ci.stack import preflight
 PROFILE = "prod"  # the bake group prod builds, and the name of its files in reports/
 # The SBOM generator BuildKit runs for `type=sbom` attestations.
 SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
-
-
-def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--push", action="store_true", help="also push the images to IMAGE_REGISTRY, with attestations")
-    parser.add_argument("--builder", help="buildx builder to use (default: BUILDX_BUILDER, else the current one)")
-    parser.add_argument(
-        "--strict-cache", action="store_true", help="fail when the registry cache cannot be imported or exported"
-    )
-    parser.add_argument(
-        "--no-cache", action="store_true", help="rebuild every step (the registry cache is still refreshed)"
-    )
-    parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only progress")
 
 
 def body(run: Run) -> None:
@@ -189,6 +176,5 @@ SESSION = Session(
     summary="Bake the prod group with the registry cache (mode=max) and reproducible build args.",
     steps=("engine", "preflight", "builder", "cache", "bake", "push"),
     body=body,
-    options=options,
     locks=lambda args: True,  # it loads the images and moves their tags
 )

@@ -28,10 +28,6 @@ from ci.prune.outcome import (
 )
 from ci.prune.plan import (
     CACHE_SCOPE,
-    DEFAULT_KEEP,
-    DEFAULT_KEEP_STORAGE,
-    DEFAULT_UNTIL,
-    MIN_UNTIL,
     Options,
     Plan,
     make_plan,
@@ -42,22 +38,6 @@ from ci.prune.plan import (
     space_flag,
 )
 from ci.stack.owned import Ownership
-
-
-def options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--until",
-        default=DEFAULT_UNTIL,
-        help=f"prune build cache unused for this long, engine-wide (default 24h, at least {MIN_UNTIL})",
-    )
-    p.add_argument(
-        "--keep-storage",
-        default=DEFAULT_KEEP_STORAGE,
-        help="keep old build cache while the whole cache fits in this size, e.g. 10GB (default 0: age alone)",
-    )
-    p.add_argument("--keep", default=DEFAULT_KEEP, help="builds to keep per service, newest first (default 3)")
-    p.add_argument("--volumes", action="store_true", help="also remove the anonymous volumes of removed containers")
-    p.add_argument("--dry-run", action="store_true", help="show what would be removed and the bytes it frees")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -216,7 +196,6 @@ SESSION = Session(
     "cache by age and size; never what the project did not build, never named volumes.",
     steps=("arguments", "engine", "before", "plan", "containers", "images", "build cache", "after"),
     body=body,
-    options=options,
     check_args=check_args,
     locks=lambda args: not args.dry_run,
 )

@@ -29,31 +29,6 @@ REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # o
 SAMPLES = 5  # answers asked of each address by default
 
 
-def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--browser", action="store_true", help="also open the page in headless chromium")
-    parser.add_argument("--up", action="store_true", help="start or recreate the stack from the latest build first")
-    parser.add_argument("--down", action="store_true", help="stop the stack afterwards")
-    remote = parser.add_argument_group("a deployed stack, from outside (no engine)")
-    remote.add_argument(
-        "--url",
-        action="append",
-        default=[],
-        metavar="[SERVICE=]URL",
-        help="the stack's public address (repeat for more); SERVICE=URL: one service's own",
-    )
-    remote.add_argument("--commit", metavar="REF", help="the commit it must run (default HEAD)")
-    remote.add_argument("--tree", action="store_true", help="compare with the working tree instead of a commit")
-    remote.add_argument(
-        "--samples", type=int, metavar="N", help="answers asked of each address, on fresh connections (default 5)"
-    )
-    remote.add_argument("--wait", metavar="DURATION", help="poll until every answer runs the commit (10m, 90s)")
-    remote.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="sent with every request (repeatable); values are never printed")  # fmt: skip
-    remote.add_argument("--header-env", action="append", default=[], metavar="NAME=VARIABLE",
-                        help="header NAME, its value read from the environment variable VARIABLE: never on a "
-                             "command line that nox or a CI log echoes (repeatable)")  # fmt: skip
-
-
 def check_args(args: argparse.Namespace) -> deployment.Request | None:
     """--url's options need it, the local stack's exclude it; every value is checked before any request.
     What --url asks, or None without it."""
@@ -198,7 +173,6 @@ SESSION = Session(
     summary=__doc__.splitlines()[0].split(": ", 1)[1],
     steps=("services",),  # then a check per service and kind, as the stack's services declare them
     body=body,
-    options=options,
     check_args=arguments_checked,
     locks=lambda args: bool(args.up or args.down),  # they start or stop the stack
 )

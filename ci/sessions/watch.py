@@ -14,7 +14,6 @@ differently in docker, compose and buildx, and mid-stream.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -43,12 +42,6 @@ if TYPE_CHECKING:
 
 PROFILE = "watch"
 IMAGE_MISSING = "image missing"  # a turn's result: the definitions name an image that cannot be had
-
-
-def options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--once", action="store_true", help="one turn over what changed since the running build")
-    parser.add_argument("--down", action="store_true", help="stop the stack when the loop ends")
-    parser.add_argument("--logs", action="store_true", help="stream every build step's output, not only failures")
 
 
 @dataclass
@@ -244,7 +237,6 @@ SESSION = Session(
     summary="Rebuild, recreate and verify only what changed, after every change (Ctrl-C stops).",
     steps=("engine", "preflight", "stack"),  # then a testcase per turn
     body=body,
-    options=options,
     steps_table=False,  # one line per turn says it all
     locks=lambda args: True,
 )

@@ -223,11 +223,14 @@ def test_each_ignored_option_has_one_note_naming_every_session_that_owns_it(
 def test_an_option_a_session_gains_is_known_to_the_others_from_the_registry(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The registry's table of options, held to each session's parser by test_sessions.py."""
-    monkeypatch.setitem(sessions.OPTIONS, "verify", {**sessions.OPTIONS["verify"], "--brand-new": sessions.VALUE})
+    """The registry's table of options, from which the frame makes each session's parser too."""
+    brand_new = sessions.Option(("--brand-new",), ("verify",), "a new address", metavar="URL")
+    monkeypatch.setattr(sessions, "OPTION_TABLE", (*sessions.OPTION_TABLE, brand_new))
     args = frame.parse_arguments(sessions.load("prod"), ["--brand-new", "http://127.0.0.1:8000", "--push"])
     assert args.push
     assert capsys.readouterr().out.splitlines() == ["note: --brand-new is verify's option: prod ignores it"]
+    assert frame.parse_arguments(sessions.load("verify"), ["--brand-new", "http://x"]).brand_new == "http://x"
+    assert "--brand-new URL" in frame.parser(sessions.load("verify")).format_help()
 
 
 IMPORTED_SESSIONS = """

@@ -177,8 +177,8 @@ def test_the_junit_a_watch_writes_at_ctrl_c_is_valid_whatever_its_turns_saw(
         watch.finish(loop)
 
     monkeypatch.setattr(watch, "build", build)
-    args = ["--once"]  # parsed, not acted on: the body above is the loop
-    assert frame.run(Session("watch", "loop", (), body, options=watch.options), args) == 0
+    args = ["--once"]  # parsed (watch's options are the registry's), not acted on: the body above is the loop
+    assert frame.run(Session("watch", "loop", (), body), args) == 0
     found = junit_results(tmp_path / "reports" / "junit-watch.xml")  # schema-valid
     assert found == {"turn 1: backend": "failure", "turn 2: backend": "error"}
     turns = json.loads((tmp_path / "reports" / "watch.json").read_text())["turns"]
