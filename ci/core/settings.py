@@ -300,13 +300,14 @@ def image_registry(env: Mapping[str, str]) -> str:
 class CacheVariables:
     """What the environment says of prod's registry cache, as given: ci/cache/ chooses and checks it."""
 
-    registry: str = ""  # CACHE_REGISTRY: "" for the default, localhost:REGISTRY_PORT
+    registry: str = ""  # CACHE_REGISTRY: "" for the default, localhost:<registry_port>
     registry_port: str = VARIABLES["CACHE_REGISTRY_PORT"].default  # CACHE_REGISTRY_PORT, not checked yet
     branch: str = ""  # CACHE_BRANCH, else the first CI branch variable set: "" for the checked-out branch
     default_branch: str = VARIABLES["CACHE_DEFAULT_BRANCH"].default  # CACHE_DEFAULT_BRANCH
 
 
 def cache_variables(env: Mapping[str, str]) -> CacheVariables:
+    """The registry cache's variables in ENV (the view): each stripped, blank as unset."""
     named = (env.get(name, "").strip() for name in ("CACHE_BRANCH", *CI_BRANCH_VARIABLES))
     return CacheVariables(
         registry=_stripped(env, "CACHE_REGISTRY"),
