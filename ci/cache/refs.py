@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from ci.builds.bakefile import Entry, ResolvedTarget
 from ci.cache.registry import copy_tag, holds
 from ci.cache.registry_api import Presence
+from ci.core.settings import CacheVariables
 from ci.sources.git import Commit, current_branch, toplevel
 from ci.sources.git_history import Repository, TargetFiles
 
@@ -47,9 +48,6 @@ if TYPE_CHECKING:
 IDENTITY_TAG = "id-"
 BRANCH_TAG = "branch-"
 EARLIER_IDENTITIES = 10  # earlier states of a target's inputs imported as cache, beside its own
-DEFAULT_BRANCH = "main"
-# The branch a CI job builds, by the CI's own variables: a pull request's source branch first.
-CI_BRANCH_VARIABLES = ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "BUILDKITE_BRANCH", "BRANCH_NAME")
 
 
 READABLE = 80  # characters of a branch's name kept in its tag, before its hash (a tag holds 128)
@@ -79,13 +77,11 @@ class Branches:
     default: str
 
     @classmethod
-    def of(cls, environ: Mapping[str, str], root: Path) -> Branches:
+    def of(cls, variables: CacheVariables, root: Path) -> Branches:
         """CACHE_BRANCH, else the CI's branch variable, else the checked-out branch (the default branch when
-        detached); CACHE_DEFAULT_BRANCH, else `main`."""
-        default = environ.get("CACHE_DEFAULT_BRANCH", "").strip() or DEFAULT_BRANCH
-        named = [environ.get(v, "").strip() for v in ("CACHE_BRANCH", *CI_BRANCH_VARIABLES)]
-        branch = next((b for b in named if b), "") or current_branch(root) or default
-        return cls(branch, default)
+        detached); CACHE_DEFAULT_BRANCH, else `main` (VARIABLES: the settings' `cache`)."""
+        default = variables.default_branch
+        return cls(variables.branch or current_branch(root) or default, default)
 
     @property
     def tags(self) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -27,10 +27,9 @@ from ci.cache.registry_api import (
 )
 from ci.core import fetch
 from ci.core.errors import CiError, UsageError
-from ci.core.settings import Settings, environment
+from ci.core.settings import CacheVariables, Settings, buildx_builder
 from ci.core.versions import HOST_MINIMUMS, parse_version
 
-DEFAULT_REGISTRY_PORT = 5000
 PROBE_TIMEOUT = 2.0  # seconds
 
 
@@ -97,23 +96,24 @@ def wait_for(registry: str, seconds: float = 15.0) -> str | None:
     return problem
 
 
-def registry_port(environ: Mapping[str, str]) -> int:
-    raw = environ.get("CACHE_REGISTRY_PORT", "").strip() or str(DEFAULT_REGISTRY_PORT)
+def registry_port(variables: CacheVariables) -> int:
+    raw = variables.registry_port
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise UsageError(f"CACHE_REGISTRY_PORT={raw!r} is not a port number (1-65535)")
     return int(raw)
 
 
-def cache_registry(environ: Mapping[str, str]) -> tuple[str, bool]:
-    """(registry, is_default): CACHE_REGISTRY, or the project's own on localhost:CACHE_REGISTRY_PORT."""
-    chosen = environ.get("CACHE_REGISTRY", "").strip()
+def cache_registry(variables: CacheVariables) -> tuple[str, bool]:
+    """(registry, is_default): CACHE_REGISTRY, or the project's own on localhost:CACHE_REGISTRY_PORT (VARIABLES:
+    the settings' `cache`, doctor's as prod's)."""
+    chosen = variables.registry
     if chosen:
         if not re.fullmatch(r"[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?", chosen):
             raise UsageError(
                 f"CACHE_REGISTRY={chosen!r} is not a registry host[:port][/path] (for example localhost:5000)"
             )
         return chosen, False
-    return f"localhost:{registry_port(environ)}", True
+    return f"localhost:{registry_port(variables)}", True
 
 
 @dataclass
@@ -178,7 +178,7 @@ class BuilderInfo:
 
 def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
     """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
-    name = name or environment().get("BUILDX_BUILDER") or None  # buildx's own: exported only
+    name = name or buildx_builder() or None  # buildx's own: exported only
     # buildx's and docker's own rule for builder and context names: never an option of docker's (`-x`).
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
         raise UsageError(f"builder {name!r} (--builder or BUILDX_BUILDER) is not a builder name: `docker buildx ls`")
@@ -192,10 +192,11 @@ def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
     return BuilderInfo(builder.name, builder.driver, endpoints, store)
 
 
-def plan_cache(settings: Settings, builder: BuilderInfo, environ: Mapping[str, str], *, strict: bool) -> CachePlan:
-    """Decide the registry cache for this build; starts the project's registry when the default one is
-    down. Non-strict: problems are recorded and the build goes on without what is missing."""
-    registry, is_default = cache_registry(environ)
+def plan_cache(settings: Settings, builder: BuilderInfo, *, strict: bool) -> CachePlan:
+    """Decide the registry cache for this build (the settings' CACHE_REGISTRY, else the default); starts the
+    project's registry when the default one is down. Non-strict: problems are recorded and the build goes on
+    without what is missing."""
+    registry, is_default = cache_registry(settings.cache)
     plan = CachePlan(registry)
 
     def problem(text: str) -> None:

@@ -1,7 +1,9 @@
 """Settings from the environment, with the host's provisioned defaults underneath: the one place that reads
-the process environment. Every module takes its variables from the view here (`Environment`: exported over the
-project's .env over the host's defaults, as compose ranks them), never from `os.environ`
-(tests/unit/core/test_settings.py holds every module to it, with the one exception it names)."""
+the process environment, and the one that names its variables (`VARIABLES`: each declared once, with what it
+means and its default). Every module takes its values from here (Settings, or the functions of the view below:
+`Environment`, exported over the project's .env over the host's defaults, as compose ranks them), never from
+`os.environ` nor by a variable's name (tests/unit/core/test_settings.py holds every module to both, with the one
+exception it names)."""
 
 from __future__ import annotations
 
@@ -17,21 +19,91 @@ from ci.core.errors import UsageError
 ROOT = Path(__file__).resolve().parents[2]  # the project: ci/core/settings.py is two folders down
 # Written by ci/provision: stand-in base images on hosts that cannot reach Docker Hub.
 HOST_ENV = Path("/etc/mainza/host.env")
-DEFAULT_PROJECT = "mainza"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable the suite reads, declared once: every module takes its value from here (a
+    field or property of Settings, or a function below of the view), never by its name."""
+
+    name: str
+    meaning: str  # one line, as docs/variables.md says it at length
+    default: str = ""  # the value taken when it is unset or empty ("": none, or one the meaning says)
+    # Read by the programs the sessions run from their own process environment, which no .env reaches: the
+    # docker client and its plugins (compose refuses DOCKER_HOST from .env: docker/compose#9871; buildx picks
+    # its builder by BUILDX_BUILDER), requests' trust, the CI runner's job summary. The view gives them as
+    # exported only, so that what a session says (the engine, the builder, whom it trusts) is what those
+    # programs do (PROCESS_VARIABLES).
+    exported_only: bool = False
+    host: bool = False  # a bake variable ci/provision may give a default in HOST_ENV (HOST_VARIABLES)
+    # Read by ci/core/terminal.py from the process itself, on every line printed and before any settings.
+    terminal: bool = False
+
+
+# Bake's variables (docker-bake.hcl's `variable` blocks) and compose's `${NAME_PORT}` are declared in those
+# files, and given or checked as they declare them (ci/builds/bakefile.py, port_variables): not here. The
+# host's bake variables are here as the suite reads them itself.
+VARIABLES: Mapping[str, Variable] = {
+    v.name: v
+    for v in (
+        Variable("COMPOSE_PROJECT_NAME", "the project: compose project, image names, locks", "mainza"),
+        Variable("TAG", "the tag of compose.yaml's images: the sessions' own, refused exported"),
+        Variable("REPORTS_DIR", "where the sessions write their reports, relative to the project", "reports"),
+        Variable("LOCK_WAIT", "seconds a session waits for another that holds the project", "60"),
+        Variable("XDG_STATE_HOME", "where the projects' locks are (mainza/locks/ below it)", "~/.local/state"),
+        Variable("PYTHON_IMAGE", "the backend's base image", host=True),
+        Variable("NODE_IMAGE", "the frontend's build image", host=True),
+        Variable("NGINX_IMAGE", "the frontend's base image", host=True),
+        Variable("REGISTRY_IMAGE", "the image of the project's own cache registry", host=True),
+        Variable("CACHE_REGISTRY", "prod's cache registry, host[:port][/path]; else localhost:CACHE_REGISTRY_PORT"),
+        Variable("CACHE_REGISTRY_PORT", "the port of the default cache registry, and of the project's own", "5000"),
+        Variable("CACHE_BRANCH", "the branch whose cache ref prod writes; else the CI's, else the checkout's"),
+        Variable("CACHE_DEFAULT_BRANCH", "the branch whose cache ref prod also reads", "main"),
+        Variable("GITHUB_HEAD_REF", "GitHub Actions: a pull request's source branch (CACHE_BRANCH's default)"),
+        Variable("GITHUB_REF_NAME", "GitHub Actions: the branch or tag built (CACHE_BRANCH's default)"),
+        Variable("CI_COMMIT_REF_NAME", "GitLab CI: the branch or tag built (CACHE_BRANCH's default)"),
+        Variable("BUILDKITE_BRANCH", "Buildkite: the branch built (CACHE_BRANCH's default)"),
+        Variable("BRANCH_NAME", "Jenkins: the branch built (CACHE_BRANCH's default)"),
+        Variable("IMAGE_REGISTRY", "where prod --push pushes; else the cache registry"),
+        Variable("CHROMIUM", "the chromium verify --browser drives", "/usr/bin/chromium"),
+        Variable("DOCKER_HOST", "the engine's address", "unix:///var/run/docker.sock", exported_only=True),
+        Variable("DOCKER_CONTEXT", "the docker client's context", exported_only=True),
+        Variable("DOCKER_CONFIG", "the docker client's config folder (logins)", "~/.docker", exported_only=True),
+        Variable("DOCKER_CERT_PATH", "the docker client's TLS certificates", exported_only=True),
+        Variable("DOCKER_TLS_VERIFY", "whether the docker client verifies the engine's TLS", exported_only=True),
+        Variable("BUILDX_BUILDER", "prod's builder when --builder is not given; else the current", exported_only=True),
+        Variable("REQUESTS_CA_BUNDLE", "the CAs the sessions trust over TLS; else the host's", exported_only=True),
+        Variable("CURL_CA_BUNDLE", "the CAs trusted when REQUESTS_CA_BUNDLE is not set", exported_only=True),
+        Variable("GITHUB_STEP_SUMMARY", "the CI job's summary, where verify writes its checks", exported_only=True),
+        Variable("COLUMNS", "the terminal's width, for tables and lines", terminal=True),
+        Variable("NO_COLOR", "set: no colour", terminal=True),
+        Variable("TERM", "`dumb`: no colour", terminal=True),
+    )
+}
+DEFAULT_PROJECT = VARIABLES["COMPOSE_PROJECT_NAME"].default
 # Bake variables a user may set in the environment; bake reads them from there by itself, and we pass
 # the host file's values the same way so that the environment keeps precedence.
-HOST_VARIABLES = ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
-# Variables the programs the sessions run read from their own process environment, which no .env reaches: the
-# docker client and its plugins (compose refuses DOCKER_HOST from .env: docker/compose#9871; buildx picks its
-# builder by BUILDX_BUILDER), requests' trust, the CI runner's job summary. The view gives them as exported only,
-# so that what a session says (the engine, the builder, whom it trusts) is what those programs do.
-PROCESS_VARIABLES = frozenset(
-    {
-        "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "BUILDX_BUILDER",
-        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GITHUB_STEP_SUMMARY",
-    }
-)  # fmt: skip
-DEFAULT_LOCK_WAIT = 60.0  # seconds a session waits for another that holds the project (ci/core/lock.py)
+HOST_VARIABLES = tuple(name for name, v in VARIABLES.items() if v.host)
+PROCESS_VARIABLES = frozenset(name for name, v in VARIABLES.items() if v.exported_only)
+# The branch a CI job builds, by the CI's own variables: a pull request's source branch first.
+CI_BRANCH_VARIABLES = ("GITHUB_HEAD_REF", "GITHUB_REF_NAME", "CI_COMMIT_REF_NAME", "BUILDKITE_BRANCH", "BRANCH_NAME")
+# seconds a session waits for another that holds the project (ci/core/lock.py)
+DEFAULT_LOCK_WAIT = float(VARIABLES["LOCK_WAIT"].default)
+
+
+def _stripped(env: Mapping[str, str], name: str) -> str:
+    """NAME's value in ENV without surrounding blanks, else its default."""
+    return env.get(name, "").strip() or VARIABLES[name].default
+
+
+def _given(env: Mapping[str, str], name: str) -> str:
+    """NAME's value in ENV as it is, else its default: a variable a program reads as it is given."""
+    return env.get(name) or VARIABLES[name].default
+
+
+def _folder(env: Mapping[str, str], name: str) -> Path:
+    """NAME's folder in ENV as given, else its default below the user's home (`~/...`)."""
+    return Path(env.get(name, "").strip() or Path(VARIABLES[name].default).expanduser())
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -170,13 +242,78 @@ class Environment(Mapping[str, str]):
 
 def environment(environ: Mapping[str, str] | None = None, root: Path = ROOT, host_env: Path = HOST_ENV) -> Environment:
     """The view of ENVIRON (the process environment), ROOT's .env and the host's defaults (HOST_VARIABLES of
-    HOST_ENV). For the few modules that hold no Settings (whom TLS trusts, the engine's address); the others
-    read `settings.env`."""
+    HOST_ENV). For the few modules that hold no Settings (whom TLS trusts, the engine's address), through the
+    functions below; the others read Settings."""
     host = read_env_file(host_env)
     return Environment(
         dict(os.environ if environ is None else environ),
         read_env_file(root / ".env"),
         {k: host[k] for k in HOST_VARIABLES if host.get(k)},
+    )
+
+
+# --- the values of the variables, for the modules that hold no Settings (ENV: the view, by default the
+# process's); those that do read the Settings' properties, which call them with its view.
+
+
+def _view(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return environment() if env is None else env
+
+
+def docker_host(env: Mapping[str, str] | None = None) -> str:
+    """DOCKER_HOST: the engine the docker client talks to (exported only: its own)."""
+    return _given(_view(env), "DOCKER_HOST")
+
+
+def docker_config(env: Mapping[str, str] | None = None) -> Path:
+    """DOCKER_CONFIG: the Docker CLI's config folder, else ~/.docker."""
+    return _folder(_view(env), "DOCKER_CONFIG")
+
+
+def buildx_builder(env: Mapping[str, str] | None = None) -> str:
+    """BUILDX_BUILDER: the builder buildx picks (exported only: its own); "" for the current one."""
+    return _given(_view(env), "BUILDX_BUILDER")
+
+
+def ca_bundle(env: Mapping[str, str] | None = None) -> str:
+    """REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE (requests' own, exported only); "" for neither."""
+    view = _view(env)
+    return _given(view, "REQUESTS_CA_BUNDLE") or _given(view, "CURL_CA_BUNDLE")
+
+
+def step_summary(env: Mapping[str, str] | None = None) -> str:
+    """GITHUB_STEP_SUMMARY: the CI job's summary file (the runner's, exported only); "" outside one."""
+    return _given(_view(env), "GITHUB_STEP_SUMMARY")
+
+
+def chromium(env: Mapping[str, str] | None = None) -> Path:
+    """CHROMIUM: the browser verify --browser drives, else Debian's."""
+    return Path(_given(_view(env), "CHROMIUM"))
+
+
+def image_registry(env: Mapping[str, str]) -> str:
+    """IMAGE_REGISTRY: where prod pushes; "" for the cache registry."""
+    return _stripped(env, "IMAGE_REGISTRY")
+
+
+@dataclass(frozen=True)
+class CacheVariables:
+    """What the environment says of prod's registry cache, as given: ci/cache/ chooses and checks it."""
+
+    registry: str = ""  # CACHE_REGISTRY: "" for the default, localhost:<registry_port>
+    registry_port: str = VARIABLES["CACHE_REGISTRY_PORT"].default  # CACHE_REGISTRY_PORT, not checked yet
+    branch: str = ""  # CACHE_BRANCH, else the first CI branch variable set: "" for the checked-out branch
+    default_branch: str = VARIABLES["CACHE_DEFAULT_BRANCH"].default  # CACHE_DEFAULT_BRANCH
+
+
+def cache_variables(env: Mapping[str, str]) -> CacheVariables:
+    """The registry cache's variables in ENV (the view): each stripped, blank as unset."""
+    named = (env.get(name, "").strip() for name in ("CACHE_BRANCH", *CI_BRANCH_VARIABLES))
+    return CacheVariables(
+        registry=_stripped(env, "CACHE_REGISTRY"),
+        registry_port=_stripped(env, "CACHE_REGISTRY_PORT"),
+        branch=next((b for b in named if b), ""),
+        default_branch=_stripped(env, "CACHE_DEFAULT_BRANCH"),
     )
 
 
@@ -209,12 +346,21 @@ class Settings:
         """The project's .env, as `docker compose` reads it beside compose.yaml."""
         return self.root / ".env"
 
+    @property
+    def cache(self) -> CacheVariables:
+        """The registry cache's variables (CACHE_REGISTRY, CACHE_REGISTRY_PORT, CACHE_BRANCH...)."""
+        return cache_variables(self.env)
+
+    @property
+    def image_registry(self) -> str:
+        return image_registry(self.env)
+
 
 def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:
     """Where the sessions write their reports: REPORTS_DIR (ENVIRON: the view, .env's too), relative to the
     project, else reports/. Read apart from the other settings, so that a session whose settings are wrong
     still reports it there."""
-    reports = Path(environ.get("REPORTS_DIR", "").strip() or root / "reports")
+    reports = Path(_stripped(environ, "REPORTS_DIR"))
     return reports if reports.is_absolute() else root / reports
 
 
@@ -238,12 +384,12 @@ def writable_reports_dir(environ: Mapping[str, str] | None = None, root: Path = 
 
 def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOST_ENV, root: Path = ROOT) -> Settings:
     env = environment(environ, root, host_env)  # compose's order: the environment over the project's .env
-    project = env.get("COMPOSE_PROJECT_NAME", "").strip() or DEFAULT_PROJECT
-    check_project(project, root / "compose.yaml", env.get("IMAGE_REGISTRY", "").strip())
+    project = _stripped(env, "COMPOSE_PROJECT_NAME")
+    check_project(project, root / "compose.yaml", image_registry(env))
     check_tag(env)
     refuse_exported_tag(env.exported)
     compose = root / "compose.yaml"
-    state = Path(env.get("XDG_STATE_HOME", "").strip() or Path.home() / ".local" / "state")
+    state = _folder(env, "XDG_STATE_HOME")
     return Settings(
         root=root,
         project=project,

@@ -11,16 +11,15 @@ from pathlib import Path
 
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 
-from ci.core.settings import environment
+from ci.core.settings import ca_bundle
 
 
 def trust() -> str | bool:
     """What verifies TLS servers: REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE), else the system's trust store,
     else the bundle requests ships."""
-    env = environment()  # exported only: requests' own variables (settings.PROCESS_VARIABLES)
-    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        if env.get(variable):
-            return env[variable]
+    bundle = ca_bundle()  # exported only: requests' own variables (settings.PROCESS_VARIABLES)
+    if bundle:
+        return bundle
     system = ssl.get_default_verify_paths().cafile
     return system if system and os.path.isfile(system) else True
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ci.core import secrets
 from ci.core.errors import CiError
-from ci.core.settings import environment
+from ci.core.settings import docker_config, environment
 
 CERTS_D = Path("/etc/docker/certs.d")
 HELPER_TIMEOUT = 10.0  # seconds: a helper may ask a keychain or a cloud
@@ -36,8 +36,7 @@ class Login:
 
 def config_dir(environ: Mapping[str, str]) -> Path:
     """The Docker CLI's config folder: DOCKER_CONFIG, else ~/.docker."""
-    chosen = environ.get("DOCKER_CONFIG", "").strip()
-    return Path(chosen) if chosen else Path.home() / ".docker"
+    return docker_config(environ)
 
 
 def _config(environ: Mapping[str, str]) -> dict[str, object]:

@@ -20,7 +20,7 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
 from ci.core.errors import CiError, DockerFailed, EngineUnreachable, Stopped, received
-from ci.core.settings import Settings, environment
+from ci.core.settings import Settings, docker_host
 
 PROJECT_LABEL = "mainza.project"  # set on every image by the bake file's _common target
 SOURCE_DIGEST_LABEL = "mainza.source-digest"  # each image's source fingerprint, given by the sessions
@@ -102,7 +102,7 @@ def failed(err: DockerException, what: str = "", line: str | None = None) -> Doc
 
 def engine_location() -> str:
     # Exported only (settings.PROCESS_VARIABLES): the docker client reads it from its environment, never .env.
-    return environment().get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return docker_host()
 
 
 def require_engine(engine: Engine) -> str:

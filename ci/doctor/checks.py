@@ -205,8 +205,8 @@ class Facts:
 
     def cache_registry(self) -> str:
         """The registry prod caches in, as prod finds it (registry.cache_registry: CACHE_REGISTRY, else
-        localhost:CACHE_REGISTRY_PORT), from the same view of the environment."""
-        return cache_registry(self.settings.env)[0]
+        localhost:CACHE_REGISTRY_PORT), from the same settings."""
+        return cache_registry(self.settings.cache)[0]
 
 
 def check_engine(shared: Facts) -> Finding:

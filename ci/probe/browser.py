@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from ci.core.errors import CiError
-from ci.core.settings import environment
+from ci.core.settings import chromium
 
 # Debian's chromium (installed by ci/provision); Playwright's own browser download cannot be had here.
-CHROMIUM = Path(environment().get("CHROMIUM") or "/usr/bin/chromium")
+CHROMIUM = chromium()
 # Without the background-networking flags chromium keeps dialling Google's hosts on a closed network.
 ARGS = [
     "--no-sandbox",

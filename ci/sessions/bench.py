@@ -44,7 +44,7 @@ URL_GOAL = 1.0  # seconds, nox included
 def body(run: Run) -> None:
     engine = dk.connect(run.settings)
     dk.require_engine(engine)
-    cache_registry, _ = registry.cache_registry(run.settings.env)
+    cache_registry, _ = registry.cache_registry(run.settings.cache)
     problem = registry.probe(cache_registry).problem
     if problem:
         raise CiError(

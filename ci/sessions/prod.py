@@ -36,14 +36,14 @@ def body(run: Run) -> None:
         builder = registry.selected_builder(engine, args.builder)
         check.message = f"{builder.name} ({builder.driver} driver)"
     with run.step("cache") as cache_check:
-        plan = registry.plan_cache(settings, builder, settings.env, strict=args.strict_cache)
+        plan = registry.plan_cache(settings, builder, strict=args.strict_cache)
         # The problems were said once, as warnings; the JUnit file keeps them with the step.
         cache_check.message = "; ".join([f"registry cache {plan.status} at {plan.registry}", *plan.notes])
         cache_check.output = "\n".join(plan.problems)
     with run.step("bake") as check:
-        branches = refs.Branches.of(settings.env, settings.root)
+        branches = refs.Branches.of(settings.cache, settings.root)
         variables = prod_variables(run, plan, branches)
-        image_registry = settings.env.get("IMAGE_REGISTRY", "").strip() or plan.registry
+        image_registry = settings.image_registry or plan.registry
         if args.push:
             variables |= attestations(engine, plan, image_registry)
         tag = variables["TAG"]

@@ -18,7 +18,7 @@ from ci.core import secrets
 from ci.core.errors import CiError, UsageError
 from ci.core.report import Check, Report, markdown_table
 from ci.core.session import Run, Session
-from ci.core.settings import Settings, environment
+from ci.core.settings import Settings, environment, step_summary
 from ci.phases import deployment, start
 from ci.phases.check import Context, placement, run_checks
 from ci.prune.plan import parse_duration
@@ -138,7 +138,7 @@ def stopped(ctx: Context, running: Collection[str]) -> str:
 
 def print_summary(report: Report) -> None:
     """The checks as Markdown in the CI job summary, when there is one (GitHub Actions)."""
-    summary = environment().get("GITHUB_STEP_SUMMARY")  # the runner's: exported only
+    summary = step_summary()  # the runner's: exported only
     if summary:
         rows = [(c.name, c.status, c.message) for c in report.main.checks]
         with open(summary, "a", encoding="utf-8") as out:

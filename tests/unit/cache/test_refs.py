@@ -12,6 +12,7 @@ from ci.builds.bakefile import ResolvedTarget
 from ci.cache import refs, registry
 from ci.cache.registry_api import Presence
 from ci.core.errors import CiError
+from ci.core.settings import cache_variables
 from ci.sources.git import Commit
 
 TARGET = ResolvedTarget("backend", args={"PYTHON_IMAGE": "python:3.11-slim", "GIT_COMMIT": "tree"})
@@ -51,9 +52,10 @@ def test_distinct_branches_never_share_a_cache_ref_and_every_tag_is_a_valid_one(
 
 def test_the_branch_is_cache_branch_then_the_cis_then_the_checkout(tmp_path: Path) -> None:
     env = {"GITHUB_REF_NAME": "12/merge", "GITHUB_HEAD_REF": "feature"}
-    assert refs.Branches.of({**env, "CACHE_BRANCH": "mine"}, tmp_path) == refs.Branches("mine", "main")
-    assert refs.Branches.of(env, tmp_path).branch == "feature"  # a pull request's source branch
-    assert refs.Branches.of({"CACHE_DEFAULT_BRANCH": "trunk"}, tmp_path) == refs.Branches("trunk", "trunk")
+    assert refs.Branches.of(cache_variables({**env, "CACHE_BRANCH": "mine"}), tmp_path) == refs.Branches("mine", "main")
+    assert refs.Branches.of(cache_variables(env), tmp_path).branch == "feature"  # a pull request's source branch
+    trunk = cache_variables({"CACHE_DEFAULT_BRANCH": " trunk ", "CACHE_BRANCH": " "})
+    assert refs.Branches.of(trunk, tmp_path) == refs.Branches("trunk", "trunk")  # tmp_path: no git, no branch
 
 
 def test_the_identity_key_follows_sources_and_build_args_only() -> None:

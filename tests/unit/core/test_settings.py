@@ -13,11 +13,23 @@ from ci.builds.bakefile import bake_environment
 from ci.core import settings as settings_module
 from ci.core.errors import UsageError
 from ci.core.settings import (
+    CI_BRANCH_VARIABLES,
+    HOST_VARIABLES,
     PROCESS_VARIABLES,
+    VARIABLES,
+    CacheVariables,
     Environment,
+    buildx_builder,
+    ca_bundle,
+    cache_variables,
+    chromium,
+    docker_config,
+    docker_host,
     environment,
+    image_registry,
     load_settings,
     read_env_file,
+    step_summary,
     writable_reports_dir,
 )
 from tests.conftest import ROOT
@@ -287,7 +299,8 @@ def test_the_view_of_the_process_reads_its_environment_and_the_projects_dotenv(
     assert (env["CHROMIUM"], env["DOCKER_CONFIG"], env.get("DOCKER_HOST")) == ("/opt/chromium", "/cfg", None)
 
 
-# Modules that read the process environment themselves, each with why: every other reads the view above.
+# Modules that read the process environment themselves, and name its variables, each with why: every other takes
+# their values from the settings.
 READS_THE_PROCESS_ENVIRONMENT = {
     "ci/core/settings.py": "the one place: the view of the environment",
     "ci/core/terminal.py": "COLUMNS, NO_COLOR and TERM: the terminal's, read on every line printed and before any "
@@ -332,3 +345,154 @@ def test_the_project_root_is_the_folder_that_holds_ci() -> None:
     """What the sessions run in when nothing says otherwise: the folder of the noxfile, wherever ci/ moves."""
     assert settings_module.ROOT == ROOT == Path(__file__).resolve().parents[3]
     assert (settings_module.ROOT / "noxfile.py").is_file()
+
+
+# --- every variable declared once, and read by its name nowhere else ---------------------------------------
+
+# What a module's environment is called: the view (`env`, `settings.env`, `environment()`), the process's
+# (`environ`), or one of the view's layers.
+ENVIRONMENTS = {"env", "environ", "environment", "exported", "dotenv", "host", "host_defaults"}
+_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _is_environment(node: ast.expr) -> bool:
+    if isinstance(node, ast.Call):  # environment(), settings.environment()
+        node = node.func
+    return (isinstance(node, ast.Name) and node.id in ENVIRONMENTS) or (
+        isinstance(node, ast.Attribute) and node.attr in ENVIRONMENTS
+    )
+
+
+def _name(node: ast.expr) -> str:
+    """NODE's text when it is a variable's name written out (an uppercase string), else ""."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and _VARIABLE.fullmatch(node.value):
+        return node.value
+    return ""
+
+
+def reads_by_name(source: str) -> list[tuple[str, int]]:
+    """(variable, line) for each variable SOURCE reads by its name from an environment: `env["NAME"]`,
+    `env.get("NAME")` (`pop`, `setdefault`, `source` too), `"NAME" in env`, on any ENVIRONMENTS."""
+    found: list[tuple[int, int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        name = ""
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_environment(node.value):
+            name = _name(node.slice)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"get", "pop", "setdefault", "source"}
+            and _is_environment(node.func.value)
+            and node.args
+        ):
+            name = _name(node.args[0])
+        elif isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn):
+            name = _name(node.left) if _is_environment(node.comparators[0]) else ""
+        if name:
+            found.append((node.lineno, node.col_offset, name))
+    return [(name, line) for line, _, name in sorted(found)]
+
+
+def test_every_form_of_reading_a_variable_by_its_name_is_seen() -> None:
+    source = """
+a = env["A"]
+b = settings.env.get("B", "").strip()
+c = environment().get("C")
+d = "D" in self.settings.env.exported
+e = environ.pop("E")
+f = settings.dotenv["F"] or settings.host_defaults.get("F2")
+g = run.settings.env.source("G")
+h = "H" not in env
+"""
+    assert [n for n, _ in reads_by_name(source)] == ["A", "B", "C", "D", "E", "F", "F2", "G", "H"]
+    ignored = """
+env["A"] = "1"
+x = variables["TAG"]
+y = env.get(name)
+z = {"COMPOSE_PROJECT_NAME": project}
+w = env.get("lowercase")
+"""
+    assert reads_by_name(ignored) == []  # a write, another mapping, a name chosen elsewhere, a dict made, no name
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("ci/**/*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_reads_a_variable_by_its_name_but_settings(path: Path) -> None:
+    """Issue 34: each variable is declared once (settings.VARIABLES) and read there, every module taking its
+    value from Settings or settings' functions; a name read elsewhere is a second place that decides what it
+    means, its default, whether .env counts. ci/core/terminal.py reads its own three (the test below)."""
+    rel = str(path.relative_to(ROOT))
+    if rel in READS_THE_PROCESS_ENVIRONMENT:
+        return
+    reads = [f"{name} (line {line})" for name, line in reads_by_name(path.read_text())]
+    assert not reads, f"{rel} reads {', '.join(reads)} by name: take its value from ci/core/settings.py"
+
+
+def test_the_modules_that_read_variables_by_name_read_only_those_declared_for_them() -> None:
+    # settings reads every declared variable but the terminal's (some through _stripped, _given, _folder)
+    read = {name for name, _ in reads_by_name((ROOT / "ci/core/settings.py").read_text())}
+    assert read <= set(VARIABLES)
+    # terminal's: read from the process on every line printed, before any settings are loaded; declared as its
+    terminal = {name for name, _ in reads_by_name((ROOT / "ci/core/terminal.py").read_text())}
+    assert terminal == {name for name, v in VARIABLES.items() if v.terminal} == {"COLUMNS", "NO_COLOR", "TERM"}
+
+
+def test_the_table_gives_the_views_exported_only_and_host_variables_as_they_were() -> None:
+    """The view's semantics stay: the same exported-only variables, the same host ones in the same order."""
+    assert {
+        "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "BUILDX_BUILDER",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GITHUB_STEP_SUMMARY",
+    } == PROCESS_VARIABLES  # fmt: skip
+    assert HOST_VARIABLES == ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
+    assert set(CI_BRANCH_VARIABLES) <= set(VARIABLES)
+    assert all(name == v.name and v.meaning and "\n" not in v.meaning for name, v in VARIABLES.items())
+    assert not any(v.terminal and (v.exported_only or v.host) for v in VARIABLES.values())
+
+
+def _docs_rows() -> dict[str, str]:
+    """docs/variables.md's table: each variable its first cell names (`NAME`), and its row."""
+    rows = {}
+    for line in (ROOT / "docs/variables.md").read_text().splitlines():
+        if line.startswith("| `"):
+            rows |= dict.fromkeys(re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split(" | ")[0]), line)
+    return rows
+
+
+@pytest.mark.parametrize("name", sorted(VARIABLES))
+def test_every_variable_has_its_row_in_the_docs_with_its_default(name: str) -> None:
+    rows = _docs_rows()
+    assert name in rows, f"docs/variables.md has no row for {name}"
+    variable = VARIABLES[name]
+    assert variable.default in rows[name], f"docs/variables.md does not give {name}'s default, {variable.default}"
+    if variable.exported_only:
+        assert "exported only" in rows[name]
+
+
+def test_the_values_of_the_view_each_its_default_when_unset() -> None:
+    empty = Environment()
+    assert (docker_host(empty), docker_config(empty)) == ("unix:///var/run/docker.sock", Path.home() / ".docker")
+    assert (buildx_builder(empty), ca_bundle(empty), step_summary(empty)) == ("", "", "")
+    assert (chromium(empty), image_registry(empty)) == (Path("/usr/bin/chromium"), "")
+    assert cache_variables(empty) == CacheVariables("", "5000", "", "main")
+
+
+def test_the_values_of_the_view_as_given() -> None:
+    env = Environment(
+        exported={"DOCKER_HOST": "tcp://e:2375", "CURL_CA_BUNDLE": "/curl.pem", "BRANCH_NAME": "jenkins"},
+        dotenv={
+            "DOCKER_CONFIG": "/not-taken", "BUILDX_BUILDER": "not-taken", "CACHE_REGISTRY": " r.test/ns ",
+            "CACHE_REGISTRY_PORT": " 5999", "GITHUB_REF_NAME": " ", "CACHE_DEFAULT_BRANCH": "trunk",
+            "IMAGE_REGISTRY": "push.test ", "CHROMIUM": "/opt/chromium",
+        },
+    )  # fmt: skip
+    assert (docker_host(env), docker_config(env), buildx_builder(env)) == ("tcp://e:2375", Path.home() / ".docker", "")
+    assert (ca_bundle(env), chromium(env), image_registry(env)) == ("/curl.pem", Path("/opt/chromium"), "push.test")
+    assert cache_variables(env) == CacheVariables("r.test/ns", "5999", "jenkins", "trunk")  # blank: unset
+    assert ca_bundle(Environment(exported={"REQUESTS_CA_BUNDLE": "/req.pem", "CURL_CA_BUNDLE": "/c.pem"})) == "/req.pem"
+    assert docker_config(Environment(exported={"DOCKER_CONFIG": " /cfg "})) == Path("/cfg")
+
+
+def test_the_settings_give_the_cache_and_push_registries_from_their_view(root: Path) -> None:
+    (root / ".env").write_text("CACHE_REGISTRY_PORT=5999\nIMAGE_REGISTRY=push.test\nCACHE_BRANCH=mine\n")
+    settings = load_settings({"CACHE_DEFAULT_BRANCH": "trunk"}, host_env=root / "missing", root=root)
+    assert settings.cache == CacheVariables("", "5999", "mine", "trunk")
+    assert settings.image_registry == "push.test"

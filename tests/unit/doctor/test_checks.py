@@ -14,7 +14,7 @@ from ci import docker as dk
 from ci import frame
 from ci.cache import registry
 from ci.core.errors import CiError, EngineUnreachable
-from ci.core.settings import Settings, environment
+from ci.core.settings import Settings, environment, load_settings
 from ci.core.versions import HOST_MINIMUMS, TESTED
 from ci.doctor import checks
 from ci.doctor.checks import Finding, base_image_advice, version_finding
@@ -278,9 +278,13 @@ def test_doctor_and_prod_find_the_same_cache_registry_with_cache_registry_port_s
     else:
         monkeypatch.delenv("CACHE_REGISTRY_PORT", raising=False)
         (tree / ".env").write_text("CACHE_REGISTRY_PORT=5999\n")
-    env = environment(root=tree, host_env=tree / "no-host.env")
     assert diagnose(tree)["cache registry"].facts["cache_registry"] == "localhost:5999"
-    assert registry.cache_registry(env) == ("localhost:5999", True)  # what prod's plan_cache is given
+    # prod's: its plan, from the settings the frame loads, with the registry answering and taking the login
+    settings = load_settings(host_env=tree / "no-host.env", root=tree)
+    monkeypatch.setattr(registry, "login_problem", lambda _: None)
+    builder = registry.BuilderInfo("default", "docker", (), containerd_store=True)
+    plan = registry.plan_cache(settings, builder, strict=True)
+    assert (plan.registry, plan.status) == ("localhost:5999", "ok")
 
 
 def test_a_cache_registry_port_that_is_none_fails_doctor_naming_it(
