@@ -266,6 +266,16 @@ def is_ignored(path: str, patterns: list[str]) -> bool:
     return bool(verdicts) and verdicts[-1][1]
 
 
+def matches(path: str, patterns: list[str]) -> bool:
+    """Whether PATTERNS match PATH (slash-separated) or one of its parent folders, the last matching pattern
+    deciding (`!` undoes): moby/patternmatcher's MatchesOrParentMatches, which compose watch applies to its
+    rules' `ignore` and `include` (ci/stack/develop.py). No walk: a folder's verdict is not inherited, as in a
+    build context. Raises ValueError on an invalid pattern."""
+    cleaned = go_clean(path.replace(os.sep, "/"))
+    matcher = _matcher(tuple(patterns))
+    return bool(matcher.patterns) and matcher.evaluate(cleaned, None)[0]
+
+
 def is_pruned(directory: str, patterns: list[str]) -> bool:
     """Whether BuildKit leaves the folder DIRECTORY (relative to the context) and all below it out: it, or a
     folder above it, is excluded and no exception can bring anything below it back."""

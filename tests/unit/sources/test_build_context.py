@@ -21,6 +21,7 @@ from ci.sources.build_context import (
     ignore_patterns,
     is_ignored,
     is_pruned,
+    matches,
     parse_ignore_file,
 )
 from tests.conftest import APP, app_tree
@@ -376,3 +377,21 @@ def test_a_folder_is_pruned_only_when_nothing_below_it_can_be_an_input(
     folder: str, patterns: list[str], pruned: bool
 ) -> None:
     assert is_pruned(folder, patterns) is pruned
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "matched"),
+    [
+        ("api/src/x.pyc", ["api/src/*.pyc"], True),
+        ("api/src/tests/a.py", ["api/src/tests"], True),  # its parent folder matches
+        ("api/src/tests/conftest.py", ["api/src/tests", "!api/src/tests/conftest.py"], False),  # the last decides
+        ("api/src/deep/x.pyc", ["api/src/*.pyc"], False),  # `*` stops at a slash
+        ("api/src/deep/x.pyc", ["api/**/*.pyc"], True),
+        ("api/./src//x.pyc", ["api/src/*.pyc"], True),  # cleaned first
+        ("api/src/x.py", [], False),
+    ],
+)
+def test_matches_is_a_pattern_on_the_path_or_a_parent_folder_as_compose_watch_reads_a_rules_patterns(
+    path: str, patterns: list[str], matched: bool
+) -> None:
+    assert matches(path, patterns) is matched
