@@ -1,1 +1,2 @@
-"""watch's own parts: the file watcher's bursts of changes to the targets' inputs, and the turns of its loop."""
+"""watch's own parts: the file watcher's bursts of changes to the targets' inputs, each burst's plan (what
+is synced, what rebuilt), and the turns of its loop."""
