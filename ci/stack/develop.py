@@ -1,15 +1,15 @@
 """Each service's `develop.watch` rules, as compose itself resolves them (`docker compose config --format json`):
-the same rules a team writes for `docker compose watch`, read by `nox -s watch`.
+the same rules a team writes for `docker compose watch`, for `nox -s watch` (ci/watch/plan.py).
 
 What compose prints, checked with 2.26.1 (the host's) and 2.40.3 (the newest plugin): a list under
-`services.NAME.develop.watch`, each rule with `path` made absolute (from the project's folder, symlinks left as
-they are), `action`, `target` (absent for `rebuild`; compose refuses a rule without one for the other
-actions), `ignore` when given, and `exec: {command: null}` on every rule (`command` a list, a string split
-into one, for `sync+exec`; `user`, `working_dir`, `environment` as given). Both accept the actions `sync`,
-`sync+restart`, `sync+exec`, `restart` and `rebuild` and refuse any other; only 2.40 accepts `include` and
-`initial_sync` (2.26 refuses the file: "Additional property initial_sync is not allowed"). `x-initialSync`
-appears in neither's output. Neither checks that the path lies in the project, or that the target is
-absolute.
+`services.NAME.develop.watch`, each rule with `path` made absolute (from the project's folder, itself resolved
+when reached through a symlink; a symlink below it left as it is), `action`, `target` (absent for `rebuild`;
+compose refuses a rule without one for the other actions), `ignore` when given, and `exec: {command: null}`
+on every rule (`command` a list, a string split into one, for `sync+exec`; `user`, `working_dir`,
+`environment` as given). Both accept the actions `sync`, `sync+restart`, `sync+exec`, `restart` and `rebuild`
+and refuse any other; only 2.40 accepts `include` and `initial_sync` (2.26 refuses the file: "Additional
+property initial_sync is not allowed"). `x-initialSync` appears in neither's output. Neither checks that the
+path lies in the project, or that the target is absolute.
 
 The patterns of `ignore` and `include` are relative to the rule's path, as compose's
 pkg/watch/dockerignore.go `NewDockerPatternMatcher` joins each to it (a pattern already absolute stays so);

@@ -3,14 +3,15 @@
 cannot carry the change. Pure: the paths, the rules and the targets' inputs in, the plan out; nothing is
 read from the disk or the engine.
 
-compose watch's own rules, followed here (pkg/compose/watch.go, `handleWatchBatch` and `watchRule.Matches`,
-in 2.26 and 2.40 alike): every rule that matches a file acts on it, not only the first (a file two sync rules
-cover is copied to both targets; a restart asked by any of them restarts); a path is matched under a rule's
-path, by its `include` and `ignore` relative to that path, and only when the build context's ignore file
-keeps it (here: the target's inputs, ci/sources/identity.py, the Dockerfile's own ignore file first, as
-2.40 reads it); a file gone from the tree is deleted from the container (internal/sync/tar.go: `rm -rf`);
-each `sync+exec` rule's command runs once per batch, in declaration order, after the restart. Where compose
-2.26 rebuilds a service and skips its syncs and 2.40 does both, a rebuild here carries the whole change.
+compose watch's own rules, followed here (pkg/compose/watch.go: `maybeFileEvent` and `handleWatchBatch` in
+2.26, `watchRule.Matches` and `handleWatchBatch` in 2.40): every rule that matches a file acts on it, not only
+the first (a file two sync rules cover is copied to both targets; a restart asked by any of them restarts);
+a path is matched under a rule's path, by its `include` and `ignore` relative to that path, and only when
+the build context's ignore file keeps it (here: the target's inputs, ci/sources/identity.py, the
+Dockerfile's own ignore file first, as 2.40 reads it); a file gone from the tree is deleted from the
+container (internal/sync/tar.go: `rm -rf`); each `sync+exec` rule's command runs once per batch, in
+declaration order, after the restart (2.40; 2.26 accepts the action but only copies). Where 2.26 rebuilds a
+service and skips its syncs and 2.40 does both, a rebuild here carries the whole change.
 
 Beyond compose, what makes a rebuild (compose would leave the container running other code than the tree's):
 a changed input of the image that no sync rule covers (a requirements file, a file a rule ignores), the
@@ -84,10 +85,10 @@ def plan(
     inputs: Mapping[str, Inputs],
     root: Path,
 ) -> Plan:
-    """The plan of one burst. CHANGED and DELETED: its paths relative to the project (ROOT, absolute) as the
-    watcher reports them, a file present and one gone (a path in both is gone); SERVICES: each service's
-    target, in compose's order; RULES: each service's develop.watch rules (none: rebuilt); INPUTS: each
-    target's inputs. A service is touched when a path is one of its target's inputs."""
+    """The plan of one burst. CHANGED and DELETED: its paths relative to the project (ROOT: resolved, as the
+    inputs' are) as the watcher reports them, a file present and one gone (a path in both is gone); SERVICES:
+    each service's target, in compose's order; RULES: each service's develop.watch rules (none: rebuilt);
+    INPUTS: each target's inputs. A service is touched when a path is one of its target's inputs."""
     gone = {go_clean(p) for p in deleted}
     paths = sorted({go_clean(p) for p in changed} | gone)
     decided: dict[str, Sync | Rebuild] = {}
