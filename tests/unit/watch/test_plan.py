@@ -51,8 +51,8 @@ def test_a_deleted_source_is_deleted_in_the_container() -> None:
 @pytest.mark.parametrize(
     ("path", "why"),
     [
-        ("requirements-docker.txt", "requirements-docker.txt changed (rule 2: rebuild)"),
-        ("Dockerfile", "Dockerfile changed (what the image is built by)"),  # before its rebuild rule
+        ("requirements-docker.txt", "requirements-docker.txt is an input of its image outside every sync rule"),
+        ("Dockerfile", "Dockerfile changed (what the image is built by)"),
         (".dockerignore", ".dockerignore changed (what the image is built by)"),  # which no rule names
     ],
 )
