@@ -50,12 +50,12 @@ class Synced:
 
 @dataclass(frozen=True)
 class Difference:
-    path: str  # in the container
+    path: str  # in the container; "" for the whole container (not read back)
     why: Why
     detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.why}" + (f" ({self.detail})" if self.detail else "")
+        return (f"{self.path}: " if self.path else "") + f"{self.why}" + (f" ({self.detail})" if self.detail else "")
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ def prove_sync(
         user = user or dk.container_user(engine, container)
         tree = dk.read_trees(engine, container, reading_roots([s.container for s in synced] + list(deleted)))
     except CiError as err:
-        return Failed(container, (Difference(container, Why.UNREAD, str(err)),), time.perf_counter() - start)
+        return Failed(container, (Difference("", Why.UNREAD, str(err)),), time.perf_counter() - start)
     found = compare(locals_, deleted, tree, user)
     seconds = time.perf_counter() - start
     return Failed(container, tuple(found), seconds) if found else Proven(len(synced), len(deleted), seconds)

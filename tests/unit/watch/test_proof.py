@@ -140,7 +140,7 @@ def test_a_container_that_cannot_be_read_is_a_failed_proof_in_one_line(tmp_path:
     found = proof.prove_sync(fake_docker(tmp_path, gone), "web-1", [Synced(tmp_path / "a", "/app/a")], user=APP)
     assert isinstance(found, proof.Failed)
     assert found.line() == (
-        "web-1: not proven: web-1: not read back "
+        "web-1: not proven: not read back "
         "(could not read /app in web-1: Error response from daemon: No such container: web-1)"
     )
 
