@@ -97,7 +97,7 @@ def _bounded(engine: Engine, args: Sequence[str], what: str, *, stdin: bytes = b
     """`docker ARGS` with the client's own base command, STDIN written to it: its stdout, read up to
     ARCHIVE_BYTES and within SECONDS (else it is killed and CiError says which); a non-zero exit is the
     project's DockerFailed (or the stop signal that caused it), WHAT first."""
-    cmd = [*engine._client.client_config.docker_cmd, *args]
+    cmd = [str(part) for part in (*engine._client.client_config.docker_cmd, *args)]  # the binary is a Path
     process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     late = threading.Event()
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -205,8 +207,13 @@ if said:
 
 
 def writer(tmp_path: Path, said: str = "", code: int = 1) -> tuple[dk.Engine, Path]:
+    """A docker that records its arguments and stdin, and fails with SAID when given; its binary a Path, as
+    python-on-whales gives the real one."""
     out = tmp_path / "call.json"
-    return fake_docker(tmp_path, WRITER.format(out=str(out), said=said, code=code)), out
+    program = tmp_path / "docker.py"
+    program.write_text(WRITER.format(out=str(out), said=said, code=code))
+    client = SimpleNamespace(client_config=SimpleNamespace(docker_cmd=[Path(sys.executable), program]))
+    return dk.Engine(client), out  # type: ignore[arg-type]
 
 
 def test_files_are_copied_in_one_archive_at_the_root_owned_by_the_container_s_user(tmp_path: Path) -> None:
