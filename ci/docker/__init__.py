@@ -1,7 +1,8 @@
 """The one door to Docker: every docker, buildx and compose call goes through this package, by python-on-whales
 (imported nowhere else), one module per noun: `engine` (connecting, errors, the engine's facts, labels), `images`,
 `containers` (and their events), `compose`, `buildx` (bake and builders), `disk` (`system df`, build cache prune),
-`credentials` (a registry's login and CAs, as the CLI and engine hold them).
+`credentials` (a registry's login and CAs, as the CLI and engine hold them), `files` (a running container's files
+through the archive API: copied in, deleted, read back; its user; a restart, an exec).
 
 Callers hold an `Engine` and get the project's own types and errors back: `DockerFailed` (with the
 command's last meaningful line) or `EngineUnreachable`, never python-on-whales' exceptions or objects.
@@ -79,6 +80,23 @@ from ci.docker.engine import (
     require_engine,
     uses_containerd_store,
 )
+from ci.docker.files import (
+    ARCHIVE_BYTES,
+    ARCHIVE_SECONDS,
+    EXEC_SECONDS,
+    ContainerTree,
+    ContainerUser,
+    CopyFile,
+    Entry,
+    Kind,
+    container_user,
+    copy_into,
+    delete_paths,
+    read_trees,
+    resolve_user,
+    restart_container,
+    run_in,
+)
 from ci.docker.images import (
     MANIFEST_DEADLINE,
     ImageFacts,
@@ -101,12 +119,15 @@ from ci.docker.images import (
 )
 
 __all__ = [
+    "ARCHIVE_BYTES",
+    "ARCHIVE_SECONDS",
     "BUILD_ARGS_LABEL",
     "COMPOSE_ONEOFF_LABEL",
     "COMPOSE_PROJECT_LABEL",
     "COMPOSE_SERVICE_LABEL",
     "CREATED_LABEL",
     "DISK_TYPES",
+    "EXEC_SECONDS",
     "MANIFEST_DEADLINE",
     "PROJECT_LABEL",
     "REVISION_LABEL",
@@ -118,11 +139,16 @@ __all__ = [
     "ContainerEvents",
     "ContainerFacts",
     "ContainerInfo",
+    "ContainerTree",
+    "ContainerUser",
+    "CopyFile",
     "DiskUse",
     "Engine",
     "EngineFacts",
+    "Entry",
     "ImageFacts",
     "ImageInfo",
+    "Kind",
     "Login",
     "MissingVariables",
     "NodeFacts",
@@ -141,6 +167,9 @@ __all__ = [
     "container_facts",
     "container_logs",
     "container_states",
+    "container_user",
+    "copy_into",
+    "delete_paths",
     "disk_figures",
     "disk_usage_detail",
     "disk_use",
@@ -164,6 +193,7 @@ __all__ = [
     "prune_build_cache",
     "pull_failure",
     "push_image",
+    "read_trees",
     "refusal",
     "remove_container",
     "remove_containers",
@@ -171,6 +201,9 @@ __all__ = [
     "remove_images",
     "require_client",
     "require_engine",
+    "resolve_user",
+    "restart_container",
+    "run_in",
     "service_containers",
     "service_logs",
     "start_cache_registry",
