@@ -74,9 +74,16 @@ def phases(trace: BuildTrace, target: str, limit: float | None = None) -> dict[s
     """Where TARGET's time went, phase by phase (PHASES), from BuildKit's own records of this bake: each
     the union of its intervals, so parallel steps count once, within the target's span as
     target_figures measures it (never more than LIMIT). A phase that took no time is left out."""
+    found = {
+        phase: sum(stop - start for start, stop in spans) for phase, spans in phase_spans(trace, target, limit).items()
+    }
+    return {phase: round(seconds, 3) for phase, seconds in found.items() if seconds >= 0.001}
+
+
+def phase_spans(trace: BuildTrace, target: str, limit: float | None = None) -> dict[str, list[tuple[float, float]]]:
+    """TARGET's phases (PHASES, in their order) as intervals on the engine's clock: each phase's own merged
+    (overlaps once) and cut to the target's span (never more than LIMIT); a phase with none left out."""
     mine, begin, end = own_span(trace, target, limit)
-    if not mine:
-        return {}
     spans: dict[str, list[tuple[float, float]]] = {}
     for v in mine:
         if v.is_step and not v.is_source and not trace.hit(v):
@@ -90,7 +97,7 @@ def phases(trace: BuildTrace, target: str, limit: float | None = None) -> dict[s
             if phase:
                 spans.setdefault(phase, []).append(_interval(started, completed))
     found = {phase: _union(spans.get(phase, []), begin, end) for phase in PHASES}
-    return {phase: round(seconds, 3) for phase, seconds in found.items() if seconds >= 0.001}
+    return {phase: merged for phase, merged in found.items() if merged}
 
 
 def phases_text(phases: Mapping[str, float]) -> str:
@@ -123,12 +130,16 @@ def _interval(started: str | None, completed: str | None) -> tuple[float, float]
     return begin, (parse_time(completed) if completed else begin)
 
 
-def _union(spans: list[tuple[float, float]], begin: float, end: float) -> float:
-    """Seconds covered by SPANS within [BEGIN, END], overlaps once."""
-    total, reached = 0.0, begin
+def _union(spans: list[tuple[float, float]], begin: float, end: float) -> list[tuple[float, float]]:
+    """SPANS within [BEGIN, END], merged: each stretch of the clock once, in order."""
+    merged: list[tuple[float, float]] = []
+    reached = begin
     for start, stop in sorted(spans):
         start, stop = max(start, reached), min(stop, end)
         if stop > start:
-            total += stop - start
+            if merged and merged[-1][1] == start:
+                merged[-1] = (merged[-1][0], stop)
+            else:
+                merged.append((start, stop))
             reached = stop
-    return total
+    return merged
