@@ -4,8 +4,10 @@ target, build-PROFILE.json, the table and each target's phases on screen."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ci.builds.bake import Plan, TargetBuild
@@ -14,10 +16,11 @@ from ci.builds.buildargs import utc_iso
 from ci.builds.figures import phases_text
 from ci.builds.ledger import builds_of, record_builds
 from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.builds.timeline import Table, page, timeline
 from ci.builds.trace import BuildTrace
 from ci.core import terminal
 from ci.core.errors import CiError
-from ci.core.report import Check, Report, Suite, property_value, write_json
+from ci.core.report import Check, Report, Suite, property_value, write_atomic, write_json
 from ci.core.settings import Settings
 from ci.core.units import human, short_id
 
@@ -80,7 +83,8 @@ def record_build(
 
 
 def write_build(report: Report, settings: Settings, build: Build) -> None:
-    """The build's figures: a testsuite per target in the JUnit file, build-PROFILE.json, a table on screen."""
+    """The build's figures: a testsuite per target in the JUnit file, build-PROFILE.json and its timeline
+    beside it (build-PROFILE.html), a table on screen."""
     for t in build.targets:
         suite = Suite(t.target, properties={k: property_value(v) for k, v in t.figures().items()})
         # A suite of its own per target, with one testcase saying what was built (no suite without tests).
@@ -93,6 +97,7 @@ def write_build(report: Report, settings: Settings, build: Build) -> None:
         report.suites.append(suite)
     report.main.properties.update({k.lower(): v for k, v in build.variables.items()})
     report.main.properties["bake_seconds"] = f"{build.seconds:.3f}"
+    drawn = write_timeline(settings, build)
     write_json(
         {
             "profile": build.profile,
@@ -100,18 +105,31 @@ def write_build(report: Report, settings: Settings, build: Build) -> None:
             "seconds": round(build.seconds, 3),
             "cache": build.cache,
             "targets": [t.figures() for t in build.targets],
+            "timeline": drawn.name,  # beside this file
         },
         settings.reports_dir / f"build-{build.profile}.json",
     )
+    table = build_table(build.targets)
+    print("\n" + terminal.table(table.headers, table.rows, columns=terminal.width()))
+    for line in filter(None, map(phases_line, build.targets)):
+        print(line, flush=True)
+
+
+def build_table(targets: Sequence[TargetBuild]) -> Table:
+    """The table of TARGETS a build shows, on screen and in its timeline."""
     headers = ("target", "time", "steps", "cached", "hit ratio", "context", "image id", "size")
     rows = [
         (t.target, f"{t.wall_seconds:.1f}s", t.steps, t.cached_steps, f"{t.cache_hit_ratio:.0%}",
          human(t.context_bytes), short_id(t.image_id), human(t.size_bytes))
-        for t in build.targets
+        for t in targets
     ]  # fmt: skip
-    print("\n" + terminal.table(headers, rows, columns=terminal.width()))
-    for line in filter(None, map(phases_line, build.targets)):
-        print(line, flush=True)
+    return Table(headers, rows)
+
+
+def write_timeline(settings: Settings, build: Build) -> Path:
+    """reports/build-PROFILE.html: the build's timeline, one file that opens offline (ci/builds/timeline.py)."""
+    drawn = timeline(build.profile, build.trace, build.targets, build.seconds, build_table(build.targets))
+    return write_atomic(settings.reports_dir / f"build-{build.profile}.html", page(drawn))
 
 
 def phases_line(t: TargetBuild) -> str:

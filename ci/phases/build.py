@@ -13,7 +13,7 @@ from ci import docker as dk
 from ci.builds.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import BuildArgs, dev_args, dev_build_args
-from ci.builds.finished import Build, last_record, record_build, target_record
+from ci.builds.finished import Build, last_record, record_build, target_record, write_timeline
 from ci.builds.record import BuildRecord
 from ci.core.errors import CiError
 from ci.core.report import write_data
@@ -167,12 +167,14 @@ def rebuild(
     out: TextIO | None,
 ) -> Build:
     """TARGETS of a dev stack rebuilt from the local cache with fresh dev values (watch's turns and start), the
-    others of PREVIOUS kept in the record as they were."""
+    others of PREVIOUS kept in the record as they were; its timeline written (reports/build-PROFILE.html)."""
     values = dev_values(settings, datetime.now(UTC))
-    return build_group(
+    built = build_group(
         BuildRequest(
             settings=settings, profile=profile, variables=values.variables, build_args=values.build_args,
             engine=engine, store=engine, no_cache=False, show_logs=show_logs, targets=targets, previous=previous,
             out=out,
         )
     )  # fmt: skip
+    write_timeline(settings, built)  # reports/build-watch.html, each turn's over the last
+    return built
