@@ -125,6 +125,31 @@ def test_dev_writes_schema_valid_junit_with_one_case_per_step(project: Project) 
     assert {"backend", "frontend"} <= targets
     build = json.loads((project.reports / "build-dev.json").read_text())
     assert {t["target"] for t in build["targets"]} == {"backend", "frontend"}
+    timeline = (project.reports / build["timeline"]).read_text()  # build-dev.html, beside it
+    assert build["timeline"] == "build-dev.html"
+    assert "<h2>backend <small>" in timeline and "<h2>frontend <small>" in timeline
+
+
+@pytest.mark.first_pass  # the file in chromium, whichever plugins built it: CI's second pass leaves it out (time)
+def test_devs_timeline_opens_in_chromium_fetching_nothing_and_showing_both_targets(project: Project) -> None:
+    # Playwright is verify --browser's own requirement (ci/requirements-browser.txt), not the tests' session's.
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from ci.probe.browser import ARGS, CHROMIUM
+
+    url = (project.reports / "build-dev.html").as_uri()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            said: list[str] = []
+            page.on("console", lambda message: said.append(f"{message.type}: {message.text}"))
+            page.on("pageerror", lambda err: said.append(str(err)))
+            page.on("request", lambda request: said.append(request.url) if request.url != url else None)
+            page.goto(url, wait_until="load")
+            headings = page.locator("h2").all_inner_texts()
+        finally:
+            browser.close()
+    assert said == [] and [h.split()[0] for h in headings] == ["backend", "frontend"]
 
 
 def test_second_dev_after_a_source_edit_serves_the_edited_code(project: Project) -> None:
