@@ -40,8 +40,8 @@ class Bar:
 
 @dataclass(frozen=True)
 class Step:
-    """A step of a target: run in this bake, or taken from a cache (EARLIER: from an earlier build's, whose
-    times BuildKit hands on; drawn at the target's start, with no time of its own)."""
+    """A step of a target: run in this bake, or taken from a cache. EARLIER: BuildKit handed it on from an
+    earlier build, with that build's times (or gave it none): drawn at the target's start, with no time."""
 
     name: str
     bar: Bar
@@ -104,7 +104,7 @@ def _lane(trace: BuildTrace, target: TargetBuild, origin: float, limit: float) -
     for v in trace.steps(target.target):
         name = trace.step_name(v)
         if trace.reused(v) or not v.started:
-            steps.append(Step(name, Bar(first, first), cached=True, earlier=True))
+            steps.append(Step(name, Bar(first, first), cached=trace.hit(v), earlier=True))
             continue
         start = parse_time(v.started) - origin
         end = parse_time(v.completed) - origin if v.completed else start
@@ -155,7 +155,8 @@ def page(t: Timeline) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">',
         f"<title>{title}</title><style>{STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
-        f"<p>{len(t.lanes)} targets, baked in {t.seconds:.1f}s; the axis: seconds since the bake began, on the "
+        f"<p>{len(t.lanes)} target{'' if len(t.lanes) == 1 else 's'}, baked in {t.seconds:.1f}s; the axis: seconds "
+        "since the bake began, on the "
         'engine\'s clock.<span class="legend"><i></i>ran<span class="c"><i></i>cached</span></span></p>',
     ]
     grid = f"--g:{_pct(tick, t.span)}%"

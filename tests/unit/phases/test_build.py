@@ -12,6 +12,7 @@ import pytest
 from ci import docker as dk
 from ci.builds.bake import BakeRequest, BakeResult, Plan, TargetBuild
 from ci.builds.bakefile import ResolvedTarget
+from ci.builds.finished import Build
 from ci.builds.record import BuildRecord, TargetRecord
 from ci.builds.trace import BuildTrace
 from ci.core.errors import CiError, DockerFailed, Stopped
@@ -20,6 +21,7 @@ from ci.phases import build as building
 from ci.phases.build import TAG, BuildRequest, build_group, dev_values
 from ci.sources.fingerprint import Fingerprint
 from ci.sources.git import Commit
+from tests.unit.builds.test_timeline import two_targets
 
 
 def test_a_dev_build_is_given_fresh_values_from_one_moment_and_no_registry_cache(tmp_path: Path) -> None:
@@ -109,3 +111,16 @@ def test_no_tag_is_left_on_an_image_no_record_names(
     ]
     assert store == dict.fromkeys(tags, "sha256:new")  # latest too, once recorded
     assert build.targets[0].tags == tags  # pushed, and in the record, all of them
+
+
+def test_a_watch_rebuild_writes_the_timeline_of_the_targets_it_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings({}, root=tmp_path)
+    trace, targets = two_targets()
+    built = Build("watch", {"TAG": "dev"}, 40.0, targets[:1], BuildRecord("watch", "p", "dev", "", {}, {}), trace)
+    monkeypatch.setattr(building, "build_group", lambda request: built)
+    engine = dk.Engine(_client=None)  # type: ignore[arg-type]
+    assert building.rebuild(settings, engine, "watch", {}, None, show_logs=False, out=None) is built
+    drawn = (settings.reports_dir / "build-watch.html").read_text()
+    assert "<h2>backend <small>" in drawn and "frontend" not in drawn and "1 target," in drawn
