@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ci.builds.figures import phases, phases_text, pulled_bytes, target_figures, task_phase
-from ci.builds.trace import BuildTrace
+from ci.builds.figures import phase_spans, phases, phases_text, pulled_bytes, target_figures, task_phase
+from ci.builds.trace import BuildTrace, parse_time
 from tests.unit.builds.test_trace import vertex
 
 
@@ -31,6 +31,8 @@ def test_phases_say_where_a_targets_time_went_each_once_within_its_span() -> Non
     assert found == {"cache_import": 0.4, "steps": 1.0, "image_export": 1.6, "unpack": 1.4, "cache_export": 2.0}
     assert list(found) == ["cache_import", "steps", "image_export", "unpack", "cache_export"]  # a build's order
     assert target_figures(trace, "backend")["phases"] == found
+    spans = phase_spans(trace, "backend")  # the same, as stretches of the clock: the timeline's bars
+    assert spans["steps"] == [(parse_time(at(1)), parse_time(at(2)))] and list(spans) == list(found)
     clipped = phases(trace, "backend", limit=5.0)  # the span, from 0.1 s, ends at 5.1 s: the cache export is cut
     assert clipped["cache_export"] == pytest.approx(0.1) and all(s <= 5.0 for s in clipped.values())
     assert phases(trace, "frontend") == {}
