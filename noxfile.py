@@ -91,7 +91,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Unit tests and integration tests against the real engine (pytest args after --)."""
-    _install(session, CI_REQUIREMENTS, WATCH_REQUIREMENTS, "tests/requirements.txt")
+    # The browser's too: integration tests open pages and build timelines in chromium themselves.
+    _install(session, CI_REQUIREMENTS, WATCH_REQUIREMENTS, BROWSER_REQUIREMENTS, "tests/requirements.txt")
     session.run("pytest", "--config-file", TOOL_SETTINGS, "--rootdir", ".", *session.posargs)
 
 

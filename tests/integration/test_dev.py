@@ -132,8 +132,8 @@ def test_dev_writes_schema_valid_junit_with_one_case_per_step(project: Project) 
 
 @pytest.mark.first_pass  # the file in chromium, whichever plugins built it: CI's second pass leaves it out (time)
 def test_devs_timeline_opens_in_chromium_fetching_nothing_and_showing_both_targets(project: Project) -> None:
-    # Playwright is verify --browser's own requirement (ci/requirements-browser.txt), not the tests' session's.
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    from playwright.sync_api import sync_playwright  # the tests' session installs verify --browser's requirement
+
     from ci.probe.browser import ARGS, CHROMIUM
 
     url = (project.reports / "build-dev.html").as_uri()
