@@ -136,6 +136,7 @@ def test_verify_checks_the_service_with_no_build_info_by_its_image_and_sources(a
     assert [(c, r) for c, r in results.items() if c.startswith("store ")] == [("store health", "passed")], results
 
 
+@pytest.mark.first_pass  # verify --url asks the services over HTTP, never a plugin
 def test_verify_url_says_in_its_last_line_which_services_it_could_not_check(adopted: Adopted) -> None:
     run = adopted.project.ci("verify", "--url", f"http://127.0.0.1:{adopted.frontend_port}", "--tree")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
