@@ -236,8 +236,7 @@ def synced_at_tree(loop: Loop, target: str) -> bool:
         if entry is None or built is None:
             return False
         try:
-            said = sync_.at_tree(loop.engine, loop.run.settings.root, service.name, entry, loop.inputs[target],
-                                 built.files)  # fmt: skip
+            said = sync_.at_tree(loop.engine, loop.run.settings.root, service.name, entry, loop.inputs[target], built)
         except CiError as err:
             print(f"start: {err}", flush=True)
             return False

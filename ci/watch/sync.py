@@ -100,29 +100,56 @@ def ignored_by(rule: SyncedRule, inputs: Inputs, root: Path) -> Callable[[str], 
 
 
 def at_tree(
-    engine: dk.Engine, root: Path, service: str, entry: ServiceSync, inputs: Inputs, built: Mapping[str, str]
+    engine: dk.Engine, root: Path, service: str, entry: ServiceSync, inputs: Inputs, built: TargetRecord
 ) -> str:
     """Whether the container of ENTRY (SERVICE's, synced) is at the tree: the line that says so, or CiError
-    naming what differs. BUILT: the files its image was built from (the build record's, relative to the
-    context); a file only in the container that is not one of them is the build's own, not a difference."""
+    naming what differs. BUILT: the build record's build of its target, which must be the image it runs; every
+    input no sync rule covers (a requirements file, the Dockerfile) must be as that build had it, as no sync
+    carries it; a file only in the container that the build was not made from is the build's own."""
     root = root.resolve()
-    now = tree_digest(inputs)
     advice = "save it again under `nox -s watch`, or rebuild (`nox -s dev`)"
-    if now != entry.tree_digest:
+    if built.image_id != entry.image:
+        raise CiError(
+            f"{service}: synced onto {short_id(entry.image)}, but the build record's is {short_id(built.image_id)}: "
+            "rebuild (`nox -s dev`)"
+        )
+    now = fingerprint(inputs.context, inputs.dockerfile)
+    if now.digest != entry.tree_digest:
         raise CiError(
             f"{service}: synced from the tree at {short_id(entry.tree_digest)} onto {short_id(entry.image)}, "
-            f"but the tree is now {short_id(now)}: {advice}"
+            f"but the tree is now {now.short}: {advice}"
+        )
+    carried = uncarried(entry, inputs, root, now.files, built.files)
+    if carried:
+        raise CiError(
+            f"{service}: {carried[0]} differs from its image's build and no sync rule carries it: "
+            "rebuild (`nox -s dev`)"
         )
     user = dk.container_user(engine, entry.container)
     found: list[Difference] = []
     for rule in entry.rules:
         compared = compare_tree(engine, entry.container, root / rule.path, rule.target,
                                 ignored_by(rule, inputs, root), user)  # fmt: skip
-        found += [d for d in compared.differences if not _built_by_image(d, rule, inputs, root, built)]
+        found += [d for d in compared.differences if not _built_by_image(d, rule, inputs, root, built.files)]
     if found:
         more = f"; and {len(found) - 1} more" if len(found) > 1 else ""
         raise CiError(f"{service}: synced container differs from the tree: {found[0]}{more}: {advice}")
     return f"synced from the tree onto {short_id(entry.image)} built from an earlier tree ({entry.line()})"
+
+
+def uncarried(
+    entry: ServiceSync, inputs: Inputs, root: Path, now: Mapping[str, str], built: Mapping[str, str]
+) -> list[str]:
+    """The inputs (NOW: the tree's, by path in the context) that differ from the image's build (BUILT) and that
+    no sync rule of ENTRY covers: what the container cannot have, whatever its syncs."""
+    rules = [WatchRule("", 0, r.path, Action.SYNC, r.target, r.ignore, r.include) for r in entry.rules]
+    found = []
+    for rel in sorted(set(now) | set(built)):
+        path = inputs.context / rel
+        covered = path.is_relative_to(root) and any(r.covers(path.relative_to(root).as_posix()) for r in rules)
+        if not covered and now.get(rel) != built.get(rel):
+            found.append(rel)
+    return found
 
 
 def _built_by_image(found: Difference, rule: SyncedRule, inputs: Inputs, root: Path, built: Mapping[str, str]) -> bool:
@@ -147,6 +174,6 @@ def checker(engine: dk.Engine, root: Path, reports_dir: Path, project: str) -> S
         if entry is None:
             return ""
         inputs = Inputs.of(root / target.context, Path(target.dockerfile))
-        return at_tree(engine, root, service, entry, inputs, target.files)
+        return at_tree(engine, root, service, entry, inputs, target)
 
     return check

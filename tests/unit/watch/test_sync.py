@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from ci import docker as dk
+from ci.builds.record import TargetRecord
 from ci.builds.synced import ServiceSync, SyncedRule
 from ci.core.errors import CiError
+from ci.sources.fingerprint import fingerprint
 from ci.sources.identity import Inputs
 from ci.stack import live
 from ci.stack.develop import Exec
@@ -48,7 +50,14 @@ def entry_for(inputs: Inputs) -> ServiceSync:
                        ("/app/backend/main.py",))  # fmt: skip
 
 
-BUILT = {"backend/main.py": "sha256:...", "backend/old.py": "sha256:..."}  # what the image was built from
+def built(inputs: Inputs, **files: str) -> TargetRecord:
+    """The image's build: the tree's files as they are now (those under the rule aside), FILES changed; and
+    backend/old.py, a source it was built from that the tree no longer has."""
+    now = fingerprint(inputs.context, inputs.dockerfile).files
+    return TargetRecord("p-backend:dev", "sha256:" + "a" * 64, "sha256:old",
+                        {**now, "backend/old.py": "0" * 64, **files})  # fmt: skip
+
+
 ENGINE = dk.Engine(_client=None, project="p")  # type: ignore[arg-type]
 
 
@@ -60,7 +69,7 @@ def test_a_synced_container_at_the_tree_passes_as_synced_the_image_s_own_files_a
                    file("/app/backend/build-info.json", b"{}"),  # written by the build: the image's
                    file("/app/backend/__pycache__/main.cpython-311.pyc", b"..."),  # ignored by the inputs
                    file("/app/backend/scratch", b"..."))  # ignored by the rule  # fmt: skip
-    said = sync.at_tree(ENGINE, tmp_path, "backend", entry_for(inputs), inputs, BUILT)
+    said = sync.at_tree(ENGINE, tmp_path, "backend", entry_for(inputs), inputs, built(inputs))
     assert (
         said
         == "synced from the tree onto aaaaaaaaaaaa built from an earlier tree (1 file, proven at 2026-12-07T09:00:00Z)"
@@ -77,7 +86,7 @@ def test_a_tree_changed_since_the_sync_fails_naming_both_fingerprints(
     with pytest.raises(
         CiError, match=r"^backend: synced from the tree at \w{12} onto aaaaaaaaaaaa, but the tree is now"
     ):
-        sync.at_tree(ENGINE, tmp_path, "backend", entry, inputs, BUILT)
+        sync.at_tree(ENGINE, tmp_path, "backend", entry, inputs, built(inputs))
 
 
 @pytest.mark.parametrize(
@@ -95,7 +104,7 @@ def test_a_container_that_differs_from_the_tree_fails_naming_the_path(
     inputs = project(tmp_path)
     container_with(monkeypatch, *entries)
     with pytest.raises(CiError, match=rf"^backend: synced container differs from the tree: {named}"):
-        sync.at_tree(ENGINE, tmp_path, "backend", entry_for(inputs), inputs, BUILT)
+        sync.at_tree(ENGINE, tmp_path, "backend", entry_for(inputs), inputs, built(inputs))
 
 
 def test_a_sync_runs_in_compose_s_order_and_a_failing_step_stops_it_before_the_proof(
@@ -135,3 +144,16 @@ def test_what_a_rule_compares_leaves_out_the_rule_s_ignore_and_the_inputs_ignore
     ignored = sync.ignored_by(RULE, project(tmp_path), tmp_path)
     assert not ignored("main.py") and not ignored("api/routes.py")
     assert ignored("scratch") and ignored("__pycache__") and ignored("api/__pycache__")
+
+
+def test_an_input_no_sync_rule_carries_must_be_as_the_image_was_built_whatever_the_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = project(tmp_path)
+    container_with(monkeypatch, file("/app/backend/main.py", b"x = 1\n"))
+    image = built(inputs, **{"Dockerfile": "1" * 64})  # the Dockerfile changed since the image
+    with pytest.raises(CiError, match=r"^backend: Dockerfile differs from its image's build and no sync rule"):
+        sync.at_tree(ENGINE, tmp_path, "backend", entry_for(inputs), inputs, image)
+    other = TargetRecord("p-backend:dev", "sha256:" + "b" * 64, "sha256:new", image.files)
+    with pytest.raises(CiError, match=r"^backend: synced onto a{12}, but the build record's is b{12}"):
+        sync.at_tree(ENGINE, tmp_path, "backend", entry_for(inputs), inputs, other)
