@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ci.core.report import write_data
+from ci.core.terminal import plural
 
 FORMAT = 1
 FILE = "last-sync.json"
@@ -45,8 +46,9 @@ class ServiceSync:
     deleted: tuple[str, ...] = ()  # every container path deleted from it, sorted
 
     def line(self) -> str:
-        gone = f", {len(self.deleted)} deleted" if self.deleted else ""
-        return f"{len(self.files)} file{'s' * (len(self.files) != 1)}{gone}, proven at {self.proven}"
+        """`2 files, 1 deleted, proven at 2026-12-07T09:20:00Z`: what verify and watch say of the sync."""
+        return ", ".join([plural(len(self.files), "file"), *([f"{len(self.deleted)} deleted"] * bool(self.deleted)),
+                          f"proven at {self.proven}"])  # fmt: skip
 
 
 @dataclass(frozen=True)
