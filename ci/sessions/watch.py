@@ -26,7 +26,7 @@ from ci.builds import bake
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import shaping_args
 from ci.builds.record import BuildRecord, read_record
-from ci.builds.synced import read_synced, record_sync
+from ci.builds.synced import clear_synced, read_synced, record_sync
 from ci.core.errors import CiError, stopped_by
 from ci.core.session import Run, Session
 from ci.core.units import short_id
@@ -183,7 +183,10 @@ def planned(loop: Loop, burst: Burst, files: list[str]) -> None:
     services = {s.name: s.target for s in loop.services}
     decided = plan(relative, gone, services, loop.rules, loop.inputs, root)
     rebuilt = decided.targets
-    running = dk.service_containers(loop.engine) if decided.syncs else {}
+    try:
+        running = dk.service_containers(loop.engine) if decided.syncs else {}
+    except CiError:
+        running = {}  # the rebuild turn lists them again, and says why it cannot (an engine gone ends the loop)
     for sync in decided.syncs:
         container = running.get(sync.service)
         target = services[sync.service]
@@ -213,15 +216,22 @@ def sync_turn(loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float) 
             carried = sync_.carry(loop.engine, sync.service, container.id, sync, settings.root.resolve(), user,
                                   job_kinds(loop.services))  # fmt: skip
         except CiError as err:
+            forget(loop, sync.service)
             raise Failed("sync failed", f"{sync.service}: {err}; rebuilding it") from None
         current.sync_seconds, current.up_seconds = carried.sync_seconds, carried.up_seconds
         if not carried.proof.ok:
+            forget(loop, sync.service)
             said = carried.proof.line().replace(container.id, container.name)
             raise Failed("not proven", f"{sync.service}: {said}; rebuilding it")
         entry = sync_.entry_of(sync, container, loop.rules.get(sync.service, ()), loop.inputs[target], digest)
         entry = record_sync(settings.reports_dir, settings.project, sync.service, entry)
         current.detail = f"{carried.proof.line()} ({entry.line()} onto {short_id(entry.image)})"
     return current.result == "verified"
+
+
+def forget(loop: Loop, service: str) -> None:
+    """SERVICE's earlier syncs no longer say what its container holds: a sync went wrong in it."""
+    clear_synced(loop.run.settings.reports_dir, loop.run.settings.project, [service])
 
 
 def synced_at_tree(loop: Loop, target: str) -> bool:
