@@ -243,3 +243,42 @@ def test_a_service_without_a_running_container_is_rebuilt_not_synced(
     root = loop.run.settings.root
     watch.on_burst(loop, Burst(frozenset([root / "backend" / "main.py"]), 0.0))
     assert done == ["rebuild ['backend'] ['backend/main.py']"]
+
+
+def test_a_proven_sync_is_recorded_for_verify_and_a_failed_proof_is_named_and_forgets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci.builds import synced
+    from ci.watch import proof
+    from ci.watch import sync as sync_
+    from ci.watch.plan import Copy, Sync
+
+    sync_turn = watch.sync_turn  # the real one: the loop's own is a fake
+    loop, _ = planned_loop(tmp_path, monkeypatch, proven=True)
+    root = loop.run.settings.root
+    (root / "backend" / "main.py").write_text("x = 1\n")
+    container = dk.ContainerInfo("c1" * 32, "p-backend-1", "backend", "sha256:" + "e" * 64, True, "running", 0, None)
+    monkeypatch.setattr(dk, "container_user", lambda engine, cid: dk.ContainerUser("", 0, 0, frozenset()))
+    monkeypatch.setattr(dk, "require_engine", lambda engine: "26.1.5")
+    answers = [
+        proof.Proven(1, 0, 0.012),
+        proof.Failed(
+            container.id, (proof.Difference("/app/backend/main.py", proof.Why.UNREADABLE, "mode 0000"),), 0.01
+        ),
+    ]
+    monkeypatch.setattr(sync_, "carry", lambda *args: sync_.Carried(answers.pop(0), 0.05, 0.3))
+    planned = Sync("backend", (Copy("backend/main.py", "/app/backend/main.py"),), ())
+    assert sync_turn(loop, planned, container, 0.0)
+    entry = synced.read_synced(root, "p").of("backend", container.id)
+    assert entry is not None and entry.files == ("/app/backend/main.py",) and entry.image == container.image
+    assert entry.rules == (synced.SyncedRule("backend", "/app/backend"),)
+    assert loop.turns[0].detail.startswith("proven: 1 file read back in 12 ms (1 file, proven at ")
+    assert not sync_turn(loop, planned, container, 0.0)
+    failed = loop.turns[1]
+    assert (failed.action, failed.result) == ("synced", "not proven")
+    assert failed.detail == (
+        "backend: p-backend-1: not proven: /app/backend/main.py: unreadable by the container's user (mode 0000); "
+        "rebuilding it"
+    )
+    assert synced.read_synced(root, "p").services == {}
+    assert [c.name for c in loop.run.report.main.checks] == ["turn 1: backend synced", "turn 2: backend synced"]
