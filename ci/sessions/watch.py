@@ -1,8 +1,11 @@
 """`nox -s watch`: the inner loop, proven after every change.
 
-Watches each target's inputs; after a burst of changes, rebuilds only the targets whose inputs changed
-(local build cache, fresh build-info values), recreates only their services, waits for their health, and
-runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
+Watches each target's inputs; after a burst of changes, plans it by the services' develop.watch rules
+(ci/watch/plan.py): what a sync can carry is copied into the running container, restarted or run as the rule
+says, waited for and proven by reading it back (a sync turn, ci/watch/sync.py; recorded for verify in
+reports/last-sync.json), and a sync that fails falls back to a rebuild; the rest rebuilds only the targets whose
+inputs changed (local build cache, fresh build-info values), recreates only their services, waits for their
+health, and runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
 build leaves the previous containers running, a new container that does not come up gives way to the
 previous build (ci/stack/rollback.py), and a bake or compose file that does not parse is a failed turn that
 touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
