@@ -195,7 +195,9 @@ def planned(loop: Loop, burst: Burst, files: list[str]) -> None:
         target = services[sync.service]
         if container is None or not container.running or target in rebuilt:
             rebuilt.append(target)  # nothing to sync into: the rebuild brings it up
-        elif not sync_turn(loop, sync, container, burst.seen):
+            continue
+        mine = [shown(f, gone) for f in relative if loop.inputs[target].includes(root / f)]
+        if not sync_turn(loop, sync, container, burst.seen, mine):
             rebuilt.append(target)
     rebuilt = list(dict.fromkeys(rebuilt))
     if rebuilt:
@@ -203,12 +205,15 @@ def planned(loop: Loop, burst: Burst, files: list[str]) -> None:
              rebuilt, burst.seen)  # fmt: skip
 
 
-def sync_turn(loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float) -> bool:
+def shown(path: str, gone: list[str]) -> str:
+    return f"{path} (deleted)" if path in gone else path
+
+
+def sync_turn(loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float, files: list[str]) -> bool:
     """SYNC carried into the service's running CONTAINER and proven: its line and testcase (turns.taking);
     the sync recorded where verify reads it. False when it failed (its line names the service and the path):
-    the caller rebuilds the service's target."""
-    files = sorted(dict.fromkeys(c.local for c in sync.copies)) + [f"{d} (deleted)" for d in sync.deletes]
-    current = Turn(len(loop.turns) + 1, files, [], [sync.service], action=SYNCED)
+    the caller rebuilds the service's target. FILES: the burst's files of the service, as the line shows them."""
+    current = Turn(len(loop.turns) + 1, sorted(files), [], [sync.service], action=SYNCED)
     loop.turns.append(current)
     settings, target = loop.run.settings, loop.services_by_name[sync.service].target
     with turns.taking(current, seen, loop.engine, loop.run.report):

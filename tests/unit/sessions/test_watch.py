@@ -205,8 +205,8 @@ def planned_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proven: bool) 
     running = dk.ContainerInfo("c1", "p-backend-1", "backend", "sha256:img", True, "running", 0, "healthy")
     monkeypatch.setattr(dk, "service_containers", lambda engine: {"backend": running})
 
-    def sync_turn(loop: watch.Loop, sync: object, container: object, seen: float) -> bool:
-        done.append(f"sync {getattr(sync, 'service', '')}")
+    def sync_turn(loop: watch.Loop, sync: object, container: object, seen: float, files: list[str]) -> bool:
+        done.append(f"sync {getattr(sync, 'service', '')} {files}")
         return proven
 
     monkeypatch.setattr(watch, "sync_turn", sync_turn)
@@ -221,7 +221,7 @@ def test_a_source_edit_under_a_sync_rule_is_a_sync_turn_and_a_dependency_file_a_
     root = loop.run.settings.root
     (root / "backend" / "main.py").write_text("x = 1\n")
     watch.on_burst(loop, Burst(frozenset([root / "backend" / "main.py"]), 0.0))
-    assert done == ["sync backend"]
+    assert done == ["sync backend ['backend/main.py']"]
     watch.on_burst(loop, Burst(frozenset([root / "requirements-docker.txt"]), 0.0))
     assert done[1:] == ["rebuild ['backend'] ['requirements-docker.txt']"]
 
@@ -232,7 +232,7 @@ def test_a_sync_that_fails_falls_back_to_a_rebuild_of_its_target(
     loop, done = planned_loop(tmp_path, monkeypatch, proven=False)
     root = loop.run.settings.root
     watch.on_burst(loop, Burst(frozenset([root / "backend" / "gone.py"]), 0.0))  # a delete: a sync too
-    assert done == ["sync backend", "rebuild ['backend'] ['backend/gone.py']"]
+    assert done == ["sync backend ['backend/gone.py (deleted)']", "rebuild ['backend'] ['backend/gone.py']"]
 
 
 def test_a_service_without_a_running_container_is_rebuilt_not_synced(
@@ -268,12 +268,12 @@ def test_a_proven_sync_is_recorded_for_verify_and_a_failed_proof_is_named_and_fo
     ]
     monkeypatch.setattr(sync_, "carry", lambda *args: sync_.Carried(answers.pop(0), 0.05, 0.3))
     planned = Sync("backend", (Copy("backend/main.py", "/app/backend/main.py"),), ())
-    assert sync_turn(loop, planned, container, 0.0)
+    assert sync_turn(loop, planned, container, 0.0, ["backend/main.py"])
     entry = synced.read_synced(root, "p").of("backend", container.id)
     assert entry is not None and entry.files == ("/app/backend/main.py",) and entry.image == container.image
     assert entry.rules == (synced.SyncedRule("backend", "/app/backend"),)
     assert loop.turns[0].detail.startswith("proven: 1 file read back in 12 ms (1 file, proven at ")
-    assert not sync_turn(loop, planned, container, 0.0)
+    assert not sync_turn(loop, planned, container, 0.0, ["backend/main.py"])
     failed = loop.turns[1]
     assert (failed.action, failed.result) == ("synced", "not proven")
     assert failed.detail == (
