@@ -39,14 +39,15 @@ def in_container(project: Project, *command: str) -> subprocess.CompletedProcess
 
 
 def test_a_backend_edit_is_a_proven_sync_and_verify_passes_it_as_synced(project: Project, watch: Watch) -> None:
-    before = project.running("backend")
+    running = project.running("backend")
+    before = (str(running.id), str(running.image))  # read now: the object reads its container again when asked
     main = project.root / "backend" / "main.py"
     main.write_text(main.read_text() + "\n# watch: a synced edit\n")
     line = watch.wait_for(is_turn)
     assert line.startswith("backend  backend/main.py  synced "), line
     assert " proven: 1 file read back in " in line and line.endswith("s from change"), line
     after = project.running("backend")
-    assert (after.id, after.image) == (before.id, before.image)  # the same container, the same image
+    assert (str(after.id), str(after.image)) == before  # the same container, the same image
     assert "# watch: a synced edit" in in_container(project, "cat", "/app/backend/main.py").stdout
     verify = project.ci("verify")
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
@@ -71,7 +72,7 @@ def test_a_deleted_backend_file_is_gone_from_the_container_proven(project: Proje
 def test_a_file_its_user_cannot_read_fails_the_proof_names_the_path_and_is_rebuilt(
     project: Project, watch: Watch
 ) -> None:
-    before = project.running("backend")
+    image = str(project.running("backend").image)
     notes = project.root / "backend" / "notes.txt"
     notes.write_text("not for the app's user\n")
     os.chmod(notes, 0)  # in the same burst: copied as 0000, owned by the container's user, who cannot read it
@@ -80,7 +81,7 @@ def test_a_file_its_user_cannot_read_fails_the_proof_names_the_path_and_is_rebui
     assert "/app/backend/notes.txt: unreadable by the container's user" in failed and "rebuilding it" in failed
     rebuilt = watch.wait_for(is_turn)
     assert rebuilt.startswith("backend  backend/notes.txt  built ") and "verified: running = tree" in rebuilt, rebuilt
-    assert project.running("backend").image != before.image
+    assert str(project.running("backend").image) != image
     verify = project.ci("verify")
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
     assert "synced from the tree" not in verify.stdout  # recreated: its image is the tree's
