@@ -83,4 +83,5 @@ def without_watch_rules(project: Project) -> Project:
             kept.append(line)
     path.write_text("".join(kept))
     assert "develop:" not in path.read_text()
+    project.commit("compose.yaml: no develop.watch rules")  # a clean tree, as the copy was
     return project
