@@ -55,6 +55,10 @@ class Context:
     # The build args that shape each target's image as the definitions resolve them now (exported over .env):
     # given (watch: as it resolved them when it started), else resolved once, when first needed.
     args_now: dict[str, dict[str, str]] | None = None
+    # verify's question about a service watch synced (ci/watch/sync.py `checker`: the service's name, its
+    # container, its target's build): "" when no sync speaks of its container, else the line that it is at the
+    # tree (CiError when not). None: no container is taken as synced (watch's own turns).
+    synced: Callable[[str, dk.ContainerInfo, TargetRecord], str] | None = None
 
     def service(self, name: str) -> Service | None:
         return next((s for s in self.services if s.name == name), None)
@@ -277,8 +281,12 @@ def page_headers(ctx: Context, service: Service) -> str:
 
 def source_fingerprint(ctx: Context, service: Service) -> str:
     """What SERVICE runs is the working tree's: its sources, and the build args that shape its image as the
-    definitions resolve them now (a frontend built with another API URL in .env is another build)."""
+    definitions resolve them now (a frontend built with another API URL in .env is another build). A container
+    watch synced no longer runs its image's tree: it passes only as synced and still at the tree (ctx.synced)."""
     target = ctx.target(service)
+    said = ctx.synced(service.name, ctx.containers[service.name], target) if ctx.synced else ""
+    if said:
+        return said
     context = ctx.settings.root / target.context
     now = fingerprint(context, context / target.dockerfile)
     image = ctx.containers[service.name].image

@@ -22,6 +22,7 @@ from typing import NoReturn, TextIO
 
 from ci import docker as dk
 from ci.builds.record import BuildRecord, write_record
+from ci.builds.synced import clear_synced
 from ci.core.errors import CiError
 from ci.core.settings import Settings
 from ci.stack import live as st
@@ -117,6 +118,8 @@ def replace(request: Request) -> Deployed:
             return replace(changed(request, names=names, kept=now))
     try:
         up = st.up(request.engine, request.settings, names, only=request.only, out=request.out, jobs=request.jobs)
+        # Recreated from their images: no sync speaks of them any more (their entries named the old containers).
+        clear_synced(request.settings.reports_dir, request.settings.project, names)
         return Deployed(up, request.record)
     except st.Unhealthy as err:
         recover(request, err)

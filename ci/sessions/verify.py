@@ -23,6 +23,7 @@ from ci.phases import deployment, start
 from ci.phases.check import Context, placement, run_checks
 from ci.prune.plan import parse_duration
 from ci.stack import live
+from ci.watch import sync
 
 LOCAL_ONLY = ("browser", "up", "down")  # options of the stack on this engine
 REMOTE_ONLY = ("commit", "tree", "samples", "wait", "header", "header_env")  # options of --url
@@ -106,7 +107,9 @@ def prepare(settings: Settings, *, recreate: bool = False) -> Context:
         print(f"{why}: starting it from {build.profile} build {build.tag}", flush=True)
         build = start.stack(start.Request(engine, settings, found.built, build)).record
     containers = live.wait_while_starting(engine, found.names, found.jobs)
-    return Context(settings, engine, build, found.built, containers, others=found.others)
+    # A container watch synced passes its source check only as synced and still at the tree; --up recreated it.
+    synced = sync.checker(engine, settings.root, settings.reports_dir, settings.project)
+    return Context(settings, engine, build, found.built, containers, others=found.others, synced=synced)
 
 
 def services_running(ctx: Context) -> str:

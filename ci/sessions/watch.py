@@ -1,8 +1,11 @@
 """`nox -s watch`: the inner loop, proven after every change.
 
-Watches each target's inputs; after a burst of changes, rebuilds only the targets whose inputs changed
-(local build cache, fresh build-info values), recreates only their services, waits for their health, and
-runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
+Watches each target's inputs; after a burst of changes, plans it by the services' develop.watch rules
+(ci/watch/plan.py): what a sync can carry is copied into the running container, restarted or run as the rule
+says, waited for and proven by reading it back (a sync turn, ci/watch/sync.py; recorded for verify in
+reports/last-sync.json), and a sync that fails falls back to a rebuild; the rest rebuilds only the targets whose
+inputs changed (local build cache, fresh build-info values), recreates only their services, waits for their
+health, and runs verify's checks on them: every turn ends with one line saying whether what runs is the tree. A failed
 build leaves the previous containers running, a new container that does not come up gives way to the
 previous build (ci/stack/rollback.py), and a bake or compose file that does not parse is a failed turn that
 touches nothing: the loop goes on watching, and the next save retries. A stack that does not come up as the
@@ -26,16 +29,21 @@ from ci.builds import bake
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import shaping_args
 from ci.builds.record import BuildRecord, read_record
+from ci.builds.synced import clear_synced, read_synced, record_sync
 from ci.core.errors import CiError, stopped_by
 from ci.core.session import Run, Session
+from ci.core.units import short_id
 from ci.phases import start as starting
 from ci.phases.build import TAG, dev_targets, rebuild
 from ci.phases.check import Context, NotVerified, changed_since_build, prove, stale_targets
 from ci.sources.identity import Inputs
 from ci.stack import live, preflight, rollback
+from ci.stack.develop import WatchRule, watch_rules
 from ci.stack.services import Service, job_kinds
+from ci.watch import sync as sync_
 from ci.watch import turns
-from ci.watch.turns import Failed, Turn
+from ci.watch.plan import Sync, plan
+from ci.watch.turns import SYNCED, Failed, Turn
 
 if TYPE_CHECKING:
     from ci.watch.bursts import Burst
@@ -59,6 +67,8 @@ class Loop:
     turns: list[Turn] = field(default_factory=list)
     unreadable: str = ""  # why the definitions did not read at the last save of one; empty: they did
     unread_as: str = "does not parse"  # that turn's result: does not parse | image missing
+    rules: dict[str, tuple[WatchRule, ...]] = field(default_factory=dict)  # develop.watch, by service
+    users: dict[str, dk.ContainerUser] = field(default_factory=dict)  # each synced container's user, by its id
 
     @property
     def definitions(self) -> list[Path]:
@@ -68,11 +78,17 @@ class Loop:
         """The dev group's targets, their inputs and the stack's services, from the bake and compose files, each
         image the loop does not build found (preflight); what preflight says."""
         targets = dev_targets(self.engine, self.run.settings)
-        ready = preflight.require(preflight.check(self.engine, preflight.resolve(self.engine), targets))
+        config, compose = preflight.resolved(self.engine)
+        ready = preflight.require(preflight.check(self.engine, compose, targets))
+        rules = watch_rules(config, self.run.settings.root)
         # All or nothing: a file that does not parse leaves the loop with the definitions it had.
-        self.targets, self.services = targets, ready.defined.built
+        self.targets, self.services, self.rules = targets, ready.defined.built, rules
         self.inputs = bake.target_inputs(self.run.settings.root, targets)
         return ready.summary()
+
+    @property
+    def services_by_name(self) -> dict[str, Service]:
+        return {s.name: s for s in self.services}
 
     def relative(self, path: Path) -> str:
         root = self.run.settings.root.resolve()
@@ -104,6 +120,7 @@ def body(run: Run) -> None:
     try:
         # What changed while nothing watched; after a failed start, the tree was just tried.
         stale = stale_targets(loop.engine, loop.services, loop.inputs) if up else []
+        stale = [t for t in stale if not synced_at_tree(loop, t)]  # a container synced and still at the tree is not
         if stale:
             files = sorted(loop.relative(p) for p in changed_since_build(loop.record, loop.inputs, stale))
             turn(loop, files, stale, time.monotonic())
@@ -137,9 +154,11 @@ def start(loop: Loop) -> str:
 def on_burst(loop: Loop, burst: Burst) -> None:
     files = sorted(loop.relative(p) for p in burst.paths)
     changed = any(p in burst.paths for p in loop.definitions)
+    reread = False
     # An image missing may be pulled meanwhile, with no edit: each save asks again.
     if changed or (loop.unreadable and loop.unread_as == IMAGE_MISSING):
         print(f"the definitions {'changed' if changed else 'named an image missing'}: reading them again", flush=True)
+        reread = True
         try:
             loop.read_definitions()
             loop.unreadable = ""
@@ -151,8 +170,96 @@ def on_burst(loop: Loop, burst: Burst) -> None:
         targets = [name for name, i in loop.inputs.items() if any(i.includes(p) for p in burst.paths)]
     if loop.unreadable:
         unread(loop, files)
-    elif targets:
+    elif targets and reread:  # new definitions: every target rebuilt, as before the rules
         turn(loop, files, targets, burst.seen)
+    elif targets:
+        planned(loop, burst, files)
+
+
+def planned(loop: Loop, burst: Burst, files: list[str]) -> None:
+    """The burst by its plan (ci/watch/plan.py): each service a sync can carry gets a sync turn, proven; the
+    targets of the others, and of a sync that failed, are rebuilt in one turn, as every turn was before."""
+    root = loop.run.settings.root.resolve()
+    inside = [p for p in burst.paths if p.is_relative_to(root)]  # the watcher's paths: absolute, resolved
+    relative = [p.relative_to(root).as_posix() for p in inside]
+    gone = [p.relative_to(root).as_posix() for p in inside if not os.path.lexists(p)]
+    services = {s.name: s.target for s in loop.services}
+    decided = plan(relative, gone, services, loop.rules, loop.inputs, root)
+    rebuilt = decided.targets
+    try:
+        running = dk.service_containers(loop.engine) if decided.syncs else {}
+    except CiError:
+        running = {}  # the rebuild turn lists them again, and says why it cannot (an engine gone ends the loop)
+    for sync in decided.syncs:
+        container = running.get(sync.service)
+        target = services[sync.service]
+        if container is None or not container.running or target in rebuilt:
+            rebuilt.append(target)  # nothing to sync into: the rebuild brings it up
+            continue
+        mine = [shown(f, gone) for f in relative if loop.inputs[target].includes(root / f)]
+        if not sync_turn(loop, sync, container, burst.seen, mine):
+            rebuilt.append(target)
+    rebuilt = list(dict.fromkeys(rebuilt))
+    if rebuilt:
+        turn(loop, [f for f in files if any(loop.inputs[t].includes(root / f) for t in rebuilt)] or files,
+             rebuilt, burst.seen)  # fmt: skip
+
+
+def shown(path: str, gone: list[str]) -> str:
+    return f"{path} (deleted)" if path in gone else path
+
+
+def sync_turn(loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float, files: list[str]) -> bool:
+    """SYNC carried into the service's running CONTAINER and proven: its line and testcase (turns.taking);
+    the sync recorded where verify reads it. False when it failed (its line names the service and the path):
+    the caller rebuilds the service's target. FILES: the burst's files of the service, as the line shows them."""
+    current = Turn(len(loop.turns) + 1, sorted(files), [], [sync.service], action=SYNCED)
+    loop.turns.append(current)
+    settings, target = loop.run.settings, loop.services_by_name[sync.service].target
+    with turns.taking(current, seen, loop.engine, loop.run.report):
+        try:
+            digest = sync_.tree_digest(loop.inputs[target])  # the tree the copies are read from
+            user = loop.users.get(container.id) or dk.container_user(loop.engine, container.id)
+            loop.users[container.id] = user  # once per container: one recreated since has another id
+            carried = sync_.carry(loop.engine, sync.service, container.id, sync, settings.root.resolve(), user,
+                                  job_kinds(loop.services))  # fmt: skip
+        except CiError as err:
+            forget(loop, sync.service)
+            raise Failed("sync failed", f"{sync.service}: {err}; rebuilding it") from None
+        current.sync_seconds, current.up_seconds = carried.sync_seconds, carried.up_seconds
+        if not carried.proof.ok:
+            forget(loop, sync.service)
+            said = carried.proof.line().replace(container.id, container.name)
+            raise Failed("not proven", f"{sync.service}: {said}; rebuilding it")
+        entry = sync_.entry_of(sync, container, loop.rules.get(sync.service, ()), loop.inputs[target], digest)
+        entry = record_sync(settings.reports_dir, settings.project, sync.service, entry)
+        current.detail = f"{carried.proof.line()} ({entry.line()} onto {short_id(entry.image)})"
+    return current.result == "verified"
+
+
+def forget(loop: Loop, service: str) -> None:
+    """SERVICE's earlier syncs no longer say what its container holds: a sync went wrong in it."""
+    clear_synced(loop.run.settings.reports_dir, loop.run.settings.project, [service])
+
+
+def synced_at_tree(loop: Loop, target: str) -> bool:
+    """Whether every running service of TARGET is a container watch synced and still at the tree: not stale
+    at the start. Any doubt (no entry, another container, a difference, a failed read) is no."""
+    record = read_synced(loop.run.settings.reports_dir, loop.run.settings.project)
+    built = loop.record.targets.get(target) if loop.record else None
+    services = [s for s in loop.services if s.target == target]
+    running = live.running(loop.engine, [s.name for s in services])
+    for service in services:
+        entry = record.of(service.name, running[service.name].id) if service.name in running else None
+        if entry is None or built is None:
+            return False
+        try:
+            said = sync_.at_tree(loop.engine, loop.run.settings.root, service.name, entry, loop.inputs[target], built)
+        except CiError as err:
+            print(f"start: {err}", flush=True)
+            return False
+        print(f"start: {service.name} {said}", flush=True)
+    return bool(services)
 
 
 def unread(loop: Loop, files: list[str]) -> None:

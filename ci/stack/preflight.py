@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from ci import docker as dk
 from ci.builds.bake import resolve_targets
@@ -74,7 +75,14 @@ class ImagesMissing(CiError):
 def resolve(engine: dk.Engine) -> dict[str, ComposeService]:
     """compose.yaml resolved (`docker compose config`, once): a required variable that nothing sets is
     dk.MissingVariables, a usage error naming each."""
-    return compose_services(dk.compose_config(engine))
+    return resolved(engine)[1]
+
+
+def resolved(engine: dk.Engine) -> tuple[dict[str, Any], dict[str, ComposeService]]:
+    """compose.yaml resolved once, as resolve does: compose's own JSON too (watch reads its develop.watch
+    rules from it: ci/stack/develop.py), and its services."""
+    config = dk.compose_config(engine)
+    return config, compose_services(config)
 
 
 def check(engine: dk.Engine, compose: Mapping[str, ComposeService], targets: Mapping[str, ResolvedTarget]) -> Ready:

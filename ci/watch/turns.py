@@ -17,6 +17,8 @@ from ci.core.report import Check, Report, Status
 from ci.core.units import short_id
 from ci.stack.services import Service
 
+SYNCED, REBUILT = "synced", "rebuilt"  # a turn's action
+
 
 @dataclass
 class Turn:
@@ -34,6 +36,8 @@ class Turn:
     up_seconds: float = 0.0
     verify_seconds: float = 0.0
     from_change_seconds: float = 0.0  # from when the watcher saw the change (or the turn began) to its line
+    action: str = REBUILT  # synced (its files copied into the running container, proven) | rebuilt
+    sync_seconds: float = 0.0  # a sync turn's copy, delete, restart and commands; its proof is verify_seconds
 
 
 class Failed(Exception):
@@ -68,7 +72,8 @@ def taking(current: Turn, seen: float, engine: dk.Engine, report: Report) -> Ite
         stopped = interruption_exit(stop)
         raise
     finally:
-        current.verify_seconds = max(0.0, time.monotonic() - started - current.build_seconds - current.up_seconds)
+        spent = current.build_seconds + current.sync_seconds + current.up_seconds
+        current.verify_seconds = max(0.0, time.monotonic() - started - spent)
         current.from_change_seconds = max(0.0, time.monotonic() - seen)
         record(report, current, stopped)
 
@@ -113,10 +118,11 @@ def line(t: Turn) -> str:
     files = (t.files[0] + (f" (+{len(t.files) - 1})" if len(t.files) > 1 else "")) if t.files else "(catch-up)"
     if t.result != "verified":
         return "  ".join([*([", ".join(t.targets)] if t.targets else []), files, f"{t.result}: {t.detail}"])
-    head = f"{', '.join(t.services)}  {files}  built {t.build_seconds:.1f}s  up {t.up_seconds:.1f}s  "
+    made = f"synced {t.sync_seconds:.1f}s" if t.action == SYNCED else f"built {t.build_seconds:.1f}s"
+    head = f"{', '.join(t.services)}  {files}  {made}  up {t.up_seconds:.1f}s  "
     tail = f"  {t.from_change_seconds:.1f}s from change"
     fits = len(head) + len(t.detail) + len(tail) <= terminal.width()
-    return head + (t.detail if fits else "verified") + tail
+    return head + (t.detail if fits else "proven" if t.action == SYNCED else "verified") + tail
 
 
 def record(report: Report, t: Turn, stopped: Exit = Exit.INTERRUPTED) -> None:
@@ -127,8 +133,8 @@ def record(report: Report, t: Turn, stopped: Exit = Exit.INTERRUPTED) -> None:
     status: Status = "passed" if t.result == "verified" else "interrupted" if interrupted else "failed"
     codes: dict[str, Exit] = {SessionStatus.INTERRUPTED: stopped, SessionStatus.NO_ENGINE: Exit.NO_ENGINE}
     exit_code = codes.get(t.result, Exit.FAILED)
-    seconds = t.build_seconds + t.up_seconds + t.verify_seconds
-    what = ", ".join(t.targets or t.files)
+    seconds = t.build_seconds + t.sync_seconds + t.up_seconds + t.verify_seconds
+    what = f"{', '.join(t.services)} synced" if t.action == SYNCED else ", ".join(t.targets or t.files)
     # In the report before on screen: a Ctrl-C sent on seeing the line must not find the turn unrecorded.
     report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
     stream = sys.stdout if t.result == "verified" else sys.stderr

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import Project
-from tests.integration.watching import Watch, is_turn
+from tests.integration.watching import Watch, is_turn, without_watch_rules
 
 pytestmark = pytest.mark.integration
 NARROW, WIDE = 80, 120
@@ -24,7 +24,7 @@ BROKEN = "\ndef broken(:\n"  # a syntax error: the backend's compile step fails
 
 @pytest.fixture(scope="module")
 def project(make_project: Callable[[str], Project]) -> Project:
-    return make_project("mainzatest-output")
+    return without_watch_rules(make_project("mainzatest-output"))  # rebuild turns (sync turns: test_watch_sync)
 
 
 def run_at(project: Project, columns: int, *args: str) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,7 @@ from tests.conftest import Project
 from tests.integration.engine_proxy import EngineProxy
 from tests.integration.test_exit_codes import outcome, stale_pass
 from tests.integration.test_watch import started, watching
-from tests.integration.watching import Watch
+from tests.integration.watching import Watch, without_watch_rules
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ BROKEN_NGINX = ("pid /tmp/nginx.pid;", "pid /run/nginx.pid;")
 
 @pytest.fixture(scope="module")
 def project(make_project: Callable[[str], Project]) -> Project:
-    return make_project(NAME)
+    return without_watch_rules(make_project(NAME))  # rebuild turns: a sync turn's are test_watch_sync's
 
 
 def break_backend(text: str) -> str:

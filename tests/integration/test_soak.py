@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import Project, junit_results
-from tests.integration.watching import Watch, is_turn
+from tests.integration.watching import Watch, is_turn, without_watch_rules
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
@@ -51,7 +51,7 @@ def burner() -> Iterator[None]:
 
 @pytest.fixture
 def project(make_project: Callable[[str], Project]) -> Project:
-    project = make_project(NAME)
+    project = without_watch_rules(make_project(NAME))  # rebuild turns under load (sync turns: test_watch_sync)
     assert project.ci("dev").returncode == 0, "the stack did not come up"
     return project
 

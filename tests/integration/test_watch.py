@@ -14,7 +14,7 @@ from python_on_whales import docker
 
 from ci.sources.fingerprint import fingerprint
 from tests.conftest import Project, assert_junit_valid
-from tests.integration.watching import Watch, is_turn
+from tests.integration.watching import Watch, is_turn, without_watch_rules
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ NAME = "mainzatest-watch"
 
 @pytest.fixture(scope="module")
 def project(make_project: Callable[[str], Project]) -> Project:
-    return make_project(NAME)
+    return without_watch_rules(make_project(NAME))  # rebuild turns: a sync turn's are test_watch_sync's
 
 
 def started(project: Project, env: dict[str, str] | None = None) -> Watch:

@@ -62,5 +62,26 @@ class Watch:
         return found
 
 
+FAILED_TURNS = (" build failed: ", " unhealthy: ", " not verified: ", " not proven: ", " sync failed: ")
+
+
 def is_turn(line: str) -> bool:
-    return " from change" in line or " build failed: " in line or " unhealthy: " in line or " not verified: " in line
+    return " from change" in line or any(failed in line for failed in FAILED_TURNS)
+
+
+def without_watch_rules(project: Project) -> Project:
+    """PROJECT with no service's `develop.watch` rules in its compose.yaml: every turn of its watch a rebuild,
+    as a service without rules has (the modules that pin rebuild turns and their rollbacks)."""
+    path = project.root / "compose.yaml"
+    kept, inside = [], ""
+    for line in path.read_text().splitlines(keepends=True):
+        indent = line[: len(line) - len(line.lstrip())]
+        if inside and (not line.strip() or len(indent) > len(inside)):
+            continue
+        inside = indent if line.strip() == "develop:" else ""
+        if not inside:
+            kept.append(line)
+    path.write_text("".join(kept))
+    assert "develop:" not in path.read_text()
+    project.commit("compose.yaml: no develop.watch rules")  # a clean tree, as the copy was
+    return project

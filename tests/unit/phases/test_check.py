@@ -336,3 +336,28 @@ def test_a_job_is_checked_for_its_completion_and_one_it_builds_for_its_image_and
     del ctx.containers["seed"]
     with pytest.raises(CiError, match=r"^seed: no container: the job never ran: run it"):
         checking.job_done(ctx, "seed", Job.WAITED)
+
+
+def test_a_container_watch_synced_passes_its_source_check_only_as_synced_never_by_its_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx, service = context_for(8000, tmp_path)
+    ctx.containers = {"backend": dk.ContainerInfo("c1", "b-1", "backend", "sha256:img", True, "running", 0, None)}
+    asked: list[str] = []
+    monkeypatch.setattr(dk, "image_source_digest", lambda engine, image: asked.append(image) or "sha256:other")
+
+    def synced(name: str, container: dk.ContainerInfo, target: TargetRecord) -> str:
+        if container.id != "c1":
+            return ""
+        if asked == ["differs"]:
+            raise CiError("backend: synced container differs from the tree: /app/backend/main.py: different content")
+        return "synced from the tree onto 1a2b built from an earlier tree (1 file, proven at T)"
+
+    ctx.synced = synced
+    assert checking.source_fingerprint(ctx, service).startswith("synced from the tree onto 1a2b") and asked == []
+    asked.append("differs")
+    with pytest.raises(CiError, match=r"differs from the tree: /app/backend/main\.py"):
+        checking.source_fingerprint(ctx, service)
+    ctx.containers["backend"] = replace(ctx.containers["backend"], id="c2")  # recreated: its image is held to the tree
+    with pytest.raises(CiError, match="runs sources"):
+        checking.source_fingerprint(ctx, service)

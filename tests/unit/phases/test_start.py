@@ -145,3 +145,22 @@ def test_a_job_done_is_not_down_and_runs_again_only_with_its_target(monkeypatch:
     }
     record = BuildRecord("dev", "p", "dev", "", {}, built)
     assert start.runs(None, services, record, "dev")  # type: ignore[arg-type]
+
+
+def test_services_recreated_from_their_images_are_no_longer_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start (dev, a rebuild turn, `verify -- --up`) recreates its services from their images: watch's syncs
+    onto the old containers no longer speak of them; those of the services it did not start stay."""
+    from ci.builds import synced
+
+    settings = load_settings({"COMPOSE_PROJECT_NAME": "p", "REPORTS_DIR": str(tmp_path)}, root=tmp_path)
+    entry = synced.ServiceSync("old", "sha256:img", "sha256:tree", "T", ())
+    for name in ("backend", "worker"):
+        synced.record_sync(settings.reports_dir, "p", name, entry)
+    services = [Service(name, name, f"p-{name}:dev", (), Checks()) for name in ("backend", "worker")]
+    record = BuildRecord("dev", "p", "dev", "", {"GIT_COMMIT": "abc"}, {})
+    monkeypatch.setattr(st, "up", lambda engine, settings, names, **kw: {n: container(n, "sha256:img") for n in names})
+    request = start.Request(dk.Engine(_client=None, project="p"), settings, services, record, ["backend"], kept={})  # type: ignore[arg-type]
+    start.replace(request)
+    assert set(synced.read_synced(settings.reports_dir, "p").services) == {"worker"}

@@ -185,3 +185,100 @@ def test_the_junit_a_watch_writes_at_ctrl_c_is_valid_whatever_its_turns_saw(
     assert turns[0]["files"] == ["backend/na\\x1bme\\u202e.py"]
     assert turns[1]["detail"] == "stopped by SIGINT during the turn"
     assert "\x1b" not in "".join(capsys.readouterr())
+
+
+def planned_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proven: bool) -> tuple[watch.Loop, list[str]]:
+    """A loop on a backend with a sync+restart rule on its sources; what each burst did: `sync SERVICE`,
+    `rebuild TARGETS FILES`."""
+    from ci.stack.develop import Action, WatchRule
+    from ci.stack.services import Checks, Service
+
+    root = tmp_path.resolve()
+    (root / "backend").mkdir()
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / ".dockerignore").write_text("*\n!backend/\n!requirements-docker.txt\n")
+    loop = loop_of(root)
+    loop.inputs = {"backend": Inputs.of(root, Path("Dockerfile"))}
+    loop.services = [Service("backend", "backend", "p-backend:dev", (), Checks())]
+    loop.rules = {"backend": (WatchRule("backend", 1, "backend", Action.SYNC_RESTART, "/app/backend"),)}
+    done: list[str] = []
+    running = dk.ContainerInfo("c1", "p-backend-1", "backend", "sha256:img", True, "running", 0, "healthy")
+    monkeypatch.setattr(dk, "service_containers", lambda engine: {"backend": running})
+
+    def sync_turn(loop: watch.Loop, sync: object, container: object, seen: float, files: list[str]) -> bool:
+        done.append(f"sync {getattr(sync, 'service', '')} {files}")
+        return proven
+
+    monkeypatch.setattr(watch, "sync_turn", sync_turn)
+    monkeypatch.setattr(watch, "turn", lambda loop, files, targets, seen: done.append(f"rebuild {targets} {files}"))
+    return loop, done
+
+
+def test_a_source_edit_under_a_sync_rule_is_a_sync_turn_and_a_dependency_file_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, done = planned_loop(tmp_path, monkeypatch, proven=True)
+    root = loop.run.settings.root
+    (root / "backend" / "main.py").write_text("x = 1\n")
+    watch.on_burst(loop, Burst(frozenset([root / "backend" / "main.py"]), 0.0))
+    assert done == ["sync backend ['backend/main.py']"]
+    watch.on_burst(loop, Burst(frozenset([root / "requirements-docker.txt"]), 0.0))
+    assert done[1:] == ["rebuild ['backend'] ['requirements-docker.txt']"]
+
+
+def test_a_sync_that_fails_falls_back_to_a_rebuild_of_its_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, done = planned_loop(tmp_path, monkeypatch, proven=False)
+    root = loop.run.settings.root
+    watch.on_burst(loop, Burst(frozenset([root / "backend" / "gone.py"]), 0.0))  # a delete: a sync too
+    assert done == ["sync backend ['backend/gone.py (deleted)']", "rebuild ['backend'] ['backend/gone.py']"]
+
+
+def test_a_service_without_a_running_container_is_rebuilt_not_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, done = planned_loop(tmp_path, monkeypatch, proven=True)
+    monkeypatch.setattr(dk, "service_containers", lambda engine: {})
+    root = loop.run.settings.root
+    watch.on_burst(loop, Burst(frozenset([root / "backend" / "main.py"]), 0.0))
+    assert done == ["rebuild ['backend'] ['backend/main.py']"]
+
+
+def test_a_proven_sync_is_recorded_for_verify_and_a_failed_proof_is_named_and_forgets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci.builds import synced
+    from ci.watch import proof
+    from ci.watch import sync as sync_
+    from ci.watch.plan import Copy, Sync
+
+    sync_turn = watch.sync_turn  # the real one: the loop's own is a fake
+    loop, _ = planned_loop(tmp_path, monkeypatch, proven=True)
+    root = loop.run.settings.root
+    (root / "backend" / "main.py").write_text("x = 1\n")
+    container = dk.ContainerInfo("c1" * 32, "p-backend-1", "backend", "sha256:" + "e" * 64, True, "running", 0, None)
+    monkeypatch.setattr(dk, "container_user", lambda engine, cid: dk.ContainerUser("", 0, 0, frozenset()))
+    monkeypatch.setattr(dk, "require_engine", lambda engine: "26.1.5")
+    answers = [
+        proof.Proven(1, 0, 0.012),
+        proof.Failed(
+            container.id, (proof.Difference("/app/backend/main.py", proof.Why.UNREADABLE, "mode 0000"),), 0.01
+        ),
+    ]
+    monkeypatch.setattr(sync_, "carry", lambda *args: sync_.Carried(answers.pop(0), 0.05, 0.3))
+    planned = Sync("backend", (Copy("backend/main.py", "/app/backend/main.py"),), ())
+    assert sync_turn(loop, planned, container, 0.0, ["backend/main.py"])
+    entry = synced.read_synced(root, "p").of("backend", container.id)
+    assert entry is not None and entry.files == ("/app/backend/main.py",) and entry.image == container.image
+    assert entry.rules == (synced.SyncedRule("backend", "/app/backend"),)
+    assert loop.turns[0].detail.startswith("proven: 1 file read back in 12 ms (1 file, proven at ")
+    assert not sync_turn(loop, planned, container, 0.0, ["backend/main.py"])
+    failed = loop.turns[1]
+    assert (failed.action, failed.result) == ("synced", "not proven")
+    assert failed.detail == (
+        "backend: p-backend-1: not proven: /app/backend/main.py: unreadable by the container's user (mode 0000); "
+        "rebuilding it"
+    )
+    assert synced.read_synced(root, "p").services == {}
+    assert [c.name for c in loop.run.report.main.checks] == ["turn 1: backend synced", "turn 2: backend synced"]

@@ -1,0 +1,112 @@
+"""`nox -s watch`'s sync turns on the real engine, in a copy of the example project (its backend's
+`sync+restart` rule): a one-line edit copied into the running container and proven, the image untouched, verify
+passing it as synced; a deleted file gone, proven; a file the container's user cannot read failing the proof,
+named, and rebuilt; a dependency file still rebuilt. One watch serves them all, in order."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.conftest import Project, junit_results
+from tests.integration.test_watch import watching
+from tests.integration.watching import Watch, is_turn
+
+# first_pass: copy, exec, restart and the archive API are the engine's; compose only lists and recreates
+pytestmark = [pytest.mark.integration, pytest.mark.first_pass]
+
+NAME = "mainzatest-watchsync"
+
+
+@pytest.fixture(scope="module")
+def project(make_project: Callable[[str], Project]) -> Project:
+    return make_project(NAME)
+
+
+@pytest.fixture(scope="module")
+def watch(project: Project) -> Iterator[Watch]:
+    yield from watching(project)
+
+
+def in_container(project: Project, *command: str) -> subprocess.CompletedProcess[str]:
+    cid = str(project.running("backend").id)
+    return subprocess.run(["docker", "exec", cid, *command], capture_output=True, text=True, timeout=30)
+
+
+def test_a_backend_edit_is_a_proven_sync_and_verify_passes_it_as_synced(project: Project, watch: Watch) -> None:
+    running = project.running("backend")
+    before = (str(running.id), str(running.image))  # read now: the object reads its container again when asked
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + "\n# watch: a synced edit\n")
+    line = watch.wait_for(is_turn)
+    assert line.startswith("backend  backend/main.py  synced "), line
+    assert " proven: 1 file read back in " in line and line.endswith("s from change"), line
+    after = project.running("backend")
+    assert (str(after.id), str(after.image)) == before  # the same container, the same image
+    assert "# watch: a synced edit" in in_container(project, "cat", "/app/backend/main.py").stdout
+    verify = project.ci("verify")
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
+    assert "synced from the tree onto " in verify.stdout and "built from an earlier tree (1 file, proven at " in (
+        verify.stdout
+    ), verify.stdout[-3000:]
+
+
+def test_a_deleted_backend_file_is_gone_from_the_container_proven(project: Project, watch: Watch) -> None:
+    extra = project.root / "backend" / "extra.py"
+    extra.write_text("EXTRA = 1\n")
+    added = watch.wait_for(is_turn)
+    assert added.startswith("backend  backend/extra.py  synced ") and " proven: 1 file " in added, added
+    assert in_container(project, "test", "-e", "/app/backend/extra.py").returncode == 0
+    extra.unlink()
+    gone = watch.wait_for(is_turn)
+    assert gone.startswith("backend  backend/extra.py (deleted)  synced "), gone
+    assert " proven: 0 files, 1 deleted read back in " in gone, gone
+    assert in_container(project, "test", "-e", "/app/backend/extra.py").returncode == 1
+
+
+def test_a_file_its_user_cannot_read_fails_the_proof_names_the_path_and_is_rebuilt(
+    project: Project, watch: Watch
+) -> None:
+    image = str(project.running("backend").image)
+    notes = project.root / "backend" / "notes.txt"
+    notes.write_text("not for the app's user\n")
+    os.chmod(notes, 0)  # in the same burst: copied as 0000, owned by the container's user, who cannot read it
+    failed = watch.wait_for(is_turn)
+    assert failed.startswith("backend/notes.txt  not proven: backend: "), failed
+    assert "/app/backend/notes.txt: unreadable by the container's user" in failed and "rebuilding it" in failed
+    rebuilt = watch.wait_for(is_turn)
+    assert rebuilt.startswith("backend  backend/notes.txt  built ") and "verified: running = tree" in rebuilt, rebuilt
+    assert str(project.running("backend").image) != image
+    verify = project.ci("verify")
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
+    assert "synced from the tree" not in verify.stdout  # recreated: its image is the tree's
+
+
+def test_a_requirements_change_is_still_a_rebuild(project: Project, watch: Watch) -> None:
+    requirements = project.root / "requirements-docker.txt"
+    requirements.write_text(requirements.read_text() + "\n# watch: not something a sync carries\n")
+    line = watch.wait_for(is_turn, timeout=300)
+    assert line.startswith("backend  requirements-docker.txt  built ") and "verified" in line, line
+
+
+def test_the_reports_record_each_turn_s_action_and_proof(project: Project, watch: Watch) -> None:
+    watch.proc.send_signal(signal.SIGINT)
+    assert watch.proc.wait(timeout=30) == 0
+    turns = json.loads((project.reports / "watch.json").read_text())["turns"]
+    assert [(t["action"], t["result"]) for t in turns] == [
+        ("synced", "verified"),
+        ("synced", "verified"),
+        ("synced", "verified"),
+        ("synced", "not proven"),
+        ("rebuilt", "verified"),
+        ("rebuilt", "verified"),
+    ], turns
+    assert turns[0]["detail"].startswith("proven: 1 file read back in ") and turns[0]["verify_seconds"] < 1
+    cases = junit_results(project.reports / "junit-watch.xml")
+    assert cases["turn 1: backend synced"] == "passed" and cases["turn 4: backend synced"] == "failure", cases
+    assert cases["turn 5: backend"] == "passed", cases
