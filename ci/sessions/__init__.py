@@ -96,6 +96,7 @@ OPTION_TABLE: tuple[Option, ...] = (
     Option(("--browser",), ("verify",), "also open the page in headless chromium", "store_true"),
     Option(("--up",), ("verify",), "start or recreate the stack from the latest build first", "store_true"),
     Option(("--once",), ("watch",), "one turn over what changed since the running build", "store_true"),
+    Option(("--no-sync",), ("watch",), "rebuild every turn, whatever the develop.watch rules say", "store_true"),
     Option(
         ("--down",),
         ("verify", "watch"),

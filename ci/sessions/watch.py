@@ -170,7 +170,7 @@ def on_burst(loop: Loop, burst: Burst) -> None:
         targets = [name for name, i in loop.inputs.items() if any(i.includes(p) for p in burst.paths)]
     if loop.unreadable:
         unread(loop, files)
-    elif targets and reread:  # new definitions: every target rebuilt, as before the rules
+    elif targets and (reread or loop.run.args.no_sync):  # new definitions: every target rebuilt, as before the rules
         turn(loop, files, targets, burst.seen)
     elif targets:
         planned(loop, burst, files)

@@ -30,7 +30,7 @@ from tests.conftest import junit_results
 
 def loop_of(tmp_path: Path) -> watch.Loop:
     settings = Settings(root=tmp_path, project="p", reports_dir=tmp_path, ports={})
-    args = argparse.Namespace(logs=False, once=False, down=False)
+    args = argparse.Namespace(logs=False, once=False, down=False, no_sync=False)
     run = Run(watch.SESSION, args, settings, Report("watch"))
     return watch.Loop(run, dk.Engine(_client=None, project="p"))  # type: ignore[arg-type]
 
