@@ -280,9 +280,10 @@ def page_headers(ctx: Context, service: Service) -> str:
 
 
 def source_fingerprint(ctx: Context, service: Service) -> str:
-    """What SERVICE runs is the working tree's: its sources, and the build args that shape its image as the
-    definitions resolve them now (a frontend built with another API URL in .env is another build). A container
-    watch synced no longer runs its image's tree: it passes only as synced and still at the tree (ctx.synced)."""
+    """What SERVICE runs is the working tree's, said as one of its three states: built from the tree (its
+    sources, and the build args that shape its image as the definitions resolve them now: a frontend built with
+    another API URL in .env is another build); synced from the tree onto an image built from an earlier tree (a
+    container watch synced passes only so, and only while still at the tree: ctx.synced); or stale (CiError)."""
     target = ctx.target(service)
     said = ctx.synced(service.name, ctx.containers[service.name], target) if ctx.synced else ""
     if said:
@@ -295,13 +296,15 @@ def source_fingerprint(ctx: Context, service: Service) -> str:
     if running != now.digest and running == target.source_digest:
         changes = changed_files(target.files, now.files)
         shown = ", ".join(changes[:8]) + (f" and {len(changes) - 8} more" if len(changes) > 8 else "")
-        raise CiError(f"{service.name}: the tree changed since the build: {shown}: {rebuild}")
+        raise CiError(f"{service.name} is stale: the tree changed since the build: {shown}: {rebuild}")
     if running != now.digest:
-        raise CiError(f"{service.name} runs sources {str(running)[7:19]}, the tree is {now.short}: {rebuild}")
+        raise CiError(
+            f"{service.name} is stale: it runs sources {str(running)[7:19]}, the tree is {now.short}: {rebuild}"
+        )
     args = ctx.shaping(service.target)
     running_args, args_now = dk.image_build_args(ctx.engine, image), args_digest(args)
     if running_args == args_now:
-        return f"sources {now.short}, build args {short_id(args_now)}: the working tree's"
+        return f"built from the tree: sources {now.short}, build args {short_id(args_now)}"
     if running_args == target.build_args_digest:
         declared = bake_environment(ctx.settings)
         changed = changed_args(

@@ -28,8 +28,8 @@ from ci import docker as dk
 from ci.builds import bake
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import shaping_args
-from ci.builds.record import BuildRecord, read_record
-from ci.builds.synced import clear_synced, read_synced, record_sync
+from ci.builds.record import BuildRecord, TargetRecord, read_record
+from ci.builds.synced import clear_synced, record_sync
 from ci.core.errors import CiError, stopped_by
 from ci.core.session import Run, Session
 from ci.core.units import short_id
@@ -69,6 +69,10 @@ class Loop:
     unread_as: str = "does not parse"  # that turn's result: does not parse | image missing
     rules: dict[str, tuple[WatchRule, ...]] = field(default_factory=dict)  # develop.watch, by service
     users: dict[str, dk.ContainerUser] = field(default_factory=dict)  # each synced container's user, by its id
+    # The container of each service the loop last saw at the tree (its start, a proven sync, a verified
+    # rebuild): a sync copies only a burst's files into that one; any other (recreated by hand, by compose) is
+    # compared whole first.
+    known: dict[str, str] = field(default_factory=dict)
 
     @property
     def definitions(self) -> list[Path]:
@@ -118,14 +122,16 @@ def body(run: Run) -> None:
         loop.record, up = err.record, False
         print(f"start: {err}; watching: the next save retries", file=sys.stderr, flush=True)
     try:
-        # What changed while nothing watched; after a failed start, the tree was just tried.
-        stale = stale_targets(loop.engine, loop.services, loop.inputs) if up else []
-        stale = [t for t in stale if not synced_at_tree(loop, t)]  # a container synced and still at the tree is not
+        # What changed while nothing watched, synced where the rules carry it; after a failed start, the tree
+        # was just tried.
+        stale, synced = catch_up(loop) if up else ([], set())
         if stale:
             files = sorted(loop.relative(p) for p in changed_since_build(loop.record, loop.inputs, stale))
             turn(loop, files, stale, time.monotonic())
+        if up:
+            print(start_line(loop, synced), flush=True)
         if run.args.once:
-            if not stale:
+            if not loop.turns:
                 print("nothing changed since the running build", flush=True)
             return
         run.report_decides = False  # a loop's failed turns are its record, not its verdict: Ctrl-C ends it
@@ -197,12 +203,30 @@ def planned(loop: Loop, burst: Burst, files: list[str]) -> None:
             rebuilt.append(target)  # nothing to sync into: the rebuild brings it up
             continue
         mine = [shown(f, gone) for f in relative if loop.inputs[target].includes(root / f)]
+        if loop.known.get(sync.service) != container.id:
+            whole = unknown_container(loop, sync.service, container)
+            if whole is None or whole.sync is None:
+                rebuilt.append(target)
+                continue
+            sync, mine = whole.sync, sorted(set(mine) | set(whole.files))
         if not sync_turn(loop, sync, container, burst.seen, mine):
             rebuilt.append(target)
     rebuilt = list(dict.fromkeys(rebuilt))
     if rebuilt:
         turn(loop, [f for f in files if any(loop.inputs[t].includes(root / f) for t in rebuilt)] or files,
              rebuilt, burst.seen)  # fmt: skip
+
+
+def unknown_container(loop: Loop, service: str, container: dk.ContainerInfo) -> sync_.CatchUp | None:
+    """SERVICE's CONTAINER, not the one the loop last saw at the tree (recreated since: its earlier syncs gone),
+    compared with the tree whole: the sync that brings it there, or None (said) when only a rebuild does."""
+    print(f"{service}: container {short_id(container.id)} is not the one watch last proved: comparing it whole",
+          flush=True)  # fmt: skip
+    built = loop.record.targets.get(loop.services_by_name[service].target) if loop.record else None
+    if built is None or container.image != built.image_id:
+        print(f"{service}: it runs no image of the build record: rebuilding it", flush=True)
+        return None
+    return caught_up(loop, loop.services_by_name[service], container, built)
 
 
 def shown(path: str, gone: list[str]) -> str:
@@ -225,15 +249,18 @@ def sync_turn(loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float, 
                                   job_kinds(loop.services))  # fmt: skip
         except CiError as err:
             forget(loop, sync.service)
+            loop.known.pop(sync.service, None)
             raise Failed("sync failed", f"{sync.service}: {err}; rebuilding it") from None
         current.sync_seconds, current.up_seconds = carried.sync_seconds, carried.up_seconds
         if not carried.proof.ok:
             forget(loop, sync.service)
+            loop.known.pop(sync.service, None)
             said = carried.proof.line().replace(container.id, container.name)
             raise Failed("not proven", f"{sync.service}: {said}; rebuilding it")
         entry = sync_.entry_of(sync, container, loop.rules.get(sync.service, ()), loop.inputs[target], digest)
         entry = record_sync(settings.reports_dir, settings.project, sync.service, entry)
         current.detail = f"{carried.proof.line()} ({entry.line()} onto {short_id(entry.image)})"
+        loop.known[sync.service] = container.id
     return current.result == "verified"
 
 
@@ -242,24 +269,78 @@ def forget(loop: Loop, service: str) -> None:
     clear_synced(loop.run.settings.reports_dir, loop.run.settings.project, [service])
 
 
-def synced_at_tree(loop: Loop, target: str) -> bool:
-    """Whether every running service of TARGET is a container watch synced and still at the tree: not stale
-    at the start. Any doubt (no entry, another container, a difference, a failed read) is no."""
-    record = read_synced(loop.run.settings.reports_dir, loop.run.settings.project)
-    built = loop.record.targets.get(target) if loop.record else None
-    services = [s for s in loop.services if s.target == target]
-    running = live.running(loop.engine, [s.name for s in services])
-    for service in services:
-        entry = record.of(service.name, running[service.name].id) if service.name in running else None
-        if entry is None or built is None:
-            return False
-        try:
-            said = sync_.at_tree(loop.engine, loop.run.settings.root, service.name, entry, loop.inputs[target], built)
-        except CiError as err:
-            print(f"start: {err}", flush=True)
-            return False
-        print(f"start: {service.name} {said}", flush=True)
-    return bool(services)
+def catch_up(loop: Loop) -> tuple[list[str], set[str]]:
+    """The stack brought to the tree as the loop starts: each running service with sync rules compared with the
+    tree by content (ci/watch/sync.py `catch_up`: edits and deletions made while nothing watched, or an earlier
+    sync the tree has moved from), what differs synced and proven in a turn of its own. Returned: the targets
+    left to rebuild (their image is not the tree's and a running service of theirs is not at the tree by any
+    sync: no rules, an input no rule carries, a container that cannot be read, a proof that failed), and the
+    services that run synced files at the tree."""
+    stale = stale_targets(loop.engine, loop.services, loop.inputs)
+    if loop.run.args.no_sync or loop.record is None:
+        return stale, set()
+    try:
+        running = {n: c for n, c in dk.service_containers(loop.engine).items() if c.running}
+    except CiError:
+        return stale, set()  # the rebuild turn lists them again, and says why it cannot
+    forced: list[str] = []
+    synced: set[str] = set()
+    for service in loop.services:
+        container, built = running.get(service.name), loop.record.targets.get(service.target)
+        rules = loop.rules.get(service.name, ())
+        if container is None or built is None or container.image != built.image_id:
+            continue  # not the recorded build: stale by its image, or by the checks of its turn
+        if not any(r.action.syncs for r in rules):
+            continue
+        found = caught_up(loop, service, container, built)
+        if found is None or found.sync is None:
+            forced.append(service.target)
+        elif found.differs:
+            if sync_turn(loop, found.sync, container, time.monotonic(), list(found.files)):
+                synced.add(service.name)
+            else:
+                forced.append(service.target)
+        elif service.target in stale:  # its image is older, its files the tree's: verify reads that here
+            synced.add(service.name)
+            inputs = loop.inputs[service.target]
+            entry = sync_.entry_of(Sync(service.name, (), ()), container, rules, inputs, sync_.tree_digest(inputs))
+            record_sync(loop.run.settings.reports_dir, loop.run.settings.project, service.name, entry)
+    behind = [
+        t for t in stale if any(s.target == t and s.name in running and s.name not in synced for s in loop.services)
+    ]
+    rebuilt = list(dict.fromkeys(forced + behind))
+    loop.known.update(
+        (s.name, running[s.name].id) for s in loop.services if s.name in running and s.target not in rebuilt
+    )
+    return rebuilt, {s.name for s in loop.services if s.name in synced and s.target not in rebuilt}
+
+
+def start_line(loop: Loop, synced: set[str]) -> str:
+    """The line after the start's turns: each service at the tree, and how (SYNCED: by sync), or not (its
+    last turn failed)."""
+    said = []
+    for service in loop.services:
+        last = next((t for t in reversed(loop.turns) if service.name in t.services), None)
+        state = "synced" if service.name in synced else "built"
+        said.append(f"{service.name} ({state if last is None or last.result == 'verified' else 'not at the tree'})")
+    head = "at the tree" if all(not s.endswith("(not at the tree)") for s in said) else "not all at the tree"
+    return f"{head}: {', '.join(said)}" + ("" if head == "at the tree" else "; the next save retries")
+
+
+def caught_up(loop: Loop, service: Service, container: dk.ContainerInfo, built: TargetRecord) -> sync_.CatchUp | None:
+    """SERVICE's running CONTAINER against the tree (sync_.catch_up); None, said on a line, when only a rebuild
+    brings it there."""
+    try:
+        user = loop.users.get(container.id) or dk.container_user(loop.engine, container.id)
+        loop.users[container.id] = user
+        found = sync_.catch_up(loop.engine, loop.run.settings.root, service.name, container.id,
+                               loop.rules.get(service.name, ()), loop.inputs[service.target], built, user)  # fmt: skip
+    except CiError as err:
+        found = sync_.CatchUp(rebuild=str(err))
+    if found.rebuild:
+        print(f"start: {service.name}: {found.rebuild}; rebuilding it", flush=True)
+        return None
+    return found
 
 
 def unread(loop: Loop, files: list[str]) -> None:
@@ -326,6 +407,7 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
         current.detail = prove(ctx, services, PROFILE)
     except NotVerified as err:
         raise Failed("not verified", str(err)) from None
+    loop.known.update((s.name, deployed.containers[s.name].id) for s in services if s.name in deployed.containers)
 
 
 def finish(loop: Loop) -> None:

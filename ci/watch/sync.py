@@ -31,7 +31,7 @@ from ci.sources.identity import Inputs
 from ci.stack import live
 from ci.stack.develop import Action, WatchRule
 from ci.stack.services import Job
-from ci.watch.plan import Sync
+from ci.watch.plan import Copy, Sync
 from ci.watch.proof import Difference, Proof, Synced, Why, compare_tree, prove_sync
 
 
@@ -119,7 +119,7 @@ def at_tree(
             f"{service}: synced from the tree at {short_id(entry.tree_digest)} onto {short_id(entry.image)}, "
             f"but the tree is now {now.short}: {advice}"
         )
-    carried = uncarried(entry, inputs, root, now.files, built.files)
+    carried = uncarried(entry.rules, inputs, root, now.files, built.files)
     if carried:
         raise CiError(
             f"{service}: {carried[0]} differs from its image's build and no sync rule carries it: "
@@ -138,15 +138,21 @@ def at_tree(
 
 
 def uncarried(
-    entry: ServiceSync, inputs: Inputs, root: Path, now: Mapping[str, str], built: Mapping[str, str]
+    rules: Sequence[SyncedRule], inputs: Inputs, root: Path, now: Mapping[str, str], built: Mapping[str, str]
 ) -> list[str]:
     """The inputs (NOW: the tree's, by path in the context) that differ from the image's build (BUILT) and that
-    no sync rule of ENTRY covers: what the container cannot have, whatever its syncs."""
-    rules = [WatchRule("", 0, r.path, Action.SYNC, r.target, r.ignore, r.include) for r in entry.rules]
+    no sync rule of RULES covers: what the container cannot have, whatever its syncs. The Dockerfile and its
+    ignore file are never carried, whatever rule covers them: they make the image (as ci/watch/plan.py has it)."""
+    as_rules = [WatchRule("", 0, r.path, Action.SYNC, r.target, r.ignore, r.include) for r in rules]
+    makers = {inputs.dockerfile, inputs.ignore_file}
     found = []
     for rel in sorted(set(now) | set(built)):
-        path = inputs.context / rel
-        covered = path.is_relative_to(root) and any(r.covers(path.relative_to(root).as_posix()) for r in rules)
+        path = (inputs.context / rel).resolve()
+        covered = (
+            path not in makers
+            and path.is_relative_to(root)
+            and any(r.covers(path.relative_to(root).as_posix()) for r in as_rules)
+        )
         if not covered and now.get(rel) != built.get(rel):
             found.append(rel)
     return found
@@ -159,6 +165,67 @@ def _built_by_image(found: Difference, rule: SyncedRule, inputs: Inputs, root: P
     rel = posixpath.relpath(found.path, rule.target)
     tree = (root / rule.path / rel) if rel != "." else root / rule.path
     return not tree.is_relative_to(inputs.context) or tree.relative_to(inputs.context).as_posix() not in built
+
+
+# --- a running container, brought to the tree at watch's start ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """A service's container against the tree as watch starts: SYNC carries what differs (nothing: at the tree),
+    or REBUILD says why no sync can bring it there."""
+
+    sync: Sync | None = None
+    rebuild: str = ""
+    compared: int = 0  # files compared by content, on both sides
+    files: tuple[str, ...] = ()  # what SYNC carries as a turn's line shows it: the tree's paths, "P (deleted)"
+
+    @property
+    def differs(self) -> bool:
+        return self.sync is not None and bool(self.sync.copies or self.sync.deletes)
+
+
+def synced_rule(rule: WatchRule) -> SyncedRule:
+    return SyncedRule(rule.path, rule.target, rule.ignore, rule.include)
+
+
+def catch_up(
+    engine: dk.Engine, root: Path, service: str, container: str, rules: Sequence[WatchRule], inputs: Inputs,
+    built: TargetRecord, user: dk.ContainerUser,
+) -> CatchUp:  # fmt: skip
+    """SERVICE's running CONTAINER (an id, running BUILT's image) against the tree at ROOT, by content, never
+    by time: every file under each sync rule's path read back and compared both ways (edits and deletions made
+    while nothing watched, a sync of an earlier tree, a file copied in by hand). What differs is what its sync
+    carries (the restart or command of each rule it touches); an input no sync rule carries that differs from
+    BUILT (a requirements file, the Dockerfile) is a rebuild. A container that cannot be read is CiError."""
+    root = root.resolve()
+    syncing = [r for r in rules if r.action.syncs]
+    now = fingerprint(inputs.context, inputs.dockerfile)
+    carried = uncarried([synced_rule(r) for r in syncing], inputs, root, now.files, built.files)
+    if carried:
+        return CatchUp(rebuild=f"{carried[0]} differs from its image's build and no sync rule carries it")
+    copies: dict[str, Copy] = {}
+    deletes: dict[str, str] = {}  # the container's path: the tree's
+    touched: list[WatchRule] = []
+    compared = 0
+    for rule in syncing:
+        kept = synced_rule(rule)
+        found = compare_tree(engine, container, root / rule.path, rule.target, ignored_by(kept, inputs, root), user)
+        differences = [d for d in found.differences if not _built_by_image(d, kept, inputs, root, built.files)]
+        compared += found.same + len(found.differences)
+        if not differences:
+            continue
+        touched.append(rule)
+        extra = {d.path for d in differences if d.why == Why.EXTRA}
+        for pair in found.to_copy:
+            copies[pair.container] = Copy(pair.tree.relative_to(root).as_posix(), pair.container)
+        for path in found.to_delete:
+            if path in extra:
+                deletes[path] = posixpath.normpath(posixpath.join(rule.path, posixpath.relpath(path, rule.target)))
+    execs = tuple(r.exec for r in touched if r.exec is not None)
+    sync = Sync(service, tuple(copies.values()), tuple(deletes), any(r.action.restarts for r in touched), execs)
+    files = sorted([c.local for c in copies.values()] + [f"{p} (deleted)" for p in deletes.values()])
+    return CatchUp(sync, compared=compared, files=tuple(files))
 
 
 SyncCheck = Callable[[str, dk.ContainerInfo, TargetRecord], str]

@@ -110,7 +110,7 @@ def test_dev_with_a_backend_that_raises_at_import_brings_the_previous_build_back
         verify = project.ci("verify")
         assert verify.returncode == 1
         assert only_error(verify) == (
-            "error: backend source fingerprint: backend: the tree changed since the build: modified "
+            "error: backend source fingerprint: backend is stale: the tree changed since the build: modified "
             "backend/main.py: rebuild (`nox -s dev` or `nox -s prod`)"
         )
         assert "backend image" in verify.stdout and "frontend source fingerprint  passed" in verify.stdout
@@ -142,7 +142,7 @@ def test_dev_on_prods_stack_with_a_backend_that_raises_at_import_brings_prods_bu
         verify = project.ci("verify")
     assert verify.returncode == 1
     assert only_error(verify) == (
-        "error: backend source fingerprint: backend: the tree changed since the build: modified "
+        "error: backend source fingerprint: backend is stale: the tree changed since the build: modified "
         "backend/main.py: rebuild (`nox -s dev` or `nox -s prod`)"
     )
     status, cases = outcome(project, "verify")
@@ -172,7 +172,7 @@ def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(projec
     # The record says what runs: the build the backend ran before, under the new build's tag, which compose runs.
     with project.edited("backend/main.py", break_backend):
         verify = project.ci("verify")
-    assert verify.returncode == 1 and "backend: the tree changed since the build" in only_error(verify)
+    assert verify.returncode == 1 and "backend is stale: the tree changed since the build" in only_error(verify)
     assert outcome(project, "verify")[1]["backend image"] == "passed"
 
 

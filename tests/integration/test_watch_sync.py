@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.conftest import Project, junit_results
-from tests.integration.test_watch import watching
+from tests.integration.test_watch import started, watching
 from tests.integration.watching import Watch, is_turn
 
 # first_pass: copy, exec, restart and the archive API are the engine's; compose only lists and recreates
@@ -110,3 +110,61 @@ def test_the_reports_record_each_turn_s_action_and_proof(project: Project, watch
     cases = junit_results(project.reports / "junit-watch.xml")
     assert cases["turn 1: backend synced"] == "passed" and cases["turn 4: backend synced"] == "failure", cases
     assert cases["turn 5: backend"] == "passed", cases
+
+
+@pytest.fixture(scope="module")
+def later(project: Project) -> Iterator[list[Watch]]:
+    """The second watch of the module, started by the test that edits the tree while the first is stopped."""
+    held: list[Watch] = []
+    yield held
+    for running in held:
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait()
+
+
+def test_edits_and_a_deletion_made_while_watch_is_stopped_are_synced_and_proven_at_its_start(
+    project: Project, watch: Watch, later: list[Watch]
+) -> None:
+    assert watch.proc.poll() is not None  # stopped by the test above
+    image = str(project.running("backend").image)
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + "\n# watch: edited while nothing watched\n")
+    (project.root / "backend" / "__init__.py").unlink()  # a file of the image, deleted while nothing watched
+    (project.root / "backend" / "notes.txt").unlink()  # the unreadable one, in the image since its rebuild
+    later.append(started(project))
+    turns = [line for line in later[0].seen if is_turn(line)]
+    assert len(turns) == 1, later[0].seen
+    assert turns[0].startswith("backend  backend/__init__.py (deleted) (+2)  synced "), turns[0]
+    assert " proven: 1 file, 2 deleted read back in " in turns[0], turns[0]
+    assert "at the tree: backend (synced), frontend (built)" in later[0].seen, later[0].seen
+    assert str(project.running("backend").image) == image  # no rebuild
+    assert "edited while nothing watched" in in_container(project, "cat", "/app/backend/main.py").stdout
+    assert in_container(project, "test", "-e", "/app/backend/__init__.py").returncode == 1
+
+
+def test_a_container_recreated_by_hand_after_a_sync_is_compared_whole_and_brought_back_to_the_tree(
+    project: Project, later: list[Watch]
+) -> None:
+    env = {**os.environ, **project.env}
+    env.pop("VIRTUAL_ENV", None)
+    up = subprocess.run(["docker", "compose", "up", "--detach", "--wait", "--force-recreate", "--no-deps", "backend"],
+                        cwd=project.root, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    assert in_container(project, "test", "-e", "/app/backend/__init__.py").returncode == 0  # its image's again
+    verify = project.ci("verify")
+    assert verify.returncode == 1, verify.stdout[-3000:]  # the recreated container runs an earlier tree
+    main = project.root / "backend" / "main.py"
+    main.write_text(main.read_text() + "\n# watch: after a recreate by hand\n")
+    line = later[0].wait_for(is_turn)
+    assert any("is not the one watch last proved: comparing it whole" in s for s in later[0].seen), later[0].seen
+    assert line.startswith("backend  backend/__init__.py (deleted) (+2)  synced "), line  # and notes.txt
+    assert " proven: 1 file, 2 deleted read back in " in line, line
+    verify = project.ci("verify")
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
+
+
+def test_verify_url_does_not_count_a_synced_container_as_built_from_the_tree(project: Project) -> None:
+    remote = project.ci("verify", "--url", f"backend={project.backend_url}", "--tree")
+    assert remote.returncode == 1, remote.stdout[-3000:]
+    assert "running = tree" not in remote.stdout.splitlines()[-1], remote.stdout[-3000:]

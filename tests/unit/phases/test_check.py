@@ -234,7 +234,7 @@ def test_a_service_built_with_the_args_the_definitions_resolve_now_passes(
 ) -> None:
     (tmp_path / ".env").write_text("VITE_API_URL=https://api.example.test\n")
     ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "https://api.example.test"})
-    assert checking.source_fingerprint(ctx, frontend).endswith(": the working tree's")
+    assert checking.source_fingerprint(ctx, frontend).startswith("built from the tree: sources ")
     checking.source_fingerprint(ctx, frontend)
     assert ctx.args_now == {"frontend": {"VITE_API_URL": "https://api.example.test"}}  # resolved once, then kept
 
@@ -277,13 +277,15 @@ def test_watch_gives_the_args_it_resolved_and_nothing_is_resolved_again(
     ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "/api"})
     ctx.args_now = {"frontend": {"VITE_API_URL": "/api"}}
     monkeypatch.setattr(dk, "bake_definition", lambda *_: pytest.fail("resolved again"))
-    assert checking.source_fingerprint(ctx, frontend).endswith(": the working tree's")
+    assert checking.source_fingerprint(ctx, frontend).startswith("built from the tree: sources ")
 
 
 def test_sources_that_changed_are_said_before_the_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx, frontend = args_context(tmp_path, monkeypatch, {"VITE_API_URL": "/elsewhere"})
     (tmp_path / "Dockerfile").write_text("FROM scratch\nUSER 1\n")
-    with pytest.raises(CiError, match=r"^frontend: the tree changed since the build: modified Dockerfile: rebuild"):
+    with pytest.raises(
+        CiError, match=r"^frontend is stale: the tree changed since the build: modified Dockerfile: rebuild"
+    ):
         checking.source_fingerprint(ctx, frontend)
 
 

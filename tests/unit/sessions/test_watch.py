@@ -204,6 +204,7 @@ def planned_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proven: bool) 
     done: list[str] = []
     running = dk.ContainerInfo("c1", "p-backend-1", "backend", "sha256:img", True, "running", 0, "healthy")
     monkeypatch.setattr(dk, "service_containers", lambda engine: {"backend": running})
+    loop.known = {"backend": "c1"}  # the container the loop last saw at the tree
 
     def sync_turn(loop: watch.Loop, sync: object, container: object, seen: float, files: list[str]) -> bool:
         done.append(f"sync {getattr(sync, 'service', '')} {files}")
@@ -224,6 +225,30 @@ def test_a_source_edit_under_a_sync_rule_is_a_sync_turn_and_a_dependency_file_a_
     assert done == ["sync backend ['backend/main.py']"]
     watch.on_burst(loop, Burst(frozenset([root / "requirements-docker.txt"]), 0.0))
     assert done[1:] == ["rebuild ['backend'] ['requirements-docker.txt']"]
+
+
+def test_a_container_the_loop_did_not_prove_is_compared_whole_before_its_sync_or_rebuilt_without_a_build_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci.builds.record import BuildRecord, TargetRecord
+    from ci.watch import sync as sync_
+    from ci.watch.plan import Copy, Sync
+
+    loop, done = planned_loop(tmp_path, monkeypatch, proven=True)
+    loop.known = {"backend": "c0"}  # recreated since (by hand, by compose): its earlier syncs are gone
+    root = loop.run.settings.root
+    (root / "backend" / "main.py").write_text("x = 1\n")
+    copies = (Copy("backend/main.py", "/app/backend/main.py"), Copy("backend/a.py", "/app/backend/a.py"))
+    whole = Sync("backend", copies, ("/app/backend/old.py",), restart=True)
+    shown = ("backend/a.py", "backend/main.py", "backend/old.py (deleted)")
+    monkeypatch.setattr(sync_, "catch_up", lambda *args: sync_.CatchUp(whole, compared=3, files=shown))
+    monkeypatch.setattr(dk, "container_user", lambda engine, cid: dk.ContainerUser("", 0, 0, frozenset()))
+    watch.on_burst(loop, Burst(frozenset([root / "backend" / "main.py"]), 0.0))
+    assert done == ["rebuild ['backend'] ['backend/main.py']"]  # no build record: nothing says what it runs
+    built = TargetRecord("p-backend:dev", "sha256:img", "sha256:" + "0" * 64)
+    loop.record = BuildRecord("watch", "p", "dev", "2026-12-07T00:00:00Z", {}, {"backend": built})
+    watch.on_burst(loop, Burst(frozenset([root / "backend" / "main.py"]), 0.0))
+    assert done[1:] == ["sync backend ['backend/a.py', 'backend/main.py', 'backend/old.py (deleted)']"]
 
 
 def test_a_sync_that_fails_falls_back_to_a_rebuild_of_its_target(

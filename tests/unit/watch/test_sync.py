@@ -18,7 +18,7 @@ from ci.core.errors import CiError
 from ci.sources.fingerprint import fingerprint
 from ci.sources.identity import Inputs
 from ci.stack import live
-from ci.stack.develop import Exec
+from ci.stack.develop import Action, Exec, WatchRule
 from ci.watch import sync
 from ci.watch.plan import Copy, Sync
 
@@ -157,3 +157,45 @@ def test_an_input_no_sync_rule_carries_must_be_as_the_image_was_built_whatever_t
     other = TargetRecord("p-backend:dev", "sha256:" + "b" * 64, "sha256:new", image.files)
     with pytest.raises(CiError, match=r"^backend: synced onto a{12}, but the build record's is b{12}"):
         sync.at_tree(ENGINE, tmp_path, "backend", entry_for(inputs), inputs, other)
+
+
+def backend_rules(dockerfile_covered: bool = False) -> tuple[WatchRule, ...]:
+    path = "." if dockerfile_covered else "backend"
+    target = "/app" if dockerfile_covered else "/app/backend"
+    return (WatchRule("backend", 1, path, Action.SYNC_RESTART, target, ("backend/scratch",)),)
+
+
+def test_at_start_edits_and_deletions_made_while_nothing_watched_are_what_the_sync_carries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = project(tmp_path)
+    (tmp_path / "backend" / "new.py").write_text("y = 2\n")  # added while watch was off
+    container_with(monkeypatch, file("/app/backend/main.py", b"x = 0\n"),  # edited since
+                   file("/app/backend/old.py", b"..."),  # deleted from the tree since
+                   file("/app/backend/build-info.json", b"{}"),  # the image's own: never deleted
+                   file("/app/backend/scratch", b"..."))  # the rule ignores it  # fmt: skip
+    found = sync.catch_up(ENGINE, tmp_path, "backend", "c1", backend_rules(), inputs, built(inputs), APP)
+    assert found.rebuild == "" and found.differs and found.sync is not None
+    assert found.sync.copies == (
+        Copy("backend/main.py", "/app/backend/main.py"),
+        Copy("backend/new.py", "/app/backend/new.py"),
+    )
+    assert found.sync.deletes == ("/app/backend/old.py",) and found.sync.restart
+    assert found.files == ("backend/main.py", "backend/new.py", "backend/old.py (deleted)")
+
+
+def test_at_start_a_container_already_at_the_tree_asks_no_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inputs = project(tmp_path)
+    container_with(monkeypatch, file("/app/backend/main.py", b"x = 1\n"))
+    found = sync.catch_up(ENGINE, tmp_path, "backend", "c1", backend_rules(), inputs, built(inputs), APP)
+    assert found.sync is not None and not found.differs and found.compared == 1
+
+
+def test_at_start_a_dockerfile_a_rule_covers_is_still_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = project(tmp_path)
+    container_with(monkeypatch, file("/app/backend/main.py", b"x = 1\n"))
+    image = built(inputs, **{"Dockerfile": "1" * 64})  # the Dockerfile changed while watch was off
+    found = sync.catch_up(ENGINE, tmp_path, "backend", "c1", backend_rules(dockerfile_covered=True), inputs, image, APP)
+    assert found.rebuild == "Dockerfile differs from its image's build and no sync rule carries it"
