@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import posixpath
 import subprocess
 import tarfile
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -363,14 +365,31 @@ def delete_paths(engine: Engine, container: str, paths: Sequence[str]) -> None:
 
 def run_in(
     engine: Engine, container: str, command: Sequence[str], *, user: str = "", workdir: str = "",
-    seconds: float = EXEC_SECONDS,
+    environment: Mapping[str, str] | None = None, privileged: bool = False, seconds: float = EXEC_SECONDS,
 ) -> str:  # fmt: skip
     """COMMAND run in the running CONTAINER (`docker exec`, as USER or the container's own, in WORKDIR or its
-    own), as compose's `sync+exec` runs it: its output, or CiError with its exit code and last line."""
+    own, with ENVIRONMENT, PRIVILEGED), as compose's `sync+exec` runs it: its output, or CiError with its exit
+    code and last line. The values reach docker in a private file (`--env-file`), never on its command line,
+    which `ps` shows to anyone on the host; that file's format holds no newline, so such a value is refused."""
+    environment = environment or {}
+    broken = [name for name, value in environment.items() if "\n" in value or "\r" in value or "\n" in name]
+    if broken:
+        raise CiError(
+            f"the environment of `{' '.join(command)}` holds a line break in {broken[0]}: docker exec cannot take "
+            "it from a file; pass it some other way (a file in the image)"
+        )
     args = ["exec", *(["--user", user] if user else []), *(["--workdir", workdir] if workdir else [])]
+    args += ["--privileged"] if privileged else []
     shown = " ".join(command)
-    return _bounded(engine, [*args, container, *command], f"`{shown}` in {container} failed",
-                    seconds=seconds).decode(errors="replace")  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if environment:
+            fd, name = tempfile.mkstemp(prefix="mainza-exec-", suffix=".env")  # 0600: the values may be secrets
+            stack.callback(os.unlink, name)
+            with os.fdopen(fd, "w") as out:
+                out.writelines(f"{key}={value}\n" for key, value in environment.items())
+            args += ["--env-file", name]
+        found = _bounded(engine, [*args, container, *command], f"`{shown}` in {container} failed", seconds=seconds)
+    return found.decode(errors="replace")
 
 
 def restart_container(engine: Engine, container: str, grace: int = RESTART_SECONDS) -> None:

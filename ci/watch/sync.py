@@ -55,7 +55,8 @@ def carry(
         if sync.restart:
             dk.restart_container(engine, container)
         for command in sync.execs:  # after the restart, in declaration order, as compose 2.40 runs them
-            dk.run_in(engine, container, command.command, user=command.user, workdir=command.working_dir)
+            dk.run_in(engine, container, command.command, user=command.user, workdir=command.working_dir,
+                      environment=dict(command.environment), privileged=command.privileged)  # fmt: skip
         synced = time.monotonic()
         live.wait_healthy(engine, [service], events, jobs)
     up = time.monotonic()

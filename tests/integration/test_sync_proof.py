@@ -131,6 +131,10 @@ def test_the_whole_tree_against_the_container_then_synced_is_at_the_tree(box: Bo
 
 def test_exec_and_restart_keep_the_synced_files_and_fail_in_one_line(box: Box, tmp_path: Path) -> None:
     assert dk.run_in(box.engine, box.name, ["python", "-c", "import os; print(os.getuid())"]) == "65534\n"
+    token = " s3cret = 'value' $HOME "  # sync+exec's environment: a value as it is, nothing expanded
+    shown = dk.run_in(box.engine, box.name, ["python", "-c", "import os; print(repr(os.environ['TOKEN']))"],
+                      environment={"TOKEN": token})  # fmt: skip
+    assert shown == repr(token) + "\n"
     with pytest.raises(DockerFailed, match=rf"^`python -c raise SystemExit\('no'\)` in {box.name} failed: no$"):
         dk.run_in(box.engine, box.name, ["python", "-c", "raise SystemExit('no')"])
     local = tmp_path / "kept.py"

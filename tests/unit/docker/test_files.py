@@ -268,3 +268,13 @@ def test_an_exec_that_fails_says_its_command_and_its_last_line(tmp_path: Path) -
     with pytest.raises(DockerFailed, match=r"^`npm run build` in web-1 failed: npm ERR! missing script: build$"):
         dk.run_in(engine, "web-1", ["npm", "run", "build"], workdir="/app")
     assert json.loads(out.read_text())["args"] == ["exec", "--workdir", "/app", "web-1", "npm", "run", "build"]
+
+
+def test_an_exec_s_environment_reaches_docker_in_a_private_file_never_on_the_command_line(tmp_path: Path) -> None:
+    engine, out = writer(tmp_path)
+    dk.run_in(engine, "web-1", ["make"], environment={"TOKEN": "s3cret"}, privileged=True)
+    args = json.loads(out.read_text())["args"]
+    assert args[:3] == ["exec", "--privileged", "--env-file"] and args[4:] == ["web-1", "make"]
+    assert "s3cret" not in " ".join(args) and not Path(args[3]).exists()  # removed once docker has read it
+    with pytest.raises(CiError, match=r"^the environment of `make` holds a line break in TOKEN: "):
+        dk.run_in(engine, "web-1", ["make"], environment={"TOKEN": "a\nb"})

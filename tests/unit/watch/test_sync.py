@@ -122,7 +122,7 @@ def test_a_sync_runs_in_compose_s_order_and_a_failing_step_stops_it_before_the_p
     monkeypatch.setattr(dk, "delete_paths", lambda e, c, paths: done.append(f"delete {paths}"))
     monkeypatch.setattr(dk, "container_events", events)
     monkeypatch.setattr(dk, "restart_container", lambda e, c: done.append("restart"))
-    monkeypatch.setattr(dk, "run_in", lambda e, c, command, user, workdir: done.append(f"exec {command}"))
+    monkeypatch.setattr(dk, "run_in", lambda e, c, command, **kw: done.append(f"exec {command}"))
     monkeypatch.setattr(live, "wait_healthy", lambda e, names, ev, jobs: done.append(f"healthy {names}") or {})
     container_with(monkeypatch, file("/app/backend/main.py", b"x = 1\n"))
     planned = Sync("backend", (Copy("backend/main.py", "/app/backend/main.py"),), ("/app/backend/old.py",),
