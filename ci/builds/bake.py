@@ -77,10 +77,14 @@ def bake(request: BakeRequest) -> BakeResult:
     resolved = request.resolved or resolve_targets(request.engine, request.settings, request.group, request.variables)
     start = request.clock()
     try:
-        trace = _bake(request, resolved)
-    except _Raced:
-        print("the engine lost a layer's snapshot while exporting (containerd#10835): baking again", flush=True)
-        trace = _bake(request, resolved, last=True)
+        try:
+            trace = _bake(request, resolved)
+        except _Raced:
+            print("the engine lost a layer's snapshot while exporting (containerd#10835): baking again", flush=True)
+            trace = _bake(request, resolved, last=True)
+    except BakeFailed as err:
+        err.seconds = request.clock() - start
+        raise
     metadata_file = request.metadata_file
     metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
     return BakeResult(list(resolved), trace, metadata, request.clock() - start)
@@ -88,6 +92,16 @@ def bake(request: BakeRequest) -> BakeResult:
 
 class _Raced(Exception):
     """A bake that failed on containerd's snapshot race alone."""
+
+
+class BakeFailed(CiError):
+    """A bake that failed: its message names the failing step; TRACE: what ran until then, SECONDS: how long
+    (the failed build's timeline draws them)."""
+
+    def __init__(self, message: str, trace: BuildTrace, output: str = "", seconds: float = 0.0) -> None:
+        super().__init__(message, output=output)
+        self.trace = trace
+        self.seconds = seconds
 
 
 def _bake(request: BakeRequest, resolved: dict[str, ResolvedTarget], *, last: bool = False) -> BuildTrace:
@@ -117,7 +131,7 @@ def _bake(request: BakeRequest, resolved: dict[str, ResolvedTarget], *, last: bo
         progress.close(failed=True)
         if not last and snapshot_race(trace, err):
             raise _Raced from None
-        raise CiError(failure_message(trace, err), output=failing_step_output(trace)) from None
+        raise BakeFailed(failure_message(trace, err), trace, output=failing_step_output(trace)) from None
     progress.close()
     return trace
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ci.builds.bake import Plan, TargetBuild
+from ci.builds.bake import BakeFailed, Plan, TargetBuild
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import utc_iso
 from ci.builds.figures import phases_text
 from ci.builds.ledger import builds_of, record_builds
 from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
-from ci.builds.timeline import Table, page, timeline
+from ci.builds.timeline import Table, failed_timeline, page, timeline
 from ci.builds.trace import BuildTrace
 from ci.core import terminal
 from ci.core.errors import CiError
@@ -130,6 +130,12 @@ def write_timeline(settings: Settings, build: Build) -> Path:
     """reports/build-PROFILE.html: the build's timeline, one file that opens offline (ci/builds/timeline.py)."""
     drawn = timeline(build.profile, build.trace, build.targets, build.seconds, build_table(build.targets))
     return write_atomic(settings.reports_dir / f"build-{build.profile}.html", page(drawn))
+
+
+def write_failed_timeline(settings: Settings, profile: str, failed: BakeFailed) -> Path:
+    """reports/build-PROFILE.html for a bake that FAILED: its steps as far as they went, the cause on top."""
+    drawn = failed_timeline(profile, failed.trace, failed.seconds, str(failed))
+    return write_atomic(settings.reports_dir / f"build-{profile}.html", page(drawn))
 
 
 def phases_line(t: TargetBuild) -> str:

@@ -1,7 +1,8 @@
-"""A finished build as a picture: reports/build-PROFILE.html, one file that opens offline. Inline CSS and bars
-drawn here in HTML: no script, no font, nothing fetched (its Content-Security-Policy forbids any). Per target, its
-steps on the bake's time axis (run or cached, each one's time), where its time went phase by phase (PHASES, as
-ci/builds/figures.py measures them), and below, the table the terminal shows. Every text from outside (a
+"""A build as a picture, finished or failed: reports/build-PROFILE.html, one file that opens offline. Inline CSS
+and bars drawn here in HTML: no script, no font, nothing fetched (its Content-Security-Policy forbids any). Per
+target, its steps on the bake's time axis (run or cached, each one's time; a failed build's failing step red,
+with its error, the cause on top), where its time went phase by phase (PHASES, as ci/builds/figures.py
+measures them), and below, the table the terminal shows. Every text from outside (a
 target's or a step's name, a table cell) is made inert (ci/core/inert.py: secrets redacted, control characters
 shown as escapes, capped), then HTML-escaped."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ci.builds.bake import TargetBuild
 from ci.builds.figures import PHASES, own_span, phase_spans
@@ -47,6 +48,7 @@ class Step:
     bar: Bar
     cached: bool
     earlier: bool = False
+    error: str = ""  # the step failed (its error, as BuildKit said it), or was cancelled by another's failure
 
 
 @dataclass(frozen=True)
@@ -84,37 +86,64 @@ class Timeline:
     span: float  # the axis: from the bake's start to its last target's end, on the engine's clock
     lanes: list[Lane]
     table: Table
+    failure: str = ""  # a failed build's cause, as the session said it: the page opens with it
 
 
 def timeline(profile: str, trace: BuildTrace, targets: Sequence[TargetBuild], seconds: float, table: Table) -> Timeline:
     """The timeline of a bake of PROFILE that took SECONDS: each of TARGETS' steps and phases from TRACE, within
     its span as its figures measure it (never more than SECONDS), on one axis from the bake's start."""
-    spans = [own_span(trace, t.target, seconds) for t in targets]
+    return _timeline(profile, trace, [(t.target, t.wall_seconds) for t in targets], seconds, table)
+
+
+def failed_timeline(profile: str, trace: BuildTrace, seconds: float, cause: str) -> Timeline:
+    """The timeline of a bake of PROFILE that failed after SECONDS with CAUSE: each target's steps as far as
+    they went (the failing one marked with its error, those it cancelled too), its phases, a table of what
+    each target got to."""
+    walls = []
+    for name in trace.targets:
+        _, begin, end = own_span(trace, name, seconds)
+        walls.append((name, end - begin))
+    rows = []
+    for name, wall in walls:
+        steps = trace.steps(name)
+        failed = next((v for v in steps if v.error and not v.cancelled), None)
+        state = f"failed at {trace.step_name(failed)}" if failed else (
+            "cancelled" if any(v.cancelled for v in steps) else "done" if steps else "not started")  # fmt: skip
+        rows.append((name, f"{wall:.1f}s", len(steps), sum(1 for v in steps if trace.hit(v)), state))
+    table = Table(("target", "time", "steps", "cached", "state"), rows)
+    return replace(_timeline(profile, trace, walls, seconds, table), failure=cause)
+
+
+def _timeline(
+    profile: str, trace: BuildTrace, walls: list[tuple[str, float]], seconds: float, table: Table
+) -> Timeline:
+    spans = [own_span(trace, name, seconds) for name, _ in walls]
     began = [b for mine, b, _ in spans if mine] + ([trace.began] if trace.began is not None else [])
     origin = min(began, default=0.0)
     end = max((e for mine, _, e in spans if mine), default=origin)
-    lanes = [_lane(trace, t, origin, seconds) for t in targets]
+    lanes = [_lane(trace, name, wall, origin, seconds) for name, wall in walls]
     return Timeline(profile, seconds, max(end - origin, 0.001), lanes, table)
 
 
-def _lane(trace: BuildTrace, target: TargetBuild, origin: float, limit: float) -> Lane:
-    _, begin, _ = own_span(trace, target.target, limit)
+def _lane(trace: BuildTrace, target: str, wall: float, origin: float, limit: float) -> Lane:
+    _, begin, _ = own_span(trace, target, limit)
     first = max(begin - origin, 0.0)
     steps = []
-    for v in trace.steps(target.target):
+    for v in trace.steps(target):
         name = trace.step_name(v)
-        if trace.reused(v) or not v.started:
+        error = ("cancelled" if v.cancelled else v.error) if v.error else ""
+        if (trace.reused(v) or not v.started) and not error:
             steps.append(Step(name, Bar(first, first), cached=trace.hit(v), earlier=True))
             continue
-        start = parse_time(v.started) - origin
+        start = parse_time(v.started) - origin if v.started else first
         end = parse_time(v.completed) - origin if v.completed else start
-        steps.append(Step(name, Bar(start, max(start, end)), cached=trace.hit(v)))
+        steps.append(Step(name, Bar(start, max(start, end)), cached=trace.hit(v), error=error))
     steps.sort(key=lambda s: (s.bar.start, s.bar.end))
     phases = [
         Phase(key, [Bar(a - origin, b - origin) for a, b in found])
-        for key, found in phase_spans(trace, target.target, limit).items()
+        for key, found in phase_spans(trace, target, limit).items()
     ]
-    return Lane(target.target, target.wall_seconds, steps, phases)
+    return Lane(target, wall, steps, phases)
 
 
 # --- the page -------------------------------------------------------------------------------------------
@@ -128,6 +157,8 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.15em;margin:1.4em 0 .3em}h2 sm
 background:linear-gradient(to right,#e4e4e4 1px,transparent 1px) 0 0/var(--g) 100%}
 .k i{position:absolute;top:3px;bottom:3px;min-width:2px;background:#3b7dd8;border-radius:2px}
 .c .k i{background:repeating-linear-gradient(45deg,#bbb 0 3px,#ddd 3px 6px)}
+.x .k i{background:#c62828}.x .n{color:#c62828}
+.f{border-left:4px solid #c62828;background:#fdecea;padding:.5em .8em;font-family:monospace;white-space:pre-wrap}
 .k b{position:absolute;font-weight:normal;color:#444;white-space:nowrap;margin-left:4px}
 .k b.l{margin:0;transform:translateX(calc(-100% - 4px))}.k b.in{color:#fff}
 .a{color:#666}.a .k{background:none}.a .k b{margin-left:0;transform:translateX(-50%)}
@@ -155,6 +186,7 @@ def page(t: Timeline) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">',
         f"<title>{title}</title><style>{STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
+        *([f'<p class="f">failed: {_text(t.failure)}</p>'] if t.failure else []),
         f"<p>{len(t.lanes)} target{'' if len(t.lanes) == 1 else 's'}, baked in {t.seconds:.1f}s; the axis: seconds "
         "since the bake began, on the "
         'engine\'s clock.<span class="legend"><i></i>ran<span class="c"><i></i>cached</span></span></p>',
@@ -176,6 +208,9 @@ def _lane_html(lane: Lane, span: float, tick: float, grid: str) -> list[str]:
         tip = f"{step.name}\n{said}" + ("" if step.earlier else f", from {step.bar.start:.2f}s to {step.bar.end:.2f}s")
         label = "cached" if step.cached else _seconds(step.bar.seconds)
         kind = "r s c" if step.cached else "r s"
+        if step.error:
+            tip, kind = f"{tip}\n{step.error}", "r s x"
+            label = "cancelled" if step.error == "cancelled" else f"failed after {_seconds(step.bar.seconds)}"
         parts.append(_row(kind, step.name, tip, [step.bar], label, span))
     parts.append("<h3>phases</h3>")
     for phase in lane.phases:

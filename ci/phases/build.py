@@ -10,10 +10,17 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from ci import docker as dk
-from ci.builds.bake import BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
+from ci.builds.bake import BakeFailed, BakeRequest, PerTarget, bake, plan_build, resolve_targets, target_build
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import BuildArgs, dev_args, dev_build_args
-from ci.builds.finished import Build, last_record, record_build, target_record, write_timeline
+from ci.builds.finished import (
+    Build,
+    last_record,
+    record_build,
+    target_record,
+    write_failed_timeline,
+    write_timeline,
+)
 from ci.builds.record import BuildRecord
 from ci.core.errors import CiError
 from ci.core.report import write_data
@@ -119,8 +126,10 @@ def build_group(request: BuildRequest) -> Build:
             t.target: target_record(t, resolved[t.target], plan) for t in built
         }
         record = record_build(settings, profile, variables, records, earlier)
-    except BaseException:
+    except BaseException as err:
         put_tags_back(request.store, before, refs)
+        if isinstance(err, BakeFailed):  # the timeline of what ran, the cause on top
+            write_failed_timeline(settings, profile, err)
         raise
     for t in built:
         for ref in later[t.target] if t.image_id else ():

@@ -14,7 +14,7 @@ from ci.builds.bake import TargetBuild
 from ci.builds.figures import PHASES, target_figures
 from ci.builds.finished import Build, build_table, write_build
 from ci.builds.record import BuildRecord
-from ci.builds.timeline import Timeline, page, timeline
+from ci.builds.timeline import Timeline, failed_timeline, page, timeline
 from ci.builds.trace import BuildTrace
 from ci.core import secrets
 from ci.core.report import Report
@@ -224,3 +224,36 @@ def test_dev_and_prod_write_the_timeline_beside_the_builds_json_which_names_it(t
     assert '"timeline": "build-dev.html"' in (settings.reports_dir / "build-dev.json").read_text()
     assert written.read_text() == page(drawn(trace, targets))
     assert [p.name for p in settings.reports_dir.iterdir() if p.name.startswith(".")] == []  # no temporary file
+
+
+def test_a_failed_build_s_timeline_opens_with_its_cause_and_marks_the_failing_step_and_those_it_cancelled() -> None:
+    trace = BuildTrace(["backend", "frontend"])
+    step(trace, "b1", "[backend deps 1/2] RUN pip install", 100.0, 104.0)
+    trace.add({"vertexes": [vertex("b2", "[backend 2/2] RUN python -m compileall", started=at(104.0))]})
+    exited = "process did not complete successfully: exit code: 1"
+    trace.add({"vertexes": [vertex("b2", "[backend 2/2] RUN python -m compileall", started=at(104.0),
+                                   completed=at(105.5), error=exited)]})  # fmt: skip
+    trace.add({"vertexes": [vertex("f1", "[frontend build 1/1] RUN npm ci", started=at(100.5),
+                                   completed=at(105.5), error="context canceled")]})  # fmt: skip
+    drawn_ = failed_timeline("dev", trace, 6.0, "backend: RUN python -m compileall failed: SyntaxError <b>")
+    document = page(drawn_)
+    tags = parsed(document)
+    assert '<p class="f">failed: backend: RUN python -m compileall failed: SyntaxError &lt;b&gt;</p>' in document
+    failed = rows(tags, "r s x")
+    assert [(a.get("title") or "").split("\n")[0] for a in failed] == [
+        "[2/2] RUN python -m compileall", "[build 1/1] RUN npm ci"]  # fmt: skip
+    assert "exit code: 1" in (failed[0].get("title") or "") and "failed after 1.5s" in "".join(tags.text)
+    assert "cancelled" in "".join(tags.text)
+    assert drawn_.table.rows[0][-1] == "failed at [2/2] RUN python -m compileall"
+    assert drawn_.table.rows[1][-1] == "cancelled"
+
+
+def test_a_failed_dev_build_writes_its_timeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ci.builds.bake import BakeFailed
+    from ci.builds.finished import write_failed_timeline
+
+    settings = load_settings({}, root=tmp_path)
+    trace = BuildTrace(["backend"])
+    step(trace, "b1", "[backend 1/1] RUN false", 100.0, 100.4)
+    path = write_failed_timeline(settings, "dev", BakeFailed("backend: RUN false failed", trace, seconds=0.5))
+    assert path.name == "build-dev.html" and "failed: backend: RUN false failed" in path.read_text()
