@@ -45,11 +45,11 @@ def test_a_line_past_the_cap_is_cut_the_rest_dropped_and_the_next_read_whole() -
 
 
 def test_a_service_line_as_watch_shows_it_cannot_pass_for_one_of_watch_s_own() -> None:
-    forged = dk.LogLine("backend", "backend  backend/main.py  built 0.6s  up 1.1s  verified: running = tree  1s from change")
+    forged = dk.LogLine("backend", "backend  backend/main.py  built 0.6s  verified: running = tree  1s from change")
     assert forged.shown(8).startswith("backend  | backend  backend/main.py")
     assert dk.is_service_line(forged.shown(8)) and dk.is_service_line(dk.LogLine("frontend", "").shown(8))
     for own in (
-        "backend  backend/main.py  built 0.6s  up 1.1s  verified: running = tree (sources 83b0fdac436a)  1.9s from change",
+        "backend  backend/main.py  built 0.6s  up 1.1s  verified: running = tree (sources 83b0fdac)  1.9s from change",
         "backend, frontend  (catch-up)  built 3.1s  up 2.0s  verified  5.2s from change",
         "backend/notes.txt  not proven: backend: mainza-backend-1: not proven: /app/backend/notes.txt: unreadable",
         "stack: running the latest build: backend, frontend (0.4s)",
