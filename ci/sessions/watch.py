@@ -60,6 +60,7 @@ class Loop:
     engine: dk.Engine
     # Where build and compose progress goes: nowhere, unless --logs (failures are said on stderr anyway).
     progress: TextIO = field(default_factory=lambda: open(os.devnull, "w"))  # noqa: SIM115
+    follower: logs.Follower | None = None  # the services' own lines between turns; None: --no-logs, --once
     targets: dict[str, ResolvedTarget] = field(default_factory=dict)
     inputs: dict[str, Inputs] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
@@ -69,7 +70,6 @@ class Loop:
     unread_as: str = "does not parse"  # that turn's result: does not parse | image missing
     rules: dict[str, tuple[WatchRule, ...]] = field(default_factory=dict)  # develop.watch, by service
     users: dict[str, dk.ContainerUser] = field(default_factory=dict)  # each synced container's user, by its id
-    follower: logs.Follower | None = None  # the services' own lines between turns; None: --no-logs
 
     @property
     def definitions(self) -> list[Path]:
