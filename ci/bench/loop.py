@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ci import docker as dk
 from ci.core.errors import CiError
 
 GOALS = (0.15, 0.35)  # watch's turn over dev's time: the first target's edit, the last's
@@ -54,7 +55,8 @@ class Watching:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
+            if not dk.is_service_line(line):  # a service's own line (`SERVICE | ...`) may hold a turn's words
+                self.lines.put(line.rstrip("\n"))
 
     def wait_for(self, wanted: Callable[[str], bool], timeout: float = TURN_TIMEOUT) -> str:
         end = time.monotonic() + timeout

@@ -8,6 +8,10 @@ frame's own colours, the only escape sequences it writes, go by `show`: `paint` 
 visible first, then paint it, so an outside `\x1b[31m` stays text even beside them. Sanitising where each
 outside text enters would miss the next print that forgets to; a stream that passed "only paint's
 sequences" would pass an outside copy of them too.
+
+Lines from another thread (watch's services' lines: `whole_line`) never land in the middle of one: a Fitted stream
+writes whole lines, each batch under one lock with theirs, and flushes them (stdout and stderr often share one
+pipe, where a line left half in stdout's buffer would be cut by stderr's next).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TextIO, cast
@@ -28,6 +33,7 @@ ELLIPSIS = "..."  # marks a cut; the whole text stays in the JSON and JUnit file
 # Output that is no terminal (a pipe, a CI log): a width every CI log viewer shows whole.
 DEFAULT_WIDTH = 120
 _ANSI = re.compile(r"\033\[[0-9;]*m")
+_WRITING = threading.RLock()  # held while whole lines go to a stream, whichever thread writes them
 GAP = "  "
 # ANSI colours by result word; none when the output is not a terminal or NO_COLOR is set (no-color.org).
 COLOURS = {"passed": "32", "ok": "32", "healthy": "32", "warned": "33", "warn": "33", "starting": "33"}
@@ -91,26 +97,38 @@ class Fitted(io.TextIOBase):
 
     def write(self, text: str) -> int:
         *lines, self._pending = (self._pending + text).split("\n")
-        for line in lines:
-            self.stream.write(self._line(line) + "\n")
+        if lines:
+            with _WRITING:
+                for line in lines:
+                    self.stream.write(self._line(line) + "\n")
+                self.stream.flush()
         return len(text)
 
     def write_shown(self, text: str) -> None:
         """TEXT as it is, but cut to COLUMNS and redacted: this code's own, painted (see `show`)."""
-        self.close_line()
-        for line in text.split("\n"):
-            redacted = secrets.redact(line)
-            self.stream.write((fit(redacted, self.columns) if self.columns else redacted) + "\n")
-        self.stream.flush()
+        with _WRITING:  # reentrant: an unfinished line of its own and TEXT go as one
+            self.close_line()
+            for line in text.split("\n"):
+                redacted = secrets.redact(line)
+                self.stream.write((fit(redacted, self.columns) if self.columns else redacted) + "\n")
+            self.stream.flush()
+
+    def write_whole(self, line: str) -> None:
+        """LINE, from another thread, made inert and cut as every line, written whole: what this stream holds of
+        an unfinished line of its own stays held, and follows it."""
+        with _WRITING:
+            self.stream.write(self._line(line) + "\n")
+            self.stream.flush()
 
     def flush(self) -> None:
         self.stream.flush()
 
     def close_line(self) -> None:
-        if self._pending:
-            self.stream.write(self._line(self._pending))
-            self._pending = ""
-        self.stream.flush()
+        with _WRITING:
+            if self._pending:
+                self.stream.write(self._line(self._pending))
+                self._pending = ""
+            self.stream.flush()
 
     def isatty(self) -> bool:
         return self.stream.isatty()
@@ -149,6 +167,18 @@ def show(text: str, stream: TextIO | None = None) -> None:
         stream.write_shown(text)
     else:
         print(secrets.redact(text), file=stream, flush=True)
+
+
+def whole_line(line: str, stream: TextIO | None = None) -> None:
+    """LINE, text from outside written by another thread than the session's (a service's log line), on STREAM
+    (sys.stdout): inert, cut as STREAM cuts its lines, and never in the middle of another line."""
+    stream = sys.stdout if stream is None else stream
+    if isinstance(stream, Fitted):
+        stream.write_whole(line)
+        return
+    with _WRITING:
+        stream.write(inert(line) + "\n")
+        stream.flush()
 
 
 @contextmanager

@@ -1,8 +1,9 @@
 """The one door to Docker: every docker, buildx and compose call goes through this package, by python-on-whales
 (imported nowhere else), one module per noun: `engine` (connecting, errors, the engine's facts, labels), `images`,
-`containers` (and their events), `compose`, `buildx` (bake and builders), `disk` (`system df`, build cache prune),
-`credentials` (a registry's login and CAs, as the CLI and engine hold them), `files` (a running container's files
-through the archive API: copied in, deleted, read back; its user; a restart, an exec).
+`containers` (and their events), `compose` (and the services' lines, followed), `buildx` (bake and builders),
+`disk` (`system df`, build cache prune), `credentials` (a registry's login and CAs, as the CLI and engine hold
+them), `files` (a running container's files through the archive API: copied in, deleted, read back; its user; a
+restart, an exec).
 
 Callers hold an `Engine` and get the project's own types and errors back: `DockerFailed` (with the
 command's last meaningful line) or `EngineUnreachable`, never python-on-whales' exceptions or objects.
@@ -24,10 +25,15 @@ from ci.docker.buildx import (
     inspect_builder,
 )
 from ci.docker.compose import (
+    LOG_LINE_BYTES,
+    LogLine,
     MissingVariables,
+    ServiceLogs,
     compose_config,
     compose_up,
     compose_version_line,
+    is_service_line,
+    log_line,
     pull_failure,
     service_logs,
     start_cache_registry,
@@ -128,6 +134,7 @@ __all__ = [
     "CREATED_LABEL",
     "DISK_TYPES",
     "EXEC_SECONDS",
+    "LOG_LINE_BYTES",
     "MANIFEST_DEADLINE",
     "PROJECT_LABEL",
     "REVISION_LABEL",
@@ -149,10 +156,12 @@ __all__ = [
     "ImageFacts",
     "ImageInfo",
     "Kind",
+    "LogLine",
     "Login",
     "MissingVariables",
     "NodeFacts",
     "Refusal",
+    "ServiceLogs",
     "anonymous_volumes",
     "bake_check",
     "bake_definition",
@@ -187,6 +196,8 @@ __all__ = [
     "image_source_digest",
     "inspect_builder",
     "inspect_image",
+    "is_service_line",
+    "log_line",
     "parse_event",
     "project_containers",
     "project_image_ids",

@@ -1,14 +1,19 @@
-"""The project's compose stack: its resolved configuration, `up`, logs and stop, the cache registry service,
-and compose's version.
+"""The project's compose stack: its resolved configuration, `up`, logs (a service's tail, and the services' lines
+followed as they come: `ServiceLogs`) and stop, the cache registry service, and compose's version.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import signal
+import subprocess
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from python_on_whales.exceptions import DockerException
@@ -146,6 +151,134 @@ def service_logs(engine: Engine, service: str, tail: int = 20) -> str:
         return str(engine._client.compose.logs(services=[service], tail=str(tail), no_log_prefix=True))
     except DockerException:
         return ""
+
+
+# --- the services' own lines, followed (watch) ------------------------------------------------------------
+
+LOG_LINE_BYTES = 8 * 1024  # a longer line of compose's is cut there (the engine splits a container's at 16 KiB)
+LOG_SEPARATOR = " | "  # compose's, between a service and its line: `backend  | listening on :8000`
+# A line compose writes: the container's name (the service and its replica number, `backend-1`), padded, then
+# LOG_SEPARATOR and the container's line; compose's own notes (`backend-1 exited with code 0`, `has been
+# recreated`) have none. 2.26 starts a line with `\x1b[2K` on some outputs, 2.40 its notes with `\r\x1b[K`,
+# even with --no-color: compose's own sequences, dropped before the line is read.
+_COMPOSE_LINE = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*) *\|(?: (?P<text>.*))?")
+_COMPOSE_SEQUENCES = re.compile(r"^(?:\r|\x1b\[[0-9;]*[A-Za-z])+")
+_REPLICA = re.compile(r"-\d+$")
+# A line as watch prints it back (`LogLine.shown`): what no line of watch's own starts with, so that a reader of
+# watch's output (the bench, the tests) tells a service's line from a turn's whatever the service prints.
+SERVICE_LINE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]* *\| ")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a service's container wrote (stdout or stderr), as compose passes it on: bytes decoded, not yet
+    made inert (text from outside). CUT: it went on past LOG_LINE_BYTES, and the rest was dropped."""
+
+    service: str
+    text: str
+    cut: bool = False
+
+    def shown(self, width: int) -> str:
+        """`SERVICE | text`, the service padded to WIDTH as compose pads its names (inert it is not yet)."""
+        return f"{self.service.ljust(width)}{LOG_SEPARATOR}{self.text}" + (" [cut]" if self.cut else "")
+
+
+def is_service_line(line: str) -> bool:
+    """Whether LINE of watch's output is a service's (`SERVICE | text`), which a reader of turn lines skips."""
+    return SERVICE_LINE.match(line) is not None
+
+
+def log_line(raw: bytes, cut: bool = False) -> LogLine | None:
+    """RAW, a line of `compose logs`'s output, as the service's line it carries; None for compose's own notes.
+    The service: the container's name without its replica number (replicas share it; a `container_name:` is
+    kept whole unless it ends so)."""
+    text = _COMPOSE_SEQUENCES.sub("", raw.decode(errors="replace").rstrip("\r\n"))
+    found = _COMPOSE_LINE.fullmatch(text)
+    if found is None:
+        return None
+    return LogLine(_REPLICA.sub("", found["name"]), found["text"] or "", cut)
+
+
+def _death_signal() -> Callable[[], None] | None:
+    """What a child runs between fork and exec to get SIGKILL when the thread that started it ends, however the
+    session ends (a SIGKILL too): Linux's prctl(PR_SET_PDEATHSIG), found here, in the parent (a library looked
+    up in the child could wait on a lock another thread held at the fork); None where there is none."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+
+
+class ServiceLogs:
+    """`docker compose logs --follow` of SERVICES (none: every one) from SINCE (a time.time()): each service's lines
+    as its containers write them, a recreated or restarted container's included (compose 2.26 and 2.40 alike). It ends
+    by itself when no container of them runs (2.26: when the last one stops; at once when none runs), or on
+    `close`. A child of the session (ci/core/signals.py stops it with the others) that dies with the thread that
+    made it (the docker CLI's compose plugin ends with the CLI): make it on the main thread."""
+
+    def __init__(self, engine: Engine, services: Sequence[str], since: float) -> None:
+        self.services = tuple(services)
+        stamp = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cmd = [*engine._client.client_config.docker_compose_cmd, "logs", "--follow", "--no-color", "--since", stamp]
+        self._cmd = [str(part) for part in [*cmd, *self.services]]
+        self._process = subprocess.Popen(
+            self._cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_death_signal(),  # a prctl alone: no lock taken, safe beside threads
+        )  # fmt: skip
+        self._closed = False
+
+    def lines(self) -> Iterator[LogLine]:
+        """Its lines as they come, until it ends; DockerFailed when compose failed (not when closed). A line
+        longer than LOG_LINE_BYTES is cut there, the rest read and dropped: memory stays bounded, whatever the
+        service prints."""
+        out = self._process.stdout
+        assert out is not None
+        yield from _read_lines(out)
+        code = self._process.wait()
+        err = self._process.stderr.read(LOG_LINE_BYTES) if self._process.stderr else b""
+        for stream in (out, self._process.stderr):
+            if stream is not None:
+                stream.close()
+        if code != 0 and not self._closed:
+            said = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
+            raise failed_logs(self._cmd, code, said[-1] if said else "")
+
+    @property
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def close(self) -> None:
+        """Ends it (SIGTERM, then SIGKILL after 5 s) and reaps it; `lines` then ends, its pipes drained."""
+        self._closed = True
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+def _read_lines(out: IO[bytes]) -> Iterator[LogLine]:
+    while True:
+        raw = out.readline(LOG_LINE_BYTES)
+        if not raw:
+            return
+        cut = not raw.endswith(b"\n") and len(raw) >= LOG_LINE_BYTES
+        while cut:  # the rest of the line, read and dropped
+            rest = out.readline(LOG_LINE_BYTES)
+            if not rest or rest.endswith(b"\n"):
+                break
+        found = log_line(raw, cut)
+        if found is not None:
+            yield found
+
+
+def failed_logs(command: Sequence[str], code: int, said: str) -> DockerFailed:
+    """compose's logs that ended with CODE, having SAID (its last line on stderr): the project's error, or the
+    interruption after a stop signal, as every failed docker call."""
+    return failed(DockerException(list(command), code, b"", said.encode()), "the services' logs stopped")
 
 
 def stop_services(engine: Engine, services: list[str]) -> None:

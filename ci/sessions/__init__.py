@@ -97,6 +97,7 @@ OPTION_TABLE: tuple[Option, ...] = (
     Option(("--up",), ("verify",), "start or recreate the stack from the latest build first", "store_true"),
     Option(("--once",), ("watch",), "one turn over what changed since the running build", "store_true"),
     Option(("--no-sync",), ("watch",), "rebuild every turn, whatever the develop.watch rules say", "store_true"),
+    Option(("--no-logs",), ("watch",), "hide the services' own log lines (`SERVICE | line`)", "store_true"),
     Option(
         ("--down",),
         ("verify", "watch"),
@@ -151,7 +152,7 @@ OPTION_TABLE: tuple[Option, ...] = (
         ("dev", "prod", "watch"),
         "stream every build step's output, not only progress",
         "store_true",
-        worded=(("watch", "stream every build step's output, not only failures"),),
+        worded=(("watch", "stream every build step's output, not only failures (not the services' lines)"),),
     ),
 )
 

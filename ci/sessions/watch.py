@@ -40,8 +40,8 @@ from ci.sources.identity import Inputs
 from ci.stack import live, preflight, rollback
 from ci.stack.develop import WatchRule, watch_rules
 from ci.stack.services import Service, job_kinds
+from ci.watch import logs, turns
 from ci.watch import sync as sync_
-from ci.watch import turns
 from ci.watch.plan import Sync, plan
 from ci.watch.turns import SYNCED, Failed, Turn
 
@@ -60,6 +60,7 @@ class Loop:
     engine: dk.Engine
     # Where build and compose progress goes: nowhere, unless --logs (failures are said on stderr anyway).
     progress: TextIO = field(default_factory=lambda: open(os.devnull, "w"))  # noqa: SIM115
+    follower: logs.Follower | None = None  # the services' own lines between turns; None: --no-logs, --once
     targets: dict[str, ResolvedTarget] = field(default_factory=dict)
     inputs: dict[str, Inputs] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
@@ -121,6 +122,7 @@ def body(run: Run) -> None:
         # As a failed turn: the step says so, the loop watches, and the next save retries.
         loop.record, up = err.record, False
         print(f"start: {err}; watching: the next save retries", file=sys.stderr, flush=True)
+    follow(loop)  # its child ends with the session whatever happens (ci/docker/compose.py's ServiceLogs)
     try:
         # What changed while nothing watched, synced where the rules carry it; after a failed start, the tree
         # was just tried.
@@ -139,6 +141,7 @@ def body(run: Run) -> None:
 
         for burst in bursts.watching(loop.inputs, loop.definitions):
             on_burst(loop, burst)
+            resume(loop)
     except KeyboardInterrupt as stop:
         print(f"\nstopped ({stopped_by(stop)})", flush=True)
     finally:
@@ -410,9 +413,24 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
     loop.known.update((s.name, deployed.containers[s.name].id) for s in services if s.name in deployed.containers)
 
 
+def follow(loop: Loop) -> None:
+    """The services' own lines from now on, beside the turns' (ci/watch/logs.py); not with --no-logs or --once."""
+    if not (loop.run.args.no_logs or loop.run.args.once):
+        loop.follower = logs.Follower(loop.engine, [s.name for s in loop.services])
+        loop.follower.start()
+
+
+def resume(loop: Loop) -> None:
+    """After a turn: compose 2.26's follower ends when none of the containers runs."""
+    if loop.follower:
+        loop.follower.resume()
+
+
 def finish(loop: Loop) -> None:
-    """watch.json's turns, --down, and the last line."""
+    """The services' lines stopped; watch.json's turns, --down, and the last line."""
     run = loop.run
+    if loop.follower:
+        loop.follower.stop()
     run.data["turns"] = [asdict(t) for t in loop.turns]
     # --down needs the engine: after it went away, nothing to stop.
     if run.args.down and loop.services and not turns.engine_went_away(loop.turns):

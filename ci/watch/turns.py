@@ -138,4 +138,6 @@ def record(report: Report, t: Turn, stopped: Exit = Exit.INTERRUPTED) -> None:
     # In the report before on screen: a Ctrl-C sent on seeing the line must not find the turn unrecorded.
     report.add(Check(f"turn {t.number}: {what}", status, seconds, text, exit_code=exit_code))
     stream = sys.stdout if t.result == "verified" else sys.stderr
-    print(text, file=stream, flush=True)
+    # On a terminal, in its result's colour: it stands out from the services' own lines (ci/watch/logs.py).
+    painted = "passed" if t.result == "verified" else "interrupted" if interrupted else "failed"
+    terminal.show(terminal.paint(text, painted, on=terminal.colour_on(stream)), stream)

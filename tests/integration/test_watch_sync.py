@@ -9,7 +9,9 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,31 @@ def watch(project: Project) -> Iterator[Watch]:
     yield from watching(project)
 
 
+def started_line(watch: Watch, within: float = 10.0) -> str:
+    """The backend's line that its server started, once watch showed it."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        found = [line for line in watch.logged if "Application startup complete" in line]
+        if found:
+            return found[-1]
+        time.sleep(0.2)
+    raise AssertionError(f"no startup line of the backend's within {within:.0f}s: {watch.logged[-10:]}")
+
+
+def compose_processes() -> list[str]:
+    """The command lines of every process running docker compose, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = " ".join(a.decode(errors="replace") for a in argv)
+        if "compose" in line:
+            found.append(line)
+    return found
+
+
 def in_container(project: Project, *command: str) -> subprocess.CompletedProcess[str]:
     cid = str(project.running("backend").id)
     return subprocess.run(["docker", "exec", cid, *command], capture_output=True, text=True, timeout=30)
@@ -48,6 +75,8 @@ def test_a_backend_edit_is_a_proven_sync_and_verify_passes_it_as_synced(project:
     assert " proven: 1 file read back in " in line and line.endswith("s from change"), line
     after = project.running("backend")
     assert (str(after.id), str(after.image)) == before  # the same container, the same image
+    # Its restart between turns, in the backend's own words, as compose up shows them (ci/watch/logs.py).
+    assert started_line(watch).startswith("backend  | "), watch.logged[-5:]
     assert "# watch: a synced edit" in in_container(project, "cat", "/app/backend/main.py").stdout
     verify = project.ci("verify")
     assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
@@ -97,6 +126,8 @@ def test_a_requirements_change_is_still_a_rebuild(project: Project, watch: Watch
 def test_the_reports_record_each_turn_s_action_and_proof(project: Project, watch: Watch) -> None:
     watch.proc.send_signal(signal.SIGINT)
     assert watch.proc.wait(timeout=30) == 0
+    following = [p for p in compose_processes() if f"--project-name {project.name} " in p and " logs --follow " in p]
+    assert following == []  # the services' lines' follower ended with the session
     turns = json.loads((project.reports / "watch.json").read_text())["turns"]
     assert [(t["action"], t["result"]) for t in turns] == [
         ("synced", "verified"),

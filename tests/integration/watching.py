@@ -10,13 +10,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from ci import docker as dk
 from tests.conftest import Project
 
 TURN_TIMEOUT = 120.0
 
 
 class Watch:
-    """`python -m ci watch` in the background, its output read line by line."""
+    """`python -m ci watch` in the background, its output read line by line: watch's own in `lines`, the services'
+    (`SERVICE | line`, which a service may fill with a turn's words) apart in `logged`."""
 
     def __init__(self, project: Project, env: dict[str, str] | None = None) -> None:
         env = {**os.environ, **project.env, **(env or {})}
@@ -27,13 +29,17 @@ class Watch:
         )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self.logged: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             print(f"watch| {line}", end="")
-            self.lines.put(line.rstrip("\n"))
+            if dk.is_service_line(line):
+                self.logged.append(line.rstrip("\n"))
+            else:
+                self.lines.put(line.rstrip("\n"))
 
     def wait_for(self, wanted: Callable[[str], bool], timeout: float = TURN_TIMEOUT) -> str:
         end = time.monotonic() + timeout

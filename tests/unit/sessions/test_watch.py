@@ -307,3 +307,37 @@ def test_a_proven_sync_is_recorded_for_verify_and_a_failed_proof_is_named_and_fo
     )
     assert synced.read_synced(root, "p").services == {}
     assert [c.name for c in loop.run.report.main.checks] == ["turn 1: backend synced", "turn 2: backend synced"]
+
+
+def test_the_services_lines_are_followed_from_the_start_and_stopped_at_the_end_unless_no_logs_or_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[list[str]] = []
+
+    class Follower:
+        def __init__(self, engine: dk.Engine, names: list[str]) -> None:
+            made.append(["made", *names])
+
+        def start(self) -> None:
+            made[-1].append("started")
+
+        def resume(self) -> None:
+            made[-1].append("resumed")
+
+        def stop(self) -> None:
+            made[-1].append("stopped")
+
+    monkeypatch.setattr(watch.logs, "Follower", Follower)
+    for flags, expected in (
+        ({}, [["made", "started", "resumed", "stopped"]]),
+        ({"no_logs": True}, []),
+        ({"once": True}, []),
+    ):
+        made.clear()
+        loop = loop_of(tmp_path)
+        loop.run.args.no_logs = False
+        vars(loop.run.args).update(flags)
+        watch.follow(loop)
+        watch.resume(loop)
+        watch.finish(loop)
+        assert made == expected, flags
