@@ -1,8 +1,9 @@
 """The one door to Docker: every docker, buildx and compose call goes through this package, by python-on-whales
 (imported nowhere else), one module per noun: `engine` (connecting, errors, the engine's facts, labels), `images`,
-`containers` (and their events), `compose`, `buildx` (bake and builders), `disk` (`system df`, build cache prune),
-`credentials` (a registry's login and CAs, as the CLI and engine hold them), `files` (a running container's files
-through the archive API: copied in, deleted, read back; its user; a restart, an exec).
+`containers` (and their events), `compose` (and `compose watch` in the background), `buildx` (bake and builders),
+`disk` (`system df`, build cache prune), `credentials` (a registry's login and CAs, as the CLI and engine hold
+them), `files` (a running container's files through the archive API: copied in, deleted, read back; its user; a
+restart, an exec).
 
 Callers hold an `Engine` and get the project's own types and errors back: `DockerFailed` (with the
 command's last meaningful line) or `EngineUnreachable`, never python-on-whales' exceptions or objects.
@@ -24,10 +25,13 @@ from ci.docker.buildx import (
     inspect_builder,
 )
 from ci.docker.compose import (
+    ComposeWatch,
     MissingVariables,
+    WatchRefused,
     compose_config,
     compose_up,
     compose_version_line,
+    compose_watch,
     pull_failure,
     service_logs,
     start_cache_registry,
@@ -135,6 +139,7 @@ __all__ = [
     "STOPPED_STATES",
     "BakeCall",
     "BuilderFacts",
+    "ComposeWatch",
     "ContainerEvent",
     "ContainerEvents",
     "ContainerFacts",
@@ -153,6 +158,7 @@ __all__ = [
     "MissingVariables",
     "NodeFacts",
     "Refusal",
+    "WatchRefused",
     "anonymous_volumes",
     "bake_check",
     "bake_definition",
@@ -162,6 +168,7 @@ __all__ = [
     "compose_config",
     "compose_up",
     "compose_version_line",
+    "compose_watch",
     "connect",
     "container_events",
     "container_facts",
