@@ -25,7 +25,6 @@ from ci.sources.dockerfile import copy_sources
 from ci.sources.fingerprint import fingerprint
 from ci.sources.git import commit_all, copy_worktree, git
 from ci.stack import live
-from ci.stack.services import Service
 
 PROJECT = "mainzabench"
 OFFICIAL_BASES = {
@@ -155,14 +154,11 @@ class Bench:
         ports = {variable: self.env[variable] for variable in self.settings_ports}
         return dk.connect(self.settings, {**live.compose_env("dev"), **ports})
 
-    def services(self, engine: dk.Engine) -> list[Service]:
-        return live.services(engine, {name: t.tags for name, t in self.targets.items()})
-
     def verify_url(self) -> list[float]:
         """`nox -s verify -- --url SERVICE=URL ...` at the running stack, every service at its own published
         address, timed URL_ROUNDS times; --tree, as the loop cases leave their edits uncommitted."""
         engine = self.stack_engine()
-        services = self.services(engine)
+        services = live.services(engine, {name: t.tags for name, t in self.targets.items()})
         urls = [f"{s.name}={s.url(s.checks.build_info)}" for s in services if s.checks.build_info]
         cmd = [*self.nox, "-s", "verify", "--", "--tree", *(a for u in urls for a in ("--url", u))]
         times = []

@@ -42,6 +42,7 @@ from ci.cache import registry
 from ci.core import terminal
 from ci.core.errors import CiError, UsageError
 from ci.core.session import Run, Session
+from ci.stack import live
 
 LOOP_CASES = (
     "6 dev (no cache)",
@@ -133,7 +134,8 @@ def loop_cases(run: Run, bench: Bench) -> tuple[list[loop.LoopCase], loop.Compos
     names = list(bench.targets)
     first, last = names[0], names[-1]
     engine = bench.stack_engine()
-    service = next(s.name for s in bench.services(engine) if s.target == first)
+    services = live.services(engine, {name: t.tags for name, t in bench.targets.items()})
+    service = next(s.name for s in services if s.target == first)
 
     def edit(name: str, target: str) -> loop.Edit:
         return loop.Edit(name, lambda: print(f"edited {bench.edit(target)}"))
