@@ -148,12 +148,16 @@ class Bench:
             engine = dk.connect(self.settings, live.compose_env("dev"))
             dk.stop_services(engine, list(dk.service_containers(engine)))
 
+    def stack_engine(self) -> dk.Engine:
+        """The engine bound to the copy's stack as the loop cases run it: its project, dev's tag, its own ports."""
+        assert self.settings is not None
+        ports = {variable: self.env[variable] for variable in self.settings_ports}
+        return dk.connect(self.settings, {**live.compose_env("dev"), **ports})
+
     def verify_url(self) -> list[float]:
         """`nox -s verify -- --url SERVICE=URL ...` at the running stack, every service at its own published
         address, timed URL_ROUNDS times; --tree, as the loop cases leave their edits uncommitted."""
-        assert self.settings is not None
-        ports = {variable: self.env[variable] for variable in self.settings_ports}
-        engine = dk.connect(self.settings, {**live.compose_env("dev"), **ports})
+        engine = self.stack_engine()
         services = live.services(engine, {name: t.tags for name, t in self.targets.items()})
         urls = [f"{s.name}={s.url(s.checks.build_info)}" for s in services if s.checks.build_info]
         cmd = [*self.nox, "-s", "verify", "--", "--tree", *(a for u in urls for a in ("--url", u))]

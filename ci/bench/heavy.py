@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ci import docker as dk
 from ci.bench import loop
+from ci.bench.goals import Goal
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.figures import phases_text
 from ci.cache import registry
@@ -88,24 +89,6 @@ class HeavyBuild:
 
 
 @dataclass
-class Goal:
-    case: str
-    what: str
-    value: float
-    goal: float
-    shown: str  # the figure as printed
-    goal_shown: str = ""  # the goal as printed, when not a plain number
-
-    @property
-    def met(self) -> bool:
-        return self.value <= self.goal
-
-    def line(self) -> str:
-        goal = self.goal_shown or f"{self.goal:g}"
-        return f"{self.case}: {self.what} {self.shown} (goal at most {goal}: {'met' if self.met else 'missed'})"
-
-
-@dataclass
 class HeavyResult:
     builds: list[HeavyBuild] = field(default_factory=list)
     growth_bytes: int = 0
@@ -162,10 +145,11 @@ def builds(bench: Runner, project: str, result: HeavyResult) -> None:
 
 
 def turn(tree: Path, env: Mapping[str, str], edit: Any, name: str, timeout: float) -> float:
-    """One watch turn on TREE: watch started (the stack from the cache when it is not up), EDIT written,
-    seconds from the write to the verified line."""
+    """One rebuild turn of watch on TREE (`--no-sync`: H4 times a rebuild, whatever the develop.watch rules say):
+    watch started (the stack from the cache when it is not up), EDIT written, seconds from the write to the
+    verified line."""
     case = loop.LoopCase(name, [], "")
-    loop.turns(tree, env, [(name, edit)], {name: case}, start_timeout=timeout)
+    loop.turns(tree, env, [loop.Edit(name, edit)], {name: case}, start_timeout=timeout, args=loop.REBUILD_ONLY)
     return case.samples[-1]
 
 

@@ -1,9 +1,18 @@
-"""The inner loop, timed for `nox -s bench`: on the bench's copy of the tree, `nox -s dev` (no cache), then
-`nox -s watch` with the stack up and, for a one-line edit to each of the first and the last target's
-sources, the time from writing the edit to the turn's verified line. Compared in one run: the goals are
-the first target (the backend) within 15% of dev's time, the last (the frontend) within 35%. That is done
-ROUNDS times, dev and the turns side by side in each round, so that the machine's drift weighs on both
-alike; each case counts by its median, as one sample of a 2 s turn on a noisy machine decides nothing."""
+"""The inner loop, timed for `nox -s bench`: on the bench's copy of the tree, each round runs `nox -s dev` (no
+cache); then `nox -s watch -- --no-sync` with the stack up, for a one-line edit to each of the first and the last
+target's sources, from the write to the rebuild turn's verified line (goals: the first target, the backend,
+within 15% of dev's time, the last, the frontend, within 35%); then the first target's edit twice through a sync
+turn of `nox -s watch` (its develop.watch rule: sync+restart), from the write to the proven line, and twice
+through `docker compose watch` (the same rule, compose's own sync+restart), from the write to the restarted
+container healthy again: compose proves nothing, and health is where a turn of ours starts its proof. Which of
+the two goes first alternates by round. ROUNDS rounds, every case side by side in each, so that the machine's
+drift weighs on all alike; each counts by its median, as one sample of a 2 s turn on a noisy machine decides
+nothing. The goals of the sync turns are ci/bench/goals.py's.
+
+Every turn line must say what the case times: a rebuild turn verified, a sync turn proven; any other (a failed
+turn, a sync that fell back to a rebuild) is a bench error naming the line. Each watch process's watch.json gives
+the parts of the turns it timed (ci/bench/watched.py). A `docker compose watch` process lives only within its
+side of a round (ci/docker/compose.py `compose_watch` stops it however the block ends)."""
 
 from __future__ import annotations
 
@@ -15,38 +24,65 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ci import docker as dk
+from ci.bench.watched import REBUILT, SYNCED, TurnLine, TurnReport, read_turns, turn_line
 from ci.core.errors import CiError
 
-GOALS = (0.15, 0.35)  # watch's turn over dev's time: the first target's edit, the last's
+GOALS = (0.15, 0.35)  # watch's rebuild turn over dev's time: the first target's edit, the last's
 TURN_TIMEOUT = 180.0
 ROUNDS = 5
-TURN_LINE = (" from change", " failed: ", "verified: ")  # what a turn's line holds, whatever its result
+QUIET = 1.0  # seconds of a quiet tree before each edit: the edit is a burst of its own
+REBUILD_ONLY = ("--no-sync",)  # watch's option: every turn a rebuild, whatever the develop.watch rules say
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A timed edit: its case's name and the write."""
+
+    name: str
+    write: Callable[[], object]
 
 
 @dataclass
 class LoopCase:
     name: str
-    samples: list[float]  # seconds, one per round
-    line: str  # the last round's: the session's last line, or the turn's
+    samples: list[float]  # seconds, one per timed turn
+    line: str  # the last one's: the session's last line, or the turn's
+    turns: list[TurnReport] = field(default_factory=list)  # watch.json's record of each timed turn, when read
 
     @property
     def seconds(self) -> float:
         return statistics.median(self.samples)
 
     def figures(self) -> str:
-        return f"{self.seconds:.1f}s (median of {', '.join(f'{x:.1f}' for x in self.samples)})"
+        return f"{self.seconds:.2f}s (median of {', '.join(f'{x:.2f}' for x in self.samples)})"
+
+
+@dataclass(frozen=True)
+class ComposeTurn:
+    """Where one compose watch turn's time went, each from the write: compose's `Syncing` line read, its
+    `restarted` line read, the backend's container seen healthy again (the turn's end)."""
+
+    syncing: float
+    restarted: float
+    healthy: float
+
+
+@dataclass
+class ComposeCase(LoopCase):
+    marks: list[ComposeTurn] = field(default_factory=list)
+    refused: str = ""  # why compose watch did not run here (its compose skips every service): not measured
 
 
 class Watching:
-    """`python -m ci watch` on TREE in the background, its output line by line."""
+    """`python -m ci watch ARGS` on TREE in the background, its output line by line."""
 
-    def __init__(self, tree: Path, env: Mapping[str, str]) -> None:
+    def __init__(self, tree: Path, env: Mapping[str, str], args: Sequence[str] = ()) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ci", "watch"], cwd=tree, env=dict(env), text=True,
+            [sys.executable, "-m", "ci", "watch", *args], cwd=tree, env=dict(env), text=True,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.lines: queue.Queue[str] = queue.Queue()
@@ -80,17 +116,40 @@ class Watching:
                 self.proc.kill()
 
 
+@dataclass(frozen=True)
+class Sides:
+    """What a round times beside dev: the rebuild turns (watch --no-sync), the sync turns (watch) and compose watch's
+    turns of the same edit (through ENGINE, the stack's, its SERVICE's container awaited), REPORTS: watch.json's
+    folder."""
+
+    rebuilds: Sequence[Edit]
+    syncs: Sequence[Edit]
+    compose: Sequence[Edit]
+    engine: dk.Engine
+    service: str
+    reports: Path
+
+
 def measure(
-    nox: list[str], tree: Path, env: Mapping[str, str], dev_name: str, edits: list[tuple[str, Callable[[], None]]]
-) -> list[LoopCase]:
-    """ROUNDS rounds of `nox -s dev`, then a watch turn for each edit of EDITS (name, the write): dev's
-    case (DEV_NAME) first, then each edit's."""
-    dev = LoopCase(dev_name, [], "")
-    cases = {name: LoopCase(name, [], "") for name, _ in edits}
-    for _ in range(ROUNDS):
+    nox: list[str], tree: Path, env: Mapping[str, str], dev: LoopCase, sides: Sides
+) -> tuple[list[LoopCase], ComposeCase]:
+    """ROUNDS rounds of `nox -s dev` (into DEV), then watch's rebuild turns, then its sync turns and compose
+    watch's turns, which of the two first alternating by round: dev's case and each edit's, then compose's."""
+    cases: dict[str, LoopCase] = {e.name: LoopCase(e.name, [], "") for e in [*sides.rebuilds, *sides.syncs]}
+    composed = ComposeCase(sides.compose[0].name if sides.compose else "compose watch", [], "")
+
+    def ours() -> None:
+        turns(tree, env, sides.syncs, cases, action=SYNCED, reports=sides.reports)
+
+    def theirs() -> None:
+        compose_turns(sides.engine, sides.service, sides.compose, composed)
+
+    for n in range(ROUNDS):
         run_dev(nox, tree, env, dev)
-        turns(tree, env, edits, cases)
-    return [dev, *cases.values()]
+        turns(tree, env, sides.rebuilds, cases, args=REBUILD_ONLY, reports=sides.reports)
+        for side in (ours, theirs) if n % 2 == 0 else (theirs, ours):
+            side()
+    return [dev, *cases.values()], composed
 
 
 def run_dev(nox: list[str], tree: Path, env: Mapping[str, str], case: LoopCase) -> None:
@@ -107,25 +166,95 @@ def run_dev(nox: list[str], tree: Path, env: Mapping[str, str], case: LoopCase) 
 def turns(
     tree: Path,
     env: Mapping[str, str],
-    edits: Sequence[tuple[str, Callable[[], object]]],
-    cases: dict[str, LoopCase],
+    edits: Sequence[Edit],
+    cases: Mapping[str, LoopCase],
     start_timeout: float = TURN_TIMEOUT,
+    *,
+    args: Sequence[str] = (),
+    action: str = REBUILT,
+    reports: Path | None = None,
 ) -> None:
-    """Each edit of EDITS (name, the write), timed from the write to watch's line for it, into CASES; watch
-    may take START_TIMEOUT to start (the stack from the cache when it is not up)."""
-    watching = Watching(tree, env)
+    """Each edit of EDITS, timed from the write to watch's line for it, into CASES by its name; watch (`nox -s watch
+    ARGS`) may take START_TIMEOUT to start (the stack from the cache when it is not up, a catch-up turn). Each line
+    must say ACTION ended well (rebuilt and verified, or synced and proven): any other is a bench error naming it.
+    With REPORTS, watch.json's record of the timed turns (the last ones, after any catch-up turn) joins them."""
+    watching = Watching(tree, env, args)
+    timed: list[LoopCase] = []
     try:
         watching.wait_for(lambda line: line.startswith("watching the inputs of"), start_timeout)
-        for name, edit in edits:
-            time.sleep(1.0)  # a quiet tree: the edit is a burst of its own
+        for edit in edits:
+            time.sleep(QUIET)
             start = time.monotonic()
-            edit()
-            line = watching.wait_for(lambda text: any(end in text for end in TURN_LINE))
-            if "verified: running = tree" not in line:
-                raise CiError(f"bench: watch's turn for {name} did not verify: {line}")
-            case = cases[name]
+            edit.write()
+            line = watching.wait_for(lambda text: turn_line(text) is not None)
+            expect(turn_line(line), action, edit.name)
+            case = cases[edit.name]
             case.samples.append(time.monotonic() - start)
             case.line = line
-            print(f"{name}: {case.samples[-1]:.1f}s from the write to `{line}`", flush=True)
+            timed.append(case)
+            print(f"{edit.name}: {case.samples[-1]:.2f}s from the write to `{line}`", flush=True)
     finally:
         watching.stop()
+    if reports is not None:
+        recorded = read_turns(reports / "watch.json")[-len(timed) :] if timed else []
+        if [t.action for t in recorded] != [action] * len(timed):
+            raise CiError(f"bench: watch.json's last turns are not the {len(timed)} {action} turns timed")
+        for case, turn in zip(timed, recorded, strict=True):
+            case.turns.append(turn)
+
+
+def expect(found: TurnLine | None, action: str, name: str) -> None:
+    """FOUND must be a turn that did ACTION and ended well; a bench error naming its line if not."""
+    assert found is not None
+    if action == SYNCED and not found.proven:
+        raise CiError(f"bench: watch's turn for {name} was not a proven sync: {found.text}")
+    if action == REBUILT and not found.verified:
+        raise CiError(f"bench: watch's turn for {name} did not verify: {found.text}")
+
+
+def compose_turns(engine: dk.Engine, service: str, edits: Sequence[Edit], case: ComposeCase) -> None:
+    """Each edit of EDITS through `docker compose watch` (its sync+restart), timed from the write to SERVICE's
+    container healthy again, into CASE; once compose refuses to watch (its version skips every service without
+    `build:`), the case says why and is no longer run."""
+    if not edits or case.refused:
+        return
+    with dk.compose_watch(engine) as watching:
+        try:
+            watching.ready(TURN_TIMEOUT)
+        except dk.WatchRefused as err:
+            version = dk.compose_version_line(engine)
+            case.refused = f"{err} ({version}; compose watches a service without `build:` from 2.32)"
+            print(f"{case.name}: not measured: {case.refused}", flush=True)
+            return
+        container = dk.service_containers(engine)[service].id
+        for edit in edits:
+            with dk.container_events(engine, ("start", "health_status")) as events:
+                time.sleep(QUIET)
+                start = time.monotonic()
+                edit.write()
+                mark = healthy_again(watching, events, container, start)
+            case.samples.append(mark.healthy)
+            case.marks.append(mark)
+            case.line = watching.said[-1] if watching.said else ""
+            print(f"{edit.name}: {mark.healthy:.2f}s from the write to {service} healthy again (compose: syncing "
+                  f"{mark.syncing:.2f}s, restarted {mark.restarted:.2f}s)", flush=True)  # fmt: skip
+
+
+def healthy_again(watching: dk.ComposeWatch, events: dk.ContainerEvents, container: str, start: float) -> ComposeTurn:
+    """Until CONTAINER starts again and is then healthy (compose's restart, the engine's events), compose's lines
+    read on the way; the times from START. CiError when it takes TURN_TIMEOUT or compose ends."""
+    syncing = restarted = 0.0
+    started = False
+    while time.monotonic() - start < TURN_TIMEOUT:
+        said = watching.next(0.0)
+        if said and "Syncing" in said[1]:
+            syncing = syncing or said[0] - start
+        elif said and "restarted" in said[1]:
+            restarted = restarted or said[0] - start
+        event = events.next(0.02)
+        if event is None or event.container_id != container:
+            continue
+        started = started or event.action == "start"
+        if started and event.action == "health_status: healthy":
+            return ComposeTurn(syncing, restarted, time.monotonic() - start)
+    raise CiError(f"bench: compose watch's turn did not see the container healthy again within {TURN_TIMEOUT:.0f}s")

@@ -1,9 +1,9 @@
 """The one door to Docker: every docker, buildx and compose call goes through this package, by python-on-whales
 (imported nowhere else), one module per noun: `engine` (connecting, errors, the engine's facts, labels), `images`,
-`containers` (and their events), `compose` (and the services' lines, followed), `buildx` (bake and builders),
-`disk` (`system df`, build cache prune), `credentials` (a registry's login and CAs, as the CLI and engine hold
-them), `files` (a running container's files through the archive API: copied in, deleted, read back; its user; a
-restart, an exec).
+`containers` (and their events), `compose` (and the services' lines, followed; `compose watch` in the
+background), `buildx` (bake and builders), `disk` (`system df`, build cache prune), `credentials` (a registry's
+login and CAs, as the CLI and engine hold them), `files` (a running container's files through the archive API:
+copied in, deleted, read back; its user; a restart, an exec).
 
 Callers hold an `Engine` and get the project's own types and errors back: `DockerFailed` (with the
 command's last meaningful line) or `EngineUnreachable`, never python-on-whales' exceptions or objects.
@@ -26,12 +26,15 @@ from ci.docker.buildx import (
 )
 from ci.docker.compose import (
     LOG_LINE_BYTES,
+    ComposeWatch,
     LogLine,
     MissingVariables,
     ServiceLogs,
+    WatchRefused,
     compose_config,
     compose_up,
     compose_version_line,
+    compose_watch,
     is_service_line,
     log_line,
     pull_failure,
@@ -142,6 +145,7 @@ __all__ = [
     "STOPPED_STATES",
     "BakeCall",
     "BuilderFacts",
+    "ComposeWatch",
     "ContainerEvent",
     "ContainerEvents",
     "ContainerFacts",
@@ -162,6 +166,7 @@ __all__ = [
     "NodeFacts",
     "Refusal",
     "ServiceLogs",
+    "WatchRefused",
     "anonymous_volumes",
     "bake_check",
     "bake_definition",
@@ -171,6 +176,7 @@ __all__ = [
     "compose_config",
     "compose_up",
     "compose_version_line",
+    "compose_watch",
     "connect",
     "container_events",
     "container_facts",

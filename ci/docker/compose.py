@@ -1,14 +1,19 @@
 """The project's compose stack: its resolved configuration, `up`, logs (a service's tail, and the services' lines
-followed as they come: `ServiceLogs`) and stop, the cache registry service, and compose's version.
+followed as they come: `ServiceLogs`) and stop, the cache registry service, compose's version, and `compose watch`
+run in the background (the bench's compose case).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
+import queue
 import re
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -304,3 +309,87 @@ def compose_version_line(engine: Engine) -> str:
         return engine._client.compose.version().strip()
     except DockerException as err:
         raise failed(err, "docker compose does not answer") from None
+
+
+# --- compose watch ------------------------------------------------------------------------------------------
+
+WATCH_READY = "Watch enabled"  # compose's line once it watches (2.32 and later; checked on 2.40)
+# compose's words when no service it would watch has a develop section it takes: before 2.32 (docker/compose#12343)
+# it skips every service without `build:`, which is every service of a bake-built stack.
+WATCH_NONE = "none of the selected services is configured for watch"
+WATCH_STOP_SECONDS = 10.0  # compose ends on SIGINT at once; then SIGKILL
+
+
+class WatchRefused(DockerFailed):
+    """compose watch found no service to watch (WATCH_NONE): the compose in use skips them."""
+
+
+class ComposeWatch:
+    """`docker compose watch --no-up` on the project's stack as it runs (compose neither builds nor starts
+    anything), in the background: its output lines, each with when it was read, on a thread of its own. Made by
+    `compose_watch`, which stops it: it never outlives the block."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._command = [*map(str, engine._client.client_config.docker_compose_cmd), "watch", "--no-up"]
+        self._process = subprocess.Popen(
+            self._command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self._lines: queue.Queue[tuple[float, str]] = queue.Queue()
+        self.said: list[str] = []  # every line so far, for a failure's message
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._lines.put((time.monotonic(), line.rstrip("\n")))
+
+    def next(self, timeout: float) -> tuple[float, str] | None:
+        """The next line within TIMEOUT seconds and when it was read (time.monotonic()), else None. DockerFailed
+        when compose has ended and said everything."""
+        try:
+            found = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            if self._process.poll() is not None and self._lines.empty():
+                last = next((line for line in reversed(self.said) if line.strip()), "")
+                raise DockerFailed(
+                    f"docker compose watch exited with {self._process.returncode}: {last or 'no output'}",
+                    command=self._command,
+                    stdout="\n".join(self.said),
+                ) from None
+            return None
+        self.said.append(found[1])
+        return found
+
+    def ready(self, timeout: float) -> None:
+        """Until compose watches (WATCH_READY); WatchRefused when it finds nothing to watch, DockerFailed when it
+        ends otherwise or says nothing of the kind within TIMEOUT seconds."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                found = self.next(0.05)
+            except DockerFailed as err:
+                if any(WATCH_NONE in line for line in self.said):
+                    raise WatchRefused(str(err), command=err.command, stdout=err.stdout) from None
+                raise
+            if found and WATCH_READY in found[1]:
+                return
+        raise DockerFailed(f"docker compose watch did not say {WATCH_READY!r} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout=WATCH_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+@contextlib.contextmanager
+def compose_watch(engine: Engine) -> Iterator[ComposeWatch]:
+    """`docker compose watch --no-up` while the block runs (see ComposeWatch)."""
+    watching = ComposeWatch(engine)
+    try:
+        yield watching
+    finally:
+        watching.stop()

@@ -56,6 +56,12 @@ OPTION_TABLE: tuple[Option, ...] = (
         "store_true",
     ),
     Option(
+        ("--only",),
+        ("bench",),
+        "only these cases: `loop` (dev, watch's rebuild and sync turns, compose watch; nothing pruned)",
+        metavar="CASES",
+    ),
+    Option(
         ("--context-budget-mb",),
         ("doctor",),
         "largest build context allowed, in MB (default %(default)g)",

@@ -7,9 +7,14 @@
    must rerun no step;
 4. no-op: nothing changed, local cache warm (the whole `nox -s prod`, nox included);
 5. the build process guide's way: the same tree rebuilt with --no-cache for everything;
-6. `nox -s dev` (no cache), then `nox -s watch` with the stack up: 7. a one-line edit to the first target's
-   sources, 8. to the last target's, each from the write to the turn's verified line (ci/bench/loop.py); each
-   of 6-8 five times, dev and the turns side by side in each round, counted by its median;
+6. `nox -s dev` (no cache), then `nox -s watch -- --no-sync` with the stack up: 7. a one-line edit to the first
+   target's sources, 8. to the last target's, each from the write to the rebuild turn's verified line; 7s. the
+   first target's edit through a sync turn of `nox -s watch` (its develop.watch rule), from the write to the
+   proven line, twice a round; 7c. the same edit through `docker compose watch`'s sync+restart, from the write
+   to the container healthy again, twice a round, 7s and 7c alternating which goes first (ci/bench/loop.py);
+   five rounds, every case side by side in each, counted by its median; goals: 7 and 8 within 15% and 35% of
+   6, 7s within 0.35 of 7 and under 1 s, 7s at most 7c + 0.15 s, the proof of 7s's turns at most 100 ms at
+   the 95th percentile (ci/bench/goals.py);
 9. `nox -s verify -- --url` at the stack 6-8 left running, each service at its own address, 5 samples each,
    five times, counted by its median (goal: under 1 s, nox included);
 10. alternating: eight commits (first target, last, last, first, both, the first target's dependency file,
@@ -17,6 +22,7 @@
    commit its time, the steps it reran and the minimum (what a runner that kept its local cache of every
    earlier commit reruns: the same commits built so first), the reruns beyond it (goal: 0), and the
    slowest of them against a cold build.
+`-- --only loop`: cases 6-8, 7s and 7c alone, which prune nothing (1-5 and 10 empty the engine's build cache).
 The targets and their sources come from the bake definition, as every session reads them.
 """
 
@@ -29,16 +35,27 @@ from dataclasses import asdict
 from typing import Any
 
 from ci import docker as dk
-from ci.bench import heavy, loop
+from ci.bench import goals as goals_
+from ci.bench import heavy, loop, watched
 from ci.bench.cases import ALTERNATING, CASES, PROJECT, URL_CASE, Bench, Case, alternating_case, run_case
 from ci.cache import registry
 from ci.core import terminal
-from ci.core.errors import CiError
+from ci.core.errors import CiError, UsageError
 from ci.core.session import Run, Session
+from ci.stack import live
 
-LOOP_CASES = ("6 dev (no cache)", "7 watch: first target edited", "8 watch: last target edited")
+LOOP_CASES = (
+    "6 dev (no cache)",
+    "7 watch: first target edited",
+    "8 watch: last target edited",
+    "7s watch: first target synced",
+    "7c compose watch: first target synced",
+)
 LOOP_STEP = "6-8 dev and watch, side by side"
 URL_GOAL = 1.0  # seconds, nox included
+ONLY = ("loop",)  # --only: the loop cases alone (6-8, 7s, 7c), which prune nothing
+SYNC_EDITS = 2  # sync turns a round, of ours and of compose's: ten proofs over five rounds
+Timed = tuple[list[loop.LoopCase], loop.ComposeCase]  # the loop cases 6, 7, 8 and 7s; 7c
 
 
 def body(run: Run) -> None:
@@ -50,7 +67,11 @@ def body(run: Run) -> None:
         raise CiError(
             f"the benchmark needs the cache registry: {problem} (run `nox -s prod` once, or `ci/provision` as root)"
         )
+    if run.args.only and run.args.only not in ONLY:
+        raise UsageError(f"bench: --only takes {', '.join(ONLY)}, not {run.args.only!r}")
     if run.args.heavy:
+        if run.args.only:
+            raise UsageError("bench: --only and --heavy do not go together: --heavy runs its own cases")
         heavy_profile(run, engine, cache_registry)
         return
     bench = Bench(run.settings, engine, cache_registry)
@@ -58,22 +79,28 @@ def body(run: Run) -> None:
     try:
         print(f"bench: copy of the tree in {bench.tree}; preparing the session's venv", flush=True)
         bench.prepare(run.settings.root)
-        for name in CASES:
-            with run.step(name) as check:
-                cases.append(run_case(bench, name))
-                check.message = f"{cases[-1].seconds:.1f}s, {cases[-1].cached}/{cases[-1].steps} steps cached"
-        timed = loop_cases(run, bench)
-        with run.step(URL_CASE) as check:
-            url_times = bench.verify_url()
-            check.message = f"median {statistics.median(url_times):.2f}s of {len(url_times)}"
-        bench.stop_stack()
-        with run.step(ALTERNATING) as check:
-            alternating = alternating_case(bench)
-            check.message = alternating.summary()
+        if run.args.only:
+            timed = loop_cases(run, bench)
+        else:
+            for name in CASES:
+                with run.step(name) as check:
+                    cases.append(run_case(bench, name))
+                    check.message = f"{cases[-1].seconds:.1f}s, {cases[-1].cached}/{cases[-1].steps} steps cached"
+            timed = loop_cases(run, bench)
+            with run.step(URL_CASE) as check:
+                url_times = bench.verify_url()
+                check.message = f"median {statistics.median(url_times):.2f}s of {len(url_times)}"
+            bench.stop_stack()
+            with run.step(ALTERNATING) as check:
+                alternating = alternating_case(bench)
+                check.message = alternating.summary()
     finally:
         if not run.args.keep:
             bench.stop_stack()
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
+    if run.args.only:
+        summarize_loop(run, timed)
+        return
     summarize(run, cases, timed, url_times)
     alternating.show(run)
 
@@ -103,18 +130,86 @@ def heavy_profile(run: Run, engine: dk.Engine, cache_registry: str) -> None:
     heavy.summarize(run, result)
 
 
-def loop_cases(run: Run, bench: Bench) -> list[loop.LoopCase]:
+def loop_cases(run: Run, bench: Bench) -> tuple[list[loop.LoopCase], loop.ComposeCase]:
     names = list(bench.targets)
     first, last = names[0], names[-1]
+    engine = bench.stack_engine()
+    services = live.services(engine, {name: t.tags for name, t in bench.targets.items()})
+    service = next(s.name for s in services if s.target == first)
+
+    def edit(name: str, target: str) -> loop.Edit:
+        return loop.Edit(name, lambda: print(f"edited {bench.edit(target)}"))
+
+    sides = loop.Sides(
+        rebuilds=[edit(LOOP_CASES[1], first), edit(LOOP_CASES[2], last)],
+        syncs=[edit(LOOP_CASES[3], first)] * SYNC_EDITS,
+        compose=[edit(LOOP_CASES[4], first)] * SYNC_EDITS,
+        engine=engine,
+        service=service,
+        reports=bench.workdir / "reports",
+    )
     with run.step(LOOP_STEP) as check:
-        edits = [(LOOP_CASES[1], lambda: print(f"edited {bench.edit(first)}")),
-                 (LOOP_CASES[2], lambda: print(f"edited {bench.edit(last)}"))]  # fmt: skip
-        found = loop.measure(bench.nox, bench.tree, bench.env, LOOP_CASES[0], edits)
-        check.message = ", ".join(f"{c.name}: {c.figures()}" for c in found)
-    return found
+        found, composed = loop.measure(bench.nox, bench.tree, bench.env, loop.LoopCase(LOOP_CASES[0], [], ""), sides)
+        check.message = ", ".join(f"{c.name}: {c.figures()}" for c in [*found, composed] if c.samples)
+    return found, composed
 
 
-def summarize(run: Run, cases: list[Case], timed: list[loop.LoopCase], url_times: list[float]) -> None:
+def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any]) -> list[str]:
+    """The loop cases' figures and goals on screen, into RATIOS and GOALS (bench.json); the verdict's parts."""
+    (dev, first, last, synced), composed = timed
+    said = []
+    for turn, limit in zip((first, last), loop.GOALS, strict=True):
+        key, ratio = f"{turn.name[0]}/6", turn.seconds / dev.seconds
+        ratios[key] = ratio
+        goals[key] = {"ratio": round(ratio, 3), "goal": limit, "met": ratio <= limit}
+        # one decimal: a ratio of 15.4% against a goal of 15% must not read "15%"
+        print(f"{turn.name}: {turn.figures()}, {ratio:.1%} of dev's {dev.figures()} "
+              f"(goal: at most {limit:.0%}: {'met' if ratio <= limit else 'missed'})")  # fmt: skip
+        said.append(f"{key} = {ratio:.3f} (goal {limit}: {'met' if ratio <= limit else 'missed'})")
+    print(f"{synced.name}: {synced.figures()}")
+    reached = list(zip(("7s/7", "7s"), goals_.sync_goals("7s", synced.samples, first.samples), strict=True))
+    ratios["7s/7"] = reached[0][1].value
+    if composed.samples:
+        print(f"{composed.name}: {composed.figures()}")
+        reached.append(("7s-7c", goals_.compose_goal("7s against 7c", synced.samples, composed.samples)))
+    else:
+        print(f"{composed.name}: not measured: {composed.refused}")
+        goals["7s-7c"] = {"measured": False, "why": composed.refused}
+        said.append("7s-7c not measured")
+    proofs = [t.verify_seconds for t in synced.turns]
+    if proofs:
+        reached.append((f"proof p{goals_.PROOF_PERCENTILE}", goals_.proof_goal("7s", proofs)))
+    for key, goal in reached:
+        print(goal.line())
+        goals[key] = goal.data()
+        said.append(f"{key} = {goal.value:.3f} (goal {goal.goal:g}: {'met' if goal.met else 'missed'})")
+    for case in (first, synced):
+        parts = watched.where_time_went(case.samples, case.turns)
+        if parts:
+            shown = ", ".join(f"{n} {v:.2f}s" for n, v in parts)
+            print(f"where {case.name[:2].strip()}'s time went (medians): {shown}")
+    if composed.marks:
+        med = {part: statistics.median(getattr(m, part) for m in composed.marks) for part in ("syncing", "restarted")}
+        print(f"where 7c's time went (medians, from the write): compose's `Syncing` line {med['syncing']:.2f}s, "
+              f"its `restarted` line {med['restarted']:.2f}s, healthy {composed.seconds:.2f}s")  # fmt: skip
+    return said
+
+
+def summarize_loop(run: Run, timed: Timed) -> None:
+    """`--only loop`: the loop cases' figures and goals, in bench.json and the verdict."""
+    ratios: dict[str, float] = {}
+    goals: dict[str, Any] = {}
+    said = loop_figures(timed, ratios, goals)
+    run.data.update({
+        "machine": f"{os.cpu_count()} cores, {platform_line()}",
+        "loop": [asdict(c) | {"seconds": round(c.seconds, 3) if c.samples else None} for c in [*timed[0], timed[1]]],
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "goals": goals,
+    })  # fmt: skip
+    run.verdict = ", ".join(said)
+
+
+def summarize(run: Run, cases: list[Case], timed: Timed, url_times: list[float]) -> None:
     cold, warm, other, noop, guide = cases
     rows = [(c.name, f"{c.seconds:.1f}s", c.steps, c.cached, f"{c.ratio:.0%}") for c in cases]
     print("\n" + terminal.table(("case", "wall time", "steps", "cached", "hit ratio"), rows, columns=terminal.width()))
@@ -124,15 +219,8 @@ def summarize(run: Run, cases: list[Case], timed: list[loop.LoopCase], url_times
         "3/1": other.seconds / cold.seconds,
         "4/1": noop.seconds / cold.seconds,
     }
-    dev, *turns = timed
-    goals = {}
-    for turn, goal in zip(turns, loop.GOALS, strict=True):
-        key, ratio = f"{turn.name[0]}/6", turn.seconds / dev.seconds
-        ratios[key] = ratio
-        goals[key] = {"ratio": round(ratio, 3), "goal": goal, "met": ratio <= goal}
-        # one decimal: a ratio of 15.4% against a goal of 15% must not read "15%"
-        print(f"{turn.name}: {turn.figures()}, {ratio:.1%} of dev's {dev.figures()} "
-              f"(goal: at most {goal:.0%}: {'met' if ratio <= goal else 'missed'})")  # fmt: skip
+    goals: dict[str, Any] = {}
+    watch = loop_figures(timed, ratios, goals)
     url = statistics.median(url_times)
     goals["9"] = {"seconds": round(url, 3), "goal": URL_GOAL, "met": url < URL_GOAL}
     print(f"{URL_CASE}: median {url:.2f}s of {len(url_times)} ({', '.join(f'{t:.2f}' for t in url_times)}; "
@@ -144,14 +232,12 @@ def summarize(run: Run, cases: list[Case], timed: list[loop.LoopCase], url_times
     result: dict[str, Any] = {
         "machine": f"{os.cpu_count()} cores, {platform_line()}",
         "cases": [asdict(c) | {"hit_ratio": round(c.ratio, 3)} for c in cases],
-        "loop": [asdict(c) | {"seconds": round(c.seconds, 3)} for c in timed],
+        "loop": [asdict(c) | {"seconds": round(c.seconds, 3) if c.samples else None} for c in [*timed[0], timed[1]]],
         "verify_url_seconds": [round(t, 3) for t in url_times],
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "goals": goals,
     }
     run.data.update(result)  # the frame writes it into reports/bench.json
-    watch = [f"{k} = {g['ratio']:.3f} (goal {g['goal']}: {'met' if g['met'] else 'missed'})"
-             for k, g in goals.items() if "ratio" in g]  # fmt: skip
     watch.append(f"verify --url {url:.2f}s (goal {URL_GOAL:g}s: {'met' if url < URL_GOAL else 'missed'})")
     run.verdict = ", ".join([*(f"{k} = {v:.2f}" for k, v in ratios.items() if k not in goals), *watch])
 

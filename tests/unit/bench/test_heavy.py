@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ci.bench.heavy import Goal, HeavyBuild
+from ci.bench.heavy import HeavyBuild
 
 
 def test_a_heavy_build_says_where_each_targets_time_went_on_a_line_of_its_own() -> None:
@@ -15,8 +15,3 @@ def test_a_heavy_build_says_where_each_targets_time_went_on_a_line_of_its_own() 
         "  frontend: steps 42.7s, cache export 17.3s",
     ]
     assert found.steps_seconds == 145.6 + 42.7 and found.outside_seconds == 68.7 + 28.6 + 17.3
-
-
-def test_a_goal_says_its_figure_its_limit_and_whether_it_was_met() -> None:
-    goal = Goal("H2 fresh runner, backend commit", "seconds", 56.3, 60.0, "56.3s", "60s")
-    assert goal.line() == "H2 fresh runner, backend commit: seconds 56.3s (goal at most 60s: met)"
