@@ -25,7 +25,7 @@ from python_on_whales.exceptions import DockerException
 from python_on_whales.utils import run
 
 from ci.core.errors import DockerFailed, UsageError
-from ci.docker.engine import Engine, error_line, failed
+from ci.docker.engine import Engine, end_process, error_line, failed
 from ci.docker.images import refusal
 
 # compose's own words for `${X?message}` or `${X:?message}` that nothing sets (2.26 and 2.40 alike): "error while
@@ -256,13 +256,7 @@ class ServiceLogs:
     def close(self) -> None:
         """Ends it (SIGTERM, then SIGKILL after 5 s) and reaps it; `lines` then ends, its pipes drained."""
         self._closed = True
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        end_process(self._process)
 
 
 def _read_lines(out: IO[bytes]) -> Iterator[LogLine]:

@@ -24,6 +24,7 @@ from ci.docker.engine import (
     Engine,
     _cli,
     _inspect,
+    end_process,
     error_line,
     failed,
 )
@@ -151,6 +152,7 @@ class ContainerEvent:
     container_id: str
     action: str  # create, start, die, "health_status: healthy", ...
     exit_code: int | None = None  # a `die`'s: the engine resets the container's own when it restarts it
+    service: str = ""  # the compose service the container is one of (its label)
 
 
 def parse_event(line: str) -> ContainerEvent | None:
@@ -162,9 +164,13 @@ def parse_event(line: str) -> ContainerEvent | None:
     if not isinstance(event, dict) or event.get("Type") != "container":
         return None
     actor = event.get("Actor") or {}
-    code = str((actor.get("Attributes") or {}).get("exitCode") or "")
+    attributes = actor.get("Attributes") or {}
+    code = str(attributes.get("exitCode") or "")
     return ContainerEvent(
-        str(actor.get("ID") or ""), str(event.get("Action") or ""), int(code) if code.isdigit() else None
+        str(actor.get("ID") or ""),
+        str(event.get("Action") or ""),
+        int(code) if code.isdigit() else None,
+        str(attributes.get(COMPOSE_SERVICE_LABEL) or ""),
     )
 
 
@@ -206,12 +212,7 @@ class ContainerEvents:
         return found
 
     def close(self) -> None:
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        end_process(self._process)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -143,6 +144,18 @@ def _cli(engine: Engine, *args: str, env: Mapping[str, str] | None = None, stder
     except DockerException as error:
         raise failed(error) from None
     return "\n".join(part for part in (out, err if stderr else "") if part)
+
+
+def end_process(process: subprocess.Popen[Any], grace: float = 5.0) -> None:
+    """A docker child this package started in the background (events, logs) ended: SIGTERM, SIGKILL after GRACE
+    seconds, reaped."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _inspect(engine: Engine, kind: str, ids: list[str]) -> list[dict[str, Any]]:

@@ -74,6 +74,7 @@ class Loop:
     # rebuild): a sync copies only a burst's files into that one; any other (recreated by hand, by compose) is
     # compared whole first.
     known: dict[str, str] = field(default_factory=dict)
+    started: dict[str, str] = field(default_factory=dict)  # containers others started since, by service
 
     @property
     def definitions(self) -> list[Path]:
@@ -139,9 +140,11 @@ def body(run: Run) -> None:
         run.report_decides = False  # a loop's failed turns are its record, not its verdict: Ctrl-C ends it
         from ci.watch import bursts  # watchfiles is installed for this session alone; the others import this module
 
-        for burst in bursts.watching(loop.inputs, loop.definitions):
-            on_burst(loop, burst)
-            resume(loop)
+        # Containers started by others (`docker compose up --force-recreate` by hand): noticed between bursts.
+        with dk.container_events(loop.engine, ("start",)) as started:
+            for burst in bursts.watching(loop.inputs, loop.definitions, lambda: started_by_others(loop, started)):
+                on_burst(loop, burst)
+                resume(loop)
     except KeyboardInterrupt as stop:
         print(f"\nstopped ({stopped_by(stop)})", flush=True)
     finally:
@@ -160,7 +163,55 @@ def start(loop: Loop) -> str:
     return f"started from a cached build: {names}"
 
 
+def started_by_others(loop: Loop, events: dk.ContainerEvents) -> bool:
+    """Whether a container of a service with sync rules was started that is not the one the loop last proved
+    (its start events read from EVENTS): the loop's own turns have made theirs known by the time this asks."""
+    for event in events.pending():
+        if event.action == "start" and event.service in loop.rules:
+            loop.started[event.service] = event.container_id
+    for service, container in list(loop.started.items()):
+        if loop.known.get(service) in (None, container):
+            del loop.started[service]  # one of the loop's own, or of a service it never proved
+    return bool(loop.started)
+
+
+def recreated(loop: Loop) -> None:
+    """Each service whose container others started since the loop proved it (started_by_others): compared with
+    the tree whole, and what differs synced there and proven. Nothing is rebuilt here: a container that runs no
+    image of the build record, a difference no sync carries or a sync that fails is said, and left to the next
+    save, so that a failing rebuild (and its rollback's container) never repeats by itself."""
+    try:
+        running = dk.service_containers(loop.engine)
+    except CiError:
+        return
+    later = "the next save rebuilds it"
+    for service, started in sorted(loop.started.items()):
+        container = running.get(service)
+        del loop.started[service]
+        if container is None or not container.running or container.id != started:
+            continue
+        loop.known[service] = container.id  # asked once; a sync below makes it known again, proven
+        target = loop.services_by_name[service].target if service in loop.services_by_name else ""
+        built = loop.record.targets.get(target) if loop.record else None
+        if built is None or container.image != built.image_id:
+            print(f"{service}: container {short_id(container.id)} was started by someone else and runs no image of "
+                  f"the build record: {later}", flush=True)  # fmt: skip
+            continue
+        print(f"{service}: container {short_id(container.id)} was started by someone else: comparing it whole",
+              flush=True)  # fmt: skip
+        found = caught_up(loop, loop.services_by_name[service], container, built, later)
+        if found is None or found.sync is None:
+            continue
+        if not found.differs:
+            print(f"{service}: at the tree ({found.compared} files compared)", flush=True)
+        elif not sync_turn(loop, found.sync, container, time.monotonic(), list(found.files), later):
+            loop.known[service] = container.id
+
+
 def on_burst(loop: Loop, burst: Burst) -> None:
+    if not burst.paths:
+        recreated(loop)
+        return
     files = sorted(loop.relative(p) for p in burst.paths)
     changed = any(p in burst.paths for p in loop.definitions)
     reread = False
@@ -236,7 +287,9 @@ def shown(path: str, gone: list[str]) -> str:
     return f"{path} (deleted)" if path in gone else path
 
 
-def sync_turn(loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float, files: list[str]) -> bool:
+def sync_turn(
+    loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float, files: list[str], then: str = "rebuilding it"
+) -> bool:
     """SYNC carried into the service's running CONTAINER and proven: its line and testcase (turns.taking);
     the sync recorded where verify reads it. False when it failed (its line names the service and the path):
     the caller rebuilds the service's target. FILES: the burst's files of the service, as the line shows them."""
@@ -253,13 +306,13 @@ def sync_turn(loop: Loop, sync: Sync, container: dk.ContainerInfo, seen: float, 
         except CiError as err:
             forget(loop, sync.service)
             loop.known.pop(sync.service, None)
-            raise Failed("sync failed", f"{sync.service}: {err}; rebuilding it") from None
+            raise Failed("sync failed", f"{sync.service}: {err}; {then}") from None
         current.sync_seconds, current.up_seconds = carried.sync_seconds, carried.up_seconds
         if not carried.proof.ok:
             forget(loop, sync.service)
             loop.known.pop(sync.service, None)
             said = carried.proof.line().replace(container.id, container.name)
-            raise Failed("not proven", f"{sync.service}: {said}; rebuilding it")
+            raise Failed("not proven", f"{sync.service}: {said}; {then}")
         entry = sync_.entry_of(sync, container, loop.rules.get(sync.service, ()), loop.inputs[target], digest)
         entry = record_sync(settings.reports_dir, settings.project, sync.service, entry)
         current.detail = f"{carried.proof.line()} ({entry.line()} onto {short_id(entry.image)})"
@@ -330,9 +383,11 @@ def start_line(loop: Loop, synced: set[str]) -> str:
     return f"{head}: {', '.join(said)}" + ("" if head == "at the tree" else "; the next save retries")
 
 
-def caught_up(loop: Loop, service: Service, container: dk.ContainerInfo, built: TargetRecord) -> sync_.CatchUp | None:
-    """SERVICE's running CONTAINER against the tree (sync_.catch_up); None, said on a line, when only a rebuild
-    brings it there."""
+def caught_up(
+    loop: Loop, service: Service, container: dk.ContainerInfo, built: TargetRecord, then: str = "rebuilding it"
+) -> sync_.CatchUp | None:
+    """SERVICE's running CONTAINER against the tree (sync_.catch_up); None, said on a line ending in THEN, when
+    only a rebuild brings it there."""
     try:
         user = loop.users.get(container.id) or dk.container_user(loop.engine, container.id)
         loop.users[container.id] = user
@@ -340,8 +395,8 @@ def caught_up(loop: Loop, service: Service, container: dk.ContainerInfo, built: 
                                loop.rules.get(service.name, ()), loop.inputs[service.target], built, user)  # fmt: skip
     except CiError as err:
         found = sync_.CatchUp(rebuild=str(err))
-    if found.rebuild:
-        print(f"start: {service.name}: {found.rebuild}; rebuilding it", flush=True)
+    if found.rebuild or found.sync is None:
+        print(f"{service.name}: {found.rebuild}; {then}", flush=True)
         return None
     return found
 

@@ -78,15 +78,17 @@ def roots(inputs: Sequence[Inputs], definitions: Sequence[Path]) -> list[Path]:
     return sorted(p for p in found if not any(p != q and p.is_relative_to(q) for q in found))
 
 
-def watching(inputs: Mapping[str, Inputs], definitions: Sequence[Path]) -> Iterator[Burst]:
+def watching(
+    inputs: Mapping[str, Inputs], definitions: Sequence[Path], wake: Callable[[], bool] = lambda: False
+) -> Iterator[Burst]:
     """The bursts of changes to the inputs of each target (INPUTS: by name) and to DEFINITIONS until Ctrl-C;
-    a line says when the watcher runs: a save after it is never missed."""
+    a line says when the watcher runs: a save after it is never missed. An empty burst when WAKE says so."""
     names = ", ".join(inputs)
 
     def ready() -> None:
         print(f"watching the inputs of {names}; Ctrl-C to stop", flush=True)
 
-    return bursts(list(inputs.values()), definitions, lambda: False, ready)
+    return bursts(list(inputs.values()), definitions, lambda: False, ready, wake)
 
 
 def bursts(
@@ -94,11 +96,13 @@ def bursts(
     definitions: Sequence[Path],
     stop: Callable[[], bool],
     ready: Callable[[], None] = lambda: None,
+    wake: Callable[[], bool] = lambda: False,
 ) -> Iterator[Burst]:
     """Each burst of changes to the inputs, as it ends; changes made while the caller works on one burst are
     kept by the watcher and make the next. READY is called once the watcher sees changes (its first batch,
     empty or not): a save before then would be missed. Ends when STOP says so (checked at least every
-    second) or on Ctrl-C (which raises KeyboardInterrupt)."""
+    second) or on Ctrl-C (which raises KeyboardInterrupt). While no burst is under way, WAKE (asked as often)
+    may ask for an empty one: something besides the files needs the caller (a container recreated)."""
     keep = relevant(inputs, definitions)
     pending: set[Path] = set()
     first = last = 0.0  # when the burst's first and newest relevant batch came
@@ -128,3 +132,5 @@ def bursts(
         if pending and (now - last >= (QUIET_MS - STEP_MS) / 1000 or now - first >= LONGEST_MS / 1000):
             yield Burst(frozenset(pending), first)
             pending = set()
+        elif not pending and wake():
+            yield Burst(frozenset(), now)

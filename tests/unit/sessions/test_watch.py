@@ -9,6 +9,7 @@ import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from types import SimpleNamespace
 from typing import NoReturn
 
 import pytest
@@ -206,7 +207,9 @@ def planned_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proven: bool) 
     monkeypatch.setattr(dk, "service_containers", lambda engine: {"backend": running})
     loop.known = {"backend": "c1"}  # the container the loop last saw at the tree
 
-    def sync_turn(loop: watch.Loop, sync: object, container: object, seen: float, files: list[str]) -> bool:
+    def sync_turn(
+        loop: watch.Loop, sync: object, container: object, seen: float, files: list[str], then: str = ""
+    ) -> bool:
         done.append(f"sync {getattr(sync, 'service', '')} {files}")
         return proven
 
@@ -341,3 +344,35 @@ def test_the_services_lines_are_followed_from_the_start_and_stopped_at_the_end_u
         watch.resume(loop)
         watch.finish(loop)
         assert made == expected, flags
+
+
+def test_a_container_others_started_is_noticed_compared_whole_and_synced_never_rebuilt_by_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci.builds.record import BuildRecord, TargetRecord
+    from ci.watch import sync as sync_
+    from ci.watch.plan import Copy, Sync
+
+    loop, done = planned_loop(tmp_path, monkeypatch, proven=True)
+    events = SimpleNamespace(pending=lambda: [dk.ContainerEvent("c1", "start", None, "backend")])
+    assert not watch.started_by_others(loop, events)  # type: ignore[arg-type]  # the loop's own: known
+    events = SimpleNamespace(pending=lambda: [dk.ContainerEvent("c2", "start", None, "backend"),
+                                              dk.ContainerEvent("f2", "start", None, "frontend")])  # fmt: skip
+    assert watch.started_by_others(loop, events)  # type: ignore[arg-type]
+    assert loop.started == {"backend": "c2"}  # a service without sync rules is not watch's to compare
+    other = dk.ContainerInfo("c2", "p-backend-1", "backend", "sha256:img", True, "running", 0, "healthy")
+    monkeypatch.setattr(dk, "service_containers", lambda engine: {"backend": other})
+    monkeypatch.setattr(dk, "container_user", lambda engine, cid: dk.ContainerUser("", 0, 0, frozenset()))
+    whole = Sync("backend", (Copy("backend/main.py", "/app/backend/main.py"),), ())
+    monkeypatch.setattr(sync_, "catch_up", lambda *args: sync_.CatchUp(whole, compared=2, files=("backend/main.py",)))
+    watch.recreated(loop)  # no build record: said, left to the next save
+    assert done == [] and loop.started == {} and loop.known["backend"] == "c2"
+    built = TargetRecord("p-backend:dev", "sha256:img", "sha256:" + "0" * 64)
+    loop.record = BuildRecord("watch", "p", "dev", "2026-12-07T00:00:00Z", {}, {"backend": built})
+    loop.known, loop.started = {"backend": "c1"}, {"backend": "c2"}
+    watch.recreated(loop)
+    assert done == ["sync backend ['backend/main.py']"]
+    monkeypatch.setattr(sync_, "catch_up", lambda *args: sync_.CatchUp(rebuild="requirements.txt differs"))
+    loop.known, loop.started = {"backend": "c1"}, {"backend": "c2"}
+    watch.recreated(loop)
+    assert done[1:] == [] and loop.known["backend"] == "c2"  # no rebuild by itself: a failing one would repeat

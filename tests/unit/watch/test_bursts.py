@@ -158,3 +158,26 @@ def test_a_burst_is_timed_from_when_it_was_seen_not_from_the_files_modification_
     received, burst = collected.bursts[0]
     assert names(burst) == {"old.py"} and (context / "old.py").stat().st_mtime < time.time() - 7000
     assert before <= burst.seen <= received
+
+
+def test_a_wake_asked_while_no_burst_is_under_way_is_an_empty_burst(context: Path) -> None:
+    asked = threading.Event()
+    found: list[bursts.Burst] = []
+    done = threading.Event()
+
+    def wake() -> bool:
+        return asked.is_set() and not found  # once: the caller has what woke it by the next ask
+
+    def collect() -> None:
+        for burst in bursts.bursts([Inputs.of(context, Path("Dockerfile"))], [], done.is_set, wake=wake):
+            found.append(burst)
+
+    thread = threading.Thread(target=collect, daemon=True)
+    thread.start()
+    asked.set()
+    end = time.monotonic() + 5
+    while not found and time.monotonic() < end:
+        time.sleep(0.02)
+    done.set()
+    thread.join(timeout=5)
+    assert [b.paths for b in found] == [frozenset()]
