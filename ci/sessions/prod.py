@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ci import docker as dk
 from ci.builds import bake
 from ci.builds.buildargs import prod_args, prod_build_args
-from ci.builds.finished import Build, write_build
+from ci.builds.finished import Build, record_pushed, write_build
 from ci.cache import in_build, refs, registry
 from ci.core.errors import Exit, UsageError
 from ci.core.report import Check
@@ -72,8 +72,27 @@ def body(run: Run) -> None:
         for ref in pushed:
             print(f"pushing {ref}", flush=True)
             dk.push_image(store, ref)
+        digests = pushed_digests(build, image_registry)
+        record_pushed(run.settings, build, digests)
+        run.data["pushed"] = digests
         check.message = f"pushed {len(pushed)} tags to {image_registry}"
-        run.verdict = f"pushed {len(pushed)} tags to {image_registry}; next: nox -s verify"
+        run.verdict = f"pushed {len(pushed)} tags to {image_registry}: {digests_line(digests)}; next: nox -s verify"
+
+
+def pushed_digests(build: Build, image_registry: str) -> dict[str, str]:
+    """Each pushed target's reference by digest, `REGISTRY/NAME@sha256:...`: the repository of its first tag in
+    IMAGE_REGISTRY and the digest bake wrote (its metadata's containerimage.digest: the index pushed)."""
+    found = {}
+    for t in build.targets:
+        tag = next((ref for ref in t.tags if ref.startswith(f"{image_registry}/")), "")
+        if tag and t.digest:
+            found[t.target] = f"{tag.rsplit(':', 1)[0]}@{t.digest}"
+    return found
+
+
+def digests_line(digests: dict[str, str]) -> str:
+    """`backend sha256:..., frontend sha256:...`: each pushed digest whole, for a deploy step to take."""
+    return ", ".join(f"{target} {ref.rsplit('@', 1)[1]}" for target, ref in digests.items())
 
 
 def identities(build: Build) -> str:

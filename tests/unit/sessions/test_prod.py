@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from ci import frame
+from ci.builds.bake import TargetBuild
+from ci.builds.finished import Build
 from ci.core.settings import load_settings
-from ci.sessions.prod import SESSION
+from ci.sessions.prod import SESSION, digests_line, pushed_digests
 from ci.sources.git import git
 from tests.conftest import junit_results
 
@@ -33,3 +37,21 @@ def test_a_repository_with_no_commit_yet_is_one_usage_line_saying_to_commit_firs
     )
     assert junit_results(tmp_path / "reports" / "junit-prod.xml")["commit"] == "failure"
     assert json.loads((tmp_path / "reports" / "prod.json").read_text())["status"] == "usage error"
+
+
+def built(target: str, digest: str, *tags: str) -> TargetBuild:
+    return TargetBuild(target, 1.0, 1, 1, 1.0, 0, [], digest=digest, tags=tags)
+
+
+def test_each_pushed_target_is_named_by_its_repository_and_the_digest_bake_wrote() -> None:
+    digest = "sha256:" + "a" * 64
+    build = SimpleNamespace(
+        targets=[
+            built("backend", digest, "p-backend:abc", "localhost:5000/p-backend:abc", "localhost:5000/p-backend:x"),
+            built("frontend", "", "localhost:5000/p-frontend:abc"),  # no digest written: not named
+            built("worker", digest, "p-worker:abc"),  # not pushed
+        ]
+    )
+    found = pushed_digests(cast(Build, build), "localhost:5000")
+    assert found == {"backend": f"localhost:5000/p-backend@{digest}"}
+    assert digests_line(found) == f"backend {digest}"
