@@ -71,6 +71,12 @@ OPTION_TABLE: tuple[Option, ...] = (
     ),
     Option(("--push",), ("prod",), "also push the images to IMAGE_REGISTRY, with attestations", "store_true"),
     Option(
+        ("--sign",),
+        ("prod",),
+        "with --push: sign each pushed image's digest with cosign (COSIGN_KEY, COSIGN_PASSWORD)",
+        "store_true",
+    ),
+    Option(
         ("--builder",),
         ("prod",),
         "buildx builder to use (default: BUILDX_BUILDER, else the current one)",

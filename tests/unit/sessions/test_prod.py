@@ -55,3 +55,29 @@ def test_each_pushed_target_is_named_by_its_repository_and_the_digest_bake_wrote
     found = pushed_digests(cast(Build, build), "localhost:5000")
     assert found == {"backend": f"localhost:5000/p-backend@{digest}"}
     assert digests_line(found) == f"backend {digest}"
+
+
+def test_sign_without_push_is_one_usage_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setattr(frame, "load_settings", lambda: load_settings({}, root=tmp_path))
+    monkeypatch.setattr("ci.docker.connect", lambda *a, **k: pytest.fail("the engine was asked"))
+    assert frame.run(SESSION, ["--sign"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "error: --sign signs the pushed images: give it with --push"
+
+
+def test_sign_without_a_key_is_refused_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("COSIGN_PASSWORD", "not-shown-pw")
+    monkeypatch.delenv("COSIGN_KEY", raising=False)
+    monkeypatch.setattr(frame, "load_settings", lambda: load_settings({}, root=tmp_path))
+    monkeypatch.setattr("ci.sign.cosign.available", lambda: "/usr/bin/cosign")
+    monkeypatch.setattr("ci.docker.connect", lambda *a, **k: pytest.fail("the engine was asked"))
+    assert frame.run(SESSION, ["--push", "--sign"]) == 2
+    out = capsys.readouterr()
+    assert out.err.strip().splitlines()[-1].startswith("error: --sign: COSIGN_KEY is not set")
+    assert "not-shown-pw" not in out.out + out.err + (tmp_path / "reports" / "prod.json").read_text()
