@@ -22,6 +22,8 @@ from ci.docker.buildx import (
     bake_stream,
     buildx_version_line,
     inspect_builder,
+    published_digest,
+    published_image,
 )
 from ci.docker.compose import (
     MissingVariables,
@@ -191,6 +193,8 @@ __all__ = [
     "project_containers",
     "project_image_ids",
     "prune_build_cache",
+    "published_digest",
+    "published_image",
     "pull_failure",
     "push_image",
     "read_trees",
