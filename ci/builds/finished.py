@@ -15,7 +15,7 @@ from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import utc_iso
 from ci.builds.figures import phases_text
 from ci.builds.ledger import builds_of, record_builds
-from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, with_pushed, write_record
 from ci.builds.timeline import Table, failed_timeline, page, timeline
 from ci.builds.trace import BuildTrace
 from ci.core import terminal
@@ -80,6 +80,12 @@ def record_build(
     write_record(record, settings.reports_dir)
     record_builds(settings.reports_dir, settings.project, builds_of(record))  # what removes images reads it
     return record
+
+
+def record_pushed(settings: Settings, build: Build, pushed: dict[str, str]) -> None:
+    """BUILD's record rewritten with where each target of PUSHED (target -> reference by digest) was pushed."""
+    build.record = with_pushed(build.record, pushed)
+    write_record(build.record, settings.reports_dir)
 
 
 def write_build(report: Report, settings: Settings, build: Build) -> None:

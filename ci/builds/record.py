@@ -2,7 +2,8 @@
 with the files each image was built from. dev and prod write it; verify reads it. One writer, one reader.
 
 Format 3 (this one) gives each target its own build values (commit, build date, cache bust) and tags, and
-the digests of the build args that shaped its image (absent from the records made before them: read as none);
+the digests of the build args that shaped its image (absent from the records made before them: read as none)
+and, once `prod -- --push` pushed it, the reference by digest it was pushed as (`pushed`: none before, or unpushed);
 formats 1 and 2 had one set for every target, in `variables`, and read as such. A record this code cannot
 read fails with one line saying to rebuild.
 """
@@ -10,7 +11,7 @@ read fails with one line saying to rebuild.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ class TargetRecord:
     # mainza.build-args, and each by name -> the sha256 of its value (never the value: it may be a token).
     build_args_digest: str = ""
     build_args: dict[str, str] = field(default_factory=dict)
+    # Where `prod -- --push` published it, by digest: `REGISTRY/NAME@sha256:...`, the index bake wrote
+    # (its metadata's containerimage.digest) that a deploy step pulls and cosign signs; "" unpushed.
+    pushed: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,12 @@ def replaced_targets(earlier: BuildRecord | None, targets: dict[str, TargetRecor
     return found
 
 
+def with_pushed(record: BuildRecord, pushed: dict[str, str]) -> BuildRecord:
+    """RECORD with each target of PUSHED (target -> its reference by digest) marked pushed there."""
+    targets = {name: replace(t, pushed=pushed.get(name, t.pushed)) for name, t in record.targets.items()}
+    return replace(record, targets=targets)
+
+
 def write_record(record: BuildRecord, reports_dir: Path) -> Path:
     """The record, whole or not at all: a reader never finds half of one."""
     return write_data({"format": FORMAT, **asdict(record)}, reports_dir / FILE)
@@ -107,6 +117,7 @@ def _target(t: dict[str, Any], variables: dict[str, str]) -> TargetRecord:
         tuple(t.get("tags") or (t["image"],)),
         str(t.get("build_args_digest") or ""),  # none before the build args were recorded
         {str(k): str(v) for k, v in (t.get("build_args") or {}).items()},
+        str(t.get("pushed") or ""),  # none before pushes were recorded
     )
 
 

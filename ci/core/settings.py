@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci.core import secrets
 from ci.core.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]  # the project: ci/core/settings.py is two folders down
@@ -66,6 +67,9 @@ VARIABLES: Mapping[str, Variable] = {
         Variable("BRANCH_NAME", "Jenkins: the branch built (CACHE_BRANCH's default)"),
         Variable("IMAGE_REGISTRY", "where prod --push pushes; else the cache registry"),
         Variable("CHROMIUM", "the chromium verify --browser drives", "/usr/bin/chromium"),
+        Variable("COSIGN_KEY", "the private key prod --sign signs with: a path, or cosign's env://NAME"),
+        Variable("COSIGN_PASSWORD", "the password of COSIGN_KEY, given to cosign in its environment alone"),
+        Variable("COSIGN_PUBLIC_KEY", "the public key verify --signed checks signatures with: a path, or env://NAME"),
         Variable("DOCKER_HOST", "the engine's address", "unix:///var/run/docker.sock", exported_only=True),
         Variable("DOCKER_CONTEXT", "the docker client's context", exported_only=True),
         Variable("DOCKER_CONFIG", "the docker client's config folder (logins)", "~/.docker", exported_only=True),
@@ -294,6 +298,41 @@ def chromium(env: Mapping[str, str] | None = None) -> Path:
 def image_registry(env: Mapping[str, str]) -> str:
     """IMAGE_REGISTRY: where prod pushes; "" for the cache registry."""
     return _stripped(env, "IMAGE_REGISTRY")
+
+
+ENV_KEY = "env://"  # cosign's form of a key held in an environment variable: env://NAME
+
+
+@dataclass(frozen=True)
+class Signing:
+    """cosign's keys as the environment gives them (the view: exported over .env): the private key (a path or
+    env://NAME, "" unset), the public key, and what cosign's process is given beside the suite's own environment
+    (the password, an env:// key's value): never a command line. Every secret is registered where it is read."""
+
+    key: str = ""
+    public_key: str = ""
+    child_env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.child_env.get("COSIGN_PASSWORD"))
+
+
+def signing(env: Mapping[str, str] | None = None) -> Signing:
+    """COSIGN_KEY, COSIGN_PASSWORD, COSIGN_PUBLIC_KEY from the view; the password and any env:// key's value
+    registered as secrets (ci/core/secrets.py) and put in the child's environment."""
+    view = _view(env)
+    key, public_key = _stripped(view, "COSIGN_KEY"), _stripped(view, "COSIGN_PUBLIC_KEY")
+    password = view.get("COSIGN_PASSWORD", "")
+    child = {**os.environ, "COSIGN_PASSWORD": password}
+    for named in (key, public_key):
+        if named.startswith(ENV_KEY):
+            child[named.removeprefix(ENV_KEY)] = view.get(named.removeprefix(ENV_KEY), "")
+    if key.startswith(ENV_KEY):
+        held = child[key.removeprefix(ENV_KEY)]  # the private key itself, whole and line by line (PEM)
+        secrets.register(held, *(line for line in held.splitlines() if not line.startswith("-----")))
+    secrets.register(password)
+    return Signing(key, public_key, child)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from ci.docker.buildx import (
     bake_stream,
     buildx_version_line,
     inspect_builder,
+    published_digest,
+    published_image,
 )
 from ci.docker.compose import (
     LOG_LINE_BYTES,
@@ -208,6 +210,8 @@ __all__ = [
     "project_containers",
     "project_image_ids",
     "prune_build_cache",
+    "published_digest",
+    "published_image",
     "pull_failure",
     "push_image",
     "read_trees",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,31 @@ def bake_stream(engine: Engine, call: BakeCall) -> Iterator[str]:
         yield from cast(Iterator[str], stream)
     except DockerException as err:
         raise failed(err) from None
+
+
+# What `imagetools inspect` gives of a published image, by digest: its config (labels) and its provenance
+# attestation (SLSA), each keyed by platform when the index holds several.
+_PUBLISHED_FORMAT = '{"image":{{json .Image}},"provenance":{{json .Provenance}}}'
+
+
+def published_digest(engine: Engine, ref: str) -> str:
+    """The digest REF (a tag) names in its registry now: the index's, as a pull by that tag gets it. DockerFailed
+    in one line when the registry does not answer or holds no such tag."""
+    try:
+        found = json.loads(_cli(engine, "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"))
+    except ValueError:
+        raise CiError(f"{ref}: the registry's answer is not a manifest") from None
+    return str(found.get("digest", "")) if isinstance(found, dict) else ""
+
+
+def published_image(engine: Engine, ref: str) -> dict[str, Any]:
+    """The config and provenance of REF (by digest) as its registry holds them: `{"image": ..., "provenance":
+    ...}`, imagetools' JSON. DockerFailed in one line when the registry does not answer."""
+    try:
+        found = json.loads(_cli(engine, "buildx", "imagetools", "inspect", ref, "--format", _PUBLISHED_FORMAT))
+    except ValueError:
+        raise CiError(f"{ref}: the registry's answer is not an image's") from None
+    return found if isinstance(found, dict) else {}
 
 
 def bake_definition(

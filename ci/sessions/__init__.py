@@ -77,6 +77,12 @@ OPTION_TABLE: tuple[Option, ...] = (
     ),
     Option(("--push",), ("prod",), "also push the images to IMAGE_REGISTRY, with attestations", "store_true"),
     Option(
+        ("--sign",),
+        ("prod",),
+        "with --push: sign each pushed image's digest with cosign (COSIGN_KEY, COSIGN_PASSWORD)",
+        "store_true",
+    ),
+    Option(
         ("--builder",),
         ("prod",),
         "buildx builder to use (default: BUILDX_BUILDER, else the current one)",
@@ -101,6 +107,13 @@ OPTION_TABLE: tuple[Option, ...] = (
     Option(("--dry-run",), ("prune",), "show what would be removed and the bytes it frees", "store_true"),
     Option(("--browser",), ("verify",), "also open the page in headless chromium", "store_true"),
     Option(("--up",), ("verify",), "start or recreate the stack from the latest build first", "store_true"),
+    Option(
+        ("--signed",),
+        ("verify",),
+        "check each image the latest build pushed, by digest: its signature (COSIGN_PUBLIC_KEY, offline), the "
+        "commit its provenance names, its sources against the tree's (or --commit's)",
+        "store_true",
+    ),
     Option(("--once",), ("watch",), "one turn over what changed since the running build", "store_true"),
     Option(("--no-sync",), ("watch",), "rebuild every turn, whatever the develop.watch rules say", "store_true"),
     Option(("--no-logs",), ("watch",), "hide the services' own log lines (`SERVICE | line`)", "store_true"),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime
 
 from ci import docker as dk
 from ci.builds import bake
 from ci.builds.buildargs import prod_args, prod_build_args
-from ci.builds.finished import Build, write_build
+from ci.builds.finished import Build, record_pushed, write_build
 from ci.cache import in_build, refs, registry
-from ci.core.errors import Exit, UsageError
+from ci.core.errors import CiError, Exit, UsageError
 from ci.core.report import Check
 from ci.core.session import Run, Session
+from ci.core.settings import Signing, signing
 from ci.phases.build import BuildRequest, build_group
+from ci.sign import cosign
 from ci.sources.git import read_commit, unborn
 from ci.stack import preflight
 
@@ -23,6 +26,7 @@ SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
 
 def body(run: Run) -> None:
     settings, args = run.settings, run.args
+    signing = signing_of(args)
     if unborn(settings.root):  # its images would be "unknown", of no commit a pipeline can find again
         line = f"{settings.root} has no commit yet: commit first (`git add -A && git commit`), prod builds one"
         run.report.add(Check("commit", "failed", message=line, exit_code=Exit.USAGE))
@@ -72,8 +76,63 @@ def body(run: Run) -> None:
         for ref in pushed:
             print(f"pushing {ref}", flush=True)
             dk.push_image(store, ref)
+        digests = pushed_digests(build, image_registry)
+        record_pushed(run.settings, build, digests)
+        run.data["pushed"] = digests
         check.message = f"pushed {len(pushed)} tags to {image_registry}"
-        run.verdict = f"pushed {len(pushed)} tags to {image_registry}; next: nox -s verify"
+        run.verdict = f"pushed {len(pushed)} tags to {image_registry}: {digests_line(digests)}; next: nox -s verify"
+        if signing is not None:
+            sign_pushed(digests, signing)
+            check.message += f", signed {len(digests)} digests"
+            run.verdict = f"pushed and signed {len(pushed)} tags to {image_registry}: {digests_line(digests)}; " + (
+                "next: nox -s verify -- --signed"
+            )
+
+
+def sign_pushed(digests: dict[str, str], signing: Signing) -> None:
+    """Each pushed digest signed (the index: its platform manifests, labels and attestations); the first that
+    fails ends prod in one line naming the image."""
+    for target, ref in digests.items():
+        print(f"signing {ref}", flush=True)
+        try:
+            cosign.sign(ref, signing)
+        except CiError as err:
+            raise CiError(f"{target}: {err}") from None
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """--sign signs what --push pushed: alone, it has nothing to sign."""
+    if args.sign and not args.push:
+        raise UsageError("--sign signs the pushed images: give it with --push")
+
+
+def signing_of(args: argparse.Namespace) -> Signing | None:
+    """With --sign, the key as the environment gives it, checked before anything is built: cosign installed,
+    COSIGN_KEY set; None without --sign."""
+    if not args.sign:
+        return None
+    if cosign.available() is None:
+        raise UsageError("--sign: cosign is not installed: run `ci/provision` as root (Debian's cosign, 2.x)")
+    found = signing()
+    if not found.key:
+        raise UsageError("--sign: COSIGN_KEY is not set: a private key's path, or env://NAME (and COSIGN_PASSWORD)")
+    return found
+
+
+def pushed_digests(build: Build, image_registry: str) -> dict[str, str]:
+    """Each pushed target's reference by digest, `REGISTRY/NAME@sha256:...`: the repository of its first tag in
+    IMAGE_REGISTRY and the digest bake wrote (its metadata's containerimage.digest: the index pushed)."""
+    found = {}
+    for t in build.targets:
+        tag = next((ref for ref in t.tags if ref.startswith(f"{image_registry}/")), "")
+        if tag and t.digest:
+            found[t.target] = f"{tag.rsplit(':', 1)[0]}@{t.digest}"
+    return found
+
+
+def digests_line(digests: dict[str, str]) -> str:
+    """`backend sha256:..., frontend sha256:...`: each pushed digest whole, for a deploy step to take."""
+    return ", ".join(f"{target} {ref.rsplit('@', 1)[1]}" for target, ref in digests.items())
 
 
 def identities(build: Build) -> str:
@@ -176,5 +235,6 @@ SESSION = Session(
     summary="Bake the prod group with the registry cache (mode=max) and reproducible build args.",
     steps=("engine", "preflight", "builder", "cache", "bake", "push"),
     body=body,
+    check_args=check_args,
     locks=lambda args: True,  # it loads the images and moves their tags
 )

@@ -18,8 +18,8 @@ from ci.core import secrets
 from ci.core.errors import CiError, UsageError
 from ci.core.report import Check, Report, markdown_table
 from ci.core.session import Run, Session
-from ci.core.settings import Settings, environment, step_summary
-from ci.phases import deployment, start
+from ci.core.settings import Settings, environment, signing, step_summary
+from ci.phases import deployment, signed, start
 from ci.phases.check import Context, placement, run_checks
 from ci.prune.plan import parse_duration
 from ci.stack import live
@@ -34,6 +34,12 @@ def check_args(args: argparse.Namespace) -> deployment.Request | None:
     """--url's options need it, the local stack's exclude it; every value is checked before any request.
     What --url asks, or None without it."""
     given = [name for name in REMOTE_ONLY if getattr(args, name) not in (None, False, [])]
+    if args.signed:
+        others = [name for name in (*LOCAL_ONLY, "url") if getattr(args, name)]
+        others += [name for name in given if name != "commit"]
+        if others:
+            raise UsageError(f"--signed checks the pushed images: not with --{others[0].replace('_', '-')}")
+        return None
     if not args.url:
         if given:
             raise UsageError(f"--{given[0].replace('_', '-')} goes with --url: the address of a deployed stack")
@@ -62,6 +68,9 @@ def body(run: Run) -> None:
     remote = check_args(run.args)
     if remote is not None:
         deployed(run, remote)
+        return
+    if run.args.signed:
+        pushed_images(run)
         return
     ctx: Context | None = None
     try:
@@ -169,6 +178,31 @@ def deployed(run: Run, remote: deployment.Request) -> None:
     if not all(v.passed for v in verdicts):
         raise CiError(line)
     run.verdict = line
+
+
+# --- the pushed images (--signed) ---------------------------------------------------------------------------
+
+
+def pushed_images(run: Run) -> None:
+    """Each image the latest build pushed, as its tag names it now, by digest: signature, provenance, sources
+    (ci/phases/signed.py); a testcase per image, the failures in the last line."""
+    settings = run.settings
+    with run.step("services") as check:
+        record = read_record(settings.reports_dir, settings.project)
+        if record is None:
+            raise CiError(f"no build of {settings.project} recorded: run `nox -s prod -- --push --sign` first")
+        wanted = signed.expectations(settings, record, run.args.commit)
+        against = f"--commit {run.args.commit}" if run.args.commit else "the working tree"
+        check.message = f"{', '.join(e.target for e in wanted)} pushed by {record.what}, against {against}"
+    engine = dk.connect(settings)
+    failures = list(signed.run_signed(run.report, engine, signing(), wanted))
+    run.data["signed"] = {e.target: e.pushed for e in wanted}
+    print_summary(run.report)
+    if failures:
+        raise CiError(secrets.redact("; ".join(failures)))
+    run.verdict = f"signed, by digest: {', '.join(e.target for e in wanted)} verify with COSIGN_PUBLIC_KEY, " + (
+        f"provenance and sources = {against}"
+    )
 
 
 SESSION = Session(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, write_record
+from ci.builds.record import BuildRecord, TargetRecord, read_record, replaced_targets, with_pushed, write_record
 from ci.core.errors import CiError
 from ci.stack.rollback import previous_target
 
@@ -35,6 +35,18 @@ def test_a_format_2_record_gives_every_target_the_builds_values(tmp_path: Path) 
     assert record is not None and record.expected("api")["git_commit"] == "abc1234"
     assert record.targets["api"].tags == ("p-api:dev",)
     assert (record.targets["api"].build_args_digest, record.targets["api"].build_args) == ("", {})  # none recorded
+    assert record.targets["api"].pushed == ""  # none recorded: unpushed
+
+
+def test_a_push_marks_each_pushed_target_and_reads_back(tmp_path: Path) -> None:
+    api = TargetRecord("p-api:1", "sha256:1", "sha256:s", tags=("p-api:1",))
+    web = TargetRecord("p-web:1", "sha256:2", "sha256:t", tags=("p-web:1",))
+    record = BuildRecord("prod", "p", "abc1234", "now", VARIABLES, {"api": api, "web": web})
+    pushed = with_pushed(record, {"api": "localhost:5000/p-api@sha256:" + "a" * 64})
+    assert pushed.targets["api"].pushed == "localhost:5000/p-api@sha256:" + "a" * 64
+    assert pushed.targets["web"].pushed == ""  # not pushed: none
+    write_record(pushed, tmp_path)
+    assert read_record(tmp_path, "p") == pushed
 
 
 def test_a_newer_or_broken_record_says_to_rebuild(tmp_path: Path) -> None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from ci import frame
+from ci.builds.bake import TargetBuild
+from ci.builds.finished import Build
 from ci.core.settings import load_settings
-from ci.sessions.prod import SESSION
+from ci.sessions.prod import SESSION, digests_line, pushed_digests
 from ci.sources.git import git
 from tests.conftest import junit_results
 
@@ -33,3 +37,47 @@ def test_a_repository_with_no_commit_yet_is_one_usage_line_saying_to_commit_firs
     )
     assert junit_results(tmp_path / "reports" / "junit-prod.xml")["commit"] == "failure"
     assert json.loads((tmp_path / "reports" / "prod.json").read_text())["status"] == "usage error"
+
+
+def built(target: str, digest: str, *tags: str) -> TargetBuild:
+    return TargetBuild(target, 1.0, 1, 1, 1.0, 0, [], digest=digest, tags=tags)
+
+
+def test_each_pushed_target_is_named_by_its_repository_and_the_digest_bake_wrote() -> None:
+    digest = "sha256:" + "a" * 64
+    build = SimpleNamespace(
+        targets=[
+            built("backend", digest, "p-backend:abc", "localhost:5000/p-backend:abc", "localhost:5000/p-backend:x"),
+            built("frontend", "", "localhost:5000/p-frontend:abc"),  # no digest written: not named
+            built("worker", digest, "p-worker:abc"),  # not pushed
+        ]
+    )
+    found = pushed_digests(cast(Build, build), "localhost:5000")
+    assert found == {"backend": f"localhost:5000/p-backend@{digest}"}
+    assert digests_line(found) == f"backend {digest}"
+
+
+def test_sign_without_push_is_one_usage_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setattr(frame, "load_settings", lambda: load_settings({}, root=tmp_path))
+    monkeypatch.setattr("ci.docker.connect", lambda *a, **k: pytest.fail("the engine was asked"))
+    assert frame.run(SESSION, ["--sign"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "error: --sign signs the pushed images: give it with --push"
+
+
+def test_sign_without_a_key_is_refused_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("COSIGN_PASSWORD", "not-shown-pw")
+    monkeypatch.delenv("COSIGN_KEY", raising=False)
+    monkeypatch.setattr(frame, "load_settings", lambda: load_settings({}, root=tmp_path))
+    monkeypatch.setattr("ci.sign.cosign.available", lambda: "/usr/bin/cosign")
+    monkeypatch.setattr("ci.docker.connect", lambda *a, **k: pytest.fail("the engine was asked"))
+    assert frame.run(SESSION, ["--push", "--sign"]) == 2
+    out = capsys.readouterr()
+    assert out.err.strip().splitlines()[-1].startswith("error: --sign: COSIGN_KEY is not set")
+    assert "not-shown-pw" not in out.out + out.err + (tmp_path / "reports" / "prod.json").read_text()

@@ -68,3 +68,22 @@ def test_the_services_step_says_a_job_completed_and_fails_one_that_did_not(tmp_p
     ctx.containers["migrate"] = container("migrate", "exited", 2)
     with pytest.raises(CiError, match=r"^migrate: exited \(exit code 2\): run `nox -s verify -- --up`, or"):
         verifying.services_running(ctx)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--signed", "--up"], "--signed checks the pushed images: not with --up"),
+        (["--signed", "--url", "http://x"], "--signed checks the pushed images: not with --url"),
+        (["--signed", "--tree"], "--signed checks the pushed images: not with --tree"),
+    ],
+)
+def test_signed_takes_commit_and_nothing_of_the_running_stack(argv: list[str], line: str) -> None:
+    import re
+
+    from ci.core.errors import UsageError
+    from ci.frame import parser
+
+    with pytest.raises(UsageError, match=re.escape(line)):
+        verifying.check_args(parser(verifying.SESSION).parse_args(argv))
+    assert verifying.check_args(parser(verifying.SESSION).parse_args(["--signed", "--commit", "HEAD~1"])) is None

@@ -1,0 +1,115 @@
+"""cosign as a subprocess: sign an image by digest with the project's key, verify one with its public key,
+offline (no transparency log: `--tlog-upload=false`, `--offline`, `--private-infrastructure`), the signature
+beside the image in the same registry (cosign's `sha256-HEX.sig` tag).
+
+The key's password reaches cosign in its environment alone (COSIGN_PASSWORD, ci/core/settings.py `Signing`),
+never on its command line; whatever cosign prints is made inert (secrets redacted, controls escaped) before it
+is shown. A registry on this machine may answer plain HTTP (`--allow-http-registry`, for loopback alone, by
+the project's one rule: ci/core/fetch.py `is_loopback`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ci.core.errors import CiError
+from ci.core.fetch import is_loopback
+from ci.core.inert import inert
+from ci.core.settings import Signing
+
+COSIGN = "cosign"
+SECONDS = 120  # one sign or verify, the registry's round trips included
+LINE = 300  # characters of cosign's message shown in a line
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One image's signature check: OK, or WHY it fails in a few words (`unsigned`, `signed by another key`)."""
+
+    ok: bool
+    why: str = ""
+
+
+def available() -> str | None:
+    """Where cosign is on PATH; None when it is not installed."""
+    return shutil.which(COSIGN)
+
+
+def registry_host(ref: str) -> str:
+    """The host of REF's registry, without its port: `localhost` of `localhost:5000/a/b@sha256:...`."""
+    first = ref.split("/", 1)[0]
+    if first.startswith("["):
+        return first[: first.index("]") + 1]
+    return first.rsplit(":", 1)[0] if first.count(":") == 1 else first
+
+
+def transport(ref: str) -> list[str]:
+    """Plain HTTP allowed only to a registry on this machine (the local one answers no TLS)."""
+    return ["--allow-http-registry=true"] if is_loopback(registry_host(ref)) else []
+
+
+def sign_command(ref: str, key: str) -> list[str]:
+    """`cosign sign` of REF (by digest) with KEY (a path or env://NAME): no transparency log, no prompt."""
+    return [COSIGN, "sign", "--key", key, "--tlog-upload=false", "--yes", *transport(ref), ref]
+
+
+def verify_command(ref: str, public_key: str) -> list[str]:
+    """`cosign verify` of REF with PUBLIC_KEY, offline: no transparency log asked, nothing but the registry."""
+    offline = ["--insecure-ignore-tlog=true", "--offline=true", "--private-infrastructure=true"]
+    return [COSIGN, "verify", "--key", public_key, *offline, *transport(ref), "--output", "json", ref]
+
+
+def _run(command: Sequence[str], signing: Signing) -> subprocess.CompletedProcess[str]:
+    if available() is None:
+        raise CiError("cosign is not installed: run `ci/provision` as root (Debian's cosign package, 2.x)")
+    try:
+        return subprocess.run(
+            list(command), env=signing.child_env, capture_output=True, text=True, timeout=SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise CiError(f"cosign did not answer within {SECONDS}s: is the registry reachable?") from None
+
+
+def message(stderr: str) -> str:
+    """cosign's own reason, in one inert line: its last `Error: ...` line, else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
+    found = errors[-1] if errors else (lines[-1] if lines else "no message")
+    return inert(found, LINE).replace("\n", " ")
+
+
+def sign(ref: str, signing: Signing) -> None:
+    """Sign REF (`REGISTRY/NAME@sha256:...`, the index) with the project's key; CiError naming why not."""
+    if not signing.key:
+        raise CiError("no signing key: set COSIGN_KEY (a path, or env://NAME) and COSIGN_PASSWORD")
+    done = _run(sign_command(ref, signing.key), signing)
+    if done.returncode != 0:
+        raise CiError(f"cosign could not sign {ref}: {why_not_signed(done.stderr)}")
+
+
+def why_not_signed(stderr: str) -> str:
+    text = stderr.lower()
+    if "decrypt" in text:
+        return "the key does not open with COSIGN_PASSWORD (wrong password, or another key)"
+    return message(stderr)
+
+
+def verify(ref: str, signing: Signing) -> Verified:
+    """Whether REF carries a signature that verifies with the public key, offline."""
+    if not signing.public_key:
+        return Verified(False, "no public key: set COSIGN_PUBLIC_KEY (a path, or env://NAME)")
+    done = _run(verify_command(ref, signing.public_key), signing)
+    return Verified(True) if done.returncode == 0 else Verified(False, why_unverified(done.stderr))
+
+
+def why_unverified(stderr: str) -> str:
+    """cosign verify's failure in a few words: unsigned, signed by another key, or its own reason."""
+    text = stderr.lower()
+    if "no signatures found" in text:
+        return "unsigned: no signature in the registry"
+    if "no matching signatures" in text or "invalid signature" in text:
+        return "signed by another key: no signature verifies with COSIGN_PUBLIC_KEY"
+    return message(stderr)
