@@ -24,6 +24,7 @@
    slowest of them against a cold build.
 `-- --only loop`: cases 6-8, 7s and 7c alone, which prune nothing (1-5 and 10 empty the engine's build cache).
 The targets and their sources come from the bake definition, as every session reads them.
+The figures are drawn too, beside bench.json: reports/bench.html (ci/bench/picture.py).
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import time
 from dataclasses import asdict
 from typing import Any
 
 from ci import docker as dk
 from ci.bench import goals as goals_
-from ci.bench import heavy, loop, watched
+from ci.bench import heavy, loop, picture, watched
 from ci.bench.cases import ALTERNATING, CASES, PROJECT, URL_CASE, Bench, Case, alternating_case, run_case
 from ci.cache import registry
 from ci.core import terminal
@@ -76,6 +78,7 @@ def body(run: Run) -> None:
         return
     bench = Bench(run.settings, engine, cache_registry)
     cases: list[Case] = []
+    drawn: list[picture.Figure] = []  # cases 1-5 with their builds' phases
     try:
         print(f"bench: copy of the tree in {bench.tree}; preparing the session's venv", flush=True)
         bench.prepare(run.settings.root)
@@ -85,6 +88,7 @@ def body(run: Run) -> None:
             for name in CASES:
                 with run.step(name) as check:
                     cases.append(run_case(bench, name))
+                    drawn.append(picture.build_figure(name, cases[-1].seconds, bench.last_report.get("targets", [])))
                     check.message = f"{cases[-1].seconds:.1f}s, {cases[-1].cached}/{cases[-1].steps} steps cached"
             timed = loop_cases(run, bench)
             with run.step(URL_CASE) as check:
@@ -99,10 +103,16 @@ def body(run: Run) -> None:
             bench.stop_stack()
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
     if run.args.only:
-        summarize_loop(run, timed)
+        draw(run, "nox -s bench -- --only loop", picture.loop_figures(*timed), summarize_loop(run, timed))
         return
-    summarize(run, cases, timed, url_times)
+    shown = summarize(run, cases, timed, url_times)
     alternating.show(run)
+    fresh = [c.seconds for c in alternating.fresh]
+    unnecessary = alternating.unnecessary
+    shown.append(goals_.Goal(ALTERNATING, "unnecessary reruns", unnecessary, 0, str(unnecessary)))
+    figures = [*drawn, *picture.loop_figures(*timed), picture.Figure(URL_CASE, url_times),
+               picture.Figure(f"{ALTERNATING}: each commit's build", fresh)]  # fmt: skip
+    draw(run, "nox -s bench", figures, shown)
 
 
 def heavy_profile(run: Run, engine: dk.Engine, cache_registry: str) -> None:
@@ -128,6 +138,9 @@ def heavy_profile(run: Run, engine: dk.Engine, cache_registry: str) -> None:
             registry.delete_cache(f"{cache_registry}/{PROJECT}/{target}")
         dk.prune_build_cache(engine)
     heavy.summarize(run, result)
+    figures = [picture.build_figure(b.name, b.seconds, b.targets) for b in result.builds]
+    figures.append(picture.Figure(heavy.CASES[3], [result.turn_seconds] if result.turn_seconds else []))
+    draw(run, "nox -s bench -- --heavy", figures, result.goals)
 
 
 def loop_cases(run: Run, bench: Bench) -> tuple[list[loop.LoopCase], loop.ComposeCase]:
@@ -154,14 +167,17 @@ def loop_cases(run: Run, bench: Bench) -> tuple[list[loop.LoopCase], loop.Compos
     return found, composed
 
 
-def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any]) -> list[str]:
-    """The loop cases' figures and goals on screen, into RATIOS and GOALS (bench.json); the verdict's parts."""
+def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any], drawn: list[goals_.Goal]) -> list[str]:
+    """The loop cases' figures and goals on screen, into RATIOS and GOALS (bench.json) and DRAWN (the picture's);
+    the verdict's parts."""
     (dev, first, last, synced), composed = timed
     said = []
     for turn, limit in zip((first, last), loop.GOALS, strict=True):
         key, ratio = f"{turn.name[0]}/6", turn.seconds / dev.seconds
         ratios[key] = ratio
         goals[key] = {"ratio": round(ratio, 3), "goal": limit, "met": ratio <= limit}
+        figure = f"{turn.seconds:.2f}s / {dev.seconds:.2f}s = {ratio:.1%}"
+        drawn.append(goals_.Goal(turn.name, "over dev's time", ratio, limit, figure, f"{limit:.0%}"))
         # one decimal: a ratio of 15.4% against a goal of 15% must not read "15%"
         print(f"{turn.name}: {turn.figures()}, {ratio:.1%} of dev's {dev.figures()} "
               f"(goal: at most {limit:.0%}: {'met' if ratio <= limit else 'missed'})")  # fmt: skip
@@ -183,6 +199,7 @@ def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any]) 
         reached.append((f"proof p{goals_.PROOF_PERCENTILE}", goals_.proof_goal("7s", proofs)))
     for key, goal in reached:
         print(goal.line())
+        drawn.append(goal)
         goals[key] = goal.data()
         said.append(f"{key} = {goal.value:.3f} (goal {goal.goal:g}: {'met' if goal.met else 'missed'})")
     for case in (first, synced):
@@ -197,11 +214,12 @@ def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any]) 
     return said
 
 
-def summarize_loop(run: Run, timed: Timed) -> None:
-    """`--only loop`: the loop cases' figures and goals, in bench.json and the verdict."""
+def summarize_loop(run: Run, timed: Timed) -> list[goals_.Goal]:
+    """`--only loop`: the loop cases' figures and goals, in bench.json and the verdict; the goals, to draw."""
     ratios: dict[str, float] = {}
     goals: dict[str, Any] = {}
-    said = loop_figures(timed, ratios, goals)
+    shown: list[goals_.Goal] = []
+    said = loop_figures(timed, ratios, goals, shown)
     run.data.update({
         "machine": f"{os.cpu_count()} cores, {platform_line()}",
         "loop": [asdict(c) | {"seconds": round(c.seconds, 3) if c.samples else None} for c in [*timed[0], timed[1]]],
@@ -209,9 +227,11 @@ def summarize_loop(run: Run, timed: Timed) -> None:
         "goals": goals,
     })  # fmt: skip
     run.verdict = ", ".join(said)
+    return shown
 
 
-def summarize(run: Run, cases: list[Case], timed: Timed, url_times: list[float]) -> None:
+def summarize(run: Run, cases: list[Case], timed: Timed, url_times: list[float]) -> list[goals_.Goal]:
+    """The figures and goals of every case but 10, on screen, in bench.json and the verdict; the goals, to draw."""
     cold, warm, other, noop, guide = cases
     rows = [(c.name, f"{c.seconds:.1f}s", c.steps, c.cached, f"{c.ratio:.0%}") for c in cases]
     print("\n" + terminal.table(("case", "wall time", "steps", "cached", "hit ratio"), rows, columns=terminal.width()))
@@ -222,9 +242,11 @@ def summarize(run: Run, cases: list[Case], timed: Timed, url_times: list[float])
         "4/1": noop.seconds / cold.seconds,
     }
     goals: dict[str, Any] = {}
-    watch = loop_figures(timed, ratios, goals)
+    shown: list[goals_.Goal] = []
+    watch = loop_figures(timed, ratios, goals, shown)
     url = statistics.median(url_times)
     goals["9"] = {"seconds": round(url, 3), "goal": URL_GOAL, "met": url < URL_GOAL}
+    shown.append(goals_.Goal(URL_CASE, "seconds, median", url, URL_GOAL, f"{url:.2f}s", f"{URL_GOAL:g}s"))
     print(f"{URL_CASE}: median {url:.2f}s of {len(url_times)} ({', '.join(f'{t:.2f}' for t in url_times)}; "
           f"goal: under {URL_GOAL:g}s, nox included: {'met' if url < URL_GOAL else 'missed'})")  # fmt: skip
     print("\nratios: " + ", ".join(f"{k} = {v:.3f}" if k in goals else f"{k} = {v:.2f}" for k, v in ratios.items()))
@@ -242,6 +264,15 @@ def summarize(run: Run, cases: list[Case], timed: Timed, url_times: list[float])
     run.data.update(result)  # the frame writes it into reports/bench.json
     watch.append(f"verify --url {url:.2f}s (goal {URL_GOAL:g}s: {'met' if url < URL_GOAL else 'missed'})")
     run.verdict = ", ".join([*(f"{k} = {v:.2f}" for k, v in ratios.items() if k not in goals), *watch])
+    return shown
+
+
+def draw(run: Run, title: str, figures: list[picture.Figure], shown: list[goals_.Goal]) -> None:
+    """The run's figures and goals as a picture, beside bench.json (ci/bench/picture.py)."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    about = f"{when}, {os.cpu_count()} cores, {platform_line()}"
+    path = picture.write(run.settings.reports_dir, picture.Picture(title, about, figures, shown))
+    print(f"bench: the figures drawn in {path}", flush=True)
 
 
 def platform_line() -> str:
