@@ -17,6 +17,8 @@ from ci.builds.trace import BuildTrace, parse_time
 from ci.core import page as html_page
 from ci.core.page import duration, pct, text
 
+STATE_ROOM = 60  # a failed step's command in the table of a failed build: its row above shows it whole
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -98,7 +100,7 @@ def failed_timeline(profile: str, trace: BuildTrace, seconds: float, cause: str)
     for name, wall in walls:
         steps = trace.steps(name)
         failed = next((v for v in steps if v.error and not v.cancelled), None)
-        state = f"failed at {trace.step_name(failed)}" if failed else (
+        state = f"failed at {trace.step_name(failed, STATE_ROOM)}" if failed else (
             "cancelled" if any(v.cancelled for v in steps) else "done" if steps else "not started")  # fmt: skip
         rows.append((name, f"{wall:.1f}s", len(steps), sum(1 for v in steps if trace.hit(v)), state))
     table = Table(("target", "time", "steps", "cached", "state"), rows)
