@@ -11,6 +11,10 @@ from typing import Any
 
 from ci.core.settings import Settings
 
+# The SBOM generator BuildKit runs for the bake file's `type=sbom` attestation (prod --push, SBOM=true), from
+# Docker Hub: prod asks for it with SBOM only where the builder resolves it, doctor says whether it does.
+SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
+
 
 def bake_groups(bake_text: str) -> list[str]:
     """The group names declared in an HCL bake file, in order."""

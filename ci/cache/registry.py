@@ -165,9 +165,14 @@ class BuilderInfo:
     containerd_store: bool
 
     @property
+    def classic_store(self) -> bool:
+        """A docker-driver builder on the classic image store: no cache export, no attestations kept."""
+        return self.driver == "docker" and not self.containerd_store
+
+    @property
     def export_problem(self) -> str | None:
         """Why this builder cannot export registry cache, with what to change; None when it can."""
-        if self.driver == "docker" and not self.containerd_store:
+        if self.classic_store:
             return (
                 f"builder {self.name} (docker driver) cannot export cache: its engine does not use the containerd "
                 'image store; set {"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json and '
@@ -176,20 +181,31 @@ class BuilderInfo:
         return None
 
 
-def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
-    """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
+def builder_name(name: str | None) -> str | None:
+    """The builder the release sessions use: NAME (--builder), else BUILDX_BUILDER, else None (the current)."""
     name = name or buildx_builder() or None  # buildx's own: exported only
     # buildx's and docker's own rule for builder and context names: never an option of docker's (`-x`).
     if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
         raise UsageError(f"builder {name!r} (--builder or BUILDX_BUILDER) is not a builder name: `docker buildx ls`")
+    return name
+
+
+def builder_info(builder: dk.BuilderFacts) -> BuilderInfo:
+    """What BUILDER can do: a docker-driver builder exports cache and keeps attestations only when each node's
+    engine runs the containerd image store."""
+    endpoints = tuple(node.endpoint for node in builder.nodes)
+    store = builder.driver == "docker" and all(dk.uses_containerd_store(e) for e in endpoints)
+    return BuilderInfo(builder.name, builder.driver, endpoints, store)
+
+
+def selected_builder(engine: dk.Engine, name: str | None) -> BuilderInfo:
+    """The builder prod uses (--builder, else BUILDX_BUILDER, else the current one) and its capabilities."""
+    name = builder_name(name)
     version = parse_version(dk.buildx_version_line(engine)) or Version("0")
     minimum = Version(HOST_MINIMUMS["buildx"].version)
     if version < minimum:
         raise CiError(f"buildx {version} is too old: prod needs buildx >= {minimum} (run `ci/provision` as root)")
-    builder = dk.inspect_builder(engine, name)
-    endpoints = tuple(node.endpoint for node in builder.nodes)
-    store = builder.driver == "docker" and all(dk.uses_containerd_store(e) for e in endpoints)
-    return BuilderInfo(builder.name, builder.driver, endpoints, store)
+    return builder_info(dk.inspect_builder(engine, name))
 
 
 def plan_cache(settings: Settings, builder: BuilderInfo, *, strict: bool) -> CachePlan:

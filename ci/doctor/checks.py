@@ -19,16 +19,17 @@ from typing import Any, Literal, TypeVar
 from packaging.version import Version
 
 from ci import docker as dk
-from ci.builds.bakefile import bake_environment, bake_groups, outside, resolved_targets
+from ci.builds.bakefile import SBOM_SCANNER, bake_environment, bake_groups, outside, resolved_targets
 from ci.cache.refs import BRANCH_TAG, IDENTITY_TAG
-from ci.cache.registry import cache_refs, cache_registry, login_problem
+from ci.cache.registry import BuilderInfo, builder_info, builder_name, cache_refs, cache_registry, login_problem
 from ci.cache.registry import probe as registry_probe
 from ci.core.errors import CiError, EngineUnreachable, Exit, Foreseeable
-from ci.core.settings import HOST_VARIABLES, Settings
+from ci.core.settings import HOST_VARIABLES, Settings, signing
 from ci.core.terminal import plural
 from ci.core.units import human
 from ci.core.versions import HOST_MINIMUMS, TESTED, Minimum, parse_version, tool_version
 from ci.prune.plan import DEFAULT_UNTIL, cache_records, parse_duration, select_cache
+from ci.sign import cosign
 from ci.sources import build_context as ctx
 from ci.sources.dockerfile import base_images, copy_sources, expand_source
 from ci.sources.git import tracked_files
@@ -90,9 +91,18 @@ class Facts:
     definition), each asked once, as futures: the checks run in parallel and wait only for what they need.
     `start()` sets them going; nothing runs before it."""
 
-    def __init__(self, settings: Settings, engine: dk.Engine, *, budget_bytes: float, cache_warn_bytes: float) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: dk.Engine,
+        *,
+        budget_bytes: float,
+        cache_warn_bytes: float,
+        builder: str | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
+        self.builder_given = builder  # --builder; else BUILDX_BUILDER, else the current, as prod picks it
         self.budget_bytes = budget_bytes
         self.cache_warn_bytes = cache_warn_bytes
         self.bake_text = settings.bake_file.read_text() if settings.bake_file.is_file() else ""
@@ -106,6 +116,7 @@ class Facts:
         self.disk_detail = self.pool.submit(self._after_engine, dk.disk_usage_detail)
         self.compose: Future[dict[str, ComposeService] | Foreseeable] = self.pool.submit(self._compose)
         self.ready: Future[preflight.Ready | Finding] = self.pool.submit(self._preflight)
+        self.builder: Future[tuple[dk.BuilderFacts, BuilderInfo] | Finding] = self.pool.submit(release_builder, self)
 
     def run(self, checks: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]]) -> list[Finding]:
         self.start()
@@ -236,10 +247,33 @@ def check_compose(shared: Facts) -> Finding:
     )
 
 
-def check_builder(shared: Facts) -> Finding:
+def release_builder(shared: Facts) -> tuple[dk.BuilderFacts, BuilderInfo] | Finding:
+    """The builder prod would use, as buildx describes it and what it can do; or the builder check's finding
+    when it cannot be asked (no engine: skip; an unknown or bad name: fail)."""
     if not shared._engine_ok():
         return shared._skip_without_engine("builder")
-    builder = dk.inspect_builder(shared.engine)
+    try:
+        found = dk.inspect_builder(shared.engine, builder_name(shared.builder_given))
+    except Foreseeable as err:
+        return Finding("builder", "fail", str(err), "name a builder `docker buildx ls` lists", exit_code=err.exit_code)
+    return found, builder_info(found)
+
+
+def builder_can(shared: Facts, name: str) -> BuilderInfo | Finding:
+    """What the builder can do, for the release check NAME; a skip naming the builder check otherwise."""
+    found = shared.builder.result()
+    if isinstance(found, Finding):
+        return Finding(name, "skip", f"no builder to ask (see builder: {found.detail})")
+    return found[1]
+
+
+def check_builder(shared: Facts) -> Finding:
+    """The builder prod uses (--builder, BUILDX_BUILDER, else the current), its nodes, and whether it exports
+    the registry cache: the first of the release checks."""
+    found = shared.builder.result()
+    if isinstance(found, Finding):
+        return found
+    builder, info = found
     facts = {"builder": builder.name, "builder_driver": builder.driver}
     nodes = ", ".join(builder.statuses) or "no nodes"
     # inactive and stopped nodes are started by the next build; anything else (error) is broken.
@@ -255,18 +289,120 @@ def check_builder(shared: Facts) -> Finding:
         return Finding(
             "builder", "ok", f"{builder.name} ({builder.driver} driver): exports registry cache", facts=facts
         )
-    facts["containerd_image_store"] = str(shared.host.result().containerd_store).lower()
-    if facts["containerd_image_store"] == "true":
+    facts["containerd_image_store"] = str(info.containerd_store).lower()
+    if not info.classic_store:
         detail = f"{builder.name} (docker driver, containerd image store): exports registry cache"
         return Finding("builder", "ok", detail, facts=facts)
     return Finding(
         "builder",
         "warn",
         f"{builder.name} (docker driver, classic image store): cannot export registry cache",
-        'enable the containerd image store: {"features": {"containerd-snapshotter": true}} in '
-        "/etc/docker/daemon.json, then restart dockerd (`ci/provision` as root does it)",
+        CONTAINERD_ADVICE,
         facts=facts,
     )
+
+
+CONTAINERD_ADVICE = (
+    'enable the containerd image store: {"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
+    "then restart dockerd (`ci/provision` as root does it); or --builder a builder of another driver"
+)
+
+
+def check_attestations(shared: Facts) -> Finding:
+    """Whether the builder keeps the provenance attestation (mode=max) prod --push attaches: not a docker-driver
+    builder on the classic image store."""
+    info = builder_can(shared, "attestations")
+    if isinstance(info, Finding):
+        return info
+    if info.classic_store:
+        detail = f"{info.name} (docker driver, classic image store): keeps no attestations, prod --push has none"
+        return Finding("attestations", "warn", detail, CONTAINERD_ADVICE)
+    return Finding("attestations", "ok", f"{info.name}: prod --push attaches provenance (mode=max)")
+
+
+def check_sbom(shared: Facts) -> Finding:
+    """Whether prod --push can attach an SBOM: the builder keeps attestations and resolves BuildKit's scanner
+    image (Docker Hub's, which some hosts never reach: prod then pushes without one and says so)."""
+    info = builder_can(shared, "sbom")
+    if isinstance(info, Finding):
+        return info
+    if info.classic_store:
+        return Finding("sbom", "warn", f"{info.name} keeps no attestations (see attestations)", CONTAINERD_ADVICE)
+    why = dk.image_resolvable(shared.engine, SBOM_SCANNER)
+    if why is None:
+        return Finding("sbom", "ok", f"{info.name} resolves {SBOM_SCANNER}: prod --push attaches an SBOM")
+    cause = dk.refusal(SBOM_SCANNER, why).why.split(":", 1)[0]
+    return Finding(
+        "sbom",
+        "warn",
+        f"BuildKit's SBOM scanner {SBOM_SCANNER} cannot be had here ({cause}): prod --push attaches no SBOM",
+        "prod pushes without one and says so; to have one, serve Docker Hub to the engine through a mirror "
+        "(`registry-mirrors` in /etc/docker/daemon.json) or --builder a builder that reaches it",
+    )
+
+
+def check_cosign(shared: Facts) -> Finding:
+    """cosign, which prod --sign and verify --signed run: installed, and of the major version they are made for."""
+    where = cosign.available()
+    advice = f"run `ci/provision` as root (Debian trixie's cosign {cosign.MAJOR}.x)"
+    if where is None:
+        return Finding("cosign", "warn", "not installed: prod --sign and verify --signed cannot run", advice)
+    raw = cosign.version()
+    facts = {"cosign_version": raw}
+    found = parse_version(raw)
+    if found is None:
+        return Finding("cosign", "warn", f"{where}: its version cannot be read ({raw!r})", advice, facts=facts)
+    if found.major != cosign.MAJOR:
+        detail = f"{raw} at {where}: the suite signs and verifies offline with cosign {cosign.MAJOR}.x"
+        why = "cosign 3 asks Sigstore's trust data over the network by default: " if found.major > cosign.MAJOR else ""
+        return Finding("cosign", "warn", detail, why + advice, facts=facts)
+    return Finding("cosign", "ok", f"{raw} at {where}", facts=facts)
+
+
+def check_signing_key(shared: Facts) -> Finding:
+    """COSIGN_KEY, which prod --sign signs with: set, readable, and opening with COSIGN_PASSWORD (asked of cosign,
+    offline). Neither the key nor the password is ever shown."""
+    keys = signing(shared.settings.env)
+    make = "`cosign generate-key-pair` makes a pair (docs/deployment.md)"
+    if not keys.key:
+        detail = "COSIGN_KEY is not set: prod -- --push --sign cannot sign"
+        return Finding(
+            "signing key", "warn", detail, f"set COSIGN_KEY (a path, or env://NAME) and COSIGN_PASSWORD; {make}"
+        )
+    problem = cosign.key_problem(keys.key, keys)
+    if problem:
+        return Finding("signing key", "warn", f"COSIGN_KEY: {problem}", f"point COSIGN_KEY at the private key; {make}")
+    password = "COSIGN_PASSWORD set" if keys.has_password else "COSIGN_PASSWORD empty"
+    if cosign.available() is None:
+        return Finding("signing key", "ok", f"COSIGN_KEY set, {password} (not opened: no cosign)")
+    try:
+        cosign.public_half(keys)
+    except CiError as err:
+        return Finding("signing key", "warn", f"COSIGN_KEY does not open: {err}", "set the key's own COSIGN_PASSWORD")
+    return Finding("signing key", "ok", f"COSIGN_KEY set and opens with COSIGN_PASSWORD ({password})")
+
+
+def check_public_key(shared: Facts) -> Finding:
+    """COSIGN_PUBLIC_KEY, which verify --signed checks with: set, readable, and COSIGN_KEY's own public half when
+    both are here (else every image this host signs fails its verify)."""
+    keys = signing(shared.settings.env)
+    if not keys.public_key:
+        detail = "COSIGN_PUBLIC_KEY is not set: verify -- --signed cannot check signatures"
+        return Finding("public key", "warn", detail, "set COSIGN_PUBLIC_KEY to the public key's path (cosign.pub)")
+    problem = cosign.key_problem(keys.public_key, keys)
+    if problem:
+        return Finding("public key", "warn", f"COSIGN_PUBLIC_KEY: {problem}", "point it at the public key (cosign.pub)")
+    held = cosign.key_text(keys.public_key, keys)
+    if not keys.key or held is None or cosign.available() is None or cosign.key_problem(keys.key, keys):
+        return Finding("public key", "ok", "COSIGN_PUBLIC_KEY set")
+    try:
+        pair = cosign.same_key(cosign.public_half(keys), held)
+    except CiError:
+        return Finding("public key", "ok", "COSIGN_PUBLIC_KEY set (COSIGN_KEY does not open: see signing key)")
+    if not pair:
+        detail = "COSIGN_PUBLIC_KEY is not COSIGN_KEY's public half: verify -- --signed fails what prod --sign signs"
+        return Finding("public key", "warn", detail, "`cosign public-key --key KEY` prints the right one")
+    return Finding("public key", "ok", "COSIGN_PUBLIC_KEY set, COSIGN_KEY's own public half")
 
 
 def check_registry(shared: Facts) -> Finding:
@@ -559,6 +695,11 @@ CHECKS: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]] = [
     ("buildx", check_buildx),
     ("compose", check_compose),
     ("builder", check_builder),
+    ("attestations", check_attestations),
+    ("sbom", check_sbom),
+    ("cosign", check_cosign),
+    ("signing key", check_signing_key),
+    ("public key", check_public_key),
     ("cache registry", check_registry),
     ("disk", check_disk),
     ("bake file", check_bake_file),
@@ -570,9 +711,12 @@ CHECKS: list[tuple[str, Callable[[Facts], Finding | list[Finding]]]] = [
 ]
 
 
-def diagnose(settings: Settings, engine: dk.Engine, *, budget_bytes: float, cache_warn_bytes: float) -> list[Finding]:
-    """Every check's finding, the engine's first."""
-    return Facts(settings, engine, budget_bytes=budget_bytes, cache_warn_bytes=cache_warn_bytes).run(CHECKS)
+def diagnose(
+    settings: Settings, engine: dk.Engine, *, budget_bytes: float, cache_warn_bytes: float, builder: str | None = None
+) -> list[Finding]:
+    """Every check's finding, the engine's first; BUILDER: the release checks' (--builder)."""
+    facts = Facts(settings, engine, budget_bytes=budget_bytes, cache_warn_bytes=cache_warn_bytes, builder=builder)
+    return facts.run(CHECKS)
 
 
 CHECK_NAMES = ("engine", *(name for name, _ in CHECKS))

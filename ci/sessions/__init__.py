@@ -84,7 +84,7 @@ OPTION_TABLE: tuple[Option, ...] = (
     ),
     Option(
         ("--builder",),
-        ("prod",),
+        ("prod", "doctor"),
         "buildx builder to use (default: BUILDX_BUILDER, else the current one)",
         env="BUILDX_BUILDER",
     ),

@@ -1,5 +1,6 @@
-"""`nox -s doctor`: diagnose the host and the tree: versions, builder, cache registry, disk, build context,
-base images. It only reads: it builds, pulls, starts and removes nothing, and fails only on a failed check."""
+"""`nox -s doctor`: diagnose the host and the tree: versions, the builder and what it can do for a release
+(cache export, attestations, SBOM; cosign and its keys), cache registry, disk, build context, base images.
+It only reads: it builds, pulls, starts and removes nothing, and fails only on a failed check."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ STATUS: dict[str, Status] = {"ok": "passed", "warn": "warned", "fail": "failed",
 
 def body(run: Run) -> None:
     budget, warn = run.args.context_budget_mb * 1e6, run.args.cache_warn_gb * 1e9
-    findings = diagnose(run.settings, dk.connect(run.settings), budget_bytes=budget, cache_warn_bytes=warn)
+    engine = dk.connect(run.settings)
+    findings = diagnose(run.settings, engine, budget_bytes=budget, cache_warn_bytes=warn, builder=run.args.builder)
     record(findings, run.report, run.settings)
     run.data.update(
         {"minimums": {name: asdict(m) for name, m in HOST_MINIMUMS.items()}, "checks": [asdict(f) for f in findings]}

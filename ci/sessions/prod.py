@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from ci import docker as dk
 from ci.builds import bake
+from ci.builds.bakefile import SBOM_SCANNER
 from ci.builds.buildargs import prod_args, prod_build_args
 from ci.builds.finished import Build, record_pushed, write_build
 from ci.cache import in_build, refs, registry
@@ -20,8 +21,6 @@ from ci.sources.git import read_commit, unborn
 from ci.stack import preflight
 
 PROFILE = "prod"  # the bake group prod builds, and the name of its files in reports/
-# The SBOM generator BuildKit runs for `type=sbom` attestations.
-SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
 
 
 def body(run: Run) -> None:

@@ -10,15 +10,18 @@ the project's one rule: ci/core/fetch.py `is_loopback`).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ci.core.errors import CiError
 from ci.core.fetch import is_loopback
 from ci.core.inert import inert
-from ci.core.settings import Signing
+from ci.core.settings import ENV_KEY, Signing
+from ci.core.versions import parse_version
 
 COSIGN = "cosign"
 SECONDS = 120  # one sign or verify, the registry's round trips included
@@ -113,3 +116,67 @@ def why_unverified(stderr: str) -> str:
     if "no matching signatures" in text or "invalid signature" in text:
         return "signed by another key: no signature verifies with COSIGN_PUBLIC_KEY"
     return message(stderr)
+
+
+# --- what doctor asks of cosign ----------------------------------------------------------------------------
+
+MAJOR = 2  # cosign 3 fetches Sigstore's trust data by default (the network): the suite signs and checks with 2.x
+
+
+def version() -> str:
+    """cosign's version (its own gitVersion; Debian's build says `devel`, then the package's); "" unknown."""
+    found = ""
+    try:
+        done = subprocess.run([COSIGN, "version", "--json"], capture_output=True, text=True, timeout=20, check=False)
+        found = str(json.loads(done.stdout or "{}").get("gitVersion", "")).removeprefix("v")
+    except (OSError, subprocess.TimeoutExpired, ValueError, AttributeError):
+        pass
+    if parse_version(found) is None:
+        try:
+            done = subprocess.run(
+                ["dpkg-query", "-W", "-f", "${Version}", COSIGN],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            )
+            found = done.stdout.strip() if done.returncode == 0 else found
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return inert(found, 40)
+
+
+def public_half(signing: Signing) -> str:
+    """The public key of the private key COSIGN_KEY names, opened with COSIGN_PASSWORD (`cosign public-key`,
+    offline); CiError naming why it does not open."""
+    done = _run([COSIGN, "public-key", "--key", signing.key], signing)
+    if done.returncode != 0:
+        raise CiError(why_not_signed(done.stderr))
+    return done.stdout
+
+
+def same_key(first: str, second: str) -> bool:
+    """Whether two PEM texts hold the same key: whitespace and line breaks aside."""
+    return "".join(first.split()) == "".join(second.split())
+
+
+def key_text(named: str, signing: Signing) -> str | None:
+    """The text of a key NAMED as cosign takes it (a path, or env://NAME's value as given to cosign); None when
+    it cannot be read from here: empty, no such file, or another of cosign's schemes (a KMS, a token)."""
+    if named.startswith(ENV_KEY):
+        return signing.child_env.get(named.removeprefix(ENV_KEY)) or None
+    if "://" in named or named.startswith("pkcs11:"):
+        return None
+    try:
+        return Path(named).read_text(errors="replace") or None
+    except OSError:
+        return None
+
+
+def key_problem(named: str, signing: Signing) -> str | None:
+    """Why cosign could not read the key NAMED, in a few words; None when it can or it is not ours to say."""
+    if named.startswith(ENV_KEY):
+        return None if key_text(named, signing) else f"{named.removeprefix(ENV_KEY)} (its env://) is not set"
+    if "://" in named or named.startswith("pkcs11:"):
+        return None
+    return None if Path(named).is_file() else f"no file at {inert(named, LINE)}"

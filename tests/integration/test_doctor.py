@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ci.builds.bakefile import SBOM_SCANNER
 from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration
@@ -19,6 +20,11 @@ CHECKS = {
     "buildx",
     "compose",
     "builder",
+    "attestations",  # what the builder can do for a release: a line each
+    "sbom",
+    "cosign",
+    "signing key",
+    "public key",
     "cache registry",
     "disk",
     "bake file",
@@ -62,7 +68,30 @@ def test_healthy_host_passes(project: Project) -> None:
     assert set(cases) == CHECKS
     assert {name for name, status in cases.items() if status != "passed"} == set()
     assert "the 10 largest" in run.stdout and "backend/main.py" in run.stdout
-    assert (project.reports / "doctor.json").is_file()
+    found = {c["name"]: c for c in json.loads((project.reports / "doctor.json").read_text())["checks"]}
+    assert (found["builder"]["level"], found["attestations"]["level"], found["cosign"]["level"]) == ("ok",) * 3
+    # Docker's SBOM scanner comes from Docker Hub: a host without it is told so, with advice, and still passes
+    assert found["sbom"]["level"] == "ok" or (SBOM_SCANNER in found["sbom"]["detail"] and found["sbom"]["advice"])
+
+
+def test_a_signing_key_that_opens_and_its_public_half_pass_and_no_secret_is_shown(
+    project: Project, tmp_path: Path
+) -> None:
+    """cosign's own key pair: the key opens with its password and COSIGN_PUBLIC_KEY is its public half, as
+    cosign prints it (another pair's warns: tests/unit/doctor/test_checks.py)."""
+    password = "doctor-pw-9c1e"
+    subprocess.run(
+        ["cosign", "generate-key-pair"], cwd=tmp_path, env={"COSIGN_PASSWORD": password, "PATH": "/usr/bin:/bin"},
+        check=True, capture_output=True,
+    )  # fmt: skip
+    keys = {"COSIGN_KEY": str(tmp_path / "cosign.key"), "COSIGN_PUBLIC_KEY": str(tmp_path / "cosign.pub")}
+    run = project.ci("doctor", env={**keys, "COSIGN_PASSWORD": password})
+    assert run.returncode == 0, run.stderr
+    found = {c["name"]: c for c in json.loads((project.reports / "doctor.json").read_text())["checks"]}
+    assert found["signing key"]["level"] == "ok" and "opens with COSIGN_PASSWORD" in found["signing key"]["detail"]
+    assert found["public key"]["level"] == "ok" and "own public half" in found["public key"]["detail"]
+    said = run.stdout + run.stderr + "".join(p.read_text() for p in project.reports.glob("*doctor*"))
+    assert password not in said and "ENCRYPTED" not in said
 
 
 def test_no_engine_fails_with_one_line_and_writes_junit(project: Project, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from ci.core.versions import HOST_MINIMUMS, TESTED
 from ci.doctor import checks
 from ci.doctor.checks import Finding, base_image_advice, version_finding
 from ci.sessions.doctor import to_report
+from ci.sign import cosign
 from ci.sources import build_context
 from ci.sources.fingerprint import fingerprint
 from tests.conftest import write_files
@@ -72,9 +73,12 @@ class Host:
         self.cache_bytes = 300_000_000
         self.cache_last_used = "2026-01-01 10:00:00 +0000 UTC"  # its one record: unused for long, prune frees it
         self.local_images: set[str] = set()
-        self.registry_images = {"docker.io/library/python:3.11-slim"}
+        self.registry_images = {"docker.io/library/python:3.11-slim", checks.SBOM_SCANNER}
         self.registry_status = 200
         self.login_problem: str | None = None  # what the registry says of Docker's login for it
+        self.cosign: str | None = "/usr/bin/cosign"  # where cosign is; None: not installed
+        self.cosign_version = "2.5.0-2+b5"
+        self.public_half = "PUBLIC KEY A"  # COSIGN_KEY's, as `cosign public-key` prints it; "Error...": no open
         # `docker compose config`: the service running the image the bake target builds
         self.compose: dict[str, Any] = {"services": {"app": {"image": "p-app:dev", "pull_policy": "never"}}}
 
@@ -123,6 +127,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(dk, "compose_config", lambda _: state.compose)
     monkeypatch.setattr(dk, "inspect_builder", lambda *_: state.builder)
     monkeypatch.setattr(dk, "engine_facts", lambda _: state.facts)
+    monkeypatch.setattr(dk, "uses_containerd_store", lambda _: state.facts.containerd_store)
     monkeypatch.setattr(dk, "disk_use", lambda _: {"build_cache": {"size": state.cache_bytes}})
     monkeypatch.setattr(dk, "disk_usage_detail", lambda _: {"BuildCache": [state.cache_record()]})
     monkeypatch.setattr(dk, "bake_definition", definition)
@@ -133,7 +138,23 @@ def host(monkeypatch: pytest.MonkeyPatch) -> Host:
     monkeypatch.setattr(checks, "login_problem", lambda _: state.login_problem)
     monkeypatch.setenv("CACHE_REGISTRY", "localhost:5000")
     monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    monkeypatch.delenv("BUILDX_BUILDER", raising=False)
+    # cosign as the state says (no subprocess), its keys given as env://, as a pipeline's secrets give them
+    monkeypatch.setattr(cosign, "available", lambda: state.cosign)
+    monkeypatch.setattr(cosign, "version", lambda: state.cosign_version)
+    monkeypatch.setattr(cosign, "public_half", lambda _: public_half(state))
+    monkeypatch.setenv("COSIGN_KEY", "env://TEST_COSIGN_PRIVATE_KEY")
+    monkeypatch.setenv("TEST_COSIGN_PRIVATE_KEY", "encrypted private key")
+    monkeypatch.setenv("COSIGN_PASSWORD", "hunter2")
+    monkeypatch.setenv("COSIGN_PUBLIC_KEY", "env://TEST_COSIGN_PUBLIC_KEY")
+    monkeypatch.setenv("TEST_COSIGN_PUBLIC_KEY", "PUBLIC\nKEY A\n")  # the same key, lines aside
     return state
+
+
+def public_half(state: Host) -> str:
+    if state.public_half.startswith("Error"):
+        raise CiError(state.public_half)
+    return state.public_half
 
 
 def git(root: Path, *args: str) -> None:
@@ -183,6 +204,11 @@ def test_healthy_host_is_all_ok(host: Host, tree: Path) -> None:
         "buildx": "ok",
         "compose": "ok",
         "builder": "ok",
+        "attestations": "ok",
+        "sbom": "ok",
+        "cosign": "ok",
+        "signing key": "ok",
+        "public key": "ok",
         "cache registry": "ok",
         "disk": "ok",
         "bake file": "ok",
@@ -207,7 +233,9 @@ def test_unreachable_engine_fails_once_and_skips_what_needs_it(host: Host, tree:
     assert found["engine"].level == "fail"
     assert found["engine"].detail == "no Docker engine answers at unix:///nope.sock"
     assert found["engine"].advice.startswith("run `ci/provision` as root")
-    assert {n for n, f in found.items() if f.level == "skip"} == {"builder", "disk", "base images", "service images"}
+    # the builder's release checks skip with it; cosign's and the keys' need no engine
+    skipped = {"builder", "attestations", "sbom", "disk", "base images", "service images"}
+    assert {n for n, f in found.items() if f.level == "skip"} == skipped
     line, code = failure_line(list(found.values())) or ("", 0)
     assert code == 3
     assert line.startswith("engine: no Docker engine answers at unix:///nope.sock: run `ci/provision` as root")
@@ -529,7 +557,7 @@ def test_a_base_image_that_would_be_an_option_of_dockers_is_no_reference_and_nev
     monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: asked.append(ref) or "no")
     check = diagnose(tree)["base images"]
     assert (check.level, check.detail) == ("fail", "${BASE}=--output=/tmp/x: not an image reference")
-    assert asked == []
+    assert [ref for ref in asked if ref != checks.SBOM_SCANNER] == []  # the sbom check asks for its scanner alone
 
 
 def test_a_context_outside_the_project_fails_the_bake_file_naming_it_and_nothing_there_is_read(
@@ -569,3 +597,99 @@ def test_a_registry_refusing_dockers_login_warns_with_prods_own_line_and_its_ref
 
 def test_doctor_asks_the_login_with_prods_own_function() -> None:
     assert checks.login_problem is registry.login_problem
+
+
+# --- what the builder can do for a release -------------------------------------------------------------
+
+
+def test_a_classic_store_builder_warns_for_cache_attestations_and_sbom_each_with_advice(host: Host, tree: Path) -> None:
+    host.facts = dk.EngineFacts(containerd_store=False, root_dir="/")
+    found = diagnose(tree)
+    for name in ("builder", "attestations", "sbom"):
+        assert found[name].level == "warn", name
+        assert "containerd-snapshotter" in found[name].advice
+    assert "keeps no attestations" in found["attestations"].detail
+    assert failure_line(list(found.values())) is None  # warnings, never a failed doctor
+
+
+def test_no_docker_hub_warns_that_no_sbom_is_attached_naming_the_scanner(host: Host, tree: Path) -> None:
+    host.registry_images.discard(checks.SBOM_SCANNER)
+    sbom = diagnose(tree)["sbom"]
+    assert sbom.level == "warn"
+    assert checks.SBOM_SCANNER in sbom.detail and "prod --push attaches no SBOM" in sbom.detail
+    assert "registry-mirrors" in sbom.advice and "--builder" in sbom.advice
+
+
+def test_the_builder_checked_is_the_one_given_else_buildx_builder(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str | None] = []
+
+    def inspect(_: object, name: str | None = None) -> dk.BuilderFacts:
+        asked.append(name)
+        return dk.BuilderFacts(name or "default", "docker-container", (dk.NodeFacts("n0", "running", None),))
+
+    monkeypatch.setattr(dk, "inspect_builder", inspect)
+    env = environment(root=tree, host_env=tree / "no-host.env")
+    settings = Settings(root=tree, project="p", reports_dir=tree / "reports", ports={}, env=env)
+    found = {
+        f.name: f for f in checks.diagnose(settings, object(), budget_bytes=5e6, cache_warn_bytes=10e9, builder="ci")
+    }  # type: ignore[arg-type]
+    assert found["builder"].detail == "ci (docker-container driver): exports registry cache"
+    assert found["attestations"].detail.startswith("ci: prod --push attaches provenance")
+    monkeypatch.setenv("BUILDX_BUILDER", "second")
+    assert diagnose(tree)["builder"].detail.startswith("second (docker-container driver)")
+    assert asked == ["ci", "second"]
+
+
+def test_a_builder_name_docker_would_read_as_an_option_fails_the_builder_alone(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUILDX_BUILDER", "-x")
+    found = diagnose(tree)
+    assert (found["builder"].level, found["builder"].exit_code) == ("fail", 2)
+    assert "is not a builder name" in found["builder"].detail
+    assert (found["attestations"].level, found["sbom"].level) == ("skip", "skip")
+
+
+def test_no_cosign_and_no_keys_warn_each_with_one_line_of_advice(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host.cosign = None
+    for name in ("COSIGN_KEY", "COSIGN_PASSWORD", "COSIGN_PUBLIC_KEY"):
+        monkeypatch.delenv(name)
+    found = diagnose(tree)
+    assert {n: found[n].level for n in ("cosign", "signing key", "public key")} == dict.fromkeys(
+        ("cosign", "signing key", "public key"), "warn"
+    )
+    assert "ci/provision" in found["cosign"].advice
+    assert "COSIGN_KEY is not set" in found["signing key"].detail and "COSIGN_PASSWORD" in found["signing key"].advice
+    assert "COSIGN_PUBLIC_KEY is not set" in found["public key"].detail
+    assert failure_line(list(found.values())) is None
+
+
+@pytest.mark.parametrize(("version", "level"), [("2.5.0-2+b5", "ok"), ("3.0.1", "warn"), ("1.13.1", "warn")])
+def test_cosign_other_than_2x_warns(host: Host, tree: Path, version: str, level: str) -> None:
+    host.cosign_version = version
+    found = diagnose(tree)["cosign"]
+    assert (found.level, found.facts["cosign_version"]) == (level, version)
+    if version.startswith("3"):
+        assert "Sigstore's trust data" in found.advice
+
+
+def test_a_key_that_does_not_open_or_a_public_key_of_another_pair_warns_and_no_secret_is_shown(
+    host: Host, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_COSIGN_PUBLIC_KEY", "PUBLIC KEY B")
+    found = diagnose(tree)
+    assert found["signing key"].level == "ok"
+    assert (found["public key"].level, "not COSIGN_KEY's public half" in found["public key"].detail) == ("warn", True)
+    host.public_half = "Error: the key does not open with COSIGN_PASSWORD"
+    found = diagnose(tree)
+    assert (found["signing key"].level, "does not open" in found["signing key"].detail) == ("warn", True)
+    assert found["public key"].level == "ok"  # said once, by the signing key's check
+    text = " ".join(f.detail + f.advice + f.output for f in found.values())
+    assert "hunter2" not in text and "encrypted private key" not in text
+    monkeypatch.setenv("COSIGN_KEY", str(tree / "no-such.key"))
+    missing = diagnose(tree)["signing key"]
+    assert (missing.level, missing.detail) == ("warn", f"COSIGN_KEY: no file at {tree / 'no-such.key'}")
