@@ -138,12 +138,13 @@ def write_timeline(settings: Settings, build: Build) -> Path:
     return write_atomic(settings.reports_dir / f"build-{build.profile}.html", page(drawn))
 
 
-FAILURE_LINES = 8  # of the failing step's output, under the cause on a failed build's timeline
+FAILURE_LINES = 8  # of the failing step's own output, under the cause on a failed build's timeline
 
 
 def write_failed_timeline(settings: Settings, profile: str, failed: BakeFailed) -> Path:
     """reports/build-PROFILE.html for a bake that FAILED: its steps as far as they went, the cause on top."""
-    said = [line for line in failed.output.splitlines() if line.strip()][-FAILURE_LINES:]
+    steps = failed.trace.failed()  # the cause first: its own output, else what buildx said before any step
+    said = failed.trace.log_tail(steps[0], FAILURE_LINES) if steps else failed.trace.text[-FAILURE_LINES:]
     drawn = failed_timeline(profile, failed.trace, failed.seconds, "\n".join([str(failed), *said]))
     return write_atomic(settings.reports_dir / f"build-{profile}.html", page(drawn))
 
