@@ -190,6 +190,6 @@ def open_page(board: Board, port: int) -> Page | str:
         page = Page(board, port)
     except OSError as err:
         reason = "is in use" if err.errno == errno.EADDRINUSE else f"cannot be bound ({err.strerror or err})"
-        return f"page: port {port} on {HOST} {reason}: watching without the page (--port or WATCH_PORT: another)"
+        return f"page: {HOST}:{port} {reason}: watching without it (--port, WATCH_PORT)"
     page.start()
     return page

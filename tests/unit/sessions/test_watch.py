@@ -392,7 +392,7 @@ def test_the_live_page_is_served_on_its_port_said_first_and_not_with_once_port_0
     holder.listen()
     loop.run.args.port = holder.getsockname()[1]
     watch.serve_page(loop)
-    assert loop.page is None and "is in use: watching without the page" in capsys.readouterr().err
+    assert loop.page is None and "is in use: watching without it" in capsys.readouterr().err
     holder.close()
     loop.run.args.once = True
     watch.serve_page(loop)
