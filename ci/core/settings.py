@@ -67,6 +67,7 @@ VARIABLES: Mapping[str, Variable] = {
         Variable("BRANCH_NAME", "Jenkins: the branch built (CACHE_BRANCH's default)"),
         Variable("IMAGE_REGISTRY", "where prod --push pushes; else the cache registry"),
         Variable("CHROMIUM", "the chromium verify --browser drives", "/usr/bin/chromium"),
+        Variable("WATCH_PORT", "the port of watch's live page on 127.0.0.1 (0: no page)", "8390"),
         Variable("COSIGN_KEY", "the private key prod --sign signs with: a path, or cosign's env://NAME"),
         Variable("COSIGN_PASSWORD", "the password of COSIGN_KEY, given to cosign in its environment alone"),
         Variable("COSIGN_PUBLIC_KEY", "the public key verify --signed checks signatures with: a path, or env://NAME"),
@@ -440,6 +441,14 @@ def load_settings(environ: Mapping[str, str] | None = None, host_env: Path = HOS
         lock_wait=lock_wait(env),
         env=env,
     )
+
+
+def watch_port(env: Mapping[str, str] | None = None) -> int:
+    """WATCH_PORT: the port of watch's live page, 0 to 65535 (0: no page)."""
+    raw = _stripped(_view(env), "WATCH_PORT")
+    if not raw.isdigit() or int(raw) > 65535:
+        raise UsageError(f"WATCH_PORT={raw!r} is not a port number: give 1-65535, or 0 for no page")
+    return int(raw)
 
 
 def lock_wait(env: Mapping[str, str]) -> float:

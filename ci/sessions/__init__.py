@@ -118,6 +118,13 @@ OPTION_TABLE: tuple[Option, ...] = (
     Option(("--no-sync",), ("watch",), "rebuild every turn, whatever the develop.watch rules say", "store_true"),
     Option(("--no-logs",), ("watch",), "hide the services' own log lines (`SERVICE | line`)", "store_true"),
     Option(
+        ("--port",),
+        ("watch",),
+        "the live page's port on 127.0.0.1 (default: WATCH_PORT, else 8390; 0: no page)",
+        type=int,
+        metavar="PORT",
+    ),
+    Option(
         ("--down",),
         ("verify", "watch"),
         "stop the stack afterwards",

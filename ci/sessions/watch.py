@@ -17,6 +17,7 @@ differently in docker, compose and buildx, and mid-stream.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -29,9 +30,10 @@ from ci.builds import bake
 from ci.builds.bakefile import ResolvedTarget
 from ci.builds.buildargs import shaping_args
 from ci.builds.record import BuildRecord, TargetRecord, read_record
-from ci.builds.synced import clear_synced, record_sync
-from ci.core.errors import CiError, stopped_by
+from ci.builds.synced import clear_synced, read_synced, record_sync
+from ci.core.errors import CiError, UsageError, stopped_by
 from ci.core.session import Run, Session
+from ci.core.settings import watch_port
 from ci.core.units import short_id
 from ci.phases import start as starting
 from ci.phases.build import TAG, dev_targets, rebuild
@@ -40,7 +42,8 @@ from ci.sources.identity import Inputs
 from ci.stack import live, preflight, rollback
 from ci.stack.develop import WatchRule, watch_rules
 from ci.stack.services import Service, job_kinds
-from ci.watch import logs, turns
+from ci.watch import board as board_
+from ci.watch import logs, serve, turns
 from ci.watch import sync as sync_
 from ci.watch.plan import Sync, plan
 from ci.watch.turns import SYNCED, Failed, Turn
@@ -75,6 +78,8 @@ class Loop:
     # compared whole first.
     known: dict[str, str] = field(default_factory=dict)
     started: dict[str, str] = field(default_factory=dict)  # containers others started since, by service
+    board: board_.Board | None = None  # what the live page shows (ci/watch/board.py); None: no page
+    page: serve.Page | None = None
 
     @property
     def definitions(self) -> list[Path]:
@@ -90,6 +95,8 @@ class Loop:
         # All or nothing: a file that does not parse leaves the loop with the definitions it had.
         self.targets, self.services, self.rules = targets, ready.defined.built, rules
         self.inputs = bake.target_inputs(self.run.settings.root, targets)
+        if self.board:
+            self.board.define(self.services)
         return ready.summary()
 
     @property
@@ -110,6 +117,7 @@ def body(run: Run) -> None:
             loop.progress = sys.stdout
         check.message = f"engine {dk.require_engine(loop.engine)}"
     with run.step("preflight") as check:
+        serve_page(loop)
         check.message = loop.read_definitions()
     try:
         with run.step("stack") as check:
@@ -123,16 +131,19 @@ def body(run: Run) -> None:
         # As a failed turn: the step says so, the loop watches, and the next save retries.
         loop.record, up = err.record, False
         print(f"start: {err}; watching: the next save retries", file=sys.stderr, flush=True)
+        said(loop, {s.name: (board_.UNHEALTHY, f"start: {err}") for s in loop.services})
     follow(loop)  # its child ends with the session whatever happens (ci/docker/compose.py's ServiceLogs)
     try:
         # What changed while nothing watched, synced where the rules carry it; after a failed start, the tree
         # was just tried.
         stale, synced = catch_up(loop) if up else ([], set())
+        said(loop, {s.name: (board_.STALE, "its image is not the tree's") for s in loop.services if s.target in stale})
         if stale:
             files = sorted(loop.relative(p) for p in changed_since_build(loop.record, loop.inputs, stale))
             turn(loop, files, stale, time.monotonic())
         if up:
             print(start_line(loop, synced), flush=True)
+            said(loop, at_start(loop, synced))
         if run.args.once:
             if not loop.turns:
                 print("nothing changed since the running build", flush=True)
@@ -296,7 +307,7 @@ def sync_turn(
     current = Turn(len(loop.turns) + 1, sorted(files), [], [sync.service], action=SYNCED)
     loop.turns.append(current)
     settings, target = loop.run.settings, loop.services_by_name[sync.service].target
-    with turns.taking(current, seen, loop.engine, loop.run.report):
+    with turns.taking(current, seen, loop.engine, loop.run.report, loop.board):
         try:
             digest = sync_.tree_digest(loop.inputs[target])  # the tree the copies are read from
             user = loop.users.get(container.id) or dk.container_user(loop.engine, container.id)
@@ -371,6 +382,50 @@ def catch_up(loop: Loop) -> tuple[list[str], set[str]]:
     return rebuilt, {s.name for s in loop.services if s.name in synced and s.target not in rebuilt}
 
 
+def serve_page(loop: Loop) -> None:
+    """The live page (ci/watch/serve.py) on --port, else WATCH_PORT; its address said first. Not with --once or
+    port 0; a port it cannot have is said in one line, and the loop runs without the page."""
+    port = watch_port(loop.run.settings.env) if loop.run.args.port is None else loop.run.args.port
+    if loop.run.args.once or port == 0:
+        return
+    board = board_.Board(loop.run.settings.project, lambda: running_now(loop))
+    page = serve.open_page(board, port)
+    if isinstance(page, str):
+        print(page, file=sys.stderr, flush=True)
+        return
+    loop.board, loop.page = board, page
+    print(f"page: {page.address} (live, read-only)", flush=True)
+
+
+def running_now(loop: Loop) -> dict[str, board_.Runs]:
+    """What each service runs, for the page: the latest build, and the tree at each proven sync."""
+    settings = loop.run.settings
+    synced = {n: e.tree_digest for n, e in read_synced(settings.reports_dir, settings.project).services.items()}
+    return board_.runs_of(loop.record, loop.services, synced)
+
+
+def said(loop: Loop, states: dict[str, tuple[str, str]]) -> None:
+    """Each service's state on the page (STATES: service -> state, why), where no turn says it."""
+    if loop.board and states:
+        loop.board.said(states)
+        loop.board.running()
+
+
+def at_start(loop: Loop, synced: set[str]) -> dict[str, tuple[str, str]]:
+    """Each service's state once the start's turns ran, as start_line says it; a failed one's, its turn's."""
+    states = {}
+    for service in loop.services:
+        last = next((t for t in reversed(loop.turns) if service.name in t.services), None)
+        if last is None or last.result == "verified":
+            states[service.name] = (board_.SYNCED_STATE if service.name in synced else board_.BUILT, "")
+    return states
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number: give 1-65535, or 0 for no page")
+
+
 def start_line(loop: Loop, synced: set[str]) -> str:
     """The line after the start's turns: each service at the tree, and how (SYNCED: by sync), or not (its
     last turn failed)."""
@@ -407,6 +462,8 @@ def unread(loop: Loop, files: list[str]) -> None:
     current = Turn(len(loop.turns) + 1, files, [], [], loop.unread_as, f"{loop.unreadable}; the stack runs unchanged")
     loop.turns.append(current)
     turns.record(loop.run.report, current)
+    if loop.board:
+        loop.board.end(current)
 
 
 def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> BuildRecord:
@@ -423,7 +480,7 @@ def turn(loop: Loop, files: list[str], targets: list[str], seen: float) -> None:
     the change was seen (time.monotonic())."""
     current = Turn(len(loop.turns) + 1, files, targets, [])
     loop.turns.append(current)
-    with turns.taking(current, seen, loop.engine, loop.run.report) as started:
+    with turns.taking(current, seen, loop.engine, loop.run.report, loop.board) as started:
         try:
             containers = dk.service_containers(loop.engine)
             services = starting.due(loop.services, targets, containers)
@@ -471,7 +528,8 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
 def follow(loop: Loop) -> None:
     """The services' own lines from now on, beside the turns' (ci/watch/logs.py); not with --no-logs or --once."""
     if not (loop.run.args.no_logs or loop.run.args.once):
-        loop.follower = logs.Follower(loop.engine, [s.name for s in loop.services])
+        listener = loop.board.log if loop.board else None
+        loop.follower = logs.Follower(loop.engine, [s.name for s in loop.services], listener=listener)
         loop.follower.start()
 
 
@@ -486,6 +544,8 @@ def finish(loop: Loop) -> None:
     run = loop.run
     if loop.follower:
         loop.follower.stop()
+    if loop.page:
+        loop.page.stop()
     run.data["turns"] = [asdict(t) for t in loop.turns]
     # --down needs the engine: after it went away, nothing to stop.
     if run.args.down and loop.services and not turns.engine_went_away(loop.turns):
@@ -499,6 +559,7 @@ SESSION = Session(
     summary="Rebuild, recreate and verify only what changed, after every change (Ctrl-C stops).",
     steps=("engine", "preflight", "stack"),  # then a testcase per turn
     body=body,
+    check_args=check_args,
     steps_table=False,  # one line per turn says it all
     locks=lambda args: True,
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from ci import docker as dk
@@ -39,10 +39,18 @@ class Follower:
     """The lines of every service of ENGINE's stack printed on OUT (sys.stdout) while it follows them (`start`,
     `resume` after each turn, `stop`), padded to the longest of NAMES (the services it expects; a longer one that
     comes widens it, as compose's own padding does). Its compose runs as a child of the main thread, which
-    starts it."""
+    starts it. LISTENER: also given each line as it comes (service, text, cut), on that thread: the live
+    page's board."""
 
-    def __init__(self, engine: dk.Engine, names: Sequence[str], out: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        engine: dk.Engine,
+        names: Sequence[str],
+        out: TextIO | None = None,
+        listener: Callable[[str, str, bool], None] | None = None,
+    ) -> None:
         self.engine = engine
+        self.listener = listener
         self.width = max(map(len, names), default=0)
         self.out = out
         self.last = 0.0  # when the last line came (time.time()), or following began: where a resumed one starts
@@ -75,6 +83,8 @@ class Follower:
                 self.last = time.time()
                 self.width = max(self.width, len(line.service))
                 terminal.whole_line(shown(line, self.width), self.out)
+                if self.listener:
+                    self.listener(line.service, line.text, line.cut)
         except KeyboardInterrupt:  # a stop signal reached compose too: the loop is ending
             return
         except CiError as err:

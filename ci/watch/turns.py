@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ci import docker as dk
 from ci.builds.record import BuildRecord
@@ -16,6 +17,9 @@ from ci.core.errors import EngineUnreachable, Exit, SessionStatus, interruption_
 from ci.core.report import Check, Report, Status
 from ci.core.units import short_id
 from ci.stack.services import Service
+
+if TYPE_CHECKING:
+    from ci.watch.board import Board
 
 SYNCED, REBUILT = "synced", "rebuilt"  # a turn's action
 
@@ -49,13 +53,17 @@ class Failed(Exception):
 
 
 @contextmanager
-def taking(current: Turn, seen: float, engine: dk.Engine, report: Report) -> Iterator[float]:
+def taking(
+    current: Turn, seen: float, engine: dk.Engine, report: Report, board: Board | None = None
+) -> Iterator[float]:
     """The turn CURRENT while the block runs it (given when it started, time.monotonic()): how it ended and
-    the time of its verification and from the change (SEEN), then its line and testcase, whatever happens.
-    A Failed block is a failed turn, and the loop goes on; one whose engine no longer answers ends the loop:
-    EngineUnreachable."""
+    the time of its verification and from the change (SEEN), then its line and testcase, whatever happens,
+    and on the live page (BOARD) right after its line. A Failed block is a failed turn, and the loop goes on;
+    one whose engine no longer answers ends the loop: EngineUnreachable."""
     started = time.monotonic()
     stopped = Exit.INTERRUPTED
+    if board:
+        board.begin(current)
     try:
         yield started
     except Failed as failed:
@@ -76,6 +84,8 @@ def taking(current: Turn, seen: float, engine: dk.Engine, report: Report) -> Ite
         current.verify_seconds = max(0.0, time.monotonic() - started - spent)
         current.from_change_seconds = max(0.0, time.monotonic() - seen)
         record(report, current, stopped)
+        if board:
+            board.end(current)
 
 
 def engine_lost(engine: dk.Engine, current: Turn) -> EngineUnreachable | None:

@@ -17,7 +17,7 @@ import pytest
 from ci import docker as dk
 from ci import frame
 from ci.builds.record import BuildRecord
-from ci.core.errors import CiError, DockerFailed, EngineUnreachable, Exit
+from ci.core.errors import CiError, DockerFailed, EngineUnreachable, Exit, UsageError
 from ci.core.report import Report
 from ci.core.session import Run, Session
 from ci.core.settings import Settings
@@ -318,7 +318,7 @@ def test_the_services_lines_are_followed_from_the_start_and_stopped_at_the_end_u
     made: list[list[str]] = []
 
     class Follower:
-        def __init__(self, engine: dk.Engine, names: list[str]) -> None:
+        def __init__(self, engine: dk.Engine, names: list[str], listener: object = None) -> None:
             made.append(["made", *names])
 
         def start(self) -> None:
@@ -376,3 +376,36 @@ def test_a_container_others_started_is_noticed_compared_whole_and_synced_never_r
     loop.known, loop.started = {"backend": "c1"}, {"backend": "c2"}
     watch.recreated(loop)
     assert done[1:] == [] and loop.known["backend"] == "c2"  # no rebuild by itself: a failing one would repeat
+
+
+def test_the_live_page_is_served_on_its_port_said_first_and_not_with_once_port_0_or_a_port_in_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    loop = loop_of(tmp_path)
+    loop.run.args.port = 0  # no page
+    watch.serve_page(loop)
+    assert loop.page is None and loop.board is None
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    loop.run.args.port = holder.getsockname()[1]
+    watch.serve_page(loop)
+    assert loop.page is None and "is in use: watching without it" in capsys.readouterr().err
+    holder.close()
+    loop.run.args.once = True
+    watch.serve_page(loop)
+    assert loop.page is None
+    loop.run.args.once = False
+    watch.serve_page(loop)  # the port just freed
+    assert loop.page is not None and loop.board is not None
+    assert capsys.readouterr().out == f"page: {loop.page.address} (live, read-only)\n"
+    loop.unreadable = "compose.yaml: line 3: mapping values are not allowed here"
+    watch.unread(loop, ["compose.yaml"])  # a turn with no `taking`: on the page all the same
+    [shown] = loop.board.state.turns
+    assert (shown.result, shown.ok) == ("does not parse", False) and shown.detail.startswith("compose.yaml: line 3")
+    watch.finish(loop)
+    assert loop.board.state.closed
+    with pytest.raises(UsageError, match=r"--port 70000 is not a port number"):
+        watch.check_args(argparse.Namespace(port=70000))
