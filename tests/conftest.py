@@ -238,6 +238,9 @@ def copy_project(dest: Path, name: str, envdir: Path, app: Path | None = EXAMPLE
             "BACKEND_PORT": str(free_port()),
             "FRONTEND_PORT": str(free_port()),
             "REPORTS_DIR": str(dest / "reports"),
+            # A watch serves no live page unless its test asks for one on a port of its own: two watches (two
+            # modules' projects, or a test's second) never race for the default port.
+            "WATCH_PORT": "0",
             # The tests read the sessions' lines whole; fitting them to the terminal is test_output's.
             "COLUMNS": "400",
         },
