@@ -352,12 +352,15 @@ def catch_up(loop: Loop) -> tuple[list[str], set[str]]:
         return stale, set()  # the rebuild turn lists them again, and says why it cannot
     forced: list[str] = []
     synced: set[str] = set()
+    # One image per target, as a burst's plan has it: a stale target one of whose services no sync can carry (a
+    # job on the backend's image, which must run again on the new code) is rebuilt for all of them.
+    unsyncable = {s.target for s in loop.services if not any(r.action.syncs for r in loop.rules.get(s.name, ()))}
     for service in loop.services:
         container, built = running.get(service.name), loop.record.targets.get(service.target)
         rules = loop.rules.get(service.name, ())
         if container is None or built is None or container.image != built.image_id:
             continue  # not the recorded build: stale by its image, or by the checks of its turn
-        if not any(r.action.syncs for r in rules):
+        if not any(r.action.syncs for r in rules) or (service.target in stale and service.target in unsyncable):
             continue
         found = caught_up(loop, service, container, built)
         if found is None or found.sync is None:

@@ -167,7 +167,10 @@ def test_a_bearer_token_registry_has_its_refs_found_tagged_and_listed_without_th
                 "CACHE_REGISTRY": f"{served.host}/{NAMESPACE}",
             },
         )
-        assert f"2 cache refs of {NAME}" in doctor.stdout and "does not list its catalog" in doctor.stdout
+        # The whole detail from doctor.json: the table cuts a long one to the terminal's width.
+        found = {c["name"]: c for c in json.loads((project.reports / "doctor.json").read_text())["checks"]}
+        said = str(found["cache registry"]["detail"])
+        assert f"2 cache refs of {NAME}" in said and "does not list its catalog" in said, said
         assert f"{base}:id-1" in doctor.stdout
         wrong = config_with(tmp_path_factory.mktemp("token-wrong"), {served.host: {"auth": "Y2k6bm9wZQ=="}})
         monkeypatch.setenv("DOCKER_CONFIG", str(wrong))

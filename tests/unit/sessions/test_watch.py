@@ -409,3 +409,24 @@ def test_the_live_page_is_served_on_its_port_said_first_and_not_with_once_port_0
     assert loop.board.state.closed
     with pytest.raises(UsageError, match=r"--port 70000 is not a port number"):
         watch.check_args(argparse.Namespace(port=70000))
+
+
+def test_at_start_a_stale_target_a_job_also_runs_is_rebuilt_not_synced_and_a_lone_one_is_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ci.builds.record import TargetRecord
+    from ci.stack.services import Checks, Service
+    from ci.watch import sync as sync_
+    from ci.watch.plan import Copy, Sync
+
+    loop, done = planned_loop(tmp_path, monkeypatch, proven=True)
+    built = TargetRecord("p-backend:dev", "sha256:img", "sha256:" + "0" * 64)
+    loop.record = BuildRecord("watch", "p", "dev", "2026-12-07T00:00:00Z", {}, {"backend": built})
+    monkeypatch.setattr(watch, "stale_targets", lambda engine, services, inputs: ["backend"])
+    monkeypatch.setattr(dk, "container_user", lambda engine, cid: dk.ContainerUser("", 0, 0, frozenset()))
+    whole = Sync("backend", (Copy("backend/main.py", "/app/backend/main.py"),), (), restart=True)
+    monkeypatch.setattr(sync_, "catch_up", lambda *args: sync_.CatchUp(whole, compared=2, files=("backend/main.py",)))
+    assert watch.catch_up(loop) == ([], {"backend"}) and done == ["sync backend ['backend/main.py']"]
+    # A job on the backend's image (no rules, not running): it must run again on the new code, so a rebuild.
+    loop.services.append(Service("prestart", "backend", "p-backend:dev", (), Checks()))
+    assert watch.catch_up(loop) == (["backend"], set()) and done[1:] == []
