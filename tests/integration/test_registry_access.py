@@ -136,6 +136,7 @@ def test_a_registry_whose_ca_is_not_given_is_named_with_where_to_put_it(
     assert "certificate is not trusted" in last and f"/etc/docker/certs.d/{tls.host}/ca.crt" in last, last
 
 
+@pytest.mark.first_pass  # the registry's own API, read by the suite's client: no plugin is asked (time)
 def test_a_bearer_token_registry_has_its_refs_found_tagged_and_listed_without_the_catalog(
     project: Project, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
