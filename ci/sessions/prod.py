@@ -81,6 +81,7 @@ def body(run: Run) -> None:
         digests = pushed_digests(build, image_registry)
         record_pushed(run.settings, build, digests)
         run.data["pushed"] = digests
+        run.data["sbom_generator"] = "" if no_sbom else variables["SBOM_GENERATOR"]  # what made the SBOMs; "": none
         check.message = f"pushed {len(pushed)} tags to {image_registry}"
         run.verdict = f"pushed {len(pushed)} tags to {image_registry}: {digests_line(digests)}; next: nox -s verify"
         if signing is not None:
