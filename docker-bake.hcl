@@ -102,9 +102,14 @@ variable "COMPRESSION_LEVEL" {
 variable "ATTEST" {
   default = false
 }
-# SBOM attestation with ATTEST (its scanner image must be reachable by the builder)
+# SBOM attestation with ATTEST (its generator image must be reachable by the builder)
 variable "SBOM" {
   default = true
+}
+# The SBOM generator image BuildKit runs (its SBOM generator protocol); empty: BuildKit's default, Docker Hub's
+# docker/buildkit-syft-scanner. ci/provision builds the host's own and names it in /etc/mainza/host.env
+variable "SBOM_GENERATOR" {
+  default = ""
 }
 # Backend URL as the browser sees it; relative /api is proxied by the frontend's nginx
 variable "VITE_API_URL" {
@@ -171,7 +176,7 @@ target "_common" {
   }
   # Loaded into the engine's image store, layers compressed as above (the sessions add no --load then)
   output = ["type=docker,${compression()}"]
-  attest = ATTEST ? concat(["type=provenance,mode=max"], SBOM ? ["type=sbom"] : []) : ["type=provenance,disabled=true"]
+  attest = ATTEST ? concat(["type=provenance,mode=max"], SBOM ? ["type=sbom${SBOM_GENERATOR != "" ? ",generator=${SBOM_GENERATOR}" : ""}"] : []) : ["type=provenance,disabled=true"]
 }
 
 target "backend" {

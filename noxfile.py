@@ -15,6 +15,7 @@ CI_REQUIREMENTS = "ci/requirements.txt"
 BENCH_REQUIREMENTS = "ci/requirements-bench.txt"  # the benchmark times nox itself
 BROWSER_REQUIREMENTS = "ci/requirements-browser.txt"  # verify -- --browser
 WATCH_REQUIREMENTS = "ci/requirements-watch.txt"  # watch: the file watcher
+SBOM_REQUIREMENTS = "ci/requirements-sbom.txt"  # the SBOM generator's (ci/sbom/), which its unit tests run
 # The suite's ruff, mypy and pytest settings: named on every run, the root's pyproject.toml being the app's.
 TOOL_SETTINGS = "ci/pyproject.toml"
 
@@ -92,7 +93,9 @@ def bench(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests and integration tests against the real engine (pytest args after --)."""
     # The browser's too: integration tests open pages and build timelines in chromium themselves.
-    _install(session, CI_REQUIREMENTS, WATCH_REQUIREMENTS, BROWSER_REQUIREMENTS, "tests/requirements.txt")
+    _install(
+        session, CI_REQUIREMENTS, WATCH_REQUIREMENTS, BROWSER_REQUIREMENTS, SBOM_REQUIREMENTS, "tests/requirements.txt"
+    )
     session.run("pytest", "--config-file", TOOL_SETTINGS, "--rootdir", ".", *session.posargs)
 
 

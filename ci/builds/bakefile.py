@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ci.core.settings import Settings
+from ci.core.settings import VARIABLES, Settings
 
-# The SBOM generator BuildKit runs for the bake file's `type=sbom` attestation (prod --push, SBOM=true), from
-# Docker Hub: prod asks for it with SBOM only where the builder resolves it, doctor says whether it does.
-SBOM_SCANNER = "docker.io/docker/buildkit-syft-scanner:stable-1"
+# BuildKit's own SBOM generator, from Docker Hub: the one prod names when SBOM_GENERATOR is not set (ci/provision
+# sets it to the host's own). prod asks for an SBOM only where the builder resolves the generator, doctor says
+# whether it does.
+SBOM_SCANNER = VARIABLES["SBOM_GENERATOR"].default
 
 
 def bake_groups(bake_text: str) -> list[str]:

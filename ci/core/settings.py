@@ -56,6 +56,12 @@ VARIABLES: Mapping[str, Variable] = {
         Variable("NODE_IMAGE", "the frontend's build image", host=True),
         Variable("NGINX_IMAGE", "the frontend's base image", host=True),
         Variable("REGISTRY_IMAGE", "the image of the project's own cache registry", host=True),
+        Variable(
+            "SBOM_GENERATOR",
+            "the SBOM generator image BuildKit runs for prod --push (ci/provision builds the host's own)",
+            "docker.io/docker/buildkit-syft-scanner:stable-1",  # BuildKit's default: Docker Hub's
+            host=True,
+        ),
         Variable("CACHE_REGISTRY", "prod's cache registry, host[:port][/path]; else localhost:CACHE_REGISTRY_PORT"),
         Variable("CACHE_REGISTRY_PORT", "the port of the default cache registry, and of the project's own", "5000"),
         Variable("CACHE_BRANCH", "the branch whose cache ref prod writes; else the CI's, else the checkout's"),
@@ -301,6 +307,11 @@ def image_registry(env: Mapping[str, str]) -> str:
     return _stripped(env, "IMAGE_REGISTRY")
 
 
+def sbom_generator(env: Mapping[str, str]) -> str:
+    """SBOM_GENERATOR: the image BuildKit runs to make prod --push's SBOM (its SBOM generator protocol)."""
+    return _stripped(env, "SBOM_GENERATOR")
+
+
 ENV_KEY = "env://"  # cosign's form of a key held in an environment variable: env://NAME
 
 
@@ -394,6 +405,10 @@ class Settings:
     @property
     def image_registry(self) -> str:
         return image_registry(self.env)
+
+    @property
+    def sbom_generator(self) -> str:
+        return sbom_generator(self.env)
 
 
 def reports_dir(environ: Mapping[str, str], root: Path = ROOT) -> Path:

@@ -321,23 +321,32 @@ def check_attestations(shared: Facts) -> Finding:
 
 
 def check_sbom(shared: Facts) -> Finding:
-    """Whether prod --push can attach an SBOM: the builder keeps attestations and resolves BuildKit's scanner
-    image (Docker Hub's, which some hosts never reach: prod then pushes without one and says so)."""
+    """Whether prod --push can attach an SBOM: the builder keeps attestations and resolves the SBOM generator
+    (SBOM_GENERATOR: the host's own, which ci/provision builds; else BuildKit's, from Docker Hub, which some hosts
+    never reach): prod then pushes without one and says so."""
     info = builder_can(shared, "sbom")
     if isinstance(info, Finding):
         return info
     if info.classic_store:
         return Finding("sbom", "warn", f"{info.name} keeps no attestations (see attestations)", CONTAINERD_ADVICE)
-    why = dk.image_resolvable(shared.engine, SBOM_SCANNER)
+    generator = shared.settings.sbom_generator
+    why = dk.image_resolvable(shared.engine, generator)
     if why is None:
-        return Finding("sbom", "ok", f"{info.name} resolves {SBOM_SCANNER}: prod --push attaches an SBOM")
-    cause = dk.refusal(SBOM_SCANNER, why).why.split(":", 1)[0]
+        return Finding("sbom", "ok", f"{info.name} resolves {generator}: prod --push attaches an SBOM")
+    cause = dk.refusal(generator, why).why.split(":", 1)[0]
+    advice = "prod pushes without one and says so; `ci/provision` (as root) builds the host's own generator"
+    if generator == SBOM_SCANNER:  # Docker Hub's: reached through a mirror, or another builder
+        advice += (
+            " and names it in /etc/mainza/host.env, or serve Docker Hub to the engine through a mirror "
+            "(`registry-mirrors` in /etc/docker/daemon.json) or --builder a builder that reaches it"
+        )
+    else:
+        advice += f" and pushes it to its registry again (SBOM_GENERATOR={generator})"
     return Finding(
         "sbom",
         "warn",
-        f"BuildKit's SBOM scanner {SBOM_SCANNER} cannot be had here ({cause}): prod --push attaches no SBOM",
-        "prod pushes without one and says so; to have one, serve Docker Hub to the engine through a mirror "
-        "(`registry-mirrors` in /etc/docker/daemon.json) or --builder a builder that reaches it",
+        f"the SBOM generator {generator} cannot be had here ({cause}): prod --push attaches no SBOM",
+        advice,
     )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ci import docker as dk
 from ci.builds import bake
-from ci.builds.bakefile import SBOM_SCANNER
 from ci.builds.buildargs import prod_args, prod_build_args
 from ci.builds.finished import Build, record_pushed, write_build
 from ci.cache import in_build, refs, registry
@@ -47,8 +47,11 @@ def body(run: Run) -> None:
         branches = refs.Branches.of(settings.cache, settings.root)
         variables = prod_variables(run, plan, branches)
         image_registry = settings.image_registry or plan.registry
+        no_sbom = ""
         if args.push:
-            variables |= attestations(engine, plan, image_registry)
+            attested = attestations(engine, settings.sbom_generator, image_registry)
+            variables |= attested.variables
+            no_sbom = attested.missing
         tag = variables["TAG"]
         print(f"baking prod: tree {tag}, builder {builder.name}")
         layout = in_build.layout(plan, settings.project, branches, no_cache=args.no_cache)
@@ -78,6 +81,7 @@ def body(run: Run) -> None:
         digests = pushed_digests(build, image_registry)
         record_pushed(run.settings, build, digests)
         run.data["pushed"] = digests
+        run.data["sbom_generator"] = "" if no_sbom else variables["SBOM_GENERATOR"]  # what made the SBOMs; "": none
         check.message = f"pushed {len(pushed)} tags to {image_registry}"
         run.verdict = f"pushed {len(pushed)} tags to {image_registry}: {digests_line(digests)}; next: nox -s verify"
         if signing is not None:
@@ -86,6 +90,9 @@ def body(run: Run) -> None:
             run.verdict = f"pushed and signed {len(pushed)} tags to {image_registry}: {digests_line(digests)}; " + (
                 "next: nox -s verify -- --signed"
             )
+        if no_sbom:  # first, as a degraded cache is: a line cut to the terminal keeps it
+            check.message += f"; {no_sbom}"
+            run.verdict = f"{no_sbom}; {run.verdict}"
 
 
 def sign_pushed(digests: dict[str, str], signing: Signing) -> None:
@@ -190,11 +197,25 @@ def prod_variables(run: Run, plan: registry.CachePlan, branches: refs.Branches) 
     }
 
 
-def attestations(engine: dk.Engine, plan: registry.CachePlan, image_registry: str) -> dict[str, str]:
-    sbom = dk.image_resolvable(engine, SBOM_SCANNER) is None
-    if not sbom:
-        plan.notes.append(f"no SBOM attestation: the builder cannot resolve its scanner {SBOM_SCANNER}")
-    return {"IMAGE_REGISTRY": image_registry, "ATTEST": "true", "SBOM": str(sbom).lower()}
+@dataclass(frozen=True)
+class Attestations:
+    """What a push attaches, as bake variables; MISSING: "" when it attaches an SBOM, else the line saying why not
+    (the push's last line starts with it)."""
+
+    variables: dict[str, str]
+    missing: str
+
+
+def attestations(engine: dk.Engine, generator: str, image_registry: str) -> Attestations:
+    """Provenance always; an SBOM made by GENERATOR (SBOM_GENERATOR: the host's own, which ci/provision builds, else
+    BuildKit's from Docker Hub) where the registry that holds it answers for it, as BuildKit will ask it."""
+    why = dk.image_resolvable(engine, generator)
+    missing = ""
+    if why is not None:
+        cause = dk.refusal(generator, why).why.split(":", 1)[0]
+        missing = f"no SBOM: its generator {generator} cannot be had ({cause}); ci/provision builds the host's own"
+    variables = {"IMAGE_REGISTRY": image_registry, "ATTEST": "true", "SBOM": str(why is None).lower()}
+    return Attestations({**variables, "SBOM_GENERATOR": generator}, missing)
 
 
 def loud_cache(check: Check, plan: registry.CachePlan) -> None:

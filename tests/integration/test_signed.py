@@ -1,7 +1,7 @@
 """`prod -- --push --sign` and `verify -- --signed` on the real engine and the local registry, one push of the
-example reused: digests recorded and signed, verified offline; then refused for an image signed by another key,
-a tag moved onto an unsigned image of other sources, and an image whose signature is gone. The key's password
-shows nowhere."""
+example reused: digests recorded and signed, provenance and an SBOM attached, verified offline; then refused for an
+image signed by another key, a tag moved onto an unsigned image of other sources, and an image whose signature is
+gone. The key's password shows nowhere."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -95,6 +96,52 @@ def test_push_records_each_digest_signs_it_and_verify_passes_offline(pushed: Pus
     results = junit_results(pushed.project.reports / "junit-verify.xml")
     assert results["backend signature"] == results["frontend signature"] == "passed"
     assert PASSWORD not in everything_said(pushed.project, pushed.run, verify)
+
+
+# What imagetools shows of a pushed image's attestations: the SBOM (SPDX documents) and the provenance (SLSA).
+ATTESTED = '{"sbom":{{json .SBOM}},"provenance":{{json .Provenance}}}'
+
+
+def attested(ref: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """REF's SPDX documents (the image's, then each scanned stage's) and its provenance, as its registry holds them."""
+    done = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", ref, "--format", ATTESTED],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    found = json.loads(done.stdout)
+    sbom = found["sbom"] or {}
+    if "SPDX" not in sbom and len(sbom) == 1:  # keyed by platform
+        [sbom] = sbom.values()
+    return [sbom["SPDX"], *(sbom.get("AdditionalSPDXs") or [])] if sbom else [], found["provenance"] or {}
+
+
+def purls(documents: list[dict[str, Any]]) -> set[str]:
+    return {
+        ref["referenceLocator"] for d in documents for p in d.get("packages", []) for ref in p.get("externalRefs", [])
+    }
+
+
+def test_each_pushed_image_has_provenance_and_an_sbom_listing_the_packages_the_example_really_uses(
+    pushed: Pushed,
+) -> None:
+    """The backend's FastAPI at the version requirements-docker.txt pins (its venv), the frontend's Vite at the
+    version package.json pins (its build stage: the image itself holds only nginx), and each image's OS."""
+    root = pushed.project.root
+    fastapi = next(line for line in (root / "requirements-docker.txt").read_text().splitlines() if "fastapi==" in line)
+    vite = json.loads((root / "frontend/package.json").read_text())["devDependencies"]["vite"]
+    expected = {
+        "backend": (f"pkg:pypi/fastapi@{fastapi.split('==')[1]}", "pkg:deb/debian/python3."),
+        "frontend": (f"pkg:npm/vite@{vite}", "pkg:deb/debian/nginx-light@"),
+    }
+    assert not pushed.run.stdout.strip().splitlines()[-1].startswith("no SBOM")
+    for target, ref in pushed.record.items():
+        documents, provenance = attested(ref)
+        assert provenance, f"{target}: no provenance"
+        assert documents and all(d["spdxVersion"] == "SPDX-2.3" for d in documents), target
+        listed = purls(documents)
+        language, os_package = expected[target]
+        assert language in listed, f"{target}: {language} not in its SBOM"
+        assert any(p.startswith(os_package) for p in listed), f"{target}: no {os_package}* in its SBOM"
 
 
 # A relay between the registry's port on the host and the same port in a network namespace, through a unix

@@ -305,6 +305,7 @@ READS_THE_PROCESS_ENVIRONMENT = {
     "ci/core/settings.py": "the one place: the view of the environment",
     "ci/core/terminal.py": "COLUMNS, NO_COLOR and TERM: the terminal's, read on every line printed and before any "
     "settings (a session whose settings are wrong still prints its error to fit)",
+    "ci/sbom/scanner.py": "BuildKit's SBOM protocol variables, in the generator's own image, where no settings are",
 }
 
 
@@ -442,7 +443,7 @@ def test_the_table_gives_the_views_exported_only_and_host_variables_as_they_were
         "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "BUILDX_BUILDER",
         "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GITHUB_STEP_SUMMARY",
     } == PROCESS_VARIABLES  # fmt: skip
-    assert HOST_VARIABLES == ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE")
+    assert HOST_VARIABLES == ("PYTHON_IMAGE", "NODE_IMAGE", "NGINX_IMAGE", "REGISTRY_IMAGE", "SBOM_GENERATOR")
     assert set(CI_BRANCH_VARIABLES) <= set(VARIABLES)
     assert all(name == v.name and v.meaning and "\n" not in v.meaning for name, v in VARIABLES.items())
     assert not any(v.terminal and (v.exported_only or v.host) for v in VARIABLES.values())

@@ -9,11 +9,12 @@ from typing import cast
 
 import pytest
 
+from ci import docker as dk
 from ci import frame
 from ci.builds.bake import TargetBuild
 from ci.builds.finished import Build
 from ci.core.settings import load_settings
-from ci.sessions.prod import SESSION, digests_line, pushed_digests
+from ci.sessions.prod import SESSION, attestations, digests_line, pushed_digests
 from ci.sources.git import git
 from tests.conftest import junit_results
 
@@ -81,3 +82,31 @@ def test_sign_without_a_key_is_refused_before_anything_is_built(
     out = capsys.readouterr()
     assert out.err.strip().splitlines()[-1].startswith("error: --sign: COSIGN_KEY is not set")
     assert "not-shown-pw" not in out.out + out.err + (tmp_path / "reports" / "prod.json").read_text()
+
+
+def test_a_push_names_the_sbom_generator_the_settings_give_and_attaches_an_sbom_where_it_resolves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(dk, "image_resolvable", lambda _, ref: asked.append(ref))
+    settings = load_settings({}, host_env=Path("/nonexistent"))
+    host = load_settings({"SBOM_GENERATOR": "localhost:5000/host/sbom-generator:0123"}, host_env=Path("/nonexistent"))
+    assert settings.sbom_generator == "docker.io/docker/buildkit-syft-scanner:stable-1"  # BuildKit's own default
+    found = attestations(cast(dk.Engine, None), host.sbom_generator, "localhost:5000")
+    assert found.missing == "" and asked == ["localhost:5000/host/sbom-generator:0123"]
+    assert found.variables == {
+        "IMAGE_REGISTRY": "localhost:5000", "ATTEST": "true", "SBOM": "true",
+        "SBOM_GENERATOR": "localhost:5000/host/sbom-generator:0123",
+    }  # fmt: skip
+
+
+def test_a_generator_that_cannot_be_had_is_no_sbom_asked_and_one_line_saying_why_and_what_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dk, "image_resolvable", lambda *_: "failed to resolve: dial tcp: i/o timeout")
+    found = attestations(cast(dk.Engine, None), "docker.io/docker/buildkit-syft-scanner:stable-1", "r:5000")
+    assert found.variables["SBOM"] == "false" and found.variables["ATTEST"] == "true"
+    assert found.missing == (
+        "no SBOM: its generator docker.io/docker/buildkit-syft-scanner:stable-1 cannot be had "
+        "(docker.io is unreachable (i/o timeout)); ci/provision builds the host's own"
+    )
