@@ -41,6 +41,7 @@ def project(make_project: Callable[[str], Project]) -> Project:
     return make_project("mainzatest-errors")
 
 
+@pytest.mark.first_pass  # no engine at all, so no plugin is asked (time)
 def test_no_engine_is_one_line_naming_the_fix(project: Project, tmp_path: Path) -> None:
     run = project.ci("dev", env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
     assert run.returncode == 3

@@ -36,6 +36,7 @@ def wait_for(events: dk.ContainerEvents, container: str, action: str, within: fl
     pytest.fail(f"no `{action}` event of {container[:12]} within {within:.0f}s")
 
 
+@pytest.mark.first_pass  # the engine's events and logs, through the docker CLI: no plugin is asked (time)
 @pytest.mark.usefixtures("engine")
 def test_container_events_report_health_and_death_of_the_projects_containers_only(tmp_path: Path) -> None:
     engine, project = project_engine(tmp_path)
@@ -54,6 +55,7 @@ def test_container_events_report_health_and_death_of_the_projects_containers_onl
             run("rm", "-f", ours, other)
 
 
+@pytest.mark.first_pass  # the engine's events, through the docker CLI: no plugin is asked (time)
 @pytest.mark.usefixtures("engine")
 def test_container_events_replay_what_happened_while_the_stream_connected(tmp_path: Path) -> None:
     engine, project = project_engine(tmp_path)
@@ -65,6 +67,7 @@ def test_container_events_replay_what_happened_while_the_stream_connected(tmp_pa
             run("rm", "-f", ours)
 
 
+@pytest.mark.first_pass  # the engine's logs, through the docker CLI: no plugin is asked (time)
 @pytest.mark.usefixtures("engine")
 def test_container_logs_keep_the_order_of_stdout_and_stderr_lines(tmp_path: Path) -> None:
     engine, _ = project_engine(tmp_path)

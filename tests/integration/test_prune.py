@@ -221,6 +221,7 @@ def test_dry_run_lists_the_garbage_and_its_bytes_and_removes_nothing(scenario: S
     assert all(exists(kind, ref) for kind, ref in garbage_refs(scenario)), "the dry run removed something"
 
 
+@pytest.mark.first_pass  # the suite refuses the value before any command: no plugin is asked (time)
 @pytest.mark.parametrize(("argument", "forms"), [("until", "24h, 90m, 1h30m"), ("keep-storage", "512MB, 10GB")])
 def test_an_invalid_value_is_one_line_naming_the_accepted_forms_and_removes_nothing(
     scenario: Scenario, before: Before, argument: str, forms: str
@@ -232,6 +233,7 @@ def test_an_invalid_value_is_one_line_naming_the_accepted_forms_and_removes_noth
     assert all(exists(kind, ref) for kind, ref in garbage_refs(scenario)), "a refused run removed something"
 
 
+@pytest.mark.first_pass  # the suite refuses the value before any command: no plugin is asked (time)
 def test_an_until_below_the_floor_is_one_line_naming_it_and_removes_nothing(scenario: Scenario, before: Before) -> None:
     assert before.floor.returncode == 2
     [line] = error_lines(before.floor)
@@ -328,6 +330,7 @@ def test_prune_writes_schema_valid_junit_and_json_with_the_figures(
     assert {(i["kind"], i["id"]) for i in report["removed"]} == set(garbage_refs(scenario))
 
 
+@pytest.mark.first_pass  # no engine at all, so no plugin is asked (time)
 def test_no_engine_is_one_line_and_junit_is_written(make_project: Callable[[str], Project], tmp_path: Path) -> None:
     project = make_project(f"mainzatest-prune-{uuid.uuid4().hex[:6]}")
     run = project.ci("prune", env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})

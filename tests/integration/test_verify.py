@@ -154,6 +154,7 @@ def test_browser_sees_both_badges_and_the_backend_polled_again(project: Project)
     assert "backend polled" in run.stdout
 
 
+@pytest.mark.first_pass  # nothing built, nothing running: no plugin is asked (time)
 def test_no_stack_and_no_build_says_what_to_run_first(make_project: Callable[[str], Project]) -> None:
     empty = make_project(f"{NAME}-empty")
     run = empty.ci("verify")
