@@ -198,6 +198,8 @@ def recreated(loop: Loop) -> None:
     later = "the next save rebuilds it"
     for service, started in sorted(loop.started.items()):
         container = running.get(service)
+        if container is not None and container.id == started and container.running and container.health == "starting":
+            continue  # whoever started it may wait for its health (`compose up --wait`): not restarted under them
         del loop.started[service]
         if container is None or not container.running or container.id != started:
             continue

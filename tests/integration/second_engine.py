@@ -118,9 +118,3 @@ def second_engine(
         for rule in rules:
             _iptables("-D", rule, check=False)
         _ip("link", "del", bridge, check=False)
-        # Its data root weighs a gigabyte or more (base images, build cache, in many small files): removed in the
-        # background while the next tests run, not all at once by pytest as the session ends, on CI's clock.
-        subprocess.Popen(
-            ["rm", "-rf", "--one-file-system", str(root / "data")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip

@@ -161,6 +161,7 @@ def project(make_project: Callable[[str], Project]) -> Project:
     return made
 
 
+@pytest.mark.soak  # nine fresh runners, two to three minutes: with --soak, and as `nox -s bench`'s case 10 (CI's time)
 def test_eight_commits_alternating_services_rerun_only_what_each_changed_on_fresh_runners(
     project: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -49,6 +49,7 @@ def stack(project: Project) -> list[str]:
     return [c.name for c in docker.container.list(filters=[("label", f"com.docker.compose.project={project.name}")])]
 
 
+@pytest.mark.first_pass  # verify's own checks of what runs, whichever plugins built it (CI's time)
 def test_prod_then_verify_from_nothing_running_passes_and_down_stops_it(project: Project) -> None:
     assert not stack(project)
     run = project.nox("-s", "prod", "verify", "--", "--down")
@@ -114,6 +115,7 @@ def test_a_build_arg_in_dotenv_is_in_the_image_and_its_change_makes_the_frontend
     assert "api-renamed" not in run.stdout + run.stderr  # the arg named, never its value
 
 
+@pytest.mark.first_pass  # verify's own checks of what runs, whichever plugins built it (CI's time)
 def test_rebuilt_image_with_the_old_container_still_running_fails_until_up_recreates_it(project: Project) -> None:
     assert project.nox("-s", "dev").returncode == 0
     assert project.nox("-s", "prod").returncode == 0  # new images; the dev containers stay

@@ -360,6 +360,10 @@ def test_a_container_others_started_is_noticed_compared_whole_and_synced_never_r
                                               dk.ContainerEvent("f2", "start", None, "frontend")])  # fmt: skip
     assert watch.started_by_others(loop, events)  # type: ignore[arg-type]
     assert loop.started == {"backend": "c2"}  # a service without sync rules is not watch's to compare
+    starting = dk.ContainerInfo("c2", "p-backend-1", "backend", "sha256:img", True, "running", 0, "starting")
+    monkeypatch.setattr(dk, "service_containers", lambda engine: {"backend": starting})
+    watch.recreated(loop)  # its starter may be waiting for its health: left alone, asked again later
+    assert done == [] and loop.started == {"backend": "c2"}
     other = dk.ContainerInfo("c2", "p-backend-1", "backend", "sha256:img", True, "running", 0, "healthy")
     monkeypatch.setattr(dk, "service_containers", lambda engine: {"backend": other})
     monkeypatch.setattr(dk, "container_user", lambda engine, cid: dk.ContainerUser("", 0, 0, frozenset()))
