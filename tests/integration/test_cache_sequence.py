@@ -193,6 +193,7 @@ def test_eight_commits_alternating_services_rerun_only_what_each_changed_on_fres
     assert not failures, failures
 
 
+@pytest.mark.soak  # it builds on the registry the eight commits above leave: run with them, with --soak (CI's time)
 def test_two_branches_built_at_once_then_again_on_fresh_runners_rerun_nothing(
     project: Project, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
