@@ -86,7 +86,7 @@ def verify(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark prod builds: cold, fresh runner warm from the registry, no-op, --no-cache; prints ratios."""
-    _run_ci(session, "bench", BENCH_REQUIREMENTS, WATCH_REQUIREMENTS)
+    _run_ci(session, "bench", BENCH_REQUIREMENTS, WATCH_REQUIREMENTS, BROWSER_REQUIREMENTS)
 
 
 @nox.session

@@ -73,6 +73,7 @@ class Bench:
         self.engine, self.registry = engine, cache_registry
         self.workdir = Path(tempfile.mkdtemp(prefix="mainza-bench-"))
         self.tree = self.workdir / "tree"
+        self.reports = self.workdir / "reports"  # the copy's sessions' (REPORTS_DIR)
         self.bases = [settings.env.get(k) or settings.host_defaults.get(k) or v for k, v in OFFICIAL_BASES.items()]
         self.host_defaults = settings.host_defaults
         self.settings_ports = list(settings.ports.values())  # the variables that set the stack's host ports
@@ -84,7 +85,7 @@ class Bench:
             **{k: v for k, v in settings.host_defaults.items() if k in HOST_VARIABLES},
             "COMPOSE_PROJECT_NAME": PROJECT,
             "CACHE_BRANCH": "bench",  # case 10 checks out commits, detached
-            "REPORTS_DIR": str(self.workdir / "reports"),
+            "REPORTS_DIR": str(self.reports),
             "CACHE_REGISTRY": cache_registry,
             # The loop cases run a stack: on ports of its own, never those of the stack you may be running.
             **{variable: str(live.free_port()) for variable in settings.ports.values()},
@@ -116,7 +117,7 @@ class Bench:
             )
         except subprocess.CalledProcessError as err:
             raise CiError(f"bench: preparing the copy failed: {err.stderr or err}") from None
-        self.settings = Settings(self.tree, PROJECT, self.workdir / "reports", {}, self.host_defaults)
+        self.settings = Settings(self.tree, PROJECT, self.reports, {}, self.host_defaults)
         self.targets = resolve_targets(self.engine, self.settings, "prod", {"PROJECT": PROJECT})
         for target in self.targets:
             registry.delete_cache(f"{self.registry}/{PROJECT}/{target}")
@@ -129,7 +130,7 @@ class Bench:
         if run.returncode != 0:
             sys.stderr.write(run.stdout[-3000:] + run.stderr[-3000:])
             raise CiError(f"bench case {name!r}: nox -s prod failed (exit {run.returncode}); its output is above")
-        report = self.last_report = json.loads((self.workdir / "reports" / "build-prod.json").read_text())
+        report = self.last_report = json.loads((self.reports / "build-prod.json").read_text())
         ran = [f"{t['target']}: {s}" for t in report["targets"] for s in t.get("ran_steps", [])]
         rerun = {t["target"]: t["steps"] - t["cached_steps"] for t in report["targets"]}
         case = Case(name, seconds, sum(t["steps"] for t in report["targets"]),

@@ -8,12 +8,15 @@ H2 a fresh runner after a one-line backend commit: its time against H1 (goal: at
    the bytes it pulled, and what the registry grew by (goal: under 20 MB);
 H3 a fresh runner after a one-line frontend commit: no byte of the backend pulled, time under 0.25 of H1;
 H4 watch: a one-line backend edit, from the write to the verified line, against the example app's turn
-   plus the heavy backend's own start (its imports, from its log).
+   plus the heavy backend's own start (its imports, from its log);
+and H1's timeline (build-prod.html, kept as reports/build-heavy-cold.html): its weight (goal: under 1 MB) and
+the time it takes to open in chromium (goal: under 1 s).
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,12 +47,15 @@ GROWTH_LIMIT = 20_000_000  # bytes the registry cache may grow by for a one-line
 START_TIMEOUT = 1800.0  # watch's first start of the heavy stack: its images unpacked from the cache
 ENV = {"BACKEND_START_PERIOD": "300s"}  # the heavy backend imports its libraries before it answers
 IMPORTED = re.compile(r"imported .* in (\d+(?:\.\d+)?)s")
+TIMELINE = "H1 timeline"
+TIMELINE_SECONDS, TIMELINE_BYTES = 1.0, 1_000_000  # H1's timeline: to open it in chromium, its weight
 
 
 class Runner(Protocol):
     """What the heavy cases need of the bench's copy of the tree (ci/bench/cases.py's Bench)."""
 
     tree: Path
+    reports: Path
     env: dict[str, str]
     engine: dk.Engine
     registry: str
@@ -95,6 +101,9 @@ class HeavyResult:
     turn_seconds: float = 0.0
     example_turn_seconds: float = 0.0
     start_seconds: float = 0.0
+    cold_timeline: Path | None = None  # H1's timeline, kept before H2's build writes its own
+    timeline_bytes: int = 0
+    timeline_seconds: float = 0.0
     goals: list[Goal] = field(default_factory=list)
 
 
@@ -115,6 +124,8 @@ def builds(bench: Runner, project: str, result: HeavyResult) -> None:
     backend, frontend = next(iter(bench.targets)), list(bench.targets)[-1]
     bench.fresh_runner()
     cold = build(bench, CASES[0], "--no-cache")
+    result.cold_timeline = bench.tree.parent / "build-prod-cold.html"
+    shutil.copyfile(bench.reports / "build-prod.html", result.cold_timeline)
     before = cache_bytes(bench, project)
     bench.edit_and_commit(backend)
     bench.fresh_runner()
@@ -144,12 +155,29 @@ def builds(bench: Runner, project: str, result: HeavyResult) -> None:
         print(f"{case.name}: {case.seconds:.1f}s, pulled {pulled}", flush=True)
 
 
+def timeline_case(result: HeavyResult, kept: Path) -> None:
+    """H1's timeline copied to KEPT, weighed and opened in chromium (the browser already up: a reader's is)."""
+    from ci.probe import browser  # playwright: the bench installs verify --browser's requirement
+
+    if result.cold_timeline is None:
+        raise CiError("bench --heavy: H1 left no timeline")
+    shutil.copyfile(result.cold_timeline, kept)
+    result.timeline_bytes = kept.stat().st_size
+    result.timeline_seconds = browser.load_seconds(kept)
+    result.goals += [
+        Goal(TIMELINE, "seconds to open", result.timeline_seconds, TIMELINE_SECONDS,
+             f"{result.timeline_seconds:.2f}s", f"{TIMELINE_SECONDS:g}s"),
+        Goal(TIMELINE, "weight", result.timeline_bytes, TIMELINE_BYTES, human(result.timeline_bytes),
+             human(TIMELINE_BYTES)),
+    ]  # fmt: skip
+
+
 def turn(tree: Path, env: Mapping[str, str], edit: Any, name: str, timeout: float) -> float:
     """One rebuild turn of watch on TREE (`--no-sync`: H4 times a rebuild, whatever the develop.watch rules say):
     watch started (the stack from the cache when it is not up), EDIT written, seconds from the write to the
     verified line."""
     case = loop.LoopCase(name, [], "")
-    loop.turns(tree, env, [loop.Edit(name, edit)], {name: case}, start_timeout=timeout, args=loop.REBUILD_ONLY)
+    loop.turns(tree, env, [loop.Edit(name, edit)], {name: case}, start_timeout=timeout)
     return case.samples[-1]
 
 
@@ -200,6 +228,7 @@ def summarize(run: Findings, result: HeavyResult) -> None:
         "watch_turn_seconds": round(result.turn_seconds, 3),
         "example_turn_seconds": round(result.example_turn_seconds, 3),
         "backend_start_seconds": round(result.start_seconds, 3),
+        "timeline": {"bytes": result.timeline_bytes, "seconds": round(result.timeline_seconds, 3)},
         "goals": [{"case": g.case, "what": g.what, "value": g.value, "goal": g.goal, "met": g.met}
                   for g in result.goals],
     }  # fmt: skip

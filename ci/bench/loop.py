@@ -4,10 +4,11 @@ target's sources, from the write to the rebuild turn's verified line (goals: the
 within 15% of dev's time, the last, the frontend, within 35%); then the first target's edit twice through a sync
 turn of `nox -s watch` (its develop.watch rule: sync+restart), from the write to the proven line, and twice
 through `docker compose watch` (the same rule, compose's own sync+restart), from the write to the restarted
-container healthy again: compose proves nothing, and health is where a turn of ours starts its proof. Which of
-the two goes first alternates by round. ROUNDS rounds, every case side by side in each, so that the machine's
-drift weighs on all alike; each counts by its median, as one sample of a 2 s turn on a noisy machine decides
-nothing. The goals of the sync turns are ci/bench/goals.py's.
+container healthy again: compose proves nothing, and health is where a turn of ours starts its proof; and the
+same sync turns again with watch's live page open in chromium (what the page costs a turn). Which of the three
+goes first turns by round. Each rebuild turn's build record says what drawing its timeline took. ROUNDS rounds,
+every case side by side in each, so that the machine's drift weighs on all alike; each counts by its median, as
+one sample of a 2 s turn on a noisy machine decides nothing. The goals of the sync turns are ci/bench/goals.py's.
 
 Every turn line must say what the case times: a rebuild turn verified, a sync turn proven; any other (a failed
 turn, a sync that fell back to a rebuild) is a bench error naming the line. Each watch process's watch.json gives
@@ -16,6 +17,7 @@ side of a round (ci/docker/compose.py `compose_watch` stops it however the block
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import statistics
@@ -24,12 +26,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ci import docker as dk
 from ci.bench.watched import REBUILT, SYNCED, TurnLine, TurnReport, read_turns, turn_line
 from ci.core.errors import CiError
+from ci.stack.live import free_port
 
 GOALS = (0.15, 0.35)  # watch's rebuild turn over dev's time: the first target's edit, the last's
 TURN_TIMEOUT = 180.0
@@ -52,6 +56,7 @@ class LoopCase:
     samples: list[float]  # seconds, one per timed turn
     line: str  # the last one's: the session's last line, or the turn's
     turns: list[TurnReport] = field(default_factory=list)  # watch.json's record of each timed turn, when read
+    drawn: list[float] = field(default_factory=list)  # a rebuild turn's timeline: seconds its drawing took
 
     @property
     def seconds(self) -> float:
@@ -117,10 +122,25 @@ class Watching:
 
 
 @dataclass(frozen=True)
+class Kind:
+    """How `turns` runs watch and what its turns must be: watch's ARGS, the ACTION each turn ends well with
+    (rebuilt and verified, or synced and proven), REPORTS (watch.json's folder: its record of the turns, the build
+    record's drawing time), PAGE (watch's live page open in chromium throughout)."""
+
+    args: Sequence[str] = ()
+    action: str = REBUILT
+    reports: Path | None = None
+    page: bool = False
+
+
+REBUILDS = Kind(args=REBUILD_ONLY)
+
+
+@dataclass(frozen=True)
 class Sides:
     """What a round times beside dev: the rebuild turns (watch --no-sync), the sync turns (watch) and compose watch's
-    turns of the same edit (through ENGINE, the stack's, its SERVICE's container awaited), REPORTS: watch.json's
-    folder."""
+    turns of the same edit (through ENGINE, the stack's, its SERVICE's container awaited), the sync turns again
+    with watch's page open in chromium (PAGED); REPORTS: watch.json's folder."""
 
     rebuilds: Sequence[Edit]
     syncs: Sequence[Edit]
@@ -128,26 +148,34 @@ class Sides:
     engine: dk.Engine
     service: str
     reports: Path
+    paged: Sequence[Edit] = ()
 
 
 def measure(
     nox: list[str], tree: Path, env: Mapping[str, str], dev: LoopCase, sides: Sides
 ) -> tuple[list[LoopCase], ComposeCase]:
-    """ROUNDS rounds of `nox -s dev` (into DEV), then watch's rebuild turns, then its sync turns and compose
-    watch's turns, which of the two first alternating by round: dev's case and each edit's, then compose's."""
-    cases: dict[str, LoopCase] = {e.name: LoopCase(e.name, [], "") for e in [*sides.rebuilds, *sides.syncs]}
+    """ROUNDS rounds of `nox -s dev` (into DEV), then watch's rebuild turns, then its sync turns, compose watch's
+    turns and the sync turns with the page open, which goes first turning by round: dev's case and each edit's,
+    then compose's."""
+    edits = [*sides.rebuilds, *sides.syncs, *sides.paged]
+    cases: dict[str, LoopCase] = {e.name: LoopCase(e.name, [], "") for e in edits}
     composed = ComposeCase(sides.compose[0].name if sides.compose else "compose watch", [], "")
 
     def ours() -> None:
-        turns(tree, env, sides.syncs, cases, action=SYNCED, reports=sides.reports)
+        turns(tree, env, sides.syncs, cases, kind=Kind(action=SYNCED, reports=sides.reports))
 
     def theirs() -> None:
         compose_turns(sides.engine, sides.service, sides.compose, composed)
 
+    def paged() -> None:
+        if sides.paged:
+            turns(tree, env, sides.paged, cases, kind=Kind(action=SYNCED, reports=sides.reports, page=True))
+
+    order = [ours, theirs, paged]
     for n in range(ROUNDS):
         run_dev(nox, tree, env, dev)
-        turns(tree, env, sides.rebuilds, cases, args=REBUILD_ONLY, reports=sides.reports)
-        for side in (ours, theirs) if n % 2 == 0 else (theirs, ours):
+        turns(tree, env, sides.rebuilds, cases, kind=Kind(args=REBUILD_ONLY, reports=sides.reports))
+        for side in order[n % 3 :] + order[: n % 3]:
             side()
     return [dev, *cases.values()], composed
 
@@ -170,29 +198,24 @@ def turns(
     cases: Mapping[str, LoopCase],
     start_timeout: float = TURN_TIMEOUT,
     *,
-    args: Sequence[str] = (),
-    action: str = REBUILT,
-    reports: Path | None = None,
+    kind: Kind = REBUILDS,
 ) -> None:
     """Each edit of EDITS, timed from the write to watch's line for it, into CASES by its name; watch (`nox -s watch
-    ARGS`) may take START_TIMEOUT to start (the stack from the cache when it is not up, a catch-up turn). Each line
-    must say ACTION ended well (rebuilt and verified, or synced and proven): any other is a bench error naming it.
-    With REPORTS, watch.json's record of the timed turns (the last ones, after any catch-up turn) joins them."""
-    watching = Watching(tree, env, args)
+    ARGS`, KIND's) may take START_TIMEOUT to start (the stack from the cache when it is not up, a catch-up turn).
+    Each line must say KIND's action ended well: any other is a bench error naming it. With KIND's reports,
+    watch.json's record of the timed turns (the last ones, after any catch-up turn) joins them, and a rebuild
+    turn's timeline drawing time (its build record's). With KIND's page, watch's live page is open in chromium (on
+    a port of its own) from before the first edit to after the last turn."""
+    action, reports = kind.action, kind.reports
+    port = free_port() if kind.page else 0
+    watching = Watching(tree, {**env, "WATCH_PORT": str(port)} if kind.page else env, kind.args)
     timed: list[LoopCase] = []
     try:
         watching.wait_for(lambda line: line.startswith("watching the inputs of"), start_timeout)
-        for edit in edits:
-            time.sleep(QUIET)
-            start = time.monotonic()
-            edit.write()
-            line = watching.wait_for(lambda text: turn_line(text) is not None)
-            expect(turn_line(line), action, edit.name)
-            case = cases[edit.name]
-            case.samples.append(time.monotonic() - start)
-            case.line = line
-            timed.append(case)
-            print(f"{edit.name}: {case.samples[-1]:.2f}s from the write to `{line}`", flush=True)
+        with ExitStack() as stack:
+            if kind.page:
+                open_page(stack, f"http://127.0.0.1:{port}/")
+            timed_edits(watching, edits, cases, action, reports, timed)
     finally:
         watching.stop()
     if reports is not None:
@@ -201,6 +224,40 @@ def turns(
             raise CiError(f"bench: watch.json's last turns are not the {len(timed)} {action} turns timed")
         for case, turn in zip(timed, recorded, strict=True):
             case.turns.append(turn)
+
+
+def open_page(stack: ExitStack, url: str) -> None:
+    """URL open in a headless chromium until STACK closes, its live link up (the page follows watch's turns)."""
+    from ci.probe import browser  # playwright: the bench installs verify --browser's requirement
+
+    shown = stack.enter_context(browser.opened())
+    shown.goto(url, wait_until="load")
+    shown.wait_for_selector("#link.live", timeout=10_000)
+
+
+def timed_edits(
+    watching: Watching,
+    edits: Sequence[Edit],
+    cases: Mapping[str, LoopCase],
+    action: str,
+    reports: Path | None,
+    timed: list[LoopCase],
+) -> None:
+    """Each edit written and timed to its turn's line, into CASES and TIMED (ci/bench/loop.py `turns`)."""
+    for edit in edits:
+        time.sleep(QUIET)
+        start = time.monotonic()
+        edit.write()
+        line = watching.wait_for(lambda text: turn_line(text) is not None)
+        expect(turn_line(line), action, edit.name)
+        case = cases[edit.name]
+        case.samples.append(time.monotonic() - start)
+        case.line = line
+        timed.append(case)
+        if action == REBUILT and reports is not None:
+            drawn = json.loads((reports / "build-watch.json").read_text()).get("timeline_seconds")
+            case.drawn += [float(drawn)] if drawn is not None else []
+        print(f"{edit.name}: {case.samples[-1]:.2f}s from the write to `{line}`", flush=True)
 
 
 def expect(found: TurnLine | None, action: str, name: str) -> None:

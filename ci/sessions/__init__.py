@@ -58,7 +58,7 @@ OPTION_TABLE: tuple[Option, ...] = (
     Option(
         ("--only",),
         ("bench",),
-        "only these cases: `loop` (dev, watch's rebuild and sync turns, compose watch; nothing pruned)",
+        "only these cases: `loop` (dev, watch's turns, compose watch) or `push` (case 11); nothing pruned",
         metavar="CASES",
     ),
     Option(
@@ -76,6 +76,12 @@ OPTION_TABLE: tuple[Option, ...] = (
         type=float,
     ),
     Option(("--push",), ("prod",), "also push the images to IMAGE_REGISTRY, with attestations", "store_true"),
+    Option(
+        ("--no-attest",),
+        ("prod",),
+        "with --push: no provenance or SBOM attached (a registry that refuses them; the bench's baseline)",
+        "store_true",
+    ),
     Option(
         ("--sign",),
         ("prod",),

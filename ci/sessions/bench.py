@@ -11,18 +11,22 @@
    target's sources, 8. to the last target's, each from the write to the rebuild turn's verified line; 7s. the
    first target's edit through a sync turn of `nox -s watch` (its develop.watch rule), from the write to the
    proven line, twice a round; 7c. the same edit through `docker compose watch`'s sync+restart, from the write
-   to the container healthy again, twice a round, 7s and 7c alternating which goes first (ci/bench/loop.py);
-   five rounds, every case side by side in each, counted by its median; goals: 7 and 8 within 15% and 35% of
-   6, 7s within 0.35 of 7 and under 1 s, 7s at most 7c + 0.15 s, the proof of 7s's turns at most 100 ms at
-   the 95th percentile (ci/bench/goals.py);
+   to the container healthy again, twice a round; 7p. 7s's edit again with watch's live page open in chromium,
+   twice a round; 7s, 7c and 7p taking turns to go first (ci/bench/loop.py); five rounds, every case side by
+   side in each, counted by its median; goals: 7 and 8 within 15% and 35% of 6, 7s within 0.35 of 7 and under
+   1 s, 7s at most 7c + 0.15 s, the proof of 7s's turns at most 100 ms at the 95th percentile, 7p at most 7s +
+   0.05 s, 7's and 8's timelines drawn in at most 50 ms (ci/bench/goals.py);
 9. `nox -s verify -- --url` at the stack 6-8 left running, each service at its own address, 5 samples each,
    five times, counted by its median (goal: under 1 s, nox included);
 10. alternating: eight commits (first target, last, last, first, both, the first target's dependency file,
    last, a revert of the one before), each built on a fresh runner warm from the registry only; per
    commit its time, the steps it reran and the minimum (what a runner that kept its local cache of every
    earlier commit reruns: the same commits built so first), the reruns beyond it (goal: 0), and the
-   slowest of them against a cold build.
-`-- --only loop`: cases 6-8, 7s and 7c alone, which prune nothing (1-5 and 10 empty the engine's build cache).
+   slowest of them against a cold build;
+11. a warm `nox -s prod -- --push --sign` (provenance, SBOM, signature) against the same push with `--no-attest`,
+   alternating, three each (goal: at most 10 s added, medians; ci/bench/release.py).
+`-- --only loop`: cases 6-8, 7s, 7c and 7p alone, which prune nothing (1-5 and 10 empty the engine's build cache);
+`-- --only push`: case 11 alone (nothing pruned either).
 The targets and their sources come from the bake definition, as every session reads them.
 The figures are drawn too, beside bench.json: reports/bench.html (ci/bench/picture.py).
 """
@@ -38,7 +42,7 @@ from typing import Any
 
 from ci import docker as dk
 from ci.bench import goals as goals_
-from ci.bench import heavy, loop, picture, watched
+from ci.bench import heavy, loop, picture, release, watched
 from ci.bench.cases import ALTERNATING, CASES, PROJECT, URL_CASE, Bench, Case, alternating_case, run_case
 from ci.cache import registry
 from ci.core import terminal
@@ -52,12 +56,13 @@ LOOP_CASES = (
     "8 watch: last target edited",
     "7s watch: first target synced",
     "7c compose watch: first target synced",
+    "7p watch: first target synced, its page open",
 )
 LOOP_STEP = "6-8 dev and watch, side by side"
 URL_GOAL = 1.0  # seconds, nox included
-ONLY = ("loop",)  # --only: the loop cases alone (6-8, 7s, 7c), which prune nothing
+ONLY = ("loop", "push")  # --only: the loop cases alone (6-8, 7s, 7c), or case 11; neither prunes anything
 SYNC_EDITS = 2  # sync turns a round, of ours and of compose's: ten proofs over five rounds
-Timed = tuple[list[loop.LoopCase], loop.ComposeCase]  # the loop cases 6, 7, 8 and 7s; 7c
+Timed = tuple[list[loop.LoopCase], loop.ComposeCase]  # the loop cases 6, 7, 8, 7s and 7p; 7c
 
 
 def body(run: Run) -> None:
@@ -82,7 +87,11 @@ def body(run: Run) -> None:
     try:
         print(f"bench: copy of the tree in {bench.tree}; preparing the session's venv", flush=True)
         bench.prepare(run.settings.root)
-        if run.args.only:
+        if run.args.only == "push":
+            with run.step(release.CASE) as check:
+                pushed = release.push_case(bench)
+                check.message = pushed.summary()
+        elif run.args.only:
             timed = loop_cases(run, bench)
         else:
             for name in CASES:
@@ -98,10 +107,16 @@ def body(run: Run) -> None:
             with run.step(ALTERNATING) as check:
                 alternating = alternating_case(bench)
                 check.message = alternating.summary()
+            with run.step(release.CASE) as check:
+                pushed = release.push_case(bench)
+                check.message = pushed.summary()
     finally:
         if not run.args.keep:
             bench.stop_stack()
             dk.remove_images(engine, dk.project_image_ids(engine, PROJECT))
+    if run.args.only == "push":
+        draw(run, "nox -s bench -- --only push", push_figures(pushed), [summarize_push(run, pushed)])
+        return
     if run.args.only:
         draw(run, "nox -s bench -- --only loop", picture.loop_figures(*timed), summarize_loop(run, timed))
         return
@@ -110,8 +125,9 @@ def body(run: Run) -> None:
     fresh = [c.seconds for c in alternating.fresh]
     unnecessary = alternating.unnecessary
     shown.append(goals_.Goal(ALTERNATING, "unnecessary reruns", unnecessary, 0, str(unnecessary)))
+    shown.append(summarize_push(run, pushed))
     figures = [*drawn, *picture.loop_figures(*timed), picture.Figure(URL_CASE, url_times),
-               picture.Figure(f"{ALTERNATING}: each commit's build", fresh)]  # fmt: skip
+               picture.Figure(f"{ALTERNATING}: each commit's build", fresh), *push_figures(pushed)]  # fmt: skip
     draw(run, "nox -s bench", figures, shown)
 
 
@@ -126,6 +142,9 @@ def heavy_profile(run: Run, engine: dk.Engine, cache_registry: str) -> None:
         with run.step("H1-H3 prod builds") as check:
             heavy.builds(bench, PROJECT, result)
             check.message = "; ".join(g.line() for g in result.goals)
+        with run.step(heavy.TIMELINE) as check:
+            heavy.timeline_case(result, run.settings.reports_dir / "build-heavy-cold.html")
+            check.message = "; ".join(g.line() for g in result.goals[-2:])
         example.prepare(run.settings.root)
         with run.step(heavy.CASES[3]) as check:
             heavy.watch_case(bench, example, PROJECT, result)
@@ -157,9 +176,10 @@ def loop_cases(run: Run, bench: Bench) -> tuple[list[loop.LoopCase], loop.Compos
         rebuilds=[edit(LOOP_CASES[1], first), edit(LOOP_CASES[2], last)],
         syncs=[edit(LOOP_CASES[3], first)] * SYNC_EDITS,
         compose=[edit(LOOP_CASES[4], first)] * SYNC_EDITS,
+        paged=[edit(LOOP_CASES[5], first)] * SYNC_EDITS,
         engine=engine,
         service=service,
-        reports=bench.workdir / "reports",
+        reports=bench.reports,
     )
     with run.step(LOOP_STEP) as check:
         found, composed = loop.measure(bench.nox, bench.tree, bench.env, loop.LoopCase(LOOP_CASES[0], [], ""), sides)
@@ -170,7 +190,7 @@ def loop_cases(run: Run, bench: Bench) -> tuple[list[loop.LoopCase], loop.Compos
 def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any], drawn: list[goals_.Goal]) -> list[str]:
     """The loop cases' figures and goals on screen, into RATIOS and GOALS (bench.json) and DRAWN (the picture's);
     the verdict's parts."""
-    (dev, first, last, synced), composed = timed
+    (dev, first, last, synced, paged), composed = timed
     said = []
     for turn, limit in zip((first, last), loop.GOALS, strict=True):
         key, ratio = f"{turn.name[0]}/6", turn.seconds / dev.seconds
@@ -192,6 +212,12 @@ def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any], 
         print(f"{composed.name}: not measured: {composed.refused}")
         goals["7s-7c"] = {"measured": False, "why": composed.refused}
         said.append("7s-7c not measured")
+    if paged.samples:
+        print(f"{paged.name}: {paged.figures()}")
+        reached.append(("7p-7s", goals_.page_goal("7p against 7s", paged.samples, synced.samples)))
+    drawings = [d for case in (first, last) for d in case.drawn]
+    if drawings:
+        reached.append(("timeline", goals_.drawing_goal("7 and 8", drawings, [*first.samples, *last.samples])))
     # The proof itself: the read back and the comparison, as each sync turn's line says it (`read back in N ms`);
     # verify_seconds also counts the sync's record, written after it.
     proofs = [t.proof_seconds if t.proof_seconds is not None else t.verify_seconds for t in synced.turns]
@@ -267,6 +293,24 @@ def summarize(run: Run, cases: list[Case], timed: Timed, url_times: list[float])
     return shown
 
 
+def push_figures(pushed: release.PushCase) -> list[picture.Figure]:
+    return [
+        picture.Figure(f"{release.CASE}: signed", pushed.signed),
+        picture.Figure(f"{release.CASE}: bare", pushed.bare),
+    ]
+
+
+def summarize_push(run: Run, pushed: release.PushCase) -> goals_.Goal:
+    """Case 11 on screen, in bench.json (`push`, and its goal) and the verdict; its goal, to draw."""
+    goal = pushed.goal()
+    print(goal.line())
+    run.data["push"] = {"signed": [round(t, 3) for t in pushed.signed], "bare": [round(t, 3) for t in pushed.bare]}
+    run.data.setdefault("goals", {})["11"] = goal.data()
+    said = f"11: {goal.shown} added (goal {release.GOAL:g}s: {'met' if goal.met else 'missed'})"
+    run.verdict = f"{run.verdict}, {said}" if run.verdict else said
+    return goal
+
+
 def draw(run: Run, title: str, figures: list[picture.Figure], shown: list[goals_.Goal]) -> None:
     """The run's figures and goals as a picture, beside bench.json (ci/bench/picture.py)."""
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -282,6 +326,6 @@ def platform_line() -> str:
 SESSION = Session(
     name="bench",
     summary=__doc__.split("\n\n")[0].split(": ", 1)[1],
-    steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING, "H1-H3 prod builds", heavy.CASES[3]),
+    steps=(*CASES, LOOP_STEP, URL_CASE, ALTERNATING, release.CASE, "H1-H3 prod builds", heavy.TIMELINE, heavy.CASES[3]),
     body=body,
 )

@@ -41,6 +41,18 @@ def available() -> str | None:
     return shutil.which(COSIGN)
 
 
+def generate_key_pair(folder: Path, password: str) -> tuple[Path, Path]:
+    """A new key pair in FOLDER (cosign.key, its password PASSWORD; cosign.pub): the bench's, a test's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {"COSIGN_PASSWORD": password, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [COSIGN, "generate-key-pair"], cwd=folder, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise CiError(f"cosign could not make a key pair in {folder}: {message(done.stderr)}")
+    return folder / "cosign.key", folder / "cosign.pub"
+
+
 def registry_host(ref: str) -> str:
     """The host of REF's registry, without its port: `localhost` of `localhost:5000/a/b@sha256:...`."""
     first = ref.split("/", 1)[0]

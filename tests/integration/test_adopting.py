@@ -153,6 +153,7 @@ def test_the_images_it_builds_carry_date_and_commit_labels_its_dockerfile_does_n
     assert "mainza.source-digest" in labels
 
 
+@pytest.mark.first_pass  # doctor's reading of the definition, no plugin but compose config, run by dev too (time)
 def test_doctor_checks_the_image_of_the_service_it_does_not_build(adopted: Adopted) -> None:
     run = adopted.project.ci("doctor")
     report = json.loads((adopted.project.reports / "doctor.json").read_text())
@@ -161,6 +162,7 @@ def test_doctor_checks_the_image_of_the_service_it_does_not_build(adopted: Adopt
     assert images["status"] == "passed", (images, run.stdout[-2000:])
 
 
+@pytest.mark.first_pass  # prune's own plan of what is the project's; its buildx calls run in test_prune on both (time)
 def test_prune_plans_nothing_of_the_service_it_does_not_build(adopted: Adopted) -> None:
     run = adopted.project.ci("prune", "--dry-run")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
@@ -200,6 +202,7 @@ def test_a_store_image_that_cannot_be_pulled_is_one_line_with_its_cause_and_the_
     assert adopted.container() == container and adopted.stored() == before
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_rebuilds_and_proves_the_service_it_builds_and_never_recreates_the_store(adopted: Adopted) -> None:
     """The inner loop on an app it did not make: an edit of tally's sources is one turn of tally alone, proven
     by its image and sources (it serves no build info); the store keeps its container and its data."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ci.builds.bakefile import SBOM_SCANNER
+from ci.sign import cosign
 from tests.conftest import Project, assert_junit_valid
 
 pytestmark = pytest.mark.integration
@@ -81,11 +82,8 @@ def test_a_signing_key_that_opens_and_its_public_half_pass_and_no_secret_is_show
     """cosign's own key pair: the key opens with its password and COSIGN_PUBLIC_KEY is its public half, as
     cosign prints it (another pair's warns: tests/unit/doctor/test_checks.py)."""
     password = "doctor-pw-9c1e"
-    subprocess.run(
-        ["cosign", "generate-key-pair"], cwd=tmp_path, env={"COSIGN_PASSWORD": password, "PATH": "/usr/bin:/bin"},
-        check=True, capture_output=True,
-    )  # fmt: skip
-    keys = {"COSIGN_KEY": str(tmp_path / "cosign.key"), "COSIGN_PUBLIC_KEY": str(tmp_path / "cosign.pub")}
+    key, public_key = cosign.generate_key_pair(tmp_path, password)
+    keys = {"COSIGN_KEY": str(key), "COSIGN_PUBLIC_KEY": str(public_key)}
     run = project.ci("doctor", env={**keys, "COSIGN_PASSWORD": password})
     assert run.returncode == 0, run.stderr
     found = {c["name"]: c for c in json.loads((project.reports / "doctor.json").read_text())["checks"]}

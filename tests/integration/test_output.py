@@ -78,8 +78,8 @@ def test_compose_up_without_wait_then_verify_waits_for_the_starting_services(pro
     "session",
     [
         ("prod",),
-        ("verify",),
-        ("doctor",),
+        pytest.param(("verify",), marks=pytest.mark.first_pass),  # verify and doctor print no buildx progress
+        pytest.param(("doctor",), marks=pytest.mark.first_pass),
         ("prune", "--dry-run"),
         pytest.param(("lint",), marks=pytest.mark.first_pass),
     ],
@@ -142,6 +142,7 @@ def seconds_from_change(line: str) -> float:
     return float(match.group(1))
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_times_a_cp_p_of_an_old_file_from_the_change_not_its_mtime(project: Project, watch: Watch) -> None:
     old = project.root / "old_module.py"
     old.write_text("OLD = True\n")
@@ -155,6 +156,7 @@ def test_watch_times_a_cp_p_of_an_old_file_from_the_change_not_its_mtime(project
     assert re.fullmatch(r"stack: started from a cached build: backend, frontend \(\d+\.\ds\)", start), start
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_names_only_the_file_sed_i_edited(project: Project, watch: Watch) -> None:
     before = time.monotonic()
     subprocess.run(
@@ -165,6 +167,7 @@ def test_watch_names_only_the_file_sed_i_edited(project: Project, watch: Watch) 
     assert "sed" not in line and seconds_from_change(line) <= seen - before
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_says_a_failed_build_as_dev_does(project: Project, watch: Watch) -> None:
     main = project.root / "backend" / "main.py"
     good = main.read_text()
@@ -176,6 +179,7 @@ def test_watch_says_a_failed_build_as_dev_does(project: Project, watch: Watch) -
     assert "  verified" in fixed and fixed.endswith(" from change"), fixed
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_ends_with_every_line_fitting_and_no_temporary_file_in_a_turn(project: Project, watch: Watch) -> None:
     watch.proc.send_signal(signal.SIGINT)
     assert watch.proc.wait(timeout=30) == 0

@@ -246,6 +246,7 @@ def test_push_to_a_refusing_registry_fails_with_its_message(project: Project, pu
     assert "denied" in line.lower() or "refuses" in line or "403" in line
 
 
+@pytest.mark.first_pass  # the project's own registry, started by docker run, no plugin: the first pass only (time)
 def test_default_registry_down_starts_the_projects_own_and_dev_keeps_it(project: Project) -> None:
     port = free_port()  # CACHE_REGISTRY left at its default, on a port where nothing answers
     env = {"CACHE_REGISTRY_PORT": str(port)}

@@ -151,6 +151,7 @@ def test_dev_on_prods_stack_with_a_backend_that_raises_at_import_brings_prods_bu
     assert cases["backend source fingerprint"] == "failure", cases
 
 
+@pytest.mark.first_pass  # verify --up brings a build back by dev's compose path, run on both plugin sets (time)
 def test_verify_up_with_a_broken_latest_build_brings_the_running_one_back(project: Project) -> None:
     """Every service `verify --up` replaced goes back with the backend that did not come up: the frontend too,
     when the build brought it a new image (which depends on what ran before: CI's second pass skips a test)."""
@@ -257,6 +258,7 @@ def is_turn(line: str) -> bool:
     return " from change" in line or any(f"  {r}: " in line for r in ("build failed", "unhealthy", "does not parse"))
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_brings_the_previous_backend_back_and_the_next_save_retries(project: Project, watch: Watch) -> None:
     before = backend_sources(project)
     main = project.root / "backend" / "main.py"
@@ -273,6 +275,7 @@ def test_watch_brings_the_previous_backend_back_and_the_next_save_retries(projec
     assert fixed.startswith("backend  backend/main.py  built ") and "verified" in fixed, fixed
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_brings_the_previous_frontend_back(project: Project, watch: Watch) -> None:
     before = frontend_sources(project)
     conf = project.root / "frontend" / "nginx.conf"
@@ -289,6 +292,7 @@ def test_watch_brings_the_previous_frontend_back(project: Project, watch: Watch)
     assert fixed.startswith("frontend  frontend/nginx.conf  built ") and "verified" in fixed, fixed
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 @pytest.mark.parametrize(
     ("name", "mistake", "says"),
     [
@@ -316,6 +320,7 @@ def test_watch_survives_a_definition_that_does_not_parse_and_the_fix_verifies(
     assert "verified: running = tree" in fixed, fixed
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_watch_ends_on_ctrl_c_having_kept_every_turn(project: Project, watch: Watch) -> None:
     watch.proc.send_signal(signal.SIGINT)
     assert watch.proc.wait(timeout=30) == 0
@@ -342,6 +347,7 @@ def proxied_watch(project: Project, proxy: EngineProxy) -> Iterator[Watch]:
         yield from watching(project, {"DOCKER_HOST": proxy.host})
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_a_watch_that_starts_with_no_previous_build_says_the_stack_is_down_and_the_fix_brings_it_up(
     project: Project, proxied_watch: Watch
 ) -> None:
@@ -360,6 +366,7 @@ def test_a_watch_that_starts_with_no_previous_build_says_the_stack_is_down_and_t
     )
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases, which run on both plugin sets (time)
 def test_a_watch_whose_engine_goes_away_ends_with_exit_3_and_its_reports(
     project: Project, proxy: EngineProxy, proxied_watch: Watch
 ) -> None:

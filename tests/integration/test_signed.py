@@ -1,7 +1,7 @@
 """`prod -- --push --sign` and `verify -- --signed` on the real engine and the local registry, one push of the
 example reused: digests recorded and signed, provenance and an SBOM attached, verified offline; then refused for an
 image signed by another key, a tag moved onto an unsigned image of other sources, and an image whose signature is
-gone. The key's password shows nowhere."""
+gone; a push signed on a second engine verifies on the first. The key's password shows nowhere."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 import requests
 
+from ci.sign import cosign
 from tests.conftest import Project, junit_results
+from tests.integration.second_engine import second_engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.first_pass]
 
@@ -41,11 +43,7 @@ class Pushed:
 
 
 def key_pair(folder: Path, password: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["cosign", "generate-key-pair"], cwd=folder, env={"COSIGN_PASSWORD": password, "PATH": "/usr/bin:/bin"},
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cosign.generate_key_pair(folder, password)
     return folder
 
 
@@ -272,3 +270,22 @@ def test_a_tag_moved_to_an_unsigned_image_and_a_signature_gone_each_fail(pushed:
     finally:  # the backend's tag back where prod put it
         back = ["docker", "buildx", "imagetools", "create", "-t", f"{backend_repo}:{tag}", pushed.record["backend"]]
         subprocess.run(back, capture_output=True, check=False)
+
+
+def test_a_push_signed_on_a_second_engine_verifies_on_the_first(
+    pushed: Pushed, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Another build node (`--builder`: a second engine, no network for its build steps, so every step comes from
+    the registry cache the first push left) pushes and signs the same commit; verify on this engine checks the
+    digests it recorded, which are not the first push's (its provenance is of another build)."""
+    bridge = ("mainzatest6", "10.231.82.1/24")
+    with second_engine(tmp_path_factory.mktemp("signer"), f"{NAME}-node", bridge=bridge[0], cidr=bridge[1]) as node:
+        env = {"IMAGE_REGISTRY": REGISTRY, "COSIGN_KEY": str(pushed.keys / "cosign.key"), "COSIGN_PASSWORD": PASSWORD}
+        run = pushed.project.ci("prod", "--push", "--sign", "--builder", node, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+    record = json.loads((pushed.project.reports / "last-build.json").read_text())
+    again = {name: t["pushed"] for name, t in record["targets"].items()}
+    assert set(again) == {"backend", "frontend"} and again != pushed.record
+    verify = pushed.verify()
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert PASSWORD not in everything_said(pushed.project, run, verify)

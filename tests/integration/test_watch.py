@@ -16,7 +16,8 @@ from ci.sources.fingerprint import fingerprint
 from tests.conftest import Project, assert_junit_valid
 from tests.integration.watching import Watch, is_turn, without_watch_rules
 
-pytestmark = pytest.mark.integration
+# watch builds and starts by dev's phases, which run on both plugin sets: CI's second pass leaves it out (time)
+pytestmark = [pytest.mark.integration, pytest.mark.first_pass]
 
 NAME = "mainzatest-watch"
 

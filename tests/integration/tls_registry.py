@@ -6,7 +6,7 @@ Not on loopback: the engine treats every registry on 127.0.0.0/8 as insecure, so
 the certificate (a login works without the CA) and a refused login falls back to plain HTTP and reads
 "400 Bad Request". A fixture easier than what users have proves nothing. So the registry runs in a network
 namespace of the test's own (NETNS), behind a veth pair on a /24 that nothing else uses (10.231.81.0/24;
-other tests use 10.231.77-80), and `registry.mainza.test` resolves to it through a line in /etc/hosts: the
+other tests use 10.231.77-80 and 82), and `registry.mainza.test` resolves to it through a line in /etc/hosts: the
 engine then treats it as any remote registry (TLS verified against certs.d, 401 for a wrong password)."""
 
 from __future__ import annotations

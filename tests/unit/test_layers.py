@@ -142,7 +142,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "probe": {"core", "sources"},
     "phases": {"core", "docker", "sources", "builds", "stack", "probe", "sign"},
     "watch": {"core", "docker", "sources", "builds", "stack"},
-    "bench": {"core", "docker", "sources", "builds", "cache", "stack"},
+    # bench signs the pushes of its case 11 with a key of its own, opens pages in chromium as verify does
+    "bench": {"core", "docker", "sources", "builds", "cache", "stack", "sign", "probe"},
     "prune": {"core", "docker", "builds", "stack"},
     # doctor says what a prune with its defaults would take, by prune's own plan
     "doctor": {"core", "docker", "sources", "builds", "cache", "stack", "prune", "sign"},

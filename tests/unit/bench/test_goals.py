@@ -6,11 +6,14 @@ import pytest
 
 from ci.bench.goals import (
     COMPOSE_MARGIN,
+    NOTHING,
     PROOF_LIMIT,
     SYNC_GOAL,
     SYNC_LIMIT,
     Goal,
     compose_goal,
+    drawing_goal,
+    page_goal,
     percentile,
     proof_goal,
     sync_goals,
@@ -61,3 +64,16 @@ def test_the_proof_goal_shows_its_percentile_and_every_sample_in_milliseconds() 
         "7s: proof p95 140 ms of 10 turns (12, 15, 11, 13, 140, 12, 14, 11, 12, 13 ms) (goal at most 100 ms: missed)"
     )
     assert goal.data() == {"what": "proof p95", "value": 0.14, "goal": PROOF_LIMIT, "shown": goal.shown, "met": False}
+
+
+def test_the_page_open_adds_at_most_the_medians_resolution_to_a_sync_turn() -> None:
+    goal = page_goal("7p against 7s", [1.24, 1.20, 1.30], [1.21, 1.19, 1.25])
+    assert goal.value == pytest.approx(1.24 - 1.21) and goal.goal == NOTHING and goal.met
+    assert goal.shown == "1.24s - 1.21s = +0.03s" and goal.goal_shown == "+0.05s"
+    assert not page_goal("7p", [1.4], [1.2]).met
+
+
+def test_a_timelines_drawing_is_its_median_against_the_turns() -> None:
+    goal = drawing_goal("7 and 8", [0.004, 0.006, 0.120], [2.0, 3.0, 4.0])
+    assert goal.value == 0.006 and goal.met
+    assert goal.line() == "7 and 8: its timeline drawn in 6 ms of a 3.00s turn (median of 3) (goal at most 50 ms: met)"

@@ -3,6 +3,7 @@ step's time, run or cached, the phases and the table, fetches nothing and runs n
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -222,6 +223,7 @@ def test_dev_and_prod_write_the_timeline_beside_the_builds_json_which_names_it(t
     write_build(Report("dev"), settings, build)
     written = settings.reports_dir / "build-dev.html"
     assert '"timeline": "build-dev.html"' in (settings.reports_dir / "build-dev.json").read_text()
+    assert json.loads((settings.reports_dir / "build-dev.json").read_text())["timeline_seconds"] >= 0
     assert written.read_text() == page(drawn(trace, targets))
     assert [p.name for p in settings.reports_dir.iterdir() if p.name.startswith(".")] == []  # no temporary file
 

@@ -58,15 +58,22 @@ def test_each_pushed_target_is_named_by_its_repository_and_the_digest_bake_wrote
     assert digests_line(found) == f"backend {digest}"
 
 
-def test_sign_without_push_is_one_usage_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("option", "line"),
+    [
+        ("--sign", "error: --sign signs the pushed images: give it with --push"),
+        ("--no-attest", "error: --no-attest leaves the attestations off a push: give it with --push"),
+    ],
+)
+def test_sign_or_no_attest_without_push_is_one_usage_line(
+    option: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setattr(frame, "load_settings", lambda: load_settings({}, root=tmp_path))
     monkeypatch.setattr("ci.docker.connect", lambda *a, **k: pytest.fail("the engine was asked"))
-    assert frame.run(SESSION, ["--sign"]) == 2
+    assert frame.run(SESSION, [option]) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines()[-1] == "error: --sign signs the pushed images: give it with --push"
+    assert err.strip().splitlines()[-1] == line
 
 
 def test_sign_without_a_key_is_refused_before_anything_is_built(
