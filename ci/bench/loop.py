@@ -6,7 +6,7 @@ turn of `nox -s watch` (its develop.watch rule: sync+restart), from the write to
 through `docker compose watch` (the same rule, compose's own sync+restart), from the write to the restarted
 container healthy again: compose proves nothing, and health is where a turn of ours starts its proof; and the
 same sync turns again with watch's live page open in chromium (what the page costs a turn). Which of the three
-goes first turns by round. Each rebuild turn's build record says what drawing its timeline took. ROUNDS rounds,
+goes first turns by round. watch.json says what drawing each rebuild turn's timeline took. ROUNDS rounds,
 every case side by side in each, so that the machine's drift weighs on all alike; each counts by its median, as
 one sample of a 2 s turn on a noisy machine decides nothing. The goals of the sync turns are ci/bench/goals.py's.
 
@@ -17,7 +17,6 @@ side of a round (ci/docker/compose.py `compose_watch` stops it however the block
 
 from __future__ import annotations
 
-import json
 import queue
 import signal
 import statistics
@@ -56,7 +55,6 @@ class LoopCase:
     samples: list[float]  # seconds, one per timed turn
     line: str  # the last one's: the session's last line, or the turn's
     turns: list[TurnReport] = field(default_factory=list)  # watch.json's record of each timed turn, when read
-    drawn: list[float] = field(default_factory=list)  # a rebuild turn's timeline: seconds its drawing took
 
     @property
     def seconds(self) -> float:
@@ -125,7 +123,7 @@ class Watching:
 class Kind:
     """How `turns` runs watch and what its turns must be: watch's ARGS, the ACTION each turn ends well with
     (rebuilt and verified, or synced and proven), REPORTS (watch.json's folder: its record of the turns, the build
-    record's drawing time), PAGE (watch's live page open in chromium throughout)."""
+    record's timeline drawing), PAGE (watch's live page open in chromium throughout)."""
 
     args: Sequence[str] = ()
     action: str = REBUILT
@@ -203,8 +201,8 @@ def turns(
     """Each edit of EDITS, timed from the write to watch's line for it, into CASES by its name; watch (`nox -s watch
     ARGS`, KIND's) may take START_TIMEOUT to start (the stack from the cache when it is not up, a catch-up turn).
     Each line must say KIND's action ended well: any other is a bench error naming it. With KIND's reports,
-    watch.json's record of the timed turns (the last ones, after any catch-up turn) joins them, and a rebuild
-    turn's timeline drawing time (its build record's). With KIND's page, watch's live page is open in chromium (on
+    watch.json's record of the timed turns (the last ones, after any catch-up turn) joins them (a rebuild turn's
+    with the time its timeline took to draw). With KIND's page, watch's live page is open in chromium (on
     a port of its own) from before the first edit to after the last turn."""
     action, reports = kind.action, kind.reports
     port = free_port() if kind.page else 0
@@ -215,7 +213,7 @@ def turns(
         with ExitStack() as stack:
             if kind.page:
                 open_page(stack, f"http://127.0.0.1:{port}/")
-            timed_edits(watching, edits, cases, action, reports, timed)
+            timed_edits(watching, edits, cases, action, timed)
     finally:
         watching.stop()
     if reports is not None:
@@ -240,7 +238,6 @@ def timed_edits(
     edits: Sequence[Edit],
     cases: Mapping[str, LoopCase],
     action: str,
-    reports: Path | None,
     timed: list[LoopCase],
 ) -> None:
     """Each edit written and timed to its turn's line, into CASES and TIMED (ci/bench/loop.py `turns`)."""
@@ -254,9 +251,6 @@ def timed_edits(
         case.samples.append(time.monotonic() - start)
         case.line = line
         timed.append(case)
-        if action == REBUILT and reports is not None:
-            drawn = json.loads((reports / "build-watch.json").read_text()).get("timeline_seconds")
-            case.drawn += [float(drawn)] if drawn is not None else []
         print(f"{edit.name}: {case.samples[-1]:.2f}s from the write to `{line}`", flush=True)
 
 

@@ -72,6 +72,7 @@ class TurnReport:
     verify_seconds: float  # verify's checks, or a sync's proof (and what the turn does after the wait)
     from_change_seconds: float  # from when watch saw the change to its line
     proof_seconds: float | None  # the proof's own time (its line's `read back in N ms`); None: not a proven sync
+    timeline_seconds: float = 0.0  # a rebuild turn's timeline drawn, of build_seconds
 
 
 def proof_seconds(detail: str) -> float | None:
@@ -93,6 +94,7 @@ def read_turns(path: Path) -> list[TurnReport]:
                 int(t["number"]), str(t["action"]), str(t["result"]), float(t["build_seconds"]),
                 float(t["sync_seconds"]), float(t["up_seconds"]), float(t["verify_seconds"]),
                 float(t["from_change_seconds"]), proof_seconds(str(t.get("detail", ""))),
+                float(t.get("timeline_seconds", 0.0)),
             )
             for t in turns
         ]  # fmt: skip

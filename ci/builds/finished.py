@@ -37,6 +37,7 @@ class Build:
     record: BuildRecord  # as written to last-build.json
     trace: BuildTrace = field(repr=False)  # the bake's steps, and what the registry cache did during them
     cache: dict[str, Any] = field(default_factory=lambda: {"status": "off"})
+    timeline_seconds: float = 0.0  # what drawing its timeline took (what the picture costs the build)
 
 
 def last_record(settings: Settings) -> BuildRecord | None:
@@ -104,9 +105,7 @@ def write_build(report: Report, settings: Settings, build: Build) -> None:
         report.suites.append(suite)
     report.main.properties.update({k.lower(): v for k, v in build.variables.items()})
     report.main.properties["bake_seconds"] = f"{build.seconds:.3f}"
-    started = time.monotonic()
     drawn = write_timeline(settings, build)
-    drawing = time.monotonic() - started  # what the picture costs the build (bench: a watch turn's share)
     write_json(
         {
             "profile": build.profile,
@@ -115,7 +114,7 @@ def write_build(report: Report, settings: Settings, build: Build) -> None:
             "cache": build.cache,
             "targets": [t.figures() for t in build.targets],
             "timeline": drawn.name,  # beside this file
-            "timeline_seconds": round(drawing, 4),
+            "timeline_seconds": round(build.timeline_seconds, 4),
         },
         settings.reports_dir / f"build-{build.profile}.json",
     )
@@ -137,9 +136,13 @@ def build_table(targets: Sequence[TargetBuild]) -> Table:
 
 
 def write_timeline(settings: Settings, build: Build) -> Path:
-    """reports/build-PROFILE.html: the build's timeline, one file that opens offline (ci/builds/timeline.py)."""
+    """reports/build-PROFILE.html: the build's timeline, one file that opens offline (ci/builds/timeline.py); the
+    time its drawing and writing took, in BUILD."""
+    started = time.monotonic()
     drawn = timeline(build.profile, build.trace, build.targets, build.seconds, build_table(build.targets))
-    return write_atomic(settings.reports_dir / f"build-{build.profile}.html", page(drawn))
+    written = write_atomic(settings.reports_dir / f"build-{build.profile}.html", page(drawn))
+    build.timeline_seconds = time.monotonic() - started
+    return written
 
 
 FAILURE_LINES = 8  # of the failing step's own output, under the cause on a failed build's timeline

@@ -215,7 +215,7 @@ def loop_figures(timed: Timed, ratios: dict[str, float], goals: dict[str, Any], 
     if paged.samples:
         print(f"{paged.name}: {paged.figures()}")
         reached.append(("7p-7s", goals_.page_goal("7p against 7s", paged.samples, synced.samples)))
-    drawings = [d for case in (first, last) for d in case.drawn]
+    drawings = [t.timeline_seconds for case in (first, last) for t in case.turns]
     if drawings:
         reached.append(("timeline", goals_.drawing_goal("7 and 8", drawings, [*first.samples, *last.samples])))
     # The proof itself: the read back and the comparison, as each sync turn's line says it (`read back in N ms`);

@@ -471,11 +471,14 @@ def unread(loop: Loop, files: list[str]) -> None:
         loop.board.end(current)
 
 
-def build(loop: Loop, targets: dict[str, ResolvedTarget]) -> BuildRecord:
-    """Bake TARGETS; the record keeps the others as the loop last recorded them."""
+def build(loop: Loop, targets: dict[str, ResolvedTarget], current: Turn | None = None) -> BuildRecord:
+    """Bake TARGETS; the record keeps the others as the loop last recorded them. CURRENT: the turn, given the time
+    its build's timeline took to draw."""
     settings, logs = loop.run.settings, loop.run.args.logs
     built = rebuild(settings, loop.engine, PROFILE, targets, loop.record, show_logs=logs, out=loop.progress)
     loop.record = built.record
+    if current is not None:
+        current.timeline_seconds = built.timeline_seconds
     return built.record
 
 
@@ -502,7 +505,7 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
     """The turn's build, up and proof, timed into CURRENT; raises Failed with what failed."""
     previous = turns.running_sources(loop.record, services)
     try:
-        build(loop, {t: loop.targets[t] for t in current.targets})
+        build(loop, {t: loop.targets[t] for t in current.targets}, current)
     except CiError as err:
         still = ", ".join(f"{s}: {p}" for s, p in previous.items())
         raise Failed("build failed", f"{err}; the previous build still serves ({still})") from None

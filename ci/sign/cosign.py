@@ -5,7 +5,9 @@ beside the image in the same registry (cosign's `sha256-HEX.sig` tag).
 The key's password reaches cosign in its environment alone (COSIGN_PASSWORD, ci/core/settings.py `Signing`),
 never on its command line; whatever cosign prints is made inert (secrets redacted, controls escaped) before it
 is shown. A registry on this machine may answer plain HTTP (`--allow-http-registry`, for loopback alone, by
-the project's one rule: ci/core/fetch.py `is_loopback`).
+the project's one rule: ci/core/fetch.py `is_loopback`); one with a CA of its own is verified with the CAs the
+engine trusts for it (certs.d, which the caller reads through the Docker door) added to the usual trust, as a
+bundle file cosign is given (`--registry-cacert`: cosign reads neither certs.d nor, once given one, the system's).
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ci.core import tls
 from ci.core.errors import CiError
 from ci.core.fetch import is_loopback
 from ci.core.inert import inert
@@ -53,6 +57,11 @@ def generate_key_pair(folder: Path, password: str) -> tuple[Path, Path]:
     return folder / "cosign.key", folder / "cosign.pub"
 
 
+def registry_of(ref: str) -> str:
+    """REF's registry as certs.d names it, with its port: `registry.example:5443` of `registry.example:5443/a@...`."""
+    return ref.split("/", 1)[0]
+
+
 def registry_host(ref: str) -> str:
     """The host of REF's registry, without its port: `localhost` of `localhost:5000/a/b@sha256:...`."""
     first = ref.split("/", 1)[0]
@@ -61,20 +70,34 @@ def registry_host(ref: str) -> str:
     return first.rsplit(":", 1)[0] if first.count(":") == 1 else first
 
 
-def transport(ref: str) -> list[str]:
-    """Plain HTTP allowed only to a registry on this machine (the local one answers no TLS)."""
-    return ["--allow-http-registry=true"] if is_loopback(registry_host(ref)) else []
+def transport(ref: str, cacert: str = "") -> list[str]:
+    """Plain HTTP allowed only to a registry on this machine (the local one answers no TLS); CACERT: a bundle of
+    the CAs that verify the registry's certificate, when it has a CA of its own."""
+    if is_loopback(registry_host(ref)):
+        return ["--allow-http-registry=true"]
+    return [f"--registry-cacert={cacert}"] if cacert else []
 
 
-def sign_command(ref: str, key: str) -> list[str]:
+@contextmanager
+def ca_bundle(cas: Sequence[Path]) -> Iterator[str]:
+    """A bundle of the usual trust and CAS (the CAs the engine trusts for the registry) while the block lasts;
+    "" without CAS (cosign's own trust)."""
+    if not cas:
+        yield ""
+        return
+    with tls.trust_with(cas) as bundle:
+        yield str(bundle)
+
+
+def sign_command(ref: str, key: str, cacert: str = "") -> list[str]:
     """`cosign sign` of REF (by digest) with KEY (a path or env://NAME): no transparency log, no prompt."""
-    return [COSIGN, "sign", "--key", key, "--tlog-upload=false", "--yes", *transport(ref), ref]
+    return [COSIGN, "sign", "--key", key, "--tlog-upload=false", "--yes", *transport(ref, cacert), ref]
 
 
-def verify_command(ref: str, public_key: str) -> list[str]:
+def verify_command(ref: str, public_key: str, cacert: str = "") -> list[str]:
     """`cosign verify` of REF with PUBLIC_KEY, offline: no transparency log asked, nothing but the registry."""
     offline = ["--insecure-ignore-tlog=true", "--offline=true", "--private-infrastructure=true"]
-    return [COSIGN, "verify", "--key", public_key, *offline, *transport(ref), "--output", "json", ref]
+    return [COSIGN, "verify", "--key", public_key, *offline, *transport(ref, cacert), "--output", "json", ref]
 
 
 def _run(command: Sequence[str], signing: Signing) -> subprocess.CompletedProcess[str]:
@@ -96,11 +119,13 @@ def message(stderr: str) -> str:
     return inert(found, LINE).replace("\n", " ")
 
 
-def sign(ref: str, signing: Signing) -> None:
-    """Sign REF (`REGISTRY/NAME@sha256:...`, the index) with the project's key; CiError naming why not."""
+def sign(ref: str, signing: Signing, cas: Sequence[Path] = ()) -> None:
+    """Sign REF (`REGISTRY/NAME@sha256:...`, the index) with the project's key, its registry's certificate verified
+    with CAS added (a registry with a CA of its own); CiError naming why not."""
     if not signing.key:
         raise CiError("no signing key: set COSIGN_KEY (a path, or env://NAME) and COSIGN_PASSWORD")
-    done = _run(sign_command(ref, signing.key), signing)
+    with ca_bundle(cas) as cacert:
+        done = _run(sign_command(ref, signing.key, cacert), signing)
     if done.returncode != 0:
         raise CiError(f"cosign could not sign {ref}: {why_not_signed(done.stderr)}")
 
@@ -112,11 +137,12 @@ def why_not_signed(stderr: str) -> str:
     return message(stderr)
 
 
-def verify(ref: str, signing: Signing) -> Verified:
-    """Whether REF carries a signature that verifies with the public key, offline."""
+def verify(ref: str, signing: Signing, cas: Sequence[Path] = ()) -> Verified:
+    """Whether REF carries a signature that verifies with the public key, offline (CAS: as `sign`'s)."""
     if not signing.public_key:
         return Verified(False, "no public key: set COSIGN_PUBLIC_KEY (a path, or env://NAME)")
-    done = _run(verify_command(ref, signing.public_key), signing)
+    with ca_bundle(cas) as cacert:
+        done = _run(verify_command(ref, signing.public_key, cacert), signing)
     return Verified(True) if done.returncode == 0 else Verified(False, why_unverified(done.stderr))
 
 

@@ -42,6 +42,7 @@ class Turn:
     from_change_seconds: float = 0.0  # from when the watcher saw the change (or the turn began) to its line
     action: str = REBUILT  # synced (its files copied into the running container, proven) | rebuilt
     sync_seconds: float = 0.0  # a sync turn's copy, delete, restart and commands; its proof is verify_seconds
+    timeline_seconds: float = 0.0  # of build_seconds: its timeline drawn (reports/build-watch.html)
 
 
 class Failed(Exception):

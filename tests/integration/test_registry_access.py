@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ci.cache import registry
+from ci.sign import cosign
 from tests.conftest import Project, assert_junit_valid
 from tests.integration.second_engine import second_engine
 from tests.integration.test_prod import error_line
@@ -31,6 +32,8 @@ NAME = "mainzatest-regauth"
 PASSWORD = "mainza-S3cret-never-shown"  # a test registry's; searched for in every output
 NAMESPACE = "team/cache"
 BRIDGE = ("mainzatest9", "10.231.80.1/24")
+IMAGES = "team/images"  # the pushed images' path under the TLS registry's host
+COSIGN_PASSWORD = "mainza-cosign-pw-never-shown"
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +92,31 @@ def test_after_docker_login_a_fresh_runner_reruns_only_the_backends_steps_and_no
     found = {t["target"]: t["cache"]["cache_from"] for t in report["targets"]}
     assert all(ref.startswith(f"{tls.host}/{NAMESPACE}/{NAME}/") for refs in found.values() for ref in refs), found
     never_shown(project, cold.stdout, cold.stderr, fresh.stdout, fresh.stderr)
+
+
+@pytest.mark.first_pass  # cosign talks to the registry, not a plugin: the first pass only (time)
+def test_a_push_signed_to_it_verifies_with_its_own_ca_and_neither_password_is_shown(
+    project: Project, tls: TlsRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """cosign reads neither certs.d nor the engine's trust: the sessions hand it the CA the engine trusts for
+    the registry; it logs in with the same Docker config the engine's push used."""
+    config = docker_login_config(tmp_path_factory.mktemp("signing"), tls)
+    key, public_key = cosign.generate_key_pair(tmp_path_factory.mktemp("keys"), COSIGN_PASSWORD)
+    env = {
+        "DOCKER_CONFIG": str(config),
+        "CACHE_REGISTRY": f"{tls.host}/{NAMESPACE}",
+        "IMAGE_REGISTRY": f"{tls.host}/{IMAGES}",
+    }
+    pushed = project.ci(
+        "prod", "--push", "--sign", env={**env, "COSIGN_KEY": str(key), "COSIGN_PASSWORD": COSIGN_PASSWORD}
+    )
+    assert pushed.returncode == 0, pushed.stdout[-3000:] + pushed.stderr[-2000:]
+    assert f"pushed and signed 4 tags to {tls.host}/{IMAGES}: " in pushed.stdout.strip().splitlines()[-1]
+    verify = project.ci("verify", "--signed", env={**env, "COSIGN_PUBLIC_KEY": str(public_key)})
+    assert verify.returncode == 0, verify.stdout[-3000:] + verify.stderr[-2000:]
+    never_shown(project, pushed.stdout, pushed.stderr, verify.stdout, verify.stderr)
+    for output in (pushed.stdout, pushed.stderr, verify.stdout, verify.stderr):
+        assert COSIGN_PASSWORD not in output
 
 
 @pytest.mark.parametrize("login", ["wrong password", "no login"])

@@ -91,11 +91,17 @@ def report(number: int, action: str, **parts: float) -> dict[str, object]:
 def test_watch_json_turns_are_read_with_their_parts(tmp_path: Path) -> None:
     path = tmp_path / "watch.json"
     path.write_text(json.dumps({"status": "interrupted", "turns": [
-        report(1, REBUILT, build_seconds=3.0, up_seconds=1.0, verify_seconds=0.1, from_change_seconds=4.2),
+        report(1, REBUILT, build_seconds=3.0, up_seconds=1.0, verify_seconds=0.1, from_change_seconds=4.2,
+               timeline_seconds=0.004),
         report(2, SYNCED, sync_seconds=0.1, up_seconds=0.4, verify_seconds=0.03, from_change_seconds=0.6),
     ]}))  # fmt: skip
     first, second = read_turns(path)
-    assert (first.action, first.build_seconds, first.proof_seconds) == (REBUILT, 3.0, None)
+    assert (first.action, first.build_seconds, first.proof_seconds, first.timeline_seconds) == (
+        REBUILT,
+        3.0,
+        None,
+        0.004,
+    )
     assert (second.action, second.sync_seconds, second.verify_seconds, second.proof_seconds) == (
         SYNCED, 0.1, 0.03, 0.015,
     )  # fmt: skip

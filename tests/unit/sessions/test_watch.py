@@ -78,7 +78,7 @@ def lose_the_engine(*args: object, **kwargs: object) -> NoReturn:
 def test_an_engine_lost_inside_a_turn_ends_the_loop_and_is_not_taken_for_a_failed_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    def build(loop: watch.Loop, targets: object) -> None:
+    def build(loop: watch.Loop, targets: object, current: object = None) -> None:
         if where == "build":
             lose_the_engine()
         loop.record = BuildRecord("dev", "p", "dev", "", {}, {})
@@ -160,7 +160,7 @@ def test_the_junit_a_watch_writes_at_ctrl_c_is_valid_whatever_its_turns_saw(
     monkeypatch.setattr(rollback, "keeping", lambda *args: nullcontext({}))
     saves = ["backend/na\x1bme\u202e.py", "backend/main.py"]  # a failed build, then Ctrl-C
 
-    def build(loop: watch.Loop, targets: object) -> None:
+    def build(loop: watch.Loop, targets: object, current: object = None) -> None:
         if loop.turns[-1].files[0] == "backend/main.py":
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, mid-turn
             time.sleep(5)

@@ -38,6 +38,37 @@ def test_plain_http_is_allowed_to_a_registry_on_this_machine_only() -> None:
         assert not any("allow-http" in arg for arg in cosign.sign_command(ref, "k.key"))
 
 
+def test_a_registry_with_a_ca_of_its_own_is_verified_with_the_engines_cas_added_to_the_usual_trust(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """cosign reads no certs.d, and --registry-cacert replaces its trust: it is given a bundle of both, which
+    is gone after; a registry on this machine (plain HTTP) and one without a CA of its own are given none."""
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nOWNCA\n-----END CERTIFICATE-----\n")
+    seen: list[tuple[list[str], str]] = []
+
+    def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        given = [a.split("=", 1)[1] for a in command if a.startswith("--registry-cacert=")]
+        seen.append((command, Path(given[0]).read_text() if given else ""))
+        return subprocess.CompletedProcess(command, 0, "[]", "")
+
+    monkeypatch.setattr(cosign, "available", lambda: "/usr/bin/cosign")
+    monkeypatch.setattr(subprocess, "run", run)
+    ref = "registry.test:5443/team/a@sha256:" + "b" * 64
+    assert cosign.registry_of(ref) == "registry.test:5443"
+    keys = signing({"COSIGN_KEY": "k.key", "COSIGN_PUBLIC_KEY": "k.pub"})
+    cosign.sign(ref, keys, [ca])
+    assert cosign.verify(ref, keys, [ca]).ok
+    for command, bundle in seen:
+        assert "OWNCA" in bundle and bundle.count("BEGIN CERTIFICATE") > 1  # the usual roots too
+        [flag] = [a for a in command if a.startswith("--registry-cacert=")]
+        assert not Path(flag.split("=", 1)[1]).exists()
+    seen.clear()
+    cosign.sign(ref, keys)
+    cosign.sign(REF, keys, [ca])
+    assert not any(a.startswith("--registry-cacert") for command, _ in seen for a in command)
+
+
 def test_signing_uploads_to_no_transparency_log_and_verifying_asks_none() -> None:
     assert {"--tlog-upload=false", "--yes"} <= set(cosign.sign_command(REF, "k.key"))
     offline = {"--insecure-ignore-tlog=true", "--offline=true", "--private-infrastructure=true"}
