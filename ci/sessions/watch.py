@@ -103,6 +103,12 @@ class Loop:
     def services_by_name(self) -> dict[str, Service]:
         return {s.name: s for s in self.services}
 
+    def user_of(self, container: str) -> dk.ContainerUser:
+        """CONTAINER's user, asked once per container: one recreated since has another id."""
+        if container not in self.users:
+            self.users[container] = dk.container_user(self.engine, container)
+        return self.users[container]
+
     def relative(self, path: Path) -> str:
         root = self.run.settings.root.resolve()
         return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
@@ -312,8 +318,7 @@ def sync_turn(
     with turns.taking(current, seen, loop.engine, loop.run.report, loop.board):
         try:
             digest = sync_.tree_digest(loop.inputs[target])  # the tree the copies are read from
-            user = loop.users.get(container.id) or dk.container_user(loop.engine, container.id)
-            loop.users[container.id] = user  # once per container: one recreated since has another id
+            user = loop.user_of(container.id)
             carried = sync_.carry(loop.engine, sync.service, container.id, sync, settings.root.resolve(), user,
                                   job_kinds(loop.services))  # fmt: skip
         except CiError as err:
@@ -449,8 +454,7 @@ def caught_up(
     """SERVICE's running CONTAINER against the tree (sync_.catch_up); None, said on a line ending in THEN, when
     only a rebuild brings it there."""
     try:
-        user = loop.users.get(container.id) or dk.container_user(loop.engine, container.id)
-        loop.users[container.id] = user
+        user = loop.user_of(container.id)
         found = sync_.catch_up(loop.engine, loop.run.settings.root, service.name, container.id,
                                loop.rules.get(service.name, ()), loop.inputs[service.target], built, user)  # fmt: skip
     except CiError as err:
@@ -534,11 +538,14 @@ def attempt(loop: Loop, current: Turn, services: list[Service], started: float, 
 
 
 def follow(loop: Loop) -> None:
-    """The services' own lines from now on, beside the turns' (ci/watch/logs.py); not with --no-logs or --once."""
-    if not (loop.run.args.no_logs or loop.run.args.once):
-        listener = loop.board.log if loop.board else None
-        loop.follower = logs.Follower(loop.engine, [s.name for s in loop.services], listener=listener)
-        loop.follower.start()
+    """The services' own lines from now on, beside the turns' and on the live page (ci/watch/logs.py); with
+    --no-logs, on the page alone; none with --once."""
+    quiet = loop.run.args.no_logs
+    if loop.run.args.once or (quiet and loop.board is None):
+        return
+    listener = loop.board.log if loop.board else None
+    loop.follower = logs.Follower(loop.engine, [s.name for s in loop.services], listener=listener, quiet=quiet)
+    loop.follower.start()
 
 
 def resume(loop: Loop) -> None:

@@ -40,7 +40,7 @@ class Follower:
     `resume` after each turn, `stop`), padded to the longest of NAMES (the services it expects; a longer one that
     comes widens it, as compose's own padding does). Its compose runs as a child of the main thread, which
     starts it. LISTENER: also given each line as it comes (service, text, cut), on that thread: the live
-    page's board."""
+    page's board. QUIET: nothing printed (`--no-logs` with the page open: its lines for the page alone)."""
 
     def __init__(
         self,
@@ -48,9 +48,12 @@ class Follower:
         names: Sequence[str],
         out: TextIO | None = None,
         listener: Callable[[str, str, bool], None] | None = None,
+        *,
+        quiet: bool = False,
     ) -> None:
         self.engine = engine
         self.listener = listener
+        self.quiet = quiet
         self.width = max(map(len, names), default=0)
         self.out = out
         self.last = 0.0  # when the last line came (time.time()), or following began: where a resumed one starts
@@ -82,7 +85,8 @@ class Follower:
             for line in logs.lines():
                 self.last = time.time()
                 self.width = max(self.width, len(line.service))
-                terminal.whole_line(shown(line, self.width), self.out)
+                if not self.quiet:
+                    terminal.whole_line(shown(line, self.width), self.out)
                 if self.listener:
                     self.listener(line.service, line.text, line.cut)
         except KeyboardInterrupt:  # a stop signal reached compose too: the loop is ending
@@ -91,7 +95,8 @@ class Follower:
             self.said(f"logs: {err}; following them again after the next turn")
 
     def said(self, text: str) -> None:
-        terminal.whole_line(text, sys.stderr)
+        if not self.quiet:  # the page's lines alone: their follower's troubles are not the terminal's
+            terminal.whole_line(text, sys.stderr)
 
     def stop(self) -> None:
         """Ends compose's follower and waits for the lines it had."""

@@ -79,6 +79,18 @@ def test_the_follower_prints_each_line_padded_widening_for_a_longer_name_and_fol
     assert out.getvalue().splitlines() == ["backend  | up", "frontend | up", "a-database | ready"]
 
 
+def test_a_quiet_follower_prints_nothing_and_hands_each_line_to_its_listener(compose: type[Compose]) -> None:
+    """`--no-logs` with the live page open: the page has the services' lines, the terminal none."""
+    out, heard = io.StringIO(), []
+    compose.batches = [[dk.LogLine("backend", "up"), dk.LogLine("backend", "x" * 10, cut=True)], []]  # then ends
+    follower = logs.Follower(cast(Any, None), ["backend"], out, lambda *line: heard.append(line), quiet=True)
+    follower.start()
+    assert follower._thread is not None
+    follower._thread.join(5)
+    follower.stop()
+    assert out.getvalue() == "" and heard == [("backend", "up", False), ("backend", "x" * 10, True)]
+
+
 def test_a_service_line_never_lands_inside_a_line_of_the_session_s_own(capsys: pytest.CaptureFixture[str]) -> None:
     with terminal.fitted(200):
         print("backend  backend/main.py  built 0.6s", end="")  # the session's line, half written
