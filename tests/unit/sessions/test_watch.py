@@ -10,7 +10,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
-from typing import NoReturn
+from typing import Any, NoReturn, cast
 
 import pytest
 
@@ -315,11 +315,12 @@ def test_a_proven_sync_is_recorded_for_verify_and_a_failed_proof_is_named_and_fo
 def test_the_services_lines_are_followed_from_the_start_and_stopped_at_the_end_unless_no_logs_or_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """--no-logs: none followed, unless the live page is open, which then has them alone (quiet)."""
     made: list[list[str]] = []
 
     class Follower:
-        def __init__(self, engine: dk.Engine, names: list[str], listener: object = None) -> None:
-            made.append(["made", *names])
+        def __init__(self, engine: dk.Engine, names: list[str], listener: object = None, quiet: bool = False) -> None:
+            made.append(["made", *names, *(["quiet"] if quiet else [])])
 
         def start(self) -> None:
             made[-1].append("started")
@@ -331,13 +332,15 @@ def test_the_services_lines_are_followed_from_the_start_and_stopped_at_the_end_u
             made[-1].append("stopped")
 
     monkeypatch.setattr(watch.logs, "Follower", Follower)
-    for flags, expected in (
-        ({}, [["made", "started", "resumed", "stopped"]]),
-        ({"no_logs": True}, []),
-        ({"once": True}, []),
+    for flags, page, expected in (
+        ({}, False, [["made", "started", "resumed", "stopped"]]),
+        ({"no_logs": True}, False, []),
+        ({"no_logs": True}, True, [["made", "quiet", "started", "resumed", "stopped"]]),
+        ({"once": True}, True, []),
     ):
         made.clear()
         loop = loop_of(tmp_path)
+        loop.board = cast(Any, SimpleNamespace(log=lambda *line: None)) if page else None
         loop.run.args.no_logs = False
         vars(loop.run.args).update(flags)
         watch.follow(loop)
