@@ -123,41 +123,34 @@ def test_the_live_page_shows_both_services_the_failed_turns_cause_and_follows_a_
 ) -> None:
     """In chromium: the page watch said it serves, its state live (Server-Sent Events): the earlier failed turn's
     cause shown, an edit's sync turn on it within moments of its line, no reload, no console error."""
-    from playwright.sync_api import sync_playwright  # the tests' session installs verify --browser's requirement
-
-    from ci.probe.browser import ARGS, CHROMIUM
+    from ci.probe import browser  # playwright: the tests' session installs verify --browser's requirement
 
     [said] = [line for line in watch.seen if line.startswith("page: http://127.0.0.1:")]
     url = said.split()[1]
     assert url == f"http://127.0.0.1:{project.env['WATCH_PORT']}/"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda err: errors.append(str(err)))
-            page.on("request", lambda r: errors.append(r.url) if not r.url.startswith(url) else None)
-            page.goto(url, wait_until="load")
-            page.wait_for_selector("#link.live", timeout=5000)
-            assert page.locator(".service .name").all_inner_texts() == ["backend", "frontend"]
-            failed = page.locator('#turns tr[data-result="not proven"] .cause').first.inner_text()
-            assert "/app/backend/notes.txt: unreadable by the container's user" in failed, failed
-            page.evaluate("window.loadedOnce = true")  # gone if the page reloaded
-            before = int(page.locator("#turns tbody tr").first.get_attribute("data-number") or 0)
-            main = project.root / "backend" / "main.py"
-            main.write_text(main.read_text() + "\n# watch: seen on the page\n")
-            line = watch.wait_for(is_turn)
-            printed = time.monotonic()
-            assert line.startswith("backend  backend/main.py  synced "), line
-            newest = page.locator(f'#turns tbody tr[data-number="{before + 1}"][data-result="verified"]')
-            newest.wait_for(timeout=2000)
-            shown = time.monotonic() - printed  # the page's update against the turn's line, as this test read both
-            backend = page.locator('.service[data-service="backend"]')
-            assert backend.get_attribute("data-state") == "synced" and "backend/main.py" in backend.inner_text()
-            assert page.evaluate("window.loadedOnce") is True
-        finally:
-            browser.close()
+    with browser.opened() as page:
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("request", lambda r: errors.append(r.url) if not r.url.startswith(url) else None)
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#link.live", timeout=5000)
+        assert page.locator(".service .name").all_inner_texts() == ["backend", "frontend"]
+        failed = page.locator('#turns tr[data-result="not proven"] .cause').first.inner_text()
+        assert "/app/backend/notes.txt: unreadable by the container's user" in failed, failed
+        page.evaluate("window.loadedOnce = true")  # gone if the page reloaded
+        before = int(page.locator("#turns tbody tr").first.get_attribute("data-number") or 0)
+        main = project.root / "backend" / "main.py"
+        main.write_text(main.read_text() + "\n# watch: seen on the page\n")
+        line = watch.wait_for(is_turn)
+        printed = time.monotonic()
+        assert line.startswith("backend  backend/main.py  synced "), line
+        newest = page.locator(f'#turns tbody tr[data-number="{before + 1}"][data-result="verified"]')
+        newest.wait_for(timeout=2000)
+        shown = time.monotonic() - printed  # the page's update against the turn's line, as this test read both
+        backend = page.locator('.service[data-service="backend"]')
+        assert backend.get_attribute("data-state") == "synced" and "backend/main.py" in backend.inner_text()
+        assert page.evaluate("window.loadedOnce") is True
     print(f"watch page: turn {before + 1} shown {shown * 1000:.0f} ms after its line was read")
     assert shown < 0.5 and errors == [], (shown, errors)
 
