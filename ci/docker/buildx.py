@@ -10,7 +10,9 @@ from typing import Any, cast
 
 from python_on_whales.exceptions import DockerException
 
+from ci.core import tls
 from ci.core.errors import CiError
+from ci.docker.credentials import engine_cas
 from ci.docker.engine import Engine, _cli, error_line, failed
 
 
@@ -65,11 +67,21 @@ def bake_stream(engine: Engine, call: BakeCall) -> Iterator[str]:
 _PUBLISHED_FORMAT = '{"image":{{json .Image}},"provenance":{{json .Provenance}}}'
 
 
+def _imagetools(engine: Engine, ref: str, template: str) -> str:
+    """`buildx imagetools inspect REF --format TEMPLATE`. buildx's resolver reads no certs.d: a registry with a CA
+    of its own is trusted through SSL_CERT_FILE (where Go reads its roots), a bundle of the usual roots and the
+    CAs the engine trusts for it, for the command's life."""
+    cas = engine_cas(ref.split("/", 1)[0])
+    with tls.trust_with(cas) as bundle:
+        env = {"SSL_CERT_FILE": bundle} if cas and isinstance(bundle, str) else None
+        return _cli(engine, "buildx", "imagetools", "inspect", ref, "--format", template, env=env)
+
+
 def published_digest(engine: Engine, ref: str) -> str:
     """The digest REF (a tag) names in its registry now: the index's, as a pull by that tag gets it. DockerFailed
     in one line when the registry does not answer or holds no such tag."""
     try:
-        found = json.loads(_cli(engine, "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}"))
+        found = json.loads(_imagetools(engine, ref, "{{json .Manifest}}"))
     except ValueError:
         raise CiError(f"{ref}: the registry's answer is not a manifest") from None
     return str(found.get("digest", "")) if isinstance(found, dict) else ""
@@ -79,7 +91,7 @@ def published_image(engine: Engine, ref: str) -> dict[str, Any]:
     """The config and provenance of REF (by digest) as its registry holds them: `{"image": ..., "provenance":
     ...}`, imagetools' JSON. DockerFailed in one line when the registry does not answer."""
     try:
-        found = json.loads(_cli(engine, "buildx", "imagetools", "inspect", ref, "--format", _PUBLISHED_FORMAT))
+        found = json.loads(_imagetools(engine, ref, _PUBLISHED_FORMAT))
     except ValueError:
         raise CiError(f"{ref}: the registry's answer is not an image's") from None
     return found if isinstance(found, dict) else {}
