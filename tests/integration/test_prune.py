@@ -385,6 +385,18 @@ def test_a_prune_during_a_bake_does_not_fail_the_build(
             if "RUN sleep 25" in line:
                 break
         assert bake.poll() is None, "the bake finished before the prune started:\n" + "".join(seen)
+        # Something of the project's for it to remove, whatever the engine's cache holds: a runner's engine may
+        # have no record older than the hour (CI caught it so: nothing planned, no `remove:` line). Its image,
+        # builds[0], is the running container's, which every prune keeps.
+        garbage = docker.container.run(
+            scenario.builds[0],
+            ["true"],
+            detach=True,
+            name=f"{scenario.name}-stopped-again",
+            labels={"com.docker.compose.project": scenario.name},
+        )
+        scenario.stopped.append(garbage.id)  # removed after the module, should the prune not
+        docker.container.wait(garbage)
         # The overlap that matters: the bake still runs once the prune has made its plan and starts removing
         # (its `remove:` line, printed before any removal), however long the removal then takes.
         env = {**os.environ, **scenario.project.env, "PYTHONUNBUFFERED": "1"}
@@ -409,6 +421,7 @@ def test_a_prune_during_a_bake_does_not_fail_the_build(
             bake.kill()
     assert prune.returncode == 0, "".join(printed)
     assert baking_while_removing, "the bake had ended before the prune removed anything"
+    assert not docker.container.exists(garbage.id)
     assert bake.returncode == 0, output
     assert docker.image.exists(tag)
     try:

@@ -207,6 +207,7 @@ def test_verify_up_with_a_frontend_whose_nginx_cannot_start_brings_the_running_o
     assert f"{NAME}-frontend:{tag}" not in broken.repo_tags  # latest, and its own commit's where it has one
 
 
+@pytest.mark.first_pass  # watch builds and starts by dev's phases; it starts on the prod build the test above left
 def test_a_watch_whose_start_fails_brings_the_previous_build_back_and_watches(project: Project) -> None:
     before = backend_sources(project)
     stale_pass(project, "watch")
