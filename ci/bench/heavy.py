@@ -101,7 +101,7 @@ class HeavyResult:
     turn_seconds: float = 0.0
     example_turn_seconds: float = 0.0
     start_seconds: float = 0.0
-    cold_timeline: Path | None = None  # H1's timeline, kept before H2's build writes its own
+    cold_timeline: Path | None = None  # where H1's timeline is kept (H2's build writes its own); None: not kept
     timeline_bytes: int = 0
     timeline_seconds: float = 0.0
     goals: list[Goal] = field(default_factory=list)
@@ -124,8 +124,8 @@ def builds(bench: Runner, project: str, result: HeavyResult) -> None:
     backend, frontend = next(iter(bench.targets)), list(bench.targets)[-1]
     bench.fresh_runner()
     cold = build(bench, CASES[0], "--no-cache")
-    result.cold_timeline = bench.tree.parent / "build-prod-cold.html"
-    shutil.copyfile(bench.reports / "build-prod.html", result.cold_timeline)
+    if result.cold_timeline is not None:
+        shutil.copyfile(bench.reports / "build-prod.html", result.cold_timeline)
     before = cache_bytes(bench, project)
     bench.edit_and_commit(backend)
     bench.fresh_runner()
@@ -155,15 +155,14 @@ def builds(bench: Runner, project: str, result: HeavyResult) -> None:
         print(f"{case.name}: {case.seconds:.1f}s, pulled {pulled}", flush=True)
 
 
-def timeline_case(result: HeavyResult, kept: Path) -> None:
-    """H1's timeline copied to KEPT, weighed and opened in chromium (the browser already up: a reader's is)."""
+def timeline_case(result: HeavyResult) -> None:
+    """H1's timeline, where builds kept it, weighed and opened in chromium (the browser already up: a reader's is)."""
     from ci.probe import browser  # playwright: the bench installs verify --browser's requirement
 
-    if result.cold_timeline is None:
-        raise CiError("bench --heavy: H1 left no timeline")
-    shutil.copyfile(result.cold_timeline, kept)
-    result.timeline_bytes = kept.stat().st_size
-    result.timeline_seconds = browser.load_seconds(kept)
+    if result.cold_timeline is None or not result.cold_timeline.is_file():
+        raise CiError("bench --heavy: H1's timeline was not kept")
+    result.timeline_bytes = result.cold_timeline.stat().st_size
+    result.timeline_seconds = browser.load_seconds(result.cold_timeline)
     result.goals += [
         Goal(TIMELINE, "seconds to open", result.timeline_seconds, TIMELINE_SECONDS,
              f"{result.timeline_seconds:.2f}s", f"{TIMELINE_SECONDS:g}s"),

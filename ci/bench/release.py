@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ci.bench.cases import PROJECT, Bench
 from ci.bench.goals import Goal
-from ci.cache import registry
+from ci.cache import registry, registry_api
 from ci.core.errors import CiError
 from ci.sign import cosign
 
@@ -46,7 +46,7 @@ def push_case(bench: Bench) -> PushCase:
     each, which goes first alternating; the images and signatures pushed are deleted after."""
     if cosign.available() is None:
         raise CiError(f"bench case {CASE!r} needs cosign: run `ci/provision` as root")
-    found = PushCase(registry=f"{bench.registry.split('/', 1)[0]}/{REPOSITORY}")
+    found = PushCase(registry=f"{registry_api.host_of(bench.registry)}/{REPOSITORY}")
     password = secrets.token_urlsafe(18)  # never shown: cosign reads it from its environment alone
     key, _ = cosign.generate_key_pair(bench.workdir / "cosign", password)
     env = {"IMAGE_REGISTRY": found.registry, "COSIGN_KEY": str(key), "COSIGN_PASSWORD": password}

@@ -41,3 +41,15 @@ def trust_with(cas: Sequence[Path]) -> Iterator[str | bool]:
         yield name
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+@contextmanager
+def bundle_file(cas: Sequence[Path]) -> Iterator[str]:
+    """For a child that takes its trust as one file (cosign's `--registry-cacert`, Go's SSL_CERT_FILE): the
+    path of a bundle of the usual trust and CAS while the block lasts (trust_with); "" without CAS, the
+    child keeping its own trust."""
+    if not cas:
+        yield ""
+        return
+    with trust_with(cas) as bundle:
+        yield str(bundle)

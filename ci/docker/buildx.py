@@ -71,9 +71,8 @@ def _imagetools(engine: Engine, ref: str, template: str) -> str:
     """`buildx imagetools inspect REF --format TEMPLATE`. buildx's resolver reads no certs.d: a registry with a CA
     of its own is trusted through SSL_CERT_FILE (where Go reads its roots), a bundle of the usual roots and the
     CAs the engine trusts for it, for the command's life."""
-    cas = engine_cas(ref.split("/", 1)[0])
-    with tls.trust_with(cas) as bundle:
-        env = {"SSL_CERT_FILE": bundle} if cas and isinstance(bundle, str) else None
+    with tls.bundle_file(engine_cas(ref)) as bundle:
+        env = {"SSL_CERT_FILE": bundle} if bundle else None
         return _cli(engine, "buildx", "imagetools", "inspect", ref, "--format", template, env=env)
 
 

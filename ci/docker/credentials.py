@@ -108,8 +108,9 @@ def ca_file(host: str) -> Path:
     return CERTS_D / host / "ca.crt"
 
 
-def engine_cas(host: str) -> list[Path]:
-    """The CA certificates the engine trusts for HOST (`/etc/docker/certs.d/HOST/*.crt`), which it adds to
-    the system's roots for that registry."""
-    folder = CERTS_D / host
+def engine_cas(registry: str) -> list[Path]:
+    """The CA certificates the engine trusts for REGISTRY (`/etc/docker/certs.d/HOST[:PORT]/*.crt`), which it
+    adds to the system's roots for that registry; REGISTRY a host[:port], or a reference whose first part it is
+    (`registry.test:5443/team/a@sha256:...`)."""
+    folder = CERTS_D / registry.split("/", 1)[0]
     return sorted(folder.glob("*.crt")) if folder.is_dir() else []

@@ -158,8 +158,7 @@ def check_image(engine: dk.Engine, signing: Signing, expected: Expected) -> tupl
     digest = dk.published_digest(engine, expected.tag) or expected.pushed_digest
     ref = f"{expected.repository}@{digest}"
     found = published(dk.published_image(engine, ref))
-    verified = cosign.verify(ref, signing, dk.engine_cas(cosign.registry_of(ref)))
-    return digest, problems(expected, digest, found, verified)
+    return digest, problems(expected, digest, found, cosign.verify(ref, signing, dk.engine_cas(ref)))
 
 
 def run_signed(report: Report, engine: dk.Engine, signing: Signing, wanted: list[Expected]) -> Iterator[str]:

@@ -135,7 +135,7 @@ def heavy_profile(run: Run, engine: dk.Engine, cache_registry: str) -> None:
     """`--heavy`: the heavy profile's cases (ci/bench/heavy.py), then everything it made removed: images,
     build cache, registry refs."""
     bench, example = Bench(run.settings, engine, cache_registry), Bench(run.settings, engine, cache_registry)
-    result = heavy.HeavyResult()
+    result = heavy.HeavyResult(cold_timeline=run.settings.reports_dir / "build-heavy-cold.html")
     try:
         print(f"bench --heavy: copy of the tree with {heavy.OVERLAY} in {bench.tree}", flush=True)
         bench.prepare(run.settings.root, heavy.OVERLAY)
@@ -143,7 +143,7 @@ def heavy_profile(run: Run, engine: dk.Engine, cache_registry: str) -> None:
             heavy.builds(bench, PROJECT, result)
             check.message = "; ".join(g.line() for g in result.goals)
         with run.step(heavy.TIMELINE) as check:
-            heavy.timeline_case(result, run.settings.reports_dir / "build-heavy-cold.html")
+            heavy.timeline_case(result)
             check.message = "; ".join(g.line() for g in result.goals[-2:])
         example.prepare(run.settings.root)
         with run.step(heavy.CASES[3]) as check:

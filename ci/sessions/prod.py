@@ -104,7 +104,7 @@ def sign_pushed(digests: dict[str, str], signing: Signing) -> None:
     for target, ref in digests.items():
         print(f"signing {ref}", flush=True)
         try:
-            cosign.sign(ref, signing, dk.engine_cas(cosign.registry_of(ref)))
+            cosign.sign(ref, signing, dk.engine_cas(ref))
         except CiError as err:
             raise CiError(f"{target}: {err}") from None
 

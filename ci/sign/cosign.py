@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,11 +56,6 @@ def generate_key_pair(folder: Path, password: str) -> tuple[Path, Path]:
     return folder / "cosign.key", folder / "cosign.pub"
 
 
-def registry_of(ref: str) -> str:
-    """REF's registry as certs.d names it, with its port: `registry.example:5443` of `registry.example:5443/a@...`."""
-    return ref.split("/", 1)[0]
-
-
 def registry_host(ref: str) -> str:
     """The host of REF's registry, without its port: `localhost` of `localhost:5000/a/b@sha256:...`."""
     first = ref.split("/", 1)[0]
@@ -76,17 +70,6 @@ def transport(ref: str, cacert: str = "") -> list[str]:
     if is_loopback(registry_host(ref)):
         return ["--allow-http-registry=true"]
     return [f"--registry-cacert={cacert}"] if cacert else []
-
-
-@contextmanager
-def ca_bundle(cas: Sequence[Path]) -> Iterator[str]:
-    """A bundle of the usual trust and CAS (the CAs the engine trusts for the registry) while the block lasts;
-    "" without CAS (cosign's own trust)."""
-    if not cas:
-        yield ""
-        return
-    with tls.trust_with(cas) as bundle:
-        yield str(bundle)
 
 
 def sign_command(ref: str, key: str, cacert: str = "") -> list[str]:
@@ -124,7 +107,7 @@ def sign(ref: str, signing: Signing, cas: Sequence[Path] = ()) -> None:
     with CAS added (a registry with a CA of its own); CiError naming why not."""
     if not signing.key:
         raise CiError("no signing key: set COSIGN_KEY (a path, or env://NAME) and COSIGN_PASSWORD")
-    with ca_bundle(cas) as cacert:
+    with tls.bundle_file(cas) as cacert:
         done = _run(sign_command(ref, signing.key, cacert), signing)
     if done.returncode != 0:
         raise CiError(f"cosign could not sign {ref}: {why_not_signed(done.stderr)}")
@@ -141,7 +124,7 @@ def verify(ref: str, signing: Signing, cas: Sequence[Path] = ()) -> Verified:
     """Whether REF carries a signature that verifies with the public key, offline (CAS: as `sign`'s)."""
     if not signing.public_key:
         return Verified(False, "no public key: set COSIGN_PUBLIC_KEY (a path, or env://NAME)")
-    with ca_bundle(cas) as cacert:
+    with tls.bundle_file(cas) as cacert:
         done = _run(verify_command(ref, signing.public_key, cacert), signing)
     return Verified(True) if done.returncode == 0 else Verified(False, why_unverified(done.stderr))
 

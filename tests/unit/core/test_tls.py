@@ -65,3 +65,18 @@ def test_a_bundle_over_requests_own_roots_keeps_them(monkeypatch: pytest.MonkeyP
         assert isinstance(bundle, str)
         text = Path(bundle).read_text()
     assert text.startswith(Path(DEFAULT_CA_BUNDLE_PATH).read_text()) and text.endswith("\nEXTRA\n")
+
+
+def test_a_bundle_file_for_a_child_is_a_path_with_extra_cas_and_none_without(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """cosign and buildx take one file: the usual roots and the CAs while the block lasts; "" keeps theirs."""
+    roots, ca = tmp_path / "roots.pem", tmp_path / "ca.crt"
+    roots.write_text("ROOTS\n")
+    ca.write_text("OWNCA\n")
+    monkeypatch.setattr(tls, "trust", lambda: str(roots))
+    with tls.bundle_file([]) as none:
+        assert none == ""
+    with tls.bundle_file([ca]) as path:
+        assert Path(path).read_text().split() == ["ROOTS", "OWNCA"]
+    assert not Path(path).exists()

@@ -85,6 +85,10 @@ def test_the_engines_cas_for_a_registry_are_its_certs_d_folder(tmp_path: Path, m
     (tmp_path / "registry.test:5443" / "ca.crt").write_text("a CA")
     assert credentials.engine_cas("registry.test:5443") == [tmp_path / "registry.test:5443" / "ca.crt"]
     assert credentials.engine_cas("other.test") == []
+    # a reference: its registry's, with the port certs.d names it by
+    assert credentials.engine_cas("registry.test:5443/team/a@sha256:" + "b" * 64) == credentials.engine_cas(
+        "registry.test:5443"
+    )
 
 
 def test_a_login_is_a_secret_as_soon_as_it_is_read_as_sent_too(tmp_path: Path) -> None:
